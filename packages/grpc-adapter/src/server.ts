@@ -1,0 +1,124 @@
+import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
+import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
+import type {
+  Metadata,
+  Server,
+  ServerReadableStream,
+  ServerUnaryCall,
+  ServerWritableStream,
+  sendUnaryData,
+  UntypedHandleCall,
+} from '@grpc/grpc-js';
+import { RpcError, Status, toStatusObject } from './rpc-error.ts';
+import { createServiceDefinition } from './service-definition.ts';
+
+/** What a handler knows about its call besides the request. */
+export interface CallContext {
+  /** Request metadata (headers). */
+  readonly metadata: Metadata;
+  /** The peer's address, e.g. "ipv4:127.0.0.1:53422". */
+  readonly peer: string;
+  /** Aborted when the client cancels or its deadline passes. */
+  readonly signal: AbortSignal;
+}
+
+type In<M> = M extends { input: infer I extends DescMessage } ? MessageShape<I> : never;
+type Out<M> = M extends { output: infer O extends DescMessage } ? MessageInitShape<O> : never;
+
+/** The handler shape for one method, by its kind. */
+export type MethodHandler<M> = M extends { methodKind: 'unary' }
+  ? (request: In<M>, context: CallContext) => Promise<Out<M>>
+  : M extends { methodKind: 'client_streaming' }
+    ? (requests: AsyncIterable<In<M>>, context: CallContext) => Promise<Out<M>>
+    : M extends { methodKind: 'server_streaming' }
+      ? (request: In<M>, context: CallContext) => AsyncIterable<Out<M>>
+      : never;
+
+/**
+ * Handlers for every method of a service. Every method is required: grpc-js silently answers
+ * UNIMPLEMENTED for a missing one, and this type turns that into a compile error.
+ */
+export type ServiceHandlers<T extends GenServiceMethods> = { [K in keyof T]: MethodHandler<T[K]> };
+
+/** Options of {@link addService}. */
+export interface AddServiceOptions {
+  /** Called with every error that is not an RpcError (a bug); it travels as INTERNAL. */
+  onInternalError?: (error: unknown, method: string) => void;
+}
+
+function contextOf(
+  call: ServerUnaryCall<unknown, unknown> | ServerReadableStream<unknown, unknown>,
+): CallContext {
+  const controller = new AbortController();
+  call.once('cancelled', () =>
+    controller.abort(new RpcError(Status.CANCELLED, 'call cancelled by the client')),
+  );
+  return { metadata: call.metadata, peer: call.getPeer(), signal: controller.signal };
+}
+
+/**
+ * Registers protobuf-es service handlers on a grpc-js server. Handlers are async functions (or async
+ * generators for server streams); whatever they throw is converted to a gRPC status here and only here.
+ */
+export function addService<T extends GenServiceMethods>(
+  server: Server,
+  service: GenService<T>,
+  handlers: ServiceHandlers<T>,
+  options: AddServiceOptions = {},
+): void {
+  const onInternal = options.onInternalError ?? ((error: unknown) => console.error(error));
+  const implementation: Record<string, UntypedHandleCall> = {};
+  for (const method of service.methods) {
+    const handler = (handlers as Record<string, unknown>)[method.localName];
+    if (typeof handler !== 'function') {
+      throw new Error(`addService: no handler for ${service.typeName}/${method.name}`);
+    }
+    const fail = (error: unknown) => toStatusObject(error, (e) => onInternal(e, method.name));
+    switch (method.methodKind) {
+      case 'unary':
+        implementation[method.localName] = (
+          call: ServerUnaryCall<unknown, unknown>,
+          callback: sendUnaryData<unknown>,
+        ) => {
+          (handler as (r: unknown, c: CallContext) => Promise<unknown>)(call.request, contextOf(call)).then(
+            (response) => callback(null, response),
+            (error: unknown) => callback(fail(error)),
+          );
+        };
+        break;
+      case 'client_streaming':
+        implementation[method.localName] = (
+          call: ServerReadableStream<unknown, unknown>,
+          callback: sendUnaryData<unknown>,
+        ) => {
+          (handler as (r: AsyncIterable<unknown>, c: CallContext) => Promise<unknown>)(
+            call,
+            contextOf(call),
+          ).then(
+            (response) => callback(null, response),
+            (error: unknown) => callback(fail(error)),
+          );
+        };
+        break;
+      case 'server_streaming':
+        implementation[method.localName] = (call: ServerWritableStream<unknown, unknown>) => {
+          const run = async () => {
+            const stream = (handler as (r: unknown, c: CallContext) => AsyncIterable<unknown>)(
+              call.request,
+              contextOf(call),
+            );
+            for await (const message of stream) {
+              if (call.cancelled) return;
+              if (!call.write(message)) await new Promise((resolve) => call.once('drain', resolve));
+            }
+            call.end();
+          };
+          run().catch((error: unknown) => call.emit('error', fail(error)));
+        };
+        break;
+      default:
+        throw new Error(`addService: ${method.methodKind} methods are not supported (${method.name})`);
+    }
+  }
+  server.addService(createServiceDefinition(service), implementation);
+}

@@ -1,0 +1,173 @@
+// Conversions between the wire (protobuf-es messages) and the libraries' plain records. Enum
+// mappings are derived from the generated descriptors — a proto enum value TASK_TYPE_OBJECT_DETECTION
+// is the catalog's 'object_detection' — so no table here repeats the contract by hand.
+import { create } from '@bufbuild/protobuf';
+import type { GenEnum } from '@bufbuild/protobuf/codegenv2';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import type {
+  MetricDefinition as CatalogDefinition,
+  MetricVerdict,
+  TaskCatalog,
+  TaskType,
+} from '@training-callbacks/metric-catalog';
+import { isTaskType } from '@training-callbacks/metric-catalog';
+import {
+  type Artifact,
+  ArtifactSchema,
+  type BatchMetricsBlock,
+  BatchMetricsBlockSchema,
+  type EpochRecord,
+  EpochRecordSchema,
+  type Job,
+  JobSchema,
+  JobStatusSchema,
+  MetricDefinitionSchema,
+  MetricFormatSchema,
+  MetricTierSchema,
+  MetricVerdictSchema,
+  type MetricDefinition as ProtoDefinition,
+  type TaskCatalog as ProtoTaskCatalog,
+  type MetricVerdict as ProtoVerdict,
+  TaskCatalogSchema,
+  TaskTypeSchema,
+} from '@training-callbacks/proto';
+import type {
+  ArtifactRecord,
+  BatchBlock,
+  CustomMetricDefinition,
+  JobRecord,
+  EpochRecord as StoredEpoch,
+  JobStatus as StoredStatus,
+} from '@training-callbacks/store';
+
+/** Maps lower-case short names ("object_detection") to enum numbers and back, from the descriptor. */
+function enumCodec<S extends string>() {
+  return <N extends number>(schema: GenEnum<N>) => enumCodecOf<S, N>(schema);
+}
+
+function enumCodecOf<S extends string, N extends number>(schema: GenEnum<N>) {
+  const prefix = schema.sharedPrefix ?? '';
+  const toNumber = new Map<string, N>();
+  const toName = new Map<number, S>();
+  for (const value of schema.values) {
+    if (value.number === 0) continue; // *_UNSPECIFIED never maps to a real value
+    const short = value.name.slice(prefix.length).toLowerCase();
+    toNumber.set(short, value.number as N);
+    toName.set(value.number, short as S);
+  }
+  return {
+    number: (name: S): N => {
+      const n = toNumber.get(name);
+      if (n === undefined) throw new Error(`${schema.typeName} has no value for "${name}"`);
+      return n;
+    },
+    name: (number: number): S | undefined => toName.get(number),
+    names: (): S[] => [...toName.values()],
+  };
+}
+
+export const taskTypes = enumCodec<TaskType>()(TaskTypeSchema);
+export const jobStatuses = enumCodec<StoredStatus>()(JobStatusSchema);
+const formats = enumCodec<CatalogDefinition['format']>()(MetricFormatSchema);
+const tiers = enumCodec<MetricVerdict['tier']>()(MetricTierSchema);
+
+// Fail at start-up, not at the first call, if the contract and the catalog ever disagree.
+for (const name of taskTypes.names()) {
+  if (!isTaskType(name)) throw new Error(`proto TaskType "${name}" is missing from the metric catalog`);
+}
+
+export function definitionToProto(definition: CatalogDefinition): ProtoDefinition {
+  return create(MetricDefinitionSchema, {
+    name: definition.name,
+    label: definition.label,
+    format: formats.number(definition.format),
+    higherIsBetter: definition.higherIsBetter,
+    description: definition.description,
+  });
+}
+
+export function definitionFromProto(definition: ProtoDefinition): CustomMetricDefinition {
+  return {
+    name: definition.name,
+    label: definition.label || definition.name,
+    format: formats.name(definition.format) ?? 'float',
+    higherIsBetter: definition.higherIsBetter,
+    description: definition.description,
+  };
+}
+
+export function catalogToProto(catalog: TaskCatalog): ProtoTaskCatalog {
+  return create(TaskCatalogSchema, {
+    taskType: taskTypes.number(catalog.task),
+    primaryMetric: catalog.primaryMetric,
+    standardMetrics: catalog.standardMetrics.map(definitionToProto),
+    aliases: catalog.aliases.map((a) => ({ alias: a.alias, name: a.name, scale: a.scale })),
+  });
+}
+
+export function verdictToProto(verdict: MetricVerdict): ProtoVerdict {
+  return create(MetricVerdictSchema, {
+    reportedName: verdict.reportedName,
+    name: verdict.name,
+    tier: tiers.number(verdict.tier),
+    value: verdict.value,
+    reason: verdict.reason,
+  });
+}
+
+export function jobToProto(job: JobRecord): Job {
+  return create(JobSchema, {
+    jobId: job.jobId,
+    taskType: isTaskType(job.task) ? taskTypes.number(job.task) : 0,
+    framework: job.framework,
+    modelName: job.modelName,
+    status: jobStatuses.number(job.status),
+    modelConfig: job.modelConfig as never,
+    trainingConfig: job.trainingConfig as never,
+    params: job.params,
+    customMetrics: job.customMetrics.map(definitionToProto),
+    startEpoch: job.startEpoch,
+    epochsReported: job.epochsReported,
+    primaryMetric: job.primaryMetric,
+    ...(job.bestEpoch !== undefined && { bestEpoch: job.bestEpoch }),
+    ...(job.bestValue !== undefined && { bestValue: job.bestValue }),
+    finalMetrics: job.finalMetrics,
+    ...(job.finalPrimaryValue !== undefined && { finalPrimaryValue: job.finalPrimaryValue }),
+    errorMessage: job.errorMessage,
+    mlflowExperimentId: job.mlflowExperimentId,
+    mlflowRunId: job.mlflowRunId,
+    mlflowSync: { enabled: false, inSync: true },
+    createdAt: timestampFromDate(job.createdAt),
+    updatedAt: timestampFromDate(job.updatedAt),
+    ...(job.endedAt && { endedAt: timestampFromDate(job.endedAt) }),
+  });
+}
+
+export function epochToProto(epoch: StoredEpoch): EpochRecord {
+  return create(EpochRecordSchema, {
+    epoch: epoch.epoch,
+    metrics: epoch.metrics,
+    nonFiniteMetrics: epoch.nonFinite,
+    timestamp: timestampFromDate(epoch.timestamp),
+    ...(epoch.beganAt && { beganAt: timestampFromDate(epoch.beganAt) }),
+  });
+}
+
+export function blockToProto(block: BatchBlock): BatchMetricsBlock {
+  return create(BatchMetricsBlockSchema, {
+    epoch: block.epoch,
+    names: block.names,
+    steps: [...block.steps],
+    values: [...block.values],
+  });
+}
+
+export function artifactToProto(artifact: ArtifactRecord): Artifact {
+  return create(ArtifactSchema, {
+    artifactPath: artifact.artifactPath,
+    sizeBytes: BigInt(artifact.sizeBytes),
+    sha256: artifact.sha256,
+    sourcePath: artifact.sourcePath,
+    loggedAt: timestampFromDate(artifact.loggedAt),
+  });
+}

@@ -1,0 +1,56 @@
+// Entry point: `npm start -- [options]` (see --help). Runs on the Node the workspace pins.
+import { ConfigError, HELP, loadConfig } from './config.ts';
+import { startSidecar } from './sidecar.ts';
+
+async function main(): Promise<number> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`training-callbacks: ${error.message}\nRun with --help to see every option.`);
+      return 2;
+    }
+    throw error;
+  }
+  if (!config) {
+    console.log(HELP);
+    return 0;
+  }
+  let sidecar: Awaited<ReturnType<typeof startSidecar>>;
+  try {
+    sidecar = await startSidecar(config);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(
+      `training-callbacks: could not start on ${config.listen} with database ${config.dbPath}: ${message}\n` +
+        'Is another sidecar using this address? Pick another with --listen (port 0 = any free port).',
+    );
+    return 1;
+  }
+  console.log(
+    `training-callbacks sidecar listening on ${sidecar.address} │ database ${config.dbPath} │ ` +
+      `artifact roots: ${config.artifactRoots.length ? config.artifactRoots.join(', ') : 'none (UploadArtifact only)'}`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      console.log(
+        `training-callbacks: ${signal} received; finishing in-flight calls and closing the database…`,
+      );
+      resolve();
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  await sidecar.close();
+  console.log('training-callbacks: stopped cleanly');
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error('training-callbacks: fatal error:', error);
+    process.exit(1);
+  },
+);

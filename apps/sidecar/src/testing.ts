@@ -1,0 +1,98 @@
+// Test helpers: start the real sidecar as a child process (the way it runs in production) on a
+// free loopback port with a temporary SQLite file. `await using` ends it even when a test fails.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+const MAIN = path.join(import.meta.dirname, 'main.ts');
+
+/** Options of {@link startSidecarProcess}. */
+export interface SidecarProcessOptions {
+  /** Directory for the database and artifacts; a fresh temp dir (removed on dispose) when omitted. */
+  dataDir?: string;
+  /** Extra flags, e.g. `['--artifact-root', dir]`. */
+  args?: readonly string[];
+  /** Extra environment. */
+  env?: NodeJS.ProcessEnv;
+  /** Address to listen on; default 127.0.0.1:0. */
+  listen?: string;
+  /** Startup timeout in ms (default 20 s). */
+  timeoutMs?: number;
+}
+
+/** A sidecar child process. */
+export interface SidecarProcess extends AsyncDisposable {
+  readonly address: string;
+  readonly dataDir: string;
+  readonly dbPath: string;
+  readonly child: ChildProcess;
+  /** Every line the process printed so far (stdout and stderr). */
+  readonly output: string[];
+  /** Sends a signal and waits for the exit; returns the exit code (or the signal name). */
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+/** Starts `apps/sidecar/src/main.ts` on the pinned Node and waits for its "listening on" line. */
+export async function startSidecarProcess(options: SidecarProcessOptions = {}): Promise<SidecarProcess> {
+  const ownDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'tc-sidecar-')));
+  const dbPath = path.join(dataDir, 'training-callbacks.sqlite');
+  const child = spawn(
+    process.execPath,
+    [
+      '--conditions=@training-callbacks/source',
+      MAIN,
+      '--listen',
+      options.listen ?? '127.0.0.1:0',
+      '--db',
+      dbPath,
+      ...(options.args ?? []),
+    ],
+    { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const output: string[] = [];
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+  );
+  const address = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () =>
+        reject(
+          new Error(`sidecar did not start within ${options.timeoutMs ?? 20000} ms:\n${output.join('\n')}`),
+        ),
+      options.timeoutMs ?? 20000,
+    );
+    for (const stream of [child.stdout!, child.stderr!]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        output.push(line);
+        const match = /listening on (\S+)/.exec(line);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]!);
+        }
+      });
+    }
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`sidecar exited (${code}) before listening:\n${output.join('\n')}`));
+    });
+  });
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    return exited;
+  };
+  return {
+    address,
+    dataDir,
+    dbPath,
+    child,
+    output,
+    stop,
+    async [Symbol.asyncDispose]() {
+      await stop('SIGKILL');
+      if (ownDir) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import { create } from '@bufbuild/protobuf';
+import {
+  type BatchMetricsBlock,
+  BatchMetricsBlockSchema,
+  type ReportBatchMetricsRequest,
+  ReportBatchMetricsRequestSchema,
+} from '@training-callbacks/proto';
+import type { SealedBlock } from './batch-buffer.ts';
+
+/** At most this many points go into one message of a ReportBatchMetrics stream (1 MiB of values). */
+export const MAX_POINTS_PER_MESSAGE = 131_072;
+
+/** The protobuf-es message for one sealed block. */
+export function toBlockMessage(block: SealedBlock): BatchMetricsBlock {
+  const rows = block.steps.length;
+  const steps = new Array<bigint>(rows);
+  for (let i = 0; i < rows; i++) steps[i] = BigInt(block.steps[i] as number);
+  return create(BatchMetricsBlockSchema, {
+    epoch: block.epoch,
+    names: block.names as string[],
+    steps,
+    values: Array.from(block.values),
+  });
+}
+
+/**
+ * The messages of one ReportBatchMetrics stream for `blocks`: blocks packed into messages of at most
+ * `maxPointsPerMessage` points (a bigger block travels alone), every message naming the job.
+ */
+export function toBatchRequests(
+  jobId: string,
+  blocks: readonly SealedBlock[],
+  maxPointsPerMessage = MAX_POINTS_PER_MESSAGE,
+): ReportBatchMetricsRequest[] {
+  const requests: ReportBatchMetricsRequest[] = [];
+  let current: BatchMetricsBlock[] = [];
+  let points = 0;
+  for (const block of blocks) {
+    const size = block.values.length;
+    if (current.length > 0 && points + size > maxPointsPerMessage) {
+      requests.push(create(ReportBatchMetricsRequestSchema, { jobId, blocks: current }));
+      current = [];
+      points = 0;
+    }
+    current.push(toBlockMessage(block));
+    points += size;
+  }
+  if (current.length > 0) requests.push(create(ReportBatchMetricsRequestSchema, { jobId, blocks: current }));
+  return requests;
+}

@@ -1,0 +1,31 @@
+// The public surface of @training-callbacks/client. Named exports only.
+export type { StatusCode } from '@training-callbacks/grpc-adapter';
+export { RpcError, Status } from '@training-callbacks/grpc-adapter';
+export type { Artifact, BestEpoch, Job, MetricVerdict, TaskCatalog } from '@training-callbacks/proto';
+export { TaskType } from '@training-callbacks/proto';
+export { UPLOAD_CHUNK_BYTES } from './artifact-files.ts';
+export type { BatchOptions, BatchStats } from './batch-reporter.ts';
+export { DEFAULT_BATCH_OPTIONS } from './batch-reporter.ts';
+export type { MetricFormatName, OutcomeName, TaskTypeName } from './names.ts';
+export { TASK_TYPE_NAMES, toTaskType } from './names.ts';
+export type { RetryPolicy } from './retry.ts';
+export { backoffDelay, DEFAULT_RETRY_POLICY, isRetryable } from './retry.ts';
+export type { RunTrainingOptions } from './run-training.ts';
+export { runTraining } from './run-training.ts';
+export type {
+  CallbacksState,
+  CustomMetric,
+  EpochEndResult,
+  Metrics,
+  TrainBeginResult,
+  TrainEndOptions,
+  TrainEndResult,
+  TrainingCallbacksClient,
+  TrainingCallbacksOptions,
+} from './training-callbacks.ts';
+export {
+  DEFAULT_ADDRESS,
+  DEFAULT_CHANNEL_OPTIONS,
+  DEFAULT_DEADLINE_MS,
+  TrainingCallbacks,
+} from './training-callbacks.ts';

@@ -1,0 +1,112 @@
+// Everything SQLite-specific lives here: the driver, the connection pragmas and the migrations list.
+// A `postgresql-dialect.ts` with the same shape (plus its own `migrations/postgresql/`) is the seam for
+// several sidecars sharing one database; the store itself only sees a MikroORM instance.
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Migrator } from '@mikro-orm/migrations';
+import { MikroORM, type Options, SqliteDriver } from '@mikro-orm/sqlite';
+import { ENTITIES } from './entities.ts';
+import { SQLITE_MIGRATIONS } from './migrations/sqlite/index.ts';
+
+/** Options of the SQLite dialect. */
+export interface SqliteDialectOptions {
+  /** SQLite file path, or ':memory:'. */
+  dbPath: string;
+  /** 'normal' (default): synchronous=NORMAL; 'full': synchronous=FULL. */
+  durability?: 'normal' | 'full';
+  /** Log every SQL statement. */
+  debug?: boolean;
+}
+
+/** How long a writer waits for another process's lock before failing with SQLITE_BUSY. */
+export const SQLITE_BUSY_TIMEOUT_MS = 5000;
+
+/** The pragmas applied to every new connection (see README, "Why these pragmas"). */
+export function sqlitePragmas(options: Pick<SqliteDialectOptions, 'durability'>): string[] {
+  return [
+    'journal_mode = WAL',
+    `synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`,
+    `busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`,
+    'foreign_keys = ON',
+  ];
+}
+
+/** The part of better-sqlite3's `Database` (reached through MikroORM) used for connection setup. */
+interface NativeSqlite {
+  pragma(source: string): unknown;
+  prepare(sql: string): unknown;
+}
+
+/** Most statements kept prepared; the hot paths use a handful. */
+const STATEMENT_CACHE_SIZE = 64;
+/** Longer statements are MikroORM's inlined one-offs (values spelled out): never worth caching. */
+const STATEMENT_CACHE_MAX_SQL_LENGTH = 4096;
+
+/**
+ * Reuses prepared statements. Kysely's SQLite driver calls `db.prepare(sql)` for every query, and
+ * preparing costs more than running a short statement; the hot paths (saveEpoch, appendBatchBlocks)
+ * go through Kysely with bound parameters, so their SQL text repeats and a small LRU cache removes
+ * nearly all of that cost. Safe because Kysely's connection mutex runs one statement at a time, no
+ * code path here iterates a statement lazily, and SQLite re-prepares a statement whose schema changed.
+ */
+function cachePreparedStatements(db: NativeSqlite): void {
+  const prepare = db.prepare.bind(db);
+  const cache = new Map<string, unknown>();
+  db.prepare = (sql: string): unknown => {
+    const cached = cache.get(sql);
+    if (cached) {
+      cache.delete(sql);
+      cache.set(sql, cached);
+      return cached;
+    }
+    const statement = prepare(sql);
+    if (sql.length <= STATEMENT_CACHE_MAX_SQL_LENGTH) {
+      cache.set(sql, statement);
+      if (cache.size > STATEMENT_CACHE_SIZE) {
+        cache.delete(cache.keys().next().value!);
+      }
+    }
+    return statement;
+  };
+}
+
+/** The MikroORM configuration shared by the runtime and the migration generator. */
+export function sqliteConfig(options: SqliteDialectOptions): Options {
+  return {
+    driver: SqliteDriver,
+    dbName: options.dbPath,
+    entities: ENTITIES,
+    extensions: [Migrator],
+    debug: options.debug ?? false,
+    allowGlobalContext: false,
+    migrations: {
+      tableName: 'mikro_orm_migrations',
+      migrationsList: SQLITE_MIGRATIONS,
+      // At run time the snapshot is neither read nor written (dist may be read-only).
+      snapshot: false,
+      silent: !options.debug,
+      transactional: true,
+      allOrNothing: true,
+    },
+  };
+}
+
+/** Opens (creating if needed) the SQLite file, applies the pragmas and the pending migrations. */
+export async function openSqliteOrm(options: SqliteDialectOptions): Promise<MikroORM> {
+  if (options.dbPath !== ':memory:' && !options.dbPath.startsWith('file:')) {
+    mkdirSync(dirname(resolve(options.dbPath)), { recursive: true });
+  }
+  const orm = await MikroORM.init(sqliteConfig(options));
+  try {
+    const db: NativeSqlite = await orm.em.getConnection().getNativeClient();
+    for (const pragma of sqlitePragmas(options)) {
+      db.pragma(pragma);
+    }
+    cachePreparedStatements(db);
+    await orm.migrator.up();
+    return orm;
+  } catch (error) {
+    await orm.close(true);
+    throw error;
+  }
+}

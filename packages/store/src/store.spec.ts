@@ -1,0 +1,555 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  type BatchBlock,
+  type NewJob,
+  openStore,
+  type Store,
+  StoreError,
+  type StoreOptions,
+} from './index.ts';
+import { sqlitePragmas } from './sqlite-dialect.ts';
+
+let dir: string;
+let dbPath: string;
+const open: Store[] = [];
+
+async function openTestStore(options: Partial<StoreOptions> = {}): Promise<Store> {
+  const store = await openStore({ dbPath, ...options });
+  open.push(store);
+  return store;
+}
+
+/** Closes `store` and opens the same file again, to prove what was committed is on disk. */
+async function reopen(store: Store): Promise<Store> {
+  await store.close();
+  open.splice(open.indexOf(store), 1);
+  return openTestStore();
+}
+
+/** Reads the file with node:sqlite, independently of MikroORM. */
+function inspect<T>(sql: string, ...params: (string | number)[]): T[] {
+  const db = new DatabaseSync(dbPath, { readOnly: true });
+  try {
+    return db.prepare(sql).all(...params) as T[];
+  } finally {
+    db.close();
+  }
+}
+
+function newJob(jobId: string, overrides: Partial<NewJob> = {}): NewJob {
+  return {
+    jobId,
+    task: 'image_classification',
+    framework: 'timm',
+    modelName: 'resnet50',
+    modelConfig: { arch: 'resnet50', pretrained: true, layers: [3, 4, 6, 3] },
+    trainingConfig: { epochs: 10, optimizer: { name: 'adamw', lr: 0.001 } },
+    params: { lr: '0.001', batch_size: '64' },
+    customMetrics: [
+      {
+        name: 'ece',
+        label: 'ECE',
+        format: 'float',
+        higherIsBetter: false,
+        description: 'Calibration error.',
+      },
+    ],
+    startEpoch: 0,
+    primaryMetric: 'accuracy',
+    ...overrides,
+  };
+}
+
+function block(epoch: number, names: string[], firstStep: bigint, rows: number, seed = 0): BatchBlock {
+  const steps = new BigInt64Array(rows);
+  const values = new Float64Array(rows * names.length);
+  for (let r = 0; r < rows; r++) {
+    steps[r] = firstStep + BigInt(r);
+    for (let c = 0; c < names.length; c++) values[r * names.length + c] = seed + r + c / 10;
+  }
+  return { epoch, names, steps, values };
+}
+
+function bitsOf(values: Float64Array): bigint[] {
+  return [...new BigUint64Array(values.buffer, values.byteOffset, values.length)];
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'store-spec-'));
+  dbPath = join(dir, 'nested', 'dir', 'store.db');
+});
+
+afterEach(async () => {
+  for (const store of open.splice(0)) await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('openStore', () => {
+  it('creates the parent directory, applies the migrations once and turns WAL on', async () => {
+    let store = await openTestStore();
+    expect(existsSync(dbPath)).toBe(true);
+    const migrations = () => inspect<{ name: string }>('select name from mikro_orm_migrations');
+    const first = migrations();
+    expect(first.length).toBeGreaterThan(0);
+    expect(inspect<{ journal_mode: string }>('pragma journal_mode')[0]?.journal_mode).toBe('wal');
+
+    store = await reopen(store);
+    expect(migrations()).toEqual(first);
+    const tables = inspect<{ name: string }>(
+      "select name from sqlite_master where type = 'table' order by name",
+    );
+    expect(tables.map((t) => t.name)).toEqual(
+      expect.arrayContaining(['artifact', 'batch_metric_block', 'training_job', 'training_metric']),
+    );
+  });
+
+  it('chooses synchronous by durability', async () => {
+    expect(sqlitePragmas({})).toContain('synchronous = NORMAL');
+    expect(sqlitePragmas({ durability: 'full' })).toContain('synchronous = FULL');
+    const store = await openTestStore({ durability: 'full' });
+    await store.createOrGetJob(newJob('full'));
+    expect((await store.getJob('full'))?.jobId).toBe('full');
+  });
+
+  it('works in memory', async () => {
+    const store = await openStore({ dbPath: ':memory:' });
+    try {
+      await store.createOrGetJob(newJob('mem'));
+      expect((await store.getJob('mem'))?.status).toBe('running');
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('jobs', () => {
+  it('creates a job once and returns the existing one untouched', async () => {
+    let store = await openTestStore();
+    const created = await store.createOrGetJob(newJob('job-1'));
+    expect(created.created).toBe(true);
+    expect(created.job).toMatchObject({
+      jobId: 'job-1',
+      status: 'running',
+      epochsReported: 0,
+      finalMetrics: {},
+      errorMessage: '',
+      mlflowExperimentId: '',
+      mlflowRunId: '',
+      modelConfig: { arch: 'resnet50', pretrained: true, layers: [3, 4, 6, 3] },
+      params: { lr: '0.001', batch_size: '64' },
+    });
+    expect(created.job.bestEpoch).toBeUndefined();
+    expect(created.job.endedAt).toBeUndefined();
+    expect(created.job.createdAt).toBeInstanceOf(Date);
+
+    const again = await store.createOrGetJob(newJob('job-1', { modelName: 'other', startEpoch: 5 }));
+    expect(again.created).toBe(false);
+    expect(again.job).toEqual(created.job);
+
+    store = await reopen(store);
+    expect(await store.getJob('job-1')).toEqual(created.job);
+    expect(await store.getJob('missing')).toBeUndefined();
+  });
+
+  it('reopens a job: new start epoch and configs, running again, endedAt cleared', async () => {
+    let store = await openTestStore();
+    await store.createOrGetJob(newJob('job-r'));
+    await store.endJob({
+      jobId: 'job-r',
+      status: 'failed',
+      finalMetrics: {},
+      errorMessage: 'OOM',
+      endedAt: new Date('2026-01-01T00:00:00Z'),
+    });
+    const reopened = await store.reopenJob('job-r', { startEpoch: 4, params: { lr: '0.0005' } });
+    expect(reopened).toMatchObject({ status: 'running', startEpoch: 4, params: { lr: '0.0005' } });
+    expect(reopened.endedAt).toBeUndefined();
+    expect(reopened.modelConfig).toEqual(newJob('x').modelConfig);
+    store = await reopen(store);
+    expect(await store.getJob('job-r')).toEqual(reopened);
+    await expect(store.reopenJob('nope', { startEpoch: 0 })).rejects.toMatchObject({ kind: 'not_found' });
+  });
+
+  it('ends a job with final metrics, NaN and ±Infinity included', async () => {
+    let store = await openTestStore();
+    await store.createOrGetJob(newJob('job-e'));
+    const endedAt = new Date('2026-03-04T05:06:07.089Z');
+    const ended = await store.endJob({
+      jobId: 'job-e',
+      status: 'completed',
+      finalMetrics: { accuracy: Number.NaN, loss: Infinity, neg: -Infinity, top5: 0.97 },
+      finalPrimaryValue: Number.NaN,
+      finalAccuracy: Number.NaN,
+      errorMessage: '',
+      endedAt,
+    });
+    expect(ended.status).toBe('completed');
+    expect(ended.endedAt).toEqual(endedAt);
+    expect(ended.finalMetrics).toEqual({ accuracy: Number.NaN, loss: Infinity, neg: -Infinity, top5: 0.97 });
+    expect(ended.finalPrimaryValue).toBeNaN();
+    expect(ended.finalAccuracy).toBeNaN();
+    store = await reopen(store);
+    const read = await store.getJob('job-e');
+    expect(read).toEqual(ended);
+    const [row] = inspect<{ final_metrics: string; final_primary_value: number | null }>(
+      'select final_metrics, final_primary_value from training_job where job_id = ?',
+      'job-e',
+    );
+    expect(JSON.parse(row!.final_metrics)).toEqual({
+      accuracy: 'NaN',
+      loss: 'Infinity',
+      neg: '-Infinity',
+      top5: 0.97,
+    });
+    expect(row!.final_primary_value).toBeNull();
+
+    const finite = await store.endJob({
+      jobId: 'job-e',
+      status: 'cancelled',
+      finalMetrics: { accuracy: 0.5 },
+      finalPrimaryValue: 0.5,
+      finalAccuracy: 0.5,
+      errorMessage: 'stopped',
+      endedAt,
+    });
+    expect(finite).toMatchObject({ status: 'cancelled', finalPrimaryValue: 0.5, finalAccuracy: 0.5 });
+    await expect(
+      store.endJob({ jobId: 'nope', status: 'failed', finalMetrics: {}, errorMessage: '', endedAt }),
+    ).rejects.toMatchObject({ kind: 'not_found' });
+  });
+
+  it('sets the MLflow ids', async () => {
+    let store = await openTestStore();
+    await store.createOrGetJob(newJob('job-m'));
+    await store.setMlflowIds('job-m', '12', 'abc123');
+    store = await reopen(store);
+    expect(await store.getJob('job-m')).toMatchObject({ mlflowExperimentId: '12', mlflowRunId: 'abc123' });
+    await expect(store.setMlflowIds('nope', '1', '2')).rejects.toBeInstanceOf(StoreError);
+  });
+
+  it('lists jobs newest first, filtered, in pages with a keyset cursor', async () => {
+    const store = await openTestStore();
+    // Many jobs share a millisecond: the jobId tiebreak must keep paging exact.
+    for (let i = 0; i < 25; i++) {
+      const id = `job-${String(i).padStart(2, '0')}`;
+      await store.createOrGetJob(
+        newJob(id, { task: i % 2 === 0 ? 'object_detection' : 'image_classification' }),
+      );
+      if (i % 3 === 0) {
+        await store.endJob({
+          jobId: id,
+          status: 'completed',
+          finalMetrics: {},
+          errorMessage: '',
+          endedAt: new Date(),
+        });
+      }
+    }
+    const all = (await store.listJobs({ limit: 100 })).jobs;
+    expect(all).toHaveLength(25);
+    for (let i = 1; i < all.length; i++) {
+      const [a, b] = [all[i - 1]!, all[i]!];
+      const ordered =
+        a.createdAt.getTime() > b.createdAt.getTime() ||
+        (a.createdAt.getTime() === b.createdAt.getTime() && a.jobId > b.jobId);
+      expect(ordered).toBe(true);
+    }
+
+    const paged: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await store.listJobs({ limit: 4, ...(cursor ? { cursor } : {}) });
+      expect(page.jobs.length).toBeLessThanOrEqual(4);
+      paged.push(...page.jobs.map((j) => j.jobId));
+      cursor = page.nextCursor;
+      pages++;
+    } while (cursor);
+    expect(pages).toBe(7);
+    expect(paged).toEqual(all.map((j) => j.jobId));
+
+    const completed = await store.listJobs({ status: 'completed', limit: 100 });
+    expect(completed.jobs.map((j) => j.jobId).sort()).toEqual(
+      ['job-00', 'job-03', 'job-06', 'job-09', 'job-12', 'job-15', 'job-18', 'job-21', 'job-24'].sort(),
+    );
+    const detectionRunning = await store.listJobs({ status: 'running', task: 'object_detection', limit: 2 });
+    expect(detectionRunning.jobs).toHaveLength(2);
+    expect(detectionRunning.jobs.every((j) => j.status === 'running' && j.task === 'object_detection')).toBe(
+      true,
+    );
+    expect(detectionRunning.nextCursor).toBeDefined();
+    const exact = await store.listJobs({ status: 'completed', limit: 9 });
+    expect(exact.nextCursor).toBeUndefined();
+
+    await expect(store.listJobs({ limit: 3, cursor: 'not-a-cursor' })).rejects.toMatchObject({
+      kind: 'invalid_argument',
+    });
+  });
+});
+
+describe('epochs', () => {
+  it('stores an epoch, replaces it on re-report and counts distinct epochs', async () => {
+    let store = await openTestStore();
+    await store.createOrGetJob(newJob('job-ep'));
+    const t0 = new Date('2026-05-01T10:00:00.123Z');
+    await store.saveEpoch({
+      jobId: 'job-ep',
+      epoch: 0,
+      metrics: { loss: 0.9, accuracy: 0.4, learning_rate: 0.01, ece: 0.2 },
+      columns: { loss: 0.9, accuracy: 0.4, learningRate: 0.01 },
+      timestamp: t0,
+      best: { epoch: 0, value: 0.4 },
+    });
+    await store.saveEpoch({
+      jobId: 'job-ep',
+      epoch: 1,
+      metrics: { loss: 0.7, accuracy: 0.6 },
+      columns: { loss: 0.7, accuracy: 0.6 },
+      timestamp: t0,
+      best: { epoch: 1, value: 0.6 },
+    });
+    // Re-report epoch 1: replaces it.
+    await store.saveEpoch({
+      jobId: 'job-ep',
+      epoch: 1,
+      metrics: { loss: 0.65, accuracy: 0.55 },
+      columns: { loss: 0.65, accuracy: 0.55 },
+      timestamp: new Date('2026-05-01T11:00:00Z'),
+      best: { epoch: 0, value: 0.4 },
+    });
+
+    store = await reopen(store);
+    const epochs = await store.listEpochs('job-ep');
+    expect(epochs).toEqual([
+      {
+        jobId: 'job-ep',
+        epoch: 0,
+        metrics: { loss: 0.9, accuracy: 0.4, learning_rate: 0.01, ece: 0.2 },
+        nonFinite: [],
+        loss: 0.9,
+        accuracy: 0.4,
+        learningRate: 0.01,
+        timestamp: t0,
+      },
+      {
+        jobId: 'job-ep',
+        epoch: 1,
+        metrics: { loss: 0.65, accuracy: 0.55 },
+        nonFinite: [],
+        loss: 0.65,
+        accuracy: 0.55,
+        timestamp: new Date('2026-05-01T11:00:00Z'),
+      },
+    ]);
+    expect(inspect('select * from training_metric where job_id = ?', 'job-ep')).toHaveLength(2);
+    const job = await store.getJob('job-ep');
+    expect(job).toMatchObject({ epochsReported: 2, bestEpoch: 0, bestValue: 0.4 });
+    expect(job!.updatedAt.getTime()).toBeGreaterThanOrEqual(job!.createdAt.getTime());
+
+    await store.saveEpoch({
+      jobId: 'job-ep',
+      epoch: 2,
+      metrics: { accuracy: Number.NaN },
+      columns: { accuracy: Number.NaN },
+      timestamp: t0,
+      best: null,
+    });
+    const cleared = await store.getJob('job-ep');
+    expect(cleared).toMatchObject({ epochsReported: 3 });
+    expect(cleared!.bestEpoch).toBeUndefined();
+    expect(cleared!.bestValue).toBeUndefined();
+  });
+
+  it('keeps NaN and ±Infinity in the JSON and flags them, with NULL in the columns', async () => {
+    let store = await openTestStore();
+    await store.createOrGetJob(newJob('job-nan'));
+    const metrics = { loss: Number.NaN, accuracy: Infinity, learning_rate: -Infinity, ece: 0.1 };
+    await store.saveEpoch({
+      jobId: 'job-nan',
+      epoch: 3,
+      metrics,
+      columns: { loss: metrics.loss, accuracy: metrics.accuracy, learningRate: metrics.learning_rate },
+      timestamp: new Date(),
+      best: null,
+    });
+    store = await reopen(store);
+    const [epoch] = await store.listEpochs('job-nan');
+    expect(epoch!.metrics).toEqual(metrics);
+    expect(epoch!.nonFinite).toEqual(['accuracy', 'learning_rate', 'loss']);
+    expect(epoch!.loss).toBeUndefined();
+    expect(epoch!.accuracy).toBeUndefined();
+    expect(epoch!.learningRate).toBeUndefined();
+
+    const [row] = inspect<Record<string, unknown>>(
+      'select * from training_metric where job_id = ?',
+      'job-nan',
+    );
+    expect(row).toMatchObject({ loss: null, accuracy: null, learning_rate: null });
+    expect(JSON.parse(row!.extra_metrics as string)).toEqual({
+      loss: 'NaN',
+      accuracy: 'Infinity',
+      learning_rate: '-Infinity',
+      ece: 0.1,
+    });
+    expect(JSON.parse(row!.non_finite as string)).toEqual(['accuracy', 'learning_rate', 'loss']);
+  });
+
+  it('records when an epoch began, before or after its metrics, without listing begun-only epochs', async () => {
+    let store = await openTestStore();
+    await store.createOrGetJob(newJob('job-b'));
+    const began = new Date('2026-02-02T02:02:02.002Z');
+    await store.beginEpoch('job-b', 0, began);
+    await store.beginEpoch('job-b', 0, began); // retried BeginEpoch
+    expect(await store.listEpochs('job-b')).toEqual([]);
+    await store.saveEpoch({
+      jobId: 'job-b',
+      epoch: 0,
+      metrics: { loss: 1 },
+      columns: { loss: 1 },
+      timestamp: new Date('2026-02-02T03:00:00Z'),
+      best: null,
+    });
+    await store.beginEpoch('job-b', 1, began); // begun, not reported yet
+    expect((await store.getJob('job-b'))?.epochsReported).toBe(1);
+
+    // An epoch run again after a resume: the new begin time, the metrics kept.
+    const rebegan = new Date('2026-02-03T00:00:00Z');
+    await store.beginEpoch('job-b', 0, rebegan);
+    store = await reopen(store);
+    const epochs = await store.listEpochs('job-b');
+    expect(epochs).toHaveLength(1);
+    expect(epochs[0]).toMatchObject({ epoch: 0, metrics: { loss: 1 }, beganAt: rebegan });
+    await store.saveEpoch({
+      jobId: 'job-b',
+      epoch: 1,
+      metrics: { loss: 0.5 },
+      columns: { loss: 0.5 },
+      timestamp: new Date(),
+      best: null,
+    });
+    const both = await store.listEpochs('job-b');
+    expect(both.map((e) => [e.epoch, e.beganAt])).toEqual([
+      [0, rebegan],
+      [1, began],
+    ]);
+    expect((await store.getJob('job-b'))?.epochsReported).toBe(2);
+  });
+
+  it('refuses epochs of an unknown job with not_found and writes nothing', async () => {
+    const store = await openTestStore();
+    const saving = store.saveEpoch({
+      jobId: 'ghost',
+      epoch: 0,
+      metrics: { loss: 1 },
+      columns: {},
+      timestamp: new Date(),
+      best: null,
+    });
+    await expect(saving).rejects.toBeInstanceOf(StoreError);
+    await expect(saving).rejects.toMatchObject({ kind: 'not_found' });
+    await expect(store.beginEpoch('ghost', 0, new Date())).rejects.toMatchObject({ kind: 'not_found' });
+    expect(inspect('select * from training_metric')).toEqual([]);
+  });
+});
+
+describe('batch blocks', () => {
+  it('round-trips blocks bit for bit, in step order, per epoch', async () => {
+    let store = await openTestStore();
+    await store.createOrGetJob(newJob('job-bb'));
+    const names = ['loss', 'lr'];
+    const special = block(1, names, 2n ** 60n, 3);
+    const bits = new BigUint64Array(special.values.buffer);
+    bits[0] = 0x7ff8_0000_0000_beefn; // NaN with a payload
+    special.values[1] = Infinity;
+    special.values[2] = -Infinity;
+    special.values[3] = -0;
+    const later = block(0, names, 100n, 50);
+    const earlier = block(0, names, 0n, 100);
+    await store.appendBatchBlocks('job-bb', [later, special]);
+    await store.appendBatchBlocks('job-bb', [earlier, block(0, [], 5n, 0)]);
+
+    store = await reopen(store);
+    const all = await store.listBatchBlocks('job-bb');
+    expect(all.map((b) => b.steps[0])).toEqual([0n, 100n, 2n ** 60n]);
+    expect(all[0]).toEqual(earlier);
+    expect(all[1]).toEqual(later);
+    expect(all[2]!.steps).toEqual(special.steps);
+    expect(bitsOf(all[2]!.values)).toEqual(bitsOf(special.values));
+    expect(all[2]!.names).toEqual(names);
+
+    const epoch1 = await store.listBatchBlocks('job-bb', 1);
+    expect(epoch1).toHaveLength(1);
+    expect(await store.listBatchBlocks('job-bb', 7)).toEqual([]);
+
+    const types = inspect<{ t: string }>('select distinct typeof(first_step) as t from batch_metric_block');
+    expect(types).toEqual([{ t: 'integer' }]);
+  });
+
+  it('replaces a resent block instead of duplicating it', async () => {
+    const store = await openTestStore();
+    await store.createOrGetJob(newJob('job-rs'));
+    const names = ['loss'];
+    await store.appendBatchBlocks('job-rs', [block(0, names, 0n, 10, 0), block(0, ['acc'], 0n, 10, 0)]);
+    await store.appendBatchBlocks('job-rs', [block(0, names, 0n, 12, 1000)]);
+    const blocks = await store.listBatchBlocks('job-rs', 0);
+    expect(blocks).toHaveLength(2);
+    const loss = blocks.find((b) => b.names[0] === 'loss')!;
+    expect(loss.steps).toHaveLength(12);
+    expect(loss.values[0]).toBe(1000);
+    expect(inspect('select * from batch_metric_block')).toHaveLength(2);
+  });
+
+  it('refuses malformed blocks and unknown jobs', async () => {
+    const store = await openTestStore();
+    await store.createOrGetJob(newJob('job-x'));
+    const bad: BatchBlock = {
+      epoch: 0,
+      names: ['a', 'b'],
+      steps: BigInt64Array.from([1n]),
+      values: Float64Array.from([1]),
+    };
+    await expect(store.appendBatchBlocks('job-x', [bad])).rejects.toThrow(RangeError);
+    await expect(store.appendBatchBlocks('ghost', [block(0, ['a'], 0n, 2)])).rejects.toMatchObject({
+      kind: 'not_found',
+    });
+    expect(inspect('select * from batch_metric_block')).toEqual([]);
+  });
+
+  it('stores many blocks in one call (more rows than one INSERT carries)', async () => {
+    const store = await openTestStore();
+    await store.createOrGetJob(newJob('job-many'));
+    const blocks = Array.from({ length: 1200 }, (_, i) => block(0, ['loss'], BigInt(i * 4), 4, i));
+    await store.appendBatchBlocks('job-many', blocks);
+    const read = await store.listBatchBlocks('job-many');
+    expect(read).toHaveLength(1200);
+    expect(read[1199]).toEqual(blocks[1199]);
+  });
+});
+
+describe('artifacts', () => {
+  it('upserts by artifact path and lists them', async () => {
+    let store = await openTestStore();
+    await store.createOrGetJob(newJob('job-a'));
+    const loggedAt = new Date('2026-06-01T00:00:00.001Z');
+    const best = {
+      artifactPath: 'checkpoints/best.pt',
+      sizeBytes: 5_000_000_000,
+      sha256: 'a'.repeat(64),
+      sourcePath: '/shared/run/best.pt',
+      storedPath: '/data/artifacts/job-a/checkpoints/best.pt',
+      loggedAt,
+    };
+    const config = { ...best, artifactPath: 'config.yaml', sizeBytes: 120, sourcePath: '' };
+    await store.putArtifacts('job-a', [best, config]);
+    const newer = { ...best, sizeBytes: 6, sha256: 'b'.repeat(64) };
+    await store.putArtifacts('job-a', [newer]);
+    store = await reopen(store);
+    expect(await store.listArtifacts('job-a')).toEqual([newer, config]);
+    expect(await store.listArtifacts('other')).toEqual([]);
+    await expect(store.putArtifacts('ghost', [best])).rejects.toMatchObject({ kind: 'not_found' });
+  });
+});

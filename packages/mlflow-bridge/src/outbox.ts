@@ -1,0 +1,326 @@
+import type { RunStatus } from './client.ts';
+import { type JsonNumber, toJsonNumber } from './names.ts';
+
+/**
+ * The durable outbox the sync worker drains. Everything is JSON-safe (non-finite numbers are the strings
+ * "NaN"/"Infinity"/"-Infinity", see `toJsonNumber`), so a payload can be stored as one TEXT column.
+ *
+ * One SQL table is enough for the items:
+ *   mlflow_outbox(id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT, kind TEXT, payload TEXT,
+ *                 created_at_ms INTEGER, attempts INTEGER DEFAULT 0, next_attempt_at_ms INTEGER,
+ *                 last_error TEXT NULL, parked_error TEXT NULL)   + INDEX (job_id, id)
+ * and the per-job mirror state (`MlflowJobMirror`) fits in columns of the job row
+ * (mlflow_run_id, mlflow_experiment_id, mlflow_metric_keys JSON).
+ */
+
+/** Sent once per BeginTraining (again on resume): experiment + run get-or-create, tags, params. */
+export interface JobBegunPayload {
+  task: string;
+  framework: string;
+  modelName: string;
+  /** Flat params, mirrored as run params (write-once in MLflow). */
+  params: Record<string, string>;
+  /** Extra run tags. */
+  tags?: Record<string, string>;
+  /** When the job was first begun (ms); the run's start_time. */
+  startTimeMs: number;
+  /** Run name; default `job_<jobId>`. */
+  runName?: string;
+}
+
+/** One EndEpoch: metrics at step = epoch. */
+export interface EpochMetricsPayload {
+  epoch: number;
+  /** Reported (catalog) name → value. */
+  metrics: Record<string, JsonNumber>;
+  /** Fixed when the sidecar received the epoch, so a resend is identical (MLflow drops exact duplicates). */
+  timestampMs: number;
+}
+
+/** Batch-level points at step = global step: `values[row * names.length + column]`, row `i` at `steps[i]`. */
+export interface BatchMetricsPayload {
+  epoch: number;
+  names: string[];
+  steps: number[];
+  values: JsonNumber[];
+  timestampMs: number;
+}
+
+/** EndTraining's final metrics, logged as `final_<name>`. */
+export interface FinalMetricsPayload {
+  metrics: Record<string, JsonNumber>;
+  /** Usually the last epoch. */
+  step: number;
+  timestampMs: number;
+}
+
+/** The run's end. Enqueued after everything else of the job. */
+export interface JobEndedPayload {
+  status: Extract<RunStatus, 'FINISHED' | 'FAILED' | 'KILLED'>;
+  endTimeMs: number;
+  /** For FAILED: written to the run as tag `training_callbacks.error`. */
+  errorMessage?: string;
+}
+
+/** A file the sidecar stored; uploaded to `<run artifacts>/<artifactPath>`. */
+export interface ArtifactPayload {
+  /** Where the sidecar keeps the file (must stay readable until the item is delivered). */
+  filePath: string;
+  /** Destination inside the run's artifacts, e.g. `weights/best.pt`. */
+  artifactPath: string;
+  sizeBytes?: number;
+  sha256?: string;
+}
+
+export interface OutboxPayloads {
+  job_begun: JobBegunPayload;
+  epoch_metrics: EpochMetricsPayload;
+  batch_metrics: BatchMetricsPayload;
+  final_metrics: FinalMetricsPayload;
+  job_ended: JobEndedPayload;
+  artifact: ArtifactPayload;
+}
+export type OutboxItemKind = keyof OutboxPayloads;
+
+/** An item to append: `{ kind, payload }` with the payload matching the kind. */
+export type NewOutboxItem = {
+  [K in OutboxItemKind]: { kind: K; payload: OutboxPayloads[K] };
+}[OutboxItemKind];
+
+/** A stored item. `id` orders the items of a job (and is unique across jobs). */
+export type OutboxItem = NewOutboxItem & {
+  id: number;
+  jobId: string;
+  createdAtMs: number;
+  /** Failed attempts so far. */
+  attempts: number;
+  /** Not to be tried before this time. */
+  nextAttemptAtMs: number;
+  /** The last retryable failure, for status displays. */
+  lastError: string | null;
+  /** Set when a non-retryable failure stopped this job's sync; cleared by `unpark`. */
+  parkedError: string | null;
+};
+
+/** What the worker remembers about a job's mirror (persist it with the job). */
+export interface MlflowJobMirror {
+  experimentId?: string;
+  runId?: string;
+  artifactUri?: string;
+  /** Reported metric name → MLflow key (see `MetricKeyMap`); order-dependent, so it must be kept. */
+  metricKeys?: Record<string, string>;
+}
+
+/** Matches the proto's `MlflowSync` (plus a little more). */
+export interface MlflowSyncStatus {
+  pendingItems: number;
+  /** Age of the oldest pending item in seconds, 0 when none. */
+  oldestPendingAgeSeconds: number;
+  /** Why the job's sync stopped, with what to do; empty when not parked. */
+  parkedError: string;
+  /** Last retryable failure of the head item, empty when none. */
+  lastError: string;
+  /** When the head item will be tried next (ms), if pending. */
+  nextAttemptAtMs: number | undefined;
+}
+
+export interface MlflowOutbox {
+  /**
+   * Appends items to a job's queue in order. The store will rather insert rows in the same transaction as
+   * the data they mirror; this method is for callers without such a transaction (and for tests).
+   */
+  enqueue(jobId: string, items: readonly NewOutboxItem[], nowMs: number): Promise<void>;
+  /**
+   * Jobs whose first item (lowest id) is not parked and has `nextAttemptAtMs <= nowMs`, at most `limit`,
+   * the job with the oldest such head first.
+   */
+  dueJobs(nowMs: number, limit: number): Promise<string[]>;
+  /** The first `limit` items of a job, by id. */
+  peek(jobId: string, limit: number): Promise<OutboxItem[]>;
+  /** Deletes delivered items. */
+  complete(ids: readonly number[]): Promise<void>;
+  /** Records a retryable failure of an item. */
+  reschedule(
+    id: number,
+    update: { attempts: number; nextAttemptAtMs: number; lastError: string },
+  ): Promise<void>;
+  /** Stops a job's sync at this item with a non-retryable error. */
+  park(id: number, error: string): Promise<void>;
+  /** Clears parked errors of a job (after the cause was fixed), making its head due at `nowMs`. Returns items unparked. */
+  unpark(jobId: string, nowMs: number): Promise<number>;
+  /** Earliest `nextAttemptAtMs` over the heads of jobs that are not parked; undefined when nothing is pending. */
+  nextDueAtMs(): Promise<number | undefined>;
+  getMirror(jobId: string): Promise<MlflowJobMirror | undefined>;
+  saveMirror(jobId: string, mirror: MlflowJobMirror): Promise<void>;
+  syncStatus(jobId: string, nowMs: number): Promise<MlflowSyncStatus>;
+}
+
+/** Builders that make payloads JSON-safe (NaN/±Infinity as MLflow's strings). */
+export const outboxItems = {
+  jobBegun(payload: JobBegunPayload): NewOutboxItem {
+    return { kind: 'job_begun', payload };
+  },
+  epochMetrics(epoch: number, metrics: Record<string, number>, timestampMs: number): NewOutboxItem {
+    return { kind: 'epoch_metrics', payload: { epoch, metrics: mapValues(metrics), timestampMs } };
+  },
+  batchMetrics(
+    epoch: number,
+    names: string[],
+    steps: number[],
+    values: ArrayLike<number>,
+    timestampMs: number,
+  ): NewOutboxItem {
+    if (values.length !== names.length * steps.length) {
+      throw new Error(
+        `batch metrics: ${values.length} values for ${steps.length} steps × ${names.length} names`,
+      );
+    }
+    return {
+      kind: 'batch_metrics',
+      payload: { epoch, names, steps, values: Array.from(values, toJsonNumber), timestampMs },
+    };
+  },
+  finalMetrics(metrics: Record<string, number>, step: number, timestampMs: number): NewOutboxItem {
+    return { kind: 'final_metrics', payload: { metrics: mapValues(metrics), step, timestampMs } };
+  },
+  jobEnded(status: JobEndedPayload['status'], endTimeMs: number, errorMessage?: string): NewOutboxItem {
+    return {
+      kind: 'job_ended',
+      payload: errorMessage ? { status, endTimeMs, errorMessage } : { status, endTimeMs },
+    };
+  },
+  artifact(
+    filePath: string,
+    artifactPath: string,
+    extra: { sizeBytes?: number; sha256?: string } = {},
+  ): NewOutboxItem {
+    return { kind: 'artifact', payload: { filePath, artifactPath, ...extra } };
+  },
+};
+
+function mapValues(m: Record<string, number>): Record<string, JsonNumber> {
+  const out: Record<string, JsonNumber> = {};
+  for (const [k, v] of Object.entries(m)) out[k] = toJsonNumber(v);
+  return out;
+}
+
+/**
+ * An in-memory `MlflowOutbox`: a complete implementation (not durable), for tests and for running without a
+ * database. Payloads are deep-copied through JSON on the way in, as a SQL table would.
+ */
+export class MemoryOutbox implements MlflowOutbox {
+  #nextId = 1;
+  readonly #items = new Map<string, OutboxItem[]>();
+  readonly #mirrors = new Map<string, MlflowJobMirror>();
+
+  async enqueue(jobId: string, items: readonly NewOutboxItem[], nowMs: number): Promise<void> {
+    let list = this.#items.get(jobId);
+    if (!list) this.#items.set(jobId, (list = []));
+    for (const it of items) {
+      list.push({
+        ...(JSON.parse(JSON.stringify(it)) as NewOutboxItem),
+        id: this.#nextId++,
+        jobId,
+        createdAtMs: nowMs,
+        attempts: 0,
+        nextAttemptAtMs: nowMs,
+        lastError: null,
+        parkedError: null,
+      });
+    }
+  }
+
+  async dueJobs(nowMs: number, limit: number): Promise<string[]> {
+    const heads: OutboxItem[] = [];
+    for (const list of this.#items.values()) {
+      const h = list[0];
+      if (h && h.parkedError === null && h.nextAttemptAtMs <= nowMs) heads.push(h);
+    }
+    heads.sort((a, b) => a.nextAttemptAtMs - b.nextAttemptAtMs || a.id - b.id);
+    return heads.slice(0, limit).map((h) => h.jobId);
+  }
+
+  async peek(jobId: string, limit: number): Promise<OutboxItem[]> {
+    return (this.#items.get(jobId) ?? []).slice(0, limit).map((i) => ({ ...i }));
+  }
+
+  async complete(ids: readonly number[]): Promise<void> {
+    const set = new Set(ids);
+    for (const [jobId, list] of this.#items) {
+      const kept = list.filter((i) => !set.has(i.id));
+      if (kept.length) this.#items.set(jobId, kept);
+      else this.#items.delete(jobId);
+    }
+  }
+
+  #find(id: number): OutboxItem | undefined {
+    for (const list of this.#items.values()) {
+      const it = list.find((i) => i.id === id);
+      if (it) return it;
+    }
+    return undefined;
+  }
+
+  async reschedule(
+    id: number,
+    u: { attempts: number; nextAttemptAtMs: number; lastError: string },
+  ): Promise<void> {
+    const it = this.#find(id);
+    if (it) Object.assign(it, u);
+  }
+
+  async park(id: number, error: string): Promise<void> {
+    const it = this.#find(id);
+    if (it) it.parkedError = error;
+  }
+
+  async unpark(jobId: string, nowMs: number): Promise<number> {
+    let n = 0;
+    for (const it of this.#items.get(jobId) ?? []) {
+      if (it.parkedError !== null) {
+        it.parkedError = null;
+        it.nextAttemptAtMs = nowMs;
+        n++;
+      }
+    }
+    return n;
+  }
+
+  async nextDueAtMs(): Promise<number | undefined> {
+    let min: number | undefined;
+    for (const list of this.#items.values()) {
+      const h = list[0];
+      if (h && h.parkedError === null && (min === undefined || h.nextAttemptAtMs < min))
+        min = h.nextAttemptAtMs;
+    }
+    return min;
+  }
+
+  async getMirror(jobId: string): Promise<MlflowJobMirror | undefined> {
+    const m = this.#mirrors.get(jobId);
+    return m && (JSON.parse(JSON.stringify(m)) as MlflowJobMirror);
+  }
+
+  async saveMirror(jobId: string, mirror: MlflowJobMirror): Promise<void> {
+    this.#mirrors.set(jobId, JSON.parse(JSON.stringify(mirror)) as MlflowJobMirror);
+  }
+
+  async syncStatus(jobId: string, nowMs: number): Promise<MlflowSyncStatus> {
+    const list = this.#items.get(jobId) ?? [];
+    const head = list[0];
+    return {
+      pendingItems: list.length,
+      oldestPendingAgeSeconds: head
+        ? Math.max(0, (nowMs - Math.min(...list.map((i) => i.createdAtMs))) / 1000)
+        : 0,
+      parkedError: list.find((i) => i.parkedError !== null)?.parkedError ?? '',
+      lastError: head?.lastError ?? '',
+      nextAttemptAtMs: head?.nextAttemptAtMs,
+    };
+  }
+
+  /** Every job with items (for tests and diagnostics). */
+  jobs(): string[] {
+    return [...this.#items.keys()];
+  }
+}

@@ -1,0 +1,425 @@
+import { JOB_ID_TAG, type Metric, type MlflowClient } from './client.ts';
+import { MlflowError } from './errors.ts';
+import { fromJsonNumber, MAX_KEY_LENGTH, MetricKeyMap } from './names.ts';
+import type { MlflowJobMirror, MlflowOutbox, MlflowSyncStatus, OutboxItem } from './outbox.ts';
+
+export const DEFAULT_RETRY_HORIZON_MS = 7 * 24 * 3600 * 1000;
+/** Prefix of the run tags that name the reported metric behind a renamed MLflow key. */
+export const METRIC_NAME_TAG_PREFIX = 'training_callbacks.metric_name.';
+/** Prefix of final metrics. */
+export const FINAL_PREFIX = 'final_';
+
+export interface BackoffOptions {
+  /** First retry delay (default 1 s). */
+  initialMs?: number;
+  /** Largest delay (default 5 min). */
+  maxMs?: number;
+  /** Growth per attempt (default 2). */
+  factor?: number;
+  /** Fraction of the delay that is randomised: delay × (1 − jitter × random) (default 0.5). */
+  jitter?: number;
+}
+
+export type SyncEvent =
+  | { type: 'delivered'; jobId: string; kind: OutboxItem['kind']; items: number; points: number }
+  | { type: 'retry'; jobId: string; itemId: number; attempts: number; delayMs: number; error: string }
+  | { type: 'parked'; jobId: string; itemId: number; error: string }
+  | { type: 'warning'; jobId: string; message: string }
+  | { type: 'artifact_progress'; jobId: string; artifactPath: string; sentBytes: number; totalBytes: number };
+
+export interface SyncWorkerOptions {
+  client: MlflowClient;
+  outbox: MlflowOutbox;
+  /** How long a failing item is retried (from its receipt) before it is parked (default 7 days). */
+  retryHorizonMs?: number;
+  backoff?: BackoffOptions;
+  /** Upper bound on a server's Retry-After (default 1 h). */
+  maxRetryAfterMs?: number;
+  /** How often an idle worker looks for work it was not told about (default 1 s). */
+  pollIntervalMs?: number;
+  /** Jobs synced in parallel (default 2); items of one job are always sent in order, one request at a time. */
+  concurrency?: number;
+  /** Most metric points folded into one drain step (sent as log-batch requests of ≤1000; default 10 000). */
+  maxPointsPerStep?: number;
+  /** MLflow experiment name of a job (default `job_<jobId>`). */
+  experimentName?: (jobId: string) => string;
+  /** Every delivery, retry, parking, warning and artifact progress. */
+  onEvent?: (event: SyncEvent) => void;
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface SyncWorker {
+  /** Runs in the background until `stop()`. */
+  start(): void;
+  /** New items were enqueued: look now instead of at the next poll. */
+  notify(): void;
+  /** Stops after the requests in flight. */
+  stop(): Promise<void>;
+  /** One pass over the jobs that are due; returns the number of items delivered. */
+  drainOnce(): Promise<number>;
+  /** Drains (waiting out backoffs) until no job has a pending item that is not parked. */
+  runUntilIdle(opts?: { timeoutMs?: number }): Promise<void>;
+  /** The proto's MlflowSync for a job. */
+  status(jobId: string): Promise<MlflowSyncStatus>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const METRIC_KINDS = new Set<OutboxItem['kind']>(['epoch_metrics', 'batch_metrics', 'final_metrics']);
+
+function pointsOf(item: OutboxItem): number {
+  switch (item.kind) {
+    case 'epoch_metrics':
+    case 'final_metrics':
+      return Object.keys(item.payload.metrics).length;
+    case 'batch_metrics':
+      return item.payload.values.length;
+    default:
+      return 0;
+  }
+}
+
+export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
+  const { client, outbox } = options;
+  const horizon = options.retryHorizonMs ?? DEFAULT_RETRY_HORIZON_MS;
+  const initialMs = options.backoff?.initialMs ?? 1000;
+  const maxMs = options.backoff?.maxMs ?? 300_000;
+  const factor = options.backoff?.factor ?? 2;
+  const jitter = options.backoff?.jitter ?? 0.5;
+  const maxRetryAfter = options.maxRetryAfterMs ?? 3_600_000;
+  const pollMs = options.pollIntervalMs ?? 1000;
+  const concurrency = Math.max(1, options.concurrency ?? 2);
+  const maxPoints = options.maxPointsPerStep ?? 10_000;
+  const experimentName = options.experimentName ?? ((jobId: string) => `job_${jobId}`);
+  const emit = options.onEvent ?? (() => undefined);
+  const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
+
+  let running = false;
+  let loop: Promise<void> | undefined;
+  let wake: (() => void) | undefined;
+  const busy = new Set<string>();
+
+  function backoff(attempts: number): number {
+    const base = Math.min(maxMs, initialMs * factor ** Math.max(0, attempts - 1));
+    return Math.round(base * (1 - jitter * random()));
+  }
+
+  function sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, Math.max(0, ms));
+      function done() {
+        clearTimeout(t);
+        wake = undefined;
+        resolve();
+      }
+      wake = done;
+    });
+  }
+
+  function noRun(jobId: string): MlflowError {
+    return new MlflowError(
+      `job ${jobId} has no MLflow run: its job_begun item was never delivered (enqueue job_begun before other items)`,
+      { kind: 'config', retryable: false },
+    );
+  }
+
+  async function onJobBegun(
+    jobId: string,
+    item: Extract<OutboxItem, { kind: 'job_begun' }>,
+    mirror: MlflowJobMirror,
+  ) {
+    const p = item.payload;
+    const tags: Record<string, string> = {
+      [JOB_ID_TAG]: jobId,
+      job_id: jobId,
+      task: p.task,
+      framework: p.framework,
+      model: p.modelName,
+      'mlflow.source.name': 'training-callbacks',
+      ...p.tags,
+    };
+    let status: string;
+    if (mirror.runId) {
+      const run = await client.getRun(mirror.runId);
+      if (run.info.lifecycleStage !== 'active') {
+        throw new MlflowError(
+          `job ${jobId}: MLflow run ${mirror.runId} was deleted; restore it in MLflow and unpark`,
+          {
+            kind: 'config',
+            retryable: false,
+          },
+        );
+      }
+      status = run.info.status;
+    } else {
+      const r = await client.ensureRunForJob({
+        jobId,
+        experimentName: experimentName(jobId),
+        runName: p.runName ?? `job_${jobId}`,
+        startTimeMs: p.startTimeMs,
+        tags,
+        experimentTags: { [JOB_ID_TAG]: jobId },
+      });
+      mirror.runId = r.run.runId;
+      mirror.experimentId = r.experimentId;
+      mirror.artifactUri = r.run.artifactUri;
+      await outbox.saveMirror(jobId, mirror);
+      status = r.run.status;
+    }
+    // Resumed (or begun again after an end): the run continues.
+    if (status !== 'RUNNING') await client.updateRun(mirror.runId, { status: 'RUNNING' });
+    await client.setTags(mirror.runId, tags);
+    const params = await client.logParams(mirror.runId, p.params);
+    for (const c of params.changed) {
+      emit({
+        type: 'warning',
+        jobId,
+        message: `param ${c.key} was logged as "${c.loggedValue}" and is now "${c.newValue}"; MLflow params are write-once, so the new value is in tag ${c.tag}`,
+      });
+    }
+  }
+
+  async function sendMetrics(jobId: string, group: OutboxItem[], mirror: MlflowJobMirror): Promise<number> {
+    const runId = mirror.runId;
+    if (!runId) throw noRun(jobId);
+    const keys = new MetricKeyMap(mirror.metricKeys);
+    const metrics: Metric[] = [];
+    for (const it of group) {
+      if (it.kind === 'epoch_metrics') {
+        const { epoch, timestampMs } = it.payload;
+        for (const [name, v] of Object.entries(it.payload.metrics)) {
+          metrics.push({
+            key: keys.keyFor(name),
+            value: fromJsonNumber(v),
+            timestamp: timestampMs,
+            step: epoch,
+          });
+        }
+      } else if (it.kind === 'final_metrics') {
+        const { step, timestampMs } = it.payload;
+        for (const [name, v] of Object.entries(it.payload.metrics)) {
+          metrics.push({
+            key: keys.keyFor(FINAL_PREFIX + name),
+            value: fromJsonNumber(v),
+            timestamp: timestampMs,
+            step,
+          });
+        }
+      } else if (it.kind === 'batch_metrics') {
+        const { names, steps, values, timestampMs } = it.payload;
+        const cols = names.map((n) => keys.keyFor(n));
+        for (let row = 0; row < steps.length; row++) {
+          for (let c = 0; c < cols.length; c++) {
+            const v = values[row * cols.length + c];
+            if (v === undefined) continue;
+            metrics.push({
+              key: cols[c]!,
+              value: fromJsonNumber(v),
+              timestamp: timestampMs,
+              step: steps[row]!,
+            });
+          }
+        }
+      }
+    }
+    const added = keys.takeAdded();
+    const tags: Record<string, string> = {};
+    if (added.length) {
+      mirror.metricKeys = keys.toJSON();
+      await outbox.saveMirror(jobId, mirror);
+      for (const [original, key] of added) {
+        if (original === key) continue;
+        const tag = METRIC_NAME_TAG_PREFIX + key;
+        if (tag.length <= MAX_KEY_LENGTH) tags[tag] = original;
+      }
+      for (const c of keys.collisions) {
+        emit({
+          type: 'warning',
+          jobId,
+          message: `metric "${c.original}" would be "${c.wanted}" in MLflow, taken by "${c.takenBy}"; logged as "${c.assigned}"`,
+        });
+      }
+    }
+    await client.logMetrics(runId, metrics, tags);
+    return metrics.length;
+  }
+
+  async function runInfo(
+    jobId: string,
+    mirror: MlflowJobMirror,
+  ): Promise<{ runId: string; artifactUri: string }> {
+    if (!mirror.runId) throw noRun(jobId);
+    if (!mirror.artifactUri) {
+      mirror.artifactUri = (await client.getRun(mirror.runId)).info.artifactUri;
+      await outbox.saveMirror(jobId, mirror);
+    }
+    return { runId: mirror.runId, artifactUri: mirror.artifactUri };
+  }
+
+  async function fail(head: OutboxItem, e: unknown): Promise<void> {
+    const err =
+      e instanceof MlflowError
+        ? e
+        : new MlflowError(`unexpected failure: ${(e as Error)?.stack ?? String(e)}`, {
+            kind: 'config',
+            retryable: false,
+          });
+    const t = now();
+    if (err.retryable) {
+      const attempts = head.attempts + 1;
+      if (t - head.createdAtMs >= horizon) {
+        const error = `gave up after ${attempts} attempts over ${Math.round((t - head.createdAtMs) / 1000)} s (retry horizon ${Math.round(horizon / 1000)} s): ${err.message}`;
+        await outbox.park(head.id, error);
+        emit({ type: 'parked', jobId: head.jobId, itemId: head.id, error });
+        return;
+      }
+      const delayMs =
+        err.retryAfterMs !== undefined
+          ? Math.min(maxRetryAfter, Math.max(err.retryAfterMs, 0))
+          : backoff(attempts);
+      await outbox.reschedule(head.id, { attempts, nextAttemptAtMs: t + delayMs, lastError: err.message });
+      emit({ type: 'retry', jobId: head.jobId, itemId: head.id, attempts, delayMs, error: err.message });
+    } else {
+      await outbox.park(head.id, err.message);
+      emit({ type: 'parked', jobId: head.jobId, itemId: head.id, error: err.message });
+    }
+  }
+
+  /** Delivers the head item of a job (with the metric items right behind it). Returns items delivered. */
+  async function step(jobId: string): Promise<number> {
+    const items = await outbox.peek(jobId, 500);
+    const head = items[0];
+    if (!head || head.parkedError !== null || head.nextAttemptAtMs > now()) return 0;
+    const mirror: MlflowJobMirror = (await outbox.getMirror(jobId)) ?? {};
+    try {
+      if (METRIC_KINDS.has(head.kind)) {
+        const group: OutboxItem[] = [];
+        let points = 0;
+        for (const it of items) {
+          if (!METRIC_KINDS.has(it.kind) || it.parkedError !== null) break;
+          if (group.length > 0 && points + pointsOf(it) > maxPoints) break;
+          group.push(it);
+          points += pointsOf(it);
+        }
+        const sent = await sendMetrics(jobId, group, mirror);
+        await outbox.complete(group.map((i) => i.id));
+        emit({ type: 'delivered', jobId, kind: head.kind, items: group.length, points: sent });
+        return group.length;
+      }
+      switch (head.kind) {
+        case 'job_begun':
+          await onJobBegun(jobId, head, mirror);
+          break;
+        case 'job_ended': {
+          if (!mirror.runId) throw noRun(jobId);
+          if (head.payload.errorMessage) {
+            await client.setTags(mirror.runId, { 'training_callbacks.error': head.payload.errorMessage });
+          }
+          await client.setTerminated(mirror.runId, head.payload.status, head.payload.endTimeMs);
+          break;
+        }
+        case 'artifact': {
+          const { artifactUri } = await runInfo(jobId, mirror);
+          const { filePath, artifactPath } = head.payload;
+          await client.uploadArtifact({
+            artifactUri,
+            localPath: filePath,
+            artifactPath,
+            onProgress: (sentBytes, totalBytes) =>
+              emit({ type: 'artifact_progress', jobId, artifactPath, sentBytes, totalBytes }),
+          });
+          break;
+        }
+      }
+      await outbox.complete([head.id]);
+      emit({ type: 'delivered', jobId, kind: head.kind, items: 1, points: 0 });
+      return 1;
+    } catch (e) {
+      await fail(head, e);
+      return 0;
+    }
+  }
+
+  async function drainOnce(): Promise<number> {
+    const jobs = (await outbox.dueJobs(now(), concurrency * 4)).filter((j) => !busy.has(j));
+    let delivered = 0;
+    for (let i = 0; i < jobs.length; i += concurrency) {
+      const slice = jobs.slice(i, i + concurrency);
+      const counts = await Promise.all(
+        slice.map(async (jobId) => {
+          busy.add(jobId);
+          try {
+            let n = 0;
+            // Keep going on this job while it makes progress (bounded, so other jobs get their turn).
+            for (let k = 0; k < 20; k++) {
+              const d = await step(jobId);
+              if (d === 0) break;
+              n += d;
+            }
+            return n;
+          } finally {
+            busy.delete(jobId);
+          }
+        }),
+      );
+      delivered += counts.reduce((a, b) => a + b, 0);
+    }
+    return delivered;
+  }
+
+  async function waitTime(): Promise<number> {
+    const next = await outbox.nextDueAtMs();
+    return next === undefined ? pollMs : Math.min(pollMs, Math.max(0, next - now()));
+  }
+
+  const worker: SyncWorker = {
+    start() {
+      if (running) return;
+      running = true;
+      loop = (async () => {
+        while (running) {
+          try {
+            const n = await drainOnce();
+            if (n === 0 && running) await sleep(await waitTime());
+          } catch (e) {
+            // The outbox itself failed (database busy, …): try again after a poll interval.
+            emit({ type: 'warning', jobId: '', message: `sync loop: ${(e as Error).message}` });
+            if (running) await sleep(pollMs);
+          }
+        }
+      })();
+    },
+    notify() {
+      wake?.();
+    },
+    async stop() {
+      running = false;
+      wake?.();
+      await loop;
+      loop = undefined;
+    },
+    drainOnce,
+    async runUntilIdle({ timeoutMs = 60_000 } = {}) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const next = await outbox.nextDueAtMs();
+        if (next === undefined) return;
+        if (Date.now() > deadline) throw new Error(`runUntilIdle: still pending after ${timeoutMs} ms`);
+        if (running) {
+          await new Promise((r) => setTimeout(r, 20));
+          continue;
+        }
+        const n = await drainOnce();
+        if (n === 0) await sleep(Math.min(await waitTime(), Math.max(0, deadline - Date.now()) + 1));
+      }
+    },
+    status(jobId) {
+      return outbox.syncStatus(jobId, now());
+    },
+    async [Symbol.asyncDispose]() {
+      await worker.stop();
+    },
+  };
+  return worker;
+}

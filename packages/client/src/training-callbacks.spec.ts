@@ -1,0 +1,304 @@
+// The client against the real sidecar, started as a child process on a free loopback port.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createClient, RpcError, Status } from '@training-callbacks/grpc-adapter';
+import { JobStatus, MetricTier, TrainingCallbacks as Service } from '@training-callbacks/proto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashFile } from './artifact-files.ts';
+import { runTraining } from './run-training.ts';
+import { type SidecarProcess, startSidecarProcess } from './testing/sidecar.ts';
+import {
+  TrainingCallbacks,
+  type TrainingCallbacksClient,
+  type TrainingCallbacksOptions,
+} from './training-callbacks.ts';
+
+let sidecar: SidecarProcess;
+let work: string;
+let sharedRoot: string;
+let reader: TrainingCallbacksClient;
+let jobCounter = 0;
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(tmpdir(), 'tc-client-'));
+  sharedRoot = path.join(work, 'shared');
+  await mkdir(sharedRoot);
+  sidecar = await startSidecarProcess({ args: ['--artifact-root', sharedRoot, '--quiet'] });
+  reader = createClient(Service, sidecar.address);
+}, 30_000);
+
+afterAll(async () => {
+  reader?.close();
+  await sidecar?.[Symbol.asyncDispose]();
+  await rm(work, { recursive: true, force: true });
+});
+
+function callbacksFor(options: Partial<TrainingCallbacksOptions> = {}): TrainingCallbacks {
+  return new TrainingCallbacks({
+    address: sidecar.address,
+    jobId: `job-${process.pid}-${++jobCounter}`,
+    taskType: 'object_detection',
+    framework: 'custom',
+    modelName: 'yolo11n',
+    deadlineMs: 5000,
+    ...options,
+  });
+}
+
+describe('TrainingCallbacks against the real sidecar', () => {
+  it('runs begin → epochs → batches → artifacts → end and reads it all back', async () => {
+    await using callbacks = callbacksFor({
+      modelConfig: { architecture: 'yolo11n', pretrained: true },
+      trainingConfig: { epochs: 3, batch: 16 },
+      params: { lr: 0.001, amp: true, optimizer: 'sgd' },
+      customMetrics: [{ name: 'gpu_mem', label: 'GPU memory', format: 'float', higherIsBetter: false }],
+    });
+    const begun = await callbacks.onTrainBegin();
+    expect(begun.resumed).toBe(false);
+    expect(begun.job.status).toBe(JobStatus.RUNNING);
+    expect(begun.job.params).toEqual({ lr: '0.001', amp: 'true', optimizer: 'sgd' });
+    expect(begun.catalog?.primaryMetric).toBe('mAP50');
+
+    const maps = [0.3, 0.5, 0.4];
+    let step = 0;
+    for (let epoch = 0; epoch < 3; epoch++) {
+      await callbacks.onEpochBegin(epoch);
+      for (let i = 0; i < 300; i++, step++) callbacks.onBatchEnd(step, { loss: 1 / (step + 1), lr: 1e-3 });
+      const result = await callbacks.onEpochEnd(epoch, {
+        mAP50: maps[epoch]!,
+        train_loss: 1 / (epoch + 1),
+        gpu_mem: 3.5,
+      });
+      expect(result.isBest).toBe(epoch !== 2);
+      expect(result.best?.epoch).toBe(epoch === 2 ? 1 : epoch);
+      expect(result.verdicts.find((v) => v.reportedName === 'mAP50')?.tier).toBe(MetricTier.PRIMARY);
+      expect(result.verdicts.find((v) => v.reportedName === 'gpu_mem')?.tier).toBe(MetricTier.CUSTOM);
+      expect(result.summary).not.toBe('');
+    }
+
+    const checkpoint = path.join(sharedRoot, `${callbacks.jobId}-best.pt`);
+    await writeFile(checkpoint, 'weights');
+    const [logged] = await callbacks.logArtifact(checkpoint, 'checkpoints');
+    expect(logged?.artifactPath).toBe(`checkpoints/${callbacks.jobId}-best.pt`);
+    expect(logged?.sourcePath).not.toBe('');
+    const plots = path.join(sharedRoot, `${callbacks.jobId}-plots`);
+    await mkdir(path.join(plots, 'val'), { recursive: true });
+    await writeFile(path.join(plots, 'loss.png'), 'png');
+    await writeFile(path.join(plots, 'val', 'pr.png'), 'png2');
+    const dir = await callbacks.logArtifacts(plots, 'plots');
+    expect(dir.map((a) => a.artifactPath).sort()).toEqual(['plots/loss.png', 'plots/val/pr.png']);
+
+    const ended = await callbacks.onTrainEnd({ mAP50: 0.5 });
+    expect(ended.job?.status).toBe(JobStatus.COMPLETED);
+    expect(callbacks.state).toBe('ended');
+
+    const stats = callbacks.stats();
+    expect(stats).toMatchObject({
+      pointsBuffered: 1800,
+      pointsAccepted: 1800,
+      pointsDropped: 0,
+      pointsFailed: 0,
+    });
+    expect(stats.pointsPending + stats.pointsInFlight).toBe(0);
+
+    const { job } = await reader.getJob({ jobId: callbacks.jobId });
+    expect(job?.bestEpoch).toBe(1);
+    expect(job?.epochsReported).toBe(3);
+    expect(job?.finalMetrics.mAP50).toBe(0.5);
+    const { epochs } = await reader.listEpochs({ jobId: callbacks.jobId });
+    expect(epochs.map((e) => e.metrics.mAP50)).toEqual(maps);
+    const { blocks } = await reader.listBatchMetrics({ jobId: callbacks.jobId });
+    const steps = blocks.flatMap((b) => b.steps.map(Number));
+    expect(steps).toEqual(Array.from({ length: 900 }, (_, i) => i));
+    const first = blocks[0]!;
+    // Names come back canonical: "loss" → "train_loss", "lr" → "learning_rate".
+    expect([...first.names].sort()).toEqual(['learning_rate', 'train_loss']);
+    expect(first.values[first.names.indexOf('train_loss')]).toBe(1);
+    const byEpoch = await reader.listBatchMetrics({ jobId: callbacks.jobId, epoch: 1 });
+    expect(byEpoch.blocks.flatMap((b) => b.steps.map(Number))[0]).toBe(300);
+    const { artifacts } = await reader.listArtifacts({ jobId: callbacks.jobId });
+    expect(artifacts).toHaveLength(3);
+
+    // Batch points after the end are dropped and counted, not sent.
+    callbacks.onBatchEnd(10_000, { loss: 1 });
+    expect(callbacks.stats().pointsDropped).toBe(1);
+  });
+
+  it('resumes a job begun again under the same id', async () => {
+    const first = callbacksFor({ jobId: `resume-${process.pid}` });
+    await first.onTrainBegin();
+    await first.onEpochEnd(0, { mAP50: 0.2 });
+    first.close();
+    await using again = callbacksFor({ jobId: `resume-${process.pid}`, startEpoch: 1 });
+    const begun = await again.onTrainBegin();
+    expect(begun.resumed).toBe(true);
+    expect(begun.job.startEpoch).toBe(1);
+    expect(begun.job.epochsReported).toBe(1);
+  });
+
+  it('uploads in ≤ 1 MiB chunks when the path is outside the sidecar artifact roots', async () => {
+    await using callbacks = callbacksFor();
+    await callbacks.onTrainBegin();
+    const outside = path.join(work, 'private');
+    await mkdir(path.join(outside, 'sub'), { recursive: true });
+    const big = path.join(outside, 'last.pt');
+    const content = Buffer.alloc(2.5 * 1024 * 1024);
+    for (let i = 0; i < content.length; i++) content[i] = (i * 31) & 0xff;
+    await writeFile(big, content);
+    const [artifact] = await callbacks.logArtifact(big, 'checkpoints');
+    expect(artifact?.artifactPath).toBe('checkpoints/last.pt');
+    expect(artifact?.sizeBytes).toBe(BigInt(content.length));
+    expect(artifact?.sha256).toBe((await hashFile(big)).sha256);
+    expect(artifact?.sourcePath).toBe(''); // uploaded, not read by path
+
+    await writeFile(path.join(outside, 'sub', 'a.txt'), 'a');
+    await writeFile(path.join(outside, 'b.txt'), 'b');
+    await rm(big);
+    const uploaded = await callbacks.logArtifacts(outside, 'run');
+    expect(uploaded.map((a) => a.artifactPath)).toEqual(['run/b.txt', 'run/sub/a.txt']);
+    const { artifacts } = await reader.listArtifacts({ jobId: callbacks.jobId });
+    expect(artifacts.map((a) => a.artifactPath)).toEqual([
+      'checkpoints/last.pt',
+      'run/b.txt',
+      'run/sub/a.txt',
+    ]);
+  });
+
+  it('uploads always with artifactTransfer "upload", and never with "path"', async () => {
+    await using up = callbacksFor({ artifactTransfer: 'upload' });
+    await up.onTrainBegin();
+    const file = path.join(sharedRoot, `${up.jobId}.txt`);
+    await writeFile(file, 'x');
+    expect((await up.logArtifact(file))[0]?.sourcePath).toBe('');
+    await using byPath = callbacksFor({ artifactTransfer: 'path' });
+    await byPath.onTrainBegin();
+    const outside = path.join(work, `${byPath.jobId}.txt`);
+    await writeFile(outside, 'y');
+    const error = await byPath.logArtifact(outside).catch((e: unknown) => e);
+    expect((error as RpcError).code).toBe(Status.PERMISSION_DENIED);
+    expect((error as RpcError).message).toContain('artifact roots');
+  });
+
+  it('rejects at once, without retrying, with the sidecar message for INVALID_ARGUMENT and NOT_FOUND', async () => {
+    await using never = callbacksFor();
+    const notFound = await never.onEpochEnd(0, { mAP50: 0.1 }).catch((e: unknown) => e);
+    expect(notFound).toBeInstanceOf(RpcError);
+    expect((notFound as RpcError).code).toBe(Status.NOT_FOUND);
+    await using callbacks = callbacksFor();
+    await callbacks.onTrainBegin();
+    const invalid = await callbacks.onEpochEnd(-1, { mAP50: 0.1 }).catch((e: unknown) => e);
+    expect((invalid as RpcError).code).toBe(Status.INVALID_ARGUMENT);
+    expect((invalid as RpcError).message).toMatch(/epoch/);
+    expect(callbacks.stats().retries + never.stats().retries).toBe(0);
+  });
+
+  it('counts points the sidecar refuses inside an acknowledged stream and keeps the rest', async () => {
+    await using callbacks = callbacksFor();
+    await callbacks.onTrainBegin();
+    for (let step = 0; step < 10; step++) callbacks.onBatchEnd(step, { loss: step });
+    callbacks.onBatchEnd(10, { 'bad\u0001name': 1, loss: 1 });
+    for (let step = 11; step < 20; step++) callbacks.onBatchEnd(step, { loss: step });
+    await callbacks.flush();
+    const stats = callbacks.stats();
+    expect(stats.pointsAccepted).toBe(19);
+    expect(stats.pointsRejected).toBe(2);
+    expect(stats.lastRejections.join('\n')).toMatch(/metric name/);
+  });
+
+  it('refuses an unknown task type before any call', () => {
+    expect(() => callbacksFor({ taskType: 'detection' as never })).toThrow(/object_detection/);
+  });
+});
+
+describe('runTraining against the real sidecar', () => {
+  it('ends the job completed with final metrics when training returns', async () => {
+    await using callbacks = callbacksFor();
+    const result = await runTraining(
+      callbacks,
+      async (cb) => {
+        await cb.onEpochEnd(0, { mAP50: 0.7 });
+        return { mAP50: 0.7 };
+      },
+      { finalMetrics: (r) => r },
+    );
+    expect(result).toEqual({ mAP50: 0.7 });
+    const { job } = await reader.getJob({ jobId: callbacks.jobId });
+    expect(job?.status).toBe(JobStatus.COMPLETED);
+    expect(job?.finalMetrics.mAP50).toBe(0.7);
+  });
+
+  it('marks a thrown error as failed with its message and rethrows it', async () => {
+    await using callbacks = callbacksFor();
+    const boom = new Error('CUDA out of memory');
+    const thrown = await runTraining(callbacks, async (cb) => {
+      await cb.onEpochBegin(0);
+      cb.onBatchEnd(0, { loss: 2 });
+      throw boom;
+    }).catch((e: unknown) => e);
+    expect(thrown).toBe(boom);
+    const { job } = await reader.getJob({ jobId: callbacks.jobId });
+    expect(job?.status).toBe(JobStatus.FAILED);
+    expect(job?.errorMessage).toBe('CUDA out of memory');
+    // Pending batch points were flushed before the job ended.
+    const { blocks } = await reader.listBatchMetrics({ jobId: callbacks.jobId });
+    expect(blocks.flatMap((b) => b.values)).toEqual([2]);
+  });
+
+  it('ends the job cancelled when the signal aborts', async () => {
+    await using callbacks = callbacksFor();
+    const controller = new AbortController();
+    await runTraining(
+      callbacks,
+      async (_cb, signal) => {
+        controller.abort(new Error('stopped by the scheduler'));
+        expect(signal.aborted).toBe(true);
+      },
+      { signal: controller.signal },
+    );
+    const { job } = await reader.getJob({ jobId: callbacks.jobId });
+    expect(job?.status).toBe(JobStatus.CANCELLED);
+    expect(job?.errorMessage).toBe('stopped by the scheduler');
+  });
+
+  it('does not end twice when training ended the job itself', async () => {
+    await using callbacks = callbacksFor();
+    await runTraining(callbacks, async (cb) => {
+      await cb.onTrainEnd({}, { outcome: 'cancelled', error: 'early stop' });
+    });
+    const { job } = await reader.getJob({ jobId: callbacks.jobId });
+    expect(job?.status).toBe(JobStatus.CANCELLED);
+  });
+});
+
+describe('addresses', () => {
+  it('works over a unix socket', async () => {
+    const socket = path.join(work, 'sidecar.sock');
+    await using unixSidecar = await startSidecarProcess({ listen: `unix:${socket}`, args: ['--quiet'] });
+    await using callbacks = new TrainingCallbacks({
+      address: unixSidecar.address,
+      jobId: 'over-unix',
+      taskType: 'image_classification',
+    });
+    expect(callbacks.address).toBe(`unix:${socket}`);
+    const begun = await callbacks.onTrainBegin();
+    expect(begun.catalog?.primaryMetric).toBe('accuracy');
+  }, 30_000);
+
+  it('defaults to TRAINING_CALLBACKS_ADDRESS, then 127.0.0.1:50051', () => {
+    const saved = process.env.TRAINING_CALLBACKS_ADDRESS;
+    try {
+      process.env.TRAINING_CALLBACKS_ADDRESS = 'unix:/tmp/from-env.sock';
+      const fromEnv = new TrainingCallbacks({ jobId: 'a', taskType: 'pose_estimation' });
+      expect(fromEnv.address).toBe('unix:/tmp/from-env.sock');
+      fromEnv.close();
+      delete process.env.TRAINING_CALLBACKS_ADDRESS;
+      const fallback = new TrainingCallbacks({ jobId: 'a', taskType: 'pose_estimation' });
+      expect(fallback.address).toBe('127.0.0.1:50051');
+      fallback.close();
+    } finally {
+      if (saved === undefined) delete process.env.TRAINING_CALLBACKS_ADDRESS;
+      else process.env.TRAINING_CALLBACKS_ADDRESS = saved;
+    }
+  });
+});

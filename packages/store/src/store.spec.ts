@@ -11,7 +11,7 @@ import {
   StoreError,
   type StoreOptions,
 } from './index.ts';
-import { sqlitePragmas } from './sqlite-dialect.ts';
+import { openSqliteOrm, sqlitePragmas } from './sqlite-dialect.ts';
 
 let dir: string;
 let dbPath: string;
@@ -105,6 +105,15 @@ describe('openStore', () => {
     expect(tables.map((t) => t.name)).toEqual(
       expect.arrayContaining(['artifact', 'batch_metric_block', 'training_job', 'training_metric']),
     );
+  });
+
+  it('has committed migrations that match the entities (no schema drift)', async () => {
+    const orm = await openSqliteOrm({ dbPath });
+    try {
+      expect((await orm.schema.getUpdateSchemaSQL({ wrap: false })).trim()).toBe('');
+    } finally {
+      await orm.close(true);
+    }
   });
 
   it('chooses synchronous by durability', async () => {
@@ -527,6 +536,50 @@ describe('batch blocks', () => {
     const read = await store.listBatchBlocks('job-many');
     expect(read).toHaveLength(1200);
     expect(read[1199]).toEqual(blocks[1199]);
+  });
+});
+
+describe('concurrency', () => {
+  it('serialises concurrent calls on the one connection without mixing transactions', async () => {
+    const store = await openTestStore();
+    await Promise.all(Array.from({ length: 8 }, (_, j) => store.createOrGetJob(newJob(`job-c${j}`))));
+    const calls: Promise<unknown>[] = [];
+    for (let j = 0; j < 8; j++) {
+      const jobId = `job-c${j}`;
+      calls.push(store.createOrGetJob(newJob(jobId)));
+      for (let e = 0; e < 20; e++) {
+        calls.push(store.beginEpoch(jobId, e, new Date()));
+        calls.push(
+          store.saveEpoch({
+            jobId,
+            epoch: e,
+            metrics: { loss: e },
+            columns: { loss: e },
+            timestamp: new Date(),
+            best: null,
+          }),
+        );
+        calls.push(store.appendBatchBlocks(jobId, [block(e, ['loss'], BigInt(e * 10), 10)]));
+        calls.push(store.getJob(jobId));
+      }
+      calls.push(
+        store
+          .saveEpoch({
+            jobId: 'ghost',
+            epoch: 0,
+            metrics: {},
+            columns: {},
+            timestamp: new Date(),
+            best: null,
+          })
+          .catch((e) => e),
+      );
+    }
+    await Promise.all(calls);
+    for (let j = 0; j < 8; j++) {
+      expect((await store.getJob(`job-c${j}`))?.epochsReported).toBe(20);
+      expect(await store.listBatchBlocks(`job-c${j}`)).toHaveLength(20);
+    }
   });
 });
 

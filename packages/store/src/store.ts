@@ -1,6 +1,7 @@
 // The store: maps the public records onto the entities. Every call forks the EntityManager and runs
-// one short transaction. Hot paths (saveEpoch, appendBatchBlocks) write through the query builder
-// (INSERT … ON CONFLICT DO UPDATE), bypassing the unit of work; reads use em.find.
+// one short transaction. Hot paths (saveEpoch, beginEpoch, appendBatchBlocks, putArtifacts) bypass
+// the unit of work: they write INSERT … ON CONFLICT DO UPDATE through the EntityManager's Kysely
+// instance with bound parameters (see kysely-db.ts). Reads use em.find.
 import {
   type EntityData,
   ForeignKeyConstraintViolationException,

@@ -1,0 +1,203 @@
+"""Argument and environment resolution shared by the client and the adapters (no I/O)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import os
+from collections.abc import Mapping
+from pathlib import PurePath
+from typing import Any, Union
+
+import grpc
+from google.protobuf import struct_pb2
+
+from ._proto.trainingcallbacks.v1 import training_callbacks_pb2 as pb
+from .errors import ConfigurationError
+
+#: Environment variable read when no address is given.
+ADDRESS_ENV = "TRAINING_CALLBACKS_ADDRESS"
+#: Address used when neither an argument nor the environment gives one.
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+
+#: Anything accepted as a task type: the enum value, its name in any common spelling, or an enum
+#: (Python ``enum.Enum``) whose value or name is one of those.
+TaskTypeLike = Union[int, str, enum.Enum]
+
+# Spellings of the task types. The names are the contract's; the short forms are Ultralytics' `task`.
+_TASK_SPELLINGS: dict[str, int] = {
+    "image_classification": pb.TASK_TYPE_IMAGE_CLASSIFICATION,
+    "classification": pb.TASK_TYPE_IMAGE_CLASSIFICATION,
+    "classify": pb.TASK_TYPE_IMAGE_CLASSIFICATION,
+    "object_detection": pb.TASK_TYPE_OBJECT_DETECTION,
+    "detection": pb.TASK_TYPE_OBJECT_DETECTION,
+    "detect": pb.TASK_TYPE_OBJECT_DETECTION,
+    "obb": pb.TASK_TYPE_OBJECT_DETECTION,
+    "instance_segmentation": pb.TASK_TYPE_INSTANCE_SEGMENTATION,
+    "segment": pb.TASK_TYPE_INSTANCE_SEGMENTATION,
+    "semantic_segmentation": pb.TASK_TYPE_SEMANTIC_SEGMENTATION,
+    "pose_estimation": pb.TASK_TYPE_POSE_ESTIMATION,
+    "pose": pb.TASK_TYPE_POSE_ESTIMATION,
+}
+
+
+def resolve_address(address: str | None) -> str:
+    """Returns the sidecar address: the argument, else ``$TRAINING_CALLBACKS_ADDRESS``, else the default.
+
+    ``host:port`` and ``unix:/path`` (or ``unix:///path``) are accepted as gRPC target strings.
+    """
+    value = address if address else os.environ.get(ADDRESS_ENV, "").strip()
+    return value or DEFAULT_ADDRESS
+
+
+def parse_task_type(value: TaskTypeLike | None) -> int:
+    """Returns the contract's ``TaskType`` value for ``value``, or 0 (UNSPECIFIED) for None.
+
+    Raises:
+        ConfigurationError: ``value`` names no task type.
+    """
+    if value is None:
+        return pb.TASK_TYPE_UNSPECIFIED
+    if isinstance(value, enum.Enum):
+        for candidate in (value.value, value.name):
+            try:
+                return parse_task_type(candidate)
+            except ConfigurationError:
+                pass
+        raise ConfigurationError(f"unknown task type {value!r}")
+    if isinstance(value, bool):
+        raise ConfigurationError(f"unknown task type {value!r}")
+    if isinstance(value, int):
+        if value in pb.TaskType.values() and value != pb.TASK_TYPE_UNSPECIFIED:
+            return value
+        raise ConfigurationError(f"unknown task type {value!r}")
+    if isinstance(value, str):
+        key = value.strip().lower().replace("-", "_").replace(" ", "_")
+        key = key.removeprefix("task_type_")
+        if key in _TASK_SPELLINGS:
+            return _TASK_SPELLINGS[key]
+        known = ", ".join(sorted({n.lower().removeprefix("task_type_") for n in pb.TaskType.keys()[1:]}))
+        raise ConfigurationError(f"unknown task type {value!r}; use one of {known}")
+    raise ConfigurationError(f"unknown task type {value!r}")
+
+
+def task_type_name(value: int) -> str:
+    """``TASK_TYPE_OBJECT_DETECTION`` → ``object_detection``."""
+    return pb.TaskType.Name(value).lower().removeprefix("task_type_")
+
+
+def config_get(config: Any, key: str) -> Any:
+    """Reads ``key`` from a mapping or an attribute of an object; None when absent."""
+    if config is None:
+        return None
+    if isinstance(config, Mapping):
+        return config.get(key)
+    return getattr(config, key, None)
+
+
+def to_plain(value: Any, _depth: int = 0) -> Any:
+    """Converts a configuration object into JSON-like data (dicts, lists, str, float, bool, None)."""
+    if _depth > 32:
+        return str(value)
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, enum.Enum):
+        return to_plain(value.value, _depth + 1)
+    if isinstance(value, int):
+        return value if abs(value) < 2**53 else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): to_plain(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
+        return [to_plain(v, _depth + 1) for v in items]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name), _depth + 1) for f in dataclasses.fields(value)}
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        try:
+            return to_plain(to_dict(), _depth + 1)
+        except Exception:  # noqa: BLE001 - a broken to_dict() must not stop training
+            pass
+    item = getattr(value, "item", None)  # numpy / torch scalars
+    if callable(item):
+        try:
+            return to_plain(item(), _depth + 1)
+        except Exception:  # noqa: BLE001
+            pass
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        public = {k: v for k, v in vars(value).items() if not k.startswith("_")}
+        return to_plain(public, _depth + 1)
+    return str(value)
+
+
+def to_struct(value: Any) -> struct_pb2.Struct | None:
+    """Converts a configuration (mapping, dataclass, namespace, object with ``to_dict``) to a Struct."""
+    if value is None:
+        return None
+    plain = to_plain(value)
+    if not isinstance(plain, dict):
+        plain = {"value": plain}
+    struct = struct_pb2.Struct()
+    struct.update(plain)
+    return struct
+
+
+def flatten_params(value: Any, prefix: str = "") -> dict[str, str]:
+    """Flattens a configuration into ``{"a.b": "value"}`` strings (for MLflow run params)."""
+    plain = to_plain(value)
+    out: dict[str, str] = {}
+    if isinstance(plain, dict):
+        for k, v in plain.items():
+            key = f"{prefix}{k}"
+            if isinstance(v, dict):
+                out.update(flatten_params(v, key + "."))
+            else:
+                out[key] = "" if v is None else (str(v).lower() if isinstance(v, bool) else str(v))
+    elif plain is not None:
+        out[prefix.rstrip(".") or "value"] = str(plain)
+    return out
+
+
+def resolve_rank(rank: int | None) -> int:
+    """The process's global rank: the argument, else ``$RANK``, else ``$LOCAL_RANK`` (single node), else 0."""
+    if rank is not None:
+        return int(rank)
+    for name in ("RANK", "LOCAL_RANK"):
+        raw = os.environ.get(name, "").strip()
+        if raw:
+            try:
+                return max(int(raw), 0)
+            except ValueError:
+                raise ConfigurationError(f"${name} is {raw!r}, not an integer") from None
+    return 0
+
+
+def world_size() -> int:
+    """``$WORLD_SIZE``, or 1."""
+    raw = os.environ.get("WORLD_SIZE", "").strip()
+    try:
+        return max(int(raw), 1) if raw else 1
+    except ValueError:
+        return 1
+
+
+#: Channel options: fast reconnection after a sidecar restart (grpc's default backoff grows to 2
+#: minutes), and message limits large enough for batch blocks and 1 MiB upload chunks.
+CHANNEL_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.enable_retries", 0),
+]
+
+
+def create_channel(address: str) -> grpc.Channel:
+    """The one channel factory: an insecure channel (the sidecar runs next to the trainer)."""
+    return grpc.insecure_channel(address, options=CHANNEL_OPTIONS)

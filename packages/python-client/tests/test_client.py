@@ -1,0 +1,379 @@
+"""The client against the REAL sidecar: every call's effect is read back through the read RPCs."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import pytest
+from sidecar import Sidecar, free_port
+
+import training_callbacks as tc
+from training_callbacks import SidecarClient, TrainingCallbacks, pb
+
+
+def test_full_job_is_read_back(address: str, reader: SidecarClient, job_id: str) -> None:
+    cb = TrainingCallbacks(
+        job_id,
+        task_type="object_detection",
+        model_config={"model_name": "yolo11n", "framework": "ultralytics", "pretrained": False},
+        training_config={"epochs": 2, "batch": 16, "optimizer": {"name": "SGD", "lr": 0.01}},
+        address=address,
+        strict=True,
+    )
+    cb.on_train_begin()
+    for epoch in range(2):
+        cb.on_epoch_begin(epoch)
+        for i in range(10):
+            cb.on_batch_end(epoch * 10 + i, {"train/box_loss": 1.0 / (i + 1), "lr/pg0": 0.01})
+        cb.on_batch_end(epoch * 10 + 10, {"train/box_loss": 0.5})  # other names: a second block
+        cb.on_epoch_end(
+            epoch,
+            {
+                "train/box_loss": 1.5 - epoch,
+                "metrics/mAP50(B)": 0.25 + epoch * 0.5,
+                "metrics/mAP50-95(B)": 0.125,
+                "lr/pg0": 0.01,
+                "my_custom": 7,
+                "missing": None,
+            },
+        )
+    assert cb.on_train_end({"metrics/mAP50(B)": 0.8}) is True
+
+    job = reader.get_job(job_id)
+    assert job.status == pb.JOB_STATUS_COMPLETED
+    assert job.task_type == pb.TASK_TYPE_OBJECT_DETECTION
+    assert (job.framework, job.model_name) == ("ultralytics", "yolo11n")
+    assert job.training_config["optimizer"]["name"] == "SGD"
+    assert job.params["optimizer.lr"] == "0.01"  # training_config flattened into params
+    assert job.primary_metric == "mAP50"
+    assert job.final_metrics["mAP50"] == pytest.approx(0.8)
+    assert job.best_epoch == 1 and job.best_value == pytest.approx(0.75)
+
+    epochs = reader.list_epochs(job_id)
+    assert [e.epoch for e in epochs] == [0, 1]
+    assert dict(epochs[1].metrics) == pytest.approx(
+        {"train_box_loss": 0.5, "mAP50": 0.75, "mAP50-95": 0.125, "learning_rate": 0.01, "my_custom": 7.0}
+    )
+    assert "missing" not in epochs[0].metrics  # a missing value stays missing
+    assert all(e.HasField("began_at") for e in epochs)
+
+    points = reader.batch_points(job_id)
+    assert len(points) == 2 * (10 * 2 + 1)
+    assert (0, 3, "train_box_loss", pytest.approx(0.25)) in points
+    assert (1, 20, "train_box_loss", 0.5) in points
+    blocks = reader.list_batch_metrics(job_id, epoch=1)
+    assert sum(len(b.steps) for b in blocks) == 11
+
+    best = reader.get_best_epoch(job_id)
+    assert best.primary_metric == "mAP50" and best.epoch.epoch == 1
+
+    assert cb.catalog is not None and cb.catalog.primary_metric == "mAP50"
+    assert cb.job is not None and cb.job.status == pb.JOB_STATUS_COMPLETED
+    assert cb.stats().accepted_points == len(points)
+
+
+def test_units_are_converted_by_the_sidecar(address: str, reader: SidecarClient, job_id: str) -> None:
+    with TrainingCallbacks(job_id, "image_classification", address=address, strict=True) as cb:
+        cb.on_epoch_end(0, {"eval_top1": 91.5, "eval_loss": 0.3, "loss": 0.4})
+    (epoch,) = reader.list_epochs(job_id)
+    assert dict(epoch.metrics) == pytest.approx({"accuracy": 0.915, "val_loss": 0.3, "train_loss": 0.4})
+
+
+def test_context_manager_records_failure(address: str, reader: SidecarClient, job_id: str) -> None:
+    with pytest.raises(RuntimeError, match="CUDA out of memory"):
+        with TrainingCallbacks(job_id, "image_classification", address=address) as cb:
+            cb.on_epoch_end(0, {"accuracy": 0.5})
+            raise RuntimeError("CUDA out of memory")
+    job = reader.get_job(job_id)
+    assert job.status == pb.JOB_STATUS_FAILED
+    assert "CUDA out of memory" in job.error_message
+    assert [e.epoch for e in reader.list_epochs(job_id)] == [0]
+
+
+def test_keyboard_interrupt_cancels(address: str, reader: SidecarClient, job_id: str) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        with TrainingCallbacks(job_id, "image_classification", address=address):
+            raise KeyboardInterrupt
+    assert reader.get_job(job_id).status == pb.JOB_STATUS_CANCELLED
+
+
+def test_seed_style_and_explicit_failure(address: str, reader: SidecarClient, job_id: str) -> None:
+    from dataclasses import dataclass
+    from enum import Enum
+
+    class TaskType(Enum):
+        IMAGE_CLASSIFICATION = "image_classification"
+
+    @dataclass
+    class ModelConfig:
+        framework: str
+        model_name: str
+        task_type: TaskType
+
+    callbacks = TrainingCallbacks(
+        job_id=job_id,
+        model_config=ModelConfig("timm", "resnet18", TaskType.IMAGE_CLASSIFICATION),
+        training_config={"epochs": 3},
+        db_session=None,
+        address=address,
+    )
+    callbacks.on_train_begin()
+    callbacks.on_epoch_end(0, {"train_loss": 0.234, "val_loss": 0.245, "accuracy": 0.95, "my_custom_metric": 123.45})
+    assert callbacks.on_train_end(error=ValueError("bad batch"))
+    job = reader.get_job(job_id)
+    assert (job.framework, job.model_name, job.task_type) == ("timm", "resnet18", pb.TASK_TYPE_IMAGE_CLASSIFICATION)
+    assert job.status == pb.JOB_STATUS_FAILED and job.error_message == "ValueError: bad batch"
+    assert job.best_epoch == 0
+
+
+def test_non_finite_values_are_sent_as_is(address: str, reader: SidecarClient, job_id: str) -> None:
+    with TrainingCallbacks(job_id, "image_classification", address=address, strict=True) as cb:
+        cb.on_epoch_end(0, {"train_loss": float("nan"), "accuracy": 0.5})
+        cb.on_batch_end(0, {"loss": float("inf")})
+    (epoch,) = reader.list_epochs(job_id)
+    assert math.isnan(epoch.metrics["train_loss"]) and list(epoch.non_finite_metrics) == ["train_loss"]
+    assert reader.batch_points(job_id) == [(1, 0, "train_loss", math.inf)]
+
+
+def test_re_reporting_an_epoch_replaces_it(address: str, reader: SidecarClient, job_id: str) -> None:
+    with TrainingCallbacks(job_id, "image_classification", address=address, strict=True) as cb:
+        cb.on_epoch_end(0, {"accuracy": 0.1, "x": 1})
+        cb.on_epoch_end(0, {"accuracy": 0.2})
+    (epoch,) = reader.list_epochs(job_id)
+    assert dict(epoch.metrics) == pytest.approx({"accuracy": 0.2})
+
+
+def test_catalog_comes_from_the_sidecar(address: str, reader: SidecarClient) -> None:
+    catalog = reader.get_metric_catalog("object_detection")
+    assert catalog.primary_metric == "mAP50"
+    aliases = {a.alias: (a.name, a.scale) for a in catalog.aliases}
+    assert aliases["metrics/mAP50(B)"] == ("mAP50", 1)
+    classification = reader.get_metric_catalog(tc.pb.TASK_TYPE_IMAGE_CLASSIFICATION)
+    assert {a.alias: a.scale for a in classification.aliases}["eval_top1"] == pytest.approx(0.01)
+    assert len(reader.get_metric_catalogs()) == 5
+    cb = TrainingCallbacks("unused", "pose", address=address)
+    assert cb.metric_catalog().primary_metric == "pck"
+
+
+def test_address_from_environment(sidecar: Sidecar, reader: SidecarClient, job_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(tc.ADDRESS_ENV, sidecar.address)
+    cb = TrainingCallbacks(job_id, "image_classification", strict=True)
+    assert cb.address == sidecar.address
+    with cb:
+        cb.on_epoch_end(0, {"accuracy": 0.5})
+    assert reader.get_job(job_id).status == pb.JOB_STATUS_COMPLETED
+    monkeypatch.delenv(tc.ADDRESS_ENV)
+    assert TrainingCallbacks("x", "pose").address == "127.0.0.1:50051"
+
+
+def test_unix_socket(tmp_path: Path, job_id: str) -> None:
+    socket_path = Path("/tmp") / f"tc-{os.getpid()}-{job_id[-6:]}.sock"
+    with Sidecar(tmp_path / "unix", listen=f"unix:{socket_path}") as process:
+        assert process.address.startswith("unix:")
+        with TrainingCallbacks(job_id, "image_classification", address=f"unix:{socket_path}", strict=True) as cb:
+            cb.on_epoch_end(0, {"accuracy": 0.5})
+            cb.on_batch_end(1, {"loss": 0.5})
+        with SidecarClient(f"unix://{socket_path}") as client:  # both spellings work
+            assert client.get_job(job_id).status == pb.JOB_STATUS_COMPLETED
+            assert client.batch_points(job_id) == [(1, 1, "train_loss", 0.5)]
+
+
+# ------------------------------------------------------------------------------------------------
+# Artifacts
+
+
+def test_log_artifact_by_path(address: str, reader: SidecarClient, artifact_root: Path, job_id: str) -> None:
+    weights = artifact_root / job_id / "best.pt"
+    weights.parent.mkdir()
+    weights.write_bytes(b"weights" * 1000)
+    (artifact_root / job_id / "plots").mkdir()
+    (artifact_root / job_id / "plots" / "a.png").write_bytes(b"png")
+    with TrainingCallbacks(job_id, "object_detection", address=address, strict=True) as cb:
+        cb.log_artifact(weights, "checkpoints")
+        cb.log_artifacts(artifact_root / job_id / "plots", "plots")
+    artifacts = {a.artifact_path: a for a in reader.list_artifacts(job_id)}
+    assert set(artifacts) == {"checkpoints/best.pt", "plots/a.png"}
+    assert artifacts["checkpoints/best.pt"].source_path == str(weights)  # read by path, not uploaded
+    assert artifacts["checkpoints/best.pt"].sha256 == hashlib.sha256(weights.read_bytes()).hexdigest()
+
+
+def test_log_artifact_falls_back_to_upload(address: str, reader: SidecarClient, tmp_path: Path, job_id: str) -> None:
+    big = tmp_path / "last.pt"  # outside the sidecar's artifact roots
+    content = os.urandom(2 * 1024 * 1024 + 123)  # three chunks
+    big.write_bytes(content)
+    run = tmp_path / "run"
+    (run / "sub").mkdir(parents=True)
+    (run / "results.csv").write_text("epoch,x\n1,2\n")
+    (run / "sub" / "args.yaml").write_text("a: 1\n")
+    with TrainingCallbacks(job_id, "object_detection", address=address, strict=True) as cb:
+        cb.log_artifact(big, "weights")
+        cb.log_artifacts(run)
+    artifacts = {a.artifact_path: a for a in reader.list_artifacts(job_id)}
+    assert set(artifacts) == {"weights/last.pt", "results.csv", "sub/args.yaml"}
+    assert artifacts["weights/last.pt"].size_bytes == len(content)
+    assert artifacts["weights/last.pt"].sha256 == hashlib.sha256(content).hexdigest()
+    assert artifacts["weights/last.pt"].source_path == ""  # uploaded
+
+
+def test_missing_artifact_warns_or_raises(address: str, tmp_path: Path, job_id: str, caplog: pytest.LogCaptureFixture) -> None:
+    cb = TrainingCallbacks(job_id, "object_detection", address=address)
+    with caplog.at_level(logging.WARNING, "training_callbacks"):
+        cb.log_artifact(tmp_path / "nope.pt")
+    assert "does not exist" in caplog.text
+    strict = TrainingCallbacks(job_id, "object_detection", address=address, strict=True)
+    with pytest.raises(FileNotFoundError):
+        strict.log_artifact(tmp_path / "nope.pt")
+    cb.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# Never hurts the trainer
+
+
+def test_sidecar_down_never_raises_never_blocks_then_delivers(tmp_path: Path, job_id: str, caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    cb = TrainingCallbacks(job_id, "image_classification", address=address, max_queued_batches=500, flush_timeout=60)
+    worst = 0.0
+    with caplog.at_level(logging.WARNING, "training_callbacks"):
+        t0 = time.perf_counter()
+        cb.on_train_begin({"epochs": 3})
+        for epoch in range(3):
+            for fn, args in ((cb.on_epoch_begin, (epoch,)),):
+                t = time.perf_counter()
+                fn(*args)
+                worst = max(worst, time.perf_counter() - t)
+            for i in range(300):
+                t = time.perf_counter()
+                cb.on_batch_end(epoch * 300 + i, {"loss": float(i), "lr": 0.1})
+                worst = max(worst, time.perf_counter() - t)
+            t = time.perf_counter()
+            cb.on_epoch_end(epoch, {"accuracy": 0.1 * (epoch + 1), "train_loss": 1.0})
+            worst = max(worst, time.perf_counter() - t)
+            time.sleep(0.3)  # let the sender fail a few times
+        assert time.perf_counter() - t0 < 3.0
+    assert worst < 0.001, f"a reporting call took {worst * 1e3:.2f} ms with the sidecar down"
+    stats = cb.stats()
+    assert stats.unreachable and stats.dropped_rows == 900 - 500 and stats.dropped_points == 800
+    assert caplog.text.count("unreachable") == 1  # warned once
+
+    with Sidecar(tmp_path / "late", listen=address):
+        assert cb.on_train_end({"accuracy": 0.3}) is True
+        with SidecarClient(address) as reader:
+            job = reader.get_job(job_id)
+            assert job.status == pb.JOB_STATUS_COMPLETED
+            assert job.training_config["epochs"] == 3
+            assert job.final_metrics["client_dropped_batch_points"] == 800  # drops are reported
+            epochs = reader.list_epochs(job_id)
+            assert [e.epoch for e in epochs] == [0, 1, 2]
+            assert epochs[2].metrics["accuracy"] == pytest.approx(0.3)
+            points = reader.batch_points(job_id)
+            assert len(points) == 2 * 500  # what was buffered, the first 500 rows
+            assert {p[1] for p in points} == set(range(500))
+
+
+def test_on_train_end_with_sidecar_down_returns_after_its_deadline(job_id: str) -> None:
+    cb = TrainingCallbacks(job_id, "pose_estimation", address=f"127.0.0.1:{free_port()}")
+    cb.on_epoch_end(0, {"pck": 0.5})
+    t = time.perf_counter()
+    assert cb.on_train_end(timeout=0.5) is False
+    assert time.perf_counter() - t < 1.5
+    cb.close()
+
+
+def test_strict_mode_raises(address: str, job_id: str) -> None:
+    down = TrainingCallbacks(job_id, "pose", address=f"127.0.0.1:{free_port()}", strict=True, call_timeout=0.5)
+    with pytest.raises(tc.SidecarUnavailableError):
+        down.on_train_begin()
+    down.close()
+    refused = TrainingCallbacks("x" * 500, "pose", address=address, strict=True)
+    with pytest.raises(tc.SidecarRejectedError) as info:
+        refused.on_train_begin()
+    assert info.value.code.name == "INVALID_ARGUMENT"
+    full = TrainingCallbacks(job_id, "pose", address=f"127.0.0.1:{free_port()}", strict=True, max_queued_batches=1)
+    full._begin_state = "acked"  # skip BeginTraining (the sidecar is down)
+    full.on_batch_end(0, {"loss": 1.0})
+    with pytest.raises(tc.BufferFullError):
+        full.on_batch_end(1, {"loss": 1.0})
+    full.close()
+
+
+def test_lenient_mode_swallows_refusals(address: str, job_id: str, caplog: pytest.LogCaptureFixture) -> None:
+    cb = TrainingCallbacks("x" * 500, "pose", address=address)
+    with caplog.at_level(logging.WARNING, "training_callbacks"):
+        cb.on_train_begin()
+        cb.on_epoch_end(0, {"pck": 0.5})
+        cb.on_batch_end(0, {"loss": 1.0})
+        assert cb.on_train_end() is False
+    assert "refused" in caplog.text
+    assert cb.stats().failed_writes >= 1
+
+
+def test_non_numeric_values_are_left_out(address: str, reader: SidecarClient, job_id: str) -> None:
+    with TrainingCallbacks(job_id, "image_classification", address=address) as cb:
+        cb.on_epoch_end(0, {"accuracy": 0.5, "note": "hello", "n": None})
+        cb.on_batch_end(0, {"loss": 1.0, "tag": "x"})
+        cb.on_batch_end(1, {"tag": "only text"})
+    assert dict(reader.list_epochs(job_id)[0].metrics) == {"accuracy": 0.5}
+    assert reader.batch_points(job_id) == [(1, 0, "train_loss", 1.0)]  # epoch 0 ended: epoch 1
+
+
+# ------------------------------------------------------------------------------------------------
+# Ranks and fork
+
+
+def test_only_rank_zero_reports(address: str, reader: SidecarClient, job_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    quiet = TrainingCallbacks(job_id, "image_classification", address=address, strict=True)
+    assert not quiet.enabled and quiet.rank == 1 and quiet.world_size == 2
+    with quiet:
+        quiet.on_epoch_end(0, {"accuracy": 0.5})
+        quiet.on_batch_end(0, {"loss": 1.0})
+    with pytest.raises(tc.SidecarRejectedError):
+        reader.get_job(job_id)
+    with TrainingCallbacks(job_id, "image_classification", address=address, all_ranks=True, strict=True) as loud:
+        loud.on_epoch_end(0, {"accuracy": 0.5})
+    assert reader.get_job(f"{job_id}-rank1").status == pb.JOB_STATUS_COMPLETED
+    monkeypatch.delenv("RANK")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert TrainingCallbacks(job_id, "pose", address=address).enabled
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_fork_safe(address: str, reader: SidecarClient, job_id: str) -> None:
+    cb = TrainingCallbacks(job_id, "image_classification", address=address, strict=True)
+    cb.on_train_begin()
+    cb.on_epoch_end(0, {"accuracy": 0.1})
+    cb.on_batch_end(0, {"loss": 1.0})
+    assert cb.flush(10)
+    pid = os.fork()
+    if pid == 0:  # child: the same object, a new channel
+        code = 1
+        try:
+            cb.on_epoch_end(1, {"accuracy": 0.2})
+            cb.on_batch_end(1, {"loss": 0.5}, epoch=1)
+            code = 0 if cb.flush(20) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    cb.on_epoch_end(2, {"accuracy": 0.3})
+    assert cb.on_train_end()
+    assert [e.epoch for e in reader.list_epochs(job_id)] == [0, 1, 2]
+    assert [p[1] for p in reader.batch_points(job_id)] == [0, 1]
+    assert reader.get_job(job_id).status == pb.JOB_STATUS_COMPLETED
+
+
+def test_task_type_spellings() -> None:
+    assert tc.parse_task_type("detect") == pb.TASK_TYPE_OBJECT_DETECTION
+    assert tc.parse_task_type("TASK_TYPE_POSE_ESTIMATION") == pb.TASK_TYPE_POSE_ESTIMATION
+    assert tc.parse_task_type("Semantic-Segmentation") == pb.TASK_TYPE_SEMANTIC_SEGMENTATION
+    with pytest.raises(tc.ConfigurationError, match="unknown task type"):
+        tc.parse_task_type("captioning")
+    assert tc.task_type_name(pb.TASK_TYPE_INSTANCE_SEGMENTATION) == "instance_segmentation"

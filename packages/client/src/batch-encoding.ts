@@ -15,11 +15,16 @@ export function toBlockMessage(block: SealedBlock): BatchMetricsBlock {
   const rows = block.steps.length;
   const steps = new Array<bigint>(rows);
   for (let i = 0; i < rows; i++) steps[i] = BigInt(block.steps[i] as number);
+  // A plain loop: Array.from(Float64Array) is several times slower on V8.
+  const source = block.values;
+  const count = source.length;
+  const values = new Array<number>(count);
+  for (let i = 0; i < count; i++) values[i] = source[i] as number;
   return create(BatchMetricsBlockSchema, {
     epoch: block.epoch,
     names: block.names as string[],
     steps,
-    values: Array.from(block.values),
+    values,
   });
 }
 

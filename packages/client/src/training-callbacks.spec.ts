@@ -75,6 +75,8 @@ describe('TrainingCallbacks against the real sidecar', () => {
       expect(result.verdicts.find((v) => v.reportedName === 'mAP50')?.tier).toBe(MetricTier.PRIMARY);
       expect(result.verdicts.find((v) => v.reportedName === 'gpu_mem')?.tier).toBe(MetricTier.CUSTOM);
       expect(result.summary).not.toBe('');
+      // onEpochEnd flushed this epoch's batch points before reporting it.
+      expect(callbacks.stats().pointsAccepted).toBe(600 * (epoch + 1));
     }
 
     const checkpoint = path.join(sharedRoot, `${callbacks.jobId}-best.pt`);

@@ -1,0 +1,169 @@
+// Retries and bounds under real network failures: a real sidecar child process behind a real TCP
+// proxy that refuses, stalls, or swallows answers on command.
+import { createClient, type RpcError, Status } from '@training-callbacks/grpc-adapter';
+import { TrainingCallbacks as Service } from '@training-callbacks/proto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SidecarProcess, startSidecarProcess } from './testing/sidecar.ts';
+import { startTcpProxy } from './testing/tcp-proxy.ts';
+import {
+  TrainingCallbacks,
+  type TrainingCallbacksClient,
+  type TrainingCallbacksOptions,
+} from './training-callbacks.ts';
+
+let sidecar: SidecarProcess;
+let reader: TrainingCallbacksClient;
+let jobCounter = 0;
+
+beforeAll(async () => {
+  sidecar = await startSidecarProcess({ args: ['--quiet'] });
+  reader = createClient(Service, sidecar.address);
+}, 30_000);
+
+afterAll(async () => {
+  reader?.close();
+  await sidecar?.[Symbol.asyncDispose]();
+});
+
+function callbacksVia(address: string, options: Partial<TrainingCallbacksOptions> = {}): TrainingCallbacks {
+  return new TrainingCallbacks({
+    address,
+    jobId: `net-${process.pid}-${++jobCounter}`,
+    taskType: 'image_classification',
+    deadlineMs: 400,
+    retry: { initialBackoffMs: 20, maxBackoffMs: 200, maxRetryTimeMs: 10_000 },
+    ...options,
+  });
+}
+
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const started = Date.now();
+  while (!condition()) {
+    if (Date.now() - started > timeoutMs) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function storedSteps(jobId: string): Promise<number[]> {
+  const { blocks } = await reader.listBatchMetrics({ jobId });
+  return blocks.flatMap((b) => b.steps.map(Number));
+}
+
+describe('retries over a failing network', () => {
+  it('retries UNAVAILABLE with backoff until the sidecar is reachable', async () => {
+    await using proxy = await startTcpProxy(sidecar.address, 'refuse');
+    await using callbacks = callbacksVia(proxy.address);
+    const begin = callbacks.onTrainBegin();
+    await until(() => callbacks.stats().retries >= 2);
+    proxy.setMode('forward');
+    const begun = await begin;
+    expect(begun.job.jobId).toBe(callbacks.jobId);
+    expect(proxy.accepted).toBeGreaterThan(1);
+  });
+
+  it('retries a call whose answer was lost (DEADLINE_EXCEEDED) and the write lands once', async () => {
+    await using proxy = await startTcpProxy(sidecar.address);
+    await using callbacks = callbacksVia(proxy.address);
+    await callbacks.onTrainBegin();
+    for (let step = 0; step < 1000; step++) callbacks.onBatchEnd(step, { loss: step, lr: 0.1 });
+    // The sidecar receives and commits the stream, but its answer never reaches the client.
+    proxy.setMode('swallow-responses');
+    const flushed = callbacks.flush();
+    await until(() => callbacks.stats().retries >= 1);
+    proxy.setMode('forward');
+    await flushed;
+    const stats = callbacks.stats();
+    expect(stats.pointsFailed).toBe(0);
+    expect(stats.pointsAccepted).toBe(2000);
+    // The resent blocks replaced the committed ones: every step once.
+    expect(await storedSteps(callbacks.jobId)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+  });
+
+  it('retries a stalled epoch report and returns its verdicts', async () => {
+    await using proxy = await startTcpProxy(sidecar.address);
+    await using callbacks = callbacksVia(proxy.address);
+    await callbacks.onTrainBegin();
+    proxy.setMode('stall');
+    const ended = callbacks.onEpochEnd(0, { accuracy: 0.9 });
+    await until(() => callbacks.stats().retries >= 1);
+    proxy.setMode('forward');
+    expect((await ended).isBest).toBe(true);
+  });
+
+  it('gives up after the retry budget and rejects with the last UNAVAILABLE', async () => {
+    await using proxy = await startTcpProxy(sidecar.address);
+    const errors: RpcError[] = [];
+    await using callbacks = callbacksVia(proxy.address, {
+      retry: { initialBackoffMs: 20, maxBackoffMs: 50, maxRetryTimeMs: 300 },
+      onBackgroundError: (e) => errors.push(e),
+    });
+    await callbacks.onTrainBegin();
+    proxy.setMode('refuse');
+    for (let step = 0; step < 100; step++) callbacks.onBatchEnd(step, { loss: step });
+    const started = Date.now();
+    const error = await callbacks.flush().catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect((error as RpcError).code).toBe(Status.UNAVAILABLE);
+    const stats = callbacks.stats();
+    expect(stats.pointsFailed).toBe(100);
+    expect(stats.failedFlushes).toBe(1);
+    expect(stats.lastError?.code).toBe(Status.UNAVAILABLE);
+    expect(errors).toHaveLength(1);
+    // Unary calls give up the same way.
+    const epoch = await callbacks.onEpochBegin(1).catch((e: unknown) => e);
+    expect((epoch as RpcError).code).toBe(Status.UNAVAILABLE);
+    // Later points still flow once the sidecar is back.
+    proxy.setMode('forward');
+    // (This test's 300 ms budget is shorter than the channel's reconnect backoff; wait for it.)
+    await callbacks.client.waitForReady(5000);
+    callbacks.onBatchEnd(100, { loss: 1 });
+    await callbacks.flush();
+    expect(callbacks.stats().pointsAccepted).toBe(1);
+  });
+});
+
+describe('the batch buffer under a stalled sidecar', () => {
+  it('stays bounded: drops the newest points, counts them, never blocks or throws', async () => {
+    await using proxy = await startTcpProxy(sidecar.address);
+    await using callbacks = callbacksVia(proxy.address, {
+      batch: { bufferPoints: 1000, flushPoints: 100, flushIntervalMs: 20 },
+    });
+    await callbacks.onTrainBegin();
+    proxy.setMode('stall');
+    const started = performance.now();
+    for (let step = 0; step < 5000; step++) callbacks.onBatchEnd(step, { loss: step });
+    expect(performance.now() - started).toBeLessThan(200);
+    const stats = callbacks.stats();
+    expect(stats.pointsBuffered).toBe(1000);
+    expect(stats.pointsDropped).toBe(4000);
+    await new Promise((r) => setTimeout(r, 100));
+    proxy.setMode('forward');
+    await callbacks.flush();
+    expect(callbacks.stats().pointsAccepted).toBe(1000);
+    expect(await storedSteps(callbacks.jobId)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+  });
+
+  it('never throws into the caller, even for a metrics object that throws', () => {
+    const callbacks = callbacksVia('127.0.0.1:1');
+    const hostile = new Proxy(
+      {},
+      {
+        ownKeys: () => {
+          throw new Error('hostile');
+        },
+      },
+    );
+    expect(() => callbacks.onBatchEnd(0, hostile as Record<string, number>)).not.toThrow();
+    expect(() => callbacks.onBatchEnd(Number.NaN, { loss: 1 })).not.toThrow();
+    expect(callbacks.stats().stepsInvalid).toBe(1);
+    callbacks.close();
+  });
+
+  it('flush() before onTrainBegin rejects with FAILED_PRECONDITION', async () => {
+    const callbacks = callbacksVia('127.0.0.1:1');
+    callbacks.onBatchEnd(0, { loss: 1 });
+    const error = await callbacks.flush().catch((e: unknown) => e);
+    expect((error as RpcError).code).toBe(Status.FAILED_PRECONDITION);
+    callbacks.close();
+  });
+});

@@ -92,6 +92,31 @@ function classifierFor(task: TaskType, job: Pick<JobRecord, 'customMetrics'>): M
   }
 }
 
+/**
+ * The best epoch once `epoch` reports `value` (undefined: no finite primary value). Only when the
+ * current best epoch itself is re-reported can the best move elsewhere, so only then are all epochs
+ * compared again; otherwise the challenger meets the incumbent. The catalog decides either way.
+ */
+function nextBest(
+  state: JobState,
+  primaryByEpoch: ReadonlyMap<number, number>,
+  epoch: number,
+  value: number | undefined,
+): { epoch: number; value: number } | null {
+  const task = state.job.task as TaskType;
+  const primaryName = state.classifier.catalog.primaryMetric;
+  const candidate = (e: number, v: number) => ({ epoch: e, metrics: { [primaryName]: v } });
+  const incumbent = state.job.bestEpoch;
+  if (incumbent === undefined || incumbent === epoch) {
+    const all = [...primaryByEpoch].filter(([e]) => e !== epoch).map(([e, v]) => candidate(e, v));
+    if (value !== undefined) all.push(candidate(epoch, value));
+    return selectBestEpoch(task, all) ?? null;
+  }
+  const current = { epoch: incumbent, value: state.job.bestValue! };
+  if (value === undefined) return current;
+  return selectBestEpoch(task, [candidate(current.epoch, current.value), candidate(epoch, value)]) ?? current;
+}
+
 export function createTrainingCallbacksHandlers(options: ServiceOptions): ServiceHandlers<Methods> {
   const { store, artifacts, log } = options;
   const states = new Map<string, JobState>();
@@ -249,14 +274,8 @@ export function createTrainingCallbacksHandlers(options: ServiceOptions): Servic
         const primary = metrics[primaryName];
 
         const stored = await storedEpochs(state);
-        const values = new Map(stored.primary);
-        if (primary !== undefined && Number.isFinite(primary)) values.set(request.epoch, primary);
-        else values.delete(request.epoch);
-        const best =
-          selectBestEpoch(
-            state.job.task as TaskType,
-            [...values].map(([epoch, value]) => ({ epoch, metrics: { [primaryName]: value } })),
-          ) ?? null;
+        const finite = primary !== undefined && Number.isFinite(primary);
+        const best = nextBest(state, stored.primary, request.epoch, finite ? primary : undefined);
 
         await store.saveEpoch({
           jobId: request.jobId,
@@ -268,7 +287,8 @@ export function createTrainingCallbacksHandlers(options: ServiceOptions): Servic
         });
 
         // Committed: now update what we remember and answer.
-        stored.primary = values;
+        if (finite) stored.primary.set(request.epoch, primary);
+        else stored.primary.delete(request.epoch);
         stored.seen.add(request.epoch);
         state.job = {
           ...state.job,

@@ -1,0 +1,191 @@
+// The sidecar benchmark (issue: core sidecar). Run: `npm run bench` (add `-- --quick` for a smoke run).
+//
+// Measures, with the sidecar and a yardstick server as separate child processes and the client here:
+// - end-epoch round trip (client call → validation → catalog → SQLite commit → acknowledgement), p50/p99,
+//   interleaved round by round with a bare grpc-js server that only commits one SQLite row, so the ratio
+//   is measured side by side under the same machine noise;
+// - sustained batch-metric ingest through the TypeScript client (onBatchEnd → blocks → client stream →
+//   commit → ack), counting only acknowledged points and checking them against the SQLite file;
+// - the sidecar's idle RSS.
+// Results replace the "sidecar" section of docs/benchmarks.md.
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { createClient } from '@training-callbacks/grpc-adapter';
+import { TrainingCallbacks } from '@training-callbacks/client';
+import { TaskType, TrainingCallbacks as Service } from '@training-callbacks/proto';
+import { startSidecarProcess } from '@training-callbacks/sidecar/testing';
+import Database from 'better-sqlite3';
+
+const quick = process.argv.includes('--quick');
+const ROUNDS = quick ? 2 : 10;
+const CALLS_PER_ROUND = quick ? 200 : 1000;
+const INGEST_RUNS = quick ? 1 : 3;
+const INGEST_STEPS = quick ? 20_000 : 200_000;
+const METRICS_PER_STEP = 10;
+const root = path.resolve(import.meta.dirname, '../..');
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+async function startBare(dbPath: string): Promise<{ address: string; kill(): void }> {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@training-callbacks/source', path.join(import.meta.dirname, 'bare-server.ts'), dbPath],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const address = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const match = /listening on (\S+)/.exec(line);
+      if (match) resolve(match[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`bare server exited ${code}`)));
+  });
+  return { address, kill: () => child.kill('SIGKILL') };
+}
+
+const epochMetrics = (epoch: number) => ({
+  accuracy: 0.5 + (epoch % 1000) / 2500,
+  top5_accuracy: 0.9,
+  train_loss: 1 / (epoch + 1),
+  val_loss: 1.1 / (epoch + 1),
+  learning_rate: 1e-3,
+  grad_norm: 0.7,
+  throughput: 1234,
+  gpu_mem_gb: 11.5,
+});
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'tc-bench-'));
+  console.log(`sidecar benchmark${quick ? ' (quick)' : ''}: ${ROUNDS} rounds × ${CALLS_PER_ROUND} end-epoch calls per server, ${INGEST_RUNS} ingest runs × ${INGEST_STEPS} steps × ${METRICS_PER_STEP} metrics`);
+  // The sidecar as `npm start` runs it: built JavaScript (the `prebench` script builds it).
+  const sidecar = await startSidecarProcess({ dataDir: dir, args: ['--quiet'], entry: 'dist' });
+  const bare = await startBare(path.join(dir, 'bare.sqlite'));
+  try {
+    // Idle RSS: after start-up has settled and before any load.
+    await new Promise((r) => setTimeout(r, 3000));
+    const idleRss = await rssMb(sidecar.child.pid!);
+    console.log(`idle RSS ${idleRss.toFixed(1)} MB`);
+
+    // End-epoch round trip, interleaved: sidecar round, bare round, …
+    const sidecarClient = createClient(Service, sidecar.address);
+    const bareClient = createClient(Service, bare.address);
+    await sidecarClient.beginTraining({ jobId: 'bench-epochs', taskType: TaskType.IMAGE_CLASSIFICATION, framework: 'bench' });
+    const samples = { sidecar: [] as number[], bare: [] as number[] };
+    let epoch = 0;
+    for (let round = 0; round < ROUNDS + 1; round++) {
+      for (const [name, client] of [
+        ['sidecar', sidecarClient],
+        ['bare', bareClient],
+      ] as const) {
+        const times: number[] = [];
+        for (let i = 0; i < CALLS_PER_ROUND; i++) {
+          const request = { jobId: 'bench-epochs', epoch: epoch++, metrics: epochMetrics(epoch) };
+          const start = process.hrtime.bigint();
+          await client.endEpoch(request);
+          times.push(Number(process.hrtime.bigint() - start) / 1e6);
+        }
+        if (round > 0) samples[name].push(...times); // round 0 warms up both servers
+      }
+      process.stdout.write(`\rend-epoch round ${round}/${ROUNDS}`);
+    }
+    process.stdout.write('\n');
+    const stats = (values: number[]) => {
+      const sorted = [...values].sort((a, b) => a - b);
+      return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), n: sorted.length };
+    };
+    const epochSidecar = stats(samples.sidecar);
+    const epochBare = stats(samples.bare);
+    console.log(`end-epoch sidecar p50 ${epochSidecar.p50.toFixed(3)} ms p99 ${epochSidecar.p99.toFixed(3)} ms; bare p50 ${epochBare.p50.toFixed(3)} ms p99 ${epochBare.p99.toFixed(3)} ms`);
+    sidecarClient.close();
+    bareClient.close();
+
+    // Sustained ingest through the TypeScript client.
+    const names = Array.from({ length: METRICS_PER_STEP }, (_, i) => (i === 0 ? 'loss' : `metric_${i}`));
+    const rates: number[] = [];
+    for (let run = 0; run < INGEST_RUNS; run++) {
+      const jobId = `bench-ingest-${run}`;
+      const callbacks = new TrainingCallbacks({ address: sidecar.address, jobId, taskType: 'image_classification', framework: 'bench' });
+      await callbacks.onTrainBegin();
+      const metrics: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+      const start = process.hrtime.bigint();
+      for (let step = 0; step < INGEST_STEPS; step++) {
+        for (let i = 0; i < METRICS_PER_STEP; i++) metrics[names[i]!] = step * 1e-3 + i;
+        callbacks.onBatchEnd(step, metrics, { epoch: Math.floor(step / 10_000) });
+        // Yield now and then so the background sender runs, as it does between a trainer's steps.
+        if (step % 8192 === 8191) await new Promise((r) => setImmediate(r));
+      }
+      await callbacks.flush();
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const batch = callbacks.stats();
+      if (batch.pointsDropped || batch.pointsFailed || batch.pointsRejected) {
+        throw new Error(`ingest lost points: ${JSON.stringify(batch)}`);
+      }
+      const acknowledged = batch.pointsAccepted;
+      rates.push(acknowledged / seconds);
+      process.stdout.write(`\ringest run ${run + 1}/${INGEST_RUNS}: ${(acknowledged / seconds / 1e6).toFixed(2)} M points/s`);
+      await callbacks.onTrainEnd();
+      callbacks.close();
+      // Acknowledged must mean committed: count the points in the SQLite file.
+      const db = new Database(sidecar.dbPath, { readonly: true });
+      const rows = db.prepare('select names, steps from batch_metric_block where job_id = ?').all(jobId) as {
+        names: string;
+        steps: Buffer;
+      }[];
+      db.close();
+      const stored = rows.reduce((sum, r) => sum + (r.steps.length / 8) * (JSON.parse(r.names) as string[]).length, 0);
+      if (stored !== acknowledged || stored !== INGEST_STEPS * METRICS_PER_STEP) {
+        throw new Error(`acknowledged ${acknowledged} points but the database holds ${stored}; client stats ${JSON.stringify(batch)}`);
+      }
+    }
+    process.stdout.write('\n');
+    const ingest = [...rates].sort((a, b) => a - b)[Math.floor(rates.length / 2)]!;
+    const loadedRss = await rssMb(sidecar.child.pid!);
+
+    const cpu = cpus()[0]?.model ?? 'unknown CPU';
+    const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
+    const section = `<!-- sidecar:start -->
+## Sidecar: end-epoch round trip, batch ingest, idle memory
+
+Command: \`npm run bench\` (script: \`tools/bench/sidecar-bench.ts\`). Measured ${new Date().toISOString().slice(0, 10)} on
+${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; the sidecar and the
+yardstick run as separate processes, the client in the benchmark's own process, all over loopback TCP.
+
+| measure | result | target | |
+|---|---|---|---|
+| end-epoch round trip p50 (${epochSidecar.n} calls, 8 metrics each) | ${epochSidecar.p50.toFixed(3)} ms | ≤ 0.5 ms | ${verdict(epochSidecar.p50 <= 0.5)} |
+| end-epoch round trip p99 | ${epochSidecar.p99.toFixed(3)} ms | ≤ 2 ms | ${verdict(epochSidecar.p99 <= 2)} |
+| yardstick: bare grpc-js unary + one SQLite commit, p50 / p99 | ${epochBare.p50.toFixed(3)} / ${epochBare.p99.toFixed(3)} ms | — | |
+| sidecar ÷ yardstick, p50 / p99 (interleaved rounds) | ${(epochSidecar.p50 / epochBare.p50).toFixed(2)}× / ${(epochSidecar.p99 / epochBare.p99).toFixed(2)}× | — | |
+| sustained batch ingest, TS client → sidecar, acknowledged = committed (median of ${INGEST_RUNS}) | ${(ingest / 1e6).toFixed(2)} M points/s | ≥ 1 M points/s | ${verdict(ingest >= 1e6)} |
+| sidecar idle RSS | ${idleRss.toFixed(1)} MB | ≤ 110 MB | ${verdict(idleRss <= 110)} |
+| sidecar RSS after the load | ${loadedRss.toFixed(1)} MB | — | |
+
+End-epoch calls run one at a time (a trainer waits for each); each commits one epoch row and the job's
+best-epoch update in one SQLite transaction (WAL, synchronous=NORMAL) before it answers. Ingest: ${INGEST_STEPS} steps ×
+${METRICS_PER_STEP} metrics per run through \`onBatchEnd\`, then \`flush()\` waits for the last acknowledgement; the
+point count is checked against the SQLite file after each run.
+<!-- sidecar:end -->`;
+    const file = path.join(root, 'docs/benchmarks.md');
+    let doc = await readFile(file, 'utf8').catch(() => '# Benchmarks\n\nEach section says how it was produced; rerun the command to refresh it.\n');
+    doc = doc.includes('<!-- sidecar:start -->')
+      ? doc.replace(/<!-- sidecar:start -->[\s\S]*<!-- sidecar:end -->/, section)
+      : `${doc.trimEnd()}\n\n${section}\n`;
+    if (!quick) await writeFile(file, doc);
+    console.log(section);
+  } finally {
+    bare.kill();
+    await sidecar[Symbol.asyncDispose]();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

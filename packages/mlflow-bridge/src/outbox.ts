@@ -215,7 +215,10 @@ export class MemoryOutbox implements MlflowOutbox {
 
   async enqueue(jobId: string, items: readonly NewOutboxItem[], nowMs: number): Promise<void> {
     let list = this.#items.get(jobId);
-    if (!list) this.#items.set(jobId, (list = []));
+    if (!list) {
+      list = [];
+      this.#items.set(jobId, list);
+    }
     for (const it of items) {
       list.push({
         ...(JSON.parse(JSON.stringify(it)) as NewOutboxItem),

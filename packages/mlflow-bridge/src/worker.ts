@@ -258,12 +258,14 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
   }
 
   async function fail(head: OutboxItem, e: unknown): Promise<void> {
+    // Anything that is not an MlflowError (the outbox's database was busy, a bug) is retried like a network
+    // error, until the horizon: parking would need an operator for what is usually transient.
     const err =
       e instanceof MlflowError
         ? e
-        : new MlflowError(`unexpected failure: ${(e as Error)?.stack ?? String(e)}`, {
-            kind: 'config',
-            retryable: false,
+        : new MlflowError(`unexpected failure: ${(e as Error)?.message ?? String(e)}`, {
+            kind: 'network',
+            retryable: true,
           });
     const t = now();
     if (err.retryable) {

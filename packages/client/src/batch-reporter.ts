@@ -1,7 +1,6 @@
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import type { ReportBatchMetricsResponse } from '@training-callbacks/proto';
 import { BatchBuffer, type SealedBlock } from './batch-buffer.ts';
-import { isRetryable } from './retry.ts';
 
 /** How batch points are buffered and sent. Every field has a default. */
 export interface BatchOptions {
@@ -77,6 +76,9 @@ interface Waiter {
  * started when enough points are pending, by a timer, or by {@link flush}. A stream the sidecar
  * refuses as a whole is split into one stream per block, so that one bad block does not take the
  * others down with it (a refused call writes nothing, so resending is safe).
+ *
+ * Note: the sidecar refuses single bad blocks inside an acknowledged stream (`rejected_points`), so
+ * the split only matters for a stream-level INVALID_ARGUMENT.
  */
 export class BatchReporter {
   /** The buffer `onBatchEnd` appends to. */
@@ -128,6 +130,17 @@ export class BatchReporter {
     this.started = false;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+  }
+
+  /**
+   * Stops sending and drops every point not yet taken, counting them as dropped; pending
+   * {@link flush} calls settle (used once the job has ended).
+   */
+  discard(): void {
+    this.stop();
+    this.buffer.clear();
+    this.doneSeq = Math.max(this.doneSeq, this.buffer.lastSealedSeq);
+    this.settleWaiters();
   }
 
   /** Called after each append: schedules a flush once enough points are pending. O(1). */
@@ -196,25 +209,25 @@ export class BatchReporter {
 
   private async pump(force: boolean): Promise<void> {
     try {
-      await this.pumpLoop(force);
-    } finally {
-      // Cleared in the same microtask the loop ends in, so no notify() can slip in between.
+      for (;;) {
+        const due = force || this.waiters.length > 0 || this.buffer.pending >= this.options.flushPoints;
+        if (!due || this.buffer.pending === 0) {
+          // Cleared in the same tick as the check, so a notify() or flush() right after kicks anew.
+          this.running = false;
+          break;
+        }
+        force = false;
+        this.buffer.seal();
+        const blocks = this.buffer.take(this.options.maxPointsPerFlush);
+        await this.deliver(blocks);
+        this.buffer.release(blocks);
+        this.doneSeq = Math.max(this.doneSeq, (blocks.at(-1) as SealedBlock).seq);
+        this.settleWaiters();
+      }
+    } catch (thrown) {
+      // deliver() catches what send() throws; this is a bug, kept visible instead of unhandled.
       this.running = false;
-    }
-  }
-
-  private async pumpLoop(force: boolean): Promise<void> {
-    for (;;) {
-      const due = force || this.waiters.length > 0 || this.buffer.pending >= this.options.flushPoints;
-      if (!due || this.buffer.pending === 0) break;
-      force = false;
-      this.buffer.seal();
-      const blocks = this.buffer.take(this.options.maxPointsPerFlush);
-      if (blocks.length === 0) break;
-      await this.deliver(blocks);
-      this.buffer.release(blocks);
-      this.doneSeq = Math.max(this.doneSeq, (blocks.at(-1) as SealedBlock).seq);
-      this.settleWaiters();
+      this.lastError = RpcError.from(thrown);
     }
     this.settleWaiters();
   }
@@ -229,7 +242,9 @@ export class BatchReporter {
     } catch (thrown) {
       this.inFlight -= points;
       const error = RpcError.from(thrown);
-      if (blocks.length > 1 && !isRetryable(error.code, true)) {
+      // INVALID_ARGUMENT on the whole stream: find the bad block by sending each alone. Job-level
+      // refusals (NOT_FOUND, FAILED_PRECONDITION, …) would only repeat, so they fail the lot.
+      if (blocks.length > 1 && error.code === Status.INVALID_ARGUMENT) {
         for (const block of blocks) await this.deliver([block]);
         return;
       }

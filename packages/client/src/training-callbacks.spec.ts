@@ -125,6 +125,7 @@ describe('TrainingCallbacks against the real sidecar', () => {
     // Batch points after the end are dropped and counted, not sent.
     callbacks.onBatchEnd(10_000, { loss: 1 });
     expect(callbacks.stats().pointsDropped).toBe(1);
+    await callbacks.flush(); // nothing left to send: resolves at once
   });
 
   it('resumes a job begun again under the same id', async () => {

@@ -97,7 +97,10 @@ export interface TrainingCallbacksOptions {
   readonly customMetrics?: readonly CustomMetric[];
   /** The epoch training (re)starts from; also the default epoch of `onBatchEnd`. Default 0. */
   readonly startEpoch?: number;
-  /** Deadline of each call (each attempt), in milliseconds. Default {@link DEFAULT_DEADLINE_MS}. */
+  /**
+   * Deadline of each call (each attempt), in milliseconds. Default {@link DEFAULT_DEADLINE_MS}. Batch
+   * streams get 10 µs per point and uploads 100 ms per MiB on top.
+   */
   readonly deadlineMs?: number;
   /** Retry policy; fields not given keep {@link DEFAULT_RETRY_POLICY}. */
   readonly retry?: Partial<RetryPolicy>;
@@ -216,7 +219,13 @@ export class TrainingCallbacks {
       batch,
       (blocks) => {
         const requests = toBatchRequests(this.jobId, blocks);
-        return this.call((deadline) => this.client.reportBatchMetrics(requests, { deadline }));
+        // A big stream needs longer than a small call: allow 10 µs per point on top (1 M points: +10 s).
+        let points = 0;
+        for (const block of blocks) points += block.values.length;
+        const extraMs = Math.ceil(points / 100);
+        return this.call((deadline) =>
+          this.client.reportBatchMetrics(requests, { deadline: deadline + extraMs }),
+        );
       },
       (error) => options.onBackgroundError?.(error),
     );
@@ -385,8 +394,7 @@ export class TrainingCallbacks {
       ),
     );
     this.currentState = 'ended';
-    this.reporter.stop();
-    this.reporter.buffer.clear();
+    this.reporter.discard();
     return { job: response.job, verdicts: response.verdicts };
   }
 

@@ -304,6 +304,15 @@ class OrmStore implements Store {
         .getKysely<StoreDB>(KYSELY_OPTIONS)
         .transaction()
         .execute(async (trx) => {
+          // One indexed lookup tells whether this epoch is new; counting the job's epochs instead
+          // would cost O(epochs) on every report.
+          const previous = await trx
+            .selectFrom('TrainingMetric')
+            .select('timestamp')
+            .where('job', '=', jobId)
+            .where('epoch', '=', epoch)
+            .executeTakeFirst();
+          const isNew = previous === undefined || previous.timestamp === null;
           await trx
             .insertInto('TrainingMetric')
             .values({
@@ -330,11 +339,7 @@ class OrmStore implements Store {
           const result = await trx
             .updateTable('TrainingJob')
             .set((eb) => ({
-              epochsReported: eb
-                .selectFrom('TrainingMetric')
-                .select(eb.fn.countAll<number>().as('reported'))
-                .where('job', '=', jobId)
-                .where('timestamp', 'is not', null),
+              epochsReported: isNew ? eb('epochsReported', '+', 1) : eb.ref('epochsReported'),
               bestEpoch: input.best?.epoch ?? null,
               bestValue: input.best?.value ?? null,
               updatedAt: new Date(),

@@ -251,11 +251,32 @@ class TrainingCallbacks:
         self.flush_interval = float(flush_interval)
         self.verbose = verbose
         self.exit_flush_timeout = 5.0
-
-        self._lock = threading.RLock()
         self._epoch = self.start_epoch
         self._begin_state = "none"  # none | queued | acked | refused
         self._ended = False
+        self._init_runtime()
+
+    # Pickling (e.g. into a spawned DDP worker) keeps the configuration and the job's state; the
+    # queue, thread and channel are process-local and start afresh on the other side.
+    _PICKLED = (
+        "address", "rank", "world_size", "job_id", "enabled", "strict", "model_config", "training_config",
+        "params", "task_type", "framework", "model_name", "custom_metrics", "start_epoch",
+        "max_queued_batches", "flush_timeout", "call_timeout", "flush_interval", "verbose",
+        "exit_flush_timeout", "_epoch", "_begin_state", "_ended",
+    )  # fmt: skip
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {name: getattr(self, name) for name in self._PICKLED}
+        if state["_begin_state"] == "queued":
+            state["_begin_state"] = "none"  # it may not have arrived: send it again (idempotent)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        self._lock = threading.RLock()
         self._forked = False
         self._warned: set[str] = set()
         self._catalog: pb.TaskCatalog | None = None

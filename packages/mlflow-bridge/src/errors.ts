@@ -137,15 +137,34 @@ export function httpError(
   });
 }
 
-/** Wraps a transport failure (no HTTP answer). Always retryable. */
+/** Certificate problems: retrying cannot fix them, the TLS variables or the server's certificate must change. */
+const TLS_CONFIG_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+]);
+
+/** Wraps a transport failure (no HTTP answer): retryable, except certificate verification failures. */
 export function transportError(
   method: string,
   endpoint: string,
   cause: unknown,
   timedOut: boolean,
 ): MlflowError {
-  const c = cause as { code?: string; message?: string } | undefined;
+  const c = cause as { code?: string; message?: string; cause?: { code?: string } } | undefined;
+  const code = c?.code ?? c?.cause?.code;
   const what = c?.code ? `${c.code}: ${c.message ?? ''}` : String(c?.message ?? cause);
+  if (code && TLS_CONFIG_CODES.has(code)) {
+    return new MlflowError(
+      `MLflow ${method} ${endpoint} failed: TLS verification failed (${what}); check MLFLOW_TRACKING_SERVER_CERT_PATH / MLFLOW_TRACKING_INSECURE_TLS and the server's certificate`,
+      { kind: 'config', retryable: false, method, endpoint, cause },
+    );
+  }
   return new MlflowError(
     timedOut
       ? `MLflow ${method} ${endpoint} timed out (${what})`

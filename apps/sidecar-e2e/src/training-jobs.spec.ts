@@ -146,9 +146,9 @@ describe('a classification job reported like timm', () => {
     const points = new Map<string, number>();
     for (const block of blocks) {
       block.steps.forEach((step, row) => {
-        block.names.forEach((name, col) =>
-          points.set(`${step}/${name}`, block.values[row * block.names.length + col]!),
-        );
+        block.names.forEach((name, col) => {
+          points.set(`${step}/${name}`, block.values[row * block.names.length + col]!);
+        });
       });
     }
     expect(points.size).toBe(EPOCHS * STEPS_PER_EPOCH * 2);

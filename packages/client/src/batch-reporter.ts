@@ -52,7 +52,7 @@ export interface BatchStats {
   readonly flushes: number;
   /** Streams that failed for good. */
   readonly failedFlushes: number;
-  /** Streams sent again after UNAVAILABLE or DEADLINE_EXCEEDED. */
+  /** Calls of this client (batch streams and unary calls alike) sent again after UNAVAILABLE or DEADLINE_EXCEEDED. */
   readonly retries: number;
   /** The last error of a failed flush, if any. */
   readonly lastError: RpcError | undefined;
@@ -101,7 +101,7 @@ export class BatchReporter {
   private failedFlushes = 0;
   private lastError: RpcError | undefined;
   private lastRejections: readonly string[] = [];
-  /** Retries counted by the sender. */
+  /** Retries of every call of the owning client, counted by its retry hook. */
   retries = 0;
 
   constructor(options: BatchOptions, send: SendBlocks, onError: (error: RpcError) => void) {

@@ -32,12 +32,6 @@ function jobDir(store: string, jobId: string): string {
   return path.join(store, encodeURIComponent(jobId));
 }
 
-async function hashFile(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 export function createArtifactFiles(options: { store: string; roots: readonly string[] }): ArtifactFiles {
   let realRoots: Promise<string[]> | undefined;
   const roots = () =>
@@ -87,7 +81,12 @@ export function createArtifactFiles(options: { store: string; roots: readonly st
       try {
         real = await realpath(requested);
       } catch {
-        throw new RpcError(Status.NOT_FOUND, `path ${quote(requested)} does not exist on the sidecar's side`);
+        // FAILED_PRECONDITION, not NOT_FOUND: the file usually exists for the trainer and the volume is
+        // simply not shared, so clients fall back to UploadArtifact on this code.
+        throw new RpcError(
+          Status.FAILED_PRECONDITION,
+          `path ${quote(requested)} does not exist on the sidecar's side; if the trainer has it, the volume is not shared — send it with UploadArtifact`,
+        );
       }
       const allowed = await roots();
       if (!allowed.some((root) => real === root || real.startsWith(root + path.sep))) {
@@ -188,5 +187,3 @@ export function createArtifactFiles(options: { store: string; roots: readonly st
     },
   };
 }
-
-export { hashFile };

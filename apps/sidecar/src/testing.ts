@@ -40,6 +40,8 @@ export interface SidecarProcess extends AsyncDisposable {
   readonly output: string[];
   /** Sends a signal and waits for the exit; returns the exit code (or the signal name). */
   stop(signal?: NodeJS.Signals): Promise<number | string>;
+  /** Resolves with the exit code (or the signal name) once the process has exited. */
+  readonly exited: Promise<number | string>;
 }
 
 /** Starts `apps/sidecar/src/main.ts` on the pinned Node and waits for its "listening on" line. */
@@ -50,7 +52,9 @@ export async function startSidecarProcess(options: SidecarProcessOptions = {}): 
   const child = spawn(
     process.execPath,
     [
-      ...(options.entry === 'dist' ? [...PRODUCTION_NODE_FLAGS, DIST_MAIN] : ['--conditions=@training-callbacks/source', SOURCE_MAIN]),
+      ...(options.entry === 'dist'
+        ? [...PRODUCTION_NODE_FLAGS, DIST_MAIN]
+        : ['--conditions=@training-callbacks/source', SOURCE_MAIN]),
       '--listen',
       options.listen ?? '127.0.0.1:0',
       '--db',
@@ -97,6 +101,7 @@ export async function startSidecarProcess(options: SidecarProcessOptions = {}): 
     child,
     output,
     stop,
+    exited,
     async [Symbol.asyncDispose]() {
       await stop('SIGKILL');
       if (ownDir) await rm(dataDir, { recursive: true, force: true });

@@ -9,9 +9,8 @@ declare module 'vitest' {
 
 /**
  * Vitest globalSetup: one real MLflow server for the whole test run, its URL provided as `mlflowUrl`
- * (`inject('mlflowUrl')`). Other packages can use it with
- * `globalSetup: ['@training-callbacks/mlflow-bridge/testing/global-setup']`-style paths or call
- * `startMlflowServer()` themselves.
+ * (`inject('mlflowUrl')`). Other packages copy these lines into their own global setup, importing
+ * `startMlflowServer` from `@training-callbacks/mlflow-bridge/testing`.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started = Date.now();

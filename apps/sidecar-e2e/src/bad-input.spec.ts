@@ -261,12 +261,12 @@ describe('artifacts refuse', () => {
       Status.PERMISSION_DENIED,
       /outside/,
     ));
-  it('a missing file', () =>
+  it('a file the sidecar cannot see (the volume is not shared): the client should upload instead', () =>
     refused(
       () =>
         client.logArtifact({ jobId: 'running', path: path.join(artifactRoot, 'nope.pt'), artifactPath: 'x' }),
-      Status.NOT_FOUND,
-      /does not exist/,
+      Status.FAILED_PRECONDITION,
+      /does not exist on the sidecar's side.*UploadArtifact/,
     ));
   it('an artifact path with ".."', () =>
     refused(

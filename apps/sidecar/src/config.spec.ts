@@ -1,0 +1,60 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, HELP, loadConfig } from './config.ts';
+
+describe('loadConfig', () => {
+  it('defaults to loopback and a SQLite file under ./data', () => {
+    const config = loadConfig([], {})!;
+    expect(config.listen).toBe('127.0.0.1:50051');
+    expect(config.dbPath).toBe(path.resolve('data/training-callbacks.sqlite'));
+    expect(config.artifactStore).toBe(path.resolve('data/artifacts'));
+    expect(config.artifactRoots).toEqual([]);
+    expect(config.durability).toBe('normal');
+  });
+
+  it('reads the environment, and flags win over it', () => {
+    const env = {
+      TRAINING_CALLBACKS_LISTEN: 'unix:/run/tc.sock',
+      TRAINING_CALLBACKS_DB: '/var/lib/tc/db.sqlite',
+      TRAINING_CALLBACKS_ARTIFACT_ROOTS: '/shared/a:/shared/b',
+      TRAINING_CALLBACKS_DURABILITY: 'full',
+    };
+    expect(loadConfig([], env)).toMatchObject({
+      listen: 'unix:/run/tc.sock',
+      dbPath: '/var/lib/tc/db.sqlite',
+      artifactStore: '/var/lib/tc/artifacts',
+      artifactRoots: ['/shared/a', '/shared/b'],
+      durability: 'full',
+    });
+    expect(
+      loadConfig(['--listen', '127.0.0.1:0', '--artifact-root', '/x', '--artifact-root', '/y'], env),
+    ).toMatchObject({
+      listen: '127.0.0.1:0',
+      artifactRoots: ['/x', '/y'],
+    });
+  });
+
+  it('returns undefined for --help, and the help lists every flag', () => {
+    expect(loadConfig(['--help'], {})).toBeUndefined();
+    expect(loadConfig(['-h'], {})).toBeUndefined();
+    for (const flag of [
+      '--listen',
+      '--db',
+      '--artifact-store',
+      '--artifact-root',
+      '--durability',
+      '--max-message-bytes',
+      '--quiet',
+    ]) {
+      expect(HELP).toContain(flag);
+    }
+  });
+
+  it('refuses unknown flags and bad values with a message saying what is wrong', () => {
+    expect(() => loadConfig(['--lisen', 'x'], {})).toThrow(ConfigError);
+    expect(() => loadConfig(['--durability', 'maybe'], {})).toThrow(
+      /--durability must be "normal" or "full"/,
+    );
+    expect(() => loadConfig(['--max-message-bytes', '12'], {})).toThrow(/≥ 65536/);
+  });
+});

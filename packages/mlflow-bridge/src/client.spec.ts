@@ -90,6 +90,14 @@ describe('one run per job', () => {
         ]);
         expect(a.run.runId).toBe(b.run.runId);
         expect(await runsOf(jobId)).toHaveLength(1);
+        // Never both "created"; when both did create, the loser's run was deleted.
+        expect(a.created && b.created).toBe(false);
+        const e = await client.getExperimentByName(`job_${jobId}`);
+        const deleted = await client.searchRuns({
+          experimentIds: [e!.experimentId],
+          runViewType: 'DELETED_ONLY',
+        });
+        expect(deleted.length).toBeLessThanOrEqual(1);
       }
     } finally {
       await other.close();

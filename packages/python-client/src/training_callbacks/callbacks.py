@@ -75,9 +75,12 @@ _UPLOAD_FALLBACK_CODES = frozenset(
 #: Codes that may be a passing server fault: retried a few times, then the write is given up.
 _RETRY_A_FEW_CODES = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL})
 _RETRY_A_FEW = 5
-#: Values per block, and the point past which a ReportBatchMetrics message is closed: 8 bytes
-#: each, so a message stays well under grpc's default 4 MiB receive limit.
-_VALUES_PER_MESSAGE = 128 * 1024
+#: Values per block and per ReportBatchMetrics message. Building or serialising a message is one C
+#: call that holds the GIL, so they are kept small (a 32K-value message is ~300 KB, well under
+#: grpc's default 4 MiB limit, and takes a fraction of a millisecond) to keep the training thread's
+#: waits for the GIL short.
+_VALUES_PER_BLOCK = 8 * 1024
+_VALUES_PER_MESSAGE = 32 * 1024
 
 
 def _now() -> timestamp_pb2.Timestamp:
@@ -537,6 +540,7 @@ class TrainingCallbacks:
         self._pid = os.getpid()
         self._batches: collections.deque[tuple[int, int, dict[str, Any]]] = collections.deque()
         self._inflight: list[tuple[int, int, dict[str, Any]]] = []
+        self._inflight_requests: tuple[list[pb.ReportBatchMetricsRequest], int] = ([], 0)
         self._ops: collections.deque[_Op] = collections.deque()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -602,13 +606,7 @@ class TrainingCallbacks:
         self._dropped_points += len(metrics)
         if self.strict:
             raise BufferFullError(f"batch queue full ({self.max_queued_batches} rows)")
-        if "drop" not in self._warned:
-            self._warn_once(
-                "drop",
-                "training-callbacks: batch queue full (%d rows); dropping batch metrics until the sidecar "
-                "catches up (training continues; drops are counted)",
-                self.max_queued_batches,
-            )
+        # (the sender thread warns: logging I/O does not belong in the training thread)
 
     def _warn_once(self, key: str, message: str, *args: Any) -> None:
         if key in self._warned:
@@ -786,6 +784,13 @@ class TrainingCallbacks:
 
     def _pump(self) -> bool:
         """Sends what is queued. False on a transient failure (the caller backs off and retries)."""
+        if self._dropped_rows and "drop" not in self._warned:
+            self._warn_once(
+                "drop",
+                "training-callbacks: batch queue full (%d rows); dropping batch metrics until the sidecar "
+                "catches up (training continues; drops are counted)",
+                self.max_queued_batches,
+            )
         while self._ops:
             op = self._ops[0]
             if op.deadline is not None and time.monotonic() > op.deadline and not op.done.is_set():
@@ -963,7 +968,10 @@ class TrainingCallbacks:
                 popleft = self._batches.popleft
                 self._inflight = [popleft() for _ in range(take)]
                 self._batch_attempts = 0
-            requests, points = self._build_requests(self._inflight)
+                self._inflight_requests = self._build_requests(self._inflight)
+            elif self._unreachable and not self._probe(stub):
+                return False  # don't stream (and serialise) everything again just to hear UNAVAILABLE
+            requests, points = self._inflight_requests
             self._batch_attempts += 1
             try:
                 response = stub.ReportBatchMetrics(iter(requests), timeout=self.call_timeout * 3)
@@ -996,6 +1004,15 @@ class TrainingCallbacks:
                     grpc.StatusCode.INVALID_ARGUMENT, "; ".join(response.rejections) or "batch points rejected"
                 )
 
+    def _probe(self, stub: pb_grpc.TrainingCallbacksStub) -> bool:
+        """A cheap call to see whether the sidecar is back."""
+        try:
+            stub.GetJob(pb.GetJobRequest(job_id=self.job_id), timeout=self.call_timeout)
+        except grpc.RpcError as err:
+            if err.code() in TRANSIENT_CODES:
+                return False
+        return True
+
     def _build_requests(self, rows: list[tuple[int, int, dict[str, Any]]]) -> tuple[list[pb.ReportBatchMetricsRequest], int]:
         """Groups consecutive rows with the same epoch and names into blocks, blocks into messages."""
         requests: list[pb.ReportBatchMetricsRequest] = []
@@ -1012,7 +1029,9 @@ class TrainingCallbacks:
                 blocks.append(pb.BatchMetricsBlock(epoch=key[0], names=key[1], steps=steps, values=values))
                 in_message += len(values)
 
-        for epoch, step, metrics in rows:
+        for index, (epoch, step, metrics) in enumerate(rows):
+            if index & 511 == 511:
+                time.sleep(0)  # let a training thread that waits for the GIL have it
             names = tuple(metrics)
             try:
                 row = [float(v) for v in metrics.values()]
@@ -1023,7 +1042,7 @@ class TrainingCallbacks:
                         self._dropped_rows += 1
                     continue
                 names, row = tuple(clean), list(clean.values())
-            if key is None or key[0] != epoch or key[1] != names or len(values) + len(row) > _VALUES_PER_MESSAGE:
+            if key is None or key[0] != epoch or key[1] != names or len(values) + len(row) > _VALUES_PER_BLOCK:
                 close_block()
                 if in_message >= _VALUES_PER_MESSAGE:
                     requests.append(pb.ReportBatchMetricsRequest(job_id=self.job_id, blocks=blocks))

@@ -1,0 +1,174 @@
+"""Benchmark of the Python client's hot path and throughput, against the REAL sidecar.
+
+Measures, in the training thread:
+  1. the cost of one ``on_batch_end`` call (median, p99, max) with the sidecar up;
+  2. the same with the sidecar down (nothing listening; the queue fills, then rows are dropped);
+  3. sustained delivery from one Python process: points per second acknowledged by the sidecar.
+
+Usage (from the repo root):
+    tools/python/test-client.sh --bench [--append docs/benchmarks.md]
+or directly:
+    .venv/client/bin/python packages/python-client/bench/bench_on_batch_end.py [--calls N] [--append FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+import grpc  # noqa: E402
+from sidecar import Sidecar, free_port  # noqa: E402
+
+from training_callbacks import TrainingCallbacks  # noqa: E402
+
+
+def per_call(cb: TrainingCallbacks, calls: int, metrics_per_row: int) -> list[int]:
+    """Times each on_batch_end call (ns), the way a training loop calls it."""
+    names = [f"m{i}" for i in range(metrics_per_row)]
+    clock = time.perf_counter_ns
+    on_batch_end = cb.on_batch_end
+    samples = [0] * calls
+    for step in range(calls):
+        metrics = dict.fromkeys(names, step * 0.5)  # a fresh dict per step, as a loop would build
+        t0 = clock()
+        on_batch_end(step, metrics)
+        samples[step] = clock() - t0
+        if step % 64 == 0:
+            time.sleep(0)  # yield the GIL now and then, like a real step (GPU work, I/O) does
+    return samples
+
+
+def timer_overhead() -> int:
+    clock = time.perf_counter_ns
+    xs = []
+    for _ in range(100_000):
+        t0 = clock()
+        xs.append(clock() - t0)
+    return int(statistics.median(xs))
+
+
+def summary(samples: list[int], overhead: int) -> dict[str, float]:
+    ordered = sorted(samples)
+    n = len(ordered)
+    return {
+        "median_us": max(ordered[n // 2] - overhead, 0) / 1000,
+        "p99_us": max(ordered[int(n * 0.99)] - overhead, 0) / 1000,
+        "p999_us": max(ordered[int(n * 0.999)] - overhead, 0) / 1000,
+        "max_us": (ordered[-1] - overhead) / 1000,
+        "over_1ms": sum(1 for s in ordered if s > 1_000_000),
+    }
+
+
+def sustained(address: str, seconds: float, metrics_per_row: int) -> dict[str, float]:
+    cb = TrainingCallbacks("bench-throughput", "image_classification", address=address, max_queued_batches=2_000_000, flush_timeout=300)
+    cb.on_train_begin()
+    assert cb.flush(30)
+    names = [f"m{i}" for i in range(metrics_per_row)]
+    row = dict.fromkeys(names, 0.25)
+    t0 = time.perf_counter()
+    step = 0
+    end = t0 + seconds
+    while True:
+        for _ in range(1000):
+            cb.on_batch_end(step, row)
+            step += 1
+        if time.perf_counter() > end:
+            break
+    offered = time.perf_counter() - t0
+    assert cb.on_train_end(timeout=300)
+    elapsed = time.perf_counter() - t0
+    stats = cb.stats()
+    return {
+        "rows": step,
+        "points": step * metrics_per_row,
+        "accepted": stats.accepted_points,
+        "dropped": stats.dropped_points,
+        "enqueue_points_per_s": step * metrics_per_row / offered,
+        "delivered_points_per_s": stats.accepted_points / elapsed,
+        "elapsed_s": elapsed,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=200_000)
+    parser.add_argument("--metrics", type=int, default=2, help="metrics per row in the latency runs")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of the throughput run")
+    parser.add_argument("--throughput-metrics", type=int, default=8)
+    parser.add_argument("--append", type=Path, help="append a markdown section to this file")
+    args = parser.parse_args()
+
+    overhead = timer_overhead()
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp, Sidecar(Path(tmp) / "sidecar") as sidecar:
+        # 1. sidecar up (queue sized so nothing is dropped)
+        up = TrainingCallbacks("bench-up", "image_classification", address=sidecar.address, max_queued_batches=args.calls + 1)
+        up.on_train_begin()
+        assert up.flush(30)
+        gc.collect()
+        results["up"] = summary(per_call(up, args.calls, args.metrics), overhead)
+        assert up.on_train_end(timeout=120)
+        results["up"]["accepted_points"] = up.stats().accepted_points
+
+        # 2. sidecar down: nothing listens; the default bound (100k rows) fills, then rows are dropped
+        down = TrainingCallbacks("bench-down", "image_classification", address=f"127.0.0.1:{free_port()}")
+        down.on_train_begin()
+        time.sleep(0.5)  # let the sender fail and warn
+        gc.collect()
+        results["down"] = summary(per_call(down, args.calls, args.metrics), overhead)
+        results["down"]["dropped_rows"] = down.stats().dropped_rows
+        down.close()
+
+        # 3. sustained throughput
+        results["throughput"] = sustained(sidecar.address, args.seconds, args.throughput_metrics)
+
+    env = f"Python {platform.python_version()}, grpcio {grpc.__version__}, {platform.machine()}, {os.cpu_count()} CPUs"
+    lines = [
+        f"### Python client: on_batch_end cost and throughput ({time.strftime('%Y-%m-%d')})",
+        "",
+        "Command: `tools/python/test-client.sh --bench --append docs/benchmarks.md` "
+        f"(runs `packages/python-client/bench/bench_on_batch_end.py --calls {args.calls} --metrics {args.metrics} "
+        f"--seconds {args.seconds:g} --throughput-metrics {args.throughput_metrics}`) against the real sidecar; {env}.",
+        f"Per-call times are measured around each call in the training thread, minus the timer's own cost ({overhead} ns).",
+        "",
+        "| on_batch_end, {} metrics/row, {} calls | median | p99 | p99.9 | max | calls > 1 ms |".format(args.metrics, args.calls),
+        "|---|---|---|---|---|---|",
+    ]
+    for key, label in (("up", "sidecar up"), ("down", "sidecar down (queue full after 100k rows → drops)")):
+        r = results[key]
+        lines.append(
+            f"| {label} | {r['median_us']:.2f} µs | {r['p99_us']:.2f} µs | {r['p999_us']:.2f} µs | {r['max_us']:.1f} µs | {r['over_1ms']} |"
+        )
+    t = results["throughput"]
+    lines += [
+        "",
+        f"Sustained, one process, {args.throughput_metrics} metrics/row for {args.seconds:g} s: "
+        f"enqueued {t['enqueue_points_per_s']:,.0f} points/s; delivered and acknowledged "
+        f"{t['delivered_points_per_s']:,.0f} points/s ({t['accepted']:,} of {t['points']:,} points, "
+        f"{t['dropped']:,} dropped, {t['elapsed_s']:.1f} s including the final flush).",
+        f"Targets: median ≤ 2 µs, p99 ≤ 10 µs, no call > 1 ms with the sidecar down.",
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.append:
+        existed = args.append.exists() and args.append.read_text().strip()
+        with open(args.append, "a", encoding="utf-8") as f:
+            if not existed:
+                f.write("# Benchmarks\n\n")
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

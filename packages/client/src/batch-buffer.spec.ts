@@ -65,6 +65,40 @@ describe('BatchBuffer block building', () => {
     expect(blocks.map((b) => b.seq)).toEqual([1, 2, 3, 4, 5]);
   });
 
+  it('keeps every row when the names do not divide the block size', () => {
+    // Regression: 8192-point blocks of 10 names hold 819 rows (8190 points). The 820th row used to be
+    // written past the end of the full arrays (silently ignored by Float64Array) and then sealed, so
+    // one step per block vanished while its points stayed counted as pending forever.
+    for (const [maxBlockPoints, cols] of [
+      [8192, 10],
+      [100, 7],
+      [10, 3],
+      [5, 8],
+    ] as const) {
+      const buffer = new BatchBuffer({ maxBlockPoints, capacityPoints: 1_000_000 });
+      const metrics: Record<string, number> = {};
+      for (let i = 0; i < cols; i++) metrics[`m${i}`] = 0;
+      const steps = 2000;
+      for (let step = 0; step < steps; step++) {
+        for (let i = 0; i < cols; i++) metrics[`m${i}`] = step * cols + i;
+        expect(buffer.append(step < 1000 ? 0 : 1, step, metrics)).toBe(true);
+      }
+      buffer.seal();
+      const blocks = buffer.take(Number.POSITIVE_INFINITY);
+      const maxRows = Math.max(1, Math.floor(maxBlockPoints / cols));
+      for (const block of blocks) {
+        expect(block.steps.length).toBeLessThanOrEqual(maxRows);
+        expect(block.values.length).toBe(block.steps.length * cols);
+      }
+      expect(blocks.flatMap((b) => [...b.steps])).toEqual(Array.from({ length: steps }, (_, i) => i));
+      expect(blocks.flatMap((b) => [...b.values])).toEqual(Array.from({ length: steps * cols }, (_, i) => i));
+      expect(buffer.pending).toBe(0);
+      expect(buffer.appended).toBe(steps * cols);
+      buffer.release(blocks);
+      expect(buffer.held).toBe(0);
+    }
+  });
+
   it('keeps NaN and Infinity as sent', () => {
     const buffer = new BatchBuffer({ maxBlockPoints: 100, capacityPoints: 100 });
     buffer.append(0, 0, { loss: Number.NaN, g: Number.POSITIVE_INFINITY });

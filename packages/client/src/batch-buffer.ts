@@ -22,7 +22,10 @@ export function blockPoints(block: SealedBlock): number {
 
 /** Options of {@link BatchBuffer}. */
 export interface BatchBufferOptions {
-  /** A block is sealed when it holds this many points; the next step starts a new block. */
+  /**
+   * Block size: a block holds at most `max(1, floor(maxBlockPoints / names))` rows and is sealed as
+   * soon as another row would not fit; the next step starts a new block.
+   */
   readonly maxBlockPoints: number;
   /**
    * At most this many points are held (buffered plus in flight). Beyond it new points are dropped
@@ -65,6 +68,8 @@ export class BatchBuffer {
   private cols = 0;
   private epoch = -1;
   private rows = 0;
+  /** Rows the current block may hold: `max(1, floor(maxBlockPoints / cols))`. */
+  private maxRows = 0;
   private rowCapacity = 0;
   private steps: Float64Array = EMPTY;
   private values: Float64Array = EMPTY;
@@ -125,7 +130,7 @@ export class BatchBuffer {
         this.appended += cols;
         this.held += cols;
         this.pending += cols;
-        if (this.rows * cols >= this.maxBlockPoints) this.seal();
+        if (this.rows >= this.maxRows) this.seal();
         return true;
       }
     }
@@ -146,14 +151,16 @@ export class BatchBuffer {
     }
     const sameColumns =
       epoch === this.epoch && cols === this.cols && keys.every((name, i) => name === this.names[i]);
-    if (sameColumns) {
+    if (sameColumns && this.rows < this.maxRows) {
       this.grow();
     } else {
+      // Other columns or epoch, or (defensively) a full block: seal it and start a new one.
       this.seal();
       this.names = keys;
       this.cols = cols;
       this.epoch = epoch;
-      this.rowCapacity = Math.max(1, Math.min(INITIAL_ROWS, Math.floor(this.maxBlockPoints / cols)));
+      this.maxRows = Math.max(1, Math.floor(this.maxBlockPoints / cols));
+      this.rowCapacity = Math.min(INITIAL_ROWS, this.maxRows);
       this.steps = new Float64Array(this.rowCapacity);
       this.values = new Float64Array(this.rowCapacity * cols);
     }
@@ -163,14 +170,17 @@ export class BatchBuffer {
     this.appended += cols;
     this.held += cols;
     this.pending += cols;
-    if (this.rows * cols >= this.maxBlockPoints) this.seal();
+    if (this.rows >= this.maxRows) this.seal();
     return true;
   }
 
-  /** Doubles the current block's arrays, up to the block size. */
+  /**
+   * Doubles the current block's arrays, up to {@link maxRows}. Only called while `rows < maxRows`,
+   * so there is always room for one more row afterwards (a typed array silently ignores writes
+   * past its end, which would lose the row while still counting its points).
+   */
   private grow(): void {
-    const maxRows = Math.max(1, Math.floor(this.maxBlockPoints / this.cols));
-    const rowCapacity = Math.min(maxRows, Math.max(INITIAL_ROWS, this.rowCapacity * 2));
+    const rowCapacity = Math.min(this.maxRows, Math.max(INITIAL_ROWS, this.rowCapacity * 2));
     const steps = new Float64Array(rowCapacity);
     steps.set(this.steps.subarray(0, this.rows));
     const values = new Float64Array(rowCapacity * this.cols);

@@ -28,7 +28,7 @@ const handlers = {
     for await (const request of requests) for (const block of request.blocks) points += block.values.length;
     return { acceptedPoints: BigInt(points) };
   },
-} as ServiceHandlers<Methods>;
+} as unknown as ServiceHandlers<Methods>;
 
 let server: Server;
 let client: ServiceClient<Methods>;

@@ -377,3 +377,33 @@ def test_task_type_spellings() -> None:
     with pytest.raises(tc.ConfigurationError, match="unknown task type"):
         tc.parse_task_type("captioning")
     assert tc.task_type_name(pb.TASK_TYPE_INSTANCE_SEGMENTATION) == "instance_segmentation"
+
+
+def test_outage_in_the_middle_of_training(tmp_path: Path, job_id: str) -> None:
+    """The sidecar restarts mid-run (same port and database): nothing acknowledged or buffered is lost."""
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    data = tmp_path / "restart"
+    first = Sidecar(data, listen=address).start()
+    cb = TrainingCallbacks(job_id, "image_classification", address=address, flush_timeout=60)
+    cb.on_train_begin()
+    cb.on_epoch_end(0, {"accuracy": 0.1})
+    for step in range(100):
+        cb.on_batch_end(step, {"loss": 1.0})
+    assert cb.flush(20)
+    first.stop()
+    t = time.perf_counter()
+    cb.on_epoch_end(1, {"accuracy": 0.2})
+    for step in range(100, 200):
+        cb.on_batch_end(step, {"loss": 0.5})
+    cb.log_artifact(Path(__file__), "src")  # queued while down, uploaded later
+    assert time.perf_counter() - t < 0.05
+    time.sleep(1.0)
+    assert cb.stats().unreachable
+    with Sidecar(data, listen=address):
+        assert cb.on_train_end({"accuracy": 0.2})
+        with SidecarClient(address) as reader:
+            assert reader.get_job(job_id).status == pb.JOB_STATUS_COMPLETED
+            assert [e.epoch for e in reader.list_epochs(job_id)] == [0, 1]
+            assert sorted(p[1] for p in reader.batch_points(job_id)) == list(range(200))
+            assert [a.artifact_path for a in reader.list_artifacts(job_id)] == ["src/test_client.py"]

@@ -45,6 +45,10 @@ export const TrainingJobSchema = defineEntity({
     errorMessage: p.text(),
     mlflowExperimentId: p.string(),
     mlflowRunId: p.string(),
+    /** The run's artifact root (`mlflow-artifacts:/…`); empty until the mirror knows it. */
+    mlflowArtifactUri: p.text().default(''),
+    /** Reported metric name → MLflow key, in first-seen order (the mirror's renames depend on it). */
+    mlflowMetricKeys: p.json<Record<string, string>>().nullable(),
     createdAt: p.datetime(),
     updatedAt: p.datetime(),
     endedAt: p.datetime().nullable(),
@@ -102,6 +106,11 @@ export const BatchMetricBlockSchema = defineEntity({
     steps: p.blob(),
     /** Row-major little-endian float64 values; NaN/±Infinity kept bit for bit. */
     values: p.blob(),
+    /**
+     * When the block was first received (ms since epoch); kept when the block is resent, so a mirror
+     * that resends it produces the very same points. NULL for blocks stored before it existed.
+     */
+    receivedAtMs: p.bigint('number').nullable(),
   },
   uniques: [
     {
@@ -135,5 +144,37 @@ export const ArtifactSchema = defineEntity({
 export class Artifact extends ArtifactSchema.class {}
 ArtifactSchema.setClass(Artifact);
 
+export const OutboxItemSchema = defineEntity({
+  name: 'OutboxItem',
+  tableName: 'outbox_item',
+  properties: {
+    /** Orders a job's items (and is unique across jobs). */
+    id: p.integer().primary().autoincrement(),
+    job: () => p.manyToOne(TrainingJob).fieldName('job_id').deleteRule('cascade').index(false),
+    /** What the item mirrors (e.g. `epoch_metrics`); the consumer defines the kinds. */
+    kind: p.string(),
+    /** JSON payload given by the producer; NULL for a batch-block reference. */
+    payload: p.json<unknown>().nullable(),
+    /** A batch block (row id) whose points the item stands for: resolved when the item is read, never copied. */
+    blockId: p.integer().nullable(),
+    createdAtMs: p.bigint('number'),
+    /** Failed attempts so far. */
+    attempts: p.integer(),
+    /** Not to be tried before this time (ms). */
+    nextAttemptAtMs: p.bigint('number'),
+    lastError: p.text().nullable(),
+    /** Set when a failure retrying cannot fix stopped this job's queue; cleared by unpark. */
+    parkedError: p.text().nullable(),
+  },
+  indexes: [{ name: 'outbox_item_job_idx', properties: ['job', 'id'] }],
+});
+
+/**
+ * A durable outbox entry: something to mirror elsewhere (MLflow), written in the same transaction as
+ * the data it mirrors and deleted once delivered.
+ */
+export class OutboxItem extends OutboxItemSchema.class {}
+OutboxItemSchema.setClass(OutboxItem);
+
 /** Every entity, for the ORM configuration. */
-export const ENTITIES = [TrainingJob, TrainingMetric, BatchMetricBlock, Artifact];
+export const ENTITIES = [TrainingJob, TrainingMetric, BatchMetricBlock, Artifact, OutboxItem];

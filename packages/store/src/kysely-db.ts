@@ -8,6 +8,7 @@ import type { GetKyselyOptions, InferKyselyDB } from '@mikro-orm/sql';
 import type {
   ArtifactSchema,
   BatchMetricBlockSchema,
+  OutboxItemSchema,
   TrainingJobSchema,
   TrainingMetricSchema,
 } from './entities.ts';
@@ -24,6 +25,7 @@ export type StoreDB = InferKyselyDB<
   | typeof TrainingJobSchema
   | typeof TrainingMetricSchema
   | typeof BatchMetricBlockSchema
-  | typeof ArtifactSchema,
+  | typeof ArtifactSchema
+  | typeof OutboxItemSchema,
   typeof KYSELY_OPTIONS
 >;

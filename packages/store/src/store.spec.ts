@@ -606,3 +606,151 @@ describe('artifacts', () => {
     await expect(store.putArtifacts('ghost', [best])).rejects.toMatchObject({ kind: 'not_found' });
   });
 });
+
+describe('outbox', () => {
+  const item = (n: number) => ({ kind: 'epoch_metrics', payload: { epoch: n, metrics: { loss: 'NaN' } } });
+
+  it('writes entries in the same transaction as the data, in order, and only when something changed', async () => {
+    const store = await openTestStore();
+    await store.createOrGetJob(newJob('o1'), { outbox: [{ kind: 'job_begun', payload: { a: 1 } }] });
+    // An existing job: nothing written.
+    await store.createOrGetJob(newJob('o1'), { outbox: [{ kind: 'job_begun', payload: { a: 2 } }] });
+    const epoch = (e: number, loss: number) => ({
+      jobId: 'o1',
+      epoch: e,
+      metrics: { loss },
+      columns: { loss },
+      timestamp: new Date(1000 + e),
+      best: null,
+      outbox: [item(e)],
+    });
+    await store.saveEpoch(epoch(0, 0.5));
+    await store.saveEpoch(epoch(0, 0.5)); // resent unchanged: nothing new to mirror
+    await store.saveEpoch(epoch(0, 0.4)); // changed: mirrored again
+    await store.appendBatchBlocks('o1', [block(0, ['loss', 'lr'], 10n, 3)], {
+      outboxKind: 'batch_metrics',
+      receivedAtMs: 5000,
+    });
+    // Resent block: a second reference, same receipt time.
+    await store.appendBatchBlocks('o1', [block(0, ['loss', 'lr'], 10n, 3)], {
+      outboxKind: 'batch_metrics',
+      receivedAtMs: 6000,
+    });
+    await store.putArtifacts(
+      'o1',
+      [
+        {
+          artifactPath: 'a.txt',
+          sizeBytes: 1,
+          sha256: 'x',
+          sourcePath: '/s',
+          storedPath: '/t',
+          loggedAt: new Date(),
+        },
+      ],
+      { outbox: [{ kind: 'artifact', payload: { filePath: '/t' } }] },
+    );
+    await store.endJob({
+      jobId: 'o1',
+      status: 'failed',
+      finalMetrics: {},
+      errorMessage: 'boom',
+      endedAt: new Date(),
+      outbox: [{ kind: 'job_ended', payload: { status: 'FAILED' } }],
+    });
+    await store.reopenJob('o1', { startEpoch: 1, outbox: [{ kind: 'job_begun', payload: { a: 3 } }] });
+
+    const items = await store.peekOutbox('o1', 100);
+    expect(items.map((i) => i.kind)).toEqual([
+      'job_begun',
+      'epoch_metrics',
+      'epoch_metrics',
+      'batch_metrics',
+      'batch_metrics',
+      'artifact',
+      'job_ended',
+      'job_begun',
+    ]);
+    expect(items[0]!.payload).toEqual({ a: 1 });
+    expect(items[1]!.payload).toEqual({ epoch: 0, metrics: { loss: 'NaN' } });
+    const b = items[3]!;
+    expect(b.payload).toBeNull();
+    expect(b.block?.names).toEqual(['loss', 'lr']);
+    expect([...b.block!.steps]).toEqual([10n, 11n, 12n]);
+    expect(b.block?.receivedAtMs).toBe(5000);
+    expect(items[4]!.block?.receivedAtMs).toBe(5000);
+    expect(items[4]!.blockId).toBe(b.blockId);
+    // Block references hold no copy of the points.
+    expect(
+      inspect<{ n: number }>(
+        'select count(*) n from outbox_item where block_id is not null and payload is not null',
+      )[0]!.n,
+    ).toBe(0);
+    // A peek stops once the blocks it resolved reach the point budget.
+    expect((await store.peekOutbox('o1', 100, 1)).map((i) => i.kind)).toEqual([
+      'job_begun',
+      'epoch_metrics',
+      'epoch_metrics',
+      'batch_metrics',
+    ]);
+  });
+
+  it('schedules, parks, unparks, completes and reports status per job', async () => {
+    const store = await openTestStore();
+    await store.createOrGetJob(newJob('a'));
+    await store.createOrGetJob(newJob('b'));
+    await store.enqueueOutbox('a', [item(0), item(1)], 1000);
+    await store.enqueueOutbox('b', [item(0)], 2000);
+    expect(await store.outboxDueJobs(999, 10)).toEqual([]);
+    expect(await store.outboxDueJobs(5000, 10)).toEqual(['a', 'b']);
+    expect(await store.outboxNextDueAtMs()).toBe(1000);
+    const [a0] = await store.peekOutbox('a', 1);
+    await store.rescheduleOutboxItem(a0!.id, { attempts: 1, nextAttemptAtMs: 9000, lastError: 'refused' });
+    expect(await store.outboxDueJobs(5000, 10)).toEqual(['b']);
+    expect(await store.outboxNextDueAtMs()).toBe(2000);
+    const [b0] = await store.peekOutbox('b', 1);
+    await store.parkOutboxItem(b0!.id, 'bad request');
+    expect(await store.outboxDueJobs(10_000, 10)).toEqual(['a']);
+    let status = await store.outboxStatus(['a', 'b', 'c']);
+    expect(status.get('a')).toEqual({
+      pendingItems: 2,
+      oldestCreatedAtMs: 1000,
+      parkedError: '',
+      lastError: 'refused',
+      nextAttemptAtMs: 9000,
+    });
+    expect(status.get('b')?.parkedError).toBe('bad request');
+    expect(status.has('c')).toBe(false);
+    expect(await store.unparkOutbox(undefined, 3000)).toBe(1);
+    expect(await store.outboxDueJobs(3000, 10)).toEqual(['b']);
+    await store.completeOutbox([a0!.id, b0!.id]);
+    status = await store.outboxStatus(['a', 'b']);
+    expect(status.get('a')?.pendingItems).toBe(1);
+    expect(status.has('b')).toBe(false);
+    await expect(store.enqueueOutbox('nope', [item(0)], 1)).rejects.toMatchObject({ kind: 'not_found' });
+  });
+
+  it('keeps the mirror state in the job row', async () => {
+    let store = await openTestStore();
+    await store.createOrGetJob(newJob('m'));
+    expect(await store.getMirrorState('m')).toEqual({});
+    const before = (await store.getJob('m'))!.updatedAt;
+    await store.saveMirrorState('m', {
+      experimentId: '7',
+      runId: 'r1',
+      artifactUri: 'mlflow-artifacts:/7/r1/artifacts',
+      metricKeys: { 'mAP50(B)': 'mAP50B' },
+    });
+    store = await reopen(store);
+    expect(await store.getMirrorState('m')).toEqual({
+      experimentId: '7',
+      runId: 'r1',
+      artifactUri: 'mlflow-artifacts:/7/r1/artifacts',
+      metricKeys: { 'mAP50(B)': 'mAP50B' },
+    });
+    const job = (await store.getJob('m'))!;
+    expect([job.mlflowExperimentId, job.mlflowRunId]).toEqual(['7', 'r1']);
+    expect(job.updatedAt).toEqual(before);
+    expect(await store.getMirrorState('none')).toBeUndefined();
+  });
+});

@@ -10,7 +10,7 @@ import {
   UniqueConstraintViolationException,
 } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/sql';
-import { Artifact, BatchMetricBlock, TrainingJob, TrainingMetric } from './entities.ts';
+import { Artifact, BatchMetricBlock, OutboxItem, TrainingJob, TrainingMetric } from './entities.ts';
 import { KYSELY_OPTIONS, type StoreDB } from './kysely-db.ts';
 import {
   decodeMetricMap,
@@ -32,10 +32,15 @@ import type {
   JobRecord,
   ListJobsPage,
   ListJobsQuery,
+  MirrorState,
   NewJob,
+  OutboxItemInput,
+  OutboxStatus,
+  OutboxWrite,
   ReopenJobChanges,
   SaveEpochInput,
   Store,
+  StoredOutboxItem,
   StoreOptions,
 } from './types.ts';
 
@@ -154,6 +159,43 @@ function checkBlock(block: BatchBlock): void {
   }
 }
 
+/** Two encoded metric maps hold the same names and values (in any order). */
+function sameMetrics(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((k) => Object.hasOwn(b, k) && Object.is(a[k], b[k]));
+}
+
+/** Outbox rows for `items`, due at once. */
+function outboxRows(jobId: string, items: readonly OutboxItemInput[], nowMs: number) {
+  return items.map((item) => ({
+    job: jobId,
+    kind: item.kind,
+    payload: item.payload ?? null,
+    blockId: null,
+    createdAtMs: nowMs,
+    attempts: 0,
+    nextAttemptAtMs: nowMs,
+    lastError: null,
+    parkedError: null,
+  }));
+}
+
+/** Outbox rows referring to blocks: the points stay in `batch_metric_block`. */
+function blockOutboxRows(jobId: string, kind: string, blockIds: readonly number[], nowMs: number) {
+  return blockIds.map((blockId) => ({
+    job: jobId,
+    kind,
+    payload: null,
+    blockId,
+    createdAtMs: nowMs,
+    attempts: 0,
+    nextAttemptAtMs: nowMs,
+    lastError: null,
+    parkedError: null,
+  }));
+}
+
 /** Opaque keyset cursor: the last job of a page, as base64url JSON [createdAtMs, jobId]. */
 function encodeCursor(job: JobRecord): string {
   return Buffer.from(JSON.stringify([job.createdAt.getTime(), job.jobId])).toString('base64url');
@@ -188,7 +230,10 @@ class OrmStore implements Store {
     return this.#orm.em.fork() as EntityManager;
   }
 
-  async createOrGetJob(job: NewJob): Promise<{ job: JobRecord; created: boolean }> {
+  async createOrGetJob(
+    job: NewJob,
+    options: OutboxWrite = {},
+  ): Promise<{ job: JobRecord; created: boolean }> {
     return this.#em().transactional(async (em) => {
       const existing = await em.findOne(TrainingJob, { jobId: job.jobId });
       if (existing) {
@@ -216,11 +261,15 @@ class OrmStore implements Store {
         errorMessage: '',
         mlflowExperimentId: '',
         mlflowRunId: '',
+        mlflowArtifactUri: '',
+        mlflowMetricKeys: null,
         createdAt: now,
         updatedAt: now,
         endedAt: null,
       };
       await em.createQueryBuilder(TrainingJob).insert(row).execute('run');
+      if (options.outbox?.length)
+        await em.insertMany(OutboxItem, outboxRows(job.jobId, options.outbox, Date.now()));
       const created = await em.findOneOrFail(TrainingJob, { jobId: job.jobId });
       return { job: toJobRecord(created), created: true };
     });
@@ -240,6 +289,8 @@ class OrmStore implements Store {
       if (changes.customMetrics !== undefined) data.customMetrics = changes.customMetrics;
       const updated = await em.nativeUpdate(TrainingJob, { jobId }, data);
       if (updated === 0) throw notFound(jobId);
+      if (changes.outbox?.length)
+        await em.insertMany(OutboxItem, outboxRows(jobId, changes.outbox, Date.now()));
       return toJobRecord(await em.findOneOrFail(TrainingJob, { jobId }));
     });
   }
@@ -308,11 +359,12 @@ class OrmStore implements Store {
           // would cost O(epochs) on every report.
           const previous = await trx
             .selectFrom('TrainingMetric')
-            .select('timestamp')
+            .select(input.outbox?.length ? ['timestamp', 'extraMetrics'] : ['timestamp'])
             .where('job', '=', jobId)
             .where('epoch', '=', epoch)
             .executeTakeFirst();
           const isNew = previous === undefined || previous.timestamp === null;
+          const extraMetrics = encodeMetricMap(input.metrics);
           await trx
             .insertInto('TrainingMetric')
             .values({
@@ -321,7 +373,7 @@ class OrmStore implements Store {
               loss: finiteOrNull(input.columns.loss),
               accuracy: finiteOrNull(input.columns.accuracy),
               learningRate: finiteOrNull(input.columns.learningRate),
-              extraMetrics: encodeMetricMap(input.metrics),
+              extraMetrics,
               nonFinite: nonFiniteNames(input.metrics),
               timestamp: input.timestamp,
             })
@@ -347,6 +399,18 @@ class OrmStore implements Store {
             .where('jobId', '=', jobId)
             .executeTakeFirst();
           if (result.numUpdatedRows === 0n) throw notFound(jobId);
+          // A resent report with the very same metrics has nothing new to mirror.
+          const unchanged =
+            !isNew &&
+            previous !== undefined &&
+            'extraMetrics' in previous &&
+            sameMetrics(previous.extraMetrics as Record<string, unknown>, extraMetrics);
+          if (input.outbox?.length && !unchanged) {
+            await trx
+              .insertInto('OutboxItem')
+              .values(outboxRows(jobId, input.outbox, Date.now()))
+              .execute();
+          }
         });
     } catch (error) {
       throw mapDriverError(convertError(em, error), jobId);
@@ -362,8 +426,14 @@ class OrmStore implements Store {
     return rows.map((row) => toEpochRecord(jobId, row));
   }
 
-  async appendBatchBlocks(jobId: string, blocks: readonly BatchBlock[]): Promise<void> {
+  async appendBatchBlocks(
+    jobId: string,
+    blocks: readonly BatchBlock[],
+    options: { outboxKind?: string; receivedAtMs?: number } = {},
+  ): Promise<void> {
     for (const block of blocks) checkBlock(block);
+    const receivedAtMs = options.receivedAtMs ?? Date.now();
+    const outboxKind = options.outboxKind;
     const rows = blocks
       .filter((block) => block.steps.length > 0)
       .map((block) => ({
@@ -374,6 +444,7 @@ class OrmStore implements Store {
         names: block.names,
         steps: packInt64(block.steps),
         values: packFloat64(block.values),
+        receivedAtMs,
       }));
     if (rows.length === 0) return;
     const em = this.#em();
@@ -383,7 +454,8 @@ class OrmStore implements Store {
         .transaction()
         .execute(async (trx) => {
           for (let i = 0; i < rows.length; i += INSERT_CHUNK_ROWS) {
-            await trx
+            // A resent block keeps its first receipt time, so a mirror resends the very same points.
+            const insert = trx
               .insertInto('BatchMetricBlock')
               .values(rows.slice(i, i + INSERT_CHUNK_ROWS))
               .onConflict((oc) =>
@@ -392,7 +464,15 @@ class OrmStore implements Store {
                   steps: eb.ref('excluded.steps'),
                   values: eb.ref('excluded.values'),
                 })),
-              )
+              );
+            if (outboxKind === undefined) {
+              await insert.execute();
+              continue;
+            }
+            const ids = (await insert.returning('id').execute()).map((r) => Number(r.id));
+            await trx
+              .insertInto('OutboxItem')
+              .values(blockOutboxRows(jobId, outboxKind, ids, Date.now()))
               .execute();
           }
         });
@@ -413,6 +493,7 @@ class OrmStore implements Store {
   async endJob(input: EndJobInput): Promise<JobRecord> {
     const { jobId } = input;
     return this.#em().transactional(async (em) => {
+      const outbox = input.outbox ?? [];
       const updated = await em.nativeUpdate(
         TrainingJob,
         { jobId },
@@ -427,11 +508,16 @@ class OrmStore implements Store {
         },
       );
       if (updated === 0) throw notFound(jobId);
+      if (outbox.length) await em.insertMany(OutboxItem, outboxRows(jobId, outbox, Date.now()));
       return toJobRecord(await em.findOneOrFail(TrainingJob, { jobId }));
     });
   }
 
-  async putArtifacts(jobId: string, artifacts: readonly ArtifactRecord[]): Promise<void> {
+  async putArtifacts(
+    jobId: string,
+    artifacts: readonly ArtifactRecord[],
+    options: OutboxWrite = {},
+  ): Promise<void> {
     if (artifacts.length === 0) return;
     const rows = artifacts.map((artifact) => ({
       job: jobId,
@@ -463,6 +549,12 @@ class OrmStore implements Store {
               )
               .execute();
           }
+          if (options.outbox?.length) {
+            await trx
+              .insertInto('OutboxItem')
+              .values(outboxRows(jobId, options.outbox, Date.now()))
+              .execute();
+          }
         });
     } catch (error) {
       throw mapDriverError(convertError(em, error), jobId);
@@ -492,6 +584,225 @@ class OrmStore implements Store {
       { mlflowExperimentId: experimentId, mlflowRunId: runId, updatedAt: new Date() },
     );
     if (updated === 0) throw notFound(jobId);
+  }
+
+  // ---- the outbox -------------------------------------------------------------------------------
+
+  #kysely() {
+    return this.#em().getKysely<StoreDB>(KYSELY_OPTIONS);
+  }
+
+  async enqueueOutbox(jobId: string, items: readonly OutboxItemInput[], nowMs: number): Promise<void> {
+    if (items.length === 0) return;
+    const em = this.#em();
+    try {
+      await em
+        .getKysely<StoreDB>(KYSELY_OPTIONS)
+        .insertInto('OutboxItem')
+        .values(outboxRows(jobId, items, nowMs))
+        .execute();
+    } catch (error) {
+      throw mapDriverError(convertError(em, error), jobId);
+    }
+  }
+
+  /** The first entry of every job that has entries (one index pass over (job_id, id)). */
+  #heads() {
+    return this.#kysely()
+      .selectFrom('OutboxItem')
+      .select(['job', 'nextAttemptAtMs', 'parkedError', 'id'])
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('OutboxItem')
+          .select((e) => e.fn.min('id').as('id'))
+          .groupBy('job'),
+      );
+  }
+
+  async outboxDueJobs(nowMs: number, limit: number): Promise<string[]> {
+    const rows = await this.#heads()
+      .where('parkedError', 'is', null)
+      .where('nextAttemptAtMs', '<=', nowMs)
+      .orderBy('nextAttemptAtMs')
+      .orderBy('id')
+      .limit(Math.max(1, Math.floor(limit)))
+      .execute();
+    return rows.map((r) => r.job as unknown as string);
+  }
+
+  async peekOutbox(
+    jobId: string,
+    limit: number,
+    maxBlockPoints = Number.POSITIVE_INFINITY,
+  ): Promise<StoredOutboxItem[]> {
+    const db = this.#kysely();
+    const rows = await db
+      .selectFrom('OutboxItem')
+      .selectAll()
+      .where('job', '=', jobId)
+      .orderBy('id')
+      .limit(Math.max(1, Math.floor(limit)))
+      .execute();
+    const items: StoredOutboxItem[] = [];
+    let points = 0;
+    for (const row of rows) {
+      const item: StoredOutboxItem = {
+        id: Number(row.id),
+        jobId,
+        kind: row.kind,
+        payload: row.payload ?? null,
+        createdAtMs: Number(row.createdAtMs),
+        attempts: Number(row.attempts),
+        nextAttemptAtMs: Number(row.nextAttemptAtMs),
+        lastError: row.lastError ?? null,
+        parkedError: row.parkedError ?? null,
+      };
+      if (row.blockId != null) {
+        if (items.length > 0 && points >= maxBlockPoints) break;
+        item.blockId = Number(row.blockId);
+        const block = await db
+          .selectFrom('BatchMetricBlock')
+          .select(['epoch', 'names', 'steps', 'values', 'receivedAtMs'])
+          .where('id', '=', item.blockId)
+          .executeTakeFirst();
+        if (block) {
+          const values = unpackFloat64(block.values as unknown as Uint8Array);
+          item.block = {
+            epoch: block.epoch,
+            names: block.names as string[],
+            steps: unpackInt64(block.steps as unknown as Uint8Array),
+            values,
+            receivedAtMs: block.receivedAtMs == null ? item.createdAtMs : Number(block.receivedAtMs),
+          };
+          points += values.length;
+        }
+      }
+      items.push(item);
+    }
+    return items;
+  }
+
+  async completeOutbox(ids: readonly number[]): Promise<void> {
+    if (ids.length === 0) return;
+    const db = this.#kysely();
+    for (let i = 0; i < ids.length; i += INSERT_CHUNK_ROWS) {
+      await db
+        .deleteFrom('OutboxItem')
+        .where('id', 'in', ids.slice(i, i + INSERT_CHUNK_ROWS))
+        .execute();
+    }
+  }
+
+  async rescheduleOutboxItem(
+    id: number,
+    update: { attempts: number; nextAttemptAtMs: number; lastError: string },
+  ): Promise<void> {
+    await this.#kysely()
+      .updateTable('OutboxItem')
+      .set({
+        attempts: update.attempts,
+        nextAttemptAtMs: update.nextAttemptAtMs,
+        lastError: update.lastError,
+      })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async parkOutboxItem(id: number, error: string): Promise<void> {
+    await this.#kysely().updateTable('OutboxItem').set({ parkedError: error }).where('id', '=', id).execute();
+  }
+
+  async unparkOutbox(jobId: string | undefined, nowMs: number): Promise<number> {
+    let query = this.#kysely()
+      .updateTable('OutboxItem')
+      .set({ parkedError: null, nextAttemptAtMs: nowMs })
+      .where('parkedError', 'is not', null);
+    if (jobId !== undefined) query = query.where('job', '=', jobId);
+    const result = await query.executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  async outboxNextDueAtMs(): Promise<number | undefined> {
+    const row = await this.#heads()
+      .where('parkedError', 'is', null)
+      .orderBy('nextAttemptAtMs')
+      .limit(1)
+      .executeTakeFirst();
+    return row === undefined ? undefined : Number(row.nextAttemptAtMs);
+  }
+
+  async outboxStatus(jobIds: readonly string[]): Promise<Map<string, OutboxStatus>> {
+    const out = new Map<string, OutboxStatus>();
+    if (jobIds.length === 0) return out;
+    const db = this.#kysely();
+    for (let i = 0; i < jobIds.length; i += INSERT_CHUNK_ROWS) {
+      const ids = [...new Set(jobIds.slice(i, i + INSERT_CHUNK_ROWS))];
+      const counts = await db
+        .selectFrom('OutboxItem')
+        .select((eb) => [
+          'job',
+          eb.fn.countAll<number>().as('pending'),
+          eb.fn.min('createdAtMs').as('oldest'),
+          eb.fn.min('id').as('headId'),
+          eb.fn.max('parkedError').as('parked'),
+        ])
+        .where('job', 'in', ids)
+        .groupBy('job')
+        .execute();
+      if (counts.length === 0) continue;
+      const heads = await db
+        .selectFrom('OutboxItem')
+        .select(['job', 'lastError', 'nextAttemptAtMs'])
+        .where(
+          'id',
+          'in',
+          counts.map((c) => Number(c.headId)),
+        )
+        .execute();
+      const headOf = new Map(heads.map((h) => [h.job as unknown as string, h]));
+      for (const c of counts) {
+        const job = c.job as unknown as string;
+        const head = headOf.get(job);
+        const status: OutboxStatus = {
+          pendingItems: Number(c.pending),
+          oldestCreatedAtMs: Number(c.oldest),
+          parkedError: (c.parked as string | null) ?? '',
+          lastError: head?.lastError ?? '',
+        };
+        if (head) status.nextAttemptAtMs = Number(head.nextAttemptAtMs);
+        out.set(job, status);
+      }
+    }
+    return out;
+  }
+
+  async getMirrorState(jobId: string): Promise<MirrorState | undefined> {
+    const row = await this.#kysely()
+      .selectFrom('TrainingJob')
+      .select(['mlflowExperimentId', 'mlflowRunId', 'mlflowArtifactUri', 'mlflowMetricKeys'])
+      .where('jobId', '=', jobId)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const state: MirrorState = {};
+    if (row.mlflowExperimentId) state.experimentId = row.mlflowExperimentId;
+    if (row.mlflowRunId) state.runId = row.mlflowRunId;
+    if (row.mlflowArtifactUri) state.artifactUri = row.mlflowArtifactUri;
+    if (row.mlflowMetricKeys) state.metricKeys = row.mlflowMetricKeys as Record<string, string>;
+    return state;
+  }
+
+  async saveMirrorState(jobId: string, state: MirrorState): Promise<void> {
+    const result = await this.#kysely()
+      .updateTable('TrainingJob')
+      .set({
+        mlflowExperimentId: state.experimentId ?? '',
+        mlflowRunId: state.runId ?? '',
+        mlflowArtifactUri: state.artifactUri ?? '',
+        mlflowMetricKeys: state.metricKeys ?? null,
+      })
+      .where('jobId', '=', jobId)
+      .executeTakeFirst();
+    if (result.numUpdatedRows === 0n) throw notFound(jobId);
   }
 
   async close(): Promise<void> {

@@ -63,6 +63,63 @@ export interface JobRecord {
   endedAt?: Date;
 }
 
+/**
+ * An entry for the durable outbox (what the sidecar mirrors into MLflow), written in the **same
+ * transaction** as the data it mirrors. The store does not interpret it: `kind` names it for the
+ * consumer and `payload` must be JSON-safe (it is stored as JSON).
+ */
+export interface OutboxItemInput {
+  kind: string;
+  payload: unknown;
+}
+
+/** Outbox entries to write with a call, in order, after its data (same transaction). */
+export interface OutboxWrite {
+  outbox?: readonly OutboxItemInput[];
+}
+
+/** A stored outbox entry. `id` orders a job's entries (and is unique across jobs). */
+export interface StoredOutboxItem {
+  id: number;
+  jobId: string;
+  kind: string;
+  /** The producer's payload; `null` for a batch-block reference. */
+  payload: unknown;
+  /**
+   * For an entry written by {@link Store.appendBatchBlocks} with `outboxKind`: the block it stands
+   * for, read when the entry is read (its points are never copied into the outbox). Absent when the
+   * block no longer exists.
+   */
+  block?: BatchBlock & { receivedAtMs: number };
+  blockId?: number;
+  createdAtMs: number;
+  attempts: number;
+  nextAttemptAtMs: number;
+  lastError: string | null;
+  parkedError: string | null;
+}
+
+/** A job's outbox at a glance. */
+export interface OutboxStatus {
+  pendingItems: number;
+  /** When the oldest pending entry was written (ms); absent when none. */
+  oldestCreatedAtMs?: number;
+  /** The first parked entry's error; empty when none. */
+  parkedError: string;
+  /** The head entry's last retryable error; empty when none. */
+  lastError: string;
+  /** When the head entry is tried next (ms); absent when none. */
+  nextAttemptAtMs?: number;
+}
+
+/** What a mirror remembers about a job (kept in the job row: ids, artifact root, metric-key map). */
+export interface MirrorState {
+  experimentId?: string;
+  runId?: string;
+  artifactUri?: string;
+  metricKeys?: Record<string, string>;
+}
+
 /** What {@link Store.createOrGetJob} takes: the fields BeginTraining sets. */
 export type NewJob = Omit<
   JobRecord,
@@ -88,6 +145,8 @@ export interface ReopenJobChanges {
   trainingConfig?: Record<string, unknown>;
   params?: Record<string, string>;
   customMetrics?: CustomMetricDefinition[];
+  /** Outbox entries written in the same transaction. */
+  outbox?: readonly OutboxItemInput[];
 }
 
 /** Query of {@link Store.listJobs}. */
@@ -137,6 +196,11 @@ export interface SaveEpochInput {
   timestamp: Date;
   /** The job's best epoch after this one (computed by the caller), or null before any finite value. */
   best: { epoch: number; value: number } | null;
+  /**
+   * Outbox entries written in the same transaction. Not written when the epoch was already stored
+   * with exactly these metrics (a resent report changes nothing, so there is nothing new to mirror).
+   */
+  outbox?: readonly OutboxItemInput[];
 }
 
 /** A block of batch-level points: `values[row * names.length + col]` is `names[col]` at `steps[row]`. */
@@ -156,6 +220,8 @@ export interface EndJobInput {
   finalAccuracy?: number;
   errorMessage: string;
   endedAt: Date;
+  /** Outbox entries written in the same transaction. */
+  outbox?: readonly OutboxItemInput[];
 }
 
 /** A stored artifact. */
@@ -173,9 +239,10 @@ export interface ArtifactRecord {
 export interface Store {
   /**
    * Inserts the job, or returns the existing one untouched with created=false (the caller decides
-   * about resume; a resume then calls {@link Store.reopenJob}).
+   * about resume; a resume then calls {@link Store.reopenJob}). `options.outbox` is written only
+   * when the job is created.
    */
-  createOrGetJob(job: NewJob): Promise<{ job: JobRecord; created: boolean }>;
+  createOrGetJob(job: NewJob, options?: OutboxWrite): Promise<{ job: JobRecord; created: boolean }>;
   /** Resume: sets startEpoch and the given configs, status back to running, endedAt cleared. */
   reopenJob(jobId: string, changes: ReopenJobChanges): Promise<JobRecord>;
   getJob(jobId: string): Promise<JobRecord | undefined>;
@@ -191,16 +258,58 @@ export interface Store {
   /** The reported epochs, in epoch order. */
   listEpochs(jobId: string): Promise<EpochRecord[]>;
   /** Stores blocks in one transaction; a block resent with the same (epoch, first step, names) replaces the earlier one. */
-  appendBatchBlocks(jobId: string, blocks: readonly BatchBlock[]): Promise<void>;
+  appendBatchBlocks(
+    jobId: string,
+    blocks: readonly BatchBlock[],
+    options?: {
+      /** Writes one outbox entry of this kind per stored block, referring to the block (no copy of its points). */
+      outboxKind?: string;
+      /** When the blocks were received (ms); kept for a resent block. Default: now. */
+      receivedAtMs?: number;
+    },
+  ): Promise<void>;
   /** The job's blocks (of one epoch, if given), in step order. */
   listBatchBlocks(jobId: string, epoch?: number): Promise<BatchBlock[]>;
   /** Ends the job: status, final metrics, error message, endedAt. */
   endJob(input: EndJobInput): Promise<JobRecord>;
   /** Upserts by artifactPath. */
-  putArtifacts(jobId: string, artifacts: readonly ArtifactRecord[]): Promise<void>;
+  putArtifacts(jobId: string, artifacts: readonly ArtifactRecord[], options?: OutboxWrite): Promise<void>;
   /** The job's artifacts, in artifactPath order. */
   listArtifacts(jobId: string): Promise<ArtifactRecord[]>;
   setMlflowIds(jobId: string, experimentId: string, runId: string): Promise<void>;
+
+  // The durable outbox. Entries are written with the data they mirror (see `outbox` above); a
+  // consumer drains them in id order per job. Every method is one short statement or transaction.
+
+  /** Appends entries for a job outside any other write (tests, tools). */
+  enqueueOutbox(jobId: string, items: readonly OutboxItemInput[], nowMs: number): Promise<void>;
+  /** Jobs whose first entry is not parked and is due at `nowMs`, oldest due first, at most `limit`. */
+  outboxDueJobs(nowMs: number, limit: number): Promise<string[]>;
+  /**
+   * A job's first `limit` entries by id, block references resolved. Stops after the entry whose
+   * blocks bring the resolved points to `maxBlockPoints` (default unlimited), so a peek never reads
+   * more points than its caller can use.
+   */
+  peekOutbox(jobId: string, limit: number, maxBlockPoints?: number): Promise<StoredOutboxItem[]>;
+  /** Deletes delivered entries. */
+  completeOutbox(ids: readonly number[]): Promise<void>;
+  /** Records a retryable failure of an entry. */
+  rescheduleOutboxItem(
+    id: number,
+    update: { attempts: number; nextAttemptAtMs: number; lastError: string },
+  ): Promise<void>;
+  /** Stops the entry's job queue with an error. */
+  parkOutboxItem(id: number, error: string): Promise<void>;
+  /** Clears the parked errors of a job (every job when `jobId` is undefined), due at `nowMs`. Returns entries unparked. */
+  unparkOutbox(jobId: string | undefined, nowMs: number): Promise<number>;
+  /** The earliest next attempt over the first entries of jobs that are not parked. */
+  outboxNextDueAtMs(): Promise<number | undefined>;
+  /** Per job: pending entries, oldest, parked/last error. Jobs without entries are absent. */
+  outboxStatus(jobIds: readonly string[]): Promise<Map<string, OutboxStatus>>;
+  /** The mirror's state of a job (undefined for an unknown job). */
+  getMirrorState(jobId: string): Promise<MirrorState | undefined>;
+  /** Saves the mirror's state (ids, artifact root, metric keys) into the job row; updatedAt is left alone. */
+  saveMirrorState(jobId: string, state: MirrorState): Promise<void>;
   /** Closes the database; the store is unusable afterwards. */
   close(): Promise<void>;
 }

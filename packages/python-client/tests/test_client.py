@@ -115,6 +115,8 @@ def test_seed_style_and_explicit_failure(address: str, reader: SidecarClient, jo
         model_name: str
         task_type: TaskType
 
+    positional = TrainingCallbacks(job_id, ModelConfig("timm", "resnet18", TaskType.IMAGE_CLASSIFICATION), {"epochs": 3})
+    assert positional.task_type == pb.TASK_TYPE_IMAGE_CLASSIFICATION and positional.model_name == "resnet18"
     callbacks = TrainingCallbacks(
         job_id=job_id,
         model_config=ModelConfig("timm", "resnet18", TaskType.IMAGE_CLASSIFICATION),
@@ -407,3 +409,17 @@ def test_outage_in_the_middle_of_training(tmp_path: Path, job_id: str) -> None:
             assert [e.epoch for e in reader.list_epochs(job_id)] == [0, 1]
             assert sorted(p[1] for p in reader.batch_points(job_id)) == list(range(200))
             assert [a.artifact_path for a in reader.list_artifacts(job_id)] == ["src/test_client.py"]
+
+
+def test_a_completed_job_id_is_not_reused(address: str, reader: SidecarClient, job_id: str, caplog: pytest.LogCaptureFixture) -> None:
+    with TrainingCallbacks(job_id, "image_classification", address=address, strict=True) as cb:
+        cb.on_epoch_end(0, {"accuracy": 0.5})
+    again = TrainingCallbacks(job_id, "image_classification", address=address)
+    with caplog.at_level(logging.WARNING, "training_callbacks"):
+        with again:
+            for epoch in range(5):
+                again.on_epoch_end(epoch, {"accuracy": 0.9})
+    assert caplog.text.count("refused") == 1  # one warning, not one per report
+    assert again.stats().failed_writes == 1 + 5 + 1
+    assert [e.epoch for e in reader.list_epochs(job_id)] == [0]
+    assert reader.get_job(job_id).status == pb.JOB_STATUS_COMPLETED

@@ -8,7 +8,7 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import PurePath
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import grpc
 from google.protobuf import struct_pb2
@@ -26,7 +26,7 @@ DEFAULT_ADDRESS = "127.0.0.1:50051"
 TaskTypeLike = Union[int, str, enum.Enum]
 
 # Spellings of the task types. The names are the contract's; the short forms are Ultralytics' `task`.
-_TASK_SPELLINGS: dict[str, int] = {
+_TASK_SPELLINGS: dict[str, pb.TaskType] = {
     "image_classification": pb.TASK_TYPE_IMAGE_CLASSIFICATION,
     "classification": pb.TASK_TYPE_IMAGE_CLASSIFICATION,
     "classify": pb.TASK_TYPE_IMAGE_CLASSIFICATION,
@@ -51,7 +51,7 @@ def resolve_address(address: str | None) -> str:
     return value or DEFAULT_ADDRESS
 
 
-def parse_task_type(value: TaskTypeLike | None) -> int:
+def parse_task_type(value: TaskTypeLike | None) -> pb.TaskType:
     """Returns the contract's ``TaskType`` value for ``value``, or 0 (UNSPECIFIED) for None.
 
     Raises:
@@ -70,7 +70,7 @@ def parse_task_type(value: TaskTypeLike | None) -> int:
         raise ConfigurationError(f"unknown task type {value!r}")
     if isinstance(value, int):
         if value in pb.TaskType.values() and value != pb.TASK_TYPE_UNSPECIFIED:
-            return value
+            return cast(pb.TaskType, value)
         raise ConfigurationError(f"unknown task type {value!r}")
     if isinstance(value, str):
         key = value.strip().lower().replace("-", "_").replace(" ", "_")

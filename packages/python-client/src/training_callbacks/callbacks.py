@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -56,7 +56,7 @@ logger = logging.getLogger("training_callbacks")
 #: How a job ended: a name or the contract's ``TrainingOutcome`` value.
 Outcome = Literal["completed", "failed", "cancelled"]
 
-_OUTCOMES: dict[str, int] = {
+_OUTCOMES: dict[str, pb.TrainingOutcome] = {
     "completed": pb.TRAINING_OUTCOME_COMPLETED,
     "success": pb.TRAINING_OUTCOME_COMPLETED,
     "finished": pb.TRAINING_OUTCOME_COMPLETED,
@@ -180,6 +180,8 @@ class TrainingCallbacks:
         task_type: ``"image_classification"``, ``"object_detection"``, ``"instance_segmentation"``,
             ``"semantic_segmentation"``, ``"pose_estimation"`` (or the contract's enum value, or an
             ``enum.Enum`` with such a name or value). Read from ``model_config.task_type`` when None.
+            A model configuration object in this position is taken as ``model_config`` (the seed's
+            ``TrainingCallbacks(job_id, model_config, training_config)`` order).
         model_config: Model configuration: a mapping, dataclass or object (``framework`` and
             ``model_name`` are read from it when not given).
         training_config: Training configuration (epochs, batch size, optimiser, ...).
@@ -230,6 +232,11 @@ class TrainingCallbacks:
         db_session: Any = None,  # accepted for compatibility with the in-process version; unused
     ) -> None:
         del db_session
+        if task_type is not None and not isinstance(task_type, (int, str, enum.Enum)) and training_config is None:
+            # TrainingCallbacks(job_id, model_config, training_config[, db_session]): the seed's order
+            task_type, model_config, training_config = None, task_type, model_config
+            if params is not None and not isinstance(params, Mapping):
+                params = None  # a positional db_session
         if not isinstance(job_id, str) or not job_id:
             raise ConfigurationError("job_id must be a non-empty string")
         if max_queued_batches < 1:
@@ -287,6 +294,7 @@ class TrainingCallbacks:
         self._resumed = False
         self._last_epoch_response: pb.EndEpochResponse | None = None
         self._deferred_error: BaseException | None = None  # strict mode: raised at the next call
+        self._begin_error: BaseException | None = None
         self._reset_transport()
         _live.add(self)
 
@@ -640,11 +648,11 @@ class TrainingCallbacks:
         return out
 
     @staticmethod
-    def _outcome(outcome: Outcome | int | None, error: BaseException | str | None) -> int:
+    def _outcome(outcome: Outcome | int | None, error: BaseException | str | None) -> pb.TrainingOutcome:
         if outcome is None:
             return pb.TRAINING_OUTCOME_FAILED if error else pb.TRAINING_OUTCOME_COMPLETED
         if isinstance(outcome, int):
-            return outcome
+            return cast(pb.TrainingOutcome, outcome)
         key = outcome.value if isinstance(outcome, enum.Enum) else str(outcome)
         try:
             return _OUTCOMES[key.strip().lower()]
@@ -797,6 +805,14 @@ class TrainingCallbacks:
                 self._ops.popleft()
                 op.finish(error=SidecarUnavailableError(f"{op.kind}: not acknowledged in time"))
                 continue
+            if self._begin_state == "refused" and op.kind not in ("begin", "barrier"):
+                # The job does not exist (its BeginTraining was refused): refusing locally spares the
+                # sidecar, and the log, one refusal per report.
+                self._ops.popleft()
+                with self._lock:
+                    self._failed_writes += 1
+                op.finish(error=self._begin_error)
+                continue
             if op.kind != "begin" and not self._send_batches():
                 return False
             if not self._send_op(op):
@@ -863,7 +879,20 @@ class TrainingCallbacks:
                 self._failed_writes += 1
             if op.kind == "begin":
                 self._begin_state = "refused"
-            logger.warning("training-callbacks: %s of job %s refused by the sidecar: %s", op.kind, self.job_id, error)
+                self._begin_error = error
+                logger.warning(
+                    "training-callbacks: job %s refused by the sidecar (%s); nothing of it will be reported",
+                    self.job_id,
+                    error,
+                )
+            else:
+                self._warn_once(
+                    f"refused:{op.kind}:{code.name}",
+                    "training-callbacks: %s of job %s refused by the sidecar: %s",
+                    op.kind,
+                    self.job_id,
+                    error,
+                )
             op.finish(error=error)
             if op.deadline is None and self.strict:
                 self._deferred_error = error

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar, cast
 
 import grpc
 
@@ -113,7 +113,10 @@ class SidecarClient:
     ) -> pb.ListJobsResponse:
         """Lists jobs, newest first (one page)."""
         request = pb.ListJobsRequest(
-            status=status, task_type=parse_task_type(task_type), page_size=page_size, page_token=page_token
+            status=cast(pb.JobStatus, status),
+            task_type=parse_task_type(task_type),
+            page_size=page_size,
+            page_token=page_token,
         )
         return self._call(self.stub.ListJobs, request)
 

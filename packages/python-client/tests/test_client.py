@@ -423,3 +423,43 @@ def test_a_completed_job_id_is_not_reused(address: str, reader: SidecarClient, j
     assert again.stats().failed_writes == 1 + 5 + 1
     assert [e.epoch for e in reader.list_epochs(job_id)] == [0]
     assert reader.get_job(job_id).status == pb.JOB_STATUS_COMPLETED
+
+
+def test_a_hanging_sidecar_never_blocks_the_trainer(job_id: str) -> None:
+    """A peer that accepts TCP connections but never answers (a hung process): calls stay fast."""
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)  # the kernel completes handshakes; nobody ever reads
+        address = "127.0.0.1:%d" % server.getsockname()[1]
+        cb = TrainingCallbacks(job_id, "image_classification", address=address, call_timeout=0.5)
+        t = time.perf_counter()
+        cb.on_train_begin()
+        for step in range(10_000):
+            cb.on_batch_end(step, {"loss": 1.0})
+        cb.on_epoch_end(0, {"accuracy": 0.5})
+        assert time.perf_counter() - t < 0.5
+        t = time.perf_counter()
+        assert cb.on_train_end(timeout=1.0) is False
+        assert time.perf_counter() - t < 2.0
+        cb.close()
+
+
+def test_reports_are_flushed_at_exit(address: str, reader: SidecarClient, job_id: str) -> None:
+    """A script that never calls on_train_end still delivers what it reported (atexit flush)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import training_callbacks as tc;"
+        f"cb = tc.TrainingCallbacks({job_id!r}, 'image_classification', address={address!r});"
+        "cb.on_epoch_end(0, {'accuracy': 0.25});"
+        "[cb.on_batch_end(s, {'loss': 1.0}) for s in range(1000)]"
+    )
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": src}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert [e.epoch for e in reader.list_epochs(job_id)] == [0]
+    assert len(reader.batch_points(job_id)) == 1000
+    assert reader.get_job(job_id).status == pb.JOB_STATUS_RUNNING  # not ended: nobody said so

@@ -22,9 +22,9 @@ def test_reporting_code_is_at_most_ten_lines() -> None:
     assert sum("# report" in line for line in EXAMPLE.read_text().splitlines()) <= 10
 
 
-def test_plain_loop_example(address: str, reader: SidecarClient, job_id: str) -> None:
+def test_plain_loop_example(address: str, reader: SidecarClient, job_id: str, tmp_path: Path) -> None:
     src = str(Path(__file__).resolve().parents[2] / "src")
-    env = {**os.environ, "TRAINING_CALLBACKS_ADDRESS": address, "PYTHONPATH": src}
+    env = {**os.environ, "TRAINING_CALLBACKS_ADDRESS": address, "PYTHONPATH": src, "TMPDIR": str(tmp_path)}
     done = subprocess.run([sys.executable, str(EXAMPLE), "--job-id", job_id], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     job = reader.get_job(job_id)

@@ -117,3 +117,11 @@ def test_only_world_process_zero_reports(address: str, reader: SidecarClient, jo
     callback.on_log(args, state, TrainerControl(), logs={"loss": 1.0})
     callback.callbacks.flush(5)
     assert not list(reader.iter_jobs()) or job_id not in {j.job_id for j in reader.iter_jobs()}
+
+
+def test_callback_pickles(job_id: str) -> None:
+    import pickle
+
+    callback = TrainingCallbacksCallback(job_id, "image_classification", address="127.0.0.1:1")
+    clone = pickle.loads(pickle.dumps(callback))
+    assert clone.callbacks.job_id == job_id and clone.callbacks.framework == "transformers"

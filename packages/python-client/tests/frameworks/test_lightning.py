@@ -104,3 +104,14 @@ def test_only_rank_zero_reports(address: str, reader: SidecarClient, job_id: str
     logger.finalize("success")
     with pytest.raises(SidecarRejectedError):
         reader.get_job(job_id)
+
+
+def test_logger_pickles_for_spawned_workers(job_id: str) -> None:
+    import pickle
+
+    logger = TrainingCallbacksLogger(job_id, "image_classification", address="127.0.0.1:1")
+    logger.log_hyperparams({"hidden": 16})
+    clone = pickle.loads(pickle.dumps(logger))
+    assert clone.version == job_id and clone.callbacks.params == {"hidden": "16"}
+    logger.callbacks.close()
+    clone.callbacks.close()

@@ -137,3 +137,33 @@ def test_adapter_pickles(job_id: str) -> None:
     assert clone.callbacks.job_id == job_id and clone.callbacks.task_type == pb.TASK_TYPE_OBJECT_DETECTION
     adapter.callbacks.close()
     clone.callbacks.close()
+
+
+def make_classification_dataset(root: Path, size: int = 32) -> Path:
+    """Two classes (red / blue images), 8 train and 4 val images each."""
+    for split, count in (("train", 8), ("val", 4)):
+        for name, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = np.random.default_rng(i).integers(0, 40, (size, size, 3), dtype=np.uint8)
+                pixels[4:-4, 4:-4] = colour
+                Image.fromarray(pixels).save(folder / f"{i}.jpg")
+    return root
+
+
+def test_classification(address: str, reader: SidecarClient, job_id: str, tmp_path: Path) -> None:
+    data = make_classification_dataset(tmp_path / "colours")
+    model = YOLO("yolov8n-cls.yaml")
+    args = {**TRAIN_ARGS, "imgsz": 32}
+    tc_yolo.train(model, job_id=job_id, reporter={"address": address, "strict": True}, data=str(data), project=str(tmp_path), name="cls", **args)
+    job = reader.get_job(job_id)
+    assert job.status == pb.JOB_STATUS_COMPLETED
+    assert job.task_type == pb.TASK_TYPE_IMAGE_CLASSIFICATION and job.primary_metric == "accuracy"
+    epochs = reader.list_epochs(job_id)
+    assert [e.epoch for e in epochs] == [0, 1]
+    for epoch in epochs:
+        # metrics/accuracy_top1 → accuracy, metrics/accuracy_top5 → top5_accuracy, train/loss → train_loss
+        assert {"accuracy", "top5_accuracy", "train_loss", "val_loss", "learning_rate"} <= set(epoch.metrics), set(epoch.metrics)
+        assert 0.0 <= epoch.metrics["accuracy"] <= 1.0
+    assert job.HasField("best_epoch")

@@ -463,3 +463,27 @@ def test_reports_are_flushed_at_exit(address: str, reader: SidecarClient, job_id
     assert [e.epoch for e in reader.list_epochs(job_id)] == [0]
     assert len(reader.batch_points(job_id)) == 1000
     assert reader.get_job(job_id).status == pb.JOB_STATUS_RUNNING  # not ended: nobody said so
+
+
+def test_odd_inputs_never_wedge_the_sender(address: str, reader: SidecarClient, job_id: str) -> None:
+    from decimal import Decimal
+    from fractions import Fraction
+
+    with TrainingCallbacks(job_id, "image_classification", address=address, strict=True) as cb:
+        cb.on_batch_end(1.0, {"loss": Decimal("0.5")})  # type: ignore[arg-type]
+        cb.on_batch_end(2, {7: 1.0})  # type: ignore[dict-item]
+        cb.on_batch_end("three", {"loss": 1.0})  # type: ignore[arg-type]  # dropped
+        cb.on_batch_end(4, {"loss": Fraction(1, 4)}, epoch=0.0)  # type: ignore[arg-type]
+        cb.on_batch_end(2**70, {"loss": 1.0})  # dropped (out of int64; the sidecar would refuse it)
+        cb.on_batch_end(5, {"loss": 2.0})
+    points = reader.batch_points(job_id)
+    assert (0, 1, "train_loss", 0.5) in points and (0, 2, "7", 1.0) in points and (0, 4, "train_loss", 0.25) in points
+    assert (0, 5, "train_loss", 2.0) in points and len(points) == 4
+    assert cb.stats().dropped_rows == 2
+
+
+def test_sys_exit_zero_is_a_normal_end(address: str, reader: SidecarClient, job_id: str) -> None:
+    with pytest.raises(SystemExit):
+        with TrainingCallbacks(job_id, "image_classification", address=address):
+            raise SystemExit(0)
+    assert reader.get_job(job_id).status == pb.JOB_STATUS_COMPLETED

@@ -80,6 +80,7 @@ _RETRY_A_FEW = 5
 #: grpc's default 4 MiB limit, and takes a fraction of a millisecond) to keep the training thread's
 #: waits for the GIL short.
 _VALUES_PER_BLOCK = 8 * 1024
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _VALUES_PER_MESSAGE = 32 * 1024
 
 
@@ -478,6 +479,9 @@ class TrainingCallbacks:
                 self.on_train_end()
             return
         if self._ended:
+            return
+        if isinstance(exc, SystemExit) and exc.code in (0, None):
+            self.on_train_end()  # sys.exit(0) is a normal end
             return
         outcome: Outcome = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
         try:
@@ -997,7 +1001,14 @@ class TrainingCallbacks:
                 popleft = self._batches.popleft
                 self._inflight = [popleft() for _ in range(take)]
                 self._batch_attempts = 0
-                self._inflight_requests = self._build_requests(self._inflight)
+                try:
+                    self._inflight_requests = self._build_requests(self._inflight)
+                except Exception as err:  # noqa: BLE001 - a bad row must not wedge the sender
+                    logger.warning("training-callbacks: %d batch rows dropped: %s", len(self._inflight), err)
+                    with self._lock:
+                        self._dropped_rows += len(self._inflight)
+                        self._inflight = []
+                    continue
             elif self._unreachable and not self._probe(stub):
                 return False  # don't stream (and serialise) everything again just to hear UNAVAILABLE
             requests, points = self._inflight_requests
@@ -1064,8 +1075,19 @@ class TrainingCallbacks:
             names = tuple(metrics)
             try:
                 row = [float(v) for v in metrics.values()]
-            except (TypeError, ValueError):
+                if key is None or key[1] != names or key[0] != epoch:
+                    epoch, names = int(epoch), tuple(n if type(n) is str else str(n) for n in names)
+                step = int(step)
+                if not _INT64_MIN <= step <= _INT64_MAX:
+                    raise OverflowError(step)
+            except (TypeError, ValueError, OverflowError):
                 clean = self._numeric(metrics, "batch")
+                try:
+                    epoch, step = int(epoch), int(step)
+                    if not _INT64_MIN <= step <= _INT64_MAX:
+                        raise OverflowError(step)
+                except (TypeError, ValueError, OverflowError):
+                    clean = {}
                 if not clean:
                     with self._lock:
                         self._dropped_rows += 1

@@ -57,4 +57,28 @@ describe('loadConfig', () => {
     );
     expect(() => loadConfig(['--max-message-bytes', '12'], {})).toThrow(/≥ 65536/);
   });
+
+  it("mirrors to MLflow only when MLFLOW_TRACKING_URI is set, with MLflow's own variables", () => {
+    const off = loadConfig([], {})!;
+    expect(off.mlflow).toBeUndefined();
+    expect(off.mlflowRetryHorizonMs).toBe(7 * 24 * 3600 * 1000);
+    expect(off.mlflowMaxBackoffMs).toBe(300_000);
+    const on = loadConfig(['--mlflow-max-backoff', '2'], {
+      MLFLOW_TRACKING_URI: 'http://u:p@mlflow.internal:5000/',
+      MLFLOW_HTTP_REQUEST_TIMEOUT: '30',
+      TRAINING_CALLBACKS_MLFLOW_RETRY_HORIZON: '3600',
+    })!;
+    expect(on.mlflow).toMatchObject({
+      trackingUri: 'http://mlflow.internal:5000',
+      auth: { kind: 'basic', username: 'u', password: 'p' },
+      requestTimeoutMs: 30_000,
+    });
+    expect(on.mlflowRetryHorizonMs).toBe(3_600_000);
+    expect(on.mlflowMaxBackoffMs).toBe(2000);
+    expect(() => loadConfig([], { MLFLOW_TRACKING_URI: 'file:///tmp/mlruns' })).toThrow(ConfigError);
+    expect(() => loadConfig(['--mlflow-retry-horizon', 'soon'], {})).toThrow(/seconds/);
+    for (const name of ['MLFLOW_TRACKING_URI', 'MLFLOW_TRACKING_TOKEN', '--mlflow-retry-horizon']) {
+      expect(HELP).toContain(name);
+    }
+  });
 });

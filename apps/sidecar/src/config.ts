@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { type MlflowConfig, MlflowError, mlflowConfigFromEnv } from '@training-callbacks/mlflow-bridge';
 
 /** Everything the sidecar can be told, from flags or environment. */
 export interface SidecarConfig {
@@ -17,6 +18,12 @@ export interface SidecarConfig {
   maxMessageBytes: number;
   /** Print no per-epoch line. */
   quiet: boolean;
+  /** MLflow mirroring, from MLflow's own variables (MLFLOW_TRACKING_URI, …); undefined: off. */
+  mlflow?: MlflowConfig;
+  /** How long an item that keeps failing transiently is retried, from its receipt, before it is parked. */
+  mlflowRetryHorizonMs: number;
+  /** Longest wait between two attempts to reach MLflow. */
+  mlflowMaxBackoffMs: number;
 }
 
 export const HELP = `training-callbacks sidecar — the TrainingCallbacks gRPC service next to a trainer
@@ -34,6 +41,19 @@ Options (flag, environment variable, default):
   --max-message-bytes N    TRAINING_CALLBACKS_MAX_MESSAGE_BYTES  16777216
   --quiet                  TRAINING_CALLBACKS_QUIET=1         print no per-epoch line
   -h, --help               show this help
+
+Mirroring to MLflow (off unless MLFLOW_TRACKING_URI is set; MLflow's own variables):
+  MLFLOW_TRACKING_URI                  http(s)://host:port of an \`mlflow server\` (with --serve-artifacts
+                                       for artifacts); user:password@ in the URL is used as Basic auth
+  MLFLOW_TRACKING_USERNAME / _PASSWORD Basic auth        MLFLOW_TRACKING_TOKEN   Bearer token
+  MLFLOW_TRACKING_INSECURE_TLS=true    skip certificate checks
+  MLFLOW_TRACKING_SERVER_CERT_PATH     CA bundle (PEM)   MLFLOW_TRACKING_CLIENT_CERT_PATH  client cert+key (PEM)
+  MLFLOW_HTTP_REQUEST_TIMEOUT          seconds per request (default 120)
+  --mlflow-retry-horizon S  TRAINING_CALLBACKS_MLFLOW_RETRY_HORIZON  604800 (7 days)
+                           how long an item is retried while MLflow is unreachable or answers 5xx/429
+  --mlflow-max-backoff S    TRAINING_CALLBACKS_MLFLOW_MAX_BACKOFF    300  longest wait between attempts
+RPCs never wait for MLflow: every write is queued in the database in the same transaction and sent in
+the background, in order per job, through outages and restarts. GetJob/ListJobs show mlflow_sync.
 
 The sidecar binds to loopback by default. It answers grpc.health.v1 health checks and serves
 gRPC reflection. SIGTERM/SIGINT stop it gracefully (in-flight calls finish, the database closes).`;
@@ -63,6 +83,29 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
   if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 65536) {
     throw new ConfigError(`--max-message-bytes must be an integer ≥ 65536, got "${maxRaw}"`);
   }
+  let mlflow: MlflowConfig | undefined;
+  try {
+    mlflow = mlflowConfigFromEnv(env);
+  } catch (error) {
+    if (error instanceof MlflowError) throw new ConfigError(error.message);
+    throw error;
+  }
+  const seconds = (flag: string, raw: string, min: number) => {
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min)
+      throw new ConfigError(`--${flag} must be a number of seconds ≥ ${min}, got "${raw}"`);
+    return n * 1000;
+  };
+  const mlflowRetryHorizonMs = seconds(
+    'mlflow-retry-horizon',
+    values['mlflow-retry-horizon'] ?? env.TRAINING_CALLBACKS_MLFLOW_RETRY_HORIZON ?? '604800',
+    1,
+  );
+  const mlflowMaxBackoffMs = seconds(
+    'mlflow-max-backoff',
+    values['mlflow-max-backoff'] ?? env.TRAINING_CALLBACKS_MLFLOW_MAX_BACKOFF ?? '300',
+    0.1,
+  );
   const roots = values['artifact-root']?.length
     ? values['artifact-root']
     : (env.TRAINING_CALLBACKS_ARTIFACT_ROOTS ?? '').split(':').filter(Boolean);
@@ -78,6 +121,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
     durability,
     maxMessageBytes,
     quiet: values.quiet ?? env.TRAINING_CALLBACKS_QUIET === '1',
+    ...(mlflow && { mlflow }),
+    mlflowRetryHorizonMs,
+    mlflowMaxBackoffMs,
   };
 }
 
@@ -94,6 +140,8 @@ function parse(argv: readonly string[]) {
       durability: { type: 'string' },
       'max-message-bytes': { type: 'string' },
       quiet: { type: 'boolean' },
+      'mlflow-retry-horizon': { type: 'string' },
+      'mlflow-max-backoff': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

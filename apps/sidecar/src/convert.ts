@@ -115,7 +115,16 @@ export function verdictToProto(verdict: MetricVerdict): ProtoVerdict {
   });
 }
 
-export function jobToProto(job: JobRecord): Job {
+/** The MlflowSync of a job; without one, mirroring is off. */
+export interface JobSyncInit {
+  enabled: boolean;
+  inSync: boolean;
+  pendingItems: bigint;
+  oldestPendingAgeSeconds: number;
+  parkedError: string;
+}
+
+export function jobToProto(job: JobRecord, sync?: JobSyncInit): Job {
   return create(JobSchema, {
     jobId: job.jobId,
     taskType: isTaskType(job.task) ? taskTypes.number(job.task) : 0,
@@ -136,7 +145,7 @@ export function jobToProto(job: JobRecord): Job {
     errorMessage: job.errorMessage,
     mlflowExperimentId: job.mlflowExperimentId,
     mlflowRunId: job.mlflowRunId,
-    mlflowSync: { enabled: false, inSync: true },
+    mlflowSync: sync ?? { enabled: false, inSync: true },
     createdAt: timestampFromDate(job.createdAt),
     updatedAt: timestampFromDate(job.updatedAt),
     ...(job.endedAt && { endedAt: timestampFromDate(job.endedAt) }),

@@ -30,7 +30,8 @@ async function main(): Promise<number> {
   }
   console.log(
     `training-callbacks sidecar listening on ${sidecar.address} │ database ${config.dbPath} │ ` +
-      `artifact roots: ${config.artifactRoots.length ? config.artifactRoots.join(', ') : 'none (UploadArtifact only)'}`,
+      `artifact roots: ${config.artifactRoots.length ? config.artifactRoots.join(', ') : 'none (UploadArtifact only)'} │ ` +
+      `MLflow: ${config.mlflow ? `mirroring to ${config.mlflow.trackingUri}` : 'off (set MLFLOW_TRACKING_URI to mirror)'}`,
   );
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {

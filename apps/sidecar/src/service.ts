@@ -18,12 +18,13 @@ import {
   selectBestEpoch,
   type TaskType,
 } from '@training-callbacks/metric-catalog';
+import { type JobEndedPayload, outboxItems } from '@training-callbacks/mlflow-bridge';
 import {
   type TrainingCallbacks,
   TrainingOutcome,
   type UploadArtifactRequest,
 } from '@training-callbacks/proto';
-import type { BatchBlock, JobRecord, JobStatus, Store } from '@training-callbacks/store';
+import type { BatchBlock, JobRecord, JobStatus, OutboxItemInput, Store } from '@training-callbacks/store';
 import type { ArtifactFiles } from './artifacts.ts';
 import {
   artifactToProto,
@@ -37,6 +38,7 @@ import {
   verdictToProto,
 } from './convert.ts';
 import { createKeyedMutex } from './keyed-mutex.ts';
+import type { Mirror } from './mlflow-mirror.ts';
 import {
   checkArtifactPath,
   checkEpoch,
@@ -55,6 +57,8 @@ export interface ServiceOptions {
   artifacts: ArtifactFiles;
   /** Receives the human-readable per-epoch and per-job lines. */
   log: (line: string) => void;
+  /** MLflow mirroring; absent when MLflow is not configured (then no outbox entry is written). */
+  mirror?: Mirror;
 }
 
 /** Batch points are committed in transactions of about this many points while a stream is open. */
@@ -76,10 +80,30 @@ const OUTCOME_STATUS: Record<number, Exclude<JobStatus, 'running'>> = {
   [TrainingOutcome.CANCELLED]: 'cancelled',
 };
 
+/** How an ended job's MLflow run ends. */
+const RUN_STATUS: Record<Exclude<JobStatus, 'running'>, JobEndedPayload['status']> = {
+  completed: 'FINISHED',
+  failed: 'FAILED',
+  cancelled: 'KILLED',
+};
+
 function acceptedMetrics(verdicts: readonly MetricVerdict[]): Record<string, number> {
   const metrics: Record<string, number> = {};
   for (const verdict of verdicts) if (verdict.tier !== 'rejected') metrics[verdict.name] = verdict.value;
   return metrics;
+}
+
+/** A stored artifact file, to upload into the run's artifacts. */
+function artifactItem(record: {
+  storedPath: string;
+  artifactPath: string;
+  sizeBytes: number;
+  sha256: string;
+}) {
+  return outboxItems.artifact(record.storedPath, record.artifactPath, {
+    sizeBytes: record.sizeBytes,
+    sha256: record.sha256,
+  });
 }
 
 function classifierFor(task: TaskType, job: Pick<JobRecord, 'customMetrics'>): MetricClassifier {
@@ -118,7 +142,16 @@ function nextBest(
 }
 
 export function createTrainingCallbacksHandlers(options: ServiceOptions): ServiceHandlers<Methods> {
-  const { store, artifacts, log } = options;
+  const { store, artifacts, log, mirror } = options;
+  /** Outbox entries for a write, only when mirroring; the worker is nudged once the write committed. */
+  const mirrored = (build: () => OutboxItemInput[]): { outbox?: OutboxItemInput[] } =>
+    mirror ? { outbox: build() } : {};
+  const notify = () => mirror?.notify();
+  /** Job records → protos, with MlflowSync when mirroring. */
+  async function jobsToProto(jobs: readonly JobRecord[]) {
+    const sync = mirror ? await mirror.sync(jobs.map((j) => j.jobId)) : undefined;
+    return jobs.map((job) => jobToProto(job, sync?.get(job.jobId)));
+  }
   const states = new Map<string, JobState>();
   const lock = createKeyedMutex();
 
@@ -215,13 +248,25 @@ export function createTrainingCallbacksHandlers(options: ServiceOptions): Servic
           startEpoch: request.startEpoch,
           primaryMetric: catalog.primaryMetric,
         };
-        const { job, created } = await store.createOrGetJob(fields);
+        const begun = (startTimeMs: number) =>
+          outboxItems.jobBegun({
+            task,
+            framework: request.framework,
+            modelName: request.modelName,
+            params: fields.params,
+            startTimeMs,
+          });
+        const { job, created } = await store.createOrGetJob(
+          fields,
+          mirrored(() => [begun(Date.now())]),
+        );
         if (created) {
+          notify();
           remember(job, classifier);
           log(
             `[${job.jobId}] training begun │ ${task} │ ${job.framework || 'unknown framework'} │ ${job.modelName || 'unnamed model'}`,
           );
-          return { job: jobToProto(job), resumed: false, catalog: catalogToProto(catalog) };
+          return { job: (await jobsToProto([job]))[0]!, resumed: false, catalog: catalogToProto(catalog) };
         }
         if (job.task !== task) {
           throw new RpcError(
@@ -242,10 +287,12 @@ export function createTrainingCallbacksHandlers(options: ServiceOptions): Servic
           trainingConfig: fields.trainingConfig,
           params: fields.params,
           customMetrics,
+          ...mirrored(() => [begun(job.createdAt.getTime())]),
         });
+        notify();
         remember(reopened, classifier);
         log(`[${job.jobId}] training resumed from epoch ${request.startEpoch} (was ${job.status})`);
-        return { job: jobToProto(reopened), resumed: true, catalog: catalogToProto(catalog) };
+        return { job: (await jobsToProto([reopened]))[0]!, resumed: true, catalog: catalogToProto(catalog) };
       });
     },
 
@@ -284,7 +331,9 @@ export function createTrainingCallbacksHandlers(options: ServiceOptions): Servic
           columns: columnValues(metrics),
           timestamp,
           best,
+          ...mirrored(() => [outboxItems.epochMetrics(request.epoch, metrics, timestamp.getTime())]),
         });
+        notify();
 
         // Committed: now update what we remember and answer.
         if (finite) stored.primary.set(request.epoch, primary);
@@ -322,7 +371,9 @@ export function createTrainingCallbacksHandlers(options: ServiceOptions): Servic
       const reasons = new Set<string>();
       const flush = async () => {
         if (pending.length === 0) return;
-        await store.appendBatchBlocks(jobId!, pending);
+        // The outbox refers to the stored blocks; their points are read when MLflow is sent them.
+        await store.appendBatchBlocks(jobId!, pending, mirror ? { outboxKind: 'batch_metrics' } : {});
+        notify();
         pending = [];
         pendingPoints = 0;
       };
@@ -412,7 +463,7 @@ export function createTrainingCallbacksHandlers(options: ServiceOptions): Servic
         const verdicts = state.classifier.classify(request.finalMetrics);
         if (state.job.status !== 'running') {
           if (state.job.status === status)
-            return { job: jobToProto(state.job), verdicts: verdicts.map(verdictToProto) };
+            return { job: (await jobsToProto([state.job]))[0]!, verdicts: verdicts.map(verdictToProto) };
           throw new RpcError(
             Status.FAILED_PRECONDITION,
             `job ${quote(request.jobId)} already ended as ${state.job.status}; it cannot end again as ${status}`,
@@ -431,6 +482,9 @@ export function createTrainingCallbacksHandlers(options: ServiceOptions): Servic
         if (errorMessage.length > ERROR_MESSAGE_MAX_LENGTH) {
           errorMessage = `${errorMessage.slice(0, ERROR_MESSAGE_MAX_LENGTH)}… (truncated from ${errorMessage.length} characters)`;
         }
+        const endedAt = new Date();
+        let finalStep = state.job.startEpoch;
+        if (mirror) for (const e of (await storedEpochs(state)).seen) finalStep = Math.max(finalStep, e);
         const job = await store.endJob({
           jobId: request.jobId,
           status,
@@ -438,8 +492,15 @@ export function createTrainingCallbacksHandlers(options: ServiceOptions): Servic
           ...(finalPrimaryValue !== undefined && { finalPrimaryValue }),
           ...(finalAccuracy !== undefined && { finalAccuracy }),
           errorMessage,
-          endedAt: new Date(),
+          endedAt,
+          ...mirrored(() => [
+            ...(Object.keys(finalMetrics).length
+              ? [outboxItems.finalMetrics(finalMetrics, finalStep, endedAt.getTime())]
+              : []),
+            outboxItems.jobEnded(RUN_STATUS[status], endedAt.getTime(), errorMessage || undefined),
+          ]),
         });
+        notify();
         remember(job, state.classifier);
         const primaryDefinition = state.classifier.definitionOf(primaryName);
         const bestText =
@@ -449,7 +510,7 @@ export function createTrainingCallbacksHandlers(options: ServiceOptions): Servic
         log(
           `[${job.jobId}] training ${status}${bestText}${errorMessage ? ` │ ${errorMessage.split('\n')[0]}` : ''}`,
         );
-        return { job: jobToProto(job), verdicts: verdicts.map(verdictToProto) };
+        return { job: (await jobsToProto([job]))[0]!, verdicts: verdicts.map(verdictToProto) };
       });
     },
 
@@ -464,7 +525,12 @@ export function createTrainingCallbacksHandlers(options: ServiceOptions): Servic
       await running(request.jobId);
       const real = await artifacts.confine(request.path);
       const records = await artifacts.copyIn(request.jobId, real, request.artifactPath);
-      await store.putArtifacts(request.jobId, records);
+      await store.putArtifacts(
+        request.jobId,
+        records,
+        mirrored(() => records.map(artifactItem)),
+      );
+      notify();
       return { artifacts: records.map(artifactToProto) };
     },
 
@@ -502,7 +568,12 @@ export function createTrainingCallbacksHandlers(options: ServiceOptions): Servic
         }
       })();
       const record = await artifacts.receive(jobId, artifactPath, { sizeBytes, sha256 }, chunks);
-      await store.putArtifacts(jobId, [record]);
+      await store.putArtifacts(
+        jobId,
+        [record],
+        mirrored(() => [artifactItem(record)]),
+      );
+      notify();
       return { artifact: artifactToProto(record) };
     },
 
@@ -510,7 +581,7 @@ export function createTrainingCallbacksHandlers(options: ServiceOptions): Servic
       checkJobId(request.jobId);
       const job = await store.getJob(request.jobId);
       if (!job) throw new RpcError(Status.NOT_FOUND, `job ${quote(request.jobId)} not found`);
-      return { job: jobToProto(job) };
+      return { job: (await jobsToProto([job]))[0]! };
     },
 
     async listJobs(request) {
@@ -544,7 +615,7 @@ export function createTrainingCallbacksHandlers(options: ServiceOptions): Servic
         }
         throw error;
       }
-      return { jobs: page.jobs.map(jobToProto), nextPageToken: page.nextCursor ?? '' };
+      return { jobs: await jobsToProto(page.jobs), nextPageToken: page.nextCursor ?? '' };
     },
 
     async listEpochs(request) {

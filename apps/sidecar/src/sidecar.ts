@@ -7,6 +7,7 @@ import { openStore, type Store } from '@training-callbacks/store';
 import { HealthImplementation } from 'grpc-health-check';
 import { createArtifactFiles } from './artifacts.ts';
 import type { SidecarConfig } from './config.ts';
+import { type RunningMirror, startMirror } from './mlflow-mirror.ts';
 import { createTrainingCallbacksHandlers } from './service.ts';
 
 /** A running sidecar. */
@@ -14,6 +15,8 @@ export interface Sidecar {
   /** The address it serves on, with the real port when 0 was asked for. */
   readonly address: string;
   readonly store: Store;
+  /** The MLflow mirror, when MLFLOW_TRACKING_URI is set. */
+  readonly mirror?: RunningMirror;
   /**
    * Stops gracefully: health turns NOT_SERVING, no new calls are accepted, in-flight calls finish
    * (up to `graceMs`, then they are cancelled), and the database is closed.
@@ -34,11 +37,23 @@ export async function startSidecar(
     'grpc.max_receive_message_length': config.maxMessageBytes,
     'grpc.max_send_message_length': config.maxMessageBytes,
   });
+  let mirror: RunningMirror | undefined;
   try {
+    if (config.mlflow) {
+      mirror = await startMirror({
+        config: config.mlflow,
+        store,
+        retryHorizonMs: config.mlflowRetryHorizonMs,
+        maxBackoffMs: config.mlflowMaxBackoffMs,
+        log,
+        logError: (line) => console.error(line),
+      });
+    }
     const handlers = createTrainingCallbacksHandlers({
       store,
       artifacts: createArtifactFiles({ store: config.artifactStore, roots: config.artifactRoots }),
       log: config.quiet ? () => {} : log,
+      ...(mirror && { mirror }),
     });
     addService(server, TrainingCallbacks, handlers, {
       onInternalError: (error, method) => console.error(`internal error in ${method}:`, error),
@@ -60,6 +75,7 @@ export async function startSidecar(
     return {
       address,
       store,
+      ...(mirror && { mirror }),
       close(graceMs = 10_000) {
         closing ??= (async () => {
           health.setStatus('', 'NOT_SERVING');
@@ -74,6 +90,8 @@ export async function startSidecar(
               resolve();
             });
           });
+          // The worker stops before the database closes; whatever it had not sent stays in the outbox.
+          await mirror?.stop(Math.min(graceMs, 5000));
           await store.close();
         })();
         return closing;
@@ -81,6 +99,7 @@ export async function startSidecar(
     };
   } catch (error) {
     server.forceShutdown();
+    await mirror?.stop(0);
     await store.close();
     throw error;
   }

@@ -487,3 +487,23 @@ def test_sys_exit_zero_is_a_normal_end(address: str, reader: SidecarClient, job_
         with TrainingCallbacks(job_id, "image_classification", address=address):
             raise SystemExit(0)
     assert reader.get_job(job_id).status == pb.JOB_STATUS_COMPLETED
+
+
+def test_sidecar_restarted_on_a_new_database(tmp_path: Path, job_id: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The job is begun again (idempotently) when a restarted sidecar no longer knows it."""
+    address = f"127.0.0.1:{free_port()}"
+    cb = TrainingCallbacks(job_id, "image_classification", address=address, training_config={"epochs": 2}, strict=True)
+    with Sidecar(tmp_path / "first", listen=address):
+        cb.on_train_begin()
+        cb.on_epoch_end(0, {"accuracy": 0.1})
+    with Sidecar(tmp_path / "second", listen=address), caplog.at_level(logging.WARNING, "training_callbacks"):
+        time.sleep(0.5)
+        cb.on_batch_end(10, {"loss": 1.0})
+        cb.on_epoch_end(1, {"accuracy": 0.2})
+        assert cb.on_train_end()
+        with SidecarClient(address) as reader:
+            job = reader.get_job(job_id)
+            assert job.status == pb.JOB_STATUS_COMPLETED and job.training_config["epochs"] == 2
+            assert [e.epoch for e in reader.list_epochs(job_id)] == [1]
+            assert reader.batch_points(job_id) == [(1, 10, "train_loss", 1.0)]
+    assert "does not know job" in caplog.text

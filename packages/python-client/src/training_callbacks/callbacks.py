@@ -129,6 +129,7 @@ class _Op:
     result: Any = None
     attempts: int = 0
     uploaded: set[str] = field(default_factory=set)  # artifact fallback: files already uploaded
+    rebegun: bool = False  # BeginTraining was re-sent once because the sidecar did not know the job
 
     def finish(self, result: Any = None, error: BaseException | None = None) -> None:
         self.result, self.error = result, error
@@ -567,6 +568,8 @@ class TrainingCallbacks:
         self._failed_writes = 0
         self._unreachable = False
         self._backoff = 0.0
+        self._rebegin = False
+        self._batch_rebegun = False
         self._ready = False
 
     def _usable(self) -> bool:
@@ -803,6 +806,10 @@ class TrainingCallbacks:
                 "catches up (training continues; drops are counted)",
                 self.max_queued_batches,
             )
+        if self._rebegin:
+            self._rebegin = False
+            self._begin_state = "queued"
+            self._ops.appendleft(_Op("begin", self._begin_request()))
         while self._ops:
             op = self._ops[0]
             if op.deadline is not None and time.monotonic() > op.deadline and not op.done.is_set():
@@ -844,6 +851,21 @@ class TrainingCallbacks:
             return True
         return False
 
+    def _job_lost(self, code: grpc.StatusCode, allowed: bool) -> bool:
+        """NOT_FOUND for a job the sidecar acknowledged: it lost it (restarted on a new database?).
+        BeginTraining is sent again (it is idempotent) before the write is retried, once per write."""
+        if code != grpc.StatusCode.NOT_FOUND or not allowed or self._begin_state != "acked":
+            return False
+        self._warn_once(
+            "job-lost",
+            "training-callbacks: the sidecar at %s does not know job %s any more (restarted with another "
+            "database?); beginning it again",
+            self.address,
+            self.job_id,
+        )
+        self._rebegin = True
+        return True
+
     def _reached(self) -> None:
         if self._unreachable:
             self._unreachable = False
@@ -878,6 +900,9 @@ class TrainingCallbacks:
                 return False
             self._reached()
             code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+            if self._job_lost(code, op.kind != "begin" and not op.rebegun):
+                op.rebegun = True
+                return False
             error = SidecarRejectedError(code, (err.details() if hasattr(err, "details") else "") or str(err))
             with self._lock:
                 self._failed_writes += 1
@@ -1001,6 +1026,7 @@ class TrainingCallbacks:
                 popleft = self._batches.popleft
                 self._inflight = [popleft() for _ in range(take)]
                 self._batch_attempts = 0
+                self._batch_rebegun = False
                 try:
                     self._inflight_requests = self._build_requests(self._inflight)
                 except Exception as err:  # noqa: BLE001 - a bad row must not wedge the sender
@@ -1019,6 +1045,9 @@ class TrainingCallbacks:
                 if self._rpc_failed(err, None, "batch"):
                     return False
                 self._reached()
+                if self._job_lost(err.code(), not self._batch_rebegun):
+                    self._batch_rebegun = True
+                    return False
                 logger.warning(
                     "training-callbacks: %d batch points of job %s refused by the sidecar: %s: %s",
                     points,

@@ -9,7 +9,11 @@ req="$root/tools/python/$name.txt"
 venv="$root/.venv/$name"
 [ -f "$req" ] || { echo "venv.sh: no $req" >&2; exit 2; }
 python=${PYTHON:-python3}
-want=$(sha256sum "$req" | cut -d' ' -f1)
+# The stamp covers the file and the files it includes with `-r other.txt`, so a change to an included
+# pin (client.txt inside frameworks.txt) refreshes the venv too.
+includes=$(sed -n 's/^-r[[:space:]]*//p' "$req" | while read -r f; do echo "$root/tools/python/$f"; done)
+# shellcheck disable=SC2086
+want=$(cat "$req" $includes | sha256sum | cut -d' ' -f1)
 if [ ! -x "$venv/bin/python" ]; then
   echo "venv.sh: creating $venv (first run installs from PyPI and can take a few minutes)" >&2
   "$python" -m venv "$venv" >&2

@@ -171,6 +171,8 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
     maxRetryAfterMs: Math.max(options.maxBackoffMs, 1000),
     notifyDelayMs: NOTIFY_DELAY_MS,
     maxPointsPerStep: MAX_POINTS_PER_STEP,
+    // Two log-batch requests in flight: the server parses one while it commits the other.
+    requestConcurrency: 2,
     onEvent,
   });
   // Parked items get another chance at every start (the operator restarts after fixing the cause).

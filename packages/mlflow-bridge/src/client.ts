@@ -141,7 +141,12 @@ export interface MlflowClient {
     },
   ): Promise<void>;
   /** Metrics (and tags, written after them) in as many log-batch requests as the limits need, in order. Returns the request count. */
-  logMetrics(runId: string, metrics: readonly Metric[], tags?: Record<string, string>): Promise<number>;
+  logMetrics(
+    runId: string,
+    metrics: readonly Metric[],
+    tags?: Record<string, string>,
+    options?: { concurrency?: number },
+  ): Promise<number>;
   /** Params (write-once): only missing keys are sent, in chunks of ≤100, apart from metrics; a changed value becomes a tag. */
   logParams(runId: string, params: Record<string, string>): Promise<ParamsResult>;
   setTags(runId: string, tags: Record<string, string>): Promise<void>;
@@ -551,24 +556,42 @@ export function createMlflowClient(config: MlflowConfig): MlflowClient {
       });
     },
 
-    async logMetrics(runId, metrics, tags) {
+    async logMetrics(runId, metrics, tags, options = {}) {
+      // Metric points are independent (MLflow orders a history by step and keeps the latest by
+      // (step, timestamp, value)), so chunks may be in flight together; tags still go after them all.
+      const concurrency = Math.max(1, options.concurrency ?? 1);
       let requests = 0;
+      const chunks: Metric[][] = [];
       let chunk: Metric[] = [];
       let bytes = 0;
-      const flush = async () => {
-        if (chunk.length === 0) return;
-        await client.logBatch(runId, { metrics: chunk });
-        requests++;
-        chunk = [];
-        bytes = 0;
-      };
       for (const m of metrics) {
         const size = m.key.length + 90;
-        if (chunk.length >= LOG_BATCH_LIMITS.metrics || bytes + size > LOG_BATCH_LIMITS.bytes) await flush();
+        if (chunk.length >= LOG_BATCH_LIMITS.metrics || bytes + size > LOG_BATCH_LIMITS.bytes) {
+          chunks.push(chunk);
+          chunk = [];
+          bytes = 0;
+        }
         chunk.push(m);
         bytes += size;
       }
-      await flush();
+      if (chunk.length) chunks.push(chunk);
+      let next = 0;
+      let failed: unknown;
+      // Settle every request before reporting a failure, so nothing is still in flight when the caller retries.
+      await Promise.allSettled(
+        Array.from({ length: Math.min(concurrency, chunks.length) }, async () => {
+          while (next < chunks.length && failed === undefined) {
+            const c = chunks[next++]!;
+            try {
+              await client.logBatch(runId, { metrics: c });
+              requests++;
+            } catch (e) {
+              failed ??= e;
+            }
+          }
+        }),
+      );
+      if (failed !== undefined) throw failed;
       const tagList = toKv(tags).map((t) => ({
         key: fitTagKey(t.key),
         value: t.value.slice(0, MAX_TAG_VALUE_LENGTH),

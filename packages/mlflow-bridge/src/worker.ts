@@ -1,4 +1,4 @@
-import { JOB_ID_TAG, type Metric, type MlflowClient } from './client.ts';
+import { JOB_ID_TAG, LOG_BATCH_LIMITS, type Metric, type MlflowClient } from './client.ts';
 import { MlflowError } from './errors.ts';
 import { fromJsonNumber, MAX_KEY_LENGTH, MetricKeyMap } from './names.ts';
 import type { MlflowJobMirror, MlflowOutbox, MlflowSyncStatus, OutboxItem } from './outbox.ts';
@@ -47,6 +47,8 @@ export interface SyncWorkerOptions {
   concurrency?: number;
   /** Most metric points folded into one drain step (sent as log-batch requests of ≤1000; default 10 000). */
   maxPointsPerStep?: number;
+  /** Log-batch requests of one drain step in flight together (default 1). Steps of a job stay in order. */
+  requestConcurrency?: number;
   /** MLflow experiment name of a job (default `job_<jobId>`). */
   experimentName?: (jobId: string) => string;
   /** Every delivery, retry, parking, warning and artifact progress. */
@@ -97,6 +99,7 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
   const notifyDelayMs = Math.max(0, options.notifyDelayMs ?? 0);
   const concurrency = Math.max(1, options.concurrency ?? 2);
   const maxPoints = options.maxPointsPerStep ?? 10_000;
+  const requestConcurrency = Math.max(1, options.requestConcurrency ?? 1);
   const experimentName = options.experimentName ?? ((jobId: string) => `job_${jobId}`);
   const emit = options.onEvent ?? (() => undefined);
   const now = options.now ?? Date.now;
@@ -257,7 +260,7 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
         });
       }
     }
-    await client.logMetrics(runId, metrics, tags);
+    await client.logMetrics(runId, metrics, tags, { concurrency: requestConcurrency });
     return metrics.length;
   }
 
@@ -319,6 +322,14 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
           if (group.length > 0 && points + pointsOf(it) > maxPoints) break;
           group.push(it);
           points += pointsOf(it);
+        }
+        // Full log-batch requests only: the items that would make a last, partial request wait for the
+        // next step (sent right after, with whatever arrived meanwhile). Fewer requests for the same
+        // points; MLflow's cost is mostly per request. A group under one request goes as it is.
+        const perRequest = LOG_BATCH_LIMITS.metrics;
+        if (points > perRequest && points % perRequest !== 0) {
+          const target = Math.floor(points / perRequest) * perRequest;
+          while (group.length > 1 && points > target) points -= pointsOf(group.pop()!);
         }
         const sent = await sendMetrics(jobId, group, mirror);
         await outbox.complete(group.map((i) => i.id));

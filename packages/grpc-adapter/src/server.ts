@@ -49,11 +49,25 @@ export interface AddServiceOptions {
 function contextOf(
   call: ServerUnaryCall<unknown, unknown> | ServerReadableStream<unknown, unknown>,
 ): CallContext {
-  const controller = new AbortController();
-  call.once('cancelled', () =>
-    controller.abort(new RpcError(Status.CANCELLED, 'call cancelled by the client')),
-  );
-  return { metadata: call.metadata, peer: call.getPeer(), signal: controller.signal };
+  // The AbortController is made only when a handler asks for the signal: most calls never do, and
+  // one controller (plus a listener) per call shows in the profile of a sidecar doing 1000s of calls/s.
+  let controller: AbortController | undefined;
+  return {
+    metadata: call.metadata,
+    get peer() {
+      return call.getPeer();
+    },
+    get signal() {
+      if (!controller) {
+        const created = new AbortController();
+        controller = created;
+        const abort = () => created.abort(new RpcError(Status.CANCELLED, 'call cancelled by the client'));
+        if (call.cancelled) abort();
+        else call.once('cancelled', abort);
+      }
+      return controller.signal;
+    },
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type MlflowConfig, MlflowError, mlflowConfigFromEnv } from '@training-callbacks/mlflow-bridge';
+import { type MlflowConfig, MlflowError, mlflowConfigFromEnv } from '@training-callbacks/mlflow-bridge/core';
 
 /** Everything the sidecar can be told, from flags or environment. */
 export interface SidecarConfig {

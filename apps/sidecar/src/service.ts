@@ -18,7 +18,7 @@ import {
   selectBestEpoch,
   type TaskType,
 } from '@training-callbacks/metric-catalog';
-import { type JobEndedPayload, outboxItems } from '@training-callbacks/mlflow-bridge';
+import { type JobEndedPayload, outboxItems } from '@training-callbacks/mlflow-bridge/core';
 import {
   type TrainingCallbacks,
   TrainingOutcome,

@@ -7,7 +7,7 @@ import { openStore, type Store } from '@training-callbacks/store';
 import { HealthImplementation } from 'grpc-health-check';
 import { createArtifactFiles } from './artifacts.ts';
 import type { SidecarConfig } from './config.ts';
-import { type RunningMirror, startMirror } from './mlflow-mirror.ts';
+import type { RunningMirror } from './mlflow-mirror.ts';
 import { createTrainingCallbacksHandlers } from './service.ts';
 
 /** A running sidecar. */
@@ -40,6 +40,8 @@ export async function startSidecar(
   let mirror: RunningMirror | undefined;
   try {
     if (config.mlflow) {
+      // Loaded only when MLflow is configured: the HTTP client and worker cost memory otherwise.
+      const { startMirror } = await import('./mlflow-mirror.ts');
       mirror = await startMirror({
         config: config.mlflow,
         store,

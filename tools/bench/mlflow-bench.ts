@@ -237,7 +237,7 @@ async function main(): Promise<void> {
 
 Command: \`npm run bench:mlflow\` (scripts: \`tools/bench/mlflow-bench.ts\`, \`tools/bench/mlflow-python-bench.py\`).
 Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, MLflow ${version}
-(\`mlflow server\`, SQLite backend, 1 worker, on loopback). Everything ran side by side in one run against the same
+(\`mlflow server\`, SQLite backend, 1 worker, on loopback, at \`nice -n 19\`: it stands for a server on another machine). Everything ran side by side in one run against the same
 server, rounds interleaved; medians of ${THROUGHPUT_ROUNDS} rounds.
 
 | getting ${EPOCHS} epochs × ${METRICS} metrics into MLflow (step = epoch) | points/s | sidecar ÷ this | target | |

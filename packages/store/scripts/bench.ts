@@ -14,43 +14,70 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+const JOB = {
+  jobId: 'bench',
+  task: 'image_classification',
+  framework: 'timm',
+  modelName: 'resnet50',
+  modelConfig: {},
+  trainingConfig: {},
+  params: {},
+  customMetrics: [],
+  startEpoch: 0,
+  primaryMetric: 'accuracy',
+};
+
 try {
-  await store.createOrGetJob({
-    jobId: 'bench',
-    task: 'image_classification',
-    framework: 'timm',
-    modelName: 'resnet50',
-    modelConfig: {},
-    trainingConfig: {},
-    params: {},
-    customMetrics: [],
-    startEpoch: 0,
-    primaryMetric: 'accuracy',
-  });
+  await store.createOrGetJob(JOB);
+
+  await store.createOrGetJob({ ...JOB, jobId: 'bench-outbox' });
+  await store.createOrGetJob({ ...JOB, jobId: 'bench-warm' });
 
   const calls = 5000;
-  const warmup = 500;
-  const samples: number[] = [];
-  for (let i = 0; i < calls + warmup; i++) {
-    const epoch = i % 300; // re-reports too, as a resumed job would
+  const warmup = 1000;
+  /** Times `calls` sequential calls of `call(i)` after `warmup` untimed ones: p50/p99 and CPU per call. */
+  async function measure(label: string, call: (i: number, warm: boolean) => Promise<void>): Promise<void> {
+    for (let i = 0; i < warmup; i++) await call(i, true);
+    const samples: number[] = [];
+    const cpu0 = process.cpuUsage();
+    const wall0 = process.hrtime.bigint();
+    for (let i = 0; i < calls; i++) {
+      const t0 = process.hrtime.bigint();
+      await call(i, false);
+      samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    const wallMs = Number(process.hrtime.bigint() - wall0) / 1e6;
+    const cpu = process.cpuUsage(cpu0);
+    samples.sort((a, b) => a - b);
+    console.log(
+      `${label} (${durability}) over ${calls} calls: p50 ${percentile(samples, 50).toFixed(3)} ms, ` +
+        `p99 ${percentile(samples, 99).toFixed(3)} ms, max ${samples[samples.length - 1]!.toFixed(3)} ms, ` +
+        `mean ${(wallMs / calls).toFixed(3)} ms, CPU ${((cpu.user + cpu.system) / calls).toFixed(0)} µs/call`,
+    );
+  }
+  const epochInput = (jobId: string, epoch: number, i: number) => {
     const metrics = { loss: 1 / (i + 1), accuracy: i / (calls + warmup), learning_rate: 1e-3, top5: 0.9 };
-    const t0 = process.hrtime.bigint();
-    await store.saveEpoch({
-      jobId: 'bench',
+    return {
+      jobId,
       epoch,
       metrics,
       columns: { loss: metrics.loss, accuracy: metrics.accuracy, learningRate: metrics.learning_rate },
       timestamp: new Date(),
       best: { epoch, value: metrics.accuracy },
-    });
-    const t1 = process.hrtime.bigint();
-    if (i >= warmup) samples.push(Number(t1 - t0) / 1e6);
-  }
-  samples.sort((a, b) => a - b);
-  console.log(
-    `saveEpoch (${durability}) over ${calls} calls: p50 ${percentile(samples, 50).toFixed(3)} ms, ` +
-      `p99 ${percentile(samples, 99).toFixed(3)} ms, max ${samples[samples.length - 1]!.toFixed(3)} ms`,
+    };
+  };
+  // A few thousand epochs in one job, each new (the usual case), then re-reports of stored epochs.
+  await measure('saveEpoch, new epochs', (i, warm) =>
+    store.saveEpoch(epochInput(warm ? 'bench-warm' : 'bench', i, i)),
   );
+  await measure('saveEpoch, re-reports', (i) => store.saveEpoch(epochInput('bench', i % 300, i)));
+  await measure('saveEpoch + 1 outbox item', (i, warm) =>
+    store.saveEpoch({
+      ...epochInput('bench-outbox', warm ? calls + i : i, i),
+      outbox: [{ kind: 'epoch_metrics', payload: { epoch: i, metrics: { loss: 1 / (i + 1) } } }],
+    }),
+  );
+  await measure('beginEpoch', (i) => store.beginEpoch('bench-warm', 10_000 + i, new Date()));
 
   const names = ['loss', 'lr', 'grad_norm', 'throughput'];
   const rowsPerBlock = 2048;

@@ -31,10 +31,90 @@ export function sqlitePragmas(options: Pick<SqliteDialectOptions, 'durability'>)
   ];
 }
 
-/** The part of better-sqlite3's `Database` (reached through MikroORM) used for connection setup. */
+/** The part of better-sqlite3's `Database` (reached through MikroORM) used here. */
 interface NativeSqlite {
   pragma(source: string): unknown;
   prepare(sql: string): unknown;
+  readonly inTransaction: boolean;
+  transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
+}
+
+/** The part of better-sqlite3's `Statement` used by the hot paths. */
+interface NativeStatement {
+  readonly reader: boolean;
+  get(params: readonly unknown[]): Record<string, unknown> | undefined;
+  all(params: readonly unknown[]): Record<string, unknown>[];
+  run(params: readonly unknown[]): { changes: number };
+}
+
+/** Runs precompiled statements synchronously (see {@link HotPathExecutor}). */
+export interface StatementRunner {
+  /** The first row, or undefined. */
+  get(sql: string, params: readonly unknown[]): Record<string, unknown> | undefined;
+  /** Every row (a statement with RETURNING). */
+  all(sql: string, params: readonly unknown[]): Record<string, unknown>[];
+  /** Runs a write; returns how many rows it changed. */
+  run(sql: string, params: readonly unknown[]): number;
+}
+
+/**
+ * Runs the store's precompiled hot-path statements (SQL compiled once by Kysely, see
+ * `precompiled.ts`) on the native better-sqlite3 database, synchronously, while holding Kysely's
+ * connection: Kysely's SQLite connection mutex is what serializes every other query and transaction
+ * (MikroORM's included), so nothing can interleave with the statements run here.
+ */
+export interface HotPathExecutor {
+  /** Runs `fn` in one transaction (rolled back if it throws). `fn` must be synchronous. */
+  transaction<T>(fn: (runner: StatementRunner) => T): Promise<T>;
+  /** Runs `fn` without a transaction of its own (each statement commits by itself). */
+  run<T>(fn: (runner: StatementRunner) => T): Promise<T>;
+}
+
+/** The hot-path executor of a store opened with {@link openSqliteOrm}. */
+export async function sqliteHotPathExecutor(orm: MikroORM): Promise<HotPathExecutor> {
+  const db: NativeSqlite = await orm.em.getConnection().getNativeClient();
+  // MikroORM's Kysely client itself (no plugin): only its connection is used.
+  const kysely = (orm.em.fork() as unknown as { getKysely(): KyselyConnections }).getKysely();
+  const statements = new Map<string, NativeStatement>();
+  const statement = (sql: string): NativeStatement => {
+    let stmt = statements.get(sql);
+    if (stmt === undefined) {
+      stmt = db.prepare(sql) as NativeStatement;
+      statements.set(sql, stmt);
+    }
+    return stmt;
+  };
+  const runner: StatementRunner = {
+    get: (sql, params) => statement(sql).get(params),
+    all: (sql, params) => statement(sql).all(params),
+    run: (sql, params) => statement(sql).run(params).changes,
+  };
+  // better-sqlite3's transaction(): BEGIN, COMMIT, or ROLLBACK if fn throws. It would nest into a
+  // SAVEPOINT if a transaction were already open, which holding Kysely's connection rules out; the
+  // check below makes sure of it rather than join someone else's transaction.
+  const inTransaction = db.transaction(<T>(fn: (runner: StatementRunner) => T): T => fn(runner));
+  const notInTransaction = (): void => {
+    if (db.inTransaction) {
+      throw new Error('store hot path: a transaction is already open on the SQLite connection');
+    }
+  };
+  return {
+    transaction: (fn) =>
+      kysely.connection().execute(async () => {
+        notInTransaction();
+        return inTransaction(fn) as ReturnType<typeof fn>;
+      }),
+    run: (fn) =>
+      kysely.connection().execute(async () => {
+        notInTransaction();
+        return fn(runner);
+      }),
+  };
+}
+
+/** Kysely's `connection()`: holds the (single, mutex-guarded) connection while `fn` runs. */
+interface KyselyConnections {
+  connection(): { execute<T>(fn: (db: unknown) => Promise<T>): Promise<T> };
 }
 
 /** Most statements kept prepared; the hot paths use a handful. */
@@ -44,8 +124,8 @@ const STATEMENT_CACHE_MAX_SQL_LENGTH = 4096;
 
 /**
  * Reuses prepared statements. Kysely's SQLite driver calls `db.prepare(sql)` for every query, and
- * preparing costs more than running a short statement; the hot paths (saveEpoch, appendBatchBlocks)
- * go through Kysely with bound parameters, so their SQL text repeats and a small LRU cache removes
+ * preparing costs more than running a short statement; the Kysely queries (appendBatchBlocks,
+ * putArtifacts, the outbox) bind their parameters, so their SQL text repeats and a small LRU cache removes
  * nearly all of that cost. Safe because Kysely's connection mutex runs one statement at a time, no
  * code path here iterates a statement lazily, and SQLite re-prepares a statement whose schema changed.
  */

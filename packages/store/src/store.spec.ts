@@ -695,6 +695,27 @@ describe('outbox', () => {
     ]);
   });
 
+  it('writes many epoch entries in order, and none when the job is unknown', async () => {
+    const store = await openTestStore();
+    await store.createOrGetJob(newJob('o2'));
+    const many = Array.from({ length: 19 }, (_, i) => ({ kind: `k${i}`, payload: i % 3 ? { i } : null }));
+    const report = (jobId: string) => ({
+      jobId,
+      epoch: 0,
+      metrics: { loss: Number.NaN },
+      columns: { loss: Number.NaN },
+      timestamp: new Date(),
+      best: null,
+      outbox: many,
+    });
+    await store.saveEpoch(report('o2'));
+    const items = await store.peekOutbox('o2', 100);
+    expect(items.map((i) => [i.kind, i.payload])).toEqual(many.map((m) => [m.kind, m.payload]));
+    expect(items.every((i) => i.attempts === 0 && i.nextAttemptAtMs === i.createdAtMs)).toBe(true);
+    await expect(store.saveEpoch(report('ghost'))).rejects.toMatchObject({ kind: 'not_found' });
+    expect(inspect<{ n: number }>('select count(*) n from outbox_item')[0]!.n).toBe(19);
+  });
+
   it('schedules, parks, unparks, completes and reports status per job', async () => {
     const store = await openTestStore();
     await store.createOrGetJob(newJob('a'));

@@ -1,7 +1,9 @@
 // The store: maps the public records onto the entities. Every call forks the EntityManager and runs
 // one short transaction. Hot paths (saveEpoch, beginEpoch, appendBatchBlocks, putArtifacts) bypass
 // the unit of work: they write INSERT … ON CONFLICT DO UPDATE through the EntityManager's Kysely
-// instance with bound parameters (see kysely-db.ts). Reads use em.find.
+// instance with bound parameters (see kysely-db.ts); saveEpoch and beginEpoch use those queries
+// compiled once and run them on the native driver (see hot-queries.ts, precompiled.ts). Reads use
+// em.find.
 import {
   type EntityData,
   ForeignKeyConstraintViolationException,
@@ -11,6 +13,7 @@ import {
 } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/sql';
 import { Artifact, BatchMetricBlock, OutboxItem, TrainingJob, TrainingMetric } from './entities.ts';
+import { HotQueries, OUTBOX_ROWS_PER_INSERT } from './hot-queries.ts';
 import { KYSELY_OPTIONS, type StoreDB } from './kysely-db.ts';
 import {
   decodeMetricMap,
@@ -22,7 +25,12 @@ import {
   unpackFloat64,
   unpackInt64,
 } from './number-codec.ts';
-import { openSqliteOrm } from './sqlite-dialect.ts';
+import {
+  type HotPathExecutor,
+  openSqliteOrm,
+  type StatementRunner,
+  sqliteHotPathExecutor,
+} from './sqlite-dialect.ts';
 import { StoreError } from './store-error.ts';
 import type {
   ArtifactRecord,
@@ -54,7 +62,12 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     throw new RangeError(`unsupported store dialect: ${String(dialect)}`);
   }
   const orm = await openSqliteOrm(options);
-  return new OrmStore(orm);
+  try {
+    return new OrmStore(orm, new HotQueries(orm), await sqliteHotPathExecutor(orm));
+  } catch (error) {
+    await orm.close(true);
+    throw error;
+  }
 }
 
 /** Kysely queries surface the driver's own errors: convert them like MikroORM does its own. */
@@ -220,9 +233,13 @@ function decodeCursor(cursor: string): { createdAt: Date; jobId: string } {
 
 class OrmStore implements Store {
   readonly #orm: MikroORM;
+  readonly #hot: HotQueries;
+  readonly #exec: HotPathExecutor;
 
-  constructor(orm: MikroORM) {
+  constructor(orm: MikroORM, hot: HotQueries, exec: HotPathExecutor) {
     this.#orm = orm;
+    this.#hot = hot;
+    this.#exec = exec;
   }
 
   /** A fresh EntityManager for one call. */
@@ -322,98 +339,72 @@ class OrmStore implements Store {
   }
 
   async beginEpoch(jobId: string, epoch: number, at: Date): Promise<void> {
-    const em = this.#em();
+    const q = this.#hot.epochBegin;
+    const params = q.params({ job: jobId, epoch, extraMetrics: {}, nonFinite: [], beganAt: at });
     try {
-      await em
-        .getKysely<StoreDB>(KYSELY_OPTIONS)
-        .insertInto('TrainingMetric')
-        .values({
-          job: jobId,
-          epoch,
-          loss: null,
-          accuracy: null,
-          learningRate: null,
-          extraMetrics: {},
-          nonFinite: [],
-          timestamp: null,
-          beganAt: at,
-        })
-        .onConflict((oc) =>
-          oc.columns(['job', 'epoch']).doUpdateSet((eb) => ({ beganAt: eb.ref('excluded.beganAt') })),
-        )
-        .execute();
+      await this.#exec.run((db) => db.run(q.sql, params));
     } catch (error) {
-      throw mapDriverError(convertError(em, error), jobId);
+      throw mapDriverError(convertError(this.#orm.em as EntityManager, error), jobId);
     }
   }
 
   async saveEpoch(input: SaveEpochInput): Promise<void> {
     const { jobId, epoch } = input;
-    const em = this.#em();
+    const hot = this.#hot;
+    const outbox = input.outbox?.length ? input.outbox : undefined;
+    const extraMetrics = encodeMetricMap(input.metrics);
+    const upsert = hot.epochUpsert.params({
+      job: jobId,
+      epoch,
+      loss: finiteOrNull(input.columns.loss),
+      accuracy: finiteOrNull(input.columns.accuracy),
+      learningRate: finiteOrNull(input.columns.learningRate),
+      extraMetrics,
+      nonFinite: nonFiniteNames(input.metrics),
+      timestamp: input.timestamp,
+    });
+    const stateQuery = outbox ? hot.epochStateWithMetrics : hot.epochState;
+    const state = stateQuery.params({ job: jobId, epoch });
     try {
-      await em
-        .getKysely<StoreDB>(KYSELY_OPTIONS)
-        .transaction()
-        .execute(async (trx) => {
-          // One indexed lookup tells whether this epoch is new; counting the job's epochs instead
-          // would cost O(epochs) on every report.
-          const previous = await trx
-            .selectFrom('TrainingMetric')
-            .select(input.outbox?.length ? ['timestamp', 'extraMetrics'] : ['timestamp'])
-            .where('job', '=', jobId)
-            .where('epoch', '=', epoch)
-            .executeTakeFirst();
-          const isNew = previous === undefined || previous.timestamp === null;
-          const extraMetrics = encodeMetricMap(input.metrics);
-          await trx
-            .insertInto('TrainingMetric')
-            .values({
-              job: jobId,
-              epoch,
-              loss: finiteOrNull(input.columns.loss),
-              accuracy: finiteOrNull(input.columns.accuracy),
-              learningRate: finiteOrNull(input.columns.learningRate),
-              extraMetrics,
-              nonFinite: nonFiniteNames(input.metrics),
-              timestamp: input.timestamp,
-            })
-            .onConflict((oc) =>
-              oc.columns(['job', 'epoch']).doUpdateSet((eb) => ({
-                loss: eb.ref('excluded.loss'),
-                accuracy: eb.ref('excluded.accuracy'),
-                learningRate: eb.ref('excluded.learningRate'),
-                extraMetrics: eb.ref('excluded.extraMetrics'),
-                nonFinite: eb.ref('excluded.nonFinite'),
-                timestamp: eb.ref('excluded.timestamp'),
-              })),
-            )
-            .execute();
-          const result = await trx
-            .updateTable('TrainingJob')
-            .set((eb) => ({
-              epochsReported: isNew ? eb('epochsReported', '+', 1) : eb.ref('epochsReported'),
-              bestEpoch: input.best?.epoch ?? null,
-              bestValue: input.best?.value ?? null,
-              updatedAt: new Date(),
-            }))
-            .where('jobId', '=', jobId)
-            .executeTakeFirst();
-          if (result.numUpdatedRows === 0n) throw notFound(jobId);
-          // A resent report with the very same metrics has nothing new to mirror.
-          const unchanged =
-            !isNew &&
-            previous !== undefined &&
-            'extraMetrics' in previous &&
-            sameMetrics(previous.extraMetrics as Record<string, unknown>, extraMetrics);
-          if (input.outbox?.length && !unchanged) {
-            await trx
-              .insertInto('OutboxItem')
-              .values(outboxRows(jobId, input.outbox, Date.now()))
-              .execute();
-          }
-        });
+      await this.#exec.transaction((db) => {
+        // One indexed lookup tells whether this epoch is new; counting the job's epochs instead
+        // would cost O(epochs) on every report.
+        const previous = db.get(stateQuery.sql, state);
+        const isNew = previous === undefined || hot.readTimestamp(previous) == null;
+        db.run(hot.epochUpsert.sql, upsert);
+        const updated = db.run(
+          hot.jobAfterEpoch.sql,
+          hot.jobAfterEpoch.params({
+            jobId,
+            increment: isNew ? 1 : 0,
+            bestEpoch: input.best?.epoch ?? null,
+            bestValue: input.best?.value ?? null,
+            updatedAt: new Date(),
+          }),
+        );
+        if (updated === 0) throw notFound(jobId);
+        // A resent report with the very same metrics has nothing new to mirror.
+        if (!outbox) return;
+        const unchanged =
+          !isNew && sameMetrics(hot.readExtraMetrics(previous!) as Record<string, unknown>, extraMetrics);
+        if (!unchanged) this.#insertOutbox(db, jobId, outbox, Date.now());
+      });
     } catch (error) {
-      throw mapDriverError(convertError(em, error), jobId);
+      throw mapDriverError(convertError(this.#orm.em as EntityManager, error), jobId);
+    }
+  }
+
+  /** Inserts payload outbox rows through the precompiled INSERTs, inside the caller's transaction. */
+  #insertOutbox(db: StatementRunner, jobId: string, items: readonly OutboxItemInput[], nowMs: number): void {
+    for (let i = 0; i < items.length; i += OUTBOX_ROWS_PER_INSERT) {
+      const chunk = items.slice(i, i + OUTBOX_ROWS_PER_INSERT);
+      const q = this.#hot.outboxInsert[chunk.length - 1]!;
+      const values: Record<string, unknown> = { job: jobId, createdAtMs: nowMs, nextAttemptAtMs: nowMs };
+      chunk.forEach((item, j) => {
+        values[`kind${j}`] = item.kind;
+        values[`payload${j}`] = item.payload ?? null;
+      });
+      db.run(q.sql, q.params(values));
     }
   }
 

@@ -36,6 +36,9 @@ export async function startSidecar(
   const server = new Server({
     'grpc.max_receive_message_length': config.maxMessageBytes,
     'grpc.max_send_message_length': config.maxMessageBytes,
+    // channelz keeps per-call statistics for a debugging service we do not serve; it costs ~4 % of
+    // the CPU of every call (measured with --cpu-prof under EndEpoch load).
+    'grpc.enable_channelz': 0,
   });
   let mirror: RunningMirror | undefined;
   try {

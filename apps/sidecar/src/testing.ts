@@ -28,6 +28,8 @@ export interface SidecarProcessOptions {
    * dist/main.js the way `npm start` does (build first: `nx run @training-callbacks/sidecar:build`).
    */
   entry?: 'source' | 'dist';
+  /** Extra Node flags for the sidecar process, e.g. `['--cpu-prof', '--cpu-prof-dir', dir]`. */
+  nodeFlags?: readonly string[];
 }
 
 /** A sidecar child process. */
@@ -53,8 +55,8 @@ export async function startSidecarProcess(options: SidecarProcessOptions = {}): 
     process.execPath,
     [
       ...(options.entry === 'dist'
-        ? [...PRODUCTION_NODE_FLAGS, DIST_MAIN]
-        : ['--conditions=@training-callbacks/source', SOURCE_MAIN]),
+        ? [...PRODUCTION_NODE_FLAGS, ...(options.nodeFlags ?? []), DIST_MAIN]
+        : [...(options.nodeFlags ?? []), '--conditions=@training-callbacks/source', SOURCE_MAIN]),
       '--listen',
       options.listen ?? '127.0.0.1:0',
       '--db',

@@ -2,7 +2,6 @@
 // mappings are derived from the generated descriptors — a proto enum value TASK_TYPE_OBJECT_DETECTION
 // is the catalog's 'object_detection' — so no table here repeats the contract by hand.
 import { create } from '@bufbuild/protobuf';
-import type { GenEnum } from '@bufbuild/protobuf/codegenv2';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type {
   MetricDefinition as CatalogDefinition,
@@ -18,6 +17,7 @@ import {
   BatchMetricsBlockSchema,
   type EpochRecord,
   EpochRecordSchema,
+  enumNames,
   type Job,
   JobSchema,
   JobStatusSchema,
@@ -40,36 +40,10 @@ import type {
   JobStatus as StoredStatus,
 } from '@training-callbacks/store';
 
-/** Maps lower-case short names ("object_detection") to enum numbers and back, from the descriptor. */
-function enumCodec<S extends string>() {
-  return <N extends number>(schema: GenEnum<N>) => enumCodecOf<S, N>(schema);
-}
-
-function enumCodecOf<S extends string, N extends number>(schema: GenEnum<N>) {
-  const prefix = schema.sharedPrefix ?? '';
-  const toNumber = new Map<string, N>();
-  const toName = new Map<number, S>();
-  for (const value of schema.values) {
-    if (value.number === 0) continue; // *_UNSPECIFIED never maps to a real value
-    const short = value.name.slice(prefix.length).toLowerCase();
-    toNumber.set(short, value.number as N);
-    toName.set(value.number, short as S);
-  }
-  return {
-    number: (name: S): N => {
-      const n = toNumber.get(name);
-      if (n === undefined) throw new Error(`${schema.typeName} has no value for "${name}"`);
-      return n;
-    },
-    name: (number: number): S | undefined => toName.get(number),
-    names: (): S[] => [...toName.values()],
-  };
-}
-
-export const taskTypes = enumCodec<TaskType>()(TaskTypeSchema);
-export const jobStatuses = enumCodec<StoredStatus>()(JobStatusSchema);
-const formats = enumCodec<CatalogDefinition['format']>()(MetricFormatSchema);
-const tiers = enumCodec<MetricVerdict['tier']>()(MetricTierSchema);
+export const taskTypes = enumNames<TaskType>()(TaskTypeSchema);
+export const jobStatuses = enumNames<StoredStatus>()(JobStatusSchema);
+const formats = enumNames<CatalogDefinition['format']>()(MetricFormatSchema);
+const tiers = enumNames<MetricVerdict['tier']>()(MetricTierSchema);
 
 // Fail at start-up, not at the first call, if the contract and the catalog ever disagree.
 for (const name of taskTypes.names()) {

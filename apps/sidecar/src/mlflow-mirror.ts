@@ -1,95 +1,22 @@
-// Mirroring into MLflow: the store's outbox seen as the bridge's `MlflowOutbox`, plus the client and
-// sync worker the sidecar runs when MLFLOW_TRACKING_URI is set. The RPC handlers only append outbox
-// entries in their own transactions (see service.ts) and nudge the worker after the commit; nothing a
-// trainer waits for ever talks to MLflow.
+// Mirroring into MLflow. The RPC handlers only append outbox entries in their own transactions (see
+// service.ts) and call `notify()` after the commit; nothing a trainer waits for ever talks to MLflow.
+// The sync worker runs in a thread of its own (mlflow-sync-thread.ts) so that its reads, request
+// building and HTTP never run between two RPCs here: with MLflow healthy, a trainer sees the same
+// latency as with MLflow down. This thread stays the database's one writer and runs the worker's few
+// writes (one per delivered log-batch request, not one per point).
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { MlflowConfig } from '@training-callbacks/mlflow-bridge';
+import type { Store } from '@training-callbacks/store';
 import {
-  createMlflowClient,
-  createSyncWorker,
-  type MlflowClient,
-  type MlflowConfig,
-  type MlflowJobMirror,
-  type MlflowOutbox,
-  type MlflowSyncStatus,
-  type NewOutboxItem,
-  type OutboxItem,
-  type SyncEvent,
-  type SyncWorker,
-  toJsonNumber,
-} from '@training-callbacks/mlflow-bridge';
-import type { OutboxStatus, Store, StoredOutboxItem } from '@training-callbacks/store';
-
-/** Metric points one drain step folds into log-batch calls; a peek resolves no more block points. */
-const MAX_POINTS_PER_STEP = 10_000;
-
-/**
- * Prefix of batch-level metric keys in MLflow. Epoch metrics use step = epoch and batch metrics
- * step = global step; sharing one key would mix both axes in one history (the catalog normalises a
- * batch `loss` to `train_loss`, an epoch metric too), so batch points get their own keys.
- */
-export const BATCH_KEY_PREFIX = 'batch/';
-
-/** A stored entry as the bridge's item: batch-block references become `batch_metrics` payloads here. */
-function toBridgeItem(item: StoredOutboxItem): OutboxItem {
-  const base = {
-    id: item.id,
-    jobId: item.jobId,
-    createdAtMs: item.createdAtMs,
-    attempts: item.attempts,
-    nextAttemptAtMs: item.nextAttemptAtMs,
-    lastError: item.lastError,
-    parkedError: item.parkedError,
-  };
-  if (item.blockId !== undefined) {
-    const block = item.block;
-    return {
-      ...base,
-      kind: 'batch_metrics',
-      payload: block
-        ? {
-            epoch: block.epoch,
-            names: block.names.map((n) => BATCH_KEY_PREFIX + n),
-            steps: Array.from(block.steps, Number),
-            values: Array.from(block.values, toJsonNumber),
-            timestampMs: block.receivedAtMs,
-          }
-        : // The block is gone (cannot happen while the job exists): nothing to send.
-          { epoch: 0, names: [], steps: [], values: [], timestampMs: item.createdAtMs },
-    };
-  }
-  return { ...base, ...({ kind: item.kind, payload: item.payload } as NewOutboxItem) };
-}
-
-/** The store's outbox table through the bridge's interface (no SQL here: the store owns it). */
-export function storeOutbox(store: Store, maxBlockPoints = MAX_POINTS_PER_STEP): MlflowOutbox {
-  return {
-    enqueue: (jobId, items, nowMs) => store.enqueueOutbox(jobId, items, nowMs),
-    dueJobs: (nowMs, limit) => store.outboxDueJobs(nowMs, limit),
-    async peek(jobId, limit) {
-      return (await store.peekOutbox(jobId, limit, maxBlockPoints)).map(toBridgeItem);
-    },
-    complete: (ids) => store.completeOutbox(ids),
-    reschedule: (id, update) => store.rescheduleOutboxItem(id, update),
-    park: (id, error) => store.parkOutboxItem(id, error),
-    unpark: (jobId, nowMs) => store.unparkOutbox(jobId, nowMs),
-    nextDueAtMs: () => store.outboxNextDueAtMs(),
-    getMirror: (jobId): Promise<MlflowJobMirror | undefined> => store.getMirrorState(jobId),
-    saveMirror: (jobId, mirror) => store.saveMirrorState(jobId, mirror),
-    async syncStatus(jobId, nowMs) {
-      return syncStatusOf((await store.outboxStatus([jobId])).get(jobId), nowMs);
-    },
-  };
-}
-
-function syncStatusOf(s: OutboxStatus | undefined, nowMs: number): MlflowSyncStatus {
-  return {
-    pendingItems: s?.pendingItems ?? 0,
-    oldestPendingAgeSeconds:
-      s?.oldestCreatedAtMs === undefined ? 0 : Math.max(0, (nowMs - s.oldestCreatedAtMs) / 1000),
-    parkedError: s?.parkedError ?? '',
-    lastError: s?.lastError ?? '',
-    nextAttemptAtMs: s?.nextAttemptAtMs,
-  };
-}
+  type FromSyncThread,
+  runOutboxWrite,
+  type SyncThreadData,
+  storeOutbox,
+  syncStatusOf,
+  type ToSyncThread,
+} from './mlflow-outbox.ts';
 
 /** The proto's MlflowSync fields of a job. */
 export interface JobSync {
@@ -110,7 +37,9 @@ export interface Mirror {
 
 export interface MirrorOptions {
   config: MlflowConfig;
+  /** The store (written here) and its file (read by the sync thread through a connection of its own). */
   store: Store;
+  dbPath: string;
   /** How long a failing item is retried from its receipt before it is parked. */
   retryHorizonMs: number;
   /** Longest wait between two attempts. */
@@ -121,68 +50,105 @@ export interface MirrorOptions {
   logError: (line: string) => void;
 }
 
-/** The running mirror: client, worker, and the handlers' view. */
+/** The running mirror: the handlers' view, and a way to stop it. */
 export interface RunningMirror extends Mirror {
-  readonly client: MlflowClient;
-  readonly worker: SyncWorker;
-  /** Stops the worker (waiting at most `graceMs` for a request in flight), then the client. */
+  /** Stops the sync thread (waiting at most `graceMs` for a request in flight). */
   stop(graceMs: number): Promise<void>;
 }
+
+/** Wait before a sync thread that died is started again. */
+const RESTART_DELAY_MS = 5000;
 
 /** Debounce of `notify()`: folds the items of many fast RPCs into one drain (see worker `notifyDelayMs`). */
 const NOTIFY_DELAY_MS = 25;
 
+/** The sync thread's module, next to this one (`.ts` when run from source, `.js` when built). */
+const THREAD_URL = new URL(`./mlflow-sync-thread${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+
 export async function startMirror(options: MirrorOptions): Promise<RunningMirror> {
   const { store, log, logError } = options;
-  const client = createMlflowClient(options.config);
-  const outbox = storeOutbox(store);
-  const failing = new Set<string>();
-  const onEvent = (event: SyncEvent) => {
-    switch (event.type) {
-      case 'retry':
-        if (!failing.has(event.jobId)) {
-          failing.add(event.jobId);
-          log(
-            `[${event.jobId}] MLflow: ${event.error} — retrying (every item stays in the outbox; training is not affected)`,
-          );
-        }
-        break;
-      case 'delivered':
-        if (failing.delete(event.jobId)) log(`[${event.jobId}] MLflow: reachable again, catching up`);
-        break;
-      case 'parked':
-        failing.delete(event.jobId);
-        logError(
-          `[${event.jobId}] MLflow sync STOPPED for this job: ${event.error}\n` +
-            `  Fix the cause, then restart the sidecar: parked items are retried at start. Nothing is lost; ` +
-            `GetJob shows mlflow_sync.parked_error until then.`,
-        );
-        break;
-      case 'warning':
-        log(`[${event.jobId || 'mlflow'}] MLflow: ${event.message}`);
-        break;
-    }
-  };
-  const worker = createSyncWorker({
-    client,
-    outbox,
-    retryHorizonMs: options.retryHorizonMs,
-    backoff: { maxMs: options.maxBackoffMs },
-    maxRetryAfterMs: Math.max(options.maxBackoffMs, 1000),
-    notifyDelayMs: NOTIFY_DELAY_MS,
-    maxPointsPerStep: MAX_POINTS_PER_STEP,
-    // Two log-batch requests in flight: the server parses one while it commits the other.
-    requestConcurrency: 2,
-    onEvent,
-  });
   // Parked items get another chance at every start (the operator restarts after fixing the cause).
   const unparked = await store.unparkOutbox(undefined, Date.now());
   if (unparked > 0) log(`MLflow: retrying ${unparked} parked item(s) from before the restart`);
-  worker.start();
+
+  if (options.dbPath === ':memory:') {
+    throw new Error('MLflow mirroring needs the database in a file (--db PATH), not :memory:');
+  }
+  const outbox = storeOutbox(store);
+  const workerData: SyncThreadData = {
+    dbPath: options.dbPath,
+    config: options.config,
+    retryHorizonMs: options.retryHorizonMs,
+    maxBackoffMs: options.maxBackoffMs,
+  };
+  let stopping = false;
+  let stopped: (() => void) | undefined;
+
+  /** Starts the sync thread; resolves once it is ready, rejects with its error if it cannot start. */
+  function spawn(): Promise<Worker> {
+    const thread = new Worker(THREAD_URL, { workerData, name: 'mlflow-sync' });
+    return new Promise<Worker>((resolve, reject) => {
+      let started = false;
+      thread.on('message', (message: FromSyncThread) => {
+        switch (message.type) {
+          case 'ready':
+            started = true;
+            resolve(thread);
+            break;
+          case 'stopped':
+            stopped?.();
+            break;
+          case 'log':
+            (message.error ? logError : log)(message.line);
+            break;
+          case 'write':
+            runOutboxWrite(outbox, message.method, message.args).then(
+              (value) => thread.postMessage({ type: 'result', id: message.id, value } satisfies ToSyncThread),
+              (error: unknown) =>
+                thread.postMessage({
+                  type: 'result',
+                  id: message.id,
+                  error: (error as Error)?.message ?? String(error),
+                } satisfies ToSyncThread),
+            );
+            break;
+        }
+      });
+      thread.on('error', (error) => {
+        if (!started) reject(error);
+        else logError(`MLflow sync thread failed: ${error.stack ?? error.message}`);
+      });
+      thread.once('exit', (code) => {
+        if (!started) {
+          reject(new Error(`the MLflow sync thread exited with code ${code} while starting`));
+        } else if (!stopping) {
+          // Nothing is lost (the outbox is durable); mirroring resumes where it stopped.
+          logError(
+            `MLflow sync thread exited with code ${code}; restarting it in ${RESTART_DELAY_MS / 1000} s`,
+          );
+          setTimeout(() => {
+            if (stopping) return;
+            spawn().then(
+              (next) => {
+                current = next;
+              },
+              (error: Error) => logError(`MLflow sync thread could not restart: ${error.message}`),
+            );
+          }, RESTART_DELAY_MS).unref();
+        }
+      });
+    });
+  }
+  let current = await spawn();
+
+  let notifyTimer: NodeJS.Timeout | undefined;
   return {
-    client,
-    worker,
-    notify: () => worker.notify(),
+    notify() {
+      notifyTimer ??= setTimeout(() => {
+        notifyTimer = undefined;
+        current.postMessage({ type: 'notify' } satisfies ToSyncThread);
+      }, NOTIFY_DELAY_MS).unref();
+    },
     async sync(jobIds) {
       const now = Date.now();
       const statuses = await store.outboxStatus(jobIds);
@@ -200,18 +166,24 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
       return out;
     },
     async stop(graceMs) {
+      stopping = true;
+      clearTimeout(notifyTimer);
       let timer: NodeJS.Timeout | undefined;
-      const stopped = await Promise.race([
-        worker.stop().then(() => true),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(false), graceMs);
+      const thread = current;
+      await Promise.race([
+        new Promise<void>((resolve) => {
+          stopped = resolve;
+          thread.once('exit', () => resolve());
+          thread.postMessage({ type: 'stop' } satisfies ToSyncThread);
+        }),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, graceMs);
         }),
       ]);
       clearTimeout(timer);
       // A request still in flight (MLflow not answering) is abandoned: its item stays in the outbox
       // and is sent again after the restart (MLflow drops the exact duplicate points).
-      if (stopped) await client.close();
-      else void client.close().catch(() => undefined);
+      await thread.terminate();
     },
   };
 }

@@ -48,6 +48,7 @@ export async function startSidecar(
       mirror = await startMirror({
         config: config.mlflow,
         store,
+        dbPath: config.dbPath,
         retryHorizonMs: config.mlflowRetryHorizonMs,
         maxBackoffMs: config.mlflowMaxBackoffMs,
         log,

@@ -16,6 +16,8 @@ export interface SqliteDialectOptions {
   durability?: 'normal' | 'full';
   /** Log every SQL statement. */
   debug?: boolean;
+  /** A reader beside the process that writes: no migrations, and `query_only` refuses every write. */
+  readOnly?: boolean;
 }
 
 /** How long a writer waits for another process's lock before failing with SQLITE_BUSY. */
@@ -183,7 +185,18 @@ export async function openSqliteOrm(options: SqliteDialectOptions): Promise<Mikr
       db.pragma(pragma);
     }
     cachePreparedStatements(db);
-    await orm.migrator.up();
+    if (options.readOnly) {
+      // The writer migrates; a reader of an older schema would read the wrong columns.
+      const pending = await orm.migrator.getPending();
+      if (pending.length > 0) {
+        throw new Error(
+          `${options.dbPath}: ${pending.length} migration(s) not applied yet; open the store for writing first`,
+        );
+      }
+      db.pragma('query_only = ON');
+    } else {
+      await orm.migrator.up();
+    }
     return orm;
   } catch (error) {
     await orm.close(true);

@@ -18,6 +18,12 @@ export interface StoreOptions {
   durability?: 'normal' | 'full';
   /** Log every SQL statement through MikroORM's logger. */
   debug?: boolean;
+  /**
+   * Open a second connection that only reads, beside the one that writes (e.g. in a worker thread, so
+   * its reads never block the writer's event loop). Applies no migrations (fails if any are pending)
+   * and refuses every write (SQLite `query_only`). Readers never wait for the writer in WAL mode.
+   */
+  readOnly?: boolean;
   /** The database dialect; defaults to 'sqlite'. The seam for a later 'postgresql'. */
   dialect?: StoreDialect;
 }

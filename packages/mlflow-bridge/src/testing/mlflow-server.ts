@@ -31,6 +31,11 @@ export interface StartMlflowServerOptions {
    * another machine, while here it shares two cores with the trainer and the sidecar being measured.
    */
   niceness?: number;
+  /**
+   * Worker processes (default 1: tests need one and it starts fastest; `mlflow server` itself defaults
+   * to 4, which is what a benchmark against the server as users run it should use).
+   */
+  workers?: number;
 }
 
 /** A free TCP port on 127.0.0.1 (free when returned; bind it soon). */
@@ -101,7 +106,7 @@ export async function startMlflowServer(opts: StartMlflowServerOptions = {}): Pr
       join(dir, 'artifacts'),
       '--serve-artifacts',
       '--workers',
-      '1',
+      String(opts.workers ?? 1),
       ...(opts.extraArgs ?? []),
     ],
     { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },

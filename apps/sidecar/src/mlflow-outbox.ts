@@ -1,0 +1,116 @@
+// The store's outbox seen as the bridge's `MlflowOutbox`, and the messages between the sidecar's main
+// thread and its MLflow sync thread (see mlflow-mirror.ts for why there are two threads).
+import {
+  type MlflowConfig,
+  type MlflowJobMirror,
+  type MlflowOutbox,
+  type MlflowSyncStatus,
+  type NewOutboxItem,
+  type OutboxItem,
+  toJsonNumber,
+} from '@training-callbacks/mlflow-bridge';
+import type { OutboxStatus, Store, StoredOutboxItem } from '@training-callbacks/store';
+
+/** Metric points one drain step folds into log-batch calls; a peek resolves no more block points. */
+export const MAX_POINTS_PER_STEP = 10_000;
+
+/**
+ * Prefix of batch-level metric keys in MLflow. Epoch metrics use step = epoch and batch metrics
+ * step = global step; sharing one key would mix both axes in one history (the catalog normalises a
+ * batch `loss` to `train_loss`, an epoch metric too), so batch points get their own keys.
+ */
+export const BATCH_KEY_PREFIX = 'batch/';
+
+/** A stored entry as the bridge's item: batch-block references become `batch_metrics` payloads here. */
+function toBridgeItem(item: StoredOutboxItem): OutboxItem {
+  const base = {
+    id: item.id,
+    jobId: item.jobId,
+    createdAtMs: item.createdAtMs,
+    attempts: item.attempts,
+    nextAttemptAtMs: item.nextAttemptAtMs,
+    lastError: item.lastError,
+    parkedError: item.parkedError,
+  };
+  if (item.blockId !== undefined) {
+    const block = item.block;
+    return {
+      ...base,
+      kind: 'batch_metrics',
+      payload: block
+        ? {
+            epoch: block.epoch,
+            names: block.names.map((n) => BATCH_KEY_PREFIX + n),
+            steps: Array.from(block.steps, Number),
+            values: Array.from(block.values, toJsonNumber),
+            timestampMs: block.receivedAtMs,
+          }
+        : // The block is gone (cannot happen while the job exists): nothing to send.
+          { epoch: 0, names: [], steps: [], values: [], timestampMs: item.createdAtMs },
+    };
+  }
+  return { ...base, ...({ kind: item.kind, payload: item.payload } as NewOutboxItem) };
+}
+
+/** The store's outbox table through the bridge's interface (no SQL here: the store owns it). */
+export function storeOutbox(store: Store, maxBlockPoints = MAX_POINTS_PER_STEP): MlflowOutbox {
+  return {
+    enqueue: (jobId, items, nowMs) => store.enqueueOutbox(jobId, items, nowMs),
+    dueJobs: (nowMs, limit) => store.outboxDueJobs(nowMs, limit),
+    async peek(jobId, limit) {
+      return (await store.peekOutbox(jobId, limit, maxBlockPoints)).map(toBridgeItem);
+    },
+    complete: (ids) => store.completeOutbox(ids),
+    reschedule: (id, update) => store.rescheduleOutboxItem(id, update),
+    park: (id, error) => store.parkOutboxItem(id, error),
+    unpark: (jobId, nowMs) => store.unparkOutbox(jobId, nowMs),
+    nextDueAtMs: () => store.outboxNextDueAtMs(),
+    getMirror: (jobId): Promise<MlflowJobMirror | undefined> => store.getMirrorState(jobId),
+    saveMirror: (jobId, mirror) => store.saveMirrorState(jobId, mirror),
+    async syncStatus(jobId, nowMs) {
+      return syncStatusOf((await store.outboxStatus([jobId])).get(jobId), nowMs);
+    },
+  };
+}
+
+export function syncStatusOf(s: OutboxStatus | undefined, nowMs: number): MlflowSyncStatus {
+  return {
+    pendingItems: s?.pendingItems ?? 0,
+    oldestPendingAgeSeconds:
+      s?.oldestCreatedAtMs === undefined ? 0 : Math.max(0, (nowMs - s.oldestCreatedAtMs) / 1000),
+    parkedError: s?.parkedError ?? '',
+    lastError: s?.lastError ?? '',
+    nextAttemptAtMs: s?.nextAttemptAtMs,
+  };
+}
+
+/** The outbox methods that write: the sync thread asks the main thread (the one writer) to run them. */
+export const OUTBOX_WRITES = ['enqueue', 'complete', 'reschedule', 'park', 'unpark', 'saveMirror'] as const;
+export type OutboxWrite = (typeof OUTBOX_WRITES)[number];
+
+/** What the sync thread is started with (structured-cloned). */
+export interface SyncThreadData {
+  dbPath: string;
+  config: MlflowConfig;
+  retryHorizonMs: number;
+  maxBackoffMs: number;
+}
+
+/** Main thread → sync thread. */
+export type ToSyncThread =
+  | { type: 'notify' }
+  | { type: 'stop' }
+  | { type: 'result'; id: number; value?: unknown; error?: string };
+
+/** Sync thread → main thread. */
+export type FromSyncThread =
+  | { type: 'ready' }
+  | { type: 'stopped' }
+  | { type: 'log'; error: boolean; line: string }
+  | { type: 'write'; id: number; method: OutboxWrite; args: unknown[] };
+
+/** The writes of `outbox` as the main thread runs them for the sync thread. */
+export function runOutboxWrite(outbox: MlflowOutbox, method: OutboxWrite, args: unknown[]): Promise<unknown> {
+  const fn = outbox[method] as (...a: unknown[]) => Promise<unknown>;
+  return fn.apply(outbox, args);
+}

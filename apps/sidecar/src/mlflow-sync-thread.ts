@@ -1,0 +1,119 @@
+// The MLflow sync thread: the bridge's sync worker and HTTP client, with a read-only connection of its
+// own to the store. Reading the outbox, decoding payloads, building and sending log-batch bodies all
+// happen here, so none of it ever runs between two of a trainer's RPCs on the main thread. Writes (an
+// item delivered, rescheduled or parked; a run's ids) go to the main thread, the database's one
+// writer: SQLite allows one writer at a time, and a second one would make the RPCs' commits wait in
+// SQLite's busy handler (≥ 1 ms a time).
+import { parentPort, workerData } from 'node:worker_threads';
+import {
+  createMlflowClient,
+  createSyncWorker,
+  type MlflowOutbox,
+  type SyncEvent,
+} from '@training-callbacks/mlflow-bridge';
+import { openStore } from '@training-callbacks/store';
+import {
+  type FromSyncThread,
+  MAX_POINTS_PER_STEP,
+  OUTBOX_WRITES,
+  type OutboxWrite,
+  type SyncThreadData,
+  storeOutbox,
+  type ToSyncThread,
+} from './mlflow-outbox.ts';
+
+const port = parentPort;
+if (!port) throw new Error('mlflow-sync-thread.ts runs as a worker thread (started by mlflow-mirror.ts)');
+const data = workerData as SyncThreadData;
+const post = (message: FromSyncThread) => port.postMessage(message);
+const log = (line: string, error = false) => post({ type: 'log', error, line });
+
+const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+let nextId = 1;
+function write(method: OutboxWrite, args: unknown[]): Promise<unknown> {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    post({ type: 'write', id, method, args });
+  });
+}
+
+const store = await openStore({ dbPath: data.dbPath, readOnly: true });
+const reads = storeOutbox(store);
+const outbox: MlflowOutbox = { ...reads };
+for (const method of OUTBOX_WRITES) {
+  (outbox as unknown as Record<OutboxWrite, (...args: unknown[]) => Promise<unknown>>)[method] = (...args) =>
+    write(method, args);
+}
+
+/** Jobs whose last attempt failed: one line per outage and one per recovery, not one per retry. */
+const failing = new Set<string>();
+function onEvent(event: SyncEvent): void {
+  switch (event.type) {
+    case 'retry':
+      if (!failing.has(event.jobId)) {
+        failing.add(event.jobId);
+        log(
+          `[${event.jobId}] MLflow: ${event.error} — retrying (every item stays in the outbox; training is not affected)`,
+        );
+      }
+      break;
+    case 'delivered':
+      if (failing.delete(event.jobId)) log(`[${event.jobId}] MLflow: reachable again, catching up`);
+      break;
+    case 'parked':
+      failing.delete(event.jobId);
+      log(
+        `[${event.jobId}] MLflow sync STOPPED for this job: ${event.error}\n` +
+          `  Fix the cause, then restart the sidecar: parked items are retried at start. Nothing is lost; ` +
+          `GetJob shows mlflow_sync.parked_error until then.`,
+        true,
+      );
+      break;
+    case 'warning':
+      log(`[${event.jobId || 'mlflow'}] MLflow: ${event.message}`);
+      break;
+  }
+}
+
+const client = createMlflowClient(data.config);
+const worker = createSyncWorker({
+  client,
+  outbox,
+  retryHorizonMs: data.retryHorizonMs,
+  backoff: { maxMs: data.maxBackoffMs },
+  maxRetryAfterMs: Math.max(data.maxBackoffMs, 1000),
+  // The main thread already folds the notifications of many fast RPCs into one message.
+  notifyDelayMs: 0,
+  maxPointsPerStep: MAX_POINTS_PER_STEP,
+  // Two log-batch requests in flight: the server parses one while it commits the other.
+  requestConcurrency: 2,
+  onEvent,
+});
+
+port.on('message', (message: ToSyncThread) => {
+  switch (message.type) {
+    case 'notify':
+      worker.notify();
+      break;
+    case 'result': {
+      const call = pending.get(message.id);
+      pending.delete(message.id);
+      if (message.error === undefined) call?.resolve(message.value);
+      else call?.reject(new Error(message.error));
+      break;
+    }
+    case 'stop':
+      void (async () => {
+        await worker.stop();
+        // Whatever was in flight and not confirmed stays in the outbox; MLflow drops the exact resend.
+        await client.close().catch(() => undefined);
+        await store.close();
+        post({ type: 'stopped' });
+        port.close();
+      })();
+      break;
+  }
+});
+worker.start();
+post({ type: 'ready' });

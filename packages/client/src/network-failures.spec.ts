@@ -1,10 +1,12 @@
 // Retries and bounds under real network failures: a real sidecar child process behind a real TCP
-// proxy that refuses, stalls, or swallows answers on command.
+// proxy (@training-callbacks/fault-injection) that hangs up, stalls (blackhole), or swallows answers
+// on command.
+
+import { startTcpFaultProxy } from '@training-callbacks/fault-injection';
 import { createClient, type RpcError, Status } from '@training-callbacks/grpc-adapter';
 import { TrainingCallbacks as Service } from '@training-callbacks/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SidecarProcess, startSidecarProcess } from './testing/sidecar.ts';
-import { startTcpProxy } from './testing/tcp-proxy.ts';
 import {
   TrainingCallbacks,
   type TrainingCallbacksClient,
@@ -51,26 +53,26 @@ async function storedSteps(jobId: string): Promise<number[]> {
 
 describe('retries over a failing network', () => {
   it('retries UNAVAILABLE with backoff until the sidecar is reachable', async () => {
-    await using proxy = await startTcpProxy(sidecar.address, 'refuse');
+    await using proxy = await startTcpFaultProxy(sidecar.address, { mode: 'hang-up' });
     await using callbacks = callbacksVia(proxy.address);
     const begin = callbacks.onTrainBegin();
     await until(() => callbacks.stats().retries >= 2);
-    proxy.setMode('forward');
+    await proxy.setMode('pass');
     const begun = await begin;
     expect(begun.job.jobId).toBe(callbacks.jobId);
     expect(proxy.accepted).toBeGreaterThan(1);
   });
 
   it('retries a call whose answer was lost (DEADLINE_EXCEEDED) and the write lands once', async () => {
-    await using proxy = await startTcpProxy(sidecar.address);
+    await using proxy = await startTcpFaultProxy(sidecar.address);
     await using callbacks = callbacksVia(proxy.address);
     await callbacks.onTrainBegin();
     for (let step = 0; step < 1000; step++) callbacks.onBatchEnd(step, { loss: step, lr: 0.1 });
     // The sidecar receives and commits the stream, but its answer never reaches the client.
-    proxy.setMode('swallow-responses');
+    await proxy.setMode('swallow-responses');
     const flushed = callbacks.flush();
     await until(() => callbacks.stats().retries >= 1);
-    proxy.setMode('forward');
+    await proxy.setMode('pass');
     await flushed;
     const stats = callbacks.stats();
     expect(stats.pointsFailed).toBe(0);
@@ -80,25 +82,25 @@ describe('retries over a failing network', () => {
   });
 
   it('retries a stalled epoch report and returns its verdicts', async () => {
-    await using proxy = await startTcpProxy(sidecar.address);
+    await using proxy = await startTcpFaultProxy(sidecar.address);
     await using callbacks = callbacksVia(proxy.address);
     await callbacks.onTrainBegin();
-    proxy.setMode('stall');
+    await proxy.setMode('blackhole');
     const ended = callbacks.onEpochEnd(0, { accuracy: 0.9 });
     await until(() => callbacks.stats().retries >= 1);
-    proxy.setMode('forward');
+    await proxy.setMode('pass');
     expect((await ended).isBest).toBe(true);
   });
 
   it('gives up after the retry budget and rejects with the last UNAVAILABLE', async () => {
-    await using proxy = await startTcpProxy(sidecar.address);
+    await using proxy = await startTcpFaultProxy(sidecar.address);
     const errors: RpcError[] = [];
     await using callbacks = callbacksVia(proxy.address, {
       retry: { initialBackoffMs: 20, maxBackoffMs: 50, maxRetryTimeMs: 300 },
       onBackgroundError: (e) => errors.push(e),
     });
     await callbacks.onTrainBegin();
-    proxy.setMode('refuse');
+    await proxy.setMode('hang-up');
     for (let step = 0; step < 100; step++) callbacks.onBatchEnd(step, { loss: step });
     const started = Date.now();
     const error = await callbacks.flush().catch((e: unknown) => e);
@@ -113,7 +115,7 @@ describe('retries over a failing network', () => {
     const epoch = await callbacks.onEpochBegin(1).catch((e: unknown) => e);
     expect((epoch as RpcError).code).toBe(Status.UNAVAILABLE);
     // Later points still flow once the sidecar is back.
-    proxy.setMode('forward');
+    await proxy.setMode('pass');
     // (This test's 300 ms budget is shorter than the channel's reconnect backoff; wait for it.)
     await callbacks.client.waitForReady(5000);
     callbacks.onBatchEnd(100, { loss: 1 });
@@ -124,12 +126,12 @@ describe('retries over a failing network', () => {
 
 describe('the batch buffer under a stalled sidecar', () => {
   it('stays bounded: drops the newest points, counts them, never blocks or throws', async () => {
-    await using proxy = await startTcpProxy(sidecar.address);
+    await using proxy = await startTcpFaultProxy(sidecar.address);
     await using callbacks = callbacksVia(proxy.address, {
       batch: { bufferPoints: 1000, flushPoints: 100, flushIntervalMs: 20 },
     });
     await callbacks.onTrainBegin();
-    proxy.setMode('stall');
+    await proxy.setMode('blackhole');
     const started = performance.now();
     for (let step = 0; step < 5000; step++) callbacks.onBatchEnd(step, { loss: step });
     expect(performance.now() - started).toBeLessThan(200);
@@ -137,7 +139,7 @@ describe('the batch buffer under a stalled sidecar', () => {
     expect(stats.pointsBuffered).toBe(1000);
     expect(stats.pointsDropped).toBe(4000);
     await new Promise((r) => setTimeout(r, 100));
-    proxy.setMode('forward');
+    await proxy.setMode('pass');
     await callbacks.flush();
     expect(callbacks.stats().pointsAccepted).toBe(1000);
     expect(await storedSteps(callbacks.jobId)).toEqual(Array.from({ length: 1000 }, (_, i) => i));

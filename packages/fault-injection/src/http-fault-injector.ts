@@ -1,3 +1,5 @@
+// An HTTP proxy (Node `http`) on a free loopback port that forwards to a real server and injects HTTP
+// faults by rule: error statuses (with Retry-After) and answers lost after the server acted on the request.
 import {
   Agent,
   createServer,
@@ -13,13 +15,13 @@ export interface HttpFault {
   match?: RegExp;
   /**
    * - a number: answer this status without forwarding (e.g. 500, 429, 503);
-   * - `'drop-after-forward'`: forward to MLflow, then destroy the client's connection instead of answering
+   * - `'drop-after-forward'`: forward to the target, then destroy the client's connection instead of answering
    *   (the request took effect but the client never learns it: the case that creates duplicates).
    */
   action: number | 'drop-after-forward';
   /** Seconds for a `Retry-After` header. */
   retryAfterSeconds?: number;
-  /** Body of an injected status (default an MLflow-style JSON error). */
+  /** Body of an injected status (default: the injector's `errorBody`). */
   body?: string;
   /** How many requests it applies to (default unlimited while `untilMs` holds). */
   times?: number;
@@ -27,21 +29,39 @@ export interface HttpFault {
   untilMs?: number;
 }
 
+/** Options of {@link startHttpFaultInjector}. */
+export interface HttpFaultInjectorOptions {
+  /**
+   * Body of an injected status whose rule has no `body`, sent as `application/json` (default
+   * `{"message":"injected HTTP <status>"}`); e.g. the target's own error format.
+   */
+  errorBody?: (status: number) => string;
+}
+
+/** A running injector; `close()` or dispose it. */
 export interface HttpFaultInjector extends AsyncDisposable {
+  /** The target URL with the injector's host and port (path, query and credentials kept). */
   url: string;
   /** Adds a rule; returns a function that removes it. */
   add(fault: HttpFault): () => void;
   /** Shorthand: answer `status` to every (matching) request for `ms`. */
   failFor(ms: number, status: number, opts?: { retryAfterSeconds?: number; match?: RegExp }): void;
   clear(): void;
-  /** Requests forwarded to MLflow, and faults injected, so far. */
+  /** Requests forwarded to the target, and faults injected, so far (`byRule[i]`: by the i-th rule added). */
   stats(): { forwarded: number; injected: number; byRule: number[] };
+  /** Stops listening and closes every connection. */
   close(): Promise<void>;
 }
 
-/** An HTTP proxy on a free loopback port in front of `target` that injects HTTP faults. */
-export async function startHttpFaultInjector(target: string): Promise<HttpFaultInjector> {
+const defaultErrorBody = (status: number) => JSON.stringify({ message: `injected HTTP ${status}` });
+
+/** An HTTP proxy on a free loopback port in front of `target` (`http://host:port`) that injects HTTP faults. */
+export async function startHttpFaultInjector(
+  target: string,
+  options: HttpFaultInjectorOptions = {},
+): Promise<HttpFaultInjector> {
   const t = new URL(target);
+  const errorBody = options.errorBody ?? defaultErrorBody;
   const agent = new Agent({ keepAlive: true });
   const rules: Array<HttpFault & { used: number; index: number }> = [];
   let nextIndex = 0;
@@ -105,20 +125,17 @@ export async function startHttpFaultInjector(target: string): Promise<HttpFaultI
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (rule.retryAfterSeconds !== undefined) headers['retry-after'] = String(rule.retryAfterSeconds);
     res.writeHead(rule.action, headers);
-    res.end(
-      rule.body ??
-        JSON.stringify({
-          error_code: rule.action === 429 ? 'REQUEST_LIMIT_EXCEEDED' : 'INTERNAL_ERROR',
-          message: `injected HTTP ${rule.action}`,
-        }),
-    );
+    res.end(rule.body ?? errorBody(rule.action));
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const a = server.address();
   const port = typeof a === 'object' && a ? a.port : 0;
+  const url = new URL(t);
+  url.hostname = '127.0.0.1';
+  url.port = String(port);
 
   const injector: HttpFaultInjector = {
-    url: `http://127.0.0.1:${port}`,
+    url: url.href.replace(/\/$/, ''),
     add(fault) {
       const r = { ...fault, used: 0, index: nextIndex++ };
       rules.push(r);

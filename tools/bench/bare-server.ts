@@ -18,7 +18,7 @@ const unimplemented = async () => {
 const server = new Server();
 addService(server, TrainingCallbacks, {
   ...Object.fromEntries(TrainingCallbacks.methods.map((m) => [m.localName, unimplemented])),
-  endEpoch: async (request) => {
+  endEpoch: async (request: { jobId: string; epoch: number; metrics: Record<string, number> }) => {
     upsert.run(request.jobId, request.epoch, JSON.stringify(request.metrics));
     return {};
   },

@@ -3,5 +3,10 @@ import { sourceConditions } from '../../vitest.shared.ts';
 
 export default defineProject({
   ...sourceConditions,
-  test: { include: ['src/**/*.spec.ts'] },
+  test: {
+    include: ['src/**/*.spec.ts'],
+    // Worker threads started by the code under test (the MLflow sync thread) run on Node itself, not
+    // through Vitest: resolve the workspace packages to their sources there too.
+    execArgv: ['--conditions=@training-callbacks/source'],
+  },
 });

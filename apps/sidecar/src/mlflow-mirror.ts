@@ -37,7 +37,10 @@ export interface Mirror {
 
 export interface MirrorOptions {
   config: MlflowConfig;
-  /** The store (written here) and its file (read by the sync thread through a connection of its own). */
+  /**
+   * The store (written here) and its file (read by the sync thread through an outbox reader: a
+   * read-only connection of its own, without MikroORM).
+   */
   store: Store;
   dbPath: string;
   /** How long a failing item is retried from its receipt before it is parked. */
@@ -77,6 +80,7 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
   const outbox = storeOutbox(store);
   const workerData: SyncThreadData = {
     dbPath: options.dbPath,
+    readerPlan: store.outboxReaderPlan(),
     config: options.config,
     retryHorizonMs: options.retryHorizonMs,
     maxBackoffMs: options.maxBackoffMs,

@@ -9,7 +9,13 @@ import {
   type OutboxItem,
   toJsonNumber,
 } from '@training-callbacks/mlflow-bridge';
-import type { OutboxStatus, Store, StoredOutboxItem } from '@training-callbacks/store';
+import type {
+  OutboxReaderPlan,
+  OutboxReads,
+  OutboxStatus,
+  Store,
+  StoredOutboxItem,
+} from '@training-callbacks/store';
 
 /** Metric points one drain step folds into log-batch calls; a peek resolves no more block points. */
 export const MAX_POINTS_PER_STEP = 10_000;
@@ -52,24 +58,37 @@ function toBridgeItem(item: StoredOutboxItem): OutboxItem {
   return { ...base, ...({ kind: item.kind, payload: item.payload } as NewOutboxItem) };
 }
 
+/** The outbox methods that only read: the sync thread runs them on a connection of its own. */
+export type OutboxReadMethods = Pick<
+  MlflowOutbox,
+  'dueJobs' | 'peek' | 'nextDueAtMs' | 'getMirror' | 'syncStatus'
+>;
+
+/** The outbox's reads (of the store, or of an outbox reader) through the bridge's interface. */
+export function outboxReads(reads: OutboxReads, maxBlockPoints = MAX_POINTS_PER_STEP): OutboxReadMethods {
+  return {
+    dueJobs: (nowMs, limit) => reads.outboxDueJobs(nowMs, limit),
+    async peek(jobId, limit) {
+      return (await reads.peekOutbox(jobId, limit, maxBlockPoints)).map(toBridgeItem);
+    },
+    nextDueAtMs: () => reads.outboxNextDueAtMs(),
+    getMirror: (jobId): Promise<MlflowJobMirror | undefined> => reads.getMirrorState(jobId),
+    async syncStatus(jobId, nowMs) {
+      return syncStatusOf((await reads.outboxStatus([jobId])).get(jobId), nowMs);
+    },
+  };
+}
+
 /** The store's outbox table through the bridge's interface (no SQL here: the store owns it). */
 export function storeOutbox(store: Store, maxBlockPoints = MAX_POINTS_PER_STEP): MlflowOutbox {
   return {
+    ...outboxReads(store, maxBlockPoints),
     enqueue: (jobId, items, nowMs) => store.enqueueOutbox(jobId, items, nowMs),
-    dueJobs: (nowMs, limit) => store.outboxDueJobs(nowMs, limit),
-    async peek(jobId, limit) {
-      return (await store.peekOutbox(jobId, limit, maxBlockPoints)).map(toBridgeItem);
-    },
     complete: (ids) => store.completeOutbox(ids),
     reschedule: (id, update) => store.rescheduleOutboxItem(id, update),
     park: (id, error) => store.parkOutboxItem(id, error),
     unpark: (jobId, nowMs) => store.unparkOutbox(jobId, nowMs),
-    nextDueAtMs: () => store.outboxNextDueAtMs(),
-    getMirror: (jobId): Promise<MlflowJobMirror | undefined> => store.getMirrorState(jobId),
     saveMirror: (jobId, mirror) => store.saveMirrorState(jobId, mirror),
-    async syncStatus(jobId, nowMs) {
-      return syncStatusOf((await store.outboxStatus([jobId])).get(jobId), nowMs);
-    },
   };
 }
 
@@ -91,6 +110,8 @@ export type OutboxWrite = (typeof OUTBOX_WRITES)[number];
 /** What the sync thread is started with (structured-cloned). */
 export interface SyncThreadData {
   dbPath: string;
+  /** The store's outbox queries, compiled by the main thread's store for the thread's outbox reader. */
+  readerPlan: OutboxReaderPlan;
   config: MlflowConfig;
   retryHorizonMs: number;
   maxBackoffMs: number;

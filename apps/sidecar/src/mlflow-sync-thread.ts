@@ -4,6 +4,11 @@
 // item delivered, rescheduled or parked; a run's ids) go to the main thread, the database's one
 // writer: SQLite allows one writer at a time, and a second one would make the RPCs' commits wait in
 // SQLite's busy handler (≥ 1 ms a time).
+//
+// The reads go through the store's outbox reader (better-sqlite3 and the store's outbox queries,
+// compiled by the main thread's store), not through a second store: this thread must not load
+// MikroORM, which would cost some 40 MB of memory. Import nothing of `@training-callbacks/store` here
+// but its `outbox-reader` entry (and types).
 import { parentPort, workerData } from 'node:worker_threads';
 import {
   createMlflowClient,
@@ -11,14 +16,14 @@ import {
   type MlflowOutbox,
   type SyncEvent,
 } from '@training-callbacks/mlflow-bridge';
-import { openStore } from '@training-callbacks/store';
+import { openOutboxReader } from '@training-callbacks/store/outbox-reader';
 import {
   type FromSyncThread,
   MAX_POINTS_PER_STEP,
   OUTBOX_WRITES,
   type OutboxWrite,
+  outboxReads,
   type SyncThreadData,
-  storeOutbox,
   type ToSyncThread,
 } from './mlflow-outbox.ts';
 
@@ -38,13 +43,11 @@ function write(method: OutboxWrite, args: unknown[]): Promise<unknown> {
   });
 }
 
-const store = await openStore({ dbPath: data.dbPath, readOnly: true });
-const reads = storeOutbox(store);
-const outbox: MlflowOutbox = { ...reads };
-for (const method of OUTBOX_WRITES) {
-  (outbox as unknown as Record<OutboxWrite, (...args: unknown[]) => Promise<unknown>>)[method] = (...args) =>
-    write(method, args);
-}
+const reader = openOutboxReader({ dbPath: data.dbPath, plan: data.readerPlan });
+const writes = Object.fromEntries(
+  OUTBOX_WRITES.map((method) => [method, (...args: unknown[]) => write(method, args)]),
+) as unknown as Pick<MlflowOutbox, OutboxWrite>;
+const outbox: MlflowOutbox = { ...outboxReads(reader), ...writes };
 
 /** Jobs whose last attempt failed: one line per outage and one per recovery, not one per retry. */
 const failing = new Set<string>();
@@ -108,7 +111,7 @@ port.on('message', (message: ToSyncThread) => {
         await worker.stop();
         // Whatever was in flight and not confirmed stays in the outbox; MLflow drops the exact resend.
         await client.close().catch(() => undefined);
-        await store.close();
+        reader.close();
         post({ type: 'stopped' });
         port.close();
       })();

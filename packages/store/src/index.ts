@@ -1,4 +1,5 @@
 // Public surface of @training-callbacks/store: explicit named exports, `export type` for types.
+export type { OutboxReaderPlan } from './outbox-reader.ts';
 export { openStore } from './store.ts';
 export type { StoreErrorKind } from './store-error.ts';
 export { StoreError } from './store-error.ts';
@@ -15,6 +16,7 @@ export type {
   MirrorState,
   NewJob,
   OutboxItemInput,
+  OutboxReads,
   OutboxStatus,
   OutboxWrite,
   ReopenJobChanges,

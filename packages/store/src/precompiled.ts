@@ -11,10 +11,33 @@
 // builder path (the plugin with `convertValues`) for sample values and requires exactly the same SQL
 // and parameters, so an upgrade of MikroORM or Kysely that changes either fails loudly at open
 // instead of silently writing something else.
+//
+// `compilePortable` compiles a SELECT the same way into plain data (portable-query.ts): the SQL, each
+// parameter's slot and binding, and how each column of the entity read is decoded. The outbox reader
+// runs those on better-sqlite3 alone, in a thread that must not load MikroORM (outbox-reader.ts).
 import { isDeepStrictEqual } from 'node:util';
-import type { EntityName, EntityProperty, MikroORM, Platform } from '@mikro-orm/core';
+import {
+  BigIntType,
+  BlobType,
+  DoubleType,
+  type EntityName,
+  type EntityProperty,
+  JsonType,
+  type MikroORM,
+  type Platform,
+  Type,
+} from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/sql';
 import { KYSELY_OPTIONS, type StoreDB } from './kysely-db.ts';
+import {
+  bindParams,
+  type ColumnDecoding,
+  decodeValue,
+  type PortableBinding,
+  type PortableColumn,
+  type PortableParam,
+  type PortableQuery,
+} from './portable-query.ts';
 
 /** The Kysely instance a hot query is built with (MikroORM's, with the naming plugin). */
 export type TypedKysely = ReturnType<typeof typedKysely>;
@@ -27,8 +50,11 @@ interface Compilable {
   compile(): { readonly sql: string; readonly parameters: readonly unknown[] };
 }
 
-/** Where a value goes: `[entity, property name]`, whose type converts it. */
-export type SlotTarget = readonly [entity: EntityName, property: string];
+/**
+ * Where a value goes: `[entity, property name]`, whose type converts it; `null` for a value that
+ * belongs to no column and is bound as given (a LIMIT).
+ */
+export type SlotTarget = readonly [entity: EntityName, property: string] | null;
 
 /** A hot query: a builder over named values, what each value is, and samples for the self-check. */
 export interface HotQueryDefinition<V extends Record<string, unknown>> {
@@ -37,6 +63,8 @@ export interface HotQueryDefinition<V extends Record<string, unknown>> {
   readonly build: (db: TypedKysely, values: V) => Compilable;
   /** Values for the self-check: use distinct values per slot, and null for nullable slots once. */
   readonly samples: readonly V[];
+  /** The entity whose rows a SELECT returns (for {@link HotQueryCompiler.compilePortable}). */
+  readonly reads?: EntityName;
 }
 
 /** A compiled hot query: its SQL, and how to lay out its parameters. */
@@ -80,6 +108,63 @@ export function columnReader(orm: MikroORM, entity: EntityName, property: string
   };
 }
 
+/**
+ * How the plugin's `prepareOutputValue` converts a column of `prop`, as plain data (see
+ * `portable-query.ts`). Only conversions that the probes below confirm are handed over.
+ */
+function decodingOf(prop: EntityProperty, platform: Platform): ColumnDecoding {
+  const type = prop.customType;
+  if (!type) {
+    return prop.runtimeType === 'Date' || prop.runtimeType === 'boolean' ? 'unsupported' : 'as-is';
+  }
+  const decode: ColumnDecoding =
+    type instanceof JsonType
+      ? 'json'
+      : (type instanceof BigIntType && type.mode === 'number') ||
+          (type instanceof DoubleType && prop.runtimeType === 'number')
+        ? 'number'
+        : type instanceof BlobType
+          ? 'buffer'
+          : type.convertToJSValue === Type.prototype.convertToJSValue
+            ? 'as-is'
+            : 'unsupported';
+  // The decoding must agree with the type's own conversion on values SQLite returns for the column.
+  const probes = DECODING_PROBES[decode];
+  for (const probe of probes) {
+    const expected = type.convertToJSValue(probe, platform);
+    if (!isDeepStrictEqual(decodeValue(decode, probe), expected)) {
+      throw new Error(
+        `portable query: ${prop.name} (${type.constructor.name}) does not read as ${decode} ` +
+          `(MikroORM changed?): ${String(probe)}`,
+      );
+    }
+  }
+  return decode;
+}
+
+const DECODING_PROBES: Record<ColumnDecoding, readonly unknown[]> = {
+  'as-is': [7, 'text', 0.5],
+  json: ['{"a":[1,"NaN",null],"b":{"c":"-0"}}', '["x","y"]', '{}', 'not json'],
+  number: [1_700_000_000_123, 0, -5, 0.25, '42'],
+  buffer: [Buffer.from([1, 2, 3, 255]), Buffer.alloc(0)],
+  unsupported: [],
+};
+
+/** The result columns of `entity` that the plugin renames or converts (see `portable-query.ts`). */
+function portableColumns(orm: MikroORM, entity: EntityName): Record<string, PortableColumn> {
+  const meta = orm.getMetadata().find(entity);
+  if (!meta) throw new Error('portable query: unknown entity');
+  const platform = orm.em.getPlatform();
+  const columns: Record<string, PortableColumn> = {};
+  // As the plugin's field map: field names first, then property names, first one wins.
+  for (const prop of meta.props) {
+    const column = { property: prop.name, decode: decodingOf(prop, platform) };
+    for (const field of prop.fieldNames ?? []) columns[field] ??= column;
+    columns[prop.name] ??= column;
+  }
+  return columns;
+}
+
 function propertyOf(orm: MikroORM, entity: EntityName, property: string): EntityProperty {
   const meta = orm.getMetadata().find(entity);
   const prop = meta?.properties[property as never] as EntityProperty | undefined;
@@ -105,29 +190,9 @@ export class HotQueryCompiler {
   }
 
   compile<V extends Record<string, unknown>>(definition: HotQueryDefinition<V>): HotQuery<V> {
-    const slotNames = Object.keys(definition.slots) as (keyof V & string)[];
-    const markers = Object.fromEntries(slotNames.map((name) => [name, new Marker(name)])) as unknown as V;
-    const compiled = definition.build(this.#raw, markers).compile();
-    const converters = new Map<string, Convert>(
-      slotNames.map((name) => {
-        const [entity, property] = definition.slots[name];
-        return [name, converterFor(propertyOf(this.#orm, entity, property), this.#platform)];
-      }),
-    );
-    const used = new Set<string>();
-    const layout = compiled.parameters.map((parameter) => {
-      if (!(parameter instanceof Marker)) return { constant: parameter };
-      used.add(parameter.slot);
-      return { slot: parameter.slot, convert: converters.get(parameter.slot)! };
-    });
-    for (const name of slotNames) {
-      if (!used.has(name)) throw new Error(`hot query ${definition.name}: value ${name} is not a parameter`);
-    }
-    // The SQL text comes from the builder path itself (the plugin's value conversion may also wrap
-    // columns in SQL, e.g. JSON reads); the markers only tell the order of the parameters.
-    if (definition.samples.length === 0) throw new Error(`hot query ${definition.name}: no samples`);
+    const { sql, layout } = this.#layout(definition);
     const query: HotQuery<V> = {
-      sql: definition.build(this.#checked, definition.samples[0]!).compile().sql,
+      sql,
       params: (values) => {
         const out = new Array<unknown>(layout.length);
         for (let i = 0; i < layout.length; i++) {
@@ -137,24 +202,105 @@ export class HotQueryCompiler {
         return out;
       },
     };
-    this.#selfCheck(definition, query);
+    this.#selfCheck(definition, query.sql, query.params);
     return query;
   }
 
+  /**
+   * Compiles a SELECT into plain data (see `portable-query.ts`) for a reader without MikroORM: its
+   * SQL, the order of its parameters and how each is bound, and how the rows of `definition.reads`
+   * are decoded. Each value's conversion must be one the data can express (as given, or as text),
+   * and the same self-check holds the portable parameters to the builder's.
+   */
+  compilePortable<V extends Record<string, unknown>>(definition: HotQueryDefinition<V>): PortableQuery {
+    if (!definition.reads) throw new Error(`portable query ${definition.name}: which entity does it read?`);
+    const { sql, layout } = this.#layout(definition);
+    const params = layout.map((step): PortableParam => {
+      if (step.slot === undefined) {
+        const constant = step.constant;
+        if (constant !== null && typeof constant !== 'string' && typeof constant !== 'number') {
+          throw new Error(
+            `portable query ${definition.name}: constant ${String(constant)} is not plain data`,
+          );
+        }
+        return { constant };
+      }
+      const slot = step.slot;
+      return { slot, bind: bindingOf(definition, slot, step.convert!) };
+    });
+    const query: PortableQuery = {
+      name: definition.name,
+      sql,
+      params,
+      columns: portableColumns(this.#orm, definition.reads),
+    };
+    this.#selfCheck(definition, sql, (values) => bindParams(query, values));
+    return query;
+  }
+
+  /** The SQL text, and where each parameter comes from (a named value and its conversion, or a constant). */
+  #layout<V extends Record<string, unknown>>(definition: HotQueryDefinition<V>) {
+    const slotNames = Object.keys(definition.slots) as (keyof V & string)[];
+    const markers = Object.fromEntries(slotNames.map((name) => [name, new Marker(name)])) as unknown as V;
+    const compiled = definition.build(this.#raw, markers).compile();
+    const converters = new Map<string, Convert>(
+      slotNames.map((name) => {
+        const target = definition.slots[name];
+        const convert: Convert = target
+          ? converterFor(propertyOf(this.#orm, target[0], target[1]), this.#platform)
+          : (value) => value;
+        return [name, convert];
+      }),
+    );
+    const used = new Set<string>();
+    const layout = compiled.parameters.map(
+      (parameter): { slot?: string; convert?: Convert; constant?: unknown } => {
+        if (!(parameter instanceof Marker)) return { constant: parameter };
+        used.add(parameter.slot);
+        return { slot: parameter.slot, convert: converters.get(parameter.slot)! };
+      },
+    );
+    for (const name of slotNames) {
+      if (!used.has(name)) throw new Error(`hot query ${definition.name}: value ${name} is not a parameter`);
+    }
+    // The SQL text comes from the builder path itself (the plugin's value conversion may also wrap
+    // columns in SQL, e.g. JSON reads); the markers only tell the order of the parameters.
+    if (definition.samples.length === 0) throw new Error(`hot query ${definition.name}: no samples`);
+    return { sql: definition.build(this.#checked, definition.samples[0]!).compile().sql, layout };
+  }
+
   /** The precompiled query must yield exactly what the builder path yields. */
-  #selfCheck<V extends Record<string, unknown>>(definition: HotQueryDefinition<V>, query: HotQuery<V>): void {
+  #selfCheck<V extends Record<string, unknown>>(
+    definition: HotQueryDefinition<V>,
+    sql: string,
+    paramsOf: (values: V) => unknown[],
+  ): void {
     for (const sample of definition.samples) {
       const expected = definition.build(this.#checked, sample).compile();
-      const params = query.params(sample);
-      if (expected.sql !== query.sql || !isDeepStrictEqual([...expected.parameters], params)) {
+      const params = paramsOf(sample);
+      if (expected.sql !== sql || !isDeepStrictEqual([...expected.parameters], params)) {
         throw new Error(
           `hot query ${definition.name}: the precompiled query differs from the query builder's ` +
             `(MikroORM or Kysely changed?)\n  builder: ${expected.sql} ${inspectParams(expected.parameters)}` +
-            `\n  precompiled: ${query.sql} ${inspectParams(params)}`,
+            `\n  precompiled: ${sql} ${inspectParams(params)}`,
         );
       }
     }
   }
+}
+
+/** How a value is bound in a portable query: its conversion must be the identity or `String`. */
+function bindingOf<V extends Record<string, unknown>>(
+  definition: HotQueryDefinition<V>,
+  slot: string,
+  convert: Convert,
+): PortableBinding {
+  const samples = definition.samples.map((sample) => sample[slot]);
+  if (samples.every((value) => Object.is(convert(value), value))) return 'value';
+  if (samples.every((value) => convert(value) === (value == null ? value : String(value)))) return 'string';
+  throw new Error(
+    `portable query ${definition.name}: value ${slot} is converted in a way plain data cannot say`,
+  );
 }
 
 function inspectParams(params: readonly unknown[]): string {

@@ -7,6 +7,7 @@ import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, type Options, SqliteDriver } from '@mikro-orm/sqlite';
 import { ENTITIES } from './entities.ts';
 import { SQLITE_MIGRATIONS } from './migrations/sqlite/index.ts';
+import { SQLITE_BUSY_TIMEOUT_MS } from './sqlite-settings.ts';
 
 /** Options of the SQLite dialect. */
 export interface SqliteDialectOptions {
@@ -16,12 +17,7 @@ export interface SqliteDialectOptions {
   durability?: 'normal' | 'full';
   /** Log every SQL statement. */
   debug?: boolean;
-  /** A reader beside the process that writes: no migrations, and `query_only` refuses every write. */
-  readOnly?: boolean;
 }
-
-/** How long a writer waits for another process's lock before failing with SQLITE_BUSY. */
-export const SQLITE_BUSY_TIMEOUT_MS = 5000;
 
 /** The pragmas applied to every new connection (see README, "Why these pragmas"). */
 export function sqlitePragmas(options: Pick<SqliteDialectOptions, 'durability'>): string[] {
@@ -185,18 +181,7 @@ export async function openSqliteOrm(options: SqliteDialectOptions): Promise<Mikr
       db.pragma(pragma);
     }
     cachePreparedStatements(db);
-    if (options.readOnly) {
-      // The writer migrates; a reader of an older schema would read the wrong columns.
-      const pending = await orm.migrator.getPending();
-      if (pending.length > 0) {
-        throw new Error(
-          `${options.dbPath}: ${pending.length} migration(s) not applied yet; open the store for writing first`,
-        );
-      }
-      db.pragma('query_only = ON');
-    } else {
-      await orm.migrator.up();
-    }
+    await orm.migrator.up();
     return orm;
   } catch (error) {
     await orm.close(true);

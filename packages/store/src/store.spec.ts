@@ -1,6 +1,6 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -749,26 +749,6 @@ describe('outbox', () => {
     expect(status.get('a')?.pendingItems).toBe(1);
     expect(status.has('b')).toBe(false);
     await expect(store.enqueueOutbox('nope', [item(0)], 1)).rejects.toMatchObject({ kind: 'not_found' });
-  });
-
-  it('reads the outbox through a read-only connection beside the writer, which sees every commit', async () => {
-    const writer = await openTestStore();
-    const reader = await openTestStore({ readOnly: true });
-    await writer.createOrGetJob(newJob('r'));
-    await writer.enqueueOutbox('r', [item(0), item(1)], 1000);
-    expect(await reader.outboxDueJobs(5000, 10)).toEqual(['r']);
-    const [first] = await reader.peekOutbox('r', 1);
-    await writer.completeOutbox([first!.id]);
-    expect((await reader.peekOutbox('r', 10)).map((i) => i.payload)).toEqual([item(1).payload]);
-    await expect(reader.completeOutbox([first!.id + 1])).rejects.toThrow(/readonly|read-only|query_only/i);
-    await expect(reader.saveMirrorState('r', { runId: 'x' })).rejects.toThrow(/readonly|read-only/i);
-    expect(inspect<{ n: number }>('select count(*) n from outbox_item')[0]!.n).toBe(1);
-  });
-
-  it('refuses a read-only open of a database whose migrations were never applied', async () => {
-    mkdirSync(dirname(dbPath), { recursive: true });
-    new DatabaseSync(dbPath).close(); // an empty SQLite file
-    await expect(openTestStore({ readOnly: true })).rejects.toThrow(/migration\(s\) not applied yet/);
   });
 
   it('keeps the mirror state in the job row', async () => {

@@ -3,7 +3,7 @@
 // the unit of work: they write INSERT … ON CONFLICT DO UPDATE through the EntityManager's Kysely
 // instance with bound parameters (see kysely-db.ts); saveEpoch and beginEpoch use those queries
 // compiled once and run them on the native driver (see hot-queries.ts, precompiled.ts). Reads use
-// em.find.
+// em.find; the outbox's reads are Kysely queries shared with the outbox reader (outbox-queries.ts).
 import {
   type EntityData,
   ForeignKeyConstraintViolationException,
@@ -25,6 +25,18 @@ import {
   unpackFloat64,
   unpackInt64,
 } from './number-codec.ts';
+import {
+  blockQuery,
+  compileOutboxReaderPlan,
+  dueJobsQuery,
+  mirrorStateQuery,
+  nextDueQuery,
+  peekQuery,
+  statusCountsQuery,
+  statusHeadsQuery,
+} from './outbox-queries.ts';
+import type { OutboxReaderPlan } from './outbox-reader.ts';
+import { mirrorStateOf, outboxLimit, outboxStatuses, peekItems } from './outbox-rows.ts';
 import {
   type HotPathExecutor,
   openSqliteOrm,
@@ -235,6 +247,7 @@ class OrmStore implements Store {
   readonly #orm: MikroORM;
   readonly #hot: HotQueries;
   readonly #exec: HotPathExecutor;
+  #readerPlan: OutboxReaderPlan | undefined;
 
   constructor(orm: MikroORM, hot: HotQueries, exec: HotPathExecutor) {
     this.#orm = orm;
@@ -597,27 +610,8 @@ class OrmStore implements Store {
     }
   }
 
-  /** The first entry of every job that has entries (one index pass over (job_id, id)). */
-  #heads() {
-    return this.#kysely()
-      .selectFrom('OutboxItem')
-      .select(['job', 'nextAttemptAtMs', 'parkedError', 'id'])
-      .where('id', 'in', (eb) =>
-        eb
-          .selectFrom('OutboxItem')
-          .select((e) => e.fn.min('id').as('id'))
-          .groupBy('job'),
-      );
-  }
-
   async outboxDueJobs(nowMs: number, limit: number): Promise<string[]> {
-    const rows = await this.#heads()
-      .where('parkedError', 'is', null)
-      .where('nextAttemptAtMs', '<=', nowMs)
-      .orderBy('nextAttemptAtMs')
-      .orderBy('id')
-      .limit(Math.max(1, Math.floor(limit)))
-      .execute();
+    const rows = await dueJobsQuery(this.#kysely(), { nowMs, limit: outboxLimit(limit) }).execute();
     return rows.map((r) => r.job as unknown as string);
   }
 
@@ -627,50 +621,8 @@ class OrmStore implements Store {
     maxBlockPoints = Number.POSITIVE_INFINITY,
   ): Promise<StoredOutboxItem[]> {
     const db = this.#kysely();
-    const rows = await db
-      .selectFrom('OutboxItem')
-      .selectAll()
-      .where('job', '=', jobId)
-      .orderBy('id')
-      .limit(Math.max(1, Math.floor(limit)))
-      .execute();
-    const items: StoredOutboxItem[] = [];
-    let points = 0;
-    for (const row of rows) {
-      const item: StoredOutboxItem = {
-        id: Number(row.id),
-        jobId,
-        kind: row.kind,
-        payload: row.payload ?? null,
-        createdAtMs: Number(row.createdAtMs),
-        attempts: Number(row.attempts),
-        nextAttemptAtMs: Number(row.nextAttemptAtMs),
-        lastError: row.lastError ?? null,
-        parkedError: row.parkedError ?? null,
-      };
-      if (row.blockId != null) {
-        if (items.length > 0 && points >= maxBlockPoints) break;
-        item.blockId = Number(row.blockId);
-        const block = await db
-          .selectFrom('BatchMetricBlock')
-          .select(['epoch', 'names', 'steps', 'values', 'receivedAtMs'])
-          .where('id', '=', item.blockId)
-          .executeTakeFirst();
-        if (block) {
-          const values = unpackFloat64(block.values as unknown as Uint8Array);
-          item.block = {
-            epoch: block.epoch,
-            names: block.names as string[],
-            steps: unpackInt64(block.steps as unknown as Uint8Array),
-            values,
-            receivedAtMs: block.receivedAtMs == null ? item.createdAtMs : Number(block.receivedAtMs),
-          };
-          points += values.length;
-        }
-      }
-      items.push(item);
-    }
-    return items;
+    const rows = await peekQuery(db, { job: jobId, limit: outboxLimit(limit) }).execute();
+    return peekItems(rows, jobId, maxBlockPoints, (id) => blockQuery(db, { id }).executeTakeFirst());
   }
 
   async completeOutbox(ids: readonly number[]): Promise<void> {
@@ -714,11 +666,7 @@ class OrmStore implements Store {
   }
 
   async outboxNextDueAtMs(): Promise<number | undefined> {
-    const row = await this.#heads()
-      .where('parkedError', 'is', null)
-      .orderBy('nextAttemptAtMs')
-      .limit(1)
-      .executeTakeFirst();
+    const row = await nextDueQuery(this.#kysely()).executeTakeFirst();
     return row === undefined ? undefined : Number(row.nextAttemptAtMs);
   }
 
@@ -727,59 +675,23 @@ class OrmStore implements Store {
     if (jobIds.length === 0) return out;
     const db = this.#kysely();
     for (let i = 0; i < jobIds.length; i += INSERT_CHUNK_ROWS) {
-      const ids = [...new Set(jobIds.slice(i, i + INSERT_CHUNK_ROWS))];
-      const counts = await db
-        .selectFrom('OutboxItem')
-        .select((eb) => [
-          'job',
-          eb.fn.countAll<number>().as('pending'),
-          eb.fn.min('createdAtMs').as('oldest'),
-          eb.fn.min('id').as('headId'),
-          eb.fn.max('parkedError').as('parked'),
-        ])
-        .where('job', 'in', ids)
-        .groupBy('job')
-        .execute();
+      const jobs = [...new Set(jobIds.slice(i, i + INSERT_CHUNK_ROWS))];
+      const counts = await statusCountsQuery(db, { jobs }).execute();
       if (counts.length === 0) continue;
-      const heads = await db
-        .selectFrom('OutboxItem')
-        .select(['job', 'lastError', 'nextAttemptAtMs'])
-        .where(
-          'id',
-          'in',
-          counts.map((c) => Number(c.headId)),
-        )
-        .execute();
-      const headOf = new Map(heads.map((h) => [h.job as unknown as string, h]));
-      for (const c of counts) {
-        const job = c.job as unknown as string;
-        const head = headOf.get(job);
-        const status: OutboxStatus = {
-          pendingItems: Number(c.pending),
-          oldestCreatedAtMs: Number(c.oldest),
-          parkedError: (c.parked as string | null) ?? '',
-          lastError: head?.lastError ?? '',
-        };
-        if (head) status.nextAttemptAtMs = Number(head.nextAttemptAtMs);
-        out.set(job, status);
-      }
+      const heads = await statusHeadsQuery(db, { ids: counts.map((c) => Number(c.headId)) }).execute();
+      for (const [job, status] of outboxStatuses(counts, heads)) out.set(job, status);
     }
     return out;
   }
 
   async getMirrorState(jobId: string): Promise<MirrorState | undefined> {
-    const row = await this.#kysely()
-      .selectFrom('TrainingJob')
-      .select(['mlflowExperimentId', 'mlflowRunId', 'mlflowArtifactUri', 'mlflowMetricKeys'])
-      .where('jobId', '=', jobId)
-      .executeTakeFirst();
-    if (!row) return undefined;
-    const state: MirrorState = {};
-    if (row.mlflowExperimentId) state.experimentId = row.mlflowExperimentId;
-    if (row.mlflowRunId) state.runId = row.mlflowRunId;
-    if (row.mlflowArtifactUri) state.artifactUri = row.mlflowArtifactUri;
-    if (row.mlflowMetricKeys) state.metricKeys = row.mlflowMetricKeys as Record<string, string>;
-    return state;
+    const row = await mirrorStateQuery(this.#kysely(), { jobId }).executeTakeFirst();
+    return row ? mirrorStateOf(row) : undefined;
+  }
+
+  outboxReaderPlan(): OutboxReaderPlan {
+    this.#readerPlan ??= compileOutboxReaderPlan(this.#orm);
+    return this.#readerPlan;
   }
 
   async saveMirrorState(jobId: string, state: MirrorState): Promise<void> {

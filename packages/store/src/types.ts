@@ -1,4 +1,5 @@
 // The public types of the store. Records are plain objects: no ORM entity leaves the package.
+import type { OutboxReaderPlan } from './outbox-reader.ts';
 
 /** Where a job is in its life. */
 export type JobStatus = 'running' | 'completed' | 'failed' | 'cancelled';
@@ -18,12 +19,6 @@ export interface StoreOptions {
   durability?: 'normal' | 'full';
   /** Log every SQL statement through MikroORM's logger. */
   debug?: boolean;
-  /**
-   * Open a second connection that only reads, beside the one that writes (e.g. in a worker thread, so
-   * its reads never block the writer's event loop). Applies no migrations (fails if any are pending)
-   * and refuses every write (SQLite `query_only`). Readers never wait for the writer in WAL mode.
-   */
-  readOnly?: boolean;
   /** The database dialect; defaults to 'sqlite'. The seam for a later 'postgresql'. */
   dialect?: StoreDialect;
 }
@@ -316,6 +311,18 @@ export interface Store {
   getMirrorState(jobId: string): Promise<MirrorState | undefined>;
   /** Saves the mirror's state (ids, artifact root, metric keys) into the job row; updatedAt is left alone. */
   saveMirrorState(jobId: string, state: MirrorState): Promise<void>;
+  /**
+   * The outbox's read queries compiled into plain data, for {@link OutboxReads} on a connection of its
+   * own without MikroORM (`openOutboxReader` of `@training-callbacks/store/outbox-reader`, e.g. in a
+   * worker thread). Compiled on the first call and self-checked against the query builders.
+   */
+  outboxReaderPlan(): OutboxReaderPlan;
   /** Closes the database; the store is unusable afterwards. */
   close(): Promise<void>;
 }
+
+/** The outbox's reads: what a consumer of the outbox reads, from the store or an outbox reader. */
+export type OutboxReads = Pick<
+  Store,
+  'outboxDueJobs' | 'peekOutbox' | 'outboxNextDueAtMs' | 'outboxStatus' | 'getMirrorState'
+>;

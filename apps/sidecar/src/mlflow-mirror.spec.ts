@@ -1,0 +1,179 @@
+// The mirror's two threads with real components: a real SQLite file written by the main thread's store,
+// the real sync thread (its outbox reader, the bridge's worker and HTTP client) and an MLflow URL that
+// nobody listens on. The thread must read what the main store commits and have its failed attempts
+// written back through the main thread; stop() must end it.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { outboxItems } from '@training-callbacks/mlflow-bridge';
+import { type NewJob, openStore, type Store, type StoredOutboxItem } from '@training-callbacks/store';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type RunningMirror, startMirror } from './mlflow-mirror.ts';
+
+let dir: string;
+let dbPath: string;
+let store: Store;
+let mirror: RunningMirror | undefined;
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'mlflow-mirror-spec-'));
+  dbPath = join(dir, 'training-callbacks.sqlite');
+  store = await openStore({ dbPath });
+});
+
+afterEach(async () => {
+  await mirror?.stop(0);
+  mirror = undefined;
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A loopback port nobody listens on (taken, then released). */
+async function deadPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function newJob(jobId: string): NewJob {
+  return {
+    jobId,
+    task: 'image_classification',
+    framework: 'timm',
+    modelName: 'resnet50',
+    modelConfig: {},
+    trainingConfig: {},
+    params: { lr: '0.001' },
+    customMetrics: [],
+    startEpoch: 0,
+    primaryMetric: 'accuracy',
+  };
+}
+
+/** Writes a job and its first outbox entries the way the RPC handlers do (one transaction each). */
+async function beginJob(jobId: string): Promise<void> {
+  const now = Date.now();
+  await store.createOrGetJob(newJob(jobId), {
+    outbox: [
+      outboxItems.jobBegun({
+        task: 'image_classification',
+        framework: 'timm',
+        modelName: 'resnet50',
+        params: { lr: '0.001' },
+        startTimeMs: now,
+      }),
+    ],
+  });
+  await store.saveEpoch({
+    jobId,
+    epoch: 0,
+    metrics: { loss: 0.5, accuracy: Number.NaN },
+    columns: { loss: 0.5 },
+    timestamp: new Date(now),
+    best: null,
+    outbox: [outboxItems.epochMetrics(0, { loss: 0.5, accuracy: Number.NaN }, now)],
+  });
+}
+
+async function head(jobId: string): Promise<StoredOutboxItem> {
+  const [item] = await store.peekOutbox(jobId, 1);
+  if (!item) throw new Error(`no outbox entry for ${jobId}`);
+  return item;
+}
+
+/** Polls until `check` passes (or fails the test after `timeoutMs`). */
+async function eventually(check: () => Promise<void>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+describe('startMirror', () => {
+  it('reads the main store’s commits in its thread, writes its attempts through the main thread, and stops', async () => {
+    await beginJob('before-start');
+    const lines: string[] = [];
+    const errors: string[] = [];
+    mirror = await startMirror({
+      config: { trackingUri: `http://127.0.0.1:${await deadPort()}`, requestTimeoutMs: 2_000 },
+      store,
+      dbPath,
+      retryHorizonMs: 3_600_000,
+      maxBackoffMs: 200,
+      log: (line) => lines.push(line),
+      logError: (line) => errors.push(line),
+    });
+
+    // The thread found the entries committed before it started and failed to deliver them: the
+    // failure (attempts, last error, next attempt) was written by the main thread's store.
+    await eventually(async () => {
+      const item = await head('before-start');
+      expect(item.kind).toBe('job_begun');
+      expect(item.attempts).toBeGreaterThanOrEqual(2);
+      expect(item.lastError).toBeTruthy();
+      expect(item.parkedError).toBeNull();
+    });
+    // Entries stay in order behind their failing head.
+    expect((await store.peekOutbox('before-start', 10)).map((i) => [i.kind, i.attempts])).toEqual([
+      ['job_begun', expect.any(Number)],
+      ['epoch_metrics', 0],
+    ]);
+
+    // Entries committed while it runs are read too (a notify() after the commit, as the RPCs do).
+    await beginJob('after-start');
+    mirror.notify();
+    await eventually(async () => {
+      const item = await head('after-start');
+      expect(item.attempts).toBeGreaterThanOrEqual(1);
+      expect(item.lastError).toBeTruthy();
+    });
+    expect(lines.some((line) => line.includes('[before-start] MLflow:') && line.includes('retrying'))).toBe(
+      true,
+    );
+    expect(errors).toEqual([]);
+    const sync = await mirror.sync(['before-start', 'after-start', 'unknown']);
+    expect(sync.get('before-start')).toMatchObject({ enabled: true, inSync: false, pendingItems: 2n });
+    expect(sync.get('unknown')).toMatchObject({ enabled: true, inSync: true, pendingItems: 0n });
+
+    // stop() ends the thread: well within its grace (the thread answered), and nothing is attempted after.
+    const started = Date.now();
+    await mirror.stop(10_000);
+    mirror = undefined;
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const attemptsAtStop = [(await head('before-start')).attempts, (await head('after-start')).attempts];
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // five times the longest backoff
+    expect([(await head('before-start')).attempts, (await head('after-start')).attempts]).toEqual(
+      attemptsAtStop,
+    );
+    expect(await store.outboxStatus(['before-start'])).toHaveProperty('size', 1);
+    expect(errors).toEqual([]);
+  }, 30_000);
+
+  it('refuses an in-memory database (the thread reads the file)', async () => {
+    const memory = await openStore({ dbPath: ':memory:' });
+    try {
+      await expect(
+        startMirror({
+          config: { trackingUri: 'http://127.0.0.1:9' },
+          store: memory,
+          dbPath: ':memory:',
+          retryHorizonMs: 1_000,
+          maxBackoffMs: 100,
+          log: () => undefined,
+          logError: () => undefined,
+        }),
+      ).rejects.toThrow(/needs the database in a file/);
+    } finally {
+      await memory.close();
+    }
+  });
+});

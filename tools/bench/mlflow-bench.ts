@@ -50,7 +50,11 @@ const metricsOf = (epoch: number, count = METRICS) =>
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
-const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function runPython(
@@ -259,6 +263,8 @@ async function main(): Promise<void> {
       return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), n: sorted.length };
     };
     const lat = { healthy: stats(samples.healthy), down: stats(samples.down), off: stats(samples.off) };
+    const healthyBacklog = (await healthyRpc.getJob({ jobId: 'bench-latency' })).job!.mlflowSync!
+      .pendingItems;
     const downSync = (await downRpc.getJob({ jobId: 'bench-latency' })).job!.mlflowSync!;
     if (downSync.inSync || downSync.pendingItems < BigInt(epochOf.down)) {
       throw new Error(
@@ -316,8 +322,8 @@ calls included (${d.callMs.toFixed(0)} ms for the ${EPOCHS} calls, median, defau
 | yardstick: the same sidecar with mirroring off | ${lat.off.p50.toFixed(3)} ms | ${lat.off.p99.toFixed(3)} ms |
 | healthy ÷ down | ${(lat.healthy.p50 / lat.down.p50).toFixed(2)}× | ${p99Ratio.toFixed(2)}× (target within 10 %: ${verdict(Math.abs(p99Ratio - 1) <= 0.1)}) |
 
-Calls run back to back, one at a time (a trainer waits for each): ~1000 epochs/s of 10 metrics, more than the server
-absorbs, so the healthy sidecar's sync thread is busy for the whole measurement. Rounds of ${CALLS_PER_ROUND} calls rotate between
+Calls run back to back, one at a time (a trainer waits for each): ~${Math.round(1000 / lat.healthy.p50)} epochs/s of ${LATENCY_METRICS} metrics, so the
+healthy sidecar's sync thread mirrors all the time (${healthyBacklog} items were still pending when the measurement ended). Rounds of ${CALLS_PER_ROUND} calls rotate between
 the three sidecars (round 0 is warm-up). After the run the healthy sidecar's latency job was ${healthySync.inSync ? 'in sync' : `still ${healthySync.pendingItems} items behind`}.
 The sync worker runs in its own thread with its own read-only SQLite connection; the RPC thread only deletes what was
 delivered (one statement per log-batch request), so mirroring adds nothing between two RPCs. The absolute p50/p99

@@ -90,9 +90,9 @@ describe('mirroring a whole job into MLflow', () => {
       ]);
       expect(r.acceptedPoints).toBe(BigInt(stepsPerEpoch * 2));
     }
-    // Artifacts: one small, one of several MiB (streamed upload).
+    // Artifacts: one small, one large enough to get upload progress in the log (streamed upload).
     const files = {
-      'weights/best.pt': randomBytes(3 * 1024 * 1024 + 17),
+      'weights/best.pt': randomBytes(17 * 1024 * 1024 + 17),
       'results.csv': Buffer.from('epoch,accuracy\n0,0.5\n'),
     };
     for (const [artifactPath, data] of Object.entries(files)) {
@@ -194,6 +194,13 @@ describe('mirroring a whole job into MLflow', () => {
       expect(sha256(back)).toBe(sha256(data));
       expect(back.length).toBe(data.length);
     }
+    // The large upload is in the sidecar's log, start and end; the small one is not.
+    const log = sidecar.output.filter((line) => line.startsWith(`[${jobId}] MLflow: upload`));
+    expect(log[0]).toBe(`[${jobId}] MLflow: uploading weights/best.pt (17.0 MiB)`);
+    expect(log.at(-1)).toMatch(
+      new RegExp(`^\\[${jobId}\\] MLflow: uploaded weights/best\\.pt \\(17\\.0 MiB in [\\d.]+ s, [\\d.]+ MiB/s\\)$`),
+    );
+    expect(log.some((line) => line.includes('results.csv'))).toBe(false);
   });
 
   it('resumes a cancelled job into the same run and finishes it', async () => {

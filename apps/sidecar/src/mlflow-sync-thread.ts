@@ -7,15 +7,10 @@
 //
 // The reads go through the store's outbox reader (better-sqlite3 and the store's outbox queries,
 // compiled by the main thread's store), not through a second store: this thread must not load
-// MikroORM, which would cost some 40 MB of memory. Import nothing of `@training-callbacks/store` here
+// MikroORM, which would cost some 17 MB of memory. Import nothing of `@training-callbacks/store` here
 // but its `outbox-reader` entry (and types).
 import { parentPort, workerData } from 'node:worker_threads';
-import {
-  createMlflowClient,
-  createSyncWorker,
-  type MlflowOutbox,
-  type SyncEvent,
-} from '@training-callbacks/mlflow-bridge';
+import { createMlflowClient, createSyncWorker, type MlflowOutbox } from '@training-callbacks/mlflow-bridge';
 import { openOutboxReader } from '@training-callbacks/store/outbox-reader';
 import {
   type FromSyncThread,
@@ -26,6 +21,7 @@ import {
   type SyncThreadData,
   type ToSyncThread,
 } from './mlflow-outbox.ts';
+import { syncEventLogger } from './mlflow-sync-log.ts';
 
 const port = parentPort;
 if (!port) throw new Error('mlflow-sync-thread.ts runs as a worker thread (started by mlflow-mirror.ts)');
@@ -49,36 +45,6 @@ const writes = Object.fromEntries(
 ) as unknown as Pick<MlflowOutbox, OutboxWrite>;
 const outbox: MlflowOutbox = { ...outboxReads(reader), ...writes };
 
-/** Jobs whose last attempt failed: one line per outage and one per recovery, not one per retry. */
-const failing = new Set<string>();
-function onEvent(event: SyncEvent): void {
-  switch (event.type) {
-    case 'retry':
-      if (!failing.has(event.jobId)) {
-        failing.add(event.jobId);
-        log(
-          `[${event.jobId}] MLflow: ${event.error} — retrying (every item stays in the outbox; training is not affected)`,
-        );
-      }
-      break;
-    case 'delivered':
-      if (failing.delete(event.jobId)) log(`[${event.jobId}] MLflow: reachable again, catching up`);
-      break;
-    case 'parked':
-      failing.delete(event.jobId);
-      log(
-        `[${event.jobId}] MLflow sync STOPPED for this job: ${event.error}\n` +
-          `  Fix the cause, then restart the sidecar: parked items are retried at start. Nothing is lost; ` +
-          `GetJob shows mlflow_sync.parked_error until then.`,
-        true,
-      );
-      break;
-    case 'warning':
-      log(`[${event.jobId || 'mlflow'}] MLflow: ${event.message}`);
-      break;
-  }
-}
-
 const client = createMlflowClient(data.config);
 const worker = createSyncWorker({
   client,
@@ -91,7 +57,7 @@ const worker = createSyncWorker({
   maxPointsPerStep: MAX_POINTS_PER_STEP,
   // Two log-batch requests in flight: the server parses one while it commits the other.
   requestConcurrency: 2,
-  onEvent,
+  onEvent: syncEventLogger({ log: (line) => log(line), logError: (line) => log(line, true) }),
 });
 
 port.on('message', (message: ToSyncThread) => {

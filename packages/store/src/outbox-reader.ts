@@ -1,5 +1,5 @@
 // A light, read-only view of the store's outbox, for a thread that must not load MikroORM (the
-// sidecar's MLflow sync thread: a second MikroORM costs some 40 MB of memory). It opens the SQLite file
+// sidecar's MLflow sync thread: a second MikroORM costs some 17 MB of memory). It opens the SQLite file
 // with better-sqlite3 alone, read-only, and runs the store's own outbox queries, which the store
 // compiled from its Kysely builders into plain data (`Store.outboxReaderPlan()`, self-checked against
 // the builders, see precompiled.ts). Rows are decoded as MikroORM's plugin decodes them and turned into

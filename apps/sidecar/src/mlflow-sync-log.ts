@@ -1,0 +1,82 @@
+// What the sync worker's events look like in the sidecar's log: one line when a job's MLflow sync starts
+// failing and one when it recovers (not one per retry), a loud block when a job is parked, warnings as
+// they come, and progress of large artifact uploads (a checkpoint of several GB can take minutes).
+import type { SyncEvent } from '@training-callbacks/mlflow-bridge';
+
+/** Artifacts at least this large get progress lines while they upload. */
+export const PROGRESS_MIN_BYTES = 16 * 2 ** 20;
+/** Between the first and the last line of an upload, at most one progress line this often. */
+export const PROGRESS_INTERVAL_MS = 5000;
+
+export interface SyncLogOptions {
+  log: (line: string) => void;
+  logError: (line: string) => void;
+  now?: () => number;
+}
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/** Turns sync events into log lines. */
+export function syncEventLogger({
+  log,
+  logError,
+  now = Date.now,
+}: SyncLogOptions): (event: SyncEvent) => void {
+  /** Jobs whose last attempt failed. */
+  const failing = new Set<string>();
+  /** Uploads in progress: when they started and when their last line was written. */
+  const uploads = new Map<string, { startedAt: number; loggedAt: number }>();
+
+  return (event) => {
+    switch (event.type) {
+      case 'retry':
+        if (!failing.has(event.jobId)) {
+          failing.add(event.jobId);
+          log(
+            `[${event.jobId}] MLflow: ${event.error} — retrying (every item stays in the outbox; training is not affected)`,
+          );
+        }
+        break;
+      case 'delivered':
+        if (failing.delete(event.jobId)) log(`[${event.jobId}] MLflow: reachable again, catching up`);
+        break;
+      case 'parked':
+        failing.delete(event.jobId);
+        logError(
+          `[${event.jobId}] MLflow sync STOPPED for this job: ${event.error}\n` +
+            `  Fix the cause, then restart the sidecar: parked items are retried at start. Nothing is lost; ` +
+            `GetJob shows mlflow_sync.parked_error until then.`,
+        );
+        break;
+      case 'warning':
+        log(`[${event.jobId || 'mlflow'}] MLflow: ${event.message}`);
+        break;
+      case 'artifact_progress': {
+        const { jobId, artifactPath, sentBytes, totalBytes } = event;
+        if (totalBytes < PROGRESS_MIN_BYTES) break;
+        const key = `${jobId}\u0000${artifactPath}`;
+        const t = now();
+        let upload = uploads.get(key);
+        if (!upload || sentBytes === 0) {
+          // A retried upload starts again from byte 0.
+          upload = { startedAt: t, loggedAt: t };
+          uploads.set(key, upload);
+          log(`[${jobId}] MLflow: uploading ${artifactPath} (${mib(totalBytes)})`);
+        }
+        if (sentBytes >= totalBytes) {
+          uploads.delete(key);
+          const seconds = Math.max(0.001, (t - upload.startedAt) / 1000);
+          log(
+            `[${jobId}] MLflow: uploaded ${artifactPath} (${mib(totalBytes)} in ${seconds.toFixed(1)} s, ${mib(totalBytes / seconds)}/s)`,
+          );
+        } else if (t - upload.loggedAt >= PROGRESS_INTERVAL_MS) {
+          upload.loggedAt = t;
+          log(
+            `[${jobId}] MLflow: uploading ${artifactPath}: ${Math.floor((100 * sentBytes) / totalBytes)} % (${mib(sentBytes)} of ${mib(totalBytes)})`,
+          );
+        }
+        break;
+      }
+    }
+  };
+}

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Status } from '@training-callbacks/grpc-adapter';
 import { startHttpFaultInjector, startTcpFaultProxy } from '@training-callbacks/mlflow-bridge/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { queryDatabase } from './database.ts';
@@ -156,6 +157,54 @@ describe('MLflow outages and errors', () => {
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
+  });
+
+  it('RetryMlflowSync: retries a parked job and ends a long wait between retries, without a restart', async () => {
+    await using injector = await startHttpFaultInjector(mlflowUrl());
+    // Long waits between retries, so only RetryMlflowSync can explain a quick recovery.
+    const { sidecar, rpc } = await startMirroredSidecar(injector.url, {
+      args: ['--mlflow-max-backoff', '600'],
+    });
+    await using _ = sidecar;
+    const jobId = uniqueJobId('retry-now');
+    await rpc.beginTraining({ jobId, taskType: TaskType.IMAGE_CLASSIFICATION });
+    await waitInSync(rpc, jobId);
+    // Nothing to retry: nothing changes.
+    expect((await rpc.retryMlflowSync({ jobId })).retriedItems).toBe(0n);
+    await expect(rpc.retryMlflowSync({ jobId: 'nobody' })).rejects.toMatchObject({ code: Status.NOT_FOUND });
+
+    // Parked by a refusal retrying cannot fix; "fixed" (the injector refuses only once); retried now.
+    injector.add({
+      match: /log-batch/,
+      action: 400,
+      times: 1,
+      body: '{"error_code":"INVALID_PARAMETER_VALUE"}',
+    });
+    await epochs(rpc, jobId, 0, 2);
+    await until(async () => (await getJob(rpc, jobId)).mlflowSync!.parkedError !== '', 10_000, 'parked');
+    const parked = await rpc.retryMlflowSync({ jobId });
+    expect(parked.retriedItems).toBeGreaterThan(0n);
+    expect(parked.job!.mlflowSync!.parkedError).toBe('');
+    await waitInSync(rpc, jobId, 10_000);
+
+    // MLflow asks for an hour's pause (the worker waits its 600 s cap); the operator says now.
+    injector.add({ match: /log-batch/, action: 503, retryAfterSeconds: 3600, times: 1 });
+    await epochs(rpc, jobId, 2, 4);
+    await until(async () => (await getJob(rpc, jobId)).mlflowSync!.pendingItems > 0n, 5000, 'queued');
+    await until(
+      () =>
+        sidecar.output.some((l) => l.includes(`[${jobId}] MLflow:`) && l.includes('retrying (every item')),
+      10_000,
+      'retry line',
+    );
+    const waiting = await rpc.retryMlflowSync({ jobId });
+    expect(waiting.retriedItems).toBeGreaterThan(0n);
+    await waitInSync(rpc, jobId, 10_000);
+    expect(sidecar.output.join('\n')).toContain(`[${jobId}] MLflow: retrying`);
+
+    const run = await onlyRunOf(mlflow, jobId);
+    await expectEpochs(run.info.runId, 4);
+    rpc.close();
   });
 
   it('SIGKILLed with a full outbox, and again in the middle of catching up: resumes where it stopped', async () => {

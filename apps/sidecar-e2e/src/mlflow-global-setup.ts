@@ -1,10 +1,11 @@
 // Vitest globalSetup: one real MLflow server for the whole run (the bridge's pattern), its URL provided
 // as `mlflowUrl`. When the run is filtered to files that are not mlflow-*.spec.ts, no server is started.
 // Vitest loads global setup files without the workspace's source export condition, so the bridge's
-// testing entry (TypeScript source, no build needed) is imported by path.
+// MLflow server starter (TypeScript source, no build needed) is imported by path — the file itself,
+// not the testing index, whose imports of other workspace packages would resolve to an unbuilt dist/.
 
 import type { TestProject } from 'vitest/node';
-import { startMlflowServer } from '../../../packages/mlflow-bridge/src/testing/index.ts';
+import { startMlflowServer } from '../../../packages/mlflow-bridge/src/testing/mlflow-server.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

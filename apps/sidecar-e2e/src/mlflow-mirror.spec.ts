@@ -198,7 +198,9 @@ describe('mirroring a whole job into MLflow', () => {
     const log = sidecar.output.filter((line) => line.startsWith(`[${jobId}] MLflow: upload`));
     expect(log[0]).toBe(`[${jobId}] MLflow: uploading weights/best.pt (17.0 MiB)`);
     expect(log.at(-1)).toMatch(
-      new RegExp(`^\\[${jobId}\\] MLflow: uploaded weights/best\\.pt \\(17\\.0 MiB in [\\d.]+ s, [\\d.]+ MiB/s\\)$`),
+      new RegExp(
+        `^\\[${jobId}\\] MLflow: uploaded weights/best\\.pt \\(17\\.0 MiB in [\\d.]+ s, [\\d.]+ MiB/s\\)$`,
+      ),
     );
     expect(log.some((line) => line.includes('results.csv'))).toBe(false);
   });

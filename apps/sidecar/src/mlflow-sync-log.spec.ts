@@ -39,7 +39,7 @@ describe('sync event log', () => {
     onEvent({ type: 'parked', jobId: 'j', itemId: 7, error: '403 PERMISSION_DENIED' });
     expect(lines).toEqual([]);
     expect(errors[0]).toContain('[j] MLflow sync STOPPED for this job: 403 PERMISSION_DENIED');
-    expect(errors[0]).toContain('restart the sidecar');
+    expect(errors[0]).toContain('call RetryMlflowSync for the job or restart the sidecar');
   });
 
   it('shows a large upload starting, every few seconds while it runs, and its end; small ones stay quiet', () => {

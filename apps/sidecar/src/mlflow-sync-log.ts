@@ -44,8 +44,8 @@ export function syncEventLogger({
         failing.delete(event.jobId);
         logError(
           `[${event.jobId}] MLflow sync STOPPED for this job: ${event.error}\n` +
-            `  Fix the cause, then restart the sidecar: parked items are retried at start. Nothing is lost; ` +
-            `GetJob shows mlflow_sync.parked_error until then.`,
+            `  Fix the cause, then call RetryMlflowSync for the job or restart the sidecar (parked items are ` +
+            `retried at start). Nothing is lost; GetJob shows mlflow_sync.parked_error until then.`,
         );
         break;
       case 'warning':

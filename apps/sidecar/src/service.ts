@@ -653,5 +653,23 @@ export function createTrainingCallbacksHandlers(options: ServiceOptions): Servic
         throw new RpcError(Status.INVALID_ARGUMENT, `task_type ${request.taskType} is not a task type`);
       return { catalogs: [catalogToProto(getTaskCatalog(task))] };
     },
+
+    async retryMlflowSync(request) {
+      checkJobId(request.jobId);
+      if (!mirror) {
+        throw new RpcError(
+          Status.FAILED_PRECONDITION,
+          'MLflow is not configured on this sidecar: set MLFLOW_TRACKING_URI (and restart it) to mirror jobs',
+        );
+      }
+      await existing(request.jobId);
+      const retried = await store.unparkOutbox(request.jobId, Date.now());
+      if (retried > 0) {
+        log(`[${request.jobId}] MLflow: retrying ${retried} item(s) now (RetryMlflowSync)`);
+        notify();
+      }
+      const job = (await store.getJob(request.jobId))!;
+      return { retriedItems: BigInt(retried), job: (await jobsToProto([job]))[0]! };
+    },
   };
 }

@@ -146,7 +146,10 @@ export interface MlflowOutbox {
   ): Promise<void>;
   /** Stops a job's sync at this item with a non-retryable error. */
   park(id: number, error: string): Promise<void>;
-  /** Clears parked errors of a job (after the cause was fixed), making its head due at `nowMs`. Returns items unparked. */
+  /**
+   * "Retry now" for a job: clears parked errors (after the cause was fixed) and ends the wait between
+   * retries, so those items are due at `nowMs`. Returns the items changed.
+   */
   unpark(jobId: string, nowMs: number): Promise<number>;
   /** Earliest `nextAttemptAtMs` over the heads of jobs that are not parked; undefined when nothing is pending. */
   nextDueAtMs(): Promise<number | undefined>;
@@ -280,7 +283,7 @@ export class MemoryOutbox implements MlflowOutbox {
   async unpark(jobId: string, nowMs: number): Promise<number> {
     let n = 0;
     for (const it of this.#items.get(jobId) ?? []) {
-      if (it.parkedError !== null) {
+      if (it.parkedError !== null || it.nextAttemptAtMs > nowMs) {
         it.parkedError = null;
         it.nextAttemptAtMs = nowMs;
         n++;

@@ -742,8 +742,13 @@ describe('outbox', () => {
     });
     expect(status.get('b')?.parkedError).toBe('bad request');
     expect(status.has('c')).toBe(false);
-    expect(await store.unparkOutbox(undefined, 3000)).toBe(1);
+    // Retry now, one job: its parked head is due again; the other job keeps waiting for 9000.
+    expect(await store.unparkOutbox('b', 3000)).toBe(1);
     expect(await store.outboxDueJobs(3000, 10)).toEqual(['b']);
+    // Retry now, every job: the wait of a's head ends too (b's due entry is left as it is).
+    expect(await store.unparkOutbox(undefined, 3500)).toBe(1);
+    expect(await store.outboxDueJobs(3500, 10)).toEqual(['b', 'a']);
+    expect(await store.unparkOutbox(undefined, 3500)).toBe(0);
     await store.completeOutbox([a0!.id, b0!.id]);
     status = await store.outboxStatus(['a', 'b']);
     expect(status.get('a')?.pendingItems).toBe(1);

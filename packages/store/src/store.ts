@@ -659,7 +659,7 @@ class OrmStore implements Store {
     let query = this.#kysely()
       .updateTable('OutboxItem')
       .set({ parkedError: null, nextAttemptAtMs: nowMs })
-      .where('parkedError', 'is not', null);
+      .where((eb) => eb.or([eb('parkedError', 'is not', null), eb('nextAttemptAtMs', '>', nowMs)]));
     if (jobId !== undefined) query = query.where('job', '=', jobId);
     const result = await query.executeTakeFirst();
     return Number(result.numUpdatedRows);

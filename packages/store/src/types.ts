@@ -301,7 +301,10 @@ export interface Store {
   ): Promise<void>;
   /** Stops the entry's job queue with an error. */
   parkOutboxItem(id: number, error: string): Promise<void>;
-  /** Clears the parked errors of a job (every job when `jobId` is undefined), due at `nowMs`. Returns entries unparked. */
+  /**
+   * "Retry now" for a job (every job when `jobId` is undefined): clears parked errors and ends the wait
+   * between retries, so every such entry is due at `nowMs`. Returns the entries changed.
+   */
   unparkOutbox(jobId: string | undefined, nowMs: number): Promise<number>;
   /** The earliest next attempt over the first entries of jobs that are not parked. */
   outboxNextDueAtMs(): Promise<number | undefined>;

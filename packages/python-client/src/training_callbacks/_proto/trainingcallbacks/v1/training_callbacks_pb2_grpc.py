@@ -107,6 +107,11 @@ class TrainingCallbacksStub:
                 request_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.GetMetricCatalogRequest.SerializeToString,
                 response_deserializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.GetMetricCatalogResponse.FromString,
                 _registered_method=True)
+        self.RetryMlflowSync = channel.unary_unary(
+                '/trainingcallbacks.v1.TrainingCallbacks/RetryMlflowSync',
+                request_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.RetryMlflowSyncRequest.SerializeToString,
+                response_deserializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.RetryMlflowSyncResponse.FromString,
+                _registered_method=True)
 
 
 class TrainingCallbacksServicer:
@@ -216,6 +221,15 @@ class TrainingCallbacksServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RetryMlflowSync(self, request, context):
+        """Retries a job's MLflow sync now: clears a parked error (after its cause was fixed) and ends the
+        wait between retries. For operators; trainers never need it. FAILED_PRECONDITION when MLflow is
+        not configured on this sidecar.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrainingCallbacksServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -288,6 +302,11 @@ def add_TrainingCallbacksServicer_to_server(servicer, server):
                     servicer.GetMetricCatalog,
                     request_deserializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.GetMetricCatalogRequest.FromString,
                     response_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.GetMetricCatalogResponse.SerializeToString,
+            ),
+            'RetryMlflowSync': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryMlflowSync,
+                    request_deserializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.RetryMlflowSyncRequest.FromString,
+                    response_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.RetryMlflowSyncResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -671,6 +690,33 @@ class TrainingCallbacks:
             '/trainingcallbacks.v1.TrainingCallbacks/GetMetricCatalog',
             trainingcallbacks_dot_v1_dot_training__callbacks__pb2.GetMetricCatalogRequest.SerializeToString,
             trainingcallbacks_dot_v1_dot_training__callbacks__pb2.GetMetricCatalogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryMlflowSync(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trainingcallbacks.v1.TrainingCallbacks/RetryMlflowSync',
+            trainingcallbacks_dot_v1_dot_training__callbacks__pb2.RetryMlflowSyncRequest.SerializeToString,
+            trainingcallbacks_dot_v1_dot_training__callbacks__pb2.RetryMlflowSyncResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -63,7 +63,8 @@ describe('loadConfig', () => {
     expect(off.mlflow).toBeUndefined();
     expect(off.mlflowRetryHorizonMs).toBe(7 * 24 * 3600 * 1000);
     expect(off.mlflowMaxBackoffMs).toBe(300_000);
-    const on = loadConfig(['--mlflow-max-backoff', '2'], {
+    expect(off.mlflowRequestConcurrency).toBe(2);
+    const on = loadConfig(['--mlflow-max-backoff', '2', '--mlflow-concurrency', '1'], {
       MLFLOW_TRACKING_URI: 'http://u:p@mlflow.internal:5000/',
       MLFLOW_HTTP_REQUEST_TIMEOUT: '30',
       TRAINING_CALLBACKS_MLFLOW_RETRY_HORIZON: '3600',
@@ -75,9 +76,21 @@ describe('loadConfig', () => {
     });
     expect(on.mlflowRetryHorizonMs).toBe(3_600_000);
     expect(on.mlflowMaxBackoffMs).toBe(2000);
+    expect(on.mlflowRequestConcurrency).toBe(1);
+    expect(loadConfig([], { TRAINING_CALLBACKS_MLFLOW_CONCURRENCY: '4' })!.mlflowRequestConcurrency).toBe(4);
+    for (const bad of ['0', '1.5', '17', 'many']) {
+      expect(() => loadConfig(['--mlflow-concurrency', bad], {})).toThrow(
+        `--mlflow-concurrency must be an integer from 1 to 16, got "${bad}"`,
+      );
+    }
     expect(() => loadConfig([], { MLFLOW_TRACKING_URI: 'file:///tmp/mlruns' })).toThrow(ConfigError);
     expect(() => loadConfig(['--mlflow-retry-horizon', 'soon'], {})).toThrow(/seconds/);
-    for (const name of ['MLFLOW_TRACKING_URI', 'MLFLOW_TRACKING_TOKEN', '--mlflow-retry-horizon']) {
+    for (const name of [
+      'MLFLOW_TRACKING_URI',
+      'MLFLOW_TRACKING_TOKEN',
+      '--mlflow-retry-horizon',
+      '--mlflow-concurrency',
+    ]) {
       expect(HELP).toContain(name);
     }
   });

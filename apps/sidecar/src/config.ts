@@ -24,6 +24,8 @@ export interface SidecarConfig {
   mlflowRetryHorizonMs: number;
   /** Longest wait between two attempts to reach MLflow. */
   mlflowMaxBackoffMs: number;
+  /** Log-batch requests in flight to MLflow (2 by default; 1 suits a one-worker server). */
+  mlflowRequestConcurrency: number;
 }
 
 export const HELP = `training-callbacks sidecar — the TrainingCallbacks gRPC service next to a trainer
@@ -52,6 +54,8 @@ Mirroring to MLflow (off unless MLFLOW_TRACKING_URI is set; MLflow's own variabl
   --mlflow-retry-horizon S  TRAINING_CALLBACKS_MLFLOW_RETRY_HORIZON  604800 (7 days)
                            how long an item is retried while MLflow is unreachable or answers 5xx/429
   --mlflow-max-backoff S    TRAINING_CALLBACKS_MLFLOW_MAX_BACKOFF    300  longest wait between attempts
+  --mlflow-concurrency N    TRAINING_CALLBACKS_MLFLOW_CONCURRENCY    2    log-batch requests in flight (1 for an
+                           \`mlflow server --workers 1\`, which runs one request at a time anyway)
 RPCs never wait for MLflow: every write is queued in the database in the same transaction and sent in
 the background, in order per job, through outages and restarts. GetJob/ListJobs show mlflow_sync.
 
@@ -106,6 +110,15 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
     values['mlflow-max-backoff'] ?? env.TRAINING_CALLBACKS_MLFLOW_MAX_BACKOFF ?? '300',
     0.1,
   );
+  const concurrencyRaw = values['mlflow-concurrency'] ?? env.TRAINING_CALLBACKS_MLFLOW_CONCURRENCY ?? '2';
+  const mlflowRequestConcurrency = Number(concurrencyRaw);
+  if (
+    !Number.isInteger(mlflowRequestConcurrency) ||
+    mlflowRequestConcurrency < 1 ||
+    mlflowRequestConcurrency > 16
+  ) {
+    throw new ConfigError(`--mlflow-concurrency must be an integer from 1 to 16, got "${concurrencyRaw}"`);
+  }
   const roots = values['artifact-root']?.length
     ? values['artifact-root']
     : (env.TRAINING_CALLBACKS_ARTIFACT_ROOTS ?? '').split(':').filter(Boolean);
@@ -124,6 +137,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
     ...(mlflow && { mlflow }),
     mlflowRetryHorizonMs,
     mlflowMaxBackoffMs,
+    mlflowRequestConcurrency,
   };
 }
 
@@ -142,6 +156,7 @@ function parse(argv: readonly string[]) {
       quiet: { type: 'boolean' },
       'mlflow-retry-horizon': { type: 'string' },
       'mlflow-max-backoff': { type: 'string' },
+      'mlflow-concurrency': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

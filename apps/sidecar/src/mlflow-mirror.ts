@@ -47,6 +47,8 @@ export interface MirrorOptions {
   retryHorizonMs: number;
   /** Longest wait between two attempts. */
   maxBackoffMs: number;
+  /** Log-batch requests in flight (default 2). */
+  requestConcurrency?: number;
   /** Progress lines (one per outage and recovery, not one per retry). */
   log: (line: string) => void;
   /** Parked errors: what stopped and what to do. */
@@ -84,6 +86,7 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
     config: options.config,
     retryHorizonMs: options.retryHorizonMs,
     maxBackoffMs: options.maxBackoffMs,
+    requestConcurrency: options.requestConcurrency ?? 2,
   };
   let stopping = false;
   let stopped: (() => void) | undefined;

@@ -115,6 +115,7 @@ export interface SyncThreadData {
   config: MlflowConfig;
   retryHorizonMs: number;
   maxBackoffMs: number;
+  requestConcurrency: number;
 }
 
 /** Main thread → sync thread. */

@@ -51,6 +51,7 @@ export async function startSidecar(
         dbPath: config.dbPath,
         retryHorizonMs: config.mlflowRetryHorizonMs,
         maxBackoffMs: config.mlflowMaxBackoffMs,
+        requestConcurrency: config.mlflowRequestConcurrency,
         log,
         logError: (line) => console.error(line),
       });

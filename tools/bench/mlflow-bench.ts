@@ -32,7 +32,7 @@ const quick = process.argv.includes('--quick');
 const EPOCHS = quick ? 40 : 200;
 const METRICS = 50;
 const THROUGHPUT_ROUNDS = quick ? 1 : 6;
-const LATENCY_ROUNDS = quick ? 2 : 10;
+const LATENCY_ROUNDS = quick ? 2 : 20;
 const CALLS_PER_ROUND = quick ? 100 : 500;
 const LATENCY_METRICS = 10;
 /** `mlflow server`'s own default, and the single-worker server. */

@@ -2,7 +2,7 @@
 // the real sync thread (its outbox reader, the bridge's worker and HTTP client) and an MLflow URL that
 // nobody listens on. The thread must read what the main store commits and have its failed attempts
 // written back through the main thread; stop() must end it.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -157,6 +157,31 @@ describe('startMirror', () => {
     expect(await store.outboxStatus(['before-start'])).toHaveProperty('size', 1);
     expect(errors).toEqual([]);
   }, 30_000);
+
+  it.runIf(existsSync('/proc/thread-self'))(
+    'runs the sync thread below the RPC thread’s CPU priority (Linux)',
+    async () => {
+      mirror = await startMirror({
+        config: { trackingUri: `http://127.0.0.1:${await deadPort()}` },
+        store,
+        dbPath,
+        retryHorizonMs: 3_600_000,
+        maxBackoffMs: 200,
+        log: () => undefined,
+        logError: () => undefined,
+      });
+      /** Thread name → nice value, of this process's threads. */
+      const niceOf = new Map<string, number[]>();
+      for (const tid of readdirSync('/proc/self/task')) {
+        const comm = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        const nice = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+        niceOf.set(comm, [...(niceOf.get(comm) ?? []), nice]);
+      }
+      expect(niceOf.get('mlflow-sync')).toEqual([10]);
+      expect(niceOf.get(readFileSync('/proc/thread-self/comm', 'utf8').trim())?.[0]).toBe(0);
+    },
+  );
 
   it('refuses an in-memory database (the thread reads the file)', async () => {
     const memory = await openStore({ dbPath: ':memory:' });

@@ -9,6 +9,8 @@
 // compiled by the main thread's store), not through a second store: this thread must not load
 // MikroORM, which would cost some 17 MB of memory. Import nothing of `@training-callbacks/store` here
 // but its `outbox-reader` entry (and types).
+import { readlinkSync } from 'node:fs';
+import { constants, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createMlflowClient, createSyncWorker, type MlflowOutbox } from '@training-callbacks/mlflow-bridge';
 import { openOutboxReader } from '@training-callbacks/store/outbox-reader';
@@ -22,6 +24,19 @@ import {
   type ToSyncThread,
 } from './mlflow-outbox.ts';
 import { syncEventLogger } from './mlflow-sync-log.ts';
+
+/**
+ * Runs this thread below the RPC thread's CPU priority (Linux: nice is per thread, and a thread may
+ * always lower its own). When the sidecar's cores are busy, a trainer's calls go first and the mirror
+ * catches up in the idle time; elsewhere, or if refused, the thread keeps the normal priority.
+ */
+function lowerThreadPriority(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, constants.priority.PRIORITY_BELOW_NORMAL);
+  } catch {}
+}
+lowerThreadPriority();
 
 const port = parentPort;
 if (!port) throw new Error('mlflow-sync-thread.ts runs as a worker thread (started by mlflow-mirror.ts)');

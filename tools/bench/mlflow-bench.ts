@@ -329,8 +329,9 @@ its EndEpoch calls (${one.callMs.toFixed(0)} ms for the ${EPOCHS} calls, median;
 Calls run back to back, one at a time (a trainer waits for each): ~${Math.round(1000 / lat.healthy.p50)} epochs/s of ${LATENCY_METRICS} metrics, so the
 healthy sidecar's sync thread mirrors all the time (${healthyBacklog} items were still pending when the measurement ended). Rounds of ${CALLS_PER_ROUND} calls rotate between
 the three sidecars (round 0 is warm-up). After the run the healthy sidecar's latency job was ${healthySync.inSync ? 'in sync' : `still ${healthySync.pendingItems} items behind`}.
-The sync worker runs in its own thread with its own read-only SQLite connection; the RPC thread only deletes what was
-delivered (one statement per log-batch request), so mirroring adds nothing between two RPCs. The absolute p50/p99
+The sync worker runs in its own thread, at nice 10, with its own read-only SQLite connection; the RPC thread only
+deletes what was delivered (one statement per log-batch request), so mirroring adds nothing between two RPCs and
+yields the CPU to them. The absolute p50/p99
 are this machine's (2 vCPUs shared by the trainer loop, four sidecars and two MLflow servers); the sidecar's own
 latency is measured against a bare gRPC + SQLite yardstick in the section above.
 <!-- mlflow:end -->`;

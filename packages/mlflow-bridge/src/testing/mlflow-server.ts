@@ -126,10 +126,20 @@ export async function startMlflowServer(opts: StartMlflowServerOptions = {}): Pr
     }),
   );
 
+  // The server runs in its own process group (its workers and job consumers are Python processes of
+  // their own): if this process ends without stop() — a crash, a Ctrl-C — the whole group goes with it.
+  const killGroup = () => {
+    try {
+      if (exited === undefined && child.pid) process.kill(-child.pid, 'SIGKILL');
+    } catch {}
+  };
+  process.once('exit', killGroup);
+
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    process.off('exit', killGroup);
     if (exited === undefined && child.pid) {
       try {
         process.kill(-child.pid, 'SIGTERM');

@@ -1,9 +1,9 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
-import { Agent, request } from 'undici';
 import { authHeader, type MlflowConfig, tlsConnectOptions } from './config.ts';
 import { httpError, isParamConflict, MlflowError, transportError } from './errors.ts';
+import { createHttpTransport, type HttpAnswer } from './http.ts';
 import { MAX_KEY_LENGTH, MetricKeyMap, mlflowJsonReplacer, shortHash } from './names.ts';
 
 /** MLflow's per-request log-batch limits (mlflow/utils/validation.py). */
@@ -296,11 +296,8 @@ export function createMlflowClient(config: MlflowConfig): MlflowClient {
   const auth = authHeader(config.auth);
   const timeoutMs = config.requestTimeoutMs ?? 120_000;
   const artifactIdleMs = config.artifactIdleTimeoutMs ?? 600_000;
-  const dispatcher = new Agent({
-    connect: tlsConnectOptions(config.tls),
-    keepAliveTimeout: 4_000,
-    connections: 16,
-  });
+  const http = createHttpTransport(tlsConnectOptions(config.tls));
+  const codeOf = (e: unknown) => (e as { code?: unknown } | null | undefined)?.code;
 
   function headers(extra: Record<string, string> = {}): Record<string, string> {
     const h: Record<string, string> = { 'user-agent': 'training-callbacks-mlflow-bridge', ...extra };
@@ -319,31 +316,28 @@ export function createMlflowClient(config: MlflowConfig): MlflowClient {
       for (const [k, v] of Object.entries(opts.query)) if (v !== undefined) q.append(k, String(v));
       url += `?${q}`;
     }
-    const signal = AbortSignal.timeout(timeoutMs);
-    let res: Awaited<ReturnType<typeof request>>;
-    let text: string;
+    let res: HttpAnswer;
     try {
-      res = await request(url, {
+      res = await http.send(url, {
         method,
-        dispatcher,
-        signal,
         headers: headers(method === 'POST' ? { 'content-type': 'application/json' } : {}),
         body: method === 'POST' ? JSON.stringify(opts.body ?? {}, mlflowJsonReplacer) : undefined,
+        timeoutMs,
       });
-      text = await res.body.text();
     } catch (e) {
-      throw transportError(method, endpoint, e, signal.aborted);
+      throw transportError(method, endpoint, e, codeOf(e) === 'REQUEST_TIMEOUT');
     }
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      throw httpError(method, endpoint, res.statusCode, text, res.headers['retry-after']);
+    const text = res.body.toString();
+    if (res.status < 200 || res.status >= 300) {
+      throw httpError(method, endpoint, res.status, text, res.headers['retry-after']);
     }
     if (text === '') return {} as T;
     try {
       return JSON.parse(text) as T;
     } catch {
       throw new MlflowError(
-        `MLflow ${method} ${endpoint} answered HTTP ${res.statusCode} with a body that is not JSON (is MLFLOW_TRACKING_URI an MLflow server?): ${text.slice(0, 200)}`,
-        { kind: 'config', retryable: false, method, endpoint, status: res.statusCode },
+        `MLflow ${method} ${endpoint} answered HTTP ${res.status} with a body that is not JSON (is MLFLOW_TRACKING_URI an MLflow server?): ${text.slice(0, 200)}`,
+        { kind: 'config', retryable: false, method, endpoint, status: res.status },
       );
     }
   }
@@ -356,20 +350,14 @@ export function createMlflowClient(config: MlflowConfig): MlflowClient {
     trackingUri: base,
 
     async version() {
-      let res: Awaited<ReturnType<typeof request>>;
-      let text: string;
+      let res: HttpAnswer;
       try {
-        res = await request(`${base}/version`, {
-          dispatcher,
-          headers: headers(),
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-        text = await res.body.text();
+        res = await http.send(`${base}/version`, { method: 'GET', headers: headers(), timeoutMs });
       } catch (e) {
         throw transportError('GET', 'version', e, false);
       }
-      if (res.statusCode !== 200)
-        throw httpError('GET', 'version', res.statusCode, text, res.headers['retry-after']);
+      const text = res.body.toString();
+      if (res.status !== 200) throw httpError('GET', 'version', res.status, text, res.headers['retry-after']);
       return text.trim();
     },
 
@@ -693,57 +681,63 @@ export function createMlflowClient(config: MlflowConfig): MlflowClient {
       }
       let sent = 0;
       let reported = 0;
+      // A file that changes size while it is sent fails the upload (never more or fewer bytes than announced).
+      const mismatch = () => {
+        const message = `${localPath} changed while it was sent (${sent} bytes, ${total} announced)`;
+        return Object.assign(new Error(message), { code: 'CONTENT_LENGTH_MISMATCH' });
+      };
       const counter = new Transform({
         transform(chunk: Buffer, _enc, cb) {
           sent += chunk.length;
+          if (sent > total) return cb(mismatch());
           if (onProgress && (sent - reported >= 1 << 20 || sent === total)) {
             reported = sent;
             onProgress(sent, total);
           }
           cb(null, chunk);
         },
+        flush(cb) {
+          cb(sent === total ? null : mismatch());
+        },
       });
       const source = createReadStream(localPath);
       source.on('error', (e) => counter.destroy(e));
       source.pipe(counter);
-      let res: Awaited<ReturnType<typeof request>>;
-      let text: string;
+      let res: HttpAnswer;
       try {
-        res = await request(url, {
+        res = await http.send(url, {
           method: 'PUT',
-          dispatcher,
           headers: headers({ 'content-type': 'application/octet-stream', 'content-length': String(total) }),
           body: counter,
-          headersTimeout: artifactIdleMs,
-          bodyTimeout: artifactIdleMs,
+          idleMs: artifactIdleMs,
         });
-        text = await res.body.text();
       } catch (e) {
+        const code = codeOf(e);
+        throw transportError('PUT', endpoint, e, typeof code === 'string' && /TIMEOUT/.test(code));
+      } finally {
+        // Ended already unless the request failed or the server answered before the end of the file.
         source.destroy();
-        const code = (e as { code?: string }).code ?? '';
-        throw transportError('PUT', endpoint, e, /TIMEOUT/.test(code));
       }
-      if (res.statusCode < 200 || res.statusCode >= 300) {
-        throw httpError('PUT', endpoint, res.statusCode, text, res.headers['retry-after']);
+      if (res.status < 200 || res.status >= 300) {
+        throw httpError('PUT', endpoint, res.status, res.body.toString(), res.headers['retry-after']);
       }
       if (total === 0) onProgress?.(0, 0);
     },
 
     async downloadArtifact(artifactUri, artifactPath) {
       const url = `${resolveArtifactUrl(artifactUri, base)}/${encodeArtifactPath(artifactPath)}`;
-      let res: Awaited<ReturnType<typeof request>>;
-      let buf: Buffer;
+      let res: HttpAnswer;
       try {
-        res = await request(url, { dispatcher, headers: headers(), bodyTimeout: artifactIdleMs });
-        buf = Buffer.from(await res.body.arrayBuffer());
+        res = await http.send(url, { method: 'GET', headers: headers(), idleMs: artifactIdleMs });
       } catch (e) {
         throw transportError('GET', `mlflow-artifacts/artifacts/.../${artifactPath}`, e, false);
       }
-      if (res.statusCode !== 200) {
+      const buf = res.body;
+      if (res.status !== 200) {
         throw httpError(
           'GET',
           `mlflow-artifacts/artifacts/.../${artifactPath}`,
-          res.statusCode,
+          res.status,
           buf.toString(),
           undefined,
         );
@@ -752,7 +746,7 @@ export function createMlflowClient(config: MlflowConfig): MlflowClient {
     },
 
     async close() {
-      await dispatcher.close();
+      await http.close();
     },
   };
   return client;

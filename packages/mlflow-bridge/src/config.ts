@@ -90,7 +90,7 @@ export function mlflowConfigFromEnv(env: Env = process.env): MlflowConfig | unde
   };
 }
 
-/** TLS options for undici's `connect`, read from the configured files. */
+/** TLS options for `tls.connect` (given to the client's `https.Agent`), read from the configured files. */
 export function tlsConnectOptions(tls: MlflowTlsConfig | undefined): Record<string, unknown> {
   if (!tls) return {};
   const out: Record<string, unknown> = {};

@@ -1,7 +1,7 @@
 // The parts of the bridge that load no HTTP client — configuration, errors and the outbox item
 // builders — for code that runs whether or not MLflow is configured (the sidecar's config parsing and
-// RPC handlers). Importing the package root also loads undici and the worker: ~6 MB of idle memory in
-// a sidecar that may never mirror anything.
+// RPC handlers). Importing the package root also loads the REST client (with `node:http` / `node:https`
+// and TLS) and the sync worker, which a sidecar that may never mirror anything has no use for.
 export { type MlflowAuth, type MlflowConfig, type MlflowTlsConfig, mlflowConfigFromEnv } from './config.ts';
 export { isMlflowError, MlflowError, type MlflowErrorKind } from './errors.ts';
 export { type JsonNumber, toJsonNumber } from './names.ts';

@@ -1,14 +1,15 @@
 // The store's outbox seen as the bridge's `MlflowOutbox`, and the messages between the sidecar's main
 // thread and its MLflow sync thread (see mlflow-mirror.ts for why there are two threads).
-import {
-  type MlflowConfig,
-  type MlflowJobMirror,
-  type MlflowOutbox,
-  type MlflowSyncStatus,
-  type NewOutboxItem,
-  type OutboxItem,
-  toJsonNumber,
+import type {
+  MlflowConfig,
+  MlflowJobMirror,
+  MlflowOutbox,
+  MlflowSyncStatus,
+  NewOutboxItem,
+  OutboxItem,
 } from '@training-callbacks/mlflow-bridge';
+// The light entry: the main thread imports this module too, and needs none of the client or worker.
+import { toJsonNumber } from '@training-callbacks/mlflow-bridge/core';
 import type {
   OutboxReaderPlan,
   OutboxReads,

@@ -57,6 +57,8 @@ export interface ServiceOptions {
   artifacts: ArtifactFiles;
   /** Receives the human-readable per-epoch and per-job lines. */
   log: (line: string) => void;
+  /** Lines about an operator's action (RetryMlflowSync), printed even when `log` is quiet; default `log`. */
+  notice?: (line: string) => void;
   /** MLflow mirroring; absent when MLflow is not configured (then no outbox entry is written). */
   mirror?: Mirror;
 }
@@ -143,6 +145,7 @@ function nextBest(
 
 export function createTrainingCallbacksHandlers(options: ServiceOptions): ServiceHandlers<Methods> {
   const { store, artifacts, log, mirror } = options;
+  const notice = options.notice ?? log;
   /** Outbox entries for a write, only when mirroring; the worker is nudged once the write committed. */
   const mirrored = (build: () => OutboxItemInput[]): { outbox?: OutboxItemInput[] } =>
     mirror ? { outbox: build() } : {};
@@ -665,7 +668,7 @@ export function createTrainingCallbacksHandlers(options: ServiceOptions): Servic
       await existing(request.jobId);
       const retried = await store.unparkOutbox(request.jobId, Date.now());
       if (retried > 0) {
-        log(`[${request.jobId}] MLflow: retrying ${retried} item(s) now (RetryMlflowSync)`);
+        notice(`[${request.jobId}] MLflow: retrying ${retried} item(s) now (RetryMlflowSync)`);
         notify();
       }
       const job = (await store.getJob(request.jobId))!;

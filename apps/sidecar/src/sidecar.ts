@@ -60,6 +60,7 @@ export async function startSidecar(
       store,
       artifacts: createArtifactFiles({ store: config.artifactStore, roots: config.artifactRoots }),
       log: config.quiet ? () => {} : log,
+      notice: log,
       ...(mirror && { mirror }),
     });
     addService(server, TrainingCallbacks, handlers, {

@@ -72,13 +72,13 @@ const THREAD_URL = new URL(`./mlflow-sync-thread${extname(fileURLToPath(import.m
 
 export async function startMirror(options: MirrorOptions): Promise<RunningMirror> {
   const { store, log, logError } = options;
-  // Parked items get another chance at every start (the operator restarts after fixing the cause).
-  const unparked = await store.unparkOutbox(undefined, Date.now());
-  if (unparked > 0) log(`MLflow: retrying ${unparked} parked item(s) from before the restart`);
-
   if (options.dbPath === ':memory:') {
     throw new Error('MLflow mirroring needs the database in a file (--db PATH), not :memory:');
   }
+  // Parked and waiting items get another chance at every start (the operator may have restarted
+  // after fixing the cause).
+  const retried = await store.retryOutboxNow(undefined, Date.now());
+  if (retried > 0) log(`MLflow: retrying ${retried} parked or waiting item(s) from before the restart`);
   const outbox = storeOutbox(store);
   const workerData: SyncThreadData = {
     dbPath: options.dbPath,

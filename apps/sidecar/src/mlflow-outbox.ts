@@ -88,7 +88,7 @@ export function storeOutbox(store: Store, maxBlockPoints = MAX_POINTS_PER_STEP):
     complete: (ids) => store.completeOutbox(ids),
     reschedule: (id, update) => store.rescheduleOutboxItem(id, update),
     park: (id, error) => store.parkOutboxItem(id, error),
-    unpark: (jobId, nowMs) => store.unparkOutbox(jobId, nowMs),
+    retryNow: (jobId, nowMs) => store.retryOutboxNow(jobId, nowMs),
     saveMirror: (jobId, mirror) => store.saveMirrorState(jobId, mirror),
   };
 }
@@ -105,7 +105,7 @@ export function syncStatusOf(s: OutboxStatus | undefined, nowMs: number): Mlflow
 }
 
 /** The outbox methods that write: the sync thread asks the main thread (the one writer) to run them. */
-export const OUTBOX_WRITES = ['enqueue', 'complete', 'reschedule', 'park', 'unpark', 'saveMirror'] as const;
+export const OUTBOX_WRITES = ['enqueue', 'complete', 'reschedule', 'park', 'retryNow', 'saveMirror'] as const;
 export type OutboxWrite = (typeof OUTBOX_WRITES)[number];
 
 /** What the sync thread is started with (structured-cloned). */

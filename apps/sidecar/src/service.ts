@@ -666,7 +666,7 @@ export function createTrainingCallbacksHandlers(options: ServiceOptions): Servic
         );
       }
       await existing(request.jobId);
-      const retried = await store.unparkOutbox(request.jobId, Date.now());
+      const retried = await store.retryOutboxNow(request.jobId, Date.now());
       if (retried > 0) {
         notice(`[${request.jobId}] MLflow: retrying ${retried} item(s) now (RetryMlflowSync)`);
         notify();

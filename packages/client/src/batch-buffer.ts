@@ -125,14 +125,7 @@ export class BatchBuffer {
         values[base + i] = +(metrics[name] as number);
         i++;
       }
-      if (same && i === cols) {
-        this.steps[this.rows++] = step;
-        this.appended += cols;
-        this.held += cols;
-        this.pending += cols;
-        if (this.rows >= this.maxRows) this.seal();
-        return true;
-      }
+      if (same && i === cols) return this.commitRow(step);
     }
     return this.appendSlow(epoch, step, metrics);
   }
@@ -166,10 +159,15 @@ export class BatchBuffer {
     }
     const base = this.rows * cols;
     for (let i = 0; i < cols; i++) this.values[base + i] = +(metrics[keys[i] as string] as number);
+    return this.commitRow(step);
+  }
+
+  /** Counts the row whose values were just written at `rows`; seals the block when it is full. */
+  private commitRow(step: number): true {
     this.steps[this.rows++] = step;
-    this.appended += cols;
-    this.held += cols;
-    this.pending += cols;
+    this.appended += this.cols;
+    this.held += this.cols;
+    this.pending += this.cols;
     if (this.rows >= this.maxRows) this.seal();
     return true;
   }

@@ -98,7 +98,7 @@ export type OutboxItem = NewOutboxItem & {
   nextAttemptAtMs: number;
   /** The last retryable failure, for status displays. */
   lastError: string | null;
-  /** Set when a non-retryable failure stopped this job's sync; cleared by `unpark`. */
+  /** Set when a non-retryable failure stopped this job's sync; cleared by `retryNow`. */
   parkedError: string | null;
 };
 
@@ -150,7 +150,7 @@ export interface MlflowOutbox {
    * "Retry now" for a job: clears parked errors (after the cause was fixed) and ends the wait between
    * retries, so those items are due at `nowMs`. Returns the items changed.
    */
-  unpark(jobId: string, nowMs: number): Promise<number>;
+  retryNow(jobId: string, nowMs: number): Promise<number>;
   /** Earliest `nextAttemptAtMs` over the heads of jobs that are not parked; undefined when nothing is pending. */
   nextDueAtMs(): Promise<number | undefined>;
   getMirror(jobId: string): Promise<MlflowJobMirror | undefined>;
@@ -280,7 +280,7 @@ export class MemoryOutbox implements MlflowOutbox {
     if (it) it.parkedError = error;
   }
 
-  async unpark(jobId: string, nowMs: number): Promise<number> {
+  async retryNow(jobId: string, nowMs: number): Promise<number> {
     let n = 0;
     for (const it of this.#items.get(jobId) ?? []) {
       if (it.parkedError !== null || it.nextAttemptAtMs > nowMs) {

@@ -40,7 +40,7 @@ const OUTBOX_METHODS = [
   'complete',
   'reschedule',
   'park',
-  'unpark',
+  'retryNow',
   'nextDueAtMs',
   'getMirror',
   'saveMirror',
@@ -341,7 +341,7 @@ describe('faults between the worker and MLflow', () => {
     await expectExactlyOnce(run, expected);
   });
 
-  it('parks a non-retryable failure with a clear error, and resumes after unpark', async () => {
+  it('parks a non-retryable failure with a clear error, and resumes after retryNow', async () => {
     await using proxy = await startHttpFaultInjector(url);
     const jobId = `park-${uid()}`;
     const { items, expected } = scenario({ epochs: 1, batchSteps: 10 });
@@ -358,7 +358,7 @@ describe('faults between the worker and MLflow', () => {
     expect(parked.pendingItems).toBe(items.length);
     expect(parked.parkedError).toMatch(/HTTP 403.*--allowed-hosts/);
     remove();
-    expect(await outbox.unpark(jobId, Date.now())).toBe(1);
+    expect(await outbox.retryNow(jobId, Date.now())).toBe(1);
     await worker.runUntilIdle();
     await client.close();
     expect((await worker.status(jobId)).pendingItems).toBe(0);

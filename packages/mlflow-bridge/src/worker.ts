@@ -163,7 +163,7 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
       const run = await client.getRun(mirror.runId);
       if (run.info.lifecycleStage !== 'active') {
         throw new MlflowError(
-          `job ${jobId}: MLflow run ${mirror.runId} was deleted; restore it in MLflow and unpark`,
+          `job ${jobId}: MLflow run ${mirror.runId} was deleted; restore it in MLflow, then retry the job's sync`,
           {
             kind: 'config',
             retryable: false,

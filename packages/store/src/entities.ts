@@ -163,7 +163,7 @@ export const OutboxItemSchema = defineEntity({
     /** Not to be tried before this time (ms). */
     nextAttemptAtMs: p.bigint('number'),
     lastError: p.text().nullable(),
-    /** Set when a failure retrying cannot fix stopped this job's queue; cleared by unpark. */
+    /** Set when a failure retrying cannot fix stopped this job's queue; cleared by retryOutboxNow. */
     parkedError: p.text().nullable(),
   },
   indexes: [{ name: 'outbox_item_job_idx', properties: ['job', 'id'] }],

@@ -210,7 +210,7 @@ describe('outbox reader', () => {
       nextAttemptAtMs: 3_000,
       lastError: 'HTTP 503',
     });
-    await store.unparkOutbox('gamma', 4_000);
+    await store.retryOutboxNow('gamma', 4_000);
     await store.saveMirrorState('beta', { runId: 'r-beta', metricKeys: {} });
     await store.enqueueOutbox('zeta', [epochItem(9, { loss: 'Infinity' })], 100);
     await expectSameAnswers(reader);

@@ -716,7 +716,7 @@ describe('outbox', () => {
     expect(inspect<{ n: number }>('select count(*) n from outbox_item')[0]!.n).toBe(19);
   });
 
-  it('schedules, parks, unparks, completes and reports status per job', async () => {
+  it('schedules, parks, retries now, completes and reports status per job', async () => {
     const store = await openTestStore();
     await store.createOrGetJob(newJob('a'));
     await store.createOrGetJob(newJob('b'));
@@ -743,12 +743,12 @@ describe('outbox', () => {
     expect(status.get('b')?.parkedError).toBe('bad request');
     expect(status.has('c')).toBe(false);
     // Retry now, one job: its parked head is due again; the other job keeps waiting for 9000.
-    expect(await store.unparkOutbox('b', 3000)).toBe(1);
+    expect(await store.retryOutboxNow('b', 3000)).toBe(1);
     expect(await store.outboxDueJobs(3000, 10)).toEqual(['b']);
     // Retry now, every job: the wait of a's head ends too (b's due entry is left as it is).
-    expect(await store.unparkOutbox(undefined, 3500)).toBe(1);
+    expect(await store.retryOutboxNow(undefined, 3500)).toBe(1);
     expect(await store.outboxDueJobs(3500, 10)).toEqual(['b', 'a']);
-    expect(await store.unparkOutbox(undefined, 3500)).toBe(0);
+    expect(await store.retryOutboxNow(undefined, 3500)).toBe(0);
     await store.completeOutbox([a0!.id, b0!.id]);
     status = await store.outboxStatus(['a', 'b']);
     expect(status.get('a')?.pendingItems).toBe(1);

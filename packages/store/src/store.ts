@@ -655,7 +655,7 @@ class OrmStore implements Store {
     await this.#kysely().updateTable('OutboxItem').set({ parkedError: error }).where('id', '=', id).execute();
   }
 
-  async unparkOutbox(jobId: string | undefined, nowMs: number): Promise<number> {
+  async retryOutboxNow(jobId: string | undefined, nowMs: number): Promise<number> {
     let query = this.#kysely()
       .updateTable('OutboxItem')
       .set({ parkedError: null, nextAttemptAtMs: nowMs })

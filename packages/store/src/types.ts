@@ -305,7 +305,7 @@ export interface Store {
    * "Retry now" for a job (every job when `jobId` is undefined): clears parked errors and ends the wait
    * between retries, so every such entry is due at `nowMs`. Returns the entries changed.
    */
-  unparkOutbox(jobId: string | undefined, nowMs: number): Promise<number>;
+  retryOutboxNow(jobId: string | undefined, nowMs: number): Promise<number>;
   /** The earliest next attempt over the first entries of jobs that are not parked. */
   outboxNextDueAtMs(): Promise<number | undefined>;
   /** Per job: pending entries, oldest, parked/last error. Jobs without entries are absent. */

@@ -1,0 +1,103 @@
+// BeginTraining: creates a job, or continues one (a retry of the same call, or a resume after a crash).
+import { RpcError, Status } from '@training-callbacks/grpc-adapter';
+import { checkMetricName, getTaskCatalog } from '@training-callbacks/metric-catalog';
+import { outboxItems } from '@training-callbacks/mlflow-bridge/core';
+import { catalogToProto, definitionFromProto, taskTypes } from '../convert.ts';
+import { checkEpoch, checkJobId, checkParams, checkShortText, quote } from '../validation.ts';
+import type { HandlerContext, HandlerGroup } from './context.ts';
+import { classifierFor } from './job-states.ts';
+
+export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginTraining'> {
+  const { store, lock, log, notify, mirrored, jobsToProto } = ctx;
+  const { remember } = ctx.jobs;
+  return {
+    async beginTraining(request) {
+      checkJobId(request.jobId);
+      const task = taskTypes.name(request.taskType);
+      if (!task) {
+        throw new RpcError(
+          Status.INVALID_ARGUMENT,
+          `task_type ${request.taskType} is not a task type; send one of ${taskTypes
+            .names()
+            .map((n) => `TASK_TYPE_${n.toUpperCase()}`)
+            .join(', ')}`,
+        );
+      }
+      checkShortText(request.framework, 'framework');
+      checkShortText(request.modelName, 'model_name');
+      checkEpoch(request.startEpoch, 'start_epoch');
+      checkParams(request.params);
+      const customMetrics = request.customMetrics.map(definitionFromProto);
+      for (const definition of customMetrics) {
+        const problem = checkMetricName(definition.name);
+        if (problem)
+          throw new RpcError(
+            Status.INVALID_ARGUMENT,
+            `custom_metrics: ${quote(definition.name)}: ${problem}`,
+          );
+      }
+      const classifier = classifierFor(task, { customMetrics });
+      const catalog = getTaskCatalog(task);
+
+      return lock(request.jobId, async () => {
+        const fields = {
+          jobId: request.jobId,
+          task,
+          framework: request.framework,
+          modelName: request.modelName,
+          modelConfig: (request.modelConfig ?? {}) as Record<string, unknown>,
+          trainingConfig: (request.trainingConfig ?? {}) as Record<string, unknown>,
+          params: { ...request.params },
+          customMetrics,
+          startEpoch: request.startEpoch,
+          primaryMetric: catalog.primaryMetric,
+        };
+        const begun = (startTimeMs: number) =>
+          outboxItems.jobBegun({
+            task,
+            framework: request.framework,
+            modelName: request.modelName,
+            params: fields.params,
+            startTimeMs,
+          });
+        const { job, created } = await store.createOrGetJob(
+          fields,
+          mirrored(() => [begun(Date.now())]),
+        );
+        if (created) {
+          notify();
+          remember(job, classifier);
+          log(
+            `[${job.jobId}] training begun │ ${task} │ ${job.framework || 'unknown framework'} │ ${job.modelName || 'unnamed model'}`,
+          );
+          return { job: (await jobsToProto([job]))[0]!, resumed: false, catalog: catalogToProto(catalog) };
+        }
+        if (job.task !== task) {
+          throw new RpcError(
+            Status.FAILED_PRECONDITION,
+            `job ${quote(job.jobId)} exists with task type ${job.task}, not ${task}; use a new job id for a different task`,
+          );
+        }
+        if (job.status === 'completed') {
+          throw new RpcError(
+            Status.FAILED_PRECONDITION,
+            `job ${quote(job.jobId)} already completed; to train further, begin a new job id (only running, failed or cancelled jobs can be resumed)`,
+          );
+        }
+        // A retry of the same BeginTraining, or a resume after a crash: continue the same job.
+        const reopened = await store.reopenJob(job.jobId, {
+          startEpoch: request.startEpoch,
+          modelConfig: fields.modelConfig,
+          trainingConfig: fields.trainingConfig,
+          params: fields.params,
+          customMetrics,
+          ...mirrored(() => [begun(job.createdAt.getTime())]),
+        });
+        notify();
+        remember(reopened, classifier);
+        log(`[${job.jobId}] training resumed from epoch ${request.startEpoch} (was ${job.status})`);
+        return { job: (await jobsToProto([reopened]))[0]!, resumed: true, catalog: catalogToProto(catalog) };
+      });
+    },
+  };
+}

@@ -1,0 +1,62 @@
+// What every handler group shares: the store, the artifact files, the log, the MLflow mirror, the
+// per-job lock and the job-state cache. Built once per sidecar by `createHandlerContext`.
+import type { ServiceHandlers } from '@training-callbacks/grpc-adapter';
+import type { TrainingCallbacks } from '@training-callbacks/proto';
+import type { JobRecord, OutboxItemInput, Store } from '@training-callbacks/store';
+import type { ArtifactFiles } from '../artifacts.ts';
+import { jobToProto } from '../convert.ts';
+import { createKeyedMutex } from '../keyed-mutex.ts';
+import type { Mirror } from '../mlflow-mirror.ts';
+import { createJobStates, type JobStates } from './job-states.ts';
+
+export type Methods = typeof TrainingCallbacks extends { method: infer M } ? M : never;
+
+/** The handlers of some of the service's methods; the service spreads every group into one object. */
+export type HandlerGroup<K extends keyof Methods> = Pick<ServiceHandlers<Methods>, K>;
+
+export interface ServiceOptions {
+  store: Store;
+  artifacts: ArtifactFiles;
+  /** Receives the human-readable per-epoch and per-job lines. */
+  log: (line: string) => void;
+  /** Lines about an operator's action (RetryMlflowSync), printed even when `log` is quiet; default `log`. */
+  notice?: (line: string) => void;
+  /** MLflow mirroring; absent when MLflow is not configured (then no outbox entry is written). */
+  mirror?: Mirror;
+}
+
+export interface HandlerContext {
+  readonly store: Store;
+  readonly artifacts: ArtifactFiles;
+  readonly log: (line: string) => void;
+  readonly notice: (line: string) => void;
+  readonly mirror: Mirror | undefined;
+  /** Runs a job's read-compute-write steps one at a time per job id. */
+  readonly lock: <T>(jobId: string, fn: () => Promise<T>) => Promise<T>;
+  readonly jobs: JobStates;
+  /** Outbox entries for a write, only when mirroring; the worker is nudged once the write committed. */
+  mirrored(build: () => OutboxItemInput[]): { outbox?: OutboxItemInput[] };
+  /** Wakes the MLflow worker after a commit that wrote outbox entries. */
+  notify(): void;
+  /** Job records → protos, with MlflowSync when mirroring. */
+  jobsToProto(jobs: readonly JobRecord[]): Promise<ReturnType<typeof jobToProto>[]>;
+}
+
+export function createHandlerContext(options: ServiceOptions): HandlerContext {
+  const { store, mirror } = options;
+  return {
+    store,
+    artifacts: options.artifacts,
+    log: options.log,
+    notice: options.notice ?? options.log,
+    mirror,
+    lock: createKeyedMutex(),
+    jobs: createJobStates(store),
+    mirrored: (build) => (mirror ? { outbox: build() } : {}),
+    notify: () => mirror?.notify(),
+    async jobsToProto(jobs) {
+      const sync = mirror ? await mirror.sync(jobs.map((j) => j.jobId)) : undefined;
+      return jobs.map((job) => jobToProto(job, sync?.get(job.jobId)));
+    },
+  };
+}

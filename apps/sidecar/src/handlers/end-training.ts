@@ -1,0 +1,95 @@
+// EndTraining: the job's outcome, final metrics and error; idempotent for the same outcome.
+import { RpcError, Status } from '@training-callbacks/grpc-adapter';
+import { formatMetricValue } from '@training-callbacks/metric-catalog';
+import { type JobEndedPayload, outboxItems } from '@training-callbacks/mlflow-bridge/core';
+import { TrainingOutcome } from '@training-callbacks/proto';
+import type { JobStatus } from '@training-callbacks/store';
+import { verdictToProto } from '../convert.ts';
+import { checkJobId, checkMetricNames, ERROR_MESSAGE_MAX_LENGTH, quote } from '../validation.ts';
+import { acceptedMetrics } from './best-epoch.ts';
+import type { HandlerContext, HandlerGroup } from './context.ts';
+
+const OUTCOME_STATUS: Record<number, Exclude<JobStatus, 'running'>> = {
+  [TrainingOutcome.COMPLETED]: 'completed',
+  [TrainingOutcome.FAILED]: 'failed',
+  [TrainingOutcome.CANCELLED]: 'cancelled',
+};
+
+/** How an ended job's MLflow run ends. */
+const RUN_STATUS: Record<Exclude<JobStatus, 'running'>, JobEndedPayload['status']> = {
+  completed: 'FINISHED',
+  failed: 'FAILED',
+  cancelled: 'KILLED',
+};
+
+export function endTrainingHandlers(ctx: HandlerContext): HandlerGroup<'endTraining'> {
+  const { store, lock, log, notify, mirrored, mirror, jobsToProto } = ctx;
+  const { existing, remember, storedEpochs } = ctx.jobs;
+  return {
+    async endTraining(request) {
+      checkJobId(request.jobId);
+      const status = OUTCOME_STATUS[request.outcome];
+      if (!status) {
+        throw new RpcError(
+          Status.INVALID_ARGUMENT,
+          'outcome must be set: TRAINING_OUTCOME_COMPLETED, TRAINING_OUTCOME_FAILED or TRAINING_OUTCOME_CANCELLED',
+        );
+      }
+      checkMetricNames(request.finalMetrics, 'final_metrics');
+      return lock(request.jobId, async () => {
+        const state = await existing(request.jobId);
+        const verdicts = state.classifier.classify(request.finalMetrics);
+        if (state.job.status !== 'running') {
+          if (state.job.status === status)
+            return { job: (await jobsToProto([state.job]))[0]!, verdicts: verdicts.map(verdictToProto) };
+          throw new RpcError(
+            Status.FAILED_PRECONDITION,
+            `job ${quote(request.jobId)} already ended as ${state.job.status}; it cannot end again as ${status}`,
+          );
+        }
+        const finalMetrics = acceptedMetrics(verdicts);
+        const primaryName = state.classifier.catalog.primaryMetric;
+        const reportedPrimary = finalMetrics[primaryName];
+        const finalPrimaryValue =
+          reportedPrimary !== undefined && Number.isFinite(reportedPrimary)
+            ? reportedPrimary
+            : state.job.bestValue;
+        const finalAccuracy =
+          finalMetrics.accuracy ?? (primaryName === 'accuracy' ? state.job.bestValue : undefined);
+        let errorMessage = request.errorMessage;
+        if (errorMessage.length > ERROR_MESSAGE_MAX_LENGTH) {
+          errorMessage = `${errorMessage.slice(0, ERROR_MESSAGE_MAX_LENGTH)}… (truncated from ${errorMessage.length} characters)`;
+        }
+        const endedAt = new Date();
+        let finalStep = state.job.startEpoch;
+        if (mirror) for (const e of (await storedEpochs(state)).seen) finalStep = Math.max(finalStep, e);
+        const job = await store.endJob({
+          jobId: request.jobId,
+          status,
+          finalMetrics,
+          ...(finalPrimaryValue !== undefined && { finalPrimaryValue }),
+          ...(finalAccuracy !== undefined && { finalAccuracy }),
+          errorMessage,
+          endedAt,
+          ...mirrored(() => [
+            ...(Object.keys(finalMetrics).length
+              ? [outboxItems.finalMetrics(finalMetrics, finalStep, endedAt.getTime())]
+              : []),
+            outboxItems.jobEnded(RUN_STATUS[status], endedAt.getTime(), errorMessage || undefined),
+          ]),
+        });
+        notify();
+        remember(job, state.classifier);
+        const primaryDefinition = state.classifier.definitionOf(primaryName);
+        const bestText =
+          job.bestEpoch !== undefined && job.bestValue !== undefined
+            ? ` │ best epoch ${job.bestEpoch} (${primaryDefinition?.label ?? primaryName} ${formatMetricValue(primaryDefinition, job.bestValue)})`
+            : '';
+        log(
+          `[${job.jobId}] training ${status}${bestText}${errorMessage ? ` │ ${errorMessage.split('\n')[0]}` : ''}`,
+        );
+        return { job: (await jobsToProto([job]))[0]!, verdicts: verdicts.map(verdictToProto) };
+      });
+    },
+  };
+}

@@ -1,0 +1,79 @@
+// BeginEpoch and EndEpoch: an epoch's start, then its metrics, normalised by the catalog, with the
+// job's best epoch moved in the same commit.
+import { timestampDate } from '@bufbuild/protobuf/wkt';
+import { columnValues, formatEpochLine } from '@training-callbacks/metric-catalog';
+import { outboxItems } from '@training-callbacks/mlflow-bridge/core';
+import { verdictToProto } from '../convert.ts';
+import { checkEpoch, checkJobId, checkMetricNames } from '../validation.ts';
+import { acceptedMetrics, nextBest } from './best-epoch.ts';
+import type { HandlerContext, HandlerGroup } from './context.ts';
+
+export function epochHandlers(ctx: HandlerContext): HandlerGroup<'beginEpoch' | 'endEpoch'> {
+  const { store, lock, log, notify, mirrored } = ctx;
+  const { running, storedEpochs } = ctx.jobs;
+  return {
+    async beginEpoch(request) {
+      checkJobId(request.jobId);
+      checkEpoch(request.epoch);
+      await running(request.jobId);
+      await store.beginEpoch(
+        request.jobId,
+        request.epoch,
+        request.timestamp ? timestampDate(request.timestamp) : new Date(),
+      );
+      return {};
+    },
+
+    async endEpoch(request) {
+      checkJobId(request.jobId);
+      checkEpoch(request.epoch);
+      checkMetricNames(request.metrics, 'metrics');
+      const timestamp = request.timestamp ? timestampDate(request.timestamp) : new Date();
+      return lock(request.jobId, async () => {
+        const state = await running(request.jobId);
+        const verdicts = state.classifier.classify(request.metrics);
+        const metrics = acceptedMetrics(verdicts);
+        const primaryName = state.classifier.catalog.primaryMetric;
+        const primary = metrics[primaryName];
+
+        const stored = await storedEpochs(state);
+        const finite = primary !== undefined && Number.isFinite(primary);
+        const best = nextBest(state, stored.primary, request.epoch, finite ? primary : undefined);
+
+        await store.saveEpoch({
+          jobId: request.jobId,
+          epoch: request.epoch,
+          metrics,
+          columns: columnValues(metrics),
+          timestamp,
+          best,
+          ...mirrored(() => [outboxItems.epochMetrics(request.epoch, metrics, timestamp.getTime())]),
+        });
+        notify();
+
+        // Committed: now update what we remember and answer.
+        if (finite) stored.primary.set(request.epoch, primary);
+        else stored.primary.delete(request.epoch);
+        stored.seen.add(request.epoch);
+        state.job = {
+          ...state.job,
+          ...(best ? { bestEpoch: best.epoch, bestValue: best.value } : {}),
+          epochsReported: stored.seen.size,
+          updatedAt: new Date(),
+        };
+        if (!best) {
+          delete state.job.bestEpoch;
+          delete state.job.bestValue;
+        }
+        const summary = `[${request.jobId}] ${formatEpochLine(state.classifier, request.epoch, verdicts)}`;
+        log(summary);
+        return {
+          verdicts: verdicts.map(verdictToProto),
+          isBest: best?.epoch === request.epoch,
+          ...(best && { best }),
+          summary,
+        };
+      });
+    },
+  };
+}

@@ -1,0 +1,105 @@
+// What the sidecar keeps in memory about the jobs it serves (record, metric classifier, stored epochs),
+// so that a report does not read the job back per call. Bounded (least recently used jobs leave).
+import { RpcError, Status } from '@training-callbacks/grpc-adapter';
+import {
+  CatalogError,
+  createMetricClassifier,
+  type MetricClassifier,
+  type TaskType,
+} from '@training-callbacks/metric-catalog';
+import type { JobRecord, Store } from '@training-callbacks/store';
+import { quote } from '../validation.ts';
+
+/** How many jobs' classifiers and best-epoch state are kept in memory. */
+const CACHED_JOBS = 1000;
+
+export interface JobState {
+  job: JobRecord;
+  classifier: MetricClassifier;
+  /** Loaded on the first epoch report: every stored epoch, and the finite primary values by epoch. */
+  epochs?: StoredEpochs;
+}
+
+export interface StoredEpochs {
+  seen: Set<number>;
+  primary: Map<number, number>;
+}
+
+export interface JobStates {
+  /** Records a job (after a commit) with its classifier, keeping the epochs already loaded. */
+  remember(job: JobRecord, classifier?: MetricClassifier): JobState;
+  /** The job's state; NOT_FOUND when there is no such job. */
+  existing(jobId: string): Promise<JobState>;
+  /** The job's state; FAILED_PRECONDITION when it has ended (reports after the end are refused). */
+  running(jobId: string): Promise<JobState>;
+  /** The job's stored epochs and their finite primary values, read once. */
+  storedEpochs(state: JobState): Promise<StoredEpochs>;
+}
+
+/** The job's metric classifier; a bad custom metric definition is the caller's INVALID_ARGUMENT. */
+export function classifierFor(task: TaskType, job: Pick<JobRecord, 'customMetrics'>): MetricClassifier {
+  try {
+    return createMetricClassifier(task, job.customMetrics);
+  } catch (error) {
+    if (error instanceof CatalogError)
+      throw new RpcError(Status.INVALID_ARGUMENT, `custom_metrics: ${error.message}`);
+    throw error;
+  }
+}
+
+export function createJobStates(store: Store): JobStates {
+  const states = new Map<string, JobState>();
+
+  function remember(job: JobRecord, classifier?: MetricClassifier): JobState {
+    const previous = states.get(job.jobId);
+    const state: JobState = {
+      job,
+      classifier: classifier ?? previous?.classifier ?? classifierFor(job.task as TaskType, job),
+      ...(previous?.epochs && { epochs: previous.epochs }),
+    };
+    states.delete(job.jobId);
+    states.set(job.jobId, state);
+    if (states.size > CACHED_JOBS) states.delete(states.keys().next().value as string);
+    return state;
+  }
+
+  async function existing(jobId: string): Promise<JobState> {
+    const cached = states.get(jobId);
+    if (cached) return cached;
+    const job = await store.getJob(jobId);
+    if (!job) {
+      throw new RpcError(
+        Status.NOT_FOUND,
+        `job ${quote(jobId)} not found; call BeginTraining (on_train_begin) first`,
+      );
+    }
+    return remember(job);
+  }
+
+  async function running(jobId: string): Promise<JobState> {
+    const state = await existing(jobId);
+    if (state.job.status !== 'running') {
+      throw new RpcError(
+        Status.FAILED_PRECONDITION,
+        `job ${quote(jobId)} has ended (${state.job.status}); reports after the end are refused — ` +
+          'call BeginTraining again to resume a failed or cancelled job, or use a new job id',
+      );
+    }
+    return state;
+  }
+
+  async function storedEpochs(state: JobState): Promise<StoredEpochs> {
+    if (state.epochs) return state.epochs;
+    const primaryName = state.classifier.catalog.primaryMetric;
+    const epochs: StoredEpochs = { seen: new Set<number>(), primary: new Map<number, number>() };
+    for (const epoch of await store.listEpochs(state.job.jobId)) {
+      epochs.seen.add(epoch.epoch);
+      const value = epoch.metrics[primaryName];
+      if (value !== undefined && Number.isFinite(value)) epochs.primary.set(epoch.epoch, value);
+    }
+    state.epochs = epochs;
+    return epochs;
+  }
+
+  return { remember, existing, running, storedEpochs };
+}

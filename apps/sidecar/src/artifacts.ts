@@ -1,14 +1,15 @@
 // Artifact files: confined reads from the trainer's shared volume and streamed uploads, both copied
 // into the sidecar's own artifact store before the call is acknowledged — a trainer that overwrites
 // last.pt a second later cannot change what was logged, and the MLflow bridge uploads from here.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import type { ArtifactRecord } from '@training-callbacks/store';
-import { quote } from './validation.ts';
+import { artifactClash, INCOMING_DIR, storedPathOf } from './artifact-layout.ts';
+import { artifactPathProblem, quote } from './validation.ts';
 
 /** A directory with more files than this is almost certainly the wrong directory. */
 export const MAX_FILES_PER_DIRECTORY = 10000;
@@ -16,45 +17,121 @@ export const MAX_FILES_PER_DIRECTORY = 10000;
 export interface ArtifactFiles {
   /** Resolves a trainer-side path and checks it lies under an artifact root; returns its real path. */
   confine(requested: string): Promise<string>;
-  /** Copies a file or every file under a directory into the store; returns the records. */
-  copyIn(jobId: string, source: string, artifactDir: string): Promise<ArtifactRecord[]>;
-  /** Writes an uploaded stream into the store, checking size and checksum. */
+  /**
+   * Copies a file or every file under a directory into the store; returns the records. `stored` are
+   * the job's artifact paths already stored: a new path that clashes with one of them (file against
+   * directory) is refused with FAILED_PRECONDITION before anything is copied.
+   */
+  copyIn(
+    jobId: string,
+    source: string,
+    artifactDir: string,
+    stored: Iterable<string>,
+  ): Promise<ArtifactRecord[]>;
+  /** Writes an uploaded stream into the store, checking size, checksum and clashes (as `copyIn`). */
   receive(
     jobId: string,
     artifactPath: string,
     expected: { sizeBytes: bigint; sha256: string },
     chunks: AsyncIterable<Uint8Array>,
+    stored: Iterable<string>,
   ): Promise<ArtifactRecord>;
 }
 
-function jobDir(store: string, jobId: string): string {
-  // Job ids are free text; encode them so no id can name a path outside the store.
-  return path.join(store, encodeURIComponent(jobId));
+function refuseClash(stored: Iterable<string>, wanted: readonly string[]): void {
+  const clash = artifactClash(stored, wanted);
+  if (!clash) return;
+  const { wanted: w, stored: s } = clash;
+  throw new RpcError(
+    Status.FAILED_PRECONDITION,
+    s.startsWith(`${w}/`)
+      ? `artifact ${quote(w)} would be a file, but the job already stores ${quote(s)} inside it as a directory; choose another artifact_path`
+      : `artifact ${quote(w)} needs ${quote(s)} to be a directory, but the job already stores ${quote(s)} as a file; choose another artifact_path`,
+  );
+}
+
+/**
+ * File-system errors that a caller can fix (a leftover file where a directory is needed, a name the
+ * file system refuses) as statuses naming the artifact; anything else passes through.
+ */
+function fileSystemRefusal(error: unknown, artifactPath: string): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EEXIST' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'ENOTEMPTY') {
+    return new RpcError(
+      Status.FAILED_PRECONDITION,
+      `artifact ${quote(artifactPath)} clashes with a file or directory already in the sidecar's artifact store (${code}); choose another artifact_path`,
+      { cause: error },
+    );
+  }
+  if (code === 'ENAMETOOLONG') {
+    return new RpcError(
+      Status.INVALID_ARGUMENT,
+      `artifact ${quote(artifactPath)} makes a path longer than the file system allows; shorten it`,
+      { cause: error },
+    );
+  }
+  return error;
 }
 
 export function createArtifactFiles(options: { store: string; roots: readonly string[] }): ArtifactFiles {
+  const store = path.resolve(options.store);
+  const incoming = path.join(store, INCOMING_DIR);
   let realRoots: Promise<string[]> | undefined;
   const roots = () =>
     (realRoots ??= Promise.all(options.roots.map((r) => realpath(r).catch(() => path.resolve(r)))));
 
+  /**
+   * Streams `source` into a fresh staging file, then renames it onto the artifact's stored path: a
+   * reader never sees half a file, and two calls for one path never write the same staging file.
+   */
+  async function storeStream(
+    jobId: string,
+    artifactPath: string,
+    source: AsyncIterable<Uint8Array>,
+    check: (chunk: Uint8Array) => void,
+  ): Promise<string> {
+    storedPathOf(store, jobId, artifactPath); // before a byte is written: throws if it left the store
+    await mkdir(incoming, { recursive: true });
+    const partial = path.join(incoming, randomUUID());
+    try {
+      await pipeline(
+        source,
+        async function* (chunks: AsyncIterable<Uint8Array>) {
+          for await (const chunk of chunks) {
+            check(chunk);
+            yield chunk;
+          }
+        },
+        createWriteStream(partial),
+      );
+      return partial;
+    } catch (error) {
+      await rm(partial, { force: true });
+      throw error;
+    }
+  }
+
+  /** Moves a checked staging file into place. */
+  async function place(partial: string, jobId: string, artifactPath: string): Promise<string> {
+    const target = storedPathOf(store, jobId, artifactPath);
+    try {
+      await mkdir(path.dirname(target), { recursive: true });
+      await rename(partial, target);
+      return target;
+    } catch (error) {
+      await rm(partial, { force: true });
+      throw fileSystemRefusal(error, artifactPath);
+    }
+  }
+
   async function copyFile(jobId: string, source: string, artifactPath: string): Promise<ArtifactRecord> {
-    const target = path.join(jobDir(options.store, jobId), artifactPath);
-    await mkdir(path.dirname(target), { recursive: true });
-    const partial = `${target}.partial-${process.pid}`;
     const hash = createHash('sha256');
     let size = 0;
-    await pipeline(
-      createReadStream(source),
-      async function* (chunks: AsyncIterable<Buffer>) {
-        for await (const chunk of chunks) {
-          hash.update(chunk);
-          size += chunk.length;
-          yield chunk;
-        }
-      },
-      createWriteStream(partial),
-    );
-    await rename(partial, target);
+    const partial = await storeStream(jobId, artifactPath, createReadStream(source), (chunk) => {
+      hash.update(chunk);
+      size += chunk.byteLength;
+    });
+    const target = await place(partial, jobId, artifactPath);
     return {
       artifactPath,
       sizeBytes: size,
@@ -63,6 +140,19 @@ export function createArtifactFiles(options: { store: string; roots: readonly st
       storedPath: target,
       loggedAt: new Date(),
     };
+  }
+
+  /** The artifact path a trainer's file gets; refused (naming the file) when it breaks the rules. */
+  function derivedPath(prefix: string, relative: string, file: string): string {
+    const artifactPath = prefix + relative;
+    const problem = artifactPathProblem(artifactPath);
+    if (problem) {
+      throw new RpcError(
+        Status.INVALID_ARGUMENT,
+        `file ${quote(file)} would be stored as artifact ${quote(artifactPath)}, which ${problem}; rename the file or log it with UploadArtifact under another artifact_path`,
+      );
+    }
+    return artifactPath;
   }
 
   return {
@@ -99,23 +189,36 @@ export function createArtifactFiles(options: { store: string; roots: readonly st
       return real;
     },
 
-    async copyIn(jobId, source, artifactDir) {
+    async copyIn(jobId, source, artifactDir, stored) {
       const info = await stat(source);
       const prefix = artifactDir ? `${artifactDir}/` : '';
-      if (info.isFile()) return [await copyFile(jobId, source, prefix + path.basename(source))];
+      if (info.isFile()) {
+        const artifactPath = derivedPath(prefix, path.basename(source), source);
+        refuseClash(stored, [artifactPath]);
+        return [await copyFile(jobId, source, artifactPath)];
+      }
       if (!info.isDirectory()) {
         throw new RpcError(
           Status.INVALID_ARGUMENT,
           `path ${quote(source)} is neither a file nor a directory`,
         );
       }
-      const files: string[] = [];
-      const walk = async (dir: string) => {
-        for (const entry of await readdir(dir, { withFileTypes: true })) {
-          const full = path.join(dir, entry.name);
-          // Symlinks are skipped: following them could leave the confined root.
-          if (entry.isDirectory()) await walk(full);
-          else if (entry.isFile() && !(await lstat(full)).isSymbolicLink()) files.push(full);
+      const files: { full: string; artifactPath: string }[] = [];
+      const walk = async (dir: string, relative: string) => {
+        // Names as bytes: a name that is not UTF-8 could not be opened again from its decoded form.
+        for (const entry of await readdir(dir, { withFileTypes: true, encoding: 'buffer' })) {
+          const name = entry.name.toString('utf8');
+          const full = path.join(dir, name);
+          if (!Buffer.from(name, 'utf8').equals(entry.name)) {
+            throw new RpcError(
+              Status.INVALID_ARGUMENT,
+              `file ${quote(full)} has a name that is not valid UTF-8; rename it`,
+            );
+          }
+          // Symlinks are skipped (Dirent does not follow them): following one could leave the root.
+          if (entry.isDirectory()) await walk(full, `${relative}${name}/`);
+          else if (entry.isFile())
+            files.push({ full, artifactPath: derivedPath(prefix, relative + name, full) });
           if (files.length > MAX_FILES_PER_DIRECTORY) {
             throw new RpcError(
               Status.INVALID_ARGUMENT,
@@ -124,66 +227,51 @@ export function createArtifactFiles(options: { store: string; roots: readonly st
           }
         }
       };
-      await walk(source);
-      files.sort();
+      await walk(source, '');
+      files.sort((a, b) => (a.artifactPath < b.artifactPath ? -1 : a.artifactPath > b.artifactPath ? 1 : 0));
+      refuseClash(
+        stored,
+        files.map((f) => f.artifactPath),
+      );
       const records: ArtifactRecord[] = [];
-      for (const file of files) {
-        const relative = path.relative(source, file).split(path.sep).join('/');
-        records.push(await copyFile(jobId, file, prefix + relative));
-      }
+      for (const file of files) records.push(await copyFile(jobId, file.full, file.artifactPath));
       return records;
     },
 
-    async receive(jobId, artifactPath, expected, chunks) {
-      const target = path.join(jobDir(options.store, jobId), artifactPath);
-      await mkdir(path.dirname(target), { recursive: true });
-      const partial = `${target}.upload-${process.pid}-${Date.now()}`;
+    async receive(jobId, artifactPath, expected, chunks, stored) {
+      refuseClash(stored, [artifactPath]);
       const hash = createHash('sha256');
       let size = 0n;
-      try {
-        await pipeline(
-          chunks,
-          async function* (source: AsyncIterable<Uint8Array>) {
-            for await (const chunk of source) {
-              size += BigInt(chunk.byteLength);
-              if (size > expected.sizeBytes) {
-                throw new RpcError(
-                  Status.INVALID_ARGUMENT,
-                  `upload of ${quote(artifactPath)} sent more than the ${expected.sizeBytes} bytes its header announced`,
-                );
-              }
-              hash.update(chunk);
-              yield chunk;
-            }
-          },
-          createWriteStream(partial),
-        );
-        if (size !== expected.sizeBytes) {
+      const partial = await storeStream(jobId, artifactPath, chunks, (chunk) => {
+        size += BigInt(chunk.byteLength);
+        if (size > expected.sizeBytes) {
           throw new RpcError(
             Status.INVALID_ARGUMENT,
-            `upload of ${quote(artifactPath)} ended after ${size} of the ${expected.sizeBytes} bytes its header announced`,
+            `upload of ${quote(artifactPath)} sent more than the ${expected.sizeBytes} bytes its header announced`,
           );
         }
-        const digest = hash.digest('hex');
-        if (digest !== expected.sha256.toLowerCase()) {
-          throw new RpcError(
-            Status.INVALID_ARGUMENT,
-            `upload of ${quote(artifactPath)} has sha256 ${digest} but its header announced ${expected.sha256}; resend it`,
-          );
-        }
-        await rename(partial, target);
-        return {
-          artifactPath,
-          sizeBytes: Number(size),
-          sha256: digest,
-          sourcePath: '',
-          storedPath: target,
-          loggedAt: new Date(),
-        };
-      } catch (error) {
+        hash.update(chunk);
+      });
+      const digest = hash.digest('hex');
+      const problem =
+        size !== expected.sizeBytes
+          ? `ended after ${size} of the ${expected.sizeBytes} bytes its header announced`
+          : digest !== expected.sha256.toLowerCase()
+            ? `has sha256 ${digest} but its header announced ${expected.sha256}; resend it`
+            : undefined;
+      if (problem) {
         await rm(partial, { force: true });
-        throw error;
+        throw new RpcError(Status.INVALID_ARGUMENT, `upload of ${quote(artifactPath)} ${problem}`);
       }
+      const target = await place(partial, jobId, artifactPath);
+      return {
+        artifactPath,
+        sizeBytes: Number(size),
+        sha256: digest,
+        sourcePath: '',
+        storedPath: target,
+        loggedAt: new Date(),
+      };
     },
   };
 }

@@ -34,6 +34,16 @@ describe('loadConfig', () => {
     });
   });
 
+  it('refuses a database inside the artifact store, where a job id and an artifact path could name it', () => {
+    expect(() => loadConfig(['--db', '/data/db/tc.sqlite', '--artifact-store', '/data'], {})).toThrow(
+      /--db \/data\/db\/tc.sqlite lies inside --artifact-store \/data/,
+    );
+    // Next to it (the database's own directory, written only two levels down) is fine.
+    expect(loadConfig(['--db', '/data/tc.sqlite', '--artifact-store', '/data'], {})?.artifactStore).toBe(
+      '/data',
+    );
+  });
+
   it('returns undefined for --help, and the help lists every flag', () => {
     expect(loadConfig(['--help'], {})).toBeUndefined();
     expect(loadConfig(['-h'], {})).toBeUndefined();

@@ -122,14 +122,22 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
   const roots = values['artifact-root']?.length
     ? values['artifact-root']
     : (env.TRAINING_CALLBACKS_ARTIFACT_ROOTS ?? '').split(':').filter(Boolean);
+  const artifactStore = path.resolve(
+    values['artifact-store'] ??
+      env.TRAINING_CALLBACKS_ARTIFACT_STORE ??
+      path.join(path.dirname(dbPath), 'artifacts'),
+  );
+  // Artifacts are written two levels below the store (<job>/<name>): a database deeper inside it
+  // could be named by a job id and an artifact path.
+  if (path.dirname(dbPath).startsWith(artifactStore + path.sep)) {
+    throw new ConfigError(
+      `--db ${dbPath} lies inside --artifact-store ${artifactStore}; keep the database outside the artifact store (e.g. --artifact-store ${path.join(path.dirname(dbPath), 'artifacts')})`,
+    );
+  }
   return {
     listen: values.listen ?? env.TRAINING_CALLBACKS_LISTEN ?? '127.0.0.1:50051',
     dbPath,
-    artifactStore: path.resolve(
-      values['artifact-store'] ??
-        env.TRAINING_CALLBACKS_ARTIFACT_STORE ??
-        path.join(path.dirname(dbPath), 'artifacts'),
-    ),
+    artifactStore,
     artifactRoots: roots.map((root) => path.resolve(root)),
     durability,
     maxMessageBytes,

@@ -11,6 +11,10 @@ export const PARAM_VALUE_MAX_LENGTH = 6000;
 export const MAX_PARAMS = 1000;
 export const NAME_MAX_LENGTH = 256;
 export const ERROR_MESSAGE_MAX_LENGTH = 16384;
+/** Longest artifact path, in characters (code points). */
+export const ARTIFACT_PATH_MAX_LENGTH = 512;
+/** Longest name between two "/" of an artifact path, in bytes of UTF-8: most file systems' NAME_MAX. */
+export const ARTIFACT_SEGMENT_MAX_BYTES = 255;
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: detecting control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
@@ -19,17 +23,51 @@ function invalid(message: string): never {
   throw new RpcError(Status.INVALID_ARGUMENT, message);
 }
 
-/** Shows a name safely inside an error message, control characters escaped. */
+/** Shows a name safely inside an error message, control characters escaped, cut at `max` code points. */
 export function quote(value: string, max = 80): string {
-  const shown = value.length > max ? `${value.slice(0, max)}…` : value;
-  return JSON.stringify(shown);
+  if (value.length <= max) return JSON.stringify(value);
+  // max + 1 code points fit in 2·max + 2 UTF-16 units; a pair cut at the end lies beyond the first max.
+  const points = [...value.slice(0, max * 2 + 2)];
+  return points.length > max ? `${JSON.stringify(points.slice(0, max).join(''))}…` : JSON.stringify(value);
+}
+
+/**
+ * The length of `value` in Unicode code points — what users, Python and MLflow call characters (a
+ * UTF-16 count would make "😀" two characters long). Fast when the UTF-16 length already fits.
+ */
+export function codePointLength(value: string): number {
+  let length = 0;
+  for (let i = 0; i < value.length; i++, length++) {
+    const unit = value.charCodeAt(i);
+    if (unit >= 0xd800 && unit <= 0xdbff) {
+      const next = value.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+    }
+  }
+  return length;
+}
+
+/** Cuts `value` to at most `max` code points, never inside a surrogate pair. */
+export function truncateCodePoints(value: string, max: number): string {
+  if (value.length <= max) return value;
+  let units = 0;
+  for (let points = 0; points < max && units < value.length; points++) {
+    const unit = value.charCodeAt(units);
+    units += unit >= 0xd800 && unit <= 0xdbff && units + 1 < value.length ? 2 : 1;
+  }
+  return value.slice(0, units);
+}
+
+/** Refuses a text longer than `max` code points; the message names the field and the limit. */
+function checkLength(value: string, max: number, field: string, suffix = ''): void {
+  if (value.length <= max) return;
+  const length = codePointLength(value);
+  if (length > max) invalid(`${field} is ${length} characters long; the limit is ${max}${suffix}`);
 }
 
 export function checkJobId(jobId: string): void {
   if (jobId.length === 0) invalid('job_id is empty; send the id of the training job (1–128 characters)');
-  if (jobId.length > JOB_ID_MAX_LENGTH) {
-    invalid(`job_id is ${jobId.length} characters long; the limit is ${JOB_ID_MAX_LENGTH}`);
-  }
+  checkLength(jobId, JOB_ID_MAX_LENGTH, 'job_id');
   if (CONTROL.test(jobId))
     invalid(`job_id ${quote(jobId)} contains control characters; use printable characters`);
 }
@@ -39,8 +77,7 @@ export function checkEpoch(epoch: number, field = 'epoch'): void {
 }
 
 export function checkShortText(value: string, field: string): void {
-  if (value.length > NAME_MAX_LENGTH)
-    invalid(`${field} is ${value.length} characters long; the limit is ${NAME_MAX_LENGTH}`);
+  checkLength(value, NAME_MAX_LENGTH, field);
   if (CONTROL.test(value)) invalid(`${field} ${quote(value)} contains control characters`);
 }
 
@@ -62,37 +99,45 @@ export function checkParams(params: Readonly<Record<string, string>>): void {
     invalid(`params has ${keys.length} entries; at most ${MAX_PARAMS} are accepted`);
   for (const key of keys) {
     if (key.length === 0) invalid('params has an empty key; name every parameter');
-    if (key.length > PARAM_KEY_MAX_LENGTH) {
-      invalid(
-        `params key ${quote(key)} is ${key.length} characters long; the limit is ${PARAM_KEY_MAX_LENGTH}`,
-      );
-    }
+    checkLength(key, PARAM_KEY_MAX_LENGTH, `params key ${quote(key)}`);
     if (CONTROL.test(key)) invalid(`params key ${quote(key)} contains control characters`);
-    const value = params[key] ?? '';
-    if (value.length > PARAM_VALUE_MAX_LENGTH) {
-      invalid(
-        `params[${quote(key)}] is ${value.length} characters long; the limit is ${PARAM_VALUE_MAX_LENGTH} (MLflow's)`,
-      );
-    }
+    checkLength(params[key] ?? '', PARAM_VALUE_MAX_LENGTH, `params[${quote(key)}]`, " (MLflow's)");
   }
 }
 
-/** A destination path inside the run's artifacts: relative, no "..", no empty segments. */
+/**
+ * What is wrong with a destination path inside the run's artifacts, or undefined when it is fine:
+ * relative, "/" separators, no "", "." or ".." segment, no control character or backslash, at most
+ * ARTIFACT_PATH_MAX_LENGTH characters and each segment at most ARTIFACT_SEGMENT_MAX_BYTES bytes of
+ * UTF-8 (what file systems allow for one name). The same rules hold for `artifact_path` and for the
+ * paths LogArtifact derives from file names, so every stored artifact can be placed inside the store
+ * (artifact-layout.ts).
+ */
+export function artifactPathProblem(artifactPath: string): string | undefined {
+  if (artifactPath === '') return 'is empty; send the destination path, e.g. "checkpoints/best.pt"';
+  if (artifactPath.length > ARTIFACT_PATH_MAX_LENGTH) {
+    const length = codePointLength(artifactPath);
+    if (length > ARTIFACT_PATH_MAX_LENGTH)
+      return `is ${length} characters long; the limit is ${ARTIFACT_PATH_MAX_LENGTH}`;
+  }
+  if (CONTROL.test(artifactPath)) return 'contains control characters';
+  if (artifactPath.startsWith('/') || artifactPath.includes('\\'))
+    return 'must be a relative path with "/" separators, e.g. "checkpoints/best.pt"';
+  for (const segment of artifactPath.split('/')) {
+    if (segment === '..' || segment === '.' || segment === '')
+      return 'must not contain "..", "." or empty segments';
+    const bytes = Buffer.byteLength(segment, 'utf8');
+    if (bytes > ARTIFACT_SEGMENT_MAX_BYTES) {
+      return `has the name ${quote(segment, 40)}, ${bytes} bytes long in UTF-8; the limit per name (between "/") is ${ARTIFACT_SEGMENT_MAX_BYTES} bytes`;
+    }
+  }
+  return undefined;
+}
+
+/** Refuses a bad destination path (see {@link artifactPathProblem}); `allowEmpty` for "the top". */
 export function checkArtifactPath(artifactPath: string, field = 'artifact_path', allowEmpty = true): void {
-  if (artifactPath === '') {
-    if (allowEmpty) return;
-    invalid(`${field} is empty; send the destination path, e.g. "checkpoints/best.pt"`);
-  }
-  if (artifactPath.length > 512)
-    invalid(`${field} is ${artifactPath.length} characters long; the limit is 512`);
-  if (CONTROL.test(artifactPath)) invalid(`${field} ${quote(artifactPath)} contains control characters`);
-  if (artifactPath.startsWith('/') || artifactPath.includes('\\')) {
-    invalid(
-      `${field} ${quote(artifactPath)} must be a relative path with "/" separators, e.g. "checkpoints"`,
-    );
-  }
-  const segments = artifactPath.split('/');
-  if (segments.some((s) => s === '..' || s === '.' || s === '')) {
-    invalid(`${field} ${quote(artifactPath)} must not contain "..", "." or empty segments`);
-  }
+  if (artifactPath === '' && allowEmpty) return;
+  const problem = artifactPathProblem(artifactPath);
+  if (problem)
+    invalid(artifactPath === '' ? `${field} ${problem}` : `${field} ${quote(artifactPath)} ${problem}`);
 }

@@ -23,6 +23,8 @@ function artifactItem(record: {
 export function artifactHandlers(ctx: HandlerContext): HandlerGroup<'logArtifact' | 'uploadArtifact'> {
   const { store, artifacts, notify, mirrored } = ctx;
   const { running } = ctx.jobs;
+  /** The job's stored artifact paths, which a new artifact must not clash with (file vs directory). */
+  const storedPaths = async (jobId: string) => (await store.listArtifacts(jobId)).map((a) => a.artifactPath);
   return {
     async logArtifact(request) {
       checkJobId(request.jobId);
@@ -34,7 +36,12 @@ export function artifactHandlers(ctx: HandlerContext): HandlerGroup<'logArtifact
         );
       await running(request.jobId);
       const real = await artifacts.confine(request.path);
-      const records = await artifacts.copyIn(request.jobId, real, request.artifactPath);
+      const records = await artifacts.copyIn(
+        request.jobId,
+        real,
+        request.artifactPath,
+        await storedPaths(request.jobId),
+      );
       await store.putArtifacts(
         request.jobId,
         records,
@@ -77,7 +84,13 @@ export function artifactHandlers(ctx: HandlerContext): HandlerGroup<'logArtifact
           yield part.value;
         }
       })();
-      const record = await artifacts.receive(jobId, artifactPath, { sizeBytes, sha256 }, chunks);
+      const record = await artifacts.receive(
+        jobId,
+        artifactPath,
+        { sizeBytes, sha256 },
+        chunks,
+        await storedPaths(jobId),
+      );
       await store.putArtifacts(
         jobId,
         [record],

@@ -1,0 +1,261 @@
+// The artifact store cannot be escaped: every job id and artifact path lands inside the store, in the
+// job's own directory, against the real sidecar process, its real SQLite file and its real store.
+// Job ids "." and ".." are valid ids and must neither reach the database next to the store nor
+// another job's files; names the file system cannot hold, and clashes between a file and a directory,
+// get a clear refusal that changes nothing.
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createClient, type ServiceClient, Status } from '@training-callbacks/grpc-adapter';
+import { TaskType, TrainingCallbacks } from '@training-callbacks/proto';
+import { type SidecarProcess, startSidecarProcess } from '@training-callbacks/sidecar/testing';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queryDatabase } from './database.ts';
+import { expectRefused } from './refusals.ts';
+
+type Methods = typeof TrainingCallbacks extends { method: infer M } ? M : never;
+
+let dataDir: string;
+let sidecar: SidecarProcess;
+let client: ServiceClient<Methods>;
+let root: string;
+let store: string;
+
+async function start(): Promise<void> {
+  sidecar = await startSidecarProcess({ dataDir, args: ['--quiet', '--artifact-root', root] });
+  client = createClient(TrainingCallbacks, sidecar.address);
+}
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(path.join(tmpdir(), 'tc-artifact-store-'));
+  root = path.join(dataDir, 'shared');
+  store = path.join(dataDir, 'artifacts'); // the default: next to the database
+  await mkdir(root);
+  await start();
+  for (const jobId of ['..', '.', 'victim', 'clash', 'names'])
+    await client.beginTraining({ jobId, taskType: TaskType.IMAGE_CLASSIFICATION });
+  await client.endEpoch({ jobId: 'victim', epoch: 0, metrics: { accuracy: 0.5 } });
+});
+
+afterAll(async () => {
+  client?.close();
+  await sidecar?.[Symbol.asyncDispose]();
+});
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+function upload(jobId: string, artifactPath: string, content: string | Uint8Array) {
+  const bytes = typeof content === 'string' ? new TextEncoder().encode(content) : content;
+  return client.uploadArtifact([
+    {
+      part: {
+        case: 'header',
+        value: { jobId, artifactPath, sizeBytes: BigInt(bytes.length), sha256: sha256(bytes) },
+      },
+    },
+    { part: { case: 'chunk', value: bytes } },
+  ]);
+}
+
+/** Where the sidecar says it stored an artifact (the artifact table of the SQLite file). */
+function storedPath(jobId: string, artifactPath: string): string {
+  const rows = queryDatabase<{ stored_path: string }>(
+    sidecar.dbPath,
+    'select stored_path from artifact where job_id = ? and artifact_path = ?',
+    jobId,
+    artifactPath,
+  );
+  expect(rows).toHaveLength(1);
+  return rows[0]!.stored_path;
+}
+
+function integrity(dbPath: string): string {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    return db.pragma('integrity_check', { simple: true }) as string;
+  } finally {
+    db.close();
+  }
+}
+
+describe('job ids "." and ".."', () => {
+  it('UploadArtifact(job_id="..", artifact_path="training-callbacks.sqlite") leaves the live database intact', async () => {
+    expect(path.join(store, '..', 'training-callbacks.sqlite')).toBe(sidecar.dbPath); // the old hole
+    const garbage = 'this is not a database '.repeat(100);
+    const { artifact } = await upload('..', 'training-callbacks.sqlite', garbage);
+    expect(artifact?.artifactPath).toBe('training-callbacks.sqlite');
+
+    const stored = storedPath('..', 'training-callbacks.sqlite');
+    expect(stored.startsWith(store + path.sep), stored).toBe(true);
+    expect(path.relative(store, stored).split(path.sep)).toEqual(['%2E.', 'training-callbacks.sqlite']);
+    expect(await readFile(stored, 'utf8')).toBe(garbage);
+
+    // The live database is still a database, with its data, and survives a crash and a restart.
+    expect((await readFile(sidecar.dbPath)).subarray(0, 16).toString('latin1')).toBe('SQLite format 3\0');
+    expect(integrity(sidecar.dbPath)).toBe('ok');
+    expect(await sidecar.stop('SIGKILL')).toBe('SIGKILL');
+    client.close();
+    await start();
+    expect(integrity(sidecar.dbPath)).toBe('ok');
+    const { epochs } = await client.listEpochs({ jobId: 'victim' });
+    expect(epochs.map((e) => e.metrics.accuracy)).toEqual([0.5]);
+    const { artifacts } = await client.listArtifacts({ jobId: '..' });
+    expect(artifacts.map((a) => a.sha256)).toEqual([sha256(new TextEncoder().encode(garbage))]);
+  });
+
+  it('job "." cannot overwrite another job\'s stored files', async () => {
+    await upload('victim', 'model.pt', 'the victim’s weights');
+    const victimFile = storedPath('victim', 'model.pt');
+    expect(path.relative(store, victimFile)).toBe(path.join('victim', 'model.pt'));
+    // With the job directory <store>/<job id>, "." + "victim/model.pt" was <store>/victim/model.pt.
+    await upload('.', 'victim/model.pt', 'an attacker’s weights');
+    const dotFile = storedPath('.', 'victim/model.pt');
+    expect(path.relative(store, dotFile)).toBe(path.join('%2E', 'victim', 'model.pt'));
+    expect(await readFile(victimFile, 'utf8')).toBe('the victim’s weights');
+    // …and ".." + "victim/model.pt" cannot reach it either.
+    await upload('..', 'artifacts/victim/model.pt', 'another attacker');
+    expect(await readFile(victimFile, 'utf8')).toBe('the victim’s weights');
+  });
+
+  it('LogArtifact for job ".." copies into its own directory too', async () => {
+    await writeFile(path.join(root, 'training-callbacks.sqlite-wal'), 'not a WAL');
+    const { artifacts } = await client.logArtifact({
+      jobId: '..',
+      path: path.join(root, 'training-callbacks.sqlite-wal'),
+    });
+    expect(artifacts.map((a) => a.artifactPath)).toEqual(['training-callbacks.sqlite-wal']);
+    const stored = storedPath('..', 'training-callbacks.sqlite-wal');
+    expect(path.relative(store, stored)).toBe(path.join('%2E.', 'training-callbacks.sqlite-wal'));
+    expect(integrity(sidecar.dbPath)).toBe('ok');
+  });
+});
+
+describe('names', () => {
+  it('long and non-ASCII job ids get a bounded directory inside the store', async () => {
+    const jobId = '😀'.repeat(128); // 128 characters (256 UTF-16 units): the longest job id
+    await client.beginTraining({ jobId, taskType: TaskType.IMAGE_CLASSIFICATION });
+    await upload(jobId, 'ü/best.pt', 'x');
+    const relative = path.relative(store, storedPath(jobId, 'ü/best.pt')).split(path.sep);
+    expect(relative).toHaveLength(3);
+    expect(relative[0]!.length).toBeLessThanOrEqual(120);
+    expect(relative[0]).toMatch(/^(%[0-9A-F]{2})+[%0-9A-F]*~[0-9a-f]{32}$/);
+    expect(relative.slice(1)).toEqual(['ü', 'best.pt']);
+  });
+
+  it('a name over 255 bytes is refused with the limit (it was INTERNAL: ENAMETOOLONG)', async () => {
+    await expectRefused(
+      sidecar.dbPath,
+      () => upload('names', `ckpt/${'é'.repeat(200)}.pt`, 'x'),
+      Status.INVALID_ARGUMENT,
+      /403 bytes long in UTF-8; the limit per name \(between "\/"\) is 255 bytes/,
+    );
+    await expectRefused(
+      sidecar.dbPath,
+      () => client.logArtifact({ jobId: 'names', path: path.join(root, 'x'), artifactPath: 'y'.repeat(256) }),
+      Status.INVALID_ARGUMENT,
+      /artifact_path .*the limit per name .* 255 bytes/,
+    );
+  });
+
+  it('an artifact path over 512 characters is refused with the limit', () =>
+    expectRefused(
+      sidecar.dbPath,
+      () => upload('names', Array(200).fill('ab').join('/'), 'x'),
+      Status.INVALID_ARGUMENT,
+      /599 characters long; the limit is 512/,
+    ));
+
+  it('file names from LogArtifact obey the artifact_path rules: refused whole, naming the file', async () => {
+    const dir = path.join(root, 'run1');
+    await mkdir(dir);
+    await writeFile(path.join(dir, 'good.txt'), 'fine');
+    await writeFile(path.join(dir, 'bad\\name.txt'), 'backslash');
+    await expectRefused(
+      sidecar.dbPath,
+      () => client.logArtifact({ jobId: 'names', path: dir, artifactPath: 'logs' }),
+      Status.INVALID_ARGUMENT,
+      /file ".*bad\\\\name.txt" would be stored as artifact "logs\/bad\\\\name.txt", which must be a relative path with "\/" separators/,
+    );
+    const controls = path.join(root, 'run2');
+    await mkdir(controls);
+    await writeFile(path.join(controls, 'tab\there.txt'), 'tab');
+    await expectRefused(
+      sidecar.dbPath,
+      () => client.logArtifact({ jobId: 'names', path: path.join(controls, 'tab\there.txt') }),
+      Status.INVALID_ARGUMENT,
+      /would be stored as artifact "tab\\there.txt", which contains control characters/,
+    );
+    // A prefix plus a long file name can exceed the path limit only through the prefix: 255 bytes fit.
+    const long = path.join(root, `${'n'.repeat(251)}.txt`);
+    await writeFile(long, 'long name');
+    const { artifacts } = await client.logArtifact({ jobId: 'names', path: long, artifactPath: 'deep' });
+    expect(artifacts[0]!.artifactPath).toBe(`deep/${'n'.repeat(251)}.txt`);
+  });
+
+  it('a file name that is not UTF-8 is refused', async () => {
+    const dir = path.join(root, 'latin1');
+    await mkdir(dir);
+    await writeFile(
+      Buffer.concat([Buffer.from(`${dir}/caf`), Buffer.from([0xe9]), Buffer.from('.txt')]),
+      'x',
+    );
+    await expectRefused(
+      sidecar.dbPath,
+      () => client.logArtifact({ jobId: 'names', path: dir }),
+      Status.INVALID_ARGUMENT,
+      /not valid UTF-8/,
+    );
+  });
+});
+
+describe('a clash with a stored artifact', () => {
+  it('a file where the job stores a directory, and a directory where it stores a file: FAILED_PRECONDITION naming it', async () => {
+    await upload('clash', 'ckpt/best.pt', 'best');
+    await upload('clash', 'model', 'model');
+    await expectRefused(
+      sidecar.dbPath,
+      () => upload('clash', 'ckpt', 'x'),
+      Status.FAILED_PRECONDITION,
+      /artifact "ckpt" would be a file, but the job already stores "ckpt\/best.pt" inside it as a directory/,
+    );
+    await expectRefused(
+      sidecar.dbPath,
+      () => upload('clash', 'model/v2.pt', 'x'),
+      Status.FAILED_PRECONDITION,
+      /artifact "model\/v2.pt" needs "model" to be a directory, but the job already stores "model" as a file/,
+    );
+    const dir = path.join(root, 'model-dir');
+    await mkdir(dir);
+    await writeFile(path.join(dir, 'a.txt'), 'a');
+    await expectRefused(
+      sidecar.dbPath,
+      () => client.logArtifact({ jobId: 'clash', path: dir, artifactPath: 'model' }),
+      Status.FAILED_PRECONDITION,
+      /"model\/a.txt" needs "model" to be a directory/,
+    );
+    // The same path again replaces the artifact.
+    const { artifact } = await upload('clash', 'model', 'model v2');
+    expect(await readFile(storedPath('clash', 'model'), 'utf8')).toBe('model v2');
+    expect(artifact?.sizeBytes).toBe(8n);
+  });
+
+  it('a leftover in the store that no artifact records (a crash between copy and commit) is a clash too', async () => {
+    const jobDir = path.dirname(storedPath('clash', 'model'));
+    await writeFile(path.join(jobDir, 'orphan'), 'left behind');
+    await expectRefused(
+      sidecar.dbPath,
+      () => upload('clash', 'orphan/x.pt', 'x'),
+      Status.FAILED_PRECONDITION,
+      /artifact "orphan\/x.pt" clashes with a file or directory already in the sidecar's artifact store/,
+    );
+    // Overwriting the leftover itself is fine: nothing recorded it.
+    await upload('clash', 'orphan', 'recorded now');
+    expect(await readFile(path.join(jobDir, 'orphan'), 'utf8')).toBe('recorded now');
+  });
+});
+
+it('stages uploads outside every job directory and leaves no staging file behind', async () => {
+  expect(await readdir(path.join(store, '.incoming'))).toEqual([]);
+});

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, HELP, loadConfig } from './config.ts';
+import { ConfigError, HELP, isLoopbackListen, loadConfig } from './config.ts';
 
 describe('loadConfig', () => {
   it('defaults to loopback and a SQLite file under ./data', () => {
@@ -103,5 +103,69 @@ describe('loadConfig', () => {
     ]) {
       expect(HELP).toContain(name);
     }
+  });
+});
+
+describe('security flags', () => {
+  it('reads TLS, token, health-port and insecure-listen settings from flags or environment', () => {
+    const env = {
+      TRAINING_CALLBACKS_TLS_CERT: '/etc/tc/tls.crt',
+      TRAINING_CALLBACKS_TLS_KEY: '/etc/tc/tls.key',
+      TRAINING_CALLBACKS_TLS_CLIENT_CA: '/etc/tc/ca.crt',
+      TRAINING_CALLBACKS_AUTH_TOKEN_FILE: '/etc/tc/tokens',
+      TRAINING_CALLBACKS_HEALTH_LISTEN: '0.0.0.0:50053',
+    };
+    expect(loadConfig(['--listen', '0.0.0.0:50051'], env)).toMatchObject({
+      tls: { certFile: '/etc/tc/tls.crt', keyFile: '/etc/tc/tls.key', clientCaFile: '/etc/tc/ca.crt' },
+      authTokenFile: '/etc/tc/tokens',
+      healthListen: '0.0.0.0:50053',
+      insecureListen: false,
+    });
+    const plain = loadConfig([], {})!;
+    expect(plain.tls).toBeUndefined();
+    expect(plain.authTokenFile).toBeUndefined();
+    expect(plain.healthListen).toBeUndefined();
+    expect(loadConfig(['--tls-cert', 'c.pem', '--tls-key', 'k.pem'], {})!.tls).toEqual({
+      certFile: path.resolve('c.pem'),
+      keyFile: path.resolve('k.pem'),
+    });
+    for (const name of [
+      '--tls-cert',
+      '--tls-key',
+      '--tls-client-ca',
+      '--auth-token-file',
+      '--health-listen',
+    ]) {
+      expect(HELP).toContain(name);
+    }
+  });
+
+  it('refuses half a TLS configuration', () => {
+    expect(() => loadConfig(['--tls-cert', 'c.pem'], {})).toThrow(/--tls-cert was given without --tls-key/);
+    expect(() => loadConfig([], { TRAINING_CALLBACKS_TLS_KEY: 'k.pem' })).toThrow(
+      /--tls-key was given without --tls-cert/,
+    );
+    expect(() => loadConfig(['--tls-client-ca', 'ca.pem'], {})).toThrow(/needs --tls-cert and --tls-key/);
+  });
+
+  it('refuses to listen beyond loopback with neither TLS nor tokens unless told --insecure-listen', () => {
+    for (const listen of ['0.0.0.0:50051', '[::]:50051', '10.1.2.3:50051', 'sidecar.internal:50051']) {
+      expect(() => loadConfig(['--listen', listen], {})).toThrow(/refusing to listen .*--insecure-listen/);
+      expect(loadConfig(['--listen', listen, '--insecure-listen'], {})!.insecureListen).toBe(true);
+      expect(loadConfig(['--listen', listen], { TRAINING_CALLBACKS_INSECURE_LISTEN: '1' })).toBeDefined();
+      expect(loadConfig(['--listen', listen, '--auth-token-file', 't'], {})).toBeDefined();
+      expect(loadConfig(['--listen', listen, '--tls-cert', 'c', '--tls-key', 'k'], {})).toBeDefined();
+    }
+    for (const listen of [
+      '127.0.0.1:0',
+      '127.0.0.2:50051',
+      'localhost:50051',
+      '[::1]:50051',
+      'unix:/tmp/x',
+    ]) {
+      expect(isLoopbackListen(listen)).toBe(true);
+    }
+    expect(isLoopbackListen('0.0.0.0:1')).toBe(false);
+    expect(isLoopbackListen('127.evil.example:1')).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type MlflowConfig, MlflowError, mlflowConfigFromEnv } from '@training-callbacks/mlflow-bridge/core';
+import type { TlsFiles } from './tls.ts';
 
 /** Everything the sidecar can be told, from flags or environment. */
 export interface SidecarConfig {
@@ -26,6 +27,14 @@ export interface SidecarConfig {
   mlflowMaxBackoffMs: number;
   /** Log-batch requests in flight to MLflow (2 by default; 1 suits a one-worker server). */
   mlflowRequestConcurrency: number;
+  /** TLS on the listeners (certificate and key files, optional client CA for mutual TLS); undefined: plaintext. */
+  tls?: TlsFiles;
+  /** Bearer-token file (`write <token>` / `read <token>` lines); undefined: no token is asked for. */
+  authTokenFile?: string;
+  /** A plaintext gRPC port serving only grpc.health.v1, for Kubernetes probes; undefined: none. */
+  healthListen?: string;
+  /** Listen beyond loopback without TLS and without tokens (refused otherwise). */
+  insecureListen: boolean;
 }
 
 export const HELP = `training-callbacks sidecar — the TrainingCallbacks gRPC service next to a trainer
@@ -43,6 +52,20 @@ Options (flag, environment variable, default):
   --max-message-bytes N    TRAINING_CALLBACKS_MAX_MESSAGE_BYTES  16777216
   --quiet                  TRAINING_CALLBACKS_QUIET=1         print no per-epoch line
   -h, --help               show this help
+
+Security (see docs/security.md):
+  --tls-cert FILE          TRAINING_CALLBACKS_TLS_CERT        (none: plaintext) PEM certificate chain
+  --tls-key FILE           TRAINING_CALLBACKS_TLS_KEY         its PEM private key
+  --tls-client-ca FILE     TRAINING_CALLBACKS_TLS_CLIENT_CA   clients must present a certificate this CA
+                           signed (mutual TLS). The three files are re-read when they change.
+  --auth-token-file FILE   TRAINING_CALLBACKS_AUTH_TOKEN_FILE (none: no token asked for) one token per
+                           line, "write <token>" or "read <token>" (reads only); re-read when it changes.
+                           Calls without a valid token: UNAUTHENTICATED; writes with a read token:
+                           PERMISSION_DENIED. grpc.health.v1 needs no token.
+  --health-listen ADDR     TRAINING_CALLBACKS_HEALTH_LISTEN   (none) a plaintext port serving only
+                           grpc.health.v1, for Kubernetes gRPC probes when the main port has TLS
+  --insecure-listen        TRAINING_CALLBACKS_INSECURE_LISTEN=1  allow --listen beyond loopback with
+                           neither TLS nor tokens (refused otherwise, exit code 2)
 
 Mirroring to MLflow (off unless MLFLOW_TRACKING_URI is set; MLflow's own variables):
   MLFLOW_TRACKING_URI                  http(s)://host:port of an \`mlflow server\` (with --serve-artifacts
@@ -64,7 +87,63 @@ gRPC reflection. SIGTERM/SIGINT stop it gracefully (in-flight calls finish, the 
 
 /** Thrown for a bad flag or variable; main prints it with the help hint and exits 2. */
 export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
+  override readonly name: string = 'ConfigError';
+}
+
+/**
+ * Whether `listen` is reachable from this machine only: a unix socket or a loopback address
+ * (127.0.0.0/8, ::1, localhost). Anything else — 0.0.0.0, [::], a pod IP, a host name — is not.
+ */
+export function isLoopbackListen(listen: string): boolean {
+  if (listen.startsWith('unix:')) return true;
+  const colon = listen.lastIndexOf(':');
+  const host = (colon < 0 ? listen : listen.slice(0, colon)).replace(/^\[|\]$/g, '').toLowerCase();
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+function securityConfig(
+  values: ReturnType<typeof parse>['values'],
+  env: NodeJS.ProcessEnv,
+  listen: string,
+): Pick<SidecarConfig, 'tls' | 'authTokenFile' | 'healthListen' | 'insecureListen'> {
+  const certFile = values['tls-cert'] ?? env.TRAINING_CALLBACKS_TLS_CERT;
+  const keyFile = values['tls-key'] ?? env.TRAINING_CALLBACKS_TLS_KEY;
+  const clientCaFile = values['tls-client-ca'] ?? env.TRAINING_CALLBACKS_TLS_CLIENT_CA;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new ConfigError(
+      certFile === undefined
+        ? '--tls-key was given without --tls-cert; give both (the certificate chain and its private key)'
+        : '--tls-cert was given without --tls-key; give both (the certificate chain and its private key)',
+    );
+  }
+  if (clientCaFile !== undefined && certFile === undefined) {
+    throw new ConfigError(
+      '--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is TLS with client certificates',
+    );
+  }
+  const authTokenFile = values['auth-token-file'] ?? env.TRAINING_CALLBACKS_AUTH_TOKEN_FILE;
+  const healthListen = values['health-listen'] ?? env.TRAINING_CALLBACKS_HEALTH_LISTEN;
+  const insecureListen = values['insecure-listen'] ?? env.TRAINING_CALLBACKS_INSECURE_LISTEN === '1';
+  if (certFile === undefined && authTokenFile === undefined && !insecureListen && !isLoopbackListen(listen)) {
+    throw new ConfigError(
+      `refusing to listen on ${listen} (beyond loopback) with neither TLS nor tokens: anyone who can reach ` +
+        'it could write and read every job. Give --tls-cert/--tls-key and/or --auth-token-file ' +
+        '(see docs/security.md), or --insecure-listen if the network itself is trusted.',
+    );
+  }
+  return {
+    ...(certFile !== undefined &&
+      keyFile !== undefined && {
+        tls: {
+          certFile: path.resolve(certFile),
+          keyFile: path.resolve(keyFile),
+          ...(clientCaFile !== undefined && { clientCaFile: path.resolve(clientCaFile) }),
+        },
+      }),
+    ...(authTokenFile !== undefined && { authTokenFile: path.resolve(authTokenFile) }),
+    ...(healthListen !== undefined && { healthListen }),
+    insecureListen,
+  };
 }
 
 /** Parses flags and environment. Returns undefined when --help was asked for. */
@@ -134,8 +213,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
       `--db ${dbPath} lies inside --artifact-store ${artifactStore}; keep the database outside the artifact store (e.g. --artifact-store ${path.join(path.dirname(dbPath), 'artifacts')})`,
     );
   }
+  const listen = values.listen ?? env.TRAINING_CALLBACKS_LISTEN ?? '127.0.0.1:50051';
   return {
-    listen: values.listen ?? env.TRAINING_CALLBACKS_LISTEN ?? '127.0.0.1:50051',
+    listen,
     dbPath,
     artifactStore,
     artifactRoots: roots.map((root) => path.resolve(root)),
@@ -146,6 +226,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
     mlflowRetryHorizonMs,
     mlflowMaxBackoffMs,
     mlflowRequestConcurrency,
+    ...securityConfig(values, env, listen),
   };
 }
 
@@ -165,6 +246,12 @@ function parse(argv: readonly string[]) {
       'mlflow-retry-horizon': { type: 'string' },
       'mlflow-max-backoff': { type: 'string' },
       'mlflow-concurrency': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-client-ca': { type: 'string' },
+      'auth-token-file': { type: 'string' },
+      'health-listen': { type: 'string' },
+      'insecure-listen': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -21,6 +21,11 @@ async function main(): Promise<number> {
   try {
     sidecar = await startSidecar(config);
   } catch (error) {
+    if (error instanceof ConfigError) {
+      // Unusable TLS or token files, found when the sidecar opens them.
+      console.error(`training-callbacks: ${error.message}\nRun with --help to see every option.`);
+      return 2;
+    }
     const message = error instanceof Error ? error.message : String(error);
     console.error(
       `training-callbacks: could not start on ${config.listen} with database ${config.dbPath}: ${message}\n` +
@@ -28,10 +33,14 @@ async function main(): Promise<number> {
     );
     return 1;
   }
+  // Printed before the "listening on" line, which tools wait for as the sign that start-up is complete.
+  if (sidecar.healthAddress)
+    console.log(`training-callbacks health-only (plaintext) on ${sidecar.healthAddress}`);
   console.log(
     `training-callbacks sidecar listening on ${sidecar.address} │ database ${config.dbPath} │ ` +
       `artifact roots: ${config.artifactRoots.length ? config.artifactRoots.join(', ') : 'none (UploadArtifact only)'} │ ` +
-      `MLflow: ${config.mlflow ? `mirroring to ${config.mlflow.trackingUri}` : 'off (set MLFLOW_TRACKING_URI to mirror)'}`,
+      `MLflow: ${config.mlflow ? `mirroring to ${config.mlflow.trackingUri}` : 'off (set MLFLOW_TRACKING_URI to mirror)'} │ ` +
+      `security: ${sidecar.security}`,
   );
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {

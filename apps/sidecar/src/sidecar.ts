@@ -6,9 +6,12 @@ import { file_trainingcallbacks_v1_training_callbacks, TrainingCallbacks } from 
 import { openStore, type Store } from '@training-callbacks/store';
 import { HealthImplementation } from 'grpc-health-check';
 import { createArtifactFiles } from './artifacts.ts';
+import { type TokenAuthenticator, watchTokenFile } from './auth.ts';
+import { tokenInterceptor } from './auth-grpc.ts';
 import type { SidecarConfig } from './config.ts';
 import type { RunningMirror } from './mlflow-mirror.ts';
 import { createTrainingCallbacksHandlers } from './service.ts';
+import { type TlsSource, watchTlsFiles } from './tls.ts';
 
 /** A running sidecar. */
 export interface Sidecar {
@@ -17,6 +20,12 @@ export interface Sidecar {
   readonly store: Store;
   /** The MLflow mirror, when MLFLOW_TRACKING_URI is set. */
   readonly mirror?: RunningMirror;
+  /** The plaintext health-only address (`--health-listen`), with its real port. */
+  readonly healthAddress?: string;
+  /** How the listeners are protected, for the start-up line: "TLS, client certificates, tokens". */
+  readonly security: string;
+  /** The TLS files being served (reloaded when they change), when `--tls-cert` is set. */
+  readonly tls?: TlsSource;
   /**
    * Stops gracefully: health turns NOT_SERVING, no new calls are accepted, in-flight calls finish
    * (up to `graceMs`, then they are cancelled), and the database is closed.
@@ -31,15 +40,39 @@ export async function startSidecar(
   config: SidecarConfig,
   log: (line: string) => void = console.log,
 ): Promise<Sidecar> {
-  await mkdir(path.dirname(config.dbPath), { recursive: true });
-  const store = await openStore({ dbPath: config.dbPath, durability: config.durability });
+  // Unusable TLS or token files are refused (a ConfigError) before anything is opened.
+  const warn = (line: string) => console.error(line);
+  const tls = config.tls && watchTlsFiles(config.tls, warn);
+  let tokens: TokenAuthenticator | undefined;
+  try {
+    tokens = config.authTokenFile === undefined ? undefined : watchTokenFile(config.authTokenFile, warn);
+  } catch (error) {
+    tls?.close();
+    throw error;
+  }
+  const stopWatching = () => {
+    tls?.close();
+    tokens?.close();
+  };
+  let store: Store;
+  try {
+    await mkdir(path.dirname(config.dbPath), { recursive: true });
+    store = await openStore({ dbPath: config.dbPath, durability: config.durability });
+  } catch (error) {
+    stopWatching();
+    throw error;
+  }
   const server = new Server({
     'grpc.max_receive_message_length': config.maxMessageBytes,
     'grpc.max_send_message_length': config.maxMessageBytes,
     // channelz keeps per-call statistics for a debugging service we do not serve; it costs ~4 % of
     // the CPU of every call (measured with --cpu-prof under EndEpoch load).
     'grpc.enable_channelz': 0,
+    ...(tokens && { interceptors: [tokenInterceptor(tokens, [TrainingCallbacks])] }),
   });
+  // Kubernetes' gRPC probes speak neither TLS nor tokens: a port of its own serving health only.
+  const healthServer =
+    config.healthListen === undefined ? undefined : new Server({ 'grpc.enable_channelz': 0 });
   let mirror: RunningMirror | undefined;
   try {
     if (config.mlflow) {
@@ -70,20 +103,21 @@ export async function startSidecar(
     health.addToServer(server);
     addReflection(server, [file_trainingcallbacks_v1_training_callbacks]);
 
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(config.listen, ServerCredentials.createInsecure(), (error, boundPort) =>
-        error ? reject(error) : resolve(boundPort),
-      ),
-    );
-    const address = config.listen.startsWith('unix:')
-      ? config.listen
-      : `${config.listen.slice(0, config.listen.lastIndexOf(':'))}:${port}`;
+    const address = await bind(server, config.listen, tls ? tls.serverCredentials() : insecure());
+    let healthAddress: string | undefined;
+    if (healthServer && config.healthListen !== undefined) {
+      health.addToServer(healthServer);
+      healthAddress = await bind(healthServer, config.healthListen, insecure());
+    }
 
     let closing: Promise<void> | undefined;
     return {
       address,
       store,
       ...(mirror && { mirror }),
+      ...(healthAddress !== undefined && { healthAddress }),
+      ...(tls && { tls }),
+      security: describeSecurity(config),
       close(graceMs = 10_000) {
         closing ??= (async () => {
           health.setStatus('', 'NOT_SERVING');
@@ -98,6 +132,9 @@ export async function startSidecar(
               resolve();
             });
           });
+          // Health answers NOT_SERVING on its own port until the main port has drained.
+          healthServer?.forceShutdown();
+          stopWatching();
           // The worker stops before the database closes; whatever it had not sent stays in the outbox.
           await mirror?.stop(Math.min(graceMs, 5000));
           await store.close();
@@ -107,8 +144,29 @@ export async function startSidecar(
     };
   } catch (error) {
     server.forceShutdown();
+    healthServer?.forceShutdown();
+    stopWatching();
     await mirror?.stop(0);
     await store.close();
     throw error;
   }
+}
+
+const insecure = () => ServerCredentials.createInsecure();
+
+/** Binds `server` to `listen` and returns the address with the real port (when 0 was asked for). */
+async function bind(server: Server, listen: string, credentials: ServerCredentials): Promise<string> {
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(listen, credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort))),
+  );
+  return listen.startsWith('unix:') ? listen : `${listen.slice(0, listen.lastIndexOf(':'))}:${port}`;
+}
+
+function describeSecurity(config: SidecarConfig): string {
+  const parts = [
+    config.tls ? (config.tls.clientCaFile ? 'TLS with client certificates' : 'TLS') : 'plaintext',
+    config.authTokenFile ? `tokens from ${config.authTokenFile}` : 'no tokens',
+  ];
+  if (config.healthListen !== undefined) parts.push('health-only port');
+  return parts.join(', ');
 }

@@ -6,6 +6,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
+export type { CertificateFiles } from './testing-certificates.ts';
+export { createCertificateAuthority, issueCertificate } from './testing-certificates.ts';
+
 const SOURCE_MAIN = path.join(import.meta.dirname, 'main.ts');
 const DIST_MAIN = path.join(import.meta.dirname, '..', 'dist', 'main.js');
 /** The V8 flag `npm start` runs the built sidecar with (a smaller young generation: less idle memory). */

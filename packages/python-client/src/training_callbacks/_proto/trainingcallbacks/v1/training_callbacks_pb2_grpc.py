@@ -28,6 +28,9 @@ if _version_not_supported:
 class TrainingCallbacksStub:
     """The sidecar's service. Named after the product rather than with a `Service` suffix because it is
     the one name trainers and platform teams already use for it.
+
+    The read RPCs are marked `idempotency_level = NO_SIDE_EFFECTS`; a sidecar with an
+    `--auth-token-file` lets read-only tokens call exactly those.
     buf:lint:ignore SERVICE_SUFFIX
     """
 
@@ -117,6 +120,9 @@ class TrainingCallbacksStub:
 class TrainingCallbacksServicer:
     """The sidecar's service. Named after the product rather than with a `Service` suffix because it is
     the one name trainers and platform teams already use for it.
+
+    The read RPCs are marked `idempotency_level = NO_SIDE_EFFECTS`; a sidecar with an
+    `--auth-token-file` lets read-only tokens call exactly those.
     buf:lint:ignore SERVICE_SUFFIX
     """
 
@@ -319,6 +325,9 @@ def add_TrainingCallbacksServicer_to_server(servicer, server):
 class TrainingCallbacks:
     """The sidecar's service. Named after the product rather than with a `Service` suffix because it is
     the one name trainers and platform teams already use for it.
+
+    The read RPCs are marked `idempotency_level = NO_SIDE_EFFECTS`; a sidecar with an
+    `--auth-token-file` lets read-only tokens call exactly those.
     buf:lint:ignore SERVICE_SUFFIX
     """
 

@@ -91,6 +91,45 @@ describe('MLflow outages and errors', () => {
     rpc.close();
   });
 
+  it('MLflow away for longer than the longest backoff, then back: catch-up starts within ~10 s', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'tc-probe-'));
+    try {
+      await using proxy = await startTcpFaultProxy(mlflowUrl());
+      const MAX_BACKOFF_S = 20;
+      const { sidecar, rpc } = await startMirroredSidecar(proxy.url, {
+        dataDir,
+        args: ['--mlflow-max-backoff', String(MAX_BACKOFF_S)],
+      });
+      await using _ = sidecar;
+      const jobId = uniqueJobId('probe');
+      await rpc.beginTraining({ jobId, taskType: TaskType.IMAGE_CLASSIFICATION });
+      await epochs(rpc, jobId, 0, 1);
+      await waitInSync(rpc, jobId);
+      await proxy.setMode('refuse');
+      await epochs(rpc, jobId, 1, 4);
+      // Longer than the longest wait between attempts: the backoff has grown to its cap.
+      await new Promise((r) => setTimeout(r, (MAX_BACKOFF_S + 6) * 1000));
+      const [head] = queryDatabase<{ attempts: number; next: number }>(
+        path.join(dataDir, 'training-callbacks.sqlite'),
+        'select attempts, next_attempt_at_ms next from outbox_item order by id limit 1',
+      );
+      await proxy.setMode('pass');
+      const back = Date.now();
+      await waitInSync(rpc, jobId, 30_000);
+      const catchUpMs = Date.now() - back;
+      console.log(
+        `catch-up after a ${MAX_BACKOFF_S + 6} s outage: ${catchUpMs} ms (head item: ${head!.attempts} attempts, next attempt was due in ${((head!.next - back) / 1000).toFixed(1)} s)`,
+      );
+      expect(head!.attempts).toBeGreaterThanOrEqual(5);
+      expect(catchUpMs).toBeLessThan(10_000);
+      expect(sidecar.output.some((l) => l.includes('MLflow answers again'))).toBe(true);
+      await expectEpochs((await onlyRunOf(mlflow, jobId)).info.runId, 4);
+      rpc.close();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
+
   it('MLflow answering 500, then 429 with Retry-After, and answers lost after MLflow applied them', async () => {
     await using injector = await startHttpFaultInjector(mlflowUrl());
     const { sidecar, rpc } = await startMirroredSidecar(injector.url);

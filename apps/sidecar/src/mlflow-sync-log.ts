@@ -51,6 +51,9 @@ export function syncEventLogger({
       case 'warning':
         log(`[${event.jobId || 'mlflow'}] MLflow: ${event.message}`);
         break;
+      case 'reachable':
+        log(`MLflow answers again: retrying ${event.jobs} waiting job(s) now instead of after their backoff`);
+        break;
       case 'artifact_progress': {
         const { jobId, artifactPath, sentBytes, totalBytes } = event;
         if (totalBytes < PROGRESS_MIN_BYTES) break;

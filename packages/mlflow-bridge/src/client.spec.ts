@@ -9,7 +9,6 @@ import {
   type Metric,
   type MlflowClient,
   PARAM_CHANGED_TAG_PREFIX,
-  runClaimExperimentName,
 } from './client.ts';
 import { MlflowError } from './errors.ts';
 import { freePort, startHttpFaultInjector } from './testing/index.ts';
@@ -74,34 +73,33 @@ describe('one run per job', () => {
     const runs = await runsOf(jobId);
     expect(runs).toHaveLength(1);
     expect(runs[0]?.data.tags).toMatchObject({ [JOB_ID_TAG]: jobId, task: 'object_detection' });
-    // The claim is hidden (soft-deleted) but keeps the name and the run id.
-    const claim = await client.getExperimentByName(runClaimExperimentName(jobId));
-    expect(claim).toMatchObject({ lifecycleStage: 'deleted', tags: { run_id: a.run.runId } });
   });
 
-  it('two concurrent creators (separate clients) end up with one run', async () => {
-    const other = createMlflowClient({ trackingUri: url });
-    try {
-      for (let i = 0; i < 3; i++) {
-        const jobId = `concurrent-${uid()}`;
-        const [a, b] = await Promise.all([
-          client.ensureRunForJob(opts(jobId)),
-          other.ensureRunForJob(opts(jobId)),
-        ]);
-        expect(a.run.runId).toBe(b.run.runId);
-        expect(await runsOf(jobId)).toHaveLength(1);
-        // Never both "created"; when both did create, the loser's run was deleted.
-        expect(a.created && b.created).toBe(false);
-        const e = await client.getExperimentByName(`job_${jobId}`);
-        const deleted = await client.searchRuns({
-          experimentIds: [e!.experimentId],
-          runViewType: 'DELETED_ONLY',
-        });
-        expect(deleted.length).toBeLessThanOrEqual(1);
-      }
-    } finally {
-      await other.close();
+  it("leaves no experiment behind but the job's own", async () => {
+    const jobId = `tidy-${uid()}`;
+    await client.ensureRunForJob(opts(jobId));
+    await client.ensureRunForJob(opts(jobId));
+    const all = await client.searchExperiments({ viewType: 'ALL' });
+    expect(all.filter((e) => e.name.includes(jobId)).map((e) => e.name)).toEqual([`job_${jobId}`]);
+  });
+
+  it("finds the job's run by its tag also for ids the search filter cannot quote", async () => {
+    for (const jobId of [`quote'${uid()}`, `back\\slash-${uid()}`, `ünï-${uid()}`]) {
+      const a = await client.ensureRunForJob(opts(jobId));
+      const b = await client.ensureRunForJob(opts(jobId));
+      expect(b).toMatchObject({ created: false, run: { runId: a.run.runId } });
+      expect(await runsOf(jobId)).toHaveLength(1);
     }
+  });
+
+  it("a deleted run is not the job's run any more: the next one is created", async () => {
+    const jobId = `gone-${uid()}`;
+    const a = await client.ensureRunForJob(opts(jobId));
+    await client.deleteRun(a.run.runId);
+    const b = await client.ensureRunForJob(opts(jobId));
+    expect(b.created).toBe(true);
+    expect(b.run.runId).not.toBe(a.run.runId);
+    expect((await runsOf(jobId)).map((r) => r.info.runId)).toEqual([b.run.runId]);
   });
 
   it('a crash between runs/create and storing the run id is recovered by the job tag', async () => {

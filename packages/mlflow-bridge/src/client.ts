@@ -104,11 +104,22 @@ export interface MlflowClient {
   readonly trackingUri: string;
   /** `GET /version`. */
   version(): Promise<string>;
+  /**
+   * One cheap tracking call (`experiments/search`, one result) with a short time limit: resolves when
+   * the server answers it, throws the `MlflowError` otherwise. The worker uses it to notice MLflow's
+   * return during an outage without waiting out its backoff.
+   */
+  probe(timeoutMs?: number): Promise<void>;
   getExperimentByName(name: string): Promise<Experiment | undefined>;
   getExperiment(experimentId: string): Promise<Experiment>;
   /** Get-or-create, safe when several clients race; restores a soft-deleted experiment of that name. */
   ensureExperiment(name: string, tags?: Record<string, string>): Promise<Experiment>;
   deleteExperiment(experimentId: string): Promise<void>;
+  /** `experiments/search`, all pages. */
+  searchExperiments(opts?: {
+    filter?: string;
+    viewType?: 'ACTIVE_ONLY' | 'DELETED_ONLY' | 'ALL';
+  }): Promise<Experiment[]>;
   createRun(opts: {
     experimentId: string;
     runName: string;
@@ -123,7 +134,9 @@ export interface MlflowClient {
     maxResults?: number;
   }): Promise<Run[]>;
   deleteRun(runId: string): Promise<void>;
-  /** Exactly one run per job, across retries, crashes and concurrent creators (see README, "Run identity"). */
+  /** The active runs tagged with the job id in an experiment, oldest first. */
+  findRunsForJob(experimentId: string, jobId: string): Promise<RunInfo[]>;
+  /** Exactly one run per job, across retries and crashes (see README, "Run identity"). */
   ensureRunForJob(opts: EnsureRunOptions): Promise<EnsureRunResult>;
   /** `runs/update`: status, end time (ms) and/or name. */
   updateRun(
@@ -245,10 +258,8 @@ function toRun(r: RawRun): Run {
   };
 }
 
-/** Name of the (soft-deleted) experiment whose unique name settles which run a job owns. */
-export function runClaimExperimentName(jobId: string): string {
-  return `training_callbacks.run_claim/${jobId}`;
-}
+/** Job ids that can be quoted in a search filter as they are (anything else is compared client-side). */
+const SAFE_FILTER_VALUE = /^[A-Za-z0-9_.:/ -]{1,200}$/;
 
 function fitTagKey(key: string): string {
   return key.length <= MAX_KEY_LENGTH ? key : `${key.slice(0, MAX_KEY_LENGTH - 9)}_${shortHash(key)}`;
@@ -308,7 +319,7 @@ export function createMlflowClient(config: MlflowConfig): MlflowClient {
   async function call<T>(
     method: 'GET' | 'POST',
     endpoint: string,
-    opts: { query?: Query; body?: unknown } = {},
+    opts: { query?: Query; body?: unknown; timeoutMs?: number } = {},
   ) {
     let url = `${base}/api/2.0/mlflow/${endpoint}`;
     if (opts.query) {
@@ -322,7 +333,7 @@ export function createMlflowClient(config: MlflowConfig): MlflowClient {
         method,
         headers: headers(method === 'POST' ? { 'content-type': 'application/json' } : {}),
         body: method === 'POST' ? JSON.stringify(opts.body ?? {}, mlflowJsonReplacer) : undefined,
-        timeoutMs,
+        timeoutMs: opts.timeoutMs ?? timeoutMs,
       });
     } catch (e) {
       throw transportError(method, endpoint, e, codeOf(e) === 'REQUEST_TIMEOUT');
@@ -359,6 +370,10 @@ export function createMlflowClient(config: MlflowConfig): MlflowClient {
       const text = res.body.toString();
       if (res.status !== 200) throw httpError('GET', 'version', res.status, text, res.headers['retry-after']);
       return text.trim();
+    },
+
+    async probe(probeTimeoutMs = 5000) {
+      await call('GET', 'experiments/search', { query: { max_results: 1 }, timeoutMs: probeTimeoutMs });
     },
 
     async getExperimentByName(name) {
@@ -406,6 +421,23 @@ export function createMlflowClient(config: MlflowConfig): MlflowClient {
       });
     },
 
+    async searchExperiments({ filter, viewType } = {}) {
+      const out: Experiment[] = [];
+      let pageToken: string | undefined;
+      do {
+        const r = await call<{ experiments?: RawExperiment[]; next_page_token?: string }>(
+          'POST',
+          'experiments/search',
+          {
+            body: { max_results: 1000, filter, view_type: viewType ?? 'ACTIVE_ONLY', page_token: pageToken },
+          },
+        );
+        out.push(...(r.experiments ?? []).map(toExperiment));
+        pageToken = r.next_page_token || undefined;
+      } while (pageToken);
+      return out;
+    },
+
     async deleteExperiment(experimentId) {
       await call('POST', 'experiments/delete', { body: { experiment_id: experimentId } });
     },
@@ -445,77 +477,34 @@ export function createMlflowClient(config: MlflowConfig): MlflowClient {
       await call('POST', 'runs/delete', { body: { run_id: runId } });
     },
 
+    async findRunsForJob(experimentId, jobId) {
+      // A server-side filter when the id is safe to quote in MLflow's filter language; the tag is
+      // compared here as well, so an unusual id only costs a longer listing of its experiment.
+      const filter = SAFE_FILTER_VALUE.test(jobId) ? `tags.\`${JOB_ID_TAG}\` = '${jobId}'` : undefined;
+      const runs = (
+        await client.searchRuns({ experimentIds: [experimentId], filter, runViewType: 'ACTIVE_ONLY' })
+      )
+        .filter((r) => r.data.tags[JOB_ID_TAG] === jobId)
+        .map((r) => r.info);
+      return runs.sort(
+        (a, b) => a.startTime - b.startTime || (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0),
+      );
+    },
+
     async ensureRunForJob({ jobId, experimentName, runName, startTimeMs, tags, experimentTags }) {
       const experiment = await client.ensureExperiment(experimentName, experimentTags);
-      const claimName = runClaimExperimentName(jobId);
-
-      const claimedRun = async (claim: Experiment): Promise<RunInfo> => {
-        const runId = claim.tags.run_id;
-        const fail = (why: string) =>
-          new MlflowError(
-            `job ${jobId}: its MLflow run ${runId} (recorded in experiment "${claimName}") ${why}; restore the run in MLflow, or permanently delete that experiment (mlflow gc) to let a new run be created`,
-            { kind: 'config', retryable: false },
-          );
-        if (!runId) throw fail('is not recorded');
-        try {
-          const run = await client.getRun(runId);
-          if (run.info.lifecycleStage !== 'active') throw fail('was deleted');
-          return run.info;
-        } catch (e) {
-          if (isNotFound(e)) throw fail('no longer exists');
-          throw e;
-        }
-      };
-
-      // 1. Settled already (by us before a crash, or by another sidecar)?
-      const existingClaim = await client.getExperimentByName(claimName);
-      if (existingClaim) {
-        return {
-          run: await claimedRun(existingClaim),
-          experimentId: experiment.experimentId,
-          created: false,
-        };
-      }
-      // 2. A run from an earlier attempt that crashed before claiming it, or create one.
-      const tagged = (
-        await client.searchRuns({ experimentIds: [experiment.experimentId], runViewType: 'ACTIVE_ONLY' })
-      ).filter((r) => r.data.tags[JOB_ID_TAG] === jobId);
-      tagged.sort((a, b) => a.info.startTime - b.info.startTime || (a.info.runId < b.info.runId ? -1 : 1));
-      let candidate = tagged[0]?.info;
-      let created = false;
-      if (!candidate) {
-        candidate = await client.createRun({
-          experimentId: experiment.experimentId,
-          runName,
-          startTimeMs,
-          tags: { ...tags, [JOB_ID_TAG]: jobId },
-        });
-        created = true;
-      }
-      // 3. Claim it: experiment names are unique, so exactly one claim wins, atomically with its tags.
-      let winner: RunInfo = candidate;
-      try {
-        const r = await call<{ experiment_id: string }>('POST', 'experiments/create', {
-          body: {
-            name: claimName,
-            tags: [
-              { key: 'run_id', value: candidate.runId },
-              { key: 'job_id', value: jobId },
-            ],
-          },
-        });
-        // Hide the claim from the experiment list; its name stays reserved and readable.
-        await client.deleteExperiment(r.experiment_id).catch(() => undefined);
-      } catch (e) {
-        if (!isAlreadyExists(e)) throw e;
-        const claim = await client.getExperimentByName(claimName);
-        if (!claim) throw e;
-        winner = await claimedRun(claim);
-      }
-      if (winner.runId !== candidate.runId && created) {
-        await client.deleteRun(candidate.runId).catch(() => undefined);
-      }
-      return { run: winner, experimentId: experiment.experimentId, created: created && winner === candidate };
+      const experimentId = experiment.experimentId;
+      // A run of an earlier attempt: created, but its id never stored (the answer was lost, or the
+      // process died between runs/create and saving the id).
+      const existing = (await client.findRunsForJob(experimentId, jobId))[0];
+      if (existing) return { run: existing, experimentId, created: false };
+      const run = await client.createRun({
+        experimentId,
+        runName,
+        startTimeMs,
+        tags: { ...tags, [JOB_ID_TAG]: jobId },
+      });
+      return { run, experimentId, created: true };
     },
 
     async updateRun(runId, { status, endTimeMs, runName }) {

@@ -16,7 +16,6 @@ export {
   type RunInfo,
   type RunStatus,
   resolveArtifactUrl,
-  runClaimExperimentName,
   type UploadArtifactOptions,
 } from './client.ts';
 export { type MlflowAuth, type MlflowConfig, type MlflowTlsConfig, mlflowConfigFromEnv } from './config.ts';

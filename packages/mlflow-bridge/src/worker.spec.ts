@@ -112,6 +112,14 @@ function scenario(
   return { items, expected, endTimeMs: endTs + 5, outcome };
 }
 
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 async function runOf(jobId: string): Promise<Run> {
   const e = await reader.getExperimentByName(`job_${jobId}`);
   expect(e, `experiment job_${jobId}`).toBeDefined();
@@ -308,6 +316,43 @@ describe('faults between the worker and MLflow', () => {
     const run = await runOf(jobId);
     expect(run.info).toMatchObject({ status: 'FINISHED', endTime: endTimeMs });
     await expectExactlyOnce(run, expected);
+  });
+
+  it('catch-up starts within seconds of MLflow coming back, however long the backoff has grown', async () => {
+    await using proxy = await startTcpFaultProxy(url);
+    const jobId = `probe-${uid()}`;
+    const { items, expected } = scenario({ epochs: 2, batchSteps: 50 });
+    const outbox = new MemoryOutbox();
+    const client = createMlflowClient({ trackingUri: proxy.url, requestTimeoutMs: 2000 });
+    const events: SyncEvent[] = [];
+    // Every retry waits a minute: without a probe nothing would move for 30–60 s after the outage.
+    await using worker = createSyncWorker({
+      client,
+      outbox,
+      backoff: { initialMs: 60_000, maxMs: 60_000 },
+      pollIntervalMs: 50,
+      probeIntervalMs: 1000,
+      onEvent: (e) => events.push(e),
+    });
+    worker.start();
+    await proxy.setMode('refuse');
+    await outbox.enqueue(jobId, items, Date.now());
+    worker.notify();
+    await until(() => events.some((e) => e.type === 'retry'));
+    const retry = events.find((e) => e.type === 'retry') as Extract<SyncEvent, { type: 'retry' }>;
+    expect(retry.delayMs).toBeGreaterThanOrEqual(30_000);
+    // Probes fail quietly while MLflow stays away: nothing is retried early.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(events.filter((e) => e.type === 'retry')).toHaveLength(1);
+    await proxy.setMode('pass');
+    const back = Date.now();
+    await until(async () => (await worker.status(jobId)).pendingItems === 0, 15_000);
+    const catchUpMs = Date.now() - back;
+    expect(catchUpMs).toBeLessThan(10_000);
+    expect(events.some((e) => e.type === 'reachable' && e.jobs === 1)).toBe(true);
+    await worker.stop();
+    await client.close();
+    await expectExactlyOnce(await runOf(jobId), expected);
   });
 
   it('500s, then 429 with Retry-After, then answers lost after MLflow applied them: every point once', async () => {

@@ -25,6 +25,8 @@ export type SyncEvent =
   | { type: 'retry'; jobId: string; itemId: number; attempts: number; delayMs: number; error: string }
   | { type: 'parked'; jobId: string; itemId: number; error: string }
   | { type: 'warning'; jobId: string; message: string }
+  /** A probe found MLflow answering again; `jobs` jobs that waited out a backoff are retried now. */
+  | { type: 'reachable'; jobs: number }
   | { type: 'artifact_progress'; jobId: string; artifactPath: string; sentBytes: number; totalBytes: number };
 
 export interface SyncWorkerOptions {
@@ -37,6 +39,15 @@ export interface SyncWorkerOptions {
   maxRetryAfterMs?: number;
   /** How often an idle worker looks for work it was not told about (default 1 s). */
   pollIntervalMs?: number;
+  /**
+   * While a job waits out its backoff after MLflow was unreachable (connection failures, time-outs,
+   * 502/503/504 without Retry-After), the worker probes MLflow this often (default 5 s) with one cheap
+   * request and retries those jobs at once when it answers: catch-up starts within about this interval
+   * of MLflow's return, however long the backoff has grown. 0 turns probing off.
+   */
+  probeIntervalMs?: number;
+  /** Time limit of one probe (default 5 s). */
+  probeTimeoutMs?: number;
   /**
    * How long an idle worker waits after a `notify()` before it drains (default 0). A few tens of
    * milliseconds fold the items of many fast RPCs into one log-batch call and keep the worker's
@@ -75,6 +86,13 @@ export interface SyncWorker {
 
 const METRIC_KINDS = new Set<OutboxItem['kind']>(['epoch_metrics', 'batch_metrics', 'final_metrics']);
 
+/** A failure that says MLflow (or the way to it) is down, rather than that a request was wrong. */
+function isUnreachable(e: MlflowError): boolean {
+  if (e.retryAfterMs !== undefined) return false;
+  if (e.kind === 'network' || e.kind === 'timeout') return true;
+  return e.kind === 'http' && (e.status === 502 || e.status === 503 || e.status === 504);
+}
+
 function pointsOf(item: OutboxItem): number {
   switch (item.kind) {
     case 'epoch_metrics':
@@ -96,6 +114,8 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
   const jitter = options.backoff?.jitter ?? 0.5;
   const maxRetryAfter = options.maxRetryAfterMs ?? 3_600_000;
   const pollMs = options.pollIntervalMs ?? 1000;
+  const probeIntervalMs = Math.max(0, options.probeIntervalMs ?? 5000);
+  const probeTimeoutMs = options.probeTimeoutMs ?? 5000;
   const notifyDelayMs = Math.max(0, options.notifyDelayMs ?? 0);
   const concurrency = Math.max(1, options.concurrency ?? 2);
   const maxPoints = options.maxPointsPerStep ?? 10_000;
@@ -112,6 +132,10 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
   /** Set by notify(); cleared when a drain starts, so a notify during a drain is never lost. */
   let notified = false;
   const busy = new Set<string>();
+  /** Jobs waiting out a backoff because MLflow was unreachable: their head item, to retry when a probe answers. */
+  const unreachable = new Map<string, { itemId: number; attempts: number; lastError: string }>();
+  let probing = false;
+  let lastProbeAt = 0;
 
   function backoff(attempts: number): number {
     const base = Math.min(maxMs, initialMs * factor ** Math.max(0, attempts - 1));
@@ -277,6 +301,7 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
   }
 
   async function fail(head: OutboxItem, e: unknown): Promise<void> {
+    unreachable.delete(head.jobId);
     // Anything that is not an MlflowError (the outbox's database was busy, a bug) is retried like a network
     // error, until the horizon: parking would need an operator for what is usually transient.
     const err =
@@ -300,11 +325,49 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
           ? Math.min(maxRetryAfter, Math.max(err.retryAfterMs, 0))
           : backoff(attempts);
       await outbox.reschedule(head.id, { attempts, nextAttemptAtMs: t + delayMs, lastError: err.message });
+      if (e instanceof MlflowError && isUnreachable(e) && probeIntervalMs > 0 && delayMs > probeIntervalMs) {
+        unreachable.set(head.jobId, { itemId: head.id, attempts, lastError: err.message });
+      }
       emit({ type: 'retry', jobId: head.jobId, itemId: head.id, attempts, delayMs, error: err.message });
     } else {
       await outbox.park(head.id, err.message);
       emit({ type: 'parked', jobId: head.jobId, itemId: head.id, error: err.message });
     }
+  }
+
+  /**
+   * One probe while jobs wait because MLflow was unreachable: when it answers, their head items are due
+   * now (attempts kept, so a relapse backs off further) and the loop wakes. Never awaited by the loop.
+   */
+  function maybeProbe(): void {
+    if (probing || unreachable.size === 0 || !running) return;
+    const t = now();
+    if (t - lastProbeAt < probeIntervalMs) return;
+    probing = true;
+    lastProbeAt = t;
+    client
+      .probe(probeTimeoutMs)
+      .then(
+        async () => {
+          const waiting = [...unreachable];
+          unreachable.clear();
+          for (const [, w] of waiting) {
+            // An item delivered or parked meanwhile is gone or no longer the head: rescheduling it is harmless.
+            await outbox.reschedule(w.itemId, {
+              attempts: w.attempts,
+              nextAttemptAtMs: now(),
+              lastError: w.lastError,
+            });
+          }
+          emit({ type: 'reachable', jobs: waiting.length });
+          wake?.(0);
+        },
+        () => undefined,
+      )
+      .catch((e: unknown) => emit({ type: 'warning', jobId: '', message: `probe: ${(e as Error).message}` }))
+      .finally(() => {
+        probing = false;
+      });
   }
 
   /** Delivers the head item of a job (with the metric items right behind it). Returns items delivered. */
@@ -332,6 +395,7 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
           while (group.length > 1 && points > target) points -= pointsOf(group.pop()!);
         }
         const sent = await sendMetrics(jobId, group, mirror);
+        unreachable.delete(jobId);
         await outbox.complete(group.map((i) => i.id));
         emit({ type: 'delivered', jobId, kind: head.kind, items: group.length, points: sent });
         return group.length;
@@ -361,6 +425,7 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
           break;
         }
       }
+      unreachable.delete(jobId);
       await outbox.complete([head.id]);
       emit({ type: 'delivered', jobId, kind: head.kind, items: 1, points: 0 });
       return 1;
@@ -411,6 +476,7 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
         while (running) {
           try {
             const n = await drainOnce();
+            maybeProbe();
             if (n === 0 && running) {
               const ms = await waitTime();
               await sleep(notified ? Math.min(ms, notifyDelayMs) : ms);

@@ -9,7 +9,7 @@ export { DEFAULT_BATCH_OPTIONS } from './batch-reporter.ts';
 export type { MetricFormatName, OutcomeName, TaskTypeName } from './names.ts';
 export { TASK_TYPE_NAMES, toTaskType } from './names.ts';
 export type { RetryPolicy } from './retry.ts';
-export { backoffDelay, DEFAULT_RETRY_POLICY, isRetryable } from './retry.ts';
+export { backoffDelay, DEFAULT_RETRY_POLICY, isRetryable, statusClass } from './retry.ts';
 export type { RunTrainingOptions } from './run-training.ts';
 export { runTraining } from './run-training.ts';
 export type {

@@ -1,6 +1,9 @@
-import { RpcError, Status } from '@training-callbacks/grpc-adapter';
+import { readFileSync } from 'node:fs';
+import { Metadata } from '@grpc/grpc-js';
+import { RpcError, Status, type StatusCode } from '@training-callbacks/grpc-adapter';
+import { classifyStatus, RETRY_METADATA_KEY, SUSPECT_ATTEMPTS } from '@training-callbacks/proto';
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, callWithRetry, isRetryable, type RetryPolicy } from './retry.ts';
+import { backoffDelay, callWithRetry, isRetryable, type RetryPolicy, statusClass } from './retry.ts';
 
 const policy: RetryPolicy = {
   initialBackoffMs: 100,
@@ -29,20 +32,44 @@ describe('backoff schedule', () => {
   });
 });
 
-describe('which statuses are retried', () => {
-  it('retries UNAVAILABLE always and DEADLINE_EXCEEDED only for idempotent calls', () => {
-    expect(isRetryable(Status.UNAVAILABLE, false)).toBe(true);
-    expect(isRetryable(Status.DEADLINE_EXCEEDED, true)).toBe(true);
-    expect(isRetryable(Status.DEADLINE_EXCEEDED, false)).toBe(false);
+describe('which statuses are retried (the shared status table)', () => {
+  it('retries transient statuses, drops permanent ones at once, tries suspect ones a few times', () => {
+    for (const code of [Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED, Status.ABORTED, Status.CANCELLED]) {
+      expect(isRetryable(code)).toBe(true);
+    }
     for (const code of [
       Status.INVALID_ARGUMENT,
       Status.NOT_FOUND,
       Status.FAILED_PRECONDITION,
       Status.PERMISSION_DENIED,
-      Status.INTERNAL,
-      Status.CANCELLED,
+      Status.RESOURCE_EXHAUSTED, // an oversized message: retrying cannot help
+      Status.UNAUTHENTICATED,
     ]) {
-      expect(isRetryable(code, true)).toBe(false);
+      expect(isRetryable(code)).toBe(false);
+    }
+    expect(isRetryable(Status.INTERNAL, SUSPECT_ATTEMPTS - 1)).toBe(true);
+    expect(isRetryable(Status.INTERNAL, SUSPECT_ATTEMPTS)).toBe(false);
+  });
+
+  it("follows the sidecar's training-callbacks-retry trailer over the status's default", () => {
+    const marked = (code: StatusCode, value: string) => {
+      const metadata = new Metadata();
+      metadata.set(RETRY_METADATA_KEY, value);
+      return new RpcError(code, 'disk full', { metadata });
+    };
+    expect(statusClass(new RpcError(Status.RESOURCE_EXHAUSTED, 'message too large'))).toBe('permanent');
+    expect(statusClass(marked(Status.RESOURCE_EXHAUSTED, 'transient'))).toBe('transient');
+    expect(statusClass(marked(Status.UNAVAILABLE, 'permanent'))).toBe('permanent');
+  });
+
+  it('is generated from proto/status-table.json', () => {
+    const path = new URL('../../../proto/status-table.json', import.meta.url);
+    const table = JSON.parse(readFileSync(path, 'utf8')) as {
+      statuses: { code: number; name: string; class: string }[];
+    };
+    for (const row of table.statuses) {
+      expect(Status[row.code as StatusCode]).toBe(row.name);
+      expect(classifyStatus(row.code)).toBe(row.class);
     }
   });
 });
@@ -96,17 +123,14 @@ describe('callWithRetry', () => {
     expect((error as RpcError).message).toBe('attempt 4');
   });
 
-  it('does not retry DEADLINE_EXCEEDED when the call is not idempotent', async () => {
+  it('tries INTERNAL (a bug, or a transport fault) SUSPECT_ATTEMPTS times in all', async () => {
     let calls = 0;
-    await callWithRetry(
-      async () => {
-        calls++;
-        throw new RpcError(Status.DEADLINE_EXCEEDED, 'slow');
-      },
-      fast,
-      { idempotent: false },
-    ).catch(() => undefined);
-    expect(calls).toBe(1);
+    const error = await callWithRetry(async () => {
+      calls++;
+      throw new RpcError(Status.INTERNAL, 'see its log');
+    }, fast).catch((e: unknown) => e);
+    expect(calls).toBe(SUSPECT_ATTEMPTS);
+    expect((error as RpcError).code).toBe(Status.INTERNAL);
   });
 
   it('normalises foreign errors to RpcError', async () => {

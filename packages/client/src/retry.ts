@@ -1,9 +1,17 @@
-import { RpcError, Status, type StatusCode } from '@training-callbacks/grpc-adapter';
+import { RpcError, type StatusCode } from '@training-callbacks/grpc-adapter';
+import {
+  classifyStatus,
+  RETRY_METADATA_KEY,
+  type StatusClass,
+  SUSPECT_ATTEMPTS,
+} from '@training-callbacks/proto';
 
 /**
- * How failed calls are retried: exponential backoff with jitter, bounded in total time. Only
- * UNAVAILABLE (the sidecar is not reachable, or restarting) and, for idempotent calls,
- * DEADLINE_EXCEEDED are retried; every other status is final and its message says what to fix.
+ * How failed calls are retried: exponential backoff with jitter, bounded in total time. Which
+ * statuses are retried comes from the shared status table (proto/status-table.json, the README's
+ * status table): transient ones (UNAVAILABLE, DEADLINE_EXCEEDED, …, or any refusal the sidecar marks
+ * transient) within the time budget, suspect ones (INTERNAL, UNKNOWN) a few times; every other status
+ * is final and its message says what to fix.
  */
 export interface RetryPolicy {
   /** Backoff before the first retry, in milliseconds. */
@@ -38,15 +46,30 @@ export function backoffDelay(retry: number, policy: RetryPolicy, random: () => n
   return base * (1 - policy.jitter * random());
 }
 
-/** True when a call that failed with `code` may be sent again. */
-export function isRetryable(code: StatusCode, idempotent: boolean): boolean {
-  return code === Status.UNAVAILABLE || (idempotent && code === Status.DEADLINE_EXCEEDED);
+/**
+ * The class of a failed call by the shared status table; the sidecar's `training-callbacks-retry`
+ * trailer overrides the status's default for one refusal.
+ */
+export function statusClass(error: RpcError): StatusClass {
+  const marker = error.metadata?.get(RETRY_METADATA_KEY)[0];
+  return classifyStatus(error.code, marker === undefined ? undefined : String(marker));
+}
+
+/**
+ * True when a call that failed with `code` (no trailer) may be sent again after `attempts` attempts:
+ * a transient status, or a suspect one with attempts left. (Every write of the contract is
+ * idempotent, so a resend is safe.)
+ */
+export function isRetryable(code: StatusCode, attempts = 1): boolean {
+  return retryable(classifyStatus(code), attempts);
+}
+
+function retryable(cls: StatusClass, attempts: number): boolean {
+  return cls === 'transient' || (cls === 'suspect' && attempts < SUSPECT_ATTEMPTS);
 }
 
 /** Options of {@link callWithRetry}. */
 export interface CallWithRetryOptions {
-  /** Whether repeating the call is harmless; every call of the contract is. Default true. */
-  readonly idempotent?: boolean;
   /** Called before each retry with the failure and the backoff about to be waited. */
   readonly onRetry?: (error: RpcError, delayMs: number, retry: number) => void;
   /** Stops retrying: the pending backoff ends and the last error is thrown. */
@@ -88,7 +111,7 @@ export async function callWithRetry<T>(
       return await attempt(retry);
     } catch (thrown) {
       const error = RpcError.from(thrown);
-      if (!isRetryable(error.code, options.idempotent ?? true)) throw error;
+      if (!retryable(statusClass(error), retry + 1)) throw error;
       const delay = backoffDelay(retry, policy, options.random);
       if (now() - started + delay > policy.maxRetryTimeMs) throw error;
       options.onRetry?.(error, delay, retry);

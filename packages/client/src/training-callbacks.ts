@@ -169,7 +169,8 @@ function errorMessage(error: unknown): string {
 /**
  * The trainer's side of the sidecar, mirroring the seed's callbacks: `onTrainBegin`, `onEpochBegin`,
  * `onBatchEnd`, `onEpochEnd`, `onTrainEnd`, `logArtifact`, `logArtifacts`. Every call carries a
- * deadline and is retried on UNAVAILABLE and DEADLINE_EXCEEDED (every write of the contract is
+ * deadline and is retried by the shared status table (transient statuses such as UNAVAILABLE and
+ * DEADLINE_EXCEEDED within the retry budget, INTERNAL a few times; every write of the contract is
  * idempotent) with exponential backoff and jitter; other failures reject with the sidecar's
  * {@link RpcError}. Batch metrics are buffered and streamed in the background.
  */
@@ -239,7 +240,6 @@ export class TrainingCallbacks {
   /** Runs one call with the per-call deadline and the retry policy. */
   private call<T>(attempt: (deadlineMs: number) => Promise<T>): Promise<T> {
     const options: CallWithRetryOptions = {
-      idempotent: true,
       onRetry: () => {
         this.reporter.retries++;
       },

@@ -41,10 +41,19 @@ class Sidecar:
         data_dir: Holds the database and the artifact store.
         artifact_root: Directory that LogArtifact may read by path (None: every path is refused).
         listen: ``host:port`` or ``unix:/path``; default a loopback port picked by the sidecar.
+        extra_args: More command-line flags, e.g. ``["--max-message-bytes", "65536"]``.
     """
 
-    def __init__(self, data_dir: Path, *, artifact_root: Path | None = None, listen: str = "127.0.0.1:0") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        artifact_root: Path | None = None,
+        listen: str = "127.0.0.1:0",
+        extra_args: list[str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
+        self.extra_args = list(extra_args or [])
         self.artifact_root = artifact_root
         self.listen = listen
         self.address = ""
@@ -60,6 +69,7 @@ class Sidecar:
         args = [*sidecar_command(), "--listen", self.listen, "--db", str(self.db_path), "--quiet"]
         if self.artifact_root is not None:
             args += ["--artifact-root", str(self.artifact_root)]
+        args += self.extra_args
         env = {**os.environ, "PATH": f"{REPO / 'node_modules' / '.bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
         self.proc = subprocess.Popen(
             args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1

@@ -267,12 +267,15 @@ def test_sidecar_down_never_raises_never_blocks_then_delivers(tmp_path: Path, jo
     assert caplog.text.count("unreachable") == 1  # warned once
 
     with Sidecar(tmp_path / "late", listen=address):
-        assert cb.on_train_end({"accuracy": 0.3}) is True
+        with caplog.at_level(logging.WARNING, "training_callbacks"):
+            assert cb.on_train_end({"accuracy": 0.3}) is False  # everything arrived, but 800 points were lost
+        assert "800 batch points dropped (batch queue full (500 rows)" in caplog.text
+        assert cb.losses().dropped_points == 800 and cb.losses().failed_writes == 0
         with SidecarClient(address) as reader:
             job = reader.get_job(job_id)
             assert job.status == pb.JOB_STATUS_COMPLETED
             assert job.training_config["epochs"] == 3
-            assert job.final_metrics["client_dropped_batch_points"] == 800  # drops are reported
+            assert "client_dropped_batch_points" not in job.final_metrics  # no fake metric
             epochs = reader.list_epochs(job_id)
             assert [e.epoch for e in epochs] == [0, 1, 2]
             assert epochs[2].metrics["accuracy"] == pytest.approx(0.3)
@@ -421,7 +424,8 @@ def test_a_completed_job_id_is_not_reused(address: str, reader: SidecarClient, j
         with again:
             for epoch in range(5):
                 again.on_epoch_end(epoch, {"accuracy": 0.9})
-    assert caplog.text.count("refused") == 1  # one warning, not one per report
+    assert caplog.text.count("refused by the sidecar") == 1  # one warning, not one per report
+    assert "lost reports: 7 writes failed (begin refused: FAILED_PRECONDITION" in caplog.text  # then one summary
     assert again.stats().failed_writes == 1 + 5 + 1
     assert [e.epoch for e in reader.list_epochs(job_id)] == [0]
     assert reader.get_job(job_id).status == pb.JOB_STATUS_COMPLETED

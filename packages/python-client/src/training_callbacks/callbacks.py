@@ -40,16 +40,18 @@ from ._config import (
 )
 from ._proto.trainingcallbacks.v1 import training_callbacks_pb2 as pb
 from ._proto.trainingcallbacks.v1 import training_callbacks_pb2_grpc as pb_grpc
+from ._losses import LossLedger, Losses
+from ._status_table import SUSPECT_ATTEMPTS
 from .errors import (
-    TRANSIENT_CODES,
     BufferFullError,
     ConfigurationError,
     SidecarRejectedError,
     SidecarUnavailableError,
     TrainingCallbacksError,
+    status_class,
 )
 
-__all__ = ["ClientStats", "Outcome", "TrainingCallbacks"]
+__all__ = ["ClientStats", "Losses", "Outcome", "TrainingCallbacks"]
 
 logger = logging.getLogger("training_callbacks")
 
@@ -72,9 +74,6 @@ CHUNK_BYTES = 1024 * 1024
 _UPLOAD_FALLBACK_CODES = frozenset(
     {grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND}
 )
-#: Codes that may be a passing server fault: retried a few times, then the write is given up.
-_RETRY_A_FEW_CODES = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL})
-_RETRY_A_FEW = 5
 #: Values per block and per ReportBatchMetrics message. Building or serialising a message is one C
 #: call that holds the GIL, so they are kept small (a 32K-value message is ~300 KB, well under
 #: grpc's default 4 MiB limit, and takes a fraction of a millisecond) to keep the training thread's
@@ -400,8 +399,12 @@ class TrainingCallbacks:
             timeout: Flush deadline in seconds.
 
         Returns:
-            True when every report of the job was acknowledged in time. Only the first call ends
-            the job; later calls return at once.
+            True when every report of the job was acknowledged in time and nothing was lost. What
+            was lost (see :meth:`losses`) is logged as a warning and sent with EndTraining, so the
+            job shows it. Transient failures are retried until ``timeout`` minus a reserve for
+            EndTraining itself (the smaller of ``call_timeout`` and half of ``timeout``); what is
+            still unacknowledged then is given up and counted. Only the first call ends the job;
+            later calls return at once.
         """
         if not self._usable() or self._ended:
             return True
@@ -413,22 +416,18 @@ class TrainingCallbacks:
         elif error:
             message = str(error)
         final = self._numeric(final_metrics, "final")
-        with self._lock:
-            dropped = self._dropped_points
-        if dropped:
-            final.setdefault("client_dropped_batch_points", float(dropped))
-            logger.warning(
-                "training-callbacks: %d batch metric points of job %s were dropped (queue full); "
-                "raise max_queued_batches or report less often",
-                dropped,
-                self.job_id,
-            )
         request = pb.EndTrainingRequest(job_id=self.job_id, outcome=code, final_metrics=final, error_message=message)
         self._ended = True
         self._ready = False
+        timeout = self.flush_timeout if timeout is None else max(float(timeout), 0.0)
+        self._give_up_at = time.monotonic() + timeout - min(self.call_timeout, timeout / 2)
         op = _Op("end", request)
         self._submit(op, wait=False)
-        return self._wait(op, self.flush_timeout if timeout is None else timeout, what="on_train_end")
+        delivered = self._wait(op, timeout, what="on_train_end")
+        losses = self.losses()
+        if losses:
+            logger.warning("training-callbacks: job %s lost reports: %s", self.job_id, losses.describe())
+        return delivered and not losses
 
     def flush(self, timeout: float | None = None) -> bool:
         """Waits until everything queued so far is acknowledged, at most ``timeout`` seconds.
@@ -526,18 +525,26 @@ class TrainingCallbacks:
 
     def stats(self) -> ClientStats:
         """Counts of queued, sent and lost reports."""
+        losses = self.losses()
         with self._lock:
             return ClientStats(
                 queued_rows=len(self._batches),
                 inflight_rows=len(self._inflight),
                 pending_writes=sum(1 for op in list(self._ops) if op.kind != "barrier"),
                 accepted_points=self._accepted_points,
-                rejected_points=self._rejected_points,
+                rejected_points=losses.refused_points,
                 dropped_rows=self._dropped_rows,
-                dropped_points=self._dropped_points,
-                failed_writes=self._failed_writes,
+                dropped_points=losses.dropped_points,
+                failed_writes=losses.failed_writes,
                 unreachable=self._unreachable,
             )
+
+    def losses(self) -> Losses:
+        """What could not be delivered so far, with the reasons (sent with EndTraining)."""
+        return self._losses.snapshot(
+            queue_full_points=self._dropped_points,
+            queue_full_reason=f"batch queue full ({self.max_queued_batches} rows): raise max_queued_batches or report less often",
+        )
 
     def close(self) -> None:
         """Stops the background sender without waiting (queued reports are lost)."""
@@ -562,10 +569,11 @@ class TrainingCallbacks:
         self._channel: grpc.Channel | None = None
         self._stub: pb_grpc.TrainingCallbacksStub | None = None
         self._accepted_points = 0
-        self._rejected_points = 0
+        self._losses = LossLedger()
         self._dropped_rows = 0
-        self._dropped_points = 0
-        self._failed_writes = 0
+        self._dropped_points = 0  # queue full; counted in the training thread, without a lock
+        self._give_up_at: float | None = None  # set by on_train_end: monotonic time to stop retrying
+        self._last_transient = ""  # the last transient failure, for the give-up reason
         self._unreachable = False
         self._backoff = 0.0
         self._rebegin = False
@@ -810,6 +818,8 @@ class TrainingCallbacks:
             self._rebegin = False
             self._begin_state = "queued"
             self._ops.appendleft(_Op("begin", self._begin_request()))
+        if self._give_up_at is not None and time.monotonic() >= self._give_up_at:
+            self._give_up()
         while self._ops:
             op = self._ops[0]
             if op.deadline is not None and time.monotonic() > op.deadline and not op.done.is_set():
@@ -820,8 +830,7 @@ class TrainingCallbacks:
                 # The job does not exist (its BeginTraining was refused): refusing locally spares the
                 # sidecar, and the log, one refusal per report.
                 self._ops.popleft()
-                with self._lock:
-                    self._failed_writes += 1
+                self._losses.add(f"{op.kind}: not sent, the job was refused", failed_writes=1)
                 op.finish(error=self._begin_error)
                 continue
             if op.kind != "begin" and not self._send_batches():
@@ -832,11 +841,14 @@ class TrainingCallbacks:
         return self._send_batches()
 
     def _rpc_failed(self, err: grpc.RpcError, op: _Op | None, what: str) -> bool:
-        """Classifies a failed RPC. True when it is transient and should be retried."""
+        """Classifies a failed RPC by the shared status table. True when it is to be retried:
+        transient, or suspect with attempts left (what happens at the flush deadline: _give_up)."""
         code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
         details = (err.details() if hasattr(err, "details") else "") or ""
         attempts = op.attempts if op is not None else self._batch_attempts
-        if code in TRANSIENT_CODES or (code in _RETRY_A_FEW_CODES and attempts < _RETRY_A_FEW):
+        kind = status_class(err)
+        if kind == "transient" or (kind == "suspect" and attempts < SUSPECT_ATTEMPTS):
+            self._last_transient = f"{code.name}: {details}"
             if not self._unreachable:
                 self._unreachable = True
                 self._warn_once(
@@ -850,6 +862,27 @@ class TrainingCallbacks:
                 )
             return True
         return False
+
+    def _give_up(self) -> None:
+        """on_train_end's flush deadline (less EndTraining's reserve) has passed: every write still
+        unacknowledged, except the job's begin and end, is given up and counted, so that EndTraining
+        goes out with the losses."""
+        why = f"not acknowledged by on_train_end's flush deadline (last failure {self._last_transient or 'none'})"
+        for _ in range(len(self._ops)):  # in place: the training thread may append meanwhile
+            op = self._ops.popleft()
+            if op.kind in ("begin", "end"):
+                self._ops.append(op)
+                continue
+            if op.kind != "barrier":
+                self._losses.add(f"{op.kind}: {why}", failed_writes=1)
+            op.finish(error=SidecarUnavailableError(f"{op.kind}: {why}"))
+        with self._lock:
+            rows = self._inflight + list(self._batches)
+            self._inflight = []
+            self._batches.clear()
+        if rows:
+            self._dropped_rows += len(rows)
+            self._losses.add(f"batch points: {why}", dropped_points=sum(len(m) for _, _, m in rows))
 
     def _job_lost(self, code: grpc.StatusCode, allowed: bool) -> bool:
         """NOT_FOUND for a job the sidecar acknowledged: it lost it (restarted on a new database?).
@@ -904,8 +937,7 @@ class TrainingCallbacks:
                 op.rebegun = True
                 return False
             error = SidecarRejectedError(code, (err.details() if hasattr(err, "details") else "") or str(err))
-            with self._lock:
-                self._failed_writes += 1
+            self._losses.add(f"{op.kind} refused: {error}", failed_writes=1)
             if op.kind == "begin":
                 self._begin_state = "refused"
                 self._begin_error = error
@@ -917,7 +949,8 @@ class TrainingCallbacks:
             else:
                 self._warn_once(
                     f"refused:{op.kind}:{code.name}",
-                    "training-callbacks: %s of job %s refused by the sidecar: %s",
+                    "training-callbacks: %s of job %s refused by the sidecar (%s); dropped and counted, later "
+                    "reports go on",
                     op.kind,
                     self.job_id,
                     error,
@@ -927,8 +960,7 @@ class TrainingCallbacks:
                 self._deferred_error = error
             return True
         except OSError as err:  # artifact vanished or unreadable
-            with self._lock:
-                self._failed_writes += 1
+            self._losses.add(f"{op.kind} failed: {err}", failed_writes=1)
             logger.warning("training-callbacks: %s of job %s failed: %s", op.kind, self.job_id, err)
             op.finish(error=err)
             return True
@@ -1009,13 +1041,17 @@ class TrainingCallbacks:
         """Streams every queued row. False on a transient failure (rows are kept and re-sent)."""
         if self._begin_state != "acked":
             if self._begin_state == "refused":  # nothing can be stored for this job
-                rows = len(self._inflight) + len(self._batches)
-                if rows:
-                    self._inflight.clear()
+                with self._lock:
+                    rows = self._inflight + list(self._batches)
+                    self._inflight = []
                     self._batches.clear()
+                if rows:
                     self._warn_once("no-job", "training-callbacks: job %s was refused; batch metrics dropped", self.job_id)
-                    with self._lock:
-                        self._dropped_rows += rows
+                    self._dropped_rows += len(rows)
+                    self._losses.add(
+                        f"batch points: the job was refused ({self._begin_error})",
+                        dropped_points=sum(len(m) for _, _, m in rows),
+                    )
             return True
         stub = self._client_stub
         while True:
@@ -1031,6 +1067,9 @@ class TrainingCallbacks:
                     self._inflight_requests = self._build_requests(self._inflight)
                 except Exception as err:  # noqa: BLE001 - a bad row must not wedge the sender
                     logger.warning("training-callbacks: %d batch rows dropped: %s", len(self._inflight), err)
+                    self._losses.add(
+                        f"batch rows not encodable: {err}", dropped_points=sum(len(m) for _, _, m in self._inflight)
+                    )
                     with self._lock:
                         self._dropped_rows += len(self._inflight)
                         self._inflight = []
@@ -1055,8 +1094,8 @@ class TrainingCallbacks:
                     err.code().name,
                     err.details(),
                 )
+                self._losses.add(f"batch points refused: {err.code().name}: {err.details()}", refused_points=points)
                 with self._lock:
-                    self._rejected_points += points
                     self._inflight = []
                 if self.strict:
                     self._deferred_error = SidecarRejectedError(err.code(), err.details() or "")
@@ -1064,8 +1103,12 @@ class TrainingCallbacks:
             self._reached()
             with self._lock:
                 self._accepted_points += response.accepted_points
-                self._rejected_points += response.rejected_points
                 self._inflight = []
+            if response.rejected_points:
+                self._losses.add(
+                    "batch points refused: " + ("; ".join(response.rejections) or "no reason given"),
+                    refused_points=response.rejected_points,
+                )
             for reason in response.rejections:
                 self._warn_once(f"rejection:{reason}", "training-callbacks: batch points rejected: %s", reason)
             if self.strict and response.rejected_points:
@@ -1078,7 +1121,7 @@ class TrainingCallbacks:
         try:
             stub.GetJob(pb.GetJobRequest(job_id=self.job_id), timeout=self.call_timeout)
         except grpc.RpcError as err:
-            if err.code() in TRANSIENT_CODES:
+            if status_class(err) == "transient":
                 return False
         return True
 
@@ -1117,6 +1160,9 @@ class TrainingCallbacks:
                         raise OverflowError(step)
                 except (TypeError, ValueError, OverflowError):
                     clean = {}
+                dropped = sum(1 for v in metrics.values() if v is not None) - len(clean)  # None: not reported
+                if dropped:
+                    self._losses.add("batch values not numeric, or a bad step or epoch", dropped_points=dropped)
                 if not clean:
                     with self._lock:
                         self._dropped_rows += 1

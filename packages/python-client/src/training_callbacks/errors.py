@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import grpc
 
+from ._status_table import RETRY_METADATA_KEY, StatusClass, classify_status
+
 __all__ = [
     "BufferFullError",
     "ConfigurationError",
@@ -17,6 +19,7 @@ __all__ = [
     "SidecarUnavailableError",
     "TrainingCallbacksError",
     "error_from_rpc",
+    "status_class",
 ]
 
 
@@ -58,16 +61,21 @@ class BufferFullError(TrainingCallbacksError):
     """The batch-metric queue is full (only raised in strict mode; otherwise the point is dropped)."""
 
 
-#: Status codes that a retry can cure.
-TRANSIENT_CODES = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.ABORTED,
-        grpc.StatusCode.CANCELLED,
-    }
-)
+def status_class(err: grpc.RpcError) -> StatusClass:
+    """How a failed write is handled, by the shared status table (proto/status-table.json):
+    ``transient`` (retry until acknowledged or the flush deadline), ``permanent`` (drop, warn, count)
+    or ``suspect`` (retry a few times, then as permanent). The sidecar's trailing metadata
+    ``training-callbacks-retry`` overrides the status's default for one refusal."""
+    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+    marker = None
+    try:
+        trailing = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None
+    except Exception:  # noqa: BLE001 - a call that never completed has no trailers
+        trailing = None
+    for key, value in trailing or ():
+        if key == RETRY_METADATA_KEY:
+            marker = value.decode() if isinstance(value, bytes) else str(value)
+    return classify_status(code.value[0], marker)
 
 
 def error_from_rpc(err: grpc.RpcError) -> TrainingCallbacksError:

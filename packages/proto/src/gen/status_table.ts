@@ -1,0 +1,51 @@
+// Generated from proto/status-table.json by packages/proto/scripts/generate-status-table.ts; do not edit.
+// What a client does with each gRPC status of a failed write (see the README's status table).
+
+/** How a client handles a failed write: retry until acknowledged, drop, or retry a few times. */
+export type StatusClass = 'transient' | 'permanent' | 'suspect';
+
+/** Trailing metadata with which the sidecar overrides a status's class for one refusal. */
+export const RETRY_METADATA_KEY = "training-callbacks-retry";
+/** {@link RETRY_METADATA_KEY} value: this refusal will pass, e.g. a full disk or a locked database: retry it whatever the status's default. */
+export const RETRY_TRANSIENT = 'transient';
+/** {@link RETRY_METADATA_KEY} value: retrying cannot help: drop it whatever the status's default. */
+export const RETRY_PERMANENT = 'permanent';
+/** Attempts in all for a 'suspect' status before it is handled as permanent. */
+export const SUSPECT_ATTEMPTS = 5;
+
+/** What each class means for the client. */
+export const STATUS_CLASS_MEANINGS: Readonly<Record<StatusClass, string>> = Object.freeze({
+  transient: "retried with backoff until acknowledged, or until on_train_end's flush deadline; what is still unacknowledged then is counted as lost",
+  permanent: "dropped at once with a warning naming the status and the sidecar's message; counted as lost; later reports go on",
+  suspect: "retried (a transport fault while the sidecar restarts can look like this) up to 5 attempts in all, then handled as permanent",
+});
+
+/** The default class of each status code (OK excluded). */
+export const STATUS_CLASSES: ReadonlyMap<number, StatusClass> = new Map<number, StatusClass>([
+  [1, 'transient'],
+  [2, 'suspect'],
+  [3, 'permanent'],
+  [4, 'transient'],
+  [5, 'permanent'],
+  [6, 'permanent'],
+  [7, 'permanent'],
+  [8, 'permanent'],
+  [9, 'permanent'],
+  [10, 'transient'],
+  [11, 'permanent'],
+  [12, 'permanent'],
+  [13, 'suspect'],
+  [14, 'transient'],
+  [15, 'permanent'],
+  [16, 'permanent'],
+]);
+
+/**
+ * The class of a failed write with status `code`; `retryMarker` is the value of the
+ * {@link RETRY_METADATA_KEY} trailer, if the sidecar sent one. A code missing from the table is permanent.
+ */
+export function classifyStatus(code: number, retryMarker?: string): StatusClass {
+  if (retryMarker === RETRY_TRANSIENT) return 'transient';
+  if (retryMarker === RETRY_PERMANENT) return 'permanent';
+  return STATUS_CLASSES.get(code) ?? 'permanent';
+}

@@ -11,6 +11,7 @@ import {
   ServerListenerBuilder,
   status,
 } from '@grpc/grpc-js';
+import { AUTHORIZATION_METADATA_KEY } from '@training-callbacks/proto';
 import type { Access, TokenAuthenticator } from './auth.ts';
 
 /** Health checks answer without a token: Kubernetes' gRPC probes cannot send one. */
@@ -38,7 +39,7 @@ function accessOf(path: string, byPath: ReadonlyMap<string, Access>): Access | '
 }
 
 function authorizationOf(metadata: Metadata): string | undefined {
-  const value = metadata.get('authorization')[0];
+  const value = metadata.get(AUTHORIZATION_METADATA_KEY)[0];
   return typeof value === 'string' ? value : value?.toString('utf8');
 }
 

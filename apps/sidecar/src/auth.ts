@@ -5,6 +5,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { AUTHORIZATION_METADATA_KEY, AUTHORIZATION_SCHEME, CONNECTION_ENV } from '@training-callbacks/proto';
 import { ConfigError } from './config.ts';
 
 /** What a request needs: `read` (no side effects) or `write`. A write token may also read. */
@@ -34,8 +35,10 @@ export const MIN_TOKEN_LENGTH = 16;
 export const TOKEN_RELOAD_INTERVAL_MS = 1000;
 
 const HOW_TO_SEND =
-  'send the metadata "authorization: Bearer <token>" (the clients do so from TRAINING_CALLBACKS_TOKEN or ' +
-  'TRAINING_CALLBACKS_TOKEN_FILE)';
+  `send the metadata "${AUTHORIZATION_METADATA_KEY}: ${AUTHORIZATION_SCHEME} <token>" (the clients do so from ` +
+  `${CONNECTION_ENV.token} or ${CONNECTION_ENV.tokenFile})`;
+
+const BEARER = new RegExp(`^${AUTHORIZATION_SCHEME}\\s+(\\S+)\\s*$`, 'i');
 
 interface TokenEntry {
   readonly digest: Buffer;
@@ -147,7 +150,7 @@ export function watchTokenFile(
           message: `${what} needs a token and none was sent: ${HOW_TO_SEND}`,
         };
       }
-      const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+      const match = BEARER.exec(authorization);
       if (!match) {
         return {
           ok: false,
@@ -162,7 +165,7 @@ export function watchTokenFile(
           reason: 'unauthenticated',
           message:
             'the token sent is not one this sidecar accepts (it is not in its --auth-token-file); ' +
-            'check TRAINING_CALLBACKS_TOKEN / TRAINING_CALLBACKS_TOKEN_FILE against that file',
+            `check ${CONNECTION_ENV.token} / ${CONNECTION_ENV.tokenFile} against that file`,
         };
       }
       if (access === 'write' && role === 'read') {

@@ -6,6 +6,8 @@ export { TaskType } from '@training-callbacks/proto';
 export { UPLOAD_CHUNK_BYTES } from './artifact-files.ts';
 export type { BatchOptions, BatchStats } from './batch-reporter.ts';
 export { DEFAULT_BATCH_OPTIONS } from './batch-reporter.ts';
+export type { Connection, ConnectionOptions } from './connection.ts';
+export { bearerTokenInterceptor, resolveConnection } from './connection.ts';
 export type { MetricFormatName, OutcomeName, TaskTypeName } from './names.ts';
 export { TASK_TYPE_NAMES, toTaskType } from './names.ts';
 export type { RetryPolicy } from './retry.ts';

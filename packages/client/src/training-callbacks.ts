@@ -6,6 +6,7 @@ import { createClient, RpcError, type ServiceClient, Status } from '@training-ca
 import {
   type Artifact,
   type BestEpoch,
+  DEFAULT_SIDECAR_ADDRESS,
   type Job,
   type MetricVerdict,
   type TaskCatalog,
@@ -26,6 +27,7 @@ import {
   type BatchStats,
   DEFAULT_BATCH_OPTIONS,
 } from './batch-reporter.ts';
+import { type ConnectionOptions, resolveConnection } from './connection.ts';
 import {
   type MetricFormatName,
   type OutcomeName,
@@ -37,7 +39,7 @@ import {
 import { type CallWithRetryOptions, callWithRetry, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
 
 /** The sidecar address used when neither the `address` option nor TRAINING_CALLBACKS_ADDRESS is set. */
-export const DEFAULT_ADDRESS = '127.0.0.1:50051';
+export const DEFAULT_ADDRESS = DEFAULT_SIDECAR_ADDRESS;
 
 /** The default per-call deadline, in milliseconds. */
 export const DEFAULT_DEADLINE_MS = 5000;
@@ -72,8 +74,12 @@ export interface CustomMetric {
   readonly description?: string;
 }
 
-/** Options of {@link TrainingCallbacks}. Only `jobId` and `taskType` are required. */
-export interface TrainingCallbacksOptions {
+/**
+ * Options of {@link TrainingCallbacks}. Only `jobId` and `taskType` are required. The connection
+ * options (`token`, `tokenFile`, `caFile`, `clientCertFile`, `clientKeyFile`) default to their
+ * environment variables (TRAINING_CALLBACKS_TOKEN, …; see docs/security.md).
+ */
+export interface TrainingCallbacksOptions extends ConnectionOptions {
   /** Trainer-chosen job id (1–128 characters); beginning it again resumes the job. */
   readonly jobId: string;
   /** The task type by name ("object_detection") or proto enum value. */
@@ -114,7 +120,10 @@ export interface TrainingCallbacksOptions {
   readonly artifactTransfer?: 'auto' | 'path' | 'upload';
   /** Called with errors of the background batch pipeline (also counted in `stats()`). */
   readonly onBackgroundError?: (error: RpcError) => void;
-  /** Channel credentials; insecure by default (a sidecar on loopback or a unix socket). */
+  /**
+   * Channel credentials, instead of the ones made from `caFile` / `clientCertFile` (TLS) or plaintext
+   * without them (a sidecar on loopback or a unix socket).
+   */
   readonly credentials?: ChannelCredentials;
   /** grpc-js channel options, merged over {@link DEFAULT_CHANNEL_OPTIONS}. */
   readonly channelOptions?: ChannelOptions;
@@ -210,11 +219,16 @@ export class TrainingCallbacks {
     this.deadlineMs = deadlineMs;
     this.retryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.currentEpoch = options.startEpoch ?? 0;
-    this.address = options.address ?? process.env.TRAINING_CALLBACKS_ADDRESS ?? DEFAULT_ADDRESS;
-    const clientOptions: Parameters<typeof createClient>[2] = {};
-    if (options.credentials) clientOptions.credentials = options.credentials;
-    clientOptions.channelOptions = { ...DEFAULT_CHANNEL_OPTIONS, ...options.channelOptions };
-    this.client = createClient(TrainingCallbacksService, this.address, clientOptions);
+    const connection = resolveConnection(options);
+    this.address = connection.address;
+    const channelOptions: ChannelOptions = { ...DEFAULT_CHANNEL_OPTIONS, ...options.channelOptions };
+    if (connection.interceptor) {
+      channelOptions.interceptors = [connection.interceptor, ...(options.channelOptions?.interceptors ?? [])];
+    }
+    this.client = createClient(TrainingCallbacksService, this.address, {
+      credentials: options.credentials ?? connection.credentials,
+      channelOptions,
+    });
     const batch: BatchOptions = { ...DEFAULT_BATCH_OPTIONS, ...options.batch };
     this.reporter = new BatchReporter(
       batch,

@@ -10,16 +10,15 @@ from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any, Union, cast
 
-import grpc
 from google.protobuf import struct_pb2
 
+from ._client_connection import CONNECTION_ENV
+from ._client_connection import DEFAULT_ADDRESS as DEFAULT_ADDRESS
 from ._proto.trainingcallbacks.v1 import training_callbacks_pb2 as pb
 from .errors import ConfigurationError
 
-#: Environment variable read when no address is given.
-ADDRESS_ENV = "TRAINING_CALLBACKS_ADDRESS"
-#: Address used when neither an argument nor the environment gives one.
-DEFAULT_ADDRESS = "127.0.0.1:50051"
+#: Environment variable read when no address is given (from proto/client-connection.json).
+ADDRESS_ENV = CONNECTION_ENV["address"]
 
 #: Anything accepted as a task type: the enum value, its name in any common spelling, or an enum
 #: (Python ``enum.Enum``) whose value or name is one of those.
@@ -42,12 +41,13 @@ _TASK_SPELLINGS: dict[str, pb.TaskType] = {
 }
 
 
-def resolve_address(address: str | None) -> str:
-    """Returns the sidecar address: the argument, else ``$TRAINING_CALLBACKS_ADDRESS``, else the default.
+def resolve_address(address: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """Returns the sidecar address: the argument, else ``$TRAINING_CALLBACKS_ADDRESS``, else ``DEFAULT_ADDRESS``.
 
     ``host:port`` and ``unix:/path`` (or ``unix:///path``) are accepted as gRPC target strings.
     """
-    value = address if address else os.environ.get(ADDRESS_ENV, "").strip()
+    env = os.environ if environ is None else environ
+    value = address if address else env.get(ADDRESS_ENV, "").strip()
     return value or DEFAULT_ADDRESS
 
 
@@ -196,8 +196,3 @@ CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.enable_retries", 0),
 ]
-
-
-def create_channel(address: str) -> grpc.Channel:
-    """The one channel factory: an insecure channel (the sidecar runs next to the trainer)."""
-    return grpc.insecure_channel(address, options=CHANNEL_OPTIONS)

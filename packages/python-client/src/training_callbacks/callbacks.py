@@ -30,14 +30,13 @@ from google.protobuf import timestamp_pb2
 from ._config import (
     TaskTypeLike,
     config_get,
-    create_channel,
     flatten_params,
     parse_task_type,
-    resolve_address,
     resolve_rank,
     to_struct,
     world_size,
 )
+from ._connection import create_channel, resolve_connection
 from ._proto.trainingcallbacks.v1 import training_callbacks_pb2 as pb
 from ._proto.trainingcallbacks.v1 import training_callbacks_pb2_grpc as pb_grpc
 from ._losses import LossLedger, Losses
@@ -189,6 +188,11 @@ class TrainingCallbacks:
         params: Flat parameters mirrored to MLflow; by default ``training_config`` flattened.
         address: ``host:port`` or ``unix:/path``; defaults to ``$TRAINING_CALLBACKS_ADDRESS``, else
             ``127.0.0.1:50051``.
+        token: Bearer token for a sidecar started with ``--auth-token-file``; defaults to
+            ``$TRAINING_CALLBACKS_TOKEN``. ``token_file``: a file holding it (``$TRAINING_CALLBACKS_TOKEN_FILE``).
+        ca_file: PEM CA bundle of a sidecar serving TLS (turns TLS on); defaults to ``$TRAINING_CALLBACKS_CA_FILE``.
+        client_cert_file: With ``client_key_file``, a client certificate for mutual TLS
+            (``$TRAINING_CALLBACKS_CLIENT_CERT_FILE`` / ``_KEY_FILE``). See docs/security.md.
         framework: Framework name, e.g. ``"timm"``.
         model_name: Model name, e.g. ``"resnet18"``.
         custom_metrics: Definitions of custom metrics (``MetricDefinition`` messages or dicts with
@@ -217,6 +221,11 @@ class TrainingCallbacks:
         params: Mapping[str, Any] | None = None,
         *,
         address: str | None = None,
+        token: str | None = None,
+        token_file: str | None = None,
+        ca_file: str | None = None,
+        client_cert_file: str | None = None,
+        client_key_file: str | None = None,
         framework: str | None = None,
         model_name: str | None = None,
         custom_metrics: list[Any] | None = None,
@@ -242,7 +251,15 @@ class TrainingCallbacks:
             raise ConfigurationError("job_id must be a non-empty string")
         if max_queued_batches < 1:
             raise ConfigurationError("max_queued_batches must be at least 1")
-        self.address = resolve_address(address)
+        self.connection = resolve_connection(
+            address,
+            token=token,
+            token_file=token_file,
+            ca_file=ca_file,
+            client_cert_file=client_cert_file,
+            client_key_file=client_key_file,
+        )
+        self.address = self.connection.address
         self.rank = resolve_rank(rank)
         self.world_size = world_size()
         self.job_id = job_id if self.rank == 0 or not all_ranks else f"{job_id}-rank{self.rank}"
@@ -270,7 +287,7 @@ class TrainingCallbacks:
     # Pickling (e.g. into a spawned DDP worker) keeps the configuration and the job's state; the
     # queue, thread and channel are process-local and start afresh on the other side.
     _PICKLED = (
-        "address", "rank", "world_size", "job_id", "enabled", "strict", "model_config", "training_config",
+        "address", "connection", "rank", "world_size", "job_id", "enabled", "strict", "model_config", "training_config",
         "params", "task_type", "framework", "model_name", "custom_metrics", "start_epoch",
         "max_queued_batches", "flush_timeout", "call_timeout", "flush_interval", "verbose",
         "exit_flush_timeout", "_epoch", "_begin_state", "_ended",
@@ -777,7 +794,7 @@ class TrainingCallbacks:
     @property
     def _client_stub(self) -> pb_grpc.TrainingCallbacksStub:
         if self._stub is None:
-            self._channel = create_channel(self.address)
+            self._channel = create_channel(self.connection)
             self._stub = pb_grpc.TrainingCallbacksStub(self._channel)
         return self._stub
 

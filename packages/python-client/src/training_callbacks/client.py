@@ -15,7 +15,8 @@ from typing import Any, Callable, TypeVar, cast
 
 import grpc
 
-from ._config import TaskTypeLike, create_channel, parse_task_type, resolve_address
+from ._config import TaskTypeLike, parse_task_type
+from ._connection import create_channel, resolve_connection
 from ._proto.trainingcallbacks.v1 import training_callbacks_pb2 as pb
 from ._proto.trainingcallbacks.v1 import training_callbacks_pb2_grpc as pb_grpc
 from .errors import ConfigurationError, error_from_rpc
@@ -34,14 +35,35 @@ class SidecarClient:
         address: ``host:port`` or ``unix:/path``; defaults to ``$TRAINING_CALLBACKS_ADDRESS`` or
             ``127.0.0.1:50051``.
         timeout: Per-call deadline in seconds.
+        token, token_file, ca_file, client_cert_file, client_key_file: Authentication and TLS, as for
+            :class:`~training_callbacks.TrainingCallbacks` (defaults from ``$TRAINING_CALLBACKS_TOKEN``,
+            ``$TRAINING_CALLBACKS_TOKEN_FILE``, ``$TRAINING_CALLBACKS_CA_FILE``, …; see docs/security.md).
 
     Example:
         >>> with SidecarClient("127.0.0.1:50051") as sidecar:  # doctest: +SKIP
         ...     job = sidecar.get_job("job-1")
     """
 
-    def __init__(self, address: str | None = None, *, timeout: float = 10.0) -> None:
-        self.address = resolve_address(address)
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        timeout: float = 10.0,
+        token: str | None = None,
+        token_file: str | None = None,
+        ca_file: str | None = None,
+        client_cert_file: str | None = None,
+        client_key_file: str | None = None,
+    ) -> None:
+        self.connection = resolve_connection(
+            address,
+            token=token,
+            token_file=token_file,
+            ca_file=ca_file,
+            client_cert_file=client_cert_file,
+            client_key_file=client_key_file,
+        )
+        self.address = self.connection.address
         self.timeout = timeout
         self._lock = threading.Lock()
         self._pid = -1
@@ -57,7 +79,7 @@ class SidecarClient:
         with self._lock:
             if self._stub is None or self._pid != pid:
                 # A channel inherited through fork() must not be used (nor closed) in the child.
-                self._channel = create_channel(self.address)
+                self._channel = create_channel(self.connection)
                 self._stub = pb_grpc.TrainingCallbacksStub(self._channel)
                 self._pid = pid
             return self._stub

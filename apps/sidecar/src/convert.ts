@@ -3,6 +3,7 @@
 // is the catalog's 'object_detection' — so no table here repeats the contract by hand.
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import type {
   MetricDefinition as CatalogDefinition,
   MetricVerdict,
@@ -60,11 +61,26 @@ export function definitionToProto(definition: CatalogDefinition): ProtoDefinitio
   });
 }
 
-export function definitionFromProto(definition: ProtoDefinition): CustomMetricDefinition {
+/**
+ * A custom metric definition from BeginTraining; `index` names it in the refusal of a format number
+ * that is no MetricFormat (METRIC_FORMAT_UNSPECIFIED means float).
+ */
+export function definitionFromProto(definition: ProtoDefinition, index = 0): CustomMetricDefinition {
+  const format = definition.format === 0 ? 'float' : formats.name(definition.format);
+  if (format === undefined) {
+    throw new RpcError(
+      Status.INVALID_ARGUMENT,
+      `custom_metrics[${index}].format ${definition.format} is not a MetricFormat; send ${formats
+        .names()
+        .map((n) => `METRIC_FORMAT_${n.toUpperCase()}`)
+        .join(', ')
+        .replace(/, ([^,]*)$/, ' or $1')}`,
+    );
+  }
   return {
     name: definition.name,
     label: definition.label || definition.name,
-    format: formats.name(definition.format) ?? 'float',
+    format,
     higherIsBetter: definition.higherIsBetter,
     description: definition.description,
   };

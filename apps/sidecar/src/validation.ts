@@ -16,6 +16,12 @@ export const ARTIFACT_PATH_MAX_LENGTH = 512;
 /** Longest name between two "/" of an artifact path, in bytes of UTF-8: most file systems' NAME_MAX. */
 export const ARTIFACT_SEGMENT_MAX_BYTES = 255;
 
+/** Deepest nesting of objects and lists in model_config / training_config (the config itself is level 1). */
+export const STRUCT_MAX_DEPTH = 32;
+/** google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z … 9999-12-31T23:59:59.999999999Z. */
+const TIMESTAMP_MIN_SECONDS = -62135596800n;
+const TIMESTAMP_MAX_SECONDS = 253402300799n;
+
 // biome-ignore lint/suspicious/noControlCharactersInRegex: detecting control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
@@ -140,4 +146,58 @@ export function checkArtifactPath(artifactPath: string, field = 'artifact_path',
   const problem = artifactPathProblem(artifactPath);
   if (problem)
     invalid(artifactPath === '' ? `${field} ${problem}` : `${field} ${quote(artifactPath)} ${problem}`);
+}
+
+/**
+ * A request's timestamp as a Date, or undefined when unset. Refused outside google.protobuf.Timestamp's
+ * range (which lies inside JavaScript's Date range, so every accepted one is stored and listed). Kept
+ * with millisecond precision (truncated), as the store keeps every time.
+ */
+export function timestampOf(
+  timestamp: { seconds: bigint; nanos: number } | undefined,
+  field = 'timestamp',
+): Date | undefined {
+  if (timestamp === undefined) return undefined;
+  const { seconds, nanos } = timestamp;
+  if (
+    seconds < TIMESTAMP_MIN_SECONDS ||
+    seconds > TIMESTAMP_MAX_SECONDS ||
+    !Number.isInteger(nanos) ||
+    nanos < 0 ||
+    nanos > 999_999_999
+  ) {
+    invalid(
+      `${field} (seconds ${seconds}, nanos ${nanos}) is outside google.protobuf.Timestamp's range ` +
+        '(0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z, nanos 0 to 999999999); ' +
+        'send the real time, or leave it unset for the time of receipt',
+    );
+  }
+  // Truncated to the millisecond, never rounded: 9999-12-31T23:59:59.999999999Z must not become a
+  // time in the year 10000 that no Timestamp can carry back.
+  return new Date(Number(seconds) * 1000 + Math.floor(nanos / 1_000_000));
+}
+
+/** How deeply objects and lists nest in a Struct value (a scalar is 0, `{}` is 1); stops past `limit`. */
+function nestingDepth(value: unknown, limit: number): number {
+  if (value === null || typeof value !== 'object') return 0;
+  if (limit === 0) return 1;
+  let deepest = 0;
+  for (const child of Array.isArray(value) ? value : Object.values(value)) {
+    deepest = Math.max(deepest, nestingDepth(child, limit - 1));
+    if (deepest >= limit) break;
+  }
+  return 1 + deepest;
+}
+
+/** Refuses a config nested deeper than {@link STRUCT_MAX_DEPTH} levels, naming its depth and the limit. */
+export function checkStructDepth(value: unknown, field: string): void {
+  // Count a little past the limit, so the message can say how deep the config is without walking
+  // an arbitrarily deep one to its end.
+  const depth = nestingDepth(value, STRUCT_MAX_DEPTH * 4);
+  if (depth > STRUCT_MAX_DEPTH) {
+    const shown = depth > STRUCT_MAX_DEPTH * 4 ? `more than ${STRUCT_MAX_DEPTH * 4}` : `${depth}`;
+    invalid(
+      `${field} is nested ${shown} levels deep; the limit is ${STRUCT_MAX_DEPTH} (objects and lists, the config itself being level 1) — flatten it or store it as an artifact`,
+    );
+  }
 }

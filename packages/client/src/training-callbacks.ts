@@ -268,8 +268,8 @@ export class TrainingCallbacks {
   async onTrainBegin(): Promise<TrainBeginResult> {
     this.assertOpen('onTrainBegin');
     const o = this.options;
-    const params: Record<string, string> = {};
-    for (const [key, value] of Object.entries(o.params ?? {})) params[key] = String(value);
+    // fromEntries defines each entry; `params[key] = …` on a plain object would drop a `__proto__` key.
+    const params = Object.fromEntries(Object.entries(o.params ?? {}).map(([k, v]) => [k, String(v)]));
     const response = await this.call((deadline) =>
       this.client.beginTraining(
         {

@@ -34,6 +34,21 @@ for (const catalog of catalogs) {
       `| \`${d.name}\` | ${d.label} | ${formatText[d.format]} | ${d.higherIsBetter ? 'higher' : 'lower'} | ${d.description} | ${aliases} |`,
     );
   }
+  if (catalog.trainingValidationPairs.length > 0) {
+    lines.push(
+      '',
+      'When a framework reports a metric twice in one report, on the training and on the validation data, the validation value is the one that counts (it picks the best epoch):',
+      '',
+      '| framework | when both are reported | the training name is read as | the validation name is read as |',
+      '|---|---|---|---|',
+    );
+    for (const p of catalog.trainingValidationPairs) {
+      const validation = catalog.aliases.find((a) => a.alias === p.validation)?.name ?? p.validation;
+      lines.push(
+        `| ${p.framework} | \`${p.training}\` and \`${p.validation}\` | \`${p.trainingName}\` | \`${validation}\` |`,
+      );
+    }
+  }
 }
 writeFileSync(path.join(here, '..', '..', '..', 'docs', 'metric-catalog.md'), `${lines.join('\n')}\n`);
 console.log(`export-catalog: ${catalogs.length} task catalogs → catalog.json, docs/metric-catalog.md`);

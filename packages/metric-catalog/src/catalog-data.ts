@@ -6,7 +6,12 @@
 // - Losses, learning rate: `float`, lower is better.
 // - Aliases are exact, case-sensitive matches. A name that is not listed stays as reported (a custom metric).
 // - Order of `standardMetrics`: primary, other quality metrics, losses, learning rate.
-import type { MetricAlias, MetricDefinition, TaskCatalog } from './metric-definition.ts';
+import type {
+  MetricAlias,
+  MetricDefinition,
+  TaskCatalog,
+  TrainingValidationPair,
+} from './metric-definition.ts';
 import type { TaskType } from './task-type.ts';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -152,6 +157,11 @@ function ultralyticsLossAliases(parts: readonly string[]): MetricAlias[] {
   );
 }
 
+/** A Keras training/validation pair: `training` is read as `trainingName` when `validation` comes too. */
+function keras(training: string, validation: string, trainingName: string): TrainingValidationPair {
+  return { framework: 'Keras', training, validation, trainingName };
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // image_classification
 
@@ -195,10 +205,9 @@ const IMAGE_CLASSIFICATION: TaskCatalog = {
     // Hugging Face (compute_metrics with evaluate's "accuracy", a fraction).
     { alias: 'eval_accuracy', name: 'accuracy', scale: 1 },
     // Keras: validation results carry a `val_` prefix, training results none. Keras 3 names the metric
-    // after its `name` (`accuracy`, `sparse_categorical_accuracy`, ...); Keras 2 used `acc`.
-    // Caution: Keras' own training `accuracy` is spelled exactly like our canonical (validation)
-    // `accuracy`, and an exact canonical spelling wins a collision, so a Keras adapter must rename its
-    // training `accuracy` to `train_accuracy` before sending; otherwise `val_accuracy` is rejected.
+    // after its `name` (`accuracy`, `sparse_categorical_accuracy`, ...); Keras 2 used `acc`. Keras'
+    // training `accuracy` is spelled like our canonical (validation) `accuracy`: see
+    // `trainingValidationPairs` below for how a report holding both is read.
     { alias: 'val_accuracy', name: 'accuracy', scale: 1 },
     { alias: 'val_acc', name: 'accuracy', scale: 1 }, // Keras 2, and the Lightning tutorials' name
     { alias: 'val_sparse_categorical_accuracy', name: 'accuracy', scale: 1 },
@@ -217,6 +226,18 @@ const IMAGE_CLASSIFICATION: TaskCatalog = {
     { alias: 'train/acc', name: 'train_accuracy', scale: 1 },
     { alias: 'train/accuracy', name: 'train_accuracy', scale: 1 },
     { alias: 'train_acc_epoch', name: 'train_accuracy', scale: 1 },
+  ],
+  // Keras' model.fit logs every compiled metric twice per epoch: `X` on the training data and `val_X`
+  // on the validation data. In a report that holds both, `X` is the training value and `val_X` the
+  // primary (best epoch on training accuracy would reward overfitting). `accuracy` alone stays
+  // `accuracy`: a custom loop that reports one accuracy reports its validation accuracy.
+  // The other frameworks with aliases here name only their validation values like this (Ultralytics
+  // `metrics/accuracy_top1`, timm `eval_top1`, Hugging Face `eval_accuracy`, Lightning what the user
+  // logs, usually `val_acc`), so no pair is needed for them.
+  trainingValidationPairs: [
+    keras('accuracy', 'val_accuracy', 'train_accuracy'),
+    keras('sparse_categorical_accuracy', 'val_sparse_categorical_accuracy', 'train_accuracy'),
+    keras('categorical_accuracy', 'val_categorical_accuracy', 'train_accuracy'),
   ],
 };
 
@@ -256,6 +277,7 @@ const OBJECT_DETECTION: TaskCatalog = {
     { alias: 'map', name: 'mAP50-95', scale: 1 },
     { alias: 'map_50', name: 'mAP50', scale: 1 },
   ],
+  trainingValidationPairs: [],
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -321,6 +343,7 @@ const INSTANCE_SEGMENTATION: TaskCatalog = {
     { alias: 'metrics/recallM', name: 'mask_recall', scale: 1 },
     ...ultralyticsLossAliases(['box', 'seg', 'cls', 'dfl']),
   ],
+  trainingValidationPairs: [],
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -380,6 +403,7 @@ const SEMANTIC_SEGMENTATION: TaskCatalog = {
     // as percentages (0-100) but other code uses the same spellings for fractions; a wrong scale would be
     // a silent 100x error, so these stay custom metrics unless the adapter converts them.
   ],
+  trainingValidationPairs: [],
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -460,6 +484,7 @@ const POSE_ESTIMATION: TaskCatalog = {
     { alias: 'val/pck', name: 'pck', scale: 1 },
     { alias: 'eval_pck', name: 'pck', scale: 1 },
   ],
+  trainingValidationPairs: [],
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -470,6 +495,9 @@ function freezeCatalog(catalog: TaskCatalog): TaskCatalog {
     primaryMetric: catalog.primaryMetric,
     standardMetrics: Object.freeze(catalog.standardMetrics.map((d) => Object.freeze({ ...d }))),
     aliases: Object.freeze(catalog.aliases.map((a) => Object.freeze({ ...a }))),
+    trainingValidationPairs: Object.freeze(
+      catalog.trainingValidationPairs.map((p) => Object.freeze({ ...p })),
+    ),
   });
 }
 

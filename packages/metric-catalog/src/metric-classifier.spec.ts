@@ -254,12 +254,49 @@ describe('classify: collisions', () => {
     expect(v['metrics/mAP50B']?.reason).toContain("kept 'metrics/mAP50(B)'");
   });
 
-  it('rejects a Keras val_accuracy that collides with Keras’ training accuracy', () => {
-    const v = byName(
-      createMetricClassifier('image_classification').classify({ accuracy: 0.99, val_accuracy: 0.9 }),
+  it('reads Keras’ accuracy next to val_accuracy as training accuracy: the validation value is the primary', () => {
+    const classifier = createMetricClassifier('image_classification');
+    // Keras 3 model.fit logs, one epoch: training first, validation with a val_ prefix.
+    const v = byName(classifier.classify({ accuracy: 0.99, loss: 0.05, val_accuracy: 0.9, val_loss: 0.4 }));
+    expect(v.val_accuracy).toMatchObject({ tier: 'primary', name: 'accuracy', value: 0.9, reason: '' });
+    expect(v.accuracy).toMatchObject({ tier: 'standard', name: 'train_accuracy', value: 0.99 });
+    expect(v.accuracy?.reason).toBe(
+      "read as train_accuracy: Keras reports the training value as 'accuracy' next to 'val_accuracy'",
     );
-    expect(v.accuracy?.tier).toBe('primary');
-    expect(v.val_accuracy?.tier).toBe('rejected');
+    expect(v.loss).toMatchObject({ name: 'train_loss' });
+    expect(v.val_loss).toMatchObject({ name: 'val_loss' });
+    // The same for the metric names Keras takes from sparse/categorical accuracy.
+    const sparse = byName(
+      classifier.classify({ sparse_categorical_accuracy: 0.8, val_sparse_categorical_accuracy: 0.7 }),
+    );
+    expect(sparse.val_sparse_categorical_accuracy).toMatchObject({ tier: 'primary', value: 0.7 });
+    expect(sparse.sparse_categorical_accuracy).toMatchObject({ name: 'train_accuracy', value: 0.8 });
+  });
+
+  it('keeps a lone accuracy as the primary, and an explicit train_accuracy wins over a paired one', () => {
+    const classifier = createMetricClassifier('image_classification');
+    expect(byName(classifier.classify({ accuracy: 0.9 })).accuracy).toMatchObject({ tier: 'primary' });
+    const v = byName(classifier.classify({ accuracy: 0.99, train_accuracy: 0.98, val_accuracy: 0.9 }));
+    expect(v.val_accuracy).toMatchObject({ tier: 'primary', value: 0.9 });
+    expect(v.train_accuracy).toMatchObject({ tier: 'standard', value: 0.98 });
+    expect(v.accuracy).toMatchObject({ tier: 'rejected' });
+    expect(v.accuracy?.reason).toContain("both mean 'train_accuracy'");
+  });
+
+  it('states each pair in the catalog with its framework', () => {
+    const pairs = createMetricClassifier('image_classification').catalog.trainingValidationPairs;
+    expect(pairs).toContainEqual({
+      framework: 'Keras',
+      training: 'accuracy',
+      validation: 'val_accuracy',
+      trainingName: 'train_accuracy',
+    });
+    expect(
+      createMetricClassifier('image_classification').normaliseNames(['accuracy', 'val_accuracy']),
+    ).toEqual([
+      expect.objectContaining({ name: 'train_accuracy', scale: 1 }),
+      { name: 'accuracy', scale: 1 },
+    ]);
   });
 });
 
@@ -398,15 +435,36 @@ describe('createMetricClassifier: custom definitions', () => {
 });
 
 describe('applyScale', () => {
-  it('divides by the reciprocal when it is whole, which is exact', () => {
+  it('keeps the decimal digits reported when it converts a percentage', () => {
+    expect(applyScale(88.2728, 0.01)).toBe(0.882728); // timm's eval_top1
+    expect(88.2728 / 100).toBe(0.8827280000000001); // why: dividing is not enough
     expect(applyScale(95, 0.01)).toBe(0.95);
+    expect(95 * 0.01).not.toBe(0.95); // the product is 0.9500000000000001
     expect(applyScale(57, 0.01)).toBe(0.57);
-    expect(95 * 0.01).not.toBe(0.95); // why: the product is 0.9500000000000001
+    expect(applyScale(99.99999999999999, 0.01)).toBe(0.9999999999999999);
+    expect(applyScale(-12.5, 0.01)).toBe(-0.125);
+    expect(applyScale(1e-7, 0.01)).toBe(1e-9);
+    expect(applyScale(1.5e21, 0.01)).toBe(1.5e19);
+    expect(applyScale(0.882728, 100)).toBe(88.2728);
   });
 
-  it('multiplies otherwise and passes scale 1 and non-finite values through', () => {
+  it('keeps the digits for every percentage with three decimals (a sweep)', () => {
+    // i / 1000 and i / 100000 are the doubles nearest to the decimals i·10⁻³ and i·10⁻⁵ (a division of
+    // exact integers rounds once), so the fraction of a reported x.yyy must be exactly i / 100000.
+    let divisionWrong = 0;
+    for (let i = 0; i <= 100_000; i++) {
+      expect(applyScale(i / 1000, 0.01)).toBe(i / 100_000);
+      if (i / 1000 / 100 !== i / 100_000) divisionWrong++;
+    }
+    expect(divisionWrong).toBeGreaterThan(1000); // what dividing by 100 got wrong
+  });
+
+  it('multiplies by any other scale and passes scale 1, zeros and non-finite values through', () => {
     expect(applyScale(3, 2.5)).toBe(7.5);
     expect(applyScale(0.3, 1)).toBe(0.3);
     expect(applyScale(Number.NEGATIVE_INFINITY, 0.01)).toBe(Number.NEGATIVE_INFINITY);
+    expect(applyScale(Number.NaN, 0.01)).toBeNaN();
+    expect(Object.is(applyScale(-0, 0.01), -0)).toBe(true);
+    expect(applyScale(0, 0.01)).toBe(0);
   });
 });

@@ -32,6 +32,12 @@ export interface MetricClassifier {
   readonly catalog: TaskCatalog;
   /** Maps an alias to its canonical name and scale; any other name is returned unchanged with scale 1. */
   normaliseName(reported: string): { name: string; scale: number };
+  /**
+   * Normalises the names of one report together: like {@link normaliseName}, except that the training
+   * name of a training/validation pair whose validation name is reported too is read as its training
+   * metric (Keras' `accuracy` next to `val_accuracy` → `train_accuracy`); `note` then says so.
+   */
+  normaliseNames(reported: readonly string[]): { name: string; scale: number; note?: string }[];
   /** The standard or custom definition of a canonical name. */
   definitionOf(name: string): MetricDefinition | undefined;
   /**
@@ -94,23 +100,40 @@ export function createMetricClassifier(
     return alias === undefined ? { name: reported, scale: 1 } : { name: alias.name, scale: alias.scale };
   };
 
+  const pairs = new Map(catalog.trainingValidationPairs.map((p) => [p.training, p]));
+  const normaliseNames = (reported: readonly string[]) => {
+    const present = pairs.size > 0 ? new Set(reported) : undefined;
+    return reported.map((name): { name: string; scale: number; note?: string } => {
+      const pair = pairs.get(name);
+      if (pair !== undefined && present?.has(pair.validation)) {
+        return {
+          name: pair.trainingName,
+          scale: 1,
+          note: `read as ${pair.trainingName}: ${pair.framework} reports the training value as '${name}' next to '${pair.validation}'`,
+        };
+      }
+      return normaliseName(name);
+    });
+  };
+
   const definitionOf = (name: string): MetricDefinition | undefined => standard.get(name) ?? custom.get(name);
 
   const classify = (metrics: Readonly<Record<string, number>>): MetricVerdict[] => {
     const reportedNames = Object.keys(metrics).sort();
+    const normalised = normaliseNames(reportedNames);
     // Canonical name → the reported name that is kept for it.
     const winners = new Map<string, string>();
-    for (const reported of reportedNames) {
-      const { name } = normaliseName(reported);
+    reportedNames.forEach((reported, i) => {
+      const { name } = normalised[i]!;
       const current = winners.get(name);
       // Sorted order: the first one seen wins, unless a later one is the exact canonical spelling.
       if (current === undefined || (reported === name && current !== name)) {
         winners.set(name, reported);
       }
-    }
+    });
 
-    return reportedNames.map((reportedName): MetricVerdict => {
-      const { name, scale } = normaliseName(reportedName);
+    return reportedNames.map((reportedName, i): MetricVerdict => {
+      const { name, scale, note } = normalised[i]!;
       const raw = metrics[reportedName] as number;
       const value = applyScale(raw, scale);
       const winner = winners.get(name);
@@ -124,7 +147,7 @@ export function createMetricClassifier(
         };
       }
       const definition = definitionOf(name);
-      const notes: string[] = [];
+      const notes: string[] = note === undefined ? [] : [note];
       if (scale !== 1) {
         notes.push(scale === 0.01 ? 'converted from percent (×0.01)' : `scaled ×${scale}`);
       }
@@ -148,7 +171,7 @@ export function createMetricClassifier(
     });
   };
 
-  return Object.freeze({ task, catalog, normaliseName, definitionOf, classify });
+  return Object.freeze({ task, catalog, normaliseName, normaliseNames, definitionOf, classify });
 }
 
 function percentRangeReason(

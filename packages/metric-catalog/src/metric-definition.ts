@@ -30,6 +30,24 @@ export interface MetricAlias {
   readonly scale: number;
 }
 
+/**
+ * A framework that logs one metric twice in the same report, measured on the training data and on the
+ * validation data (Keras' `model.fit`: `accuracy` and `val_accuracy`). When both names are reported
+ * together, `training` is read as `trainingName`, and `validation` keeps its alias: the validation
+ * value is the one that counts (it picks the best epoch). Reported alone, `training` keeps its usual
+ * reading.
+ */
+export interface TrainingValidationPair {
+  /** The framework that reports the pair, e.g. `Keras`. */
+  readonly framework: string;
+  /** The name of the training value, e.g. `accuracy`. */
+  readonly training: string;
+  /** The name of the validation value, e.g. `val_accuracy`. */
+  readonly validation: string;
+  /** The canonical name the training value is stored under, e.g. `train_accuracy`. */
+  readonly trainingName: string;
+}
+
 /** The metric catalog of one task type. */
 export interface TaskCatalog {
   /** The task type. */
@@ -40,4 +58,6 @@ export interface TaskCatalog {
   readonly standardMetrics: readonly MetricDefinition[];
   /** Framework names that are normalised into canonical names. */
   readonly aliases: readonly MetricAlias[];
+  /** Names a framework reports as a training/validation pair (see {@link TrainingValidationPair}). */
+  readonly trainingValidationPairs: readonly TrainingValidationPair[];
 }

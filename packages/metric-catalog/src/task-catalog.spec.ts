@@ -175,6 +175,18 @@ describe.each(TASK_TYPES)('data integrity of %s', (task) => {
     }
   });
 
+  it('pairs a training name with a validation alias and a standard training metric of the same unit', () => {
+    for (const p of catalog.trainingValidationPairs) {
+      const validation = catalog.aliases.find((a) => a.alias === p.validation);
+      expect(validation, p.validation).toBeDefined();
+      expect(names, p.trainingName).toContain(p.trainingName);
+      expect(p.trainingName, p.training).not.toBe(validation?.name);
+      const format = (n: string) => catalog.standardMetrics.find((d) => d.name === n)?.format;
+      expect(format(p.trainingName), p.training).toBe(format(validation!.name));
+      expect(p.framework).not.toBe('');
+    }
+  });
+
   it('only scales aliases of percent metrics', () => {
     for (const a of catalog.aliases.filter((x) => x.scale !== 1)) {
       expect(catalog.standardMetrics.find((d) => d.name === a.name)?.format, a.alias).toBe('percent');

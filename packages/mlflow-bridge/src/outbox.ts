@@ -202,9 +202,8 @@ export const outboxItems = {
 };
 
 function mapValues(m: Record<string, number>): Record<string, JsonNumber> {
-  const out: Record<string, JsonNumber> = {};
-  for (const [k, v] of Object.entries(m)) out[k] = toJsonNumber(v);
-  return out;
+  // fromEntries defines each entry; `out[k] = …` on a plain object would drop a metric named __proto__.
+  return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, toJsonNumber(v)]));
 }
 
 /**

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
+  decodeJsonTree,
   decodeMetricMap,
   decodeNumber,
+  encodeJsonTree,
   encodeMetricMap,
   encodeNumber,
   finiteOrNull,
@@ -10,6 +12,7 @@ import {
   packInt64,
   unpackFloat64,
   unpackInt64,
+  userKeyed,
 } from './number-codec.ts';
 
 describe('number codec', () => {
@@ -66,5 +69,74 @@ describe('number codec', () => {
     expect(unpacked[0]).toBe(Math.PI);
     expect(unpacked[1]).toBeNaN();
     expect(() => unpackFloat64(Buffer.alloc(7))).toThrow(RangeError);
+  });
+});
+
+describe('user-chosen keys', () => {
+  it('keeps __proto__ and other Object.prototype names as ordinary entries', () => {
+    const reported = JSON.parse(
+      '{"__proto__": 1, "constructor": 2, "toString": Infinity}'.replace('Infinity', '1e999'),
+    );
+    const encoded = encodeMetricMap(reported);
+    expect(Object.getPrototypeOf(encoded)).toBeNull();
+    expect(JSON.stringify(encoded)).toBe('{"__proto__":1,"constructor":2,"toString":"Infinity"}');
+    const decoded = decodeMetricMap(JSON.parse(JSON.stringify(encoded)));
+    expect(Object.keys(decoded)).toEqual(['__proto__', 'constructor', 'toString']);
+    expect(Object.getOwnPropertyDescriptor(decoded, '__proto__')?.value).toBe(1);
+    expect(decoded.toString).toBe(Number.POSITIVE_INFINITY);
+    const name = '__proto__'; // a metric name as it arrives
+    const plain: Record<string, number> = {};
+    plain[name] = 5; // what the store used to do: the entry is silently dropped
+    expect(Object.keys(plain)).toEqual([]);
+    const safe = userKeyed<number>();
+    safe[name] = 5;
+    expect(Object.keys(safe)).toEqual(['__proto__']);
+  });
+});
+
+describe('config trees', () => {
+  const roundTrip = (value: unknown) => decodeJsonTree(JSON.parse(JSON.stringify(encodeJsonTree(value))));
+
+  it('keeps NaN, ±Infinity and -0 at any depth, next to strings that spell them', () => {
+    const config = {
+      a: Number.NaN,
+      b: [Number.POSITIVE_INFINITY, { c: Number.NEGATIVE_INFINITY }],
+      z: -0,
+      s: 'NaN',
+      n: null,
+      t: true,
+      x: 1.5,
+    };
+    const back = roundTrip(config) as typeof config;
+    expect(back).toEqual(config);
+    expect(Object.is(back.z, -0)).toBe(true);
+    expect(JSON.stringify(encodeJsonTree({ a: Number.NaN }))).toBe('{"a":{"$num":"NaN"}}');
+  });
+
+  it('stores an ordinary tree unchanged, so rows written before read back as they were', () => {
+    const plain = { arch: 'resnet50', layers: [3, 4, 6, 3], opt: { lr: 0.001, $num: 1, other: 2 } };
+    expect(JSON.stringify(encodeJsonTree(plain))).toBe(JSON.stringify(plain));
+    expect(decodeJsonTree(plain)).toEqual(plain);
+  });
+
+  it('wraps objects that look like the encoding, so they read back as objects', () => {
+    for (const lookalike of [
+      { $num: 'NaN' },
+      { $num: 3 },
+      { $obj: { a: 1 } },
+      { $obj: 5 },
+      { $obj: { $num: 'NaN' } },
+    ]) {
+      expect(roundTrip({ v: lookalike })).toEqual({ v: lookalike });
+    }
+    expect(roundTrip({ $num: 'Infinity' })).toEqual({ $num: 'Infinity' });
+  });
+
+  it('keeps __proto__ keys in config objects', () => {
+    const config = JSON.parse('{"__proto__": {"__proto__": [1]}, "k": 2}');
+    const back = roundTrip(config) as Record<string, unknown>;
+    expect(Object.keys(back)).toEqual(['__proto__', 'k']);
+    const inner = Object.getOwnPropertyDescriptor(back, '__proto__')?.value as object;
+    expect(Object.getOwnPropertyDescriptor(inner, '__proto__')?.value).toEqual([1]);
   });
 });

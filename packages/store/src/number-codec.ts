@@ -5,6 +5,9 @@
 // the others become the strings "NaN", "Infinity" and "-Infinity" (and -0 becomes "-0", which JSON
 // would otherwise print as 0). Decoding reverses it exactly.
 //
+// Config trees (model_config, training_config) may hold any double too, next to strings such as
+// "NaN": see `encodeJsonTree` for their unambiguous encoding.
+//
 // Blobs are packed little-endian regardless of the host, so a file moves between machines unchanged;
 // copying the bytes keeps every NaN payload bit for bit.
 import { endianness } from 'node:os';
@@ -45,24 +48,95 @@ export function decodeNumber(value: unknown): number {
   }
 }
 
+/**
+ * A record for user-chosen keys (metric names, params, config keys): no prototype, so a key such as
+ * `__proto__` or `constructor` is an ordinary entry, never the object's prototype or an inherited
+ * function. Assigning `out[key] = value` to a plain `{}` silently drops a `__proto__` entry.
+ */
+export function userKeyed<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
 /** Encodes a metric map for a JSON column. */
 export function encodeMetricMap(metrics: Readonly<Record<string, number>>): Record<string, EncodedNumber> {
-  const out: Record<string, EncodedNumber> = {};
+  const out = userKeyed<EncodedNumber>();
   for (const [name, value] of Object.entries(metrics)) {
     out[name] = encodeNumber(value);
   }
   return out;
 }
 
-/** Decodes a metric map read from a JSON column. */
+/** Decodes a metric map read from a JSON column (a prototype-free record, see {@link userKeyed}). */
 export function decodeMetricMap(encoded: unknown): Record<string, number> {
-  const out: Record<string, number> = {};
+  const out = userKeyed<number>();
   if (encoded && typeof encoded === 'object') {
     for (const [name, value] of Object.entries(encoded)) {
       out[name] = decodeNumber(value);
     }
   }
   return out;
+}
+
+/** A JSON value as a google.protobuf.Struct holds it, with any double (NaN and ±Infinity included). */
+export type JsonTree = null | boolean | number | string | JsonTree[] | { [key: string]: JsonTree };
+
+const NUMBER_TAG = '$num';
+const NON_FINITE_TOKENS: ReadonlySet<unknown> = new Set<NonFiniteToken>([
+  'NaN',
+  'Infinity',
+  '-Infinity',
+  '-0',
+]);
+const OBJECT_TAG = '$obj';
+
+/**
+ * Encodes a config tree (model_config, training_config) for a JSON column, keeping what JSON cannot
+ * hold. A string "NaN" in a config is a string, so the metric maps' bare tokens would be ambiguous
+ * here; instead:
+ * - NaN, ±Infinity and -0 become `{"$num": "NaN" | "Infinity" | "-Infinity" | "-0"}`;
+ * - an object whose only key is "$num" or "$obj" (which would read back as something else) is
+ *   wrapped as `{"$obj": {…}}`;
+ * - everything else is stored as it is.
+ * {@link decodeJsonTree} reverses it exactly; a tree without such values is stored unchanged, so
+ * rows written before this encoding read back as they were.
+ */
+export function encodeJsonTree(value: unknown): JsonTree {
+  if (typeof value === 'number') {
+    return Number.isFinite(value) && !Object.is(value, -0)
+      ? value
+      : { [NUMBER_TAG]: encodeNumber(value) as string };
+  }
+  if (Array.isArray(value)) return value.map(encodeJsonTree);
+  if (value !== null && typeof value === 'object') {
+    const out = userKeyed<JsonTree>();
+    const keys = Object.keys(value);
+    for (const key of keys) out[key] = encodeJsonTree((value as Record<string, unknown>)[key]);
+    if (keys.length === 1 && (keys[0] === NUMBER_TAG || keys[0] === OBJECT_TAG)) {
+      const wrapped = userKeyed<JsonTree>();
+      wrapped[OBJECT_TAG] = out;
+      return wrapped;
+    }
+    return out;
+  }
+  if (typeof value === 'string' || typeof value === 'boolean' || value === null) return value;
+  return null; // undefined, functions, bigint: not JSON; a Struct never holds them
+}
+
+/** Decodes a config tree written by {@link encodeJsonTree}; objects are prototype-free records. */
+export function decodeJsonTree(value: unknown): JsonTree {
+  if (Array.isArray(value)) return value.map(decodeJsonTree);
+  if (value !== null && typeof value === 'object') {
+    const keys = Object.keys(value);
+    const only = keys.length === 1 ? (value as Record<string, unknown>)[keys[0]!] : undefined;
+    if (keys[0] === NUMBER_TAG && NON_FINITE_TOKENS.has(only)) return decodeNumber(only);
+    const wrapped =
+      keys[0] === OBJECT_TAG && only !== null && typeof only === 'object' && !Array.isArray(only);
+    const entries = (wrapped ? only : value) as Record<string, unknown>;
+    const out = userKeyed<JsonTree>();
+    for (const key of Object.keys(entries)) out[key] = decodeJsonTree(entries[key]);
+    return out;
+  }
+  return value as JsonTree;
 }
 
 /** Names of the entries whose value is NaN or ±Infinity, in name order. */

@@ -5,18 +5,18 @@
 // compiled once and run them on the native driver (see hot-queries.ts, precompiled.ts). Reads use
 // em.find; the outbox's reads are Kysely queries shared with the outbox reader (outbox-queries.ts).
 import {
-  type EntityData,
   ForeignKeyConstraintViolationException,
   type MikroORM,
-  type RequiredEntityData,
   UniqueConstraintViolationException,
 } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/sql';
-import { Artifact, BatchMetricBlock, OutboxItem, TrainingJob, TrainingMetric } from './entities.ts';
+import { Artifact, BatchMetricBlock, TrainingJob, TrainingMetric } from './entities.ts';
 import { HotQueries, OUTBOX_ROWS_PER_INSERT } from './hot-queries.ts';
 import { KYSELY_OPTIONS, type StoreDB } from './kysely-db.ts';
 import {
+  decodeJsonTree,
   decodeMetricMap,
+  encodeJsonTree,
   encodeMetricMap,
   finiteOrNull,
   nonFiniteNames,
@@ -24,6 +24,7 @@ import {
   packInt64,
   unpackFloat64,
   unpackInt64,
+  userKeyed,
 } from './number-codec.ts';
 import {
   blockQuery,
@@ -126,9 +127,9 @@ function toJobRecord(job: TrainingJob): JobRecord {
     framework: job.framework,
     modelName: job.modelName,
     status: job.status,
-    modelConfig: job.modelConfig,
-    trainingConfig: job.trainingConfig,
-    params: job.params,
+    modelConfig: decodeConfig(job.modelConfig),
+    trainingConfig: decodeConfig(job.trainingConfig),
+    params: Object.assign(userKeyed<string>(), job.params),
     customMetrics: job.customMetrics,
     startEpoch: job.startEpoch,
     epochsReported: job.epochsReported,
@@ -148,6 +149,17 @@ function toJobRecord(job: TrainingJob): JobRecord {
   if (finalAccuracy !== undefined) record.finalAccuracy = finalAccuracy;
   if (job.endedAt != null) record.endedAt = job.endedAt;
   return record;
+}
+
+/** A config as stored (see `encodeJsonTree`) → as given. */
+function decodeConfig(stored: unknown): Record<string, unknown> {
+  const tree = decodeJsonTree(stored ?? {});
+  return tree !== null && typeof tree === 'object' && !Array.isArray(tree) ? tree : userKeyed();
+}
+
+/** A config → its stored form, NaN and ±Infinity kept (see `encodeJsonTree`). */
+function encodeConfig(config: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return encodeJsonTree(config) as Record<string, unknown>;
 }
 
 function toEpochRecord(jobId: string, row: TrainingMetric): EpochRecord {
@@ -243,6 +255,13 @@ function decodeCursor(cursor: string): { createdAt: Date; jobId: string } {
   throw new StoreError('invalid_argument', 'unreadable list cursor: pass back a nextCursor unchanged');
 }
 
+/** A Kysely transaction on the store's tables (MikroORM's Kysely, values bound). */
+type StoreTransaction = Parameters<Parameters<ReturnType<StoreKysely['transaction']>['execute']>[0]>[0];
+type StoreKysely = ReturnType<typeof storeKysely>;
+function storeKysely(em: EntityManager) {
+  return em.getKysely<StoreDB>(KYSELY_OPTIONS);
+}
+
 class OrmStore implements Store {
   readonly #orm: MikroORM;
   readonly #hot: HotQueries;
@@ -260,69 +279,102 @@ class OrmStore implements Store {
     return this.#orm.em.fork() as EntityManager;
   }
 
+  /**
+   * Runs `write` in one Kysely transaction, whose values are bound parameters (MikroORM's own
+   * `nativeUpdate`/query builder inline them into the SQL text, where a NUL in an error message ends
+   * the statement); driver errors become StoreErrors as in every other write.
+   */
+  async #transaction<T>(jobId: string, write: (trx: StoreTransaction) => Promise<T>): Promise<T> {
+    const em = this.#em();
+    try {
+      return await storeKysely(em).transaction().execute(write);
+    } catch (error) {
+      throw mapDriverError(convertError(em, error), jobId);
+    }
+  }
+
+  async #readJob(jobId: string): Promise<JobRecord> {
+    return toJobRecord(await this.#em().findOneOrFail(TrainingJob, { jobId }));
+  }
+
   async createOrGetJob(
     job: NewJob,
     options: OutboxWrite = {},
   ): Promise<{ job: JobRecord; created: boolean }> {
-    return this.#em().transactional(async (em) => {
-      const existing = await em.findOne(TrainingJob, { jobId: job.jobId });
-      if (existing) {
-        return { job: toJobRecord(existing), created: false };
-      }
+    const created = await this.#transaction(job.jobId, async (trx) => {
+      const existing = await trx
+        .selectFrom('TrainingJob')
+        .select('jobId')
+        .where('jobId', '=', job.jobId)
+        .executeTakeFirst();
+      if (existing) return false;
       const now = new Date();
-      const row: RequiredEntityData<TrainingJob> = {
-        jobId: job.jobId,
-        task: job.task,
-        framework: job.framework,
-        modelName: job.modelName,
-        status: 'running',
-        modelConfig: job.modelConfig,
-        trainingConfig: job.trainingConfig,
-        params: job.params,
-        customMetrics: job.customMetrics,
-        startEpoch: job.startEpoch,
-        epochsReported: 0,
-        primaryMetric: job.primaryMetric,
-        bestEpoch: null,
-        bestValue: null,
-        finalMetrics: {},
-        finalPrimaryValue: null,
-        finalAccuracy: null,
-        errorMessage: '',
-        mlflowExperimentId: '',
-        mlflowRunId: '',
-        mlflowArtifactUri: '',
-        mlflowMetricKeys: null,
-        createdAt: now,
-        updatedAt: now,
-        endedAt: null,
-      };
-      await em.createQueryBuilder(TrainingJob).insert(row).execute('run');
+      await trx
+        .insertInto('TrainingJob')
+        .values({
+          jobId: job.jobId,
+          task: job.task,
+          framework: job.framework,
+          modelName: job.modelName,
+          status: 'running',
+          modelConfig: encodeConfig(job.modelConfig),
+          trainingConfig: encodeConfig(job.trainingConfig),
+          params: job.params,
+          customMetrics: job.customMetrics,
+          startEpoch: job.startEpoch,
+          epochsReported: 0,
+          primaryMetric: job.primaryMetric,
+          bestEpoch: null,
+          bestValue: null,
+          finalMetrics: {},
+          finalPrimaryValue: null,
+          finalAccuracy: null,
+          errorMessage: '',
+          mlflowExperimentId: '',
+          mlflowRunId: '',
+          mlflowArtifactUri: '',
+          mlflowMetricKeys: null,
+          createdAt: now,
+          updatedAt: now,
+          endedAt: null,
+        })
+        .execute();
       if (options.outbox?.length)
-        await em.insertMany(OutboxItem, outboxRows(job.jobId, options.outbox, Date.now()));
-      const created = await em.findOneOrFail(TrainingJob, { jobId: job.jobId });
-      return { job: toJobRecord(created), created: true };
+        await trx
+          .insertInto('OutboxItem')
+          .values(outboxRows(job.jobId, options.outbox, Date.now()))
+          .execute();
+      return true;
     });
+    return { job: await this.#readJob(job.jobId), created };
   }
 
   async reopenJob(jobId: string, changes: ReopenJobChanges): Promise<JobRecord> {
-    return this.#em().transactional(async (em) => {
-      const data: EntityData<TrainingJob> = {
-        startEpoch: changes.startEpoch,
-        status: 'running',
-        endedAt: null,
-        updatedAt: new Date(),
-      };
-      if (changes.modelConfig !== undefined) data.modelConfig = changes.modelConfig;
-      if (changes.trainingConfig !== undefined) data.trainingConfig = changes.trainingConfig;
-      if (changes.params !== undefined) data.params = changes.params;
-      if (changes.customMetrics !== undefined) data.customMetrics = changes.customMetrics;
-      const updated = await em.nativeUpdate(TrainingJob, { jobId }, data);
-      if (updated === 0) throw notFound(jobId);
+    await this.#transaction(jobId, async (trx) => {
+      const result = await trx
+        .updateTable('TrainingJob')
+        .set({
+          startEpoch: changes.startEpoch,
+          status: 'running',
+          endedAt: null,
+          updatedAt: new Date(),
+          ...(changes.modelConfig !== undefined && { modelConfig: encodeConfig(changes.modelConfig) }),
+          ...(changes.trainingConfig !== undefined && {
+            trainingConfig: encodeConfig(changes.trainingConfig),
+          }),
+          ...(changes.params !== undefined && { params: changes.params }),
+          ...(changes.customMetrics !== undefined && { customMetrics: changes.customMetrics }),
+        })
+        .where('jobId', '=', jobId)
+        .executeTakeFirst();
+      if (result.numUpdatedRows === 0n) throw notFound(jobId);
       if (changes.outbox?.length)
-        await em.insertMany(OutboxItem, outboxRows(jobId, changes.outbox, Date.now()));
-      return toJobRecord(await em.findOneOrFail(TrainingJob, { jobId }));
+        await trx
+          .insertInto('OutboxItem')
+          .values(outboxRows(jobId, changes.outbox, Date.now()))
+          .execute();
     });
+    return this.#readJob(jobId);
   }
 
   async getJob(jobId: string): Promise<JobRecord | undefined> {
@@ -496,12 +548,10 @@ class OrmStore implements Store {
 
   async endJob(input: EndJobInput): Promise<JobRecord> {
     const { jobId } = input;
-    return this.#em().transactional(async (em) => {
-      const outbox = input.outbox ?? [];
-      const updated = await em.nativeUpdate(
-        TrainingJob,
-        { jobId },
-        {
+    await this.#transaction(jobId, async (trx) => {
+      const result = await trx
+        .updateTable('TrainingJob')
+        .set({
           status: input.status,
           finalMetrics: encodeMetricMap(input.finalMetrics),
           finalPrimaryValue: finiteOrNull(input.finalPrimaryValue),
@@ -509,12 +559,17 @@ class OrmStore implements Store {
           errorMessage: input.errorMessage,
           endedAt: input.endedAt,
           updatedAt: new Date(),
-        },
-      );
-      if (updated === 0) throw notFound(jobId);
-      if (outbox.length) await em.insertMany(OutboxItem, outboxRows(jobId, outbox, Date.now()));
-      return toJobRecord(await em.findOneOrFail(TrainingJob, { jobId }));
+        })
+        .where('jobId', '=', jobId)
+        .executeTakeFirst();
+      if (result.numUpdatedRows === 0n) throw notFound(jobId);
+      if (input.outbox?.length)
+        await trx
+          .insertInto('OutboxItem')
+          .values(outboxRows(jobId, input.outbox, Date.now()))
+          .execute();
     });
+    return this.#readJob(jobId);
   }
 
   async putArtifacts(

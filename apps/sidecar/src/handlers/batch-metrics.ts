@@ -71,7 +71,7 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
             reject(points, `metric name ${quote(badName)}: ${checkMetricName(badName)}`);
             continue;
           }
-          const normalised = block.names.map((name) => state!.classifier.normaliseName(name));
+          const normalised = state!.classifier.normaliseNames(block.names);
           const names = normalised.map((n) => n.name);
           if (new Set(names).size !== names.length) {
             reject(

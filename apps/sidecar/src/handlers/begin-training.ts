@@ -3,7 +3,14 @@ import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import { checkMetricName, getTaskCatalog } from '@training-callbacks/metric-catalog';
 import { outboxItems } from '@training-callbacks/mlflow-bridge/core';
 import { catalogToProto, definitionFromProto, taskTypes } from '../convert.ts';
-import { checkEpoch, checkJobId, checkParams, checkShortText, quote } from '../validation.ts';
+import {
+  checkEpoch,
+  checkJobId,
+  checkParams,
+  checkShortText,
+  checkStructDepth,
+  quote,
+} from '../validation.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
 import { classifierFor } from './job-states.ts';
 
@@ -27,7 +34,9 @@ export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginT
       checkShortText(request.modelName, 'model_name');
       checkEpoch(request.startEpoch, 'start_epoch');
       checkParams(request.params);
-      const customMetrics = request.customMetrics.map(definitionFromProto);
+      checkStructDepth(request.modelConfig, 'model_config');
+      checkStructDepth(request.trainingConfig, 'training_config');
+      const customMetrics = request.customMetrics.map((d, i) => definitionFromProto(d, i));
       for (const definition of customMetrics) {
         const problem = checkMetricName(definition.name);
         if (problem)

@@ -3,10 +3,12 @@ import type { MetricVerdict, TaskType } from '@training-callbacks/metric-catalog
 import { selectBestEpoch } from '@training-callbacks/metric-catalog';
 import type { JobState } from './job-states.ts';
 
+/**
+ * Canonical name → value of the accepted verdicts. Built with Object.fromEntries, which defines each
+ * entry: `metrics[name] = value` on a plain object would drop a metric named `__proto__`.
+ */
 export function acceptedMetrics(verdicts: readonly MetricVerdict[]): Record<string, number> {
-  const metrics: Record<string, number> = {};
-  for (const verdict of verdicts) if (verdict.tier !== 'rejected') metrics[verdict.name] = verdict.value;
-  return metrics;
+  return Object.fromEntries(verdicts.filter((v) => v.tier !== 'rejected').map((v) => [v.name, v.value]));
 }
 
 /**

@@ -5,7 +5,14 @@ import { type JobEndedPayload, outboxItems } from '@training-callbacks/mlflow-br
 import { TrainingOutcome } from '@training-callbacks/proto';
 import type { JobStatus } from '@training-callbacks/store';
 import { verdictToProto } from '../convert.ts';
-import { checkJobId, checkMetricNames, ERROR_MESSAGE_MAX_LENGTH, quote } from '../validation.ts';
+import {
+  checkJobId,
+  checkMetricNames,
+  codePointLength,
+  ERROR_MESSAGE_MAX_LENGTH,
+  quote,
+  truncateCodePoints,
+} from '../validation.ts';
 import { acceptedMetrics } from './best-epoch.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
 
@@ -32,7 +39,8 @@ export function endTrainingHandlers(ctx: HandlerContext): HandlerGroup<'endTrain
       if (!status) {
         throw new RpcError(
           Status.INVALID_ARGUMENT,
-          'outcome must be set: TRAINING_OUTCOME_COMPLETED, TRAINING_OUTCOME_FAILED or TRAINING_OUTCOME_CANCELLED',
+          `${request.outcome === TrainingOutcome.UNSPECIFIED ? 'outcome must be set' : `outcome ${request.outcome} is not a TrainingOutcome`}; ` +
+            'send TRAINING_OUTCOME_COMPLETED, TRAINING_OUTCOME_FAILED or TRAINING_OUTCOME_CANCELLED',
         );
       }
       checkMetricNames(request.finalMetrics, 'final_metrics');
@@ -56,9 +64,12 @@ export function endTrainingHandlers(ctx: HandlerContext): HandlerGroup<'endTrain
             : state.job.bestValue;
         const finalAccuracy =
           finalMetrics.accuracy ?? (primaryName === 'accuracy' ? state.job.bestValue : undefined);
+        // Stored as sent — NUL and control characters included (a traceback keeps its newlines and
+        // whatever bytes the exception carried), bound as a parameter; only its length is bounded.
         let errorMessage = request.errorMessage;
-        if (errorMessage.length > ERROR_MESSAGE_MAX_LENGTH) {
-          errorMessage = `${errorMessage.slice(0, ERROR_MESSAGE_MAX_LENGTH)}… (truncated from ${errorMessage.length} characters)`;
+        const length = errorMessage.length > ERROR_MESSAGE_MAX_LENGTH ? codePointLength(errorMessage) : 0;
+        if (length > ERROR_MESSAGE_MAX_LENGTH) {
+          errorMessage = `${truncateCodePoints(errorMessage, ERROR_MESSAGE_MAX_LENGTH)}… (truncated from ${length} characters)`;
         }
         const endedAt = new Date();
         let finalStep = state.job.startEpoch;

@@ -1,10 +1,9 @@
 // BeginEpoch and EndEpoch: an epoch's start, then its metrics, normalised by the catalog, with the
 // job's best epoch moved in the same commit.
-import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { columnValues, formatEpochLine } from '@training-callbacks/metric-catalog';
 import { outboxItems } from '@training-callbacks/mlflow-bridge/core';
 import { verdictToProto } from '../convert.ts';
-import { checkEpoch, checkJobId, checkMetricNames } from '../validation.ts';
+import { checkEpoch, checkJobId, checkMetricNames, timestampOf } from '../validation.ts';
 import { acceptedMetrics, nextBest } from './best-epoch.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
 
@@ -15,12 +14,9 @@ export function epochHandlers(ctx: HandlerContext): HandlerGroup<'beginEpoch' | 
     async beginEpoch(request) {
       checkJobId(request.jobId);
       checkEpoch(request.epoch);
+      const at = timestampOf(request.timestamp) ?? new Date();
       await running(request.jobId);
-      await store.beginEpoch(
-        request.jobId,
-        request.epoch,
-        request.timestamp ? timestampDate(request.timestamp) : new Date(),
-      );
+      await store.beginEpoch(request.jobId, request.epoch, at);
       return {};
     },
 
@@ -28,7 +24,7 @@ export function epochHandlers(ctx: HandlerContext): HandlerGroup<'beginEpoch' | 
       checkJobId(request.jobId);
       checkEpoch(request.epoch);
       checkMetricNames(request.metrics, 'metrics');
-      const timestamp = request.timestamp ? timestampDate(request.timestamp) : new Date();
+      const timestamp = timestampOf(request.timestamp) ?? new Date();
       return lock(request.jobId, async () => {
         const state = await running(request.jobId);
         const verdicts = state.classifier.classify(request.metrics);

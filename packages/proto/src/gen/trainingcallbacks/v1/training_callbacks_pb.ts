@@ -48,7 +48,8 @@ export type MetricDefinition = Message<"trainingcallbacks.v1.MetricDefinition"> 
   label: string;
 
   /**
-   * Display format; PERCENT values are stored as fractions in [0, 1].
+   * Display format; PERCENT values are stored as fractions in [0, 1]. UNSPECIFIED means FLOAT; a
+   * number that is no MetricFormat is refused (INVALID_ARGUMENT).
    *
    * @generated from field: trainingcallbacks.v1.MetricFormat format = 3;
    */
@@ -510,7 +511,9 @@ export const BestEpochSchema: GenMessage<BestEpoch> = /*@__PURE__*/
  */
 export type BeginTrainingRequest = Message<"trainingcallbacks.v1.BeginTrainingRequest"> & {
   /**
-   * Trainer-chosen job id: 1 to 128 characters, no control characters.
+   * Trainer-chosen job id: 1 to 128 characters (Unicode code points, as every length limit of this
+   * contract), no control characters. Any such id is valid, "." and ".." included; the sidecar's
+   * artifact store escapes it.
    *
    * @generated from field: string job_id = 1;
    */
@@ -538,14 +541,16 @@ export type BeginTrainingRequest = Message<"trainingcallbacks.v1.BeginTrainingRe
   modelName: string;
 
   /**
-   * Model configuration (architecture, pretrained weights, …).
+   * Model configuration (architecture, pretrained weights, …). At most 32 levels of nested objects and
+   * lists, the config itself being level 1 (deeper: INVALID_ARGUMENT). Stored faithfully: NaN and
+   * ±Infinity numbers and every key (including "__proto__") read back as sent.
    *
    * @generated from field: google.protobuf.Struct model_config = 5;
    */
   modelConfig?: JsonObject | undefined;
 
   /**
-   * Training configuration (epochs, batch size, optimiser, …).
+   * Training configuration (epochs, batch size, optimiser, …); the same rules as model_config.
    *
    * @generated from field: google.protobuf.Struct training_config = 6;
    */
@@ -636,7 +641,9 @@ export type BeginEpochRequest = Message<"trainingcallbacks.v1.BeginEpochRequest"
   epoch: number;
 
   /**
-   * When the epoch began (defaults to the time of receipt).
+   * When the epoch began (defaults to the time of receipt). Must lie in google.protobuf.Timestamp's
+   * range (0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z, nanos 0 to 999999999), else
+   * INVALID_ARGUMENT; stored with millisecond precision (truncated).
    *
    * @generated from field: google.protobuf.Timestamp timestamp = 3;
    */
@@ -693,7 +700,8 @@ export type EndEpochRequest = Message<"trainingcallbacks.v1.EndEpochRequest"> & 
   metrics: { [key: string]: number };
 
   /**
-   * When the epoch's metrics were measured (defaults to the time of receipt).
+   * When the epoch's metrics were measured (defaults to the time of receipt); the same range and
+   * precision as BeginEpochRequest.timestamp.
    *
    * @generated from field: google.protobuf.Timestamp timestamp = 4;
    */
@@ -890,7 +898,8 @@ export type EndTrainingRequest = Message<"trainingcallbacks.v1.EndTrainingReques
   finalMetrics: { [key: string]: number };
 
   /**
-   * What went wrong, for outcome FAILED.
+   * What went wrong, for outcome FAILED. Stored as sent, newlines, NUL and other control characters
+   * included; longer than 16384 characters, it is cut there and says so.
    *
    * @generated from field: string error_message = 4;
    */
@@ -1002,7 +1011,9 @@ export type LogArtifactRequest = Message<"trainingcallbacks.v1.LogArtifactReques
   path: string;
 
   /**
-   * Directory inside the run's artifacts to place it in, e.g. "checkpoints"; empty for the top.
+   * Directory inside the run's artifacts to place it in, e.g. "checkpoints"; empty for the top. The
+   * paths it gives the files (this directory, then each file's path under `path`) obey the rules of
+   * UploadArtifactHeader.artifact_path, else the whole call is refused naming the file.
    *
    * @generated from field: string artifact_path = 3;
    */
@@ -1051,7 +1062,11 @@ export type UploadArtifactHeader = Message<"trainingcallbacks.v1.UploadArtifactH
   jobId: string;
 
   /**
-   * Destination path inside the run's artifacts, e.g. "checkpoints/best.pt".
+   * Destination path inside the run's artifacts, e.g. "checkpoints/best.pt": relative, "/" separators,
+   * no empty, "." or ".." segment, no backslash or control character, at most 512 characters and
+   * 255 bytes of UTF-8 per name (INVALID_ARGUMENT otherwise). FAILED_PRECONDITION when it clashes
+   * with a stored artifact of the job (a file where the job stores a directory, or the reverse);
+   * the same path again replaces the artifact.
    *
    * @generated from field: string artifact_path = 2;
    */

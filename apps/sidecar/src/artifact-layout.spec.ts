@@ -94,6 +94,41 @@ describe('storedPathOf', () => {
   });
 });
 
+describe('a randomized sweep (seeded, so a failure repeats)', () => {
+  // Characters chosen to hit every rule: dots, separators, escapes, the hash marker, controls,
+  // non-ASCII and astral characters.
+  const alphabet = [...'aZ09_-.~%/\\ :*?"<>|é€😀\u0000\u0007\u007f\u0085\u200b\ufeff'];
+  let seed = 20261201;
+  const random = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const text = (max: number) =>
+    Array.from({ length: 1 + random(max) }, () => alphabet[random(alphabet.length)]).join('');
+
+  it('every job id and every accepted artifact path lands strictly inside its job directory', () => {
+    const store = '/srv/store';
+    const names = new Map<string, string>();
+    let accepted = 0;
+    for (let i = 0; i < 5000; i++) {
+      const jobId = text(i % 10 === 0 ? 140 : 12);
+      const dir = jobDirName(jobId);
+      expect(dir === '' || dir === '.' || dir === '..' || dir.startsWith('.'), jobId).toBe(false);
+      expect(dir.length).toBeLessThanOrEqual(JOB_DIR_MAX_LENGTH);
+      expect(dir).toMatch(/^[A-Za-z0-9_%~.-]+$/);
+      const other = names.get(dir);
+      expect(other === undefined || other === jobId, `${jobId} and ${other} share ${dir}`).toBe(true);
+      names.set(dir, jobId);
+      const artifactPath = Array.from({ length: 1 + random(4) }, () => text(8)).join('/');
+      if (artifactPathProblem(artifactPath) !== undefined) continue;
+      accepted++;
+      const stored = storedPathOf(store, jobId, artifactPath);
+      expect(path.relative(path.join(store, dir), stored).split(path.sep)).toEqual(artifactPath.split('/'));
+    }
+    expect(accepted).toBeGreaterThan(500); // the sweep did place paths, not only refuse them
+  });
+});
+
 describe('artifactPathProblem', () => {
   it('refuses what cannot be placed inside the store', () => {
     expect(artifactPathProblem('')).toMatch(/empty/);

@@ -40,6 +40,7 @@ import type {
   EpochRecord as StoredEpoch,
   JobStatus as StoredStatus,
 } from '@training-callbacks/store';
+import { lossesToProto } from './client-losses.ts';
 
 export const taskTypes = enumNames<TaskType>()(TaskTypeSchema);
 export const jobStatuses = enumNames<StoredStatus>()(JobStatusSchema);
@@ -139,6 +140,7 @@ export function jobToProto(job: JobRecord, sync?: JobSyncInit): Job {
     createdAt: timestampFromDate(job.createdAt),
     updatedAt: timestampFromDate(job.updatedAt),
     ...(job.endedAt && { endedAt: timestampFromDate(job.endedAt) }),
+    ...(job.clientLosses && { clientLosses: lossesToProto(job.clientLosses) }),
   });
 }
 

@@ -6,6 +6,7 @@ import { ReportBatchMetricsResponseSchema } from '@training-callbacks/proto';
 import { describe, expect, it } from 'vitest';
 import type { SealedBlock } from './batch-buffer.ts';
 import { type BatchOptions, BatchReporter, DEFAULT_BATCH_OPTIONS } from './batch-reporter.ts';
+import { LossLedger } from './losses.ts';
 
 function ack(blocks: readonly SealedBlock[]) {
   let points = 0;
@@ -18,7 +19,12 @@ function reporterWith(
   send: (blocks: readonly SealedBlock[]) => Promise<ReturnType<typeof ack>>,
 ) {
   const errors: RpcError[] = [];
-  const reporter = new BatchReporter({ ...DEFAULT_BATCH_OPTIONS, ...options }, send, (e) => errors.push(e));
+  const reporter = new BatchReporter(
+    { ...DEFAULT_BATCH_OPTIONS, ...options },
+    send,
+    (e) => errors.push(e),
+    new LossLedger(),
+  );
   const report = (epoch: number, step: number, metrics: Record<string, number>) => {
     reporter.buffer.append(epoch, step, metrics);
     reporter.notify();

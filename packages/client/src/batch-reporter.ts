@@ -1,6 +1,8 @@
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import type { ReportBatchMetricsResponse } from '@training-callbacks/proto';
 import { BatchBuffer, type SealedBlock } from './batch-buffer.ts';
+import type { LossLedger } from './losses.ts';
+import { statusClass } from './retry.ts';
 
 /** How batch points are buffered and sent. Every field has a default. */
 export interface BatchOptions {
@@ -101,13 +103,22 @@ export class BatchReporter {
   private failedFlushes = 0;
   private lastError: RpcError | undefined;
   private lastRejections: readonly string[] = [];
+  private readonly losses: LossLedger;
+  /** Settles when the pump in progress (if any) has stopped. */
+  private idle: Promise<void> = Promise.resolve();
   /** Retries of every call of the owning client, counted by its retry hook. */
   retries = 0;
 
-  constructor(options: BatchOptions, send: SendBlocks, onError: (error: RpcError) => void) {
+  constructor(
+    options: BatchOptions,
+    send: SendBlocks,
+    onError: (error: RpcError) => void,
+    losses: LossLedger,
+  ) {
     this.options = options;
     this.send = send;
     this.onError = onError;
+    this.losses = losses;
     this.buffer = new BatchBuffer({
       maxBlockPoints: options.flushPoints,
       capacityPoints: options.bufferPoints,
@@ -201,10 +212,30 @@ export class BatchReporter {
     };
   }
 
+  /**
+   * The flush deadline has passed: stops sending, waits for the stream in flight to settle (its
+   * sender was told to stop retrying), and counts every point not acknowledged as dropped.
+   */
+  async giveUp(why: string): Promise<void> {
+    this.stop();
+    await this.idle;
+    this.buffer.seal();
+    const blocks = this.buffer.take(Number.POSITIVE_INFINITY);
+    this.buffer.release(blocks);
+    const points = countPoints(blocks);
+    if (points > 0) this.losses.add(`batch points ${why}`, { droppedPoints: points });
+    this.doneSeq = Math.max(this.doneSeq, this.buffer.lastSealedSeq);
+    this.settleWaiters();
+  }
+
   private kick(force: boolean): void {
     if (this.running || !this.started) return;
     this.running = true;
-    void this.pump(force);
+    let settled!: () => void;
+    this.idle = new Promise((resolve) => {
+      settled = resolve;
+    });
+    void this.pump(force).finally(settled);
   }
 
   private async pump(force: boolean): Promise<void> {
@@ -251,6 +282,10 @@ export class BatchReporter {
       this.failedFlushes++;
       this.failed += points;
       this.lastError = error;
+      const what = `${error.codeName}: ${error.message}`;
+      if (statusClass(error) === 'permanent')
+        this.losses.add(`batch points refused: ${what}`, { refusedPoints: points });
+      else this.losses.add(`batch points not acknowledged (${what})`, { droppedPoints: points });
       const first = (blocks[0] as SealedBlock).seq;
       for (const waiter of this.waiters) if (waiter.target >= first) waiter.error ??= error;
       try {
@@ -265,7 +300,12 @@ export class BatchReporter {
     this.accepted += Number(response.acceptedPoints);
     this.rejected += Number(response.rejectedPoints);
     this.nonFinite += Number(response.nonFinitePoints);
-    if (response.rejectedPoints > 0n) this.lastRejections = response.rejections;
+    if (response.rejectedPoints > 0n) {
+      this.lastRejections = response.rejections;
+      this.losses.add(`batch points refused: ${response.rejections.join('; ') || 'no reason given'}`, {
+        refusedPoints: Number(response.rejectedPoints),
+      });
+    }
   }
 
   private settleWaiters(): void {

@@ -8,6 +8,7 @@ export type { BatchOptions, BatchStats } from './batch-reporter.ts';
 export { DEFAULT_BATCH_OPTIONS } from './batch-reporter.ts';
 export type { Connection, ConnectionOptions } from './connection.ts';
 export { bearerTokenInterceptor, resolveConnection } from './connection.ts';
+export type { Losses } from './losses.ts';
 export type { MetricFormatName, OutcomeName, TaskTypeName } from './names.ts';
 export { TASK_TYPE_NAMES, toTaskType } from './names.ts';
 export type { RetryPolicy } from './retry.ts';
@@ -29,5 +30,6 @@ export {
   DEFAULT_ADDRESS,
   DEFAULT_CHANNEL_OPTIONS,
   DEFAULT_DEADLINE_MS,
+  DEFAULT_FLUSH_TIMEOUT_MS,
   TrainingCallbacks,
 } from './training-callbacks.ts';

@@ -28,6 +28,7 @@ import {
   DEFAULT_BATCH_OPTIONS,
 } from './batch-reporter.ts';
 import { type ConnectionOptions, resolveConnection } from './connection.ts';
+import { describeLosses, hasLosses, type Losses, LossLedger, lossesToProto } from './losses.ts';
 import {
   type MetricFormatName,
   type OutcomeName,
@@ -43,6 +44,9 @@ export const DEFAULT_ADDRESS = DEFAULT_SIDECAR_ADDRESS;
 
 /** The default per-call deadline, in milliseconds. */
 export const DEFAULT_DEADLINE_MS = 5000;
+
+/** How long `onTrainEnd` waits by default for pending batch points, in milliseconds. */
+export const DEFAULT_FLUSH_TIMEOUT_MS = 30_000;
 
 /**
  * Channel options used unless overridden: reconnect quickly to a sidecar that restarts next to the
@@ -110,6 +114,13 @@ export interface TrainingCallbacksOptions extends ConnectionOptions {
   readonly deadlineMs?: number;
   /** Retry policy; fields not given keep {@link DEFAULT_RETRY_POLICY}. */
   readonly retry?: Partial<RetryPolicy>;
+  /**
+   * How long `onTrainEnd` waits for pending batch points, in milliseconds (default
+   * {@link DEFAULT_FLUSH_TIMEOUT_MS}). What is still unacknowledged when the deadline less a reserve
+   * for EndTraining (the smaller of `deadlineMs` and half of it) has passed is given up and counted
+   * in the losses sent with EndTraining.
+   */
+  readonly flushTimeoutMs?: number;
   /** Batch buffering; fields not given keep {@link DEFAULT_BATCH_OPTIONS}. */
   readonly batch?: Partial<BatchOptions>;
   /**
@@ -153,10 +164,14 @@ export interface EpochEndResult {
 
 /** What `onTrainEnd` returns. */
 export interface TrainEndResult {
-  /** The job as stored after ending. */
+  /** The job as stored after ending (its `clientLosses` are the losses below). */
   readonly job: Job | undefined;
   /** One verdict per final metric. */
   readonly verdicts: readonly MetricVerdict[];
+  /** What the client could not deliver for this job, sent with EndTraining; all zero when nothing. */
+  readonly losses: Losses;
+  /** Empty when nothing was lost; otherwise one line saying what was lost and why. */
+  readonly lossSummary: string;
 }
 
 /** Options of `onTrainEnd`. */
@@ -169,6 +184,19 @@ export interface TrainEndOptions {
 
 /** Where a {@link TrainingCallbacks} is in the job's life. */
 export type CallbacksState = 'new' | 'running' | 'ended' | 'closed';
+
+/** True when `promise` settles within `ms` milliseconds (its rejection is the caller's to handle). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;
@@ -196,6 +224,10 @@ export class TrainingCallbacks {
   private readonly deadlineMs: number;
   private readonly retryPolicy: RetryPolicy;
   private readonly reporter: BatchReporter;
+  private readonly lost = new LossLedger();
+  /** Ends the retries of the batch stream in flight when onTrainEnd's flush deadline passes. */
+  private readonly batchRetries = new AbortController();
+  private readonly flushTimeoutMs: number;
   private currentEpoch: number;
   private currentState: CallbacksState = 'new';
 
@@ -217,6 +249,7 @@ export class TrainingCallbacks {
     this.options = options;
     this.jobId = options.jobId;
     this.deadlineMs = deadlineMs;
+    this.flushTimeoutMs = options.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS;
     this.retryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.currentEpoch = options.startEpoch ?? 0;
     const connection = resolveConnection(options);
@@ -238,11 +271,13 @@ export class TrainingCallbacks {
         let points = 0;
         for (const block of blocks) points += block.values.length;
         const extraMs = Math.ceil(points / 100);
-        return this.call((deadline) =>
-          this.client.reportBatchMetrics(requests, { deadline: deadline + extraMs }),
+        return this.call(
+          (deadline) => this.client.reportBatchMetrics(requests, { deadline: deadline + extraMs }),
+          this.batchRetries.signal,
         );
       },
       (error) => options.onBackgroundError?.(error),
+      this.lost,
     );
   }
 
@@ -251,14 +286,35 @@ export class TrainingCallbacks {
     return this.currentState;
   }
 
-  /** Runs one call with the per-call deadline and the retry policy. */
-  private call<T>(attempt: (deadlineMs: number) => Promise<T>): Promise<T> {
+  /** Runs one call with the per-call deadline and the retry policy (the shared status table). */
+  private call<T>(attempt: (deadlineMs: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
     const options: CallWithRetryOptions = {
       onRetry: () => {
         this.reporter.retries++;
       },
+      ...(signal && { signal }),
     };
     return callWithRetry(() => attempt(this.deadlineMs), this.retryPolicy, options);
+  }
+
+  /** Runs a write; when it fails for good it is counted in the losses, then rethrown. */
+  private async write<T>(what: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (thrown) {
+      const error = RpcError.from(thrown);
+      this.lost.add(`${what} failed: ${error.codeName}: ${error.message}`, { failedWrites: 1 });
+      throw error;
+    }
+  }
+
+  /** What could not be delivered so far, with the reasons (sent with EndTraining). */
+  losses(): Losses {
+    const batch = { ...DEFAULT_BATCH_OPTIONS, ...this.options.batch };
+    return this.lost.snapshot(
+      this.reporter.buffer.dropped,
+      `batch buffer full (${batch.bufferPoints} points) or points reported after onTrainEnd`,
+    );
   }
 
   /**
@@ -302,14 +358,16 @@ export class TrainingCallbacks {
   async onEpochBegin(epoch: number, options: { timestamp?: Date } = {}): Promise<void> {
     this.assertOpen('onEpochBegin');
     this.currentEpoch = epoch;
-    await this.call((deadline) =>
-      this.client.beginEpoch(
-        {
-          jobId: this.jobId,
-          epoch,
-          ...(options.timestamp ? { timestamp: timestampFromDate(options.timestamp) } : {}),
-        },
-        { deadline },
+    await this.write(`BeginEpoch ${epoch}`, () =>
+      this.call((deadline) =>
+        this.client.beginEpoch(
+          {
+            jobId: this.jobId,
+            epoch,
+            ...(options.timestamp ? { timestamp: timestampFromDate(options.timestamp) } : {}),
+          },
+          { deadline },
+        ),
       ),
     );
   }
@@ -368,15 +426,17 @@ export class TrainingCallbacks {
   ): Promise<EpochEndResult> {
     this.assertOpen('onEpochEnd');
     await this.flushQuietly();
-    const response = await this.call((deadline) =>
-      this.client.endEpoch(
-        {
-          jobId: this.jobId,
-          epoch,
-          metrics: { ...metrics },
-          ...(options.timestamp ? { timestamp: timestampFromDate(options.timestamp) } : {}),
-        },
-        { deadline },
+    const response = await this.write(`EndEpoch ${epoch}`, () =>
+      this.call((deadline) =>
+        this.client.endEpoch(
+          {
+            jobId: this.jobId,
+            epoch,
+            metrics: { ...metrics },
+            ...(options.timestamp ? { timestamp: timestampFromDate(options.timestamp) } : {}),
+          },
+          { deadline },
+        ),
       ),
     );
     return {
@@ -389,13 +449,22 @@ export class TrainingCallbacks {
 
   /**
    * Ends the job (EndTraining) after flushing pending batch points: outcome "completed" by default,
-   * "failed" when `options.error` is given (its message is sent), or as given. Batch points reported
-   * afterwards are dropped.
+   * "failed" when `options.error` is given (its message is sent), or as given. The flush waits at
+   * most `flushTimeoutMs` less a reserve for EndTraining; what is not acknowledged by then is given up.
+   * Everything lost (see {@link losses}) is sent with EndTraining, so the job shows it, and returned
+   * with a one-line summary. Batch points reported afterwards are dropped.
    */
   async onTrainEnd(finalMetrics: Metrics = {}, options: TrainEndOptions = {}): Promise<TrainEndResult> {
     this.assertOpen('onTrainEnd');
     const outcome = toOutcome(options.outcome ?? (options.error === undefined ? 'completed' : 'failed'));
-    await this.flushQuietly();
+    const giveUpMs = Math.max(0, this.flushTimeoutMs - Math.min(this.deadlineMs, this.flushTimeoutMs / 2));
+    if (!(await settlesWithin(this.flushQuietly(), giveUpMs))) {
+      this.batchRetries.abort();
+      await this.reporter.giveUp(
+        `not acknowledged by onTrainEnd's flush deadline (${this.flushTimeoutMs} ms)`,
+      );
+    }
+    const losses = this.losses();
     const response = await this.call((deadline) =>
       this.client.endTraining(
         {
@@ -403,13 +472,19 @@ export class TrainingCallbacks {
           outcome,
           finalMetrics: { ...finalMetrics },
           errorMessage: options.error === undefined ? '' : errorMessage(options.error),
+          losses: lossesToProto(losses),
         },
         { deadline },
       ),
     );
     this.currentState = 'ended';
     this.reporter.discard();
-    return { job: response.job, verdicts: response.verdicts };
+    return {
+      job: response.job,
+      verdicts: response.verdicts,
+      losses,
+      lossSummary: hasLosses(losses) ? describeLosses(losses) : '',
+    };
   }
 
   /**
@@ -419,7 +494,7 @@ export class TrainingCallbacks {
    * (UploadArtifact, ≤ 1 MiB chunks, SHA-256 checked by the sidecar). Resolves with the stored artifacts.
    */
   logArtifact(path: string, artifactPath = ''): Promise<Artifact[]> {
-    return this.logPath(path, artifactPath);
+    return this.write(`LogArtifact ${path}`, () => this.logPath(path, artifactPath));
   }
 
   /**
@@ -427,7 +502,7 @@ export class TrainingCallbacks {
    * the sidecar can read it, else uploaded file by file (as {@link logArtifact}).
    */
   logArtifacts(dir: string, artifactPath = ''): Promise<Artifact[]> {
-    return this.logPath(dir, artifactPath);
+    return this.write(`LogArtifact ${dir}`, () => this.logPath(dir, artifactPath));
   }
 
   private async logPath(path: string, artifactPath: string): Promise<Artifact[]> {

@@ -275,7 +275,8 @@ def test_sidecar_down_never_raises_never_blocks_then_delivers(tmp_path: Path, jo
             job = reader.get_job(job_id)
             assert job.status == pb.JOB_STATUS_COMPLETED
             assert job.training_config["epochs"] == 3
-            assert "client_dropped_batch_points" not in job.final_metrics  # no fake metric
+            assert "client_dropped_batch_points" not in job.final_metrics  # no fake metric: the job carries it
+            assert job.HasField("client_losses") and job.client_losses.dropped_points == 800
             epochs = reader.list_epochs(job_id)
             assert [e.epoch for e in epochs] == [0, 1, 2]
             assert epochs[2].metrics["accuracy"] == pytest.approx(0.3)
@@ -410,7 +411,9 @@ def test_outage_in_the_middle_of_training(tmp_path: Path, job_id: str) -> None:
     with Sidecar(data, listen=address):
         assert cb.on_train_end({"accuracy": 0.2})
         with SidecarClient(address) as reader:
-            assert reader.get_job(job_id).status == pb.JOB_STATUS_COMPLETED
+            job = reader.get_job(job_id)
+            assert job.status == pb.JOB_STATUS_COMPLETED
+            assert not job.HasField("client_losses")  # an outage retried and delivered loses nothing
             assert [e.epoch for e in reader.list_epochs(job_id)] == [0, 1]
             assert sorted(p[1] for p in reader.batch_points(job_id)) == list(range(200))
             assert [a.artifact_path for a in reader.list_artifacts(job_id)] == ["src/test_client.py"]

@@ -55,7 +55,11 @@ def test_an_oversized_report_is_dropped_with_a_warning_and_later_reports_go_thro
         with SidecarClient(sidecar.address) as reader:
             assert [e.epoch for e in reader.list_epochs(job_id)] == [1]
             assert len(reader.batch_points(job_id)) == 50
-            assert reader.get_job(job_id).status == pb.JOB_STATUS_COMPLETED
+            job = reader.get_job(job_id)
+            assert job.status == pb.JOB_STATUS_COMPLETED
+            assert job.client_losses.failed_writes == 1  # the loss reached the job
+            assert job.client_losses.reasons[0].startswith("epoch_end refused: RESOURCE_EXHAUSTED")
+        assert any(f"[{job_id}] training completed" in line and "LOSSES: 1 write failed" in line for line in sidecar.output)
 
 
 def test_an_outage_past_the_flush_deadline_is_given_up_counted_and_the_end_still_sent(
@@ -89,7 +93,9 @@ def test_an_outage_past_the_flush_deadline_is_given_up_counted_and_the_end_still
         assert "not acknowledged by on_train_end's flush deadline (last failure UNAVAILABLE" in losses.describe()
         assert "lost reports: 10 batch points dropped, 1 writes failed" in caplog.text
         with SidecarClient(address) as reader:
-            assert reader.get_job(job_id).status == pb.JOB_STATUS_COMPLETED  # the end went out after the give-up
+            job = reader.get_job(job_id)
+            assert job.status == pb.JOB_STATUS_COMPLETED  # the end went out after the give-up, with the losses
+            assert (job.client_losses.failed_writes, job.client_losses.dropped_points) == (1, 10)
             assert reader.list_epochs(job_id) == []
     finally:
         later.stop()

@@ -5,6 +5,7 @@
 // JSON columns never hold NaN or ±Infinity: they hold the encoded form produced by `number-codec.ts`.
 import { defineEntity, p } from '@mikro-orm/core';
 import type { EncodedNumber } from './number-codec.ts';
+import type { ClientLossesRecord } from './types.ts';
 
 /** The statuses a job can be in; stored as text with a check constraint. */
 export const JOB_STATUSES = ['running', 'completed', 'failed', 'cancelled'] as const;
@@ -43,6 +44,8 @@ export const TrainingJobSchema = defineEntity({
     finalPrimaryValue: p.double().$type<number>().runtimeType('number').nullable(),
     finalAccuracy: p.double().$type<number>().runtimeType('number').nullable(),
     errorMessage: p.text(),
+    /** What the trainer's client reported it could not deliver (EndTraining); NULL when nothing. */
+    clientLosses: p.json<ClientLossesRecord>().nullable(),
     mlflowExperimentId: p.string(),
     mlflowRunId: p.string(),
     /** The run's artifact root (`mlflow-artifacts:/…`); empty until the mirror knows it. */

@@ -6,6 +6,7 @@ export { StoreError } from './store-error.ts';
 export type {
   ArtifactRecord,
   BatchBlock,
+  ClientLossesRecord,
   CustomMetricDefinition,
   EndJobInput,
   EpochRecord,

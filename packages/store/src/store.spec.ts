@@ -183,6 +183,32 @@ describe('jobs', () => {
     await expect(store.reopenJob('nope', { startEpoch: 0 })).rejects.toMatchObject({ kind: 'not_found' });
   });
 
+  it("keeps the client's losses with the ended job; none is no column value", async () => {
+    let store = await openTestStore();
+    await store.createOrGetJob(newJob('job-l'));
+    await store.createOrGetJob(newJob('job-clean'));
+    const endedAt = new Date('2026-03-04T05:06:07.089Z');
+    const clientLosses = {
+      droppedPoints: 800,
+      refusedPoints: 2,
+      failedWrites: 1,
+      reasons: ['batch queue full (500 rows)', 'epoch_end refused: RESOURCE_EXHAUSTED: too large'],
+    };
+    const base = { status: 'completed', finalMetrics: {}, errorMessage: '', endedAt } as const;
+    const ended = await store.endJob({ ...base, jobId: 'job-l', clientLosses });
+    expect(ended.clientLosses).toEqual(clientLosses);
+    expect((await store.endJob({ ...base, jobId: 'job-clean' })).clientLosses).toBeUndefined();
+    store = await reopen(store);
+    expect((await store.getJob('job-l'))?.clientLosses).toEqual(clientLosses);
+    expect(await store.getJob('job-clean')).not.toHaveProperty('clientLosses');
+    const rows = inspect<{ job_id: string; client_losses: string | null }>(
+      'select job_id, client_losses from training_job where job_id in (?, ?) order by job_id',
+      'job-clean',
+      'job-l',
+    );
+    expect(rows.map((r) => r.client_losses === null)).toEqual([true, false]);
+  });
+
   it('ends a job with final metrics, NaN and ±Infinity included', async () => {
     let store = await openTestStore();
     await store.createOrGetJob(newJob('job-e'));

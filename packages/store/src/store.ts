@@ -148,6 +148,7 @@ function toJobRecord(job: TrainingJob): JobRecord {
   const finalAccuracy = restoreFromJson(job.finalAccuracy ?? null, finalMetrics, 'accuracy');
   if (finalAccuracy !== undefined) record.finalAccuracy = finalAccuracy;
   if (job.endedAt != null) record.endedAt = job.endedAt;
+  if (job.clientLosses != null) record.clientLosses = job.clientLosses;
   return record;
 }
 
@@ -557,6 +558,7 @@ class OrmStore implements Store {
           finalPrimaryValue: finiteOrNull(input.finalPrimaryValue),
           finalAccuracy: finiteOrNull(input.finalAccuracy),
           errorMessage: input.errorMessage,
+          clientLosses: input.clientLosses ?? null,
           endedAt: input.endedAt,
           updatedAt: new Date(),
         })

@@ -32,6 +32,18 @@ export interface CustomMetricDefinition {
   description: string;
 }
 
+/** What a client could not deliver for a job (the contract's ClientLosses). */
+export interface ClientLossesRecord {
+  /** Batch points never delivered (dropped by the client, or not acknowledged by its deadline). */
+  droppedPoints: number;
+  /** Batch points the sidecar refused. */
+  refusedPoints: number;
+  /** Writes refused, or not acknowledged by the client's deadline. */
+  failedWrites: number;
+  /** Why, one line per distinct reason. */
+  reasons: string[];
+}
+
 /** A stored training job. Optional fields are absent (not `undefined`-valued) when unset. */
 export interface JobRecord {
   jobId: string;
@@ -55,6 +67,8 @@ export interface JobRecord {
   finalPrimaryValue?: number;
   finalAccuracy?: number;
   errorMessage: string;
+  /** What the trainer's client could not deliver, as reported with EndTraining; absent when nothing. */
+  clientLosses?: ClientLossesRecord;
   /** Empty until the MLflow bridge mirrors the job. */
   mlflowExperimentId: string;
   /** Empty until the MLflow bridge mirrors the job. */
@@ -133,6 +147,7 @@ export type NewJob = Omit<
   | 'finalPrimaryValue'
   | 'finalAccuracy'
   | 'errorMessage'
+  | 'clientLosses'
   | 'mlflowExperimentId'
   | 'mlflowRunId'
   | 'endedAt'
@@ -220,6 +235,8 @@ export interface EndJobInput {
   finalPrimaryValue?: number;
   finalAccuracy?: number;
   errorMessage: string;
+  /** What the client could not deliver; absent when nothing. */
+  clientLosses?: ClientLossesRecord;
   endedAt: Date;
   /** Outbox entries written in the same transaction. */
   outbox?: readonly OutboxItemInput[];

@@ -4,6 +4,7 @@ import { formatMetricValue } from '@training-callbacks/metric-catalog';
 import { type JobEndedPayload, outboxItems } from '@training-callbacks/mlflow-bridge/core';
 import { TrainingOutcome } from '@training-callbacks/proto';
 import type { JobStatus } from '@training-callbacks/store';
+import { addLosses, describeLosses, lossesFromRequest } from '../client-losses.ts';
 import { verdictToProto } from '../convert.ts';
 import {
   checkJobId,
@@ -30,7 +31,7 @@ const RUN_STATUS: Record<Exclude<JobStatus, 'running'>, JobEndedPayload['status'
 };
 
 export function endTrainingHandlers(ctx: HandlerContext): HandlerGroup<'endTraining'> {
-  const { store, lock, log, notify, mirrored, mirror, jobsToProto } = ctx;
+  const { store, lock, log, notice, notify, mirrored, mirror, jobsToProto } = ctx;
   const { existing, remember, storedEpochs } = ctx.jobs;
   return {
     async endTraining(request) {
@@ -71,6 +72,7 @@ export function endTrainingHandlers(ctx: HandlerContext): HandlerGroup<'endTrain
         if (length > ERROR_MESSAGE_MAX_LENGTH) {
           errorMessage = `${truncateCodePoints(errorMessage, ERROR_MESSAGE_MAX_LENGTH)}… (truncated from ${length} characters)`;
         }
+        const clientLosses = addLosses(state.job.clientLosses, lossesFromRequest(request.losses));
         const endedAt = new Date();
         let finalStep = state.job.startEpoch;
         if (mirror) for (const e of (await storedEpochs(state)).seen) finalStep = Math.max(finalStep, e);
@@ -81,6 +83,7 @@ export function endTrainingHandlers(ctx: HandlerContext): HandlerGroup<'endTrain
           ...(finalPrimaryValue !== undefined && { finalPrimaryValue }),
           ...(finalAccuracy !== undefined && { finalAccuracy }),
           errorMessage,
+          ...(clientLosses && { clientLosses }),
           endedAt,
           ...mirrored(() => [
             ...(Object.keys(finalMetrics).length
@@ -96,8 +99,10 @@ export function endTrainingHandlers(ctx: HandlerContext): HandlerGroup<'endTrain
           job.bestEpoch !== undefined && job.bestValue !== undefined
             ? ` │ best epoch ${job.bestEpoch} (${primaryDefinition?.label ?? primaryName} ${formatMetricValue(primaryDefinition, job.bestValue)})`
             : '';
-        log(
-          `[${job.jobId}] training ${status}${bestText}${errorMessage ? ` │ ${errorMessage.split('\n')[0]}` : ''}`,
+        const lossText = job.clientLosses ? ` │ ${describeLosses(job.clientLosses)}` : '';
+        // A job with losses is worth a line even with --quiet: it must not pass for a clean run.
+        (job.clientLosses ? notice : log)(
+          `[${job.jobId}] training ${status}${bestText}${lossText}${errorMessage ? ` │ ${errorMessage.split('\n')[0]}` : ''}`,
         );
         return { job: (await jobsToProto([job]))[0]!, verdicts: verdicts.map(verdictToProto) };
       });

@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from ._proto.trainingcallbacks.v1 import training_callbacks_pb2 as pb
+
 __all__ = ["LossLedger", "Losses"]
 
 #: Distinct reasons kept (the contract bounds them too); later ones are counted, not kept.
@@ -38,6 +40,15 @@ class Losses:
 
     def __bool__(self) -> bool:
         return bool(self.dropped_points or self.refused_points or self.failed_writes)
+
+    def to_proto(self) -> pb.ClientLosses:
+        """As sent with EndTraining (``EndTrainingRequest.losses``)."""
+        return pb.ClientLosses(
+            dropped_points=self.dropped_points,
+            refused_points=self.refused_points,
+            failed_writes=self.failed_writes,
+            reasons=self.reasons,
+        )
 
     def describe(self) -> str:
         """One line for a log: the counts, then the reasons."""

@@ -939,6 +939,8 @@ class TrainingCallbacks:
                 response = stub.EndEpoch(op.request, timeout=self.call_timeout)
                 self._after_epoch(op.request, response)
             elif op.kind == "end":
+                # Everything queued before the end is settled now (acknowledged, refused or given up).
+                op.request.losses.CopyFrom(self.losses().to_proto())
                 response = stub.EndTraining(op.request, timeout=self.call_timeout)
                 self._job = response.job
             elif op.kind == "artifact":

@@ -25,7 +25,7 @@ import type { JsonObject, Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file trainingcallbacks/v1/training_callbacks.proto.
  */
 export const file_trainingcallbacks_v1_training_callbacks: GenFile = /*@__PURE__*/
-  fileDesc("Ci10cmFpbmluZ2NhbGxiYWNrcy92MS90cmFpbmluZ19jYWxsYmFja3MucHJvdG8SFHRyYWluaW5nY2FsbGJhY2tzLnYxIpIBChBNZXRyaWNEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSDQoFbGFiZWwYAiABKAkSMgoGZm9ybWF0GAMgASgOMiIudHJhaW5pbmdjYWxsYmFja3MudjEuTWV0cmljRm9ybWF0EhgKEGhpZ2hlcl9pc19iZXR0ZXIYBCABKAgSEwoLZGVzY3JpcHRpb24YBSABKAkiOQoLTWV0cmljQWxpYXMSDQoFYWxpYXMYASABKAkSDAoEbmFtZRgCIAEoCRINCgVzY2FsZRgDIAEoASLOAQoLVGFza0NhdGFsb2cSMQoJdGFza190eXBlGAEgASgOMh4udHJhaW5pbmdjYWxsYmFja3MudjEuVGFza1R5cGUSFgoOcHJpbWFyeV9tZXRyaWMYAiABKAkSQAoQc3RhbmRhcmRfbWV0cmljcxgDIAMoCzImLnRyYWluaW5nY2FsbGJhY2tzLnYxLk1ldHJpY0RlZmluaXRpb24SMgoHYWxpYXNlcxgEIAMoCzIhLnRyYWluaW5nY2FsbGJhY2tzLnYxLk1ldHJpY0FsaWFzIn8KCk1sZmxvd1N5bmMSDwoHZW5hYmxlZBgBIAEoCBIPCgdpbl9zeW5jGAIgASgIEhUKDXBlbmRpbmdfaXRlbXMYAyABKAQSIgoab2xkZXN0X3BlbmRpbmdfYWdlX3NlY29uZHMYBCABKAESFAoMcGFya2VkX2Vycm9yGAUgASgJIoEICgNKb2ISDgoGam9iX2lkGAEgASgJEjEKCXRhc2tfdHlwZRgCIAEoDjIeLnRyYWluaW5nY2FsbGJhY2tzLnYxLlRhc2tUeXBlEhEKCWZyYW1ld29yaxgDIAEoCRISCgptb2RlbF9uYW1lGAQgASgJEi8KBnN0YXR1cxgFIAEoDjIfLnRyYWluaW5nY2FsbGJhY2tzLnYxLkpvYlN0YXR1cxItCgxtb2RlbF9jb25maWcYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EjAKD3RyYWluaW5nX2NvbmZpZxgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSNQoGcGFyYW1zGAggAygLMiUudHJhaW5pbmdjYWxsYmFja3MudjEuSm9iLlBhcmFtc0VudHJ5Ej4KDmN1c3RvbV9tZXRyaWNzGAkgAygLMiYudHJhaW5pbmdjYWxsYmFja3MudjEuTWV0cmljRGVmaW5pdGlvbhITCgtzdGFydF9lcG9jaBgKIAEoBRIXCg9lcG9jaHNfcmVwb3J0ZWQYCyABKAUSFgoOcHJpbWFyeV9tZXRyaWMYDCABKAkSFwoKYmVzdF9lcG9jaBgNIAEoBUgAiAEBEhcKCmJlc3RfdmFsdWUYDiABKAFIAYgBARJCCg1maW5hbF9tZXRyaWNzGA8gAygLMisudHJhaW5pbmdjYWxsYmFja3MudjEuSm9iLkZpbmFsTWV0cmljc0VudHJ5EiAKE2ZpbmFsX3ByaW1hcnlfdmFsdWUYECABKAFIAogBARIVCg1lcnJvcl9tZXNzYWdlGBEgASgJEhwKFG1sZmxvd19leHBlcmltZW50X2lkGBIgASgJEhUKDW1sZmxvd19ydW5faWQYEyABKAkSNQoLbWxmbG93X3N5bmMYFCABKAsyIC50cmFpbmluZ2NhbGxiYWNrcy52MS5NbGZsb3dTeW5jEi4KCmNyZWF0ZWRfYXQYFSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYFiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBotCgtQYXJhbXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjMKEUZpbmFsTWV0cmljc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAFCDQoLX2Jlc3RfZXBvY2hCDQoLX2Jlc3RfdmFsdWVCFgoUX2ZpbmFsX3ByaW1hcnlfdmFsdWUigwEKDU1ldHJpY1ZlcmRpY3QSFQoNcmVwb3J0ZWRfbmFtZRgBIAEoCRIMCgRuYW1lGAIgASgJEi4KBHRpZXIYAyABKA4yIC50cmFpbmluZ2NhbGxiYWNrcy52MS5NZXRyaWNUaWVyEg0KBXZhbHVlGAQgASgBEg4KBnJlYXNvbhgFIAEoCSKGAgoLRXBvY2hSZWNvcmQSDQoFZXBvY2gYASABKAUSPwoHbWV0cmljcxgCIAMoCzIuLnRyYWluaW5nY2FsbGJhY2tzLnYxLkVwb2NoUmVjb3JkLk1ldHJpY3NFbnRyeRIaChJub25fZmluaXRlX21ldHJpY3MYAyADKAkSLQoJdGltZXN0YW1wGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghiZWdhbl9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLgoMTWV0cmljc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEiKQoJQmVzdEVwb2NoEg0KBWVwb2NoGAEgASgFEg0KBXZhbHVlGAIgASgBIq0DChRCZWdpblRyYWluaW5nUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSMQoJdGFza190eXBlGAIgASgOMh4udHJhaW5pbmdjYWxsYmFja3MudjEuVGFza1R5cGUSEQoJZnJhbWV3b3JrGAMgASgJEhIKCm1vZGVsX25hbWUYBCABKAkSLQoMbW9kZWxfY29uZmlnGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIwCg90cmFpbmluZ19jb25maWcYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EkYKBnBhcmFtcxgHIAMoCzI2LnRyYWluaW5nY2FsbGJhY2tzLnYxLkJlZ2luVHJhaW5pbmdSZXF1ZXN0LlBhcmFtc0VudHJ5Ej4KDmN1c3RvbV9tZXRyaWNzGAggAygLMiYudHJhaW5pbmdjYWxsYmFja3MudjEuTWV0cmljRGVmaW5pdGlvbhITCgtzdGFydF9lcG9jaBgJIAEoBRotCgtQYXJhbXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIoQBChVCZWdpblRyYWluaW5nUmVzcG9uc2USJgoDam9iGAEgASgLMhkudHJhaW5pbmdjYWxsYmFja3MudjEuSm9iEg8KB3Jlc3VtZWQYAiABKAgSMgoHY2F0YWxvZxgDIAEoCzIhLnRyYWluaW5nY2FsbGJhY2tzLnYxLlRhc2tDYXRhbG9nImEKEUJlZ2luRXBvY2hSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRINCgVlcG9jaBgCIAEoBRItCgl0aW1lc3RhbXAYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhQKEkJlZ2luRXBvY2hSZXNwb25zZSLUAQoPRW5kRXBvY2hSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRINCgVlcG9jaBgCIAEoBRJDCgdtZXRyaWNzGAMgAygLMjIudHJhaW5pbmdjYWxsYmFja3MudjEuRW5kRXBvY2hSZXF1ZXN0Lk1ldHJpY3NFbnRyeRItCgl0aW1lc3RhbXAYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi4KDE1ldHJpY3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIpoBChBFbmRFcG9jaFJlc3BvbnNlEjUKCHZlcmRpY3RzGAEgAygLMiMudHJhaW5pbmdjYWxsYmFja3MudjEuTWV0cmljVmVyZGljdBIPCgdpc19iZXN0GAIgASgIEi0KBGJlc3QYAyABKAsyHy50cmFpbmluZ2NhbGxiYWNrcy52MS5CZXN0RXBvY2gSDwoHc3VtbWFyeRgEIAEoCSJQChFCYXRjaE1ldHJpY3NCbG9jaxINCgVlcG9jaBgBIAEoBRINCgVuYW1lcxgCIAMoCRINCgVzdGVwcxgDIAMoAxIOCgZ2YWx1ZXMYBCADKAEiZAoZUmVwb3J0QmF0Y2hNZXRyaWNzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSNwoGYmxvY2tzGAIgAygLMicudHJhaW5pbmdjYWxsYmFja3MudjEuQmF0Y2hNZXRyaWNzQmxvY2sifQoaUmVwb3J0QmF0Y2hNZXRyaWNzUmVzcG9uc2USFwoPYWNjZXB0ZWRfcG9pbnRzGAEgASgEEhcKD3JlamVjdGVkX3BvaW50cxgCIAEoBBIZChFub25fZmluaXRlX3BvaW50cxgDIAEoBBISCgpyZWplY3Rpb25zGAQgAygJIvsBChJFbmRUcmFpbmluZ1JlcXVlc3QSDgoGam9iX2lkGAEgASgJEjYKB291dGNvbWUYAiABKA4yJS50cmFpbmluZ2NhbGxiYWNrcy52MS5UcmFpbmluZ091dGNvbWUSUQoNZmluYWxfbWV0cmljcxgDIAMoCzI6LnRyYWluaW5nY2FsbGJhY2tzLnYxLkVuZFRyYWluaW5nUmVxdWVzdC5GaW5hbE1ldHJpY3NFbnRyeRIVCg1lcnJvcl9tZXNzYWdlGAQgASgJGjMKEUZpbmFsTWV0cmljc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEidAoTRW5kVHJhaW5pbmdSZXNwb25zZRImCgNqb2IYASABKAsyGS50cmFpbmluZ2NhbGxiYWNrcy52MS5Kb2ISNQoIdmVyZGljdHMYAiADKAsyIy50cmFpbmluZ2NhbGxiYWNrcy52MS5NZXRyaWNWZXJkaWN0IokBCghBcnRpZmFjdBIVCg1hcnRpZmFjdF9wYXRoGAEgASgJEhIKCnNpemVfYnl0ZXMYAiABKAQSDgoGc2hhMjU2GAMgASgJEhMKC3NvdXJjZV9wYXRoGAQgASgJEi0KCWxvZ2dlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSQoSTG9nQXJ0aWZhY3RSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIMCgRwYXRoGAIgASgJEhUKDWFydGlmYWN0X3BhdGgYAyABKAkiSAoTTG9nQXJ0aWZhY3RSZXNwb25zZRIxCglhcnRpZmFjdHMYASADKAsyHi50cmFpbmluZ2NhbGxiYWNrcy52MS5BcnRpZmFjdCJhChRVcGxvYWRBcnRpZmFjdEhlYWRlchIOCgZqb2JfaWQYASABKAkSFQoNYXJ0aWZhY3RfcGF0aBgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgEEg4KBnNoYTI1NhgEIAEoCSJuChVVcGxvYWRBcnRpZmFjdFJlcXVlc3QSPAoGaGVhZGVyGAEgASgLMioudHJhaW5pbmdjYWxsYmFja3MudjEuVXBsb2FkQXJ0aWZhY3RIZWFkZXJIABIPCgVjaHVuaxgCIAEoDEgAQgYKBHBhcnQiSgoWVXBsb2FkQXJ0aWZhY3RSZXNwb25zZRIwCghhcnRpZmFjdBgBIAEoCzIeLnRyYWluaW5nY2FsbGJhY2tzLnYxLkFydGlmYWN0IigKFlJldHJ5TWxmbG93U3luY1JlcXVlc3QSDgoGam9iX2lkGAEgASgJIlgKF1JldHJ5TWxmbG93U3luY1Jlc3BvbnNlEhUKDXJldHJpZWRfaXRlbXMYASABKAQSJgoDam9iGAIgASgLMhkudHJhaW5pbmdjYWxsYmFja3MudjEuSm9iIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIjgKDkdldEpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLnRyYWluaW5nY2FsbGJhY2tzLnYxLkpvYiKcAQoPTGlzdEpvYnNSZXF1ZXN0Ei8KBnN0YXR1cxgBIAEoDjIfLnRyYWluaW5nY2FsbGJhY2tzLnYxLkpvYlN0YXR1cxIxCgl0YXNrX3R5cGUYAiABKA4yHi50cmFpbmluZ2NhbGxiYWNrcy52MS5UYXNrVHlwZRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJUChBMaXN0Sm9ic1Jlc3BvbnNlEicKBGpvYnMYASADKAsyGS50cmFpbmluZ2NhbGxiYWNrcy52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiMKEUxpc3RFcG9jaHNSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSJHChJMaXN0RXBvY2hzUmVzcG9uc2USMQoGZXBvY2hzGAEgAygLMiEudHJhaW5pbmdjYWxsYmFja3MudjEuRXBvY2hSZWNvcmQiJQoTR2V0QmVzdEVwb2NoUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiYAoUR2V0QmVzdEVwb2NoUmVzcG9uc2USFgoOcHJpbWFyeV9tZXRyaWMYASABKAkSMAoFZXBvY2gYAiABKAsyIS50cmFpbmluZ2NhbGxiYWNrcy52MS5FcG9jaFJlY29yZCJHChdMaXN0QmF0Y2hNZXRyaWNzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSEgoFZXBvY2gYAiABKAVIAIgBAUIICgZfZXBvY2giUwoYTGlzdEJhdGNoTWV0cmljc1Jlc3BvbnNlEjcKBmJsb2NrcxgBIAMoCzInLnRyYWluaW5nY2FsbGJhY2tzLnYxLkJhdGNoTWV0cmljc0Jsb2NrIiYKFExpc3RBcnRpZmFjdHNSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSJKChVMaXN0QXJ0aWZhY3RzUmVzcG9uc2USMQoJYXJ0aWZhY3RzGAEgAygLMh4udHJhaW5pbmdjYWxsYmFja3MudjEuQXJ0aWZhY3QiTAoXR2V0TWV0cmljQ2F0YWxvZ1JlcXVlc3QSMQoJdGFza190eXBlGAEgASgOMh4udHJhaW5pbmdjYWxsYmFja3MudjEuVGFza1R5cGUiTwoYR2V0TWV0cmljQ2F0YWxvZ1Jlc3BvbnNlEjMKCGNhdGFsb2dzGAEgAygLMiEudHJhaW5pbmdjYWxsYmFja3MudjEuVGFza0NhdGFsb2cq0gEKCFRhc2tUeXBlEhkKFVRBU0tfVFlQRV9VTlNQRUNJRklFRBAAEiIKHlRBU0tfVFlQRV9JTUFHRV9DTEFTU0lGSUNBVElPThABEh4KGlRBU0tfVFlQRV9PQkpFQ1RfREVURUNUSU9OEAISIwofVEFTS19UWVBFX0lOU1RBTkNFX1NFR01FTlRBVElPThADEiMKH1RBU0tfVFlQRV9TRU1BTlRJQ19TRUdNRU5UQVRJT04QBBIdChlUQVNLX1RZUEVfUE9TRV9FU1RJTUFUSU9OEAUqigEKCUpvYlN0YXR1cxIaChZKT0JfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSSk9CX1NUQVRVU19SVU5OSU5HEAESGAoUSk9CX1NUQVRVU19DT01QTEVURUQQAhIVChFKT0JfU1RBVFVTX0ZBSUxFRBADEhgKFEpPQl9TVEFUVVNfQ0FOQ0VMTEVEEAQqkAEKD1RyYWluaW5nT3V0Y29tZRIgChxUUkFJTklOR19PVVRDT01FX1VOU1BFQ0lGSUVEEAASHgoaVFJBSU5JTkdfT1VUQ09NRV9DT01QTEVURUQQARIbChdUUkFJTklOR19PVVRDT01FX0ZBSUxFRBACEh4KGlRSQUlOSU5HX09VVENPTUVfQ0FOQ0VMTEVEEAMqeAoMTWV0cmljRm9ybWF0Eh0KGU1FVFJJQ19GT1JNQVRfVU5TUEVDSUZJRUQQABIZChVNRVRSSUNfRk9STUFUX1BFUkNFTlQQARIXChNNRVRSSUNfRk9STUFUX0ZMT0FUEAISFQoRTUVUUklDX0ZPUk1BVF9JTlQQAyqOAQoKTWV0cmljVGllchIbChdNRVRSSUNfVElFUl9VTlNQRUNJRklFRBAAEhcKE01FVFJJQ19USUVSX1BSSU1BUlkQARIYChRNRVRSSUNfVElFUl9TVEFOREFSRBACEhYKEk1FVFJJQ19USUVSX0NVU1RPTRADEhgKFE1FVFJJQ19USUVSX1JFSkVDVEVEEAQyxgwKEVRyYWluaW5nQ2FsbGJhY2tzEmgKDUJlZ2luVHJhaW5pbmcSKi50cmFpbmluZ2NhbGxiYWNrcy52MS5CZWdpblRyYWluaW5nUmVxdWVzdBorLnRyYWluaW5nY2FsbGJhY2tzLnYxLkJlZ2luVHJhaW5pbmdSZXNwb25zZRJfCgpCZWdpbkVwb2NoEicudHJhaW5pbmdjYWxsYmFja3MudjEuQmVnaW5FcG9jaFJlcXVlc3QaKC50cmFpbmluZ2NhbGxiYWNrcy52MS5CZWdpbkVwb2NoUmVzcG9uc2USWQoIRW5kRXBvY2gSJS50cmFpbmluZ2NhbGxiYWNrcy52MS5FbmRFcG9jaFJlcXVlc3QaJi50cmFpbmluZ2NhbGxiYWNrcy52MS5FbmRFcG9jaFJlc3BvbnNlEnkKElJlcG9ydEJhdGNoTWV0cmljcxIvLnRyYWluaW5nY2FsbGJhY2tzLnYxLlJlcG9ydEJhdGNoTWV0cmljc1JlcXVlc3QaMC50cmFpbmluZ2NhbGxiYWNrcy52MS5SZXBvcnRCYXRjaE1ldHJpY3NSZXNwb25zZSgBEmIKC0VuZFRyYWluaW5nEigudHJhaW5pbmdjYWxsYmFja3MudjEuRW5kVHJhaW5pbmdSZXF1ZXN0GikudHJhaW5pbmdjYWxsYmFja3MudjEuRW5kVHJhaW5pbmdSZXNwb25zZRJiCgtMb2dBcnRpZmFjdBIoLnRyYWluaW5nY2FsbGJhY2tzLnYxLkxvZ0FydGlmYWN0UmVxdWVzdBopLnRyYWluaW5nY2FsbGJhY2tzLnYxLkxvZ0FydGlmYWN0UmVzcG9uc2USbQoOVXBsb2FkQXJ0aWZhY3QSKy50cmFpbmluZ2NhbGxiYWNrcy52MS5VcGxvYWRBcnRpZmFjdFJlcXVlc3QaLC50cmFpbmluZ2NhbGxiYWNrcy52MS5VcGxvYWRBcnRpZmFjdFJlc3BvbnNlKAESWAoGR2V0Sm9iEiMudHJhaW5pbmdjYWxsYmFja3MudjEuR2V0Sm9iUmVxdWVzdBokLnRyYWluaW5nY2FsbGJhY2tzLnYxLkdldEpvYlJlc3BvbnNlIgOQAgESXgoITGlzdEpvYnMSJS50cmFpbmluZ2NhbGxiYWNrcy52MS5MaXN0Sm9ic1JlcXVlc3QaJi50cmFpbmluZ2NhbGxiYWNrcy52MS5MaXN0Sm9ic1Jlc3BvbnNlIgOQAgESZAoKTGlzdEVwb2NocxInLnRyYWluaW5nY2FsbGJhY2tzLnYxLkxpc3RFcG9jaHNSZXF1ZXN0GigudHJhaW5pbmdjYWxsYmFja3MudjEuTGlzdEVwb2Noc1Jlc3BvbnNlIgOQAgESagoMR2V0QmVzdEVwb2NoEikudHJhaW5pbmdjYWxsYmFja3MudjEuR2V0QmVzdEVwb2NoUmVxdWVzdBoqLnRyYWluaW5nY2FsbGJhY2tzLnYxLkdldEJlc3RFcG9jaFJlc3BvbnNlIgOQAgESdgoQTGlzdEJhdGNoTWV0cmljcxItLnRyYWluaW5nY2FsbGJhY2tzLnYxLkxpc3RCYXRjaE1ldHJpY3NSZXF1ZXN0Gi4udHJhaW5pbmdjYWxsYmFja3MudjEuTGlzdEJhdGNoTWV0cmljc1Jlc3BvbnNlIgOQAgESbQoNTGlzdEFydGlmYWN0cxIqLnRyYWluaW5nY2FsbGJhY2tzLnYxLkxpc3RBcnRpZmFjdHNSZXF1ZXN0GisudHJhaW5pbmdjYWxsYmFja3MudjEuTGlzdEFydGlmYWN0c1Jlc3BvbnNlIgOQAgESdgoQR2V0TWV0cmljQ2F0YWxvZxItLnRyYWluaW5nY2FsbGJhY2tzLnYxLkdldE1ldHJpY0NhdGFsb2dSZXF1ZXN0Gi4udHJhaW5pbmdjYWxsYmFja3MudjEuR2V0TWV0cmljQ2F0YWxvZ1Jlc3BvbnNlIgOQAgESbgoPUmV0cnlNbGZsb3dTeW5jEiwudHJhaW5pbmdjYWxsYmFja3MudjEuUmV0cnlNbGZsb3dTeW5jUmVxdWVzdBotLnRyYWluaW5nY2FsbGJhY2tzLnYxLlJldHJ5TWxmbG93U3luY1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("Ci10cmFpbmluZ2NhbGxiYWNrcy92MS90cmFpbmluZ19jYWxsYmFja3MucHJvdG8SFHRyYWluaW5nY2FsbGJhY2tzLnYxIpIBChBNZXRyaWNEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSDQoFbGFiZWwYAiABKAkSMgoGZm9ybWF0GAMgASgOMiIudHJhaW5pbmdjYWxsYmFja3MudjEuTWV0cmljRm9ybWF0EhgKEGhpZ2hlcl9pc19iZXR0ZXIYBCABKAgSEwoLZGVzY3JpcHRpb24YBSABKAkiOQoLTWV0cmljQWxpYXMSDQoFYWxpYXMYASABKAkSDAoEbmFtZRgCIAEoCRINCgVzY2FsZRgDIAEoASLOAQoLVGFza0NhdGFsb2cSMQoJdGFza190eXBlGAEgASgOMh4udHJhaW5pbmdjYWxsYmFja3MudjEuVGFza1R5cGUSFgoOcHJpbWFyeV9tZXRyaWMYAiABKAkSQAoQc3RhbmRhcmRfbWV0cmljcxgDIAMoCzImLnRyYWluaW5nY2FsbGJhY2tzLnYxLk1ldHJpY0RlZmluaXRpb24SMgoHYWxpYXNlcxgEIAMoCzIhLnRyYWluaW5nY2FsbGJhY2tzLnYxLk1ldHJpY0FsaWFzIn8KCk1sZmxvd1N5bmMSDwoHZW5hYmxlZBgBIAEoCBIPCgdpbl9zeW5jGAIgASgIEhUKDXBlbmRpbmdfaXRlbXMYAyABKAQSIgoab2xkZXN0X3BlbmRpbmdfYWdlX3NlY29uZHMYBCABKAESFAoMcGFya2VkX2Vycm9yGAUgASgJIrwICgNKb2ISDgoGam9iX2lkGAEgASgJEjEKCXRhc2tfdHlwZRgCIAEoDjIeLnRyYWluaW5nY2FsbGJhY2tzLnYxLlRhc2tUeXBlEhEKCWZyYW1ld29yaxgDIAEoCRISCgptb2RlbF9uYW1lGAQgASgJEi8KBnN0YXR1cxgFIAEoDjIfLnRyYWluaW5nY2FsbGJhY2tzLnYxLkpvYlN0YXR1cxItCgxtb2RlbF9jb25maWcYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EjAKD3RyYWluaW5nX2NvbmZpZxgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSNQoGcGFyYW1zGAggAygLMiUudHJhaW5pbmdjYWxsYmFja3MudjEuSm9iLlBhcmFtc0VudHJ5Ej4KDmN1c3RvbV9tZXRyaWNzGAkgAygLMiYudHJhaW5pbmdjYWxsYmFja3MudjEuTWV0cmljRGVmaW5pdGlvbhITCgtzdGFydF9lcG9jaBgKIAEoBRIXCg9lcG9jaHNfcmVwb3J0ZWQYCyABKAUSFgoOcHJpbWFyeV9tZXRyaWMYDCABKAkSFwoKYmVzdF9lcG9jaBgNIAEoBUgAiAEBEhcKCmJlc3RfdmFsdWUYDiABKAFIAYgBARJCCg1maW5hbF9tZXRyaWNzGA8gAygLMisudHJhaW5pbmdjYWxsYmFja3MudjEuSm9iLkZpbmFsTWV0cmljc0VudHJ5EiAKE2ZpbmFsX3ByaW1hcnlfdmFsdWUYECABKAFIAogBARIVCg1lcnJvcl9tZXNzYWdlGBEgASgJEhwKFG1sZmxvd19leHBlcmltZW50X2lkGBIgASgJEhUKDW1sZmxvd19ydW5faWQYEyABKAkSNQoLbWxmbG93X3N5bmMYFCABKAsyIC50cmFpbmluZ2NhbGxiYWNrcy52MS5NbGZsb3dTeW5jEi4KCmNyZWF0ZWRfYXQYFSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYFiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI5Cg1jbGllbnRfbG9zc2VzGBggASgLMiIudHJhaW5pbmdjYWxsYmFja3MudjEuQ2xpZW50TG9zc2VzGi0KC1BhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMwoRRmluYWxNZXRyaWNzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4AUINCgtfYmVzdF9lcG9jaEINCgtfYmVzdF92YWx1ZUIWChRfZmluYWxfcHJpbWFyeV92YWx1ZSJmCgxDbGllbnRMb3NzZXMSFgoOZHJvcHBlZF9wb2ludHMYASABKAQSFgoOcmVmdXNlZF9wb2ludHMYAiABKAQSFQoNZmFpbGVkX3dyaXRlcxgDIAEoBBIPCgdyZWFzb25zGAQgAygJIoMBCg1NZXRyaWNWZXJkaWN0EhUKDXJlcG9ydGVkX25hbWUYASABKAkSDAoEbmFtZRgCIAEoCRIuCgR0aWVyGAMgASgOMiAudHJhaW5pbmdjYWxsYmFja3MudjEuTWV0cmljVGllchINCgV2YWx1ZRgEIAEoARIOCgZyZWFzb24YBSABKAkihgIKC0Vwb2NoUmVjb3JkEg0KBWVwb2NoGAEgASgFEj8KB21ldHJpY3MYAiADKAsyLi50cmFpbmluZ2NhbGxiYWNrcy52MS5FcG9jaFJlY29yZC5NZXRyaWNzRW50cnkSGgoSbm9uX2Zpbml0ZV9tZXRyaWNzGAMgAygJEi0KCXRpbWVzdGFtcBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIYmVnYW5fYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi4KDE1ldHJpY3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIikKCUJlc3RFcG9jaBINCgVlcG9jaBgBIAEoBRINCgV2YWx1ZRgCIAEoASKtAwoUQmVnaW5UcmFpbmluZ1JlcXVlc3QSDgoGam9iX2lkGAEgASgJEjEKCXRhc2tfdHlwZRgCIAEoDjIeLnRyYWluaW5nY2FsbGJhY2tzLnYxLlRhc2tUeXBlEhEKCWZyYW1ld29yaxgDIAEoCRISCgptb2RlbF9uYW1lGAQgASgJEi0KDG1vZGVsX2NvbmZpZxgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSMAoPdHJhaW5pbmdfY29uZmlnGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBJGCgZwYXJhbXMYByADKAsyNi50cmFpbmluZ2NhbGxiYWNrcy52MS5CZWdpblRyYWluaW5nUmVxdWVzdC5QYXJhbXNFbnRyeRI+Cg5jdXN0b21fbWV0cmljcxgIIAMoCzImLnRyYWluaW5nY2FsbGJhY2tzLnYxLk1ldHJpY0RlZmluaXRpb24SEwoLc3RhcnRfZXBvY2gYCSABKAUaLQoLUGFyYW1zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKEAQoVQmVnaW5UcmFpbmluZ1Jlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLnRyYWluaW5nY2FsbGJhY2tzLnYxLkpvYhIPCgdyZXN1bWVkGAIgASgIEjIKB2NhdGFsb2cYAyABKAsyIS50cmFpbmluZ2NhbGxiYWNrcy52MS5UYXNrQ2F0YWxvZyJhChFCZWdpbkVwb2NoUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDQoFZXBvY2gYAiABKAUSLQoJdGltZXN0YW1wGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIUChJCZWdpbkVwb2NoUmVzcG9uc2Ui1AEKD0VuZEVwb2NoUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDQoFZXBvY2gYAiABKAUSQwoHbWV0cmljcxgDIAMoCzIyLnRyYWluaW5nY2FsbGJhY2tzLnYxLkVuZEVwb2NoUmVxdWVzdC5NZXRyaWNzRW50cnkSLQoJdGltZXN0YW1wGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBouCgxNZXRyaWNzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASKaAQoQRW5kRXBvY2hSZXNwb25zZRI1Cgh2ZXJkaWN0cxgBIAMoCzIjLnRyYWluaW5nY2FsbGJhY2tzLnYxLk1ldHJpY1ZlcmRpY3QSDwoHaXNfYmVzdBgCIAEoCBItCgRiZXN0GAMgASgLMh8udHJhaW5pbmdjYWxsYmFja3MudjEuQmVzdEVwb2NoEg8KB3N1bW1hcnkYBCABKAkiUAoRQmF0Y2hNZXRyaWNzQmxvY2sSDQoFZXBvY2gYASABKAUSDQoFbmFtZXMYAiADKAkSDQoFc3RlcHMYAyADKAMSDgoGdmFsdWVzGAQgAygBImQKGVJlcG9ydEJhdGNoTWV0cmljc1JlcXVlc3QSDgoGam9iX2lkGAEgASgJEjcKBmJsb2NrcxgCIAMoCzInLnRyYWluaW5nY2FsbGJhY2tzLnYxLkJhdGNoTWV0cmljc0Jsb2NrIn0KGlJlcG9ydEJhdGNoTWV0cmljc1Jlc3BvbnNlEhcKD2FjY2VwdGVkX3BvaW50cxgBIAEoBBIXCg9yZWplY3RlZF9wb2ludHMYAiABKAQSGQoRbm9uX2Zpbml0ZV9wb2ludHMYAyABKAQSEgoKcmVqZWN0aW9ucxgEIAMoCSKvAgoSRW5kVHJhaW5pbmdSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRI2CgdvdXRjb21lGAIgASgOMiUudHJhaW5pbmdjYWxsYmFja3MudjEuVHJhaW5pbmdPdXRjb21lElEKDWZpbmFsX21ldHJpY3MYAyADKAsyOi50cmFpbmluZ2NhbGxiYWNrcy52MS5FbmRUcmFpbmluZ1JlcXVlc3QuRmluYWxNZXRyaWNzRW50cnkSFQoNZXJyb3JfbWVzc2FnZRgEIAEoCRIyCgZsb3NzZXMYBSABKAsyIi50cmFpbmluZ2NhbGxiYWNrcy52MS5DbGllbnRMb3NzZXMaMwoRRmluYWxNZXRyaWNzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASJ0ChNFbmRUcmFpbmluZ1Jlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLnRyYWluaW5nY2FsbGJhY2tzLnYxLkpvYhI1Cgh2ZXJkaWN0cxgCIAMoCzIjLnRyYWluaW5nY2FsbGJhY2tzLnYxLk1ldHJpY1ZlcmRpY3QiiQEKCEFydGlmYWN0EhUKDWFydGlmYWN0X3BhdGgYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoBBIOCgZzaGEyNTYYAyABKAkSEwoLc291cmNlX3BhdGgYBCABKAkSLQoJbG9nZ2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJJChJMb2dBcnRpZmFjdFJlcXVlc3QSDgoGam9iX2lkGAEgASgJEgwKBHBhdGgYAiABKAkSFQoNYXJ0aWZhY3RfcGF0aBgDIAEoCSJIChNMb2dBcnRpZmFjdFJlc3BvbnNlEjEKCWFydGlmYWN0cxgBIAMoCzIeLnRyYWluaW5nY2FsbGJhY2tzLnYxLkFydGlmYWN0ImEKFFVwbG9hZEFydGlmYWN0SGVhZGVyEg4KBmpvYl9pZBgBIAEoCRIVCg1hcnRpZmFjdF9wYXRoGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAQSDgoGc2hhMjU2GAQgASgJIm4KFVVwbG9hZEFydGlmYWN0UmVxdWVzdBI8CgZoZWFkZXIYASABKAsyKi50cmFpbmluZ2NhbGxiYWNrcy52MS5VcGxvYWRBcnRpZmFjdEhlYWRlckgAEg8KBWNodW5rGAIgASgMSABCBgoEcGFydCJKChZVcGxvYWRBcnRpZmFjdFJlc3BvbnNlEjAKCGFydGlmYWN0GAEgASgLMh4udHJhaW5pbmdjYWxsYmFja3MudjEuQXJ0aWZhY3QiKAoWUmV0cnlNbGZsb3dTeW5jUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiWAoXUmV0cnlNbGZsb3dTeW5jUmVzcG9uc2USFQoNcmV0cmllZF9pdGVtcxgBIAEoBBImCgNqb2IYAiABKAsyGS50cmFpbmluZ2NhbGxiYWNrcy52MS5Kb2IiHwoNR2V0Sm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiOAoOR2V0Sm9iUmVzcG9uc2USJgoDam9iGAEgASgLMhkudHJhaW5pbmdjYWxsYmFja3MudjEuSm9iIpwBCg9MaXN0Sm9ic1JlcXVlc3QSLwoGc3RhdHVzGAEgASgOMh8udHJhaW5pbmdjYWxsYmFja3MudjEuSm9iU3RhdHVzEjEKCXRhc2tfdHlwZRgCIAEoDjIeLnRyYWluaW5nY2FsbGJhY2tzLnYxLlRhc2tUeXBlEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIlQKEExpc3RKb2JzUmVzcG9uc2USJwoEam9icxgBIAMoCzIZLnRyYWluaW5nY2FsbGJhY2tzLnYxLkpvYhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIwoRTGlzdEVwb2Noc1JlcXVlc3QSDgoGam9iX2lkGAEgASgJIkcKEkxpc3RFcG9jaHNSZXNwb25zZRIxCgZlcG9jaHMYASADKAsyIS50cmFpbmluZ2NhbGxiYWNrcy52MS5FcG9jaFJlY29yZCIlChNHZXRCZXN0RXBvY2hSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSJgChRHZXRCZXN0RXBvY2hSZXNwb25zZRIWCg5wcmltYXJ5X21ldHJpYxgBIAEoCRIwCgVlcG9jaBgCIAEoCzIhLnRyYWluaW5nY2FsbGJhY2tzLnYxLkVwb2NoUmVjb3JkIkcKF0xpc3RCYXRjaE1ldHJpY3NSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRISCgVlcG9jaBgCIAEoBUgAiAEBQggKBl9lcG9jaCJTChhMaXN0QmF0Y2hNZXRyaWNzUmVzcG9uc2USNwoGYmxvY2tzGAEgAygLMicudHJhaW5pbmdjYWxsYmFja3MudjEuQmF0Y2hNZXRyaWNzQmxvY2siJgoUTGlzdEFydGlmYWN0c1JlcXVlc3QSDgoGam9iX2lkGAEgASgJIkoKFUxpc3RBcnRpZmFjdHNSZXNwb25zZRIxCglhcnRpZmFjdHMYASADKAsyHi50cmFpbmluZ2NhbGxiYWNrcy52MS5BcnRpZmFjdCJMChdHZXRNZXRyaWNDYXRhbG9nUmVxdWVzdBIxCgl0YXNrX3R5cGUYASABKA4yHi50cmFpbmluZ2NhbGxiYWNrcy52MS5UYXNrVHlwZSJPChhHZXRNZXRyaWNDYXRhbG9nUmVzcG9uc2USMwoIY2F0YWxvZ3MYASADKAsyIS50cmFpbmluZ2NhbGxiYWNrcy52MS5UYXNrQ2F0YWxvZyrSAQoIVGFza1R5cGUSGQoVVEFTS19UWVBFX1VOU1BFQ0lGSUVEEAASIgoeVEFTS19UWVBFX0lNQUdFX0NMQVNTSUZJQ0FUSU9OEAESHgoaVEFTS19UWVBFX09CSkVDVF9ERVRFQ1RJT04QAhIjCh9UQVNLX1RZUEVfSU5TVEFOQ0VfU0VHTUVOVEFUSU9OEAMSIwofVEFTS19UWVBFX1NFTUFOVElDX1NFR01FTlRBVElPThAEEh0KGVRBU0tfVFlQRV9QT1NFX0VTVElNQVRJT04QBSqKAQoJSm9iU3RhdHVzEhoKFkpPQl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJKT0JfU1RBVFVTX1JVTk5JTkcQARIYChRKT0JfU1RBVFVTX0NPTVBMRVRFRBACEhUKEUpPQl9TVEFUVVNfRkFJTEVEEAMSGAoUSk9CX1NUQVRVU19DQU5DRUxMRUQQBCqQAQoPVHJhaW5pbmdPdXRjb21lEiAKHFRSQUlOSU5HX09VVENPTUVfVU5TUEVDSUZJRUQQABIeChpUUkFJTklOR19PVVRDT01FX0NPTVBMRVRFRBABEhsKF1RSQUlOSU5HX09VVENPTUVfRkFJTEVEEAISHgoaVFJBSU5JTkdfT1VUQ09NRV9DQU5DRUxMRUQQAyp4CgxNZXRyaWNGb3JtYXQSHQoZTUVUUklDX0ZPUk1BVF9VTlNQRUNJRklFRBAAEhkKFU1FVFJJQ19GT1JNQVRfUEVSQ0VOVBABEhcKE01FVFJJQ19GT1JNQVRfRkxPQVQQAhIVChFNRVRSSUNfRk9STUFUX0lOVBADKo4BCgpNZXRyaWNUaWVyEhsKF01FVFJJQ19USUVSX1VOU1BFQ0lGSUVEEAASFwoTTUVUUklDX1RJRVJfUFJJTUFSWRABEhgKFE1FVFJJQ19USUVSX1NUQU5EQVJEEAISFgoSTUVUUklDX1RJRVJfQ1VTVE9NEAMSGAoUTUVUUklDX1RJRVJfUkVKRUNURUQQBDLGDAoRVHJhaW5pbmdDYWxsYmFja3MSaAoNQmVnaW5UcmFpbmluZxIqLnRyYWluaW5nY2FsbGJhY2tzLnYxLkJlZ2luVHJhaW5pbmdSZXF1ZXN0GisudHJhaW5pbmdjYWxsYmFja3MudjEuQmVnaW5UcmFpbmluZ1Jlc3BvbnNlEl8KCkJlZ2luRXBvY2gSJy50cmFpbmluZ2NhbGxiYWNrcy52MS5CZWdpbkVwb2NoUmVxdWVzdBooLnRyYWluaW5nY2FsbGJhY2tzLnYxLkJlZ2luRXBvY2hSZXNwb25zZRJZCghFbmRFcG9jaBIlLnRyYWluaW5nY2FsbGJhY2tzLnYxLkVuZEVwb2NoUmVxdWVzdBomLnRyYWluaW5nY2FsbGJhY2tzLnYxLkVuZEVwb2NoUmVzcG9uc2USeQoSUmVwb3J0QmF0Y2hNZXRyaWNzEi8udHJhaW5pbmdjYWxsYmFja3MudjEuUmVwb3J0QmF0Y2hNZXRyaWNzUmVxdWVzdBowLnRyYWluaW5nY2FsbGJhY2tzLnYxLlJlcG9ydEJhdGNoTWV0cmljc1Jlc3BvbnNlKAESYgoLRW5kVHJhaW5pbmcSKC50cmFpbmluZ2NhbGxiYWNrcy52MS5FbmRUcmFpbmluZ1JlcXVlc3QaKS50cmFpbmluZ2NhbGxiYWNrcy52MS5FbmRUcmFpbmluZ1Jlc3BvbnNlEmIKC0xvZ0FydGlmYWN0EigudHJhaW5pbmdjYWxsYmFja3MudjEuTG9nQXJ0aWZhY3RSZXF1ZXN0GikudHJhaW5pbmdjYWxsYmFja3MudjEuTG9nQXJ0aWZhY3RSZXNwb25zZRJtCg5VcGxvYWRBcnRpZmFjdBIrLnRyYWluaW5nY2FsbGJhY2tzLnYxLlVwbG9hZEFydGlmYWN0UmVxdWVzdBosLnRyYWluaW5nY2FsbGJhY2tzLnYxLlVwbG9hZEFydGlmYWN0UmVzcG9uc2UoARJYCgZHZXRKb2ISIy50cmFpbmluZ2NhbGxiYWNrcy52MS5HZXRKb2JSZXF1ZXN0GiQudHJhaW5pbmdjYWxsYmFja3MudjEuR2V0Sm9iUmVzcG9uc2UiA5ACARJeCghMaXN0Sm9icxIlLnRyYWluaW5nY2FsbGJhY2tzLnYxLkxpc3RKb2JzUmVxdWVzdBomLnRyYWluaW5nY2FsbGJhY2tzLnYxLkxpc3RKb2JzUmVzcG9uc2UiA5ACARJkCgpMaXN0RXBvY2hzEicudHJhaW5pbmdjYWxsYmFja3MudjEuTGlzdEVwb2Noc1JlcXVlc3QaKC50cmFpbmluZ2NhbGxiYWNrcy52MS5MaXN0RXBvY2hzUmVzcG9uc2UiA5ACARJqCgxHZXRCZXN0RXBvY2gSKS50cmFpbmluZ2NhbGxiYWNrcy52MS5HZXRCZXN0RXBvY2hSZXF1ZXN0GioudHJhaW5pbmdjYWxsYmFja3MudjEuR2V0QmVzdEVwb2NoUmVzcG9uc2UiA5ACARJ2ChBMaXN0QmF0Y2hNZXRyaWNzEi0udHJhaW5pbmdjYWxsYmFja3MudjEuTGlzdEJhdGNoTWV0cmljc1JlcXVlc3QaLi50cmFpbmluZ2NhbGxiYWNrcy52MS5MaXN0QmF0Y2hNZXRyaWNzUmVzcG9uc2UiA5ACARJtCg1MaXN0QXJ0aWZhY3RzEioudHJhaW5pbmdjYWxsYmFja3MudjEuTGlzdEFydGlmYWN0c1JlcXVlc3QaKy50cmFpbmluZ2NhbGxiYWNrcy52MS5MaXN0QXJ0aWZhY3RzUmVzcG9uc2UiA5ACARJ2ChBHZXRNZXRyaWNDYXRhbG9nEi0udHJhaW5pbmdjYWxsYmFja3MudjEuR2V0TWV0cmljQ2F0YWxvZ1JlcXVlc3QaLi50cmFpbmluZ2NhbGxiYWNrcy52MS5HZXRNZXRyaWNDYXRhbG9nUmVzcG9uc2UiA5ACARJuCg9SZXRyeU1sZmxvd1N5bmMSLC50cmFpbmluZ2NhbGxiYWNrcy52MS5SZXRyeU1sZmxvd1N5bmNSZXF1ZXN0Gi0udHJhaW5pbmdjYWxsYmFja3MudjEuUmV0cnlNbGZsb3dTeW5jUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * The definition of one metric, for display and for best-epoch selection.
@@ -369,6 +369,14 @@ export type Job = Message<"trainingcallbacks.v1.Job"> & {
    * @generated from field: google.protobuf.Timestamp ended_at = 23;
    */
   endedAt?: Timestamp | undefined;
+
+  /**
+   * What the trainer's client could not deliver, as sent with EndTraining; absent when it reported
+   * no loss. A job with losses is not a clean run whatever its status.
+   *
+   * @generated from field: trainingcallbacks.v1.ClientLosses client_losses = 24;
+   */
+  clientLosses?: ClientLosses | undefined;
 };
 
 /**
@@ -377,6 +385,50 @@ export type Job = Message<"trainingcallbacks.v1.Job"> & {
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
   messageDesc(file_trainingcallbacks_v1_training_callbacks, 4);
+
+/**
+ * What a client could not deliver for a job, counted by the client and sent with EndTraining (the
+ * README's status table says when a client drops a report instead of retrying it).
+ *
+ * @generated from message trainingcallbacks.v1.ClientLosses
+ */
+export type ClientLosses = Message<"trainingcallbacks.v1.ClientLosses"> & {
+  /**
+   * Batch points never delivered: dropped by the client (buffer full, not numeric, the job refused)
+   * or not acknowledged by its flush deadline.
+   *
+   * @generated from field: uint64 dropped_points = 1;
+   */
+  droppedPoints: bigint;
+
+  /**
+   * Batch points the sidecar refused.
+   *
+   * @generated from field: uint64 refused_points = 2;
+   */
+  refusedPoints: bigint;
+
+  /**
+   * Job, epoch and artifact writes refused by the sidecar or not acknowledged by the flush deadline.
+   *
+   * @generated from field: uint64 failed_writes = 3;
+   */
+  failedWrites: bigint;
+
+  /**
+   * Why, one line per distinct reason (at most 16 lines of at most 1000 characters each).
+   *
+   * @generated from field: repeated string reasons = 4;
+   */
+  reasons: string[];
+};
+
+/**
+ * Describes the message trainingcallbacks.v1.ClientLosses.
+ * Use `create(ClientLossesSchema)` to create a new message.
+ */
+export const ClientLossesSchema: GenMessage<ClientLosses> = /*@__PURE__*/
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 5);
 
 /**
  * What became of one reported metric.
@@ -425,7 +477,7 @@ export type MetricVerdict = Message<"trainingcallbacks.v1.MetricVerdict"> & {
  * Use `create(MetricVerdictSchema)` to create a new message.
  */
 export const MetricVerdictSchema: GenMessage<MetricVerdict> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 5);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 6);
 
 /**
  * One stored epoch.
@@ -474,7 +526,7 @@ export type EpochRecord = Message<"trainingcallbacks.v1.EpochRecord"> & {
  * Use `create(EpochRecordSchema)` to create a new message.
  */
 export const EpochRecordSchema: GenMessage<EpochRecord> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 6);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 7);
 
 /**
  * The best epoch by the primary metric.
@@ -502,7 +554,7 @@ export type BestEpoch = Message<"trainingcallbacks.v1.BestEpoch"> & {
  * Use `create(BestEpochSchema)` to create a new message.
  */
 export const BestEpochSchema: GenMessage<BestEpoch> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 7);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 8);
 
 /**
  * Request of BeginTraining.
@@ -583,7 +635,7 @@ export type BeginTrainingRequest = Message<"trainingcallbacks.v1.BeginTrainingRe
  * Use `create(BeginTrainingRequestSchema)` to create a new message.
  */
 export const BeginTrainingRequestSchema: GenMessage<BeginTrainingRequest> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 8);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 9);
 
 /**
  * Response of BeginTraining.
@@ -618,7 +670,7 @@ export type BeginTrainingResponse = Message<"trainingcallbacks.v1.BeginTrainingR
  * Use `create(BeginTrainingResponseSchema)` to create a new message.
  */
 export const BeginTrainingResponseSchema: GenMessage<BeginTrainingResponse> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 9);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 10);
 
 /**
  * Request of BeginEpoch.
@@ -655,7 +707,7 @@ export type BeginEpochRequest = Message<"trainingcallbacks.v1.BeginEpochRequest"
  * Use `create(BeginEpochRequestSchema)` to create a new message.
  */
 export const BeginEpochRequestSchema: GenMessage<BeginEpochRequest> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 10);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 11);
 
 /**
  * Response of BeginEpoch.
@@ -670,7 +722,7 @@ export type BeginEpochResponse = Message<"trainingcallbacks.v1.BeginEpochRespons
  * Use `create(BeginEpochResponseSchema)` to create a new message.
  */
 export const BeginEpochResponseSchema: GenMessage<BeginEpochResponse> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 11);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 12);
 
 /**
  * Request of EndEpoch.
@@ -713,7 +765,7 @@ export type EndEpochRequest = Message<"trainingcallbacks.v1.EndEpochRequest"> & 
  * Use `create(EndEpochRequestSchema)` to create a new message.
  */
 export const EndEpochRequestSchema: GenMessage<EndEpochRequest> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 12);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 13);
 
 /**
  * Response of EndEpoch.
@@ -755,7 +807,7 @@ export type EndEpochResponse = Message<"trainingcallbacks.v1.EndEpochResponse"> 
  * Use `create(EndEpochResponseSchema)` to create a new message.
  */
 export const EndEpochResponseSchema: GenMessage<EndEpochResponse> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 13);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 14);
 
 /**
  * A block of batch-level metrics: the same metric names for a run of consecutive steps. Values are
@@ -798,7 +850,7 @@ export type BatchMetricsBlock = Message<"trainingcallbacks.v1.BatchMetricsBlock"
  * Use `create(BatchMetricsBlockSchema)` to create a new message.
  */
 export const BatchMetricsBlockSchema: GenMessage<BatchMetricsBlock> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 14);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 15);
 
 /**
  * One message of the ReportBatchMetrics stream.
@@ -826,7 +878,7 @@ export type ReportBatchMetricsRequest = Message<"trainingcallbacks.v1.ReportBatc
  * Use `create(ReportBatchMetricsRequestSchema)` to create a new message.
  */
 export const ReportBatchMetricsRequestSchema: GenMessage<ReportBatchMetricsRequest> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 15);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 16);
 
 /**
  * Response of ReportBatchMetrics.
@@ -868,7 +920,7 @@ export type ReportBatchMetricsResponse = Message<"trainingcallbacks.v1.ReportBat
  * Use `create(ReportBatchMetricsResponseSchema)` to create a new message.
  */
 export const ReportBatchMetricsResponseSchema: GenMessage<ReportBatchMetricsResponse> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 16);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 17);
 
 /**
  * Request of EndTraining.
@@ -904,6 +956,15 @@ export type EndTrainingRequest = Message<"trainingcallbacks.v1.EndTrainingReques
    * @generated from field: string error_message = 4;
    */
   errorMessage: string;
+
+  /**
+   * What the client could not deliver; absent (or all zero) when nothing was lost. Stored in the job
+   * (`Job.client_losses`) and named in the sidecar's end line; an EndTraining repeated for an ended job
+   * changes nothing.
+   *
+   * @generated from field: trainingcallbacks.v1.ClientLosses losses = 5;
+   */
+  losses?: ClientLosses | undefined;
 };
 
 /**
@@ -911,7 +972,7 @@ export type EndTrainingRequest = Message<"trainingcallbacks.v1.EndTrainingReques
  * Use `create(EndTrainingRequestSchema)` to create a new message.
  */
 export const EndTrainingRequestSchema: GenMessage<EndTrainingRequest> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 17);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 18);
 
 /**
  * Response of EndTraining.
@@ -939,7 +1000,7 @@ export type EndTrainingResponse = Message<"trainingcallbacks.v1.EndTrainingRespo
  * Use `create(EndTrainingResponseSchema)` to create a new message.
  */
 export const EndTrainingResponseSchema: GenMessage<EndTrainingResponse> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 18);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 19);
 
 /**
  * A stored artifact.
@@ -988,7 +1049,7 @@ export type Artifact = Message<"trainingcallbacks.v1.Artifact"> & {
  * Use `create(ArtifactSchema)` to create a new message.
  */
 export const ArtifactSchema: GenMessage<Artifact> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 19);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 20);
 
 /**
  * Request of LogArtifact.
@@ -1025,7 +1086,7 @@ export type LogArtifactRequest = Message<"trainingcallbacks.v1.LogArtifactReques
  * Use `create(LogArtifactRequestSchema)` to create a new message.
  */
 export const LogArtifactRequestSchema: GenMessage<LogArtifactRequest> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 20);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 21);
 
 /**
  * Response of LogArtifact.
@@ -1046,7 +1107,7 @@ export type LogArtifactResponse = Message<"trainingcallbacks.v1.LogArtifactRespo
  * Use `create(LogArtifactResponseSchema)` to create a new message.
  */
 export const LogArtifactResponseSchema: GenMessage<LogArtifactResponse> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 21);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 22);
 
 /**
  * First message of an UploadArtifact stream.
@@ -1092,7 +1153,7 @@ export type UploadArtifactHeader = Message<"trainingcallbacks.v1.UploadArtifactH
  * Use `create(UploadArtifactHeaderSchema)` to create a new message.
  */
 export const UploadArtifactHeaderSchema: GenMessage<UploadArtifactHeader> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 22);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 23);
 
 /**
  * One message of the UploadArtifact stream: a header, then the content in chunks.
@@ -1129,7 +1190,7 @@ export type UploadArtifactRequest = Message<"trainingcallbacks.v1.UploadArtifact
  * Use `create(UploadArtifactRequestSchema)` to create a new message.
  */
 export const UploadArtifactRequestSchema: GenMessage<UploadArtifactRequest> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 23);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 24);
 
 /**
  * Response of UploadArtifact.
@@ -1150,7 +1211,7 @@ export type UploadArtifactResponse = Message<"trainingcallbacks.v1.UploadArtifac
  * Use `create(UploadArtifactResponseSchema)` to create a new message.
  */
 export const UploadArtifactResponseSchema: GenMessage<UploadArtifactResponse> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 24);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 25);
 
 /**
  * Request of RetryMlflowSync.
@@ -1171,7 +1232,7 @@ export type RetryMlflowSyncRequest = Message<"trainingcallbacks.v1.RetryMlflowSy
  * Use `create(RetryMlflowSyncRequestSchema)` to create a new message.
  */
 export const RetryMlflowSyncRequestSchema: GenMessage<RetryMlflowSyncRequest> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 25);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 26);
 
 /**
  * Response of RetryMlflowSync.
@@ -1199,7 +1260,7 @@ export type RetryMlflowSyncResponse = Message<"trainingcallbacks.v1.RetryMlflowS
  * Use `create(RetryMlflowSyncResponseSchema)` to create a new message.
  */
 export const RetryMlflowSyncResponseSchema: GenMessage<RetryMlflowSyncResponse> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 26);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 27);
 
 /**
  * Request of GetJob.
@@ -1220,7 +1281,7 @@ export type GetJobRequest = Message<"trainingcallbacks.v1.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 27);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 28);
 
 /**
  * Response of GetJob.
@@ -1241,7 +1302,7 @@ export type GetJobResponse = Message<"trainingcallbacks.v1.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 28);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 29);
 
 /**
  * Request of ListJobs.
@@ -1283,7 +1344,7 @@ export type ListJobsRequest = Message<"trainingcallbacks.v1.ListJobsRequest"> & 
  * Use `create(ListJobsRequestSchema)` to create a new message.
  */
 export const ListJobsRequestSchema: GenMessage<ListJobsRequest> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 29);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 30);
 
 /**
  * Response of ListJobs.
@@ -1311,7 +1372,7 @@ export type ListJobsResponse = Message<"trainingcallbacks.v1.ListJobsResponse"> 
  * Use `create(ListJobsResponseSchema)` to create a new message.
  */
 export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 30);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 31);
 
 /**
  * Request of ListEpochs.
@@ -1332,7 +1393,7 @@ export type ListEpochsRequest = Message<"trainingcallbacks.v1.ListEpochsRequest"
  * Use `create(ListEpochsRequestSchema)` to create a new message.
  */
 export const ListEpochsRequestSchema: GenMessage<ListEpochsRequest> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 31);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 32);
 
 /**
  * Response of ListEpochs.
@@ -1353,7 +1414,7 @@ export type ListEpochsResponse = Message<"trainingcallbacks.v1.ListEpochsRespons
  * Use `create(ListEpochsResponseSchema)` to create a new message.
  */
 export const ListEpochsResponseSchema: GenMessage<ListEpochsResponse> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 32);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 33);
 
 /**
  * Request of GetBestEpoch.
@@ -1374,7 +1435,7 @@ export type GetBestEpochRequest = Message<"trainingcallbacks.v1.GetBestEpochRequ
  * Use `create(GetBestEpochRequestSchema)` to create a new message.
  */
 export const GetBestEpochRequestSchema: GenMessage<GetBestEpochRequest> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 33);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 34);
 
 /**
  * Response of GetBestEpoch.
@@ -1402,7 +1463,7 @@ export type GetBestEpochResponse = Message<"trainingcallbacks.v1.GetBestEpochRes
  * Use `create(GetBestEpochResponseSchema)` to create a new message.
  */
 export const GetBestEpochResponseSchema: GenMessage<GetBestEpochResponse> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 34);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 35);
 
 /**
  * Request of ListBatchMetrics.
@@ -1430,7 +1491,7 @@ export type ListBatchMetricsRequest = Message<"trainingcallbacks.v1.ListBatchMet
  * Use `create(ListBatchMetricsRequestSchema)` to create a new message.
  */
 export const ListBatchMetricsRequestSchema: GenMessage<ListBatchMetricsRequest> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 35);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 36);
 
 /**
  * Response of ListBatchMetrics.
@@ -1451,7 +1512,7 @@ export type ListBatchMetricsResponse = Message<"trainingcallbacks.v1.ListBatchMe
  * Use `create(ListBatchMetricsResponseSchema)` to create a new message.
  */
 export const ListBatchMetricsResponseSchema: GenMessage<ListBatchMetricsResponse> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 36);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 37);
 
 /**
  * Request of ListArtifacts.
@@ -1472,7 +1533,7 @@ export type ListArtifactsRequest = Message<"trainingcallbacks.v1.ListArtifactsRe
  * Use `create(ListArtifactsRequestSchema)` to create a new message.
  */
 export const ListArtifactsRequestSchema: GenMessage<ListArtifactsRequest> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 37);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 38);
 
 /**
  * Response of ListArtifacts.
@@ -1493,7 +1554,7 @@ export type ListArtifactsResponse = Message<"trainingcallbacks.v1.ListArtifactsR
  * Use `create(ListArtifactsResponseSchema)` to create a new message.
  */
 export const ListArtifactsResponseSchema: GenMessage<ListArtifactsResponse> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 38);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 39);
 
 /**
  * Request of GetMetricCatalog.
@@ -1514,7 +1575,7 @@ export type GetMetricCatalogRequest = Message<"trainingcallbacks.v1.GetMetricCat
  * Use `create(GetMetricCatalogRequestSchema)` to create a new message.
  */
 export const GetMetricCatalogRequestSchema: GenMessage<GetMetricCatalogRequest> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 39);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 40);
 
 /**
  * Response of GetMetricCatalog.
@@ -1535,7 +1596,7 @@ export type GetMetricCatalogResponse = Message<"trainingcallbacks.v1.GetMetricCa
  * Use `create(GetMetricCatalogResponseSchema)` to create a new message.
  */
 export const GetMetricCatalogResponseSchema: GenMessage<GetMetricCatalogResponse> = /*@__PURE__*/
-  messageDesc(file_trainingcallbacks_v1_training_callbacks, 40);
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 41);
 
 /**
  * The kind of model being trained. It selects the metric catalog and the primary metric.

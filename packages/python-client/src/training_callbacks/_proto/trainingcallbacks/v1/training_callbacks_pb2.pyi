@@ -125,7 +125,7 @@ class MlflowSync(_message.Message):
     def __init__(self, enabled: _Optional[bool] = ..., in_sync: _Optional[bool] = ..., pending_items: _Optional[int] = ..., oldest_pending_age_seconds: _Optional[float] = ..., parked_error: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "task_type", "framework", "model_name", "status", "model_config", "training_config", "params", "custom_metrics", "start_epoch", "epochs_reported", "primary_metric", "best_epoch", "best_value", "final_metrics", "final_primary_value", "error_message", "mlflow_experiment_id", "mlflow_run_id", "mlflow_sync", "created_at", "updated_at", "ended_at")
+    __slots__ = ("job_id", "task_type", "framework", "model_name", "status", "model_config", "training_config", "params", "custom_metrics", "start_epoch", "epochs_reported", "primary_metric", "best_epoch", "best_value", "final_metrics", "final_primary_value", "error_message", "mlflow_experiment_id", "mlflow_run_id", "mlflow_sync", "created_at", "updated_at", "ended_at", "client_losses")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -163,6 +163,7 @@ class Job(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     ENDED_AT_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_LOSSES_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     task_type: TaskType
     framework: str
@@ -186,7 +187,20 @@ class Job(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
     ended_at: _timestamp_pb2.Timestamp
-    def __init__(self, job_id: _Optional[str] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., framework: _Optional[str] = ..., model_name: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., model_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., training_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ..., custom_metrics: _Optional[_Iterable[_Union[MetricDefinition, _Mapping]]] = ..., start_epoch: _Optional[int] = ..., epochs_reported: _Optional[int] = ..., primary_metric: _Optional[str] = ..., best_epoch: _Optional[int] = ..., best_value: _Optional[float] = ..., final_metrics: _Optional[_Mapping[str, float]] = ..., final_primary_value: _Optional[float] = ..., error_message: _Optional[str] = ..., mlflow_experiment_id: _Optional[str] = ..., mlflow_run_id: _Optional[str] = ..., mlflow_sync: _Optional[_Union[MlflowSync, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    client_losses: ClientLosses
+    def __init__(self, job_id: _Optional[str] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., framework: _Optional[str] = ..., model_name: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., model_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., training_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ..., custom_metrics: _Optional[_Iterable[_Union[MetricDefinition, _Mapping]]] = ..., start_epoch: _Optional[int] = ..., epochs_reported: _Optional[int] = ..., primary_metric: _Optional[str] = ..., best_epoch: _Optional[int] = ..., best_value: _Optional[float] = ..., final_metrics: _Optional[_Mapping[str, float]] = ..., final_primary_value: _Optional[float] = ..., error_message: _Optional[str] = ..., mlflow_experiment_id: _Optional[str] = ..., mlflow_run_id: _Optional[str] = ..., mlflow_sync: _Optional[_Union[MlflowSync, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., client_losses: _Optional[_Union[ClientLosses, _Mapping]] = ...) -> None: ...
+
+class ClientLosses(_message.Message):
+    __slots__ = ("dropped_points", "refused_points", "failed_writes", "reasons")
+    DROPPED_POINTS_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_POINTS_FIELD_NUMBER: _ClassVar[int]
+    FAILED_WRITES_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    dropped_points: int
+    refused_points: int
+    failed_writes: int
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, dropped_points: _Optional[int] = ..., refused_points: _Optional[int] = ..., failed_writes: _Optional[int] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class MetricVerdict(_message.Message):
     __slots__ = ("reported_name", "name", "tier", "value", "reason")
@@ -348,7 +362,7 @@ class ReportBatchMetricsResponse(_message.Message):
     def __init__(self, accepted_points: _Optional[int] = ..., rejected_points: _Optional[int] = ..., non_finite_points: _Optional[int] = ..., rejections: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EndTrainingRequest(_message.Message):
-    __slots__ = ("job_id", "outcome", "final_metrics", "error_message")
+    __slots__ = ("job_id", "outcome", "final_metrics", "error_message", "losses")
     class FinalMetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -360,11 +374,13 @@ class EndTrainingRequest(_message.Message):
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     FINAL_METRICS_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    LOSSES_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     outcome: TrainingOutcome
     final_metrics: _containers.ScalarMap[str, float]
     error_message: str
-    def __init__(self, job_id: _Optional[str] = ..., outcome: _Optional[_Union[TrainingOutcome, str]] = ..., final_metrics: _Optional[_Mapping[str, float]] = ..., error_message: _Optional[str] = ...) -> None: ...
+    losses: ClientLosses
+    def __init__(self, job_id: _Optional[str] = ..., outcome: _Optional[_Union[TrainingOutcome, str]] = ..., final_metrics: _Optional[_Mapping[str, float]] = ..., error_message: _Optional[str] = ..., losses: _Optional[_Union[ClientLosses, _Mapping]] = ...) -> None: ...
 
 class EndTrainingResponse(_message.Message):
     __slots__ = ("job", "verdicts")

@@ -256,6 +256,58 @@ describe('a clash with a stored artifact', () => {
   });
 });
 
+describe("an artifact root that also holds the sidecar's own files (one shared volume)", () => {
+  it('LogArtifact refuses the database, the artifact store and directories holding them', async () => {
+    const volume = await mkdtemp(path.join(tmpdir(), 'tc-shared-volume-'));
+    await using shared = await startSidecarProcess({
+      dataDir: volume,
+      args: ['--quiet', '--artifact-root', volume],
+    });
+    const c = createClient(TrainingCallbacks, shared.address);
+    try {
+      await c.beginTraining({ jobId: 'other', taskType: TaskType.IMAGE_CLASSIFICATION });
+      const bytes = new TextEncoder().encode('another job’s weights');
+      await c.uploadArtifact([
+        {
+          part: {
+            case: 'header',
+            value: {
+              jobId: 'other',
+              artifactPath: 'w.pt',
+              sizeBytes: BigInt(bytes.length),
+              sha256: sha256(bytes),
+            },
+          },
+        },
+        { part: { case: 'chunk', value: bytes } },
+      ]);
+      await c.beginTraining({ jobId: 'thief', taskType: TaskType.IMAGE_CLASSIFICATION });
+      const cases: [string, RegExp][] = [
+        [shared.dbPath, /is the sidecar's database/],
+        [`${shared.dbPath}-wal`, /is the sidecar's database/],
+        [path.join(volume, 'artifacts', 'other', 'w.pt'), /lies inside the sidecar's own artifact store/],
+        [path.join(volume, 'artifacts'), /lies inside the sidecar's own artifact store/],
+        [volume, /holds the sidecar's own artifact store/],
+      ];
+      for (const [requested, message] of cases) {
+        await expectRefused(
+          shared.dbPath,
+          () => c.logArtifact({ jobId: 'thief', path: requested }),
+          Status.PERMISSION_DENIED,
+          message,
+        );
+      }
+      // The trainer's own files on the same volume are fine.
+      await mkdir(path.join(volume, 'runs'));
+      await writeFile(path.join(volume, 'runs', 'best.pt'), 'mine');
+      const { artifacts } = await c.logArtifact({ jobId: 'thief', path: path.join(volume, 'runs') });
+      expect(artifacts.map((a) => a.artifactPath)).toEqual(['best.pt']);
+    } finally {
+      c.close();
+    }
+  });
+});
+
 it('stages uploads outside every job directory and leaves no staging file behind', async () => {
   expect(await readdir(path.join(store, '.incoming'))).toEqual([]);
 });

@@ -73,12 +73,55 @@ function fileSystemRefusal(error: unknown, artifactPath: string): unknown {
   return error;
 }
 
-export function createArtifactFiles(options: { store: string; roots: readonly string[] }): ArtifactFiles {
+/** `child` is `parent` or lies below it. */
+function inside(child: string, parent: string): boolean {
+  return child === parent || child.startsWith(parent + path.sep);
+}
+
+const realOrResolved = (p: string) => realpath(p).catch(() => path.resolve(p));
+
+export function createArtifactFiles(options: {
+  store: string;
+  roots: readonly string[];
+  /** The sidecar's SQLite file: LogArtifact never reads it (nor its -wal, -shm, -journal). */
+  database?: string;
+}): ArtifactFiles {
   const store = path.resolve(options.store);
   const incoming = path.join(store, INCOMING_DIR);
   let realRoots: Promise<string[]> | undefined;
-  const roots = () =>
-    (realRoots ??= Promise.all(options.roots.map((r) => realpath(r).catch(() => path.resolve(r)))));
+  const roots = () => (realRoots ??= Promise.all(options.roots.map(realOrResolved)));
+  let realOwn: Promise<{ store: string; database: string[] }> | undefined;
+  const own = () =>
+    (realOwn ??= (async () => ({
+      store: await realOrResolved(store),
+      database: options.database
+        ? await Promise.all(['', '-wal', '-shm', '-journal'].map((s) => realOrResolved(options.database + s)))
+        : [],
+    }))());
+
+  /**
+   * Refuses a trainer path that is, or holds, the sidecar's own files: an artifact root that is a
+   * shared volume may also hold the database or the store, and logging them would copy other jobs'
+   * data into this job's artifacts (and into MLflow).
+   */
+  async function refuseOwnFiles(requested: string, real: string): Promise<void> {
+    const mine = await own();
+    const problem = inside(real, mine.store)
+      ? "lies inside the sidecar's own artifact store"
+      : mine.database.includes(real)
+        ? "is the sidecar's database"
+        : inside(mine.store, real)
+          ? "holds the sidecar's own artifact store"
+          : mine.database.some((file) => inside(file, real))
+            ? "holds the sidecar's database"
+            : undefined;
+    if (problem) {
+      throw new RpcError(
+        Status.PERMISSION_DENIED,
+        `path ${quote(requested)} ${problem}; log the trainer's own files (a narrower directory)`,
+      );
+    }
+  }
 
   /**
    * Streams `source` into a fresh staging file, then renames it onto the artifact's stored path: a
@@ -186,6 +229,7 @@ export function createArtifactFiles(options: { store: string; roots: readonly st
             'write it under one of them or send it with UploadArtifact',
         );
       }
+      await refuseOwnFiles(requested, real);
       return real;
     },
 

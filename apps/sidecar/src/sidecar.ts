@@ -91,7 +91,11 @@ export async function startSidecar(
     }
     const handlers = createTrainingCallbacksHandlers({
       store,
-      artifacts: createArtifactFiles({ store: config.artifactStore, roots: config.artifactRoots }),
+      artifacts: createArtifactFiles({
+        store: config.artifactStore,
+        roots: config.artifactRoots,
+        database: config.dbPath,
+      }),
       log: config.quiet ? () => {} : log,
       notice: log,
       ...(mirror && { mirror }),

@@ -10,6 +10,15 @@ describe('loadConfig', () => {
     expect(config.artifactStore).toBe(path.resolve('data/artifacts'));
     expect(config.artifactRoots).toEqual([]);
     expect(config.durability).toBe('normal');
+    expect(config.http).toBe('127.0.0.1:50052');
+  });
+
+  it('takes --http from the flag or TRAINING_CALLBACKS_HTTP, "off" turns it off', () => {
+    expect(loadConfig([], { TRAINING_CALLBACKS_HTTP: '0.0.0.0:9102' })!.http).toBe('0.0.0.0:9102');
+    expect(loadConfig(['--http', '[::1]:0'], { TRAINING_CALLBACKS_HTTP: 'off' })!.http).toBe('[::1]:0');
+    expect(loadConfig([], { TRAINING_CALLBACKS_HTTP: 'off' })!.http).toBeUndefined();
+    expect(() => loadConfig(['--http', '9102'], {})).toThrow(/--http must be host:port or "off"/);
+    expect(() => loadConfig(['--http', 'x:70000'], {})).toThrow(/port out of range/);
   });
 
   it('reads the environment, and flags win over it', () => {
@@ -49,6 +58,7 @@ describe('loadConfig', () => {
     expect(loadConfig(['-h'], {})).toBeUndefined();
     for (const flag of [
       '--listen',
+      '--http',
       '--db',
       '--artifact-store',
       '--artifact-root',

@@ -1,12 +1,16 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type MlflowConfig, MlflowError, mlflowConfigFromEnv } from '@training-callbacks/mlflow-bridge/core';
+import { parseHostPort } from './http/listener.ts';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './logging.ts';
 import type { TlsFiles } from './tls.ts';
 
 /** Everything the sidecar can be told, from flags or environment. */
 export interface SidecarConfig {
   /** Address to serve on: "host:port" (port 0 picks a free one) or "unix:/path/to.sock". */
   listen: string;
+  /** The HTTP listener (probes, /metrics): "host:port"; undefined when turned off. */
+  http?: string;
   /** SQLite database file (created with its directory when missing). */
   dbPath: string;
   /** Where uploaded and logged artifact files are kept. */
@@ -19,6 +23,10 @@ export interface SidecarConfig {
   maxMessageBytes: number;
   /** Print no per-epoch line. */
   quiet: boolean;
+  /** `text`: readable lines for a terminal; `json`: one JSON object per line (pino). */
+  logFormat: LogFormat;
+  /** Lines below this level are not written. */
+  logLevel: LogLevel;
   /** MLflow mirroring, from MLflow's own variables (MLFLOW_TRACKING_URI, …); undefined: off. */
   mlflow?: MlflowConfig;
   /** How long an item that keeps failing transiently is retried, from its receipt, before it is parked. */
@@ -44,6 +52,8 @@ Usage: npm start -- [options]
 Options (flag, environment variable, default):
   --listen ADDR            TRAINING_CALLBACKS_LISTEN          127.0.0.1:50051
                            host:port (port 0 = any free port) or unix:/path/to.sock
+  --http ADDR              TRAINING_CALLBACKS_HTTP            127.0.0.1:50052
+                           HTTP for /livez, /readyz and Prometheus /metrics; host:port or off
   --db PATH                TRAINING_CALLBACKS_DB              ./data/training-callbacks.sqlite
   --artifact-store DIR     TRAINING_CALLBACKS_ARTIFACT_STORE  <dir of --db>/artifacts
   --artifact-root DIR      TRAINING_CALLBACKS_ARTIFACT_ROOTS  (none: LogArtifact by path is refused)
@@ -51,6 +61,9 @@ Options (flag, environment variable, default):
   --durability MODE        TRAINING_CALLBACKS_DURABILITY      normal  (normal | full)
   --max-message-bytes N    TRAINING_CALLBACKS_MAX_MESSAGE_BYTES  16777216
   --quiet                  TRAINING_CALLBACKS_QUIET=1         print no per-epoch line
+  --log-format FORMAT      TRAINING_CALLBACKS_LOG_FORMAT      text  (text | json: one JSON object per line
+                           with level, time, event, jobId and fields, for log pipelines)
+  --log-level LEVEL        TRAINING_CALLBACKS_LOG_LEVEL       info  (debug | info | warn | error | silent)
   -h, --help               show this help
 
 Security (see docs/security.md):
@@ -198,6 +211,14 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
   ) {
     throw new ConfigError(`--mlflow-concurrency must be an integer from 1 to 16, got "${concurrencyRaw}"`);
   }
+  const logFormat = values['log-format'] ?? env.TRAINING_CALLBACKS_LOG_FORMAT ?? 'text';
+  if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) {
+    throw new ConfigError(`--log-format must be ${LOG_FORMATS.join(' or ')}, got "${logFormat}"`);
+  }
+  const logLevel = values['log-level'] ?? env.TRAINING_CALLBACKS_LOG_LEVEL ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  }
   const roots = values['artifact-root']?.length
     ? values['artifact-root']
     : (env.TRAINING_CALLBACKS_ARTIFACT_ROOTS ?? '').split(':').filter(Boolean);
@@ -214,14 +235,25 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
     );
   }
   const listen = values.listen ?? env.TRAINING_CALLBACKS_LISTEN ?? '127.0.0.1:50051';
+  const http = values.http ?? env.TRAINING_CALLBACKS_HTTP ?? '127.0.0.1:50052';
+  if (http !== 'off') {
+    try {
+      parseHostPort(http);
+    } catch (error) {
+      throw new ConfigError(`--http must be host:port or "off": ${(error as Error).message}`);
+    }
+  }
   return {
     listen,
+    ...(http !== 'off' && { http }),
     dbPath,
     artifactStore,
     artifactRoots: roots.map((root) => path.resolve(root)),
     durability,
     maxMessageBytes,
     quiet: values.quiet ?? env.TRAINING_CALLBACKS_QUIET === '1',
+    logFormat: logFormat as LogFormat,
+    logLevel: logLevel as LogLevel,
     ...(mlflow && { mlflow }),
     mlflowRetryHorizonMs,
     mlflowMaxBackoffMs,
@@ -237,12 +269,15 @@ function parse(argv: readonly string[]) {
     allowPositionals: false,
     options: {
       listen: { type: 'string' },
+      http: { type: 'string' },
       db: { type: 'string' },
       'artifact-store': { type: 'string' },
       'artifact-root': { type: 'string', multiple: true },
       durability: { type: 'string' },
       'max-message-bytes': { type: 'string' },
       quiet: { type: 'boolean' },
+      'log-format': { type: 'string' },
+      'log-level': { type: 'string' },
       'mlflow-retry-horizon': { type: 'string' },
       'mlflow-max-backoff': { type: 'string' },
       'mlflow-concurrency': { type: 'string' },

@@ -1,5 +1,6 @@
 // Entry point: `npm start -- [options]` (see --help). Runs on the Node the workspace pins.
 import { ConfigError, HELP, loadConfig } from './config.ts';
+import { createLogger } from './logging.ts';
 import { startSidecar } from './sidecar.ts';
 
 async function main(): Promise<number> {
@@ -17,9 +18,10 @@ async function main(): Promise<number> {
     console.log(HELP);
     return 0;
   }
+  const logger = createLogger({ format: config.logFormat, level: config.logLevel });
   let sidecar: Awaited<ReturnType<typeof startSidecar>>;
   try {
-    sidecar = await startSidecar(config);
+    sidecar = await startSidecar(config, logger);
   } catch (error) {
     if (error instanceof ConfigError) {
       // Unusable TLS or token files, found when the sidecar opens them.
@@ -27,25 +29,42 @@ async function main(): Promise<number> {
       return 2;
     }
     const message = error instanceof Error ? error.message : String(error);
-    console.error(
+    logger.error(
       `training-callbacks: could not start on ${config.listen} with database ${config.dbPath}: ${message}\n` +
         'Is another sidecar using this address? Pick another with --listen (port 0 = any free port).',
+      { event: 'start_failed', error: message },
     );
     return 1;
   }
   // Printed before the "listening on" line, which tools wait for as the sign that start-up is complete.
-  if (sidecar.healthAddress)
-    console.log(`training-callbacks health-only (plaintext) on ${sidecar.healthAddress}`);
-  console.log(
+  if (sidecar.healthAddress) {
+    logger.info(`training-callbacks health-only (plaintext) on ${sidecar.healthAddress}`, {
+      event: 'health_listening',
+      address: sidecar.healthAddress,
+    });
+  }
+  if (sidecar.httpAddress) {
+    logger.info(`training-callbacks HTTP on ${sidecar.httpAddress} (/livez /readyz /metrics)`, {
+      event: 'http_listening',
+      address: sidecar.httpAddress,
+    });
+  }
+  logger.info(
     `training-callbacks sidecar listening on ${sidecar.address} │ database ${config.dbPath} │ ` +
       `artifact roots: ${config.artifactRoots.length ? config.artifactRoots.join(', ') : 'none (UploadArtifact only)'} │ ` +
       `MLflow: ${config.mlflow ? `mirroring to ${config.mlflow.trackingUri}` : 'off (set MLFLOW_TRACKING_URI to mirror)'} │ ` +
       `security: ${sidecar.security}`,
+    { event: 'listening', address: sidecar.address, db: config.dbPath },
   );
+
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
-      console.log(
+      logger.info(
         `training-callbacks: ${signal} received; finishing in-flight calls and closing the database…`,
+        {
+          event: 'stopping',
+          signal,
+        },
       );
       resolve();
     };
@@ -53,7 +72,7 @@ async function main(): Promise<number> {
     process.once('SIGINT', stop);
   });
   await sidecar.close();
-  console.log('training-callbacks: stopped cleanly');
+  logger.info('training-callbacks: stopped cleanly', { event: 'stopped' });
   return 0;
 }
 

@@ -7,8 +7,9 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { MlflowConfig } from '@training-callbacks/mlflow-bridge';
+import type { MlflowConfig, MlflowRequestOutcome } from '@training-callbacks/mlflow-bridge';
 import type { Store } from '@training-callbacks/store';
+import type { LogFn } from './logging.ts';
 import {
   type FromSyncThread,
   runOutboxWrite,
@@ -50,9 +51,11 @@ export interface MirrorOptions {
   /** Log-batch requests in flight (default 2). */
   requestConcurrency?: number;
   /** Progress lines (one per outage and recovery, not one per retry). */
-  log: (line: string) => void;
+  log: LogFn;
   /** Parked errors: what stopped and what to do. */
-  logError: (line: string) => void;
+  logError: LogFn;
+  /** The sync thread's MLflow requests ([outcome, seconds]), reported about once a second. */
+  onMlflowRequests?: (observations: ReadonlyArray<readonly [MlflowRequestOutcome, number]>) => void;
 }
 
 /** The running mirror: the handlers' view, and a way to stop it. */
@@ -78,7 +81,12 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
   // Parked and waiting items get another chance at every start (the operator may have restarted
   // after fixing the cause).
   const retried = await store.retryOutboxNow(undefined, Date.now());
-  if (retried > 0) log(`MLflow: retrying ${retried} parked or waiting item(s) from before the restart`);
+  if (retried > 0) {
+    log(`MLflow: retrying ${retried} parked or waiting item(s) from before the restart`, {
+      event: 'mlflow_retry_at_start',
+      items: retried,
+    });
+  }
   const outbox = storeOutbox(store);
   const workerData: SyncThreadData = {
     dbPath: options.dbPath,
@@ -106,7 +114,10 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
             stopped?.();
             break;
           case 'log':
-            (message.error ? logError : log)(message.line);
+            (message.error ? logError : log)(message.line, message.fields);
+            break;
+          case 'requests':
+            options.onMlflowRequests?.(message.observations);
             break;
           case 'write':
             runOutboxWrite(outbox, message.method, message.args).then(
@@ -123,7 +134,10 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
       });
       thread.on('error', (error) => {
         if (!started) reject(error);
-        else logError(`MLflow sync thread failed: ${error.stack ?? error.message}`);
+        else
+          logError(`MLflow sync thread failed: ${error.stack ?? error.message}`, {
+            event: 'mlflow_thread_failed',
+          });
       });
       thread.once('exit', (code) => {
         if (!started) {
@@ -132,6 +146,7 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
           // Nothing is lost (the outbox is durable); mirroring resumes where it stopped.
           logError(
             `MLflow sync thread exited with code ${code}; restarting it in ${RESTART_DELAY_MS / 1000} s`,
+            { event: 'mlflow_thread_exited', code },
           );
           setTimeout(() => {
             if (stopping) return;
@@ -139,7 +154,10 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
               (next) => {
                 current = next;
               },
-              (error: Error) => logError(`MLflow sync thread could not restart: ${error.message}`),
+              (error: Error) =>
+                logError(`MLflow sync thread could not restart: ${error.message}`, {
+                  event: 'mlflow_thread_failed',
+                }),
             );
           }, RESTART_DELAY_MS).unref();
         }

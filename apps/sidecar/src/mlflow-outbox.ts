@@ -1,9 +1,11 @@
 // The store's outbox seen as the bridge's `MlflowOutbox`, and the messages between the sidecar's main
 // thread and its MLflow sync thread (see mlflow-mirror.ts for why there are two threads).
+
 import type {
   MlflowConfig,
   MlflowJobMirror,
   MlflowOutbox,
+  MlflowRequestOutcome,
   MlflowSyncStatus,
   NewOutboxItem,
   OutboxItem,
@@ -17,6 +19,7 @@ import type {
   Store,
   StoredOutboxItem,
 } from '@training-callbacks/store';
+import type { LogFields } from './logging.ts';
 
 /** Metric points one drain step folds into log-batch calls; a peek resolves no more block points. */
 export const MAX_POINTS_PER_STEP = 10_000;
@@ -129,8 +132,10 @@ export type ToSyncThread =
 export type FromSyncThread =
   | { type: 'ready' }
   | { type: 'stopped' }
-  | { type: 'log'; error: boolean; line: string }
-  | { type: 'write'; id: number; method: OutboxWrite; args: unknown[] };
+  | { type: 'log'; error: boolean; line: string; fields?: LogFields }
+  | { type: 'write'; id: number; method: OutboxWrite; args: unknown[] }
+  /** MLflow requests since the last report ([outcome, seconds]), for the main thread's /metrics. */
+  | { type: 'requests'; observations: Array<[MlflowRequestOutcome, number]> };
 
 /** The writes of `outbox` as the main thread runs them for the sync thread. */
 export function runOutboxWrite(outbox: MlflowOutbox, method: OutboxWrite, args: unknown[]): Promise<unknown> {

@@ -2,6 +2,7 @@
 // failing and one when it recovers (not one per retry), a loud block when a job is parked, warnings as
 // they come, and progress of large artifact uploads (a checkpoint of several GB can take minutes).
 import type { SyncEvent } from '@training-callbacks/mlflow-bridge';
+import type { LogFn } from './logging.ts';
 
 /** Artifacts at least this large get progress lines while they upload. */
 export const PROGRESS_MIN_BYTES = 16 * 2 ** 20;
@@ -9,8 +10,8 @@ export const PROGRESS_MIN_BYTES = 16 * 2 ** 20;
 export const PROGRESS_INTERVAL_MS = 5000;
 
 export interface SyncLogOptions {
-  log: (line: string) => void;
-  logError: (line: string) => void;
+  log: LogFn;
+  logError: LogFn;
   now?: () => number;
 }
 
@@ -34,11 +35,17 @@ export function syncEventLogger({
           failing.add(event.jobId);
           log(
             `[${event.jobId}] MLflow: ${event.error} — retrying (every item stays in the outbox; training is not affected)`,
+            { event: 'mlflow_failing', jobId: event.jobId, error: event.error },
           );
         }
         break;
       case 'delivered':
-        if (failing.delete(event.jobId)) log(`[${event.jobId}] MLflow: reachable again, catching up`);
+        if (failing.delete(event.jobId)) {
+          log(`[${event.jobId}] MLflow: reachable again, catching up`, {
+            event: 'mlflow_recovered',
+            jobId: event.jobId,
+          });
+        }
         break;
       case 'parked':
         failing.delete(event.jobId);
@@ -46,13 +53,23 @@ export function syncEventLogger({
           `[${event.jobId}] MLflow sync STOPPED for this job: ${event.error}\n` +
             `  Fix the cause, then call RetryMlflowSync for the job or restart the sidecar (parked items are ` +
             `retried at start). Nothing is lost; GetJob shows mlflow_sync.parked_error until then.`,
+          { event: 'mlflow_parked', jobId: event.jobId, error: event.error },
         );
         break;
       case 'warning':
-        log(`[${event.jobId || 'mlflow'}] MLflow: ${event.message}`);
+        log(`[${event.jobId || 'mlflow'}] MLflow: ${event.message}`, {
+          event: 'mlflow_warning',
+          ...(event.jobId && { jobId: event.jobId }),
+        });
         break;
       case 'reachable':
-        log(`MLflow answers again: retrying ${event.jobs} waiting job(s) now instead of after their backoff`);
+        log(
+          `MLflow answers again: retrying ${event.jobs} waiting job(s) now instead of after their backoff`,
+          {
+            event: 'mlflow_reachable',
+            jobs: event.jobs,
+          },
+        );
         break;
       case 'artifact_progress': {
         const { jobId, artifactPath, sentBytes, totalBytes } = event;
@@ -64,18 +81,25 @@ export function syncEventLogger({
           // A retried upload starts again from byte 0.
           upload = { startedAt: t, loggedAt: t };
           uploads.set(key, upload);
-          log(`[${jobId}] MLflow: uploading ${artifactPath} (${mib(totalBytes)})`);
+          log(`[${jobId}] MLflow: uploading ${artifactPath} (${mib(totalBytes)})`, {
+            event: 'mlflow_upload_started',
+            jobId,
+            artifactPath,
+            totalBytes,
+          });
         }
         if (sentBytes >= totalBytes) {
           uploads.delete(key);
           const seconds = Math.max(0.001, (t - upload.startedAt) / 1000);
           log(
             `[${jobId}] MLflow: uploaded ${artifactPath} (${mib(totalBytes)} in ${seconds.toFixed(1)} s, ${mib(totalBytes / seconds)}/s)`,
+            { event: 'mlflow_upload_done', jobId, artifactPath, totalBytes, seconds },
           );
         } else if (t - upload.loggedAt >= PROGRESS_INTERVAL_MS) {
           upload.loggedAt = t;
           log(
             `[${jobId}] MLflow: uploading ${artifactPath}: ${Math.floor((100 * sentBytes) / totalBytes)} % (${mib(sentBytes)} of ${mib(totalBytes)})`,
+            { event: 'mlflow_upload_progress', jobId, artifactPath, sentBytes, totalBytes },
           );
         }
         break;

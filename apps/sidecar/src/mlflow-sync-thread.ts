@@ -12,8 +12,14 @@
 import { readlinkSync } from 'node:fs';
 import { constants, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { createMlflowClient, createSyncWorker, type MlflowOutbox } from '@training-callbacks/mlflow-bridge';
+import {
+  createMlflowClient,
+  createSyncWorker,
+  type MlflowOutbox,
+  type MlflowRequestOutcome,
+} from '@training-callbacks/mlflow-bridge';
 import { openOutboxReader } from '@training-callbacks/store/outbox-reader';
+import type { LogFields } from './logging.ts';
 import {
   type FromSyncThread,
   MAX_POINTS_PER_STEP,
@@ -42,7 +48,8 @@ const port = parentPort;
 if (!port) throw new Error('mlflow-sync-thread.ts runs as a worker thread (started by mlflow-mirror.ts)');
 const data = workerData as SyncThreadData;
 const post = (message: FromSyncThread) => port.postMessage(message);
-const log = (line: string, error = false) => post({ type: 'log', error, line });
+const log = (line: string, fields: LogFields | undefined, error = false) =>
+  post({ type: 'log', error, line, ...(fields && { fields }) });
 
 const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 let nextId = 1;
@@ -60,7 +67,23 @@ const writes = Object.fromEntries(
 ) as unknown as Pick<MlflowOutbox, OutboxWrite>;
 const outbox: MlflowOutbox = { ...outboxReads(reader), ...writes };
 
-const client = createMlflowClient(data.config);
+// Request outcomes go to the main thread's /metrics in one message a second at most, not one per request.
+const REQUESTS_REPORT_MS = 1000;
+let observations: Array<[MlflowRequestOutcome, number]> = [];
+let reportTimer: NodeJS.Timeout | undefined;
+const reportRequests = () => {
+  clearTimeout(reportTimer);
+  reportTimer = undefined;
+  if (observations.length === 0) return;
+  post({ type: 'requests', observations });
+  observations = [];
+};
+const client = createMlflowClient(data.config, {
+  onRequest(outcome, seconds) {
+    observations.push([outcome, seconds]);
+    reportTimer ??= setTimeout(reportRequests, REQUESTS_REPORT_MS).unref();
+  },
+});
 const worker = createSyncWorker({
   client,
   outbox,
@@ -73,7 +96,10 @@ const worker = createSyncWorker({
   // Two log-batch requests in flight by default: a server with several workers (MLflow's default is 4)
   // parses one while it commits the other. Against a one-worker server they only contend (≈ 15 % slower).
   requestConcurrency: data.requestConcurrency,
-  onEvent: syncEventLogger({ log: (line) => log(line), logError: (line) => log(line, true) }),
+  onEvent: syncEventLogger({
+    log: (line, fields) => log(line, fields),
+    logError: (line, fields) => log(line, fields, true),
+  }),
 });
 
 port.on('message', (message: ToSyncThread) => {
@@ -93,6 +119,7 @@ port.on('message', (message: ToSyncThread) => {
         await worker.stop();
         // Whatever was in flight and not confirmed stays in the outbox; MLflow drops the exact resend.
         await client.close().catch(() => undefined);
+        reportRequests();
         reader.close();
         post({ type: 'stopped' });
         port.close();

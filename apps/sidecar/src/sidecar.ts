@@ -4,11 +4,14 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { addReflection, addService } from '@training-callbacks/grpc-adapter';
 import { file_trainingcallbacks_v1_training_callbacks, TrainingCallbacks } from '@training-callbacks/proto';
 import { openStore, type Store } from '@training-callbacks/store';
-import { HealthImplementation } from 'grpc-health-check';
 import { createArtifactFiles } from './artifacts.ts';
 import { type TokenAuthenticator, watchTokenFile } from './auth.ts';
 import { tokenInterceptor } from './auth-grpc.ts';
 import type { SidecarConfig } from './config.ts';
+import { createSidecarHealth, type SidecarHealth } from './health.ts';
+import { createHttpListener, type HttpListener } from './http/listener.ts';
+import { createLogger, type SidecarLogger } from './logging.ts';
+import { createSidecarMetrics, instrumentStoreCommits, type SidecarMetrics } from './metrics.ts';
 import type { RunningMirror } from './mlflow-mirror.ts';
 import { createTrainingCallbacksHandlers } from './service.ts';
 import { type TlsSource, watchTlsFiles } from './tls.ts';
@@ -17,7 +20,11 @@ import { type TlsSource, watchTlsFiles } from './tls.ts';
 export interface Sidecar {
   /** The address it serves on, with the real port when 0 was asked for. */
   readonly address: string;
+  /** The HTTP listener's address (probes, /metrics), when `config.http` is set. */
+  readonly httpAddress?: string;
   readonly store: Store;
+  readonly health: SidecarHealth;
+  readonly metrics: SidecarMetrics;
   /** The MLflow mirror, when MLFLOW_TRACKING_URI is set. */
   readonly mirror?: RunningMirror;
   /** The plaintext health-only address (`--health-listen`), with its real port. */
@@ -33,15 +40,17 @@ export interface Sidecar {
   close(graceMs?: number): Promise<void>;
 }
 
-const SERVICE_NAME = TrainingCallbacks.typeName;
-
-/** Opens the store, then serves TrainingCallbacks, health and reflection on `config.listen`. */
+/**
+ * Serves the HTTP listener first (liveness answers, readiness says the database is being opened),
+ * opens the store (applying migrations), then serves TrainingCallbacks, health and reflection on
+ * `config.listen`.
+ */
 export async function startSidecar(
   config: SidecarConfig,
-  log: (line: string) => void = console.log,
+  logger: SidecarLogger = createLogger({ format: config.logFormat, level: config.logLevel }),
 ): Promise<Sidecar> {
   // Unusable TLS or token files are refused (a ConfigError) before anything is opened.
-  const warn = (line: string) => console.error(line);
+  const warn = (line: string) => logger.warn(line, { event: 'security_files' });
   const tls = config.tls && watchTlsFiles(config.tls, warn);
   let tokens: TokenAuthenticator | undefined;
   try {
@@ -54,21 +63,55 @@ export async function startSidecar(
     tls?.close();
     tokens?.close();
   };
+  const log = logger.info;
+  const metrics = createSidecarMetrics();
+  const health = createSidecarHealth({ migrations: 'opening the database and applying its migrations' });
+  let http: HttpListener | undefined;
+  if (config.http) {
+    http = createHttpListener({
+      address: config.http,
+      onError: (error, urlPath) =>
+        logger.error(`HTTP handler for ${urlPath} failed: ${(error as Error)?.stack ?? error}`, {
+          event: 'internal_error',
+          path: urlPath,
+        }),
+    });
+    health.mountProbes(http);
+    http.route('/metrics', async (_request, response) => {
+      const { contentType, body } = await metrics.scrape();
+      response.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+      response.end(body);
+    });
+    try {
+      await http.listen();
+    } catch (error) {
+      stopWatching();
+      throw error;
+    }
+  }
   let store: Store;
   try {
     await mkdir(path.dirname(config.dbPath), { recursive: true });
     store = await openStore({ dbPath: config.dbPath, durability: config.durability });
   } catch (error) {
     stopWatching();
+    await http?.close(0);
     throw error;
   }
+  instrumentStoreCommits(store, metrics);
+  metrics.watchStore(store);
+  health.setCondition('migrations', undefined);
   const server = new Server({
     'grpc.max_receive_message_length': config.maxMessageBytes,
     'grpc.max_send_message_length': config.maxMessageBytes,
     // channelz keeps per-call statistics for a debugging service we do not serve; it costs ~4 % of
     // the CPU of every call (measured with --cpu-prof under EndEpoch load).
     'grpc.enable_channelz': 0,
-    ...(tokens && { interceptors: [tokenInterceptor(tokens, [TrainingCallbacks])] }),
+    // Metrics first (outermost), so calls refused by the token check are counted too.
+    interceptors: [
+      metrics.rpcInterceptor,
+      ...(tokens ? [tokenInterceptor(tokens, [TrainingCallbacks])] : []),
+    ],
   });
   // Kubernetes' gRPC probes speak neither TLS nor tokens: a port of its own serving health only.
   const healthServer =
@@ -86,7 +129,8 @@ export async function startSidecar(
         maxBackoffMs: config.mlflowMaxBackoffMs,
         requestConcurrency: config.mlflowRequestConcurrency,
         log,
-        logError: (line) => console.error(line),
+        logError: logger.error,
+        onMlflowRequests: (observations) => metrics.mlflowRequests(observations),
       });
     }
     const handlers = createTrainingCallbacksHandlers({
@@ -98,34 +142,40 @@ export async function startSidecar(
       }),
       log: config.quiet ? () => {} : log,
       notice: log,
+      metrics,
       ...(mirror && { mirror }),
     });
     addService(server, TrainingCallbacks, handlers, {
-      onInternalError: (error, method) => console.error(`internal error in ${method}:`, error),
+      onInternalError: (error, method) =>
+        logger.error(`internal error in ${method}: ${(error as Error)?.stack ?? error}`, {
+          event: 'internal_error',
+          method,
+        }),
     });
-    const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
-    health.addToServer(server);
+    health.grpc.addToServer(server);
     addReflection(server, [file_trainingcallbacks_v1_training_callbacks]);
 
     const address = await bind(server, config.listen, tls ? tls.serverCredentials() : insecure());
     let healthAddress: string | undefined;
     if (healthServer && config.healthListen !== undefined) {
-      health.addToServer(healthServer);
+      health.grpc.addToServer(healthServer);
       healthAddress = await bind(healthServer, config.healthListen, insecure());
     }
 
     let closing: Promise<void> | undefined;
     return {
       address,
+      ...(http?.address && { httpAddress: http.address }),
       store,
+      health,
+      metrics,
       ...(mirror && { mirror }),
       ...(healthAddress !== undefined && { healthAddress }),
       ...(tls && { tls }),
       security: describeSecurity(config),
       close(graceMs = 10_000) {
         closing ??= (async () => {
-          health.setStatus('', 'NOT_SERVING');
-          health.setStatus(SERVICE_NAME, 'NOT_SERVING');
+          health.setCondition('shutdown', 'the sidecar is shutting down');
           await new Promise<void>((resolve) => {
             const timer = setTimeout(() => {
               server.forceShutdown();
@@ -141,6 +191,8 @@ export async function startSidecar(
           stopWatching();
           // The worker stops before the database closes; whatever it had not sent stays in the outbox.
           await mirror?.stop(Math.min(graceMs, 5000));
+          // Probes and scrapes are answered until the end; the store closes after the last one.
+          await http?.close(1000);
           await store.close();
         })();
         return closing;
@@ -151,6 +203,7 @@ export async function startSidecar(
     healthServer?.forceShutdown();
     stopWatching();
     await mirror?.stop(0);
+    await http?.close(0);
     await store.close();
     throw error;
   }

@@ -38,6 +38,8 @@ export interface SidecarProcessOptions {
 /** A sidecar child process. */
 export interface SidecarProcess extends AsyncDisposable {
   readonly address: string;
+  /** The HTTP listener's "host:port" (probes, /metrics); undefined when started with `--http off`. */
+  readonly httpAddress: string | undefined;
   readonly dataDir: string;
   readonly dbPath: string;
   readonly child: ChildProcess;
@@ -64,11 +66,14 @@ export async function startSidecarProcess(options: SidecarProcessOptions = {}): 
       options.listen ?? '127.0.0.1:0',
       '--db',
       dbPath,
+      // Any free port, so that sidecars of parallel tests never fight over the default 50052.
+      ...(options.args?.includes('--http') ? [] : ['--http', '127.0.0.1:0']),
       ...(options.args ?? []),
     ],
     { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const output: string[] = [];
+  let httpAddress: string | undefined;
   const exited = new Promise<number | string>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
   );
@@ -83,7 +88,10 @@ export async function startSidecarProcess(options: SidecarProcessOptions = {}): 
     for (const stream of [child.stdout!, child.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => {
         output.push(line);
-        const match = /listening on (\S+)/.exec(line);
+        // Printed before the "listening on" line.
+        const http = /training-callbacks HTTP on ([^\s"]+)/.exec(line);
+        if (http) httpAddress = http[1];
+        const match = /listening on ([^\s"]+)/.exec(line);
         if (match) {
           clearTimeout(timer);
           resolve(match[1]!);
@@ -101,6 +109,7 @@ export async function startSidecarProcess(options: SidecarProcessOptions = {}): 
   };
   return {
     address,
+    httpAddress,
     dataDir,
     dbPath,
     child,

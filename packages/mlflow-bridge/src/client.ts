@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { authHeader, type MlflowConfig, tlsConnectOptions } from './config.ts';
 import { httpError, isParamConflict, MlflowError, transportError } from './errors.ts';
-import { createHttpTransport, type HttpAnswer } from './http.ts';
+import { createHttpTransport, type HttpAnswer, type HttpTransport } from './http.ts';
 import { MAX_KEY_LENGTH, MetricKeyMap, mlflowJsonReplacer, shortHash } from './names.ts';
 
 /** MLflow's per-request log-batch limits (mlflow/utils/validation.py). */
@@ -301,13 +301,50 @@ export function resolveArtifactUrl(artifactUri: string, trackingUri: string): st
   );
 }
 
+/** How one HTTP request to MLflow ended, for monitoring (a small fixed set). */
+export type MlflowRequestOutcome = 'ok' | 'client_error' | 'server_error' | 'throttled' | 'unreachable';
+
+export interface MlflowClientHooks {
+  /** Called once per HTTP request with its outcome and duration (seconds). Must not throw. */
+  onRequest?: (outcome: MlflowRequestOutcome, seconds: number) => void;
+}
+
+function outcomeOf(status: number): MlflowRequestOutcome {
+  if (status === 429) return 'throttled';
+  if (status >= 500) return 'server_error';
+  if (status >= 400) return 'client_error';
+  return 'ok';
+}
+
+/** Wraps a transport so every request reports its outcome and duration. */
+function timedTransport(
+  http: HttpTransport,
+  onRequest: NonNullable<MlflowClientHooks['onRequest']>,
+): HttpTransport {
+  return {
+    async send(url, options) {
+      const started = performance.now();
+      try {
+        const answer = await http.send(url, options);
+        onRequest(outcomeOf(answer.status), (performance.now() - started) / 1000);
+        return answer;
+      } catch (error) {
+        onRequest('unreachable', (performance.now() - started) / 1000);
+        throw error;
+      }
+    },
+    close: () => http.close(),
+  };
+}
+
 /** Creates a client for one tracking server. Plain HTTP(S) with keep-alive; no retries here (the sync worker owns them). */
-export function createMlflowClient(config: MlflowConfig): MlflowClient {
+export function createMlflowClient(config: MlflowConfig, hooks: MlflowClientHooks = {}): MlflowClient {
   const base = config.trackingUri.replace(/\/+$/, '');
   const auth = authHeader(config.auth);
   const timeoutMs = config.requestTimeoutMs ?? 120_000;
   const artifactIdleMs = config.artifactIdleTimeoutMs ?? 600_000;
-  const http = createHttpTransport(tlsConnectOptions(config.tls));
+  const transport = createHttpTransport(tlsConnectOptions(config.tls));
+  const http = hooks.onRequest ? timedTransport(transport, hooks.onRequest) : transport;
   const codeOf = (e: unknown) => (e as { code?: unknown } | null | undefined)?.code;
 
   function headers(extra: Record<string, string> = {}): Record<string, string> {

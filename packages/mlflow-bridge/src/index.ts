@@ -10,6 +10,8 @@ export {
   MAX_TAG_VALUE_LENGTH,
   type Metric,
   type MlflowClient,
+  type MlflowClientHooks,
+  type MlflowRequestOutcome,
   PARAM_CHANGED_TAG_PREFIX,
   type ParamsResult,
   type Run,

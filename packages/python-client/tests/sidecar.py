@@ -66,7 +66,8 @@ class Sidecar:
 
     def start(self, timeout: float = 90.0) -> Sidecar:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [*sidecar_command(), "--listen", self.listen, "--db", str(self.db_path), "--quiet"]
+        # --http on any free port: parallel sidecars must not fight over the default 50052.
+        args = [*sidecar_command(), "--listen", self.listen, "--db", str(self.db_path), "--http", "127.0.0.1:0", "--quiet"]
         if self.artifact_root is not None:
             args += ["--artifact-root", str(self.artifact_root)]
         args += self.extra_args

@@ -16,6 +16,7 @@ export type {
   ListJobsQuery,
   MirrorState,
   NewJob,
+  OperationalCounts,
   OutboxItemInput,
   OutboxReads,
   OutboxStatus,

@@ -782,6 +782,39 @@ describe('outbox', () => {
     await expect(store.enqueueOutbox('nope', [item(0)], 1)).rejects.toMatchObject({ kind: 'not_found' });
   });
 
+  it('counts jobs by status, outbox depth and oldest entry, and parked jobs for monitoring', async () => {
+    const store = await openTestStore();
+    expect(await store.operationalCounts()).toEqual({
+      jobsByStatus: { running: 0, completed: 0, failed: 0, cancelled: 0 },
+      outboxPending: 0,
+      parkedJobs: 0,
+    });
+    for (const id of ['a', 'b', 'c']) await store.createOrGetJob(newJob(id));
+    await store.endJob({
+      jobId: 'c',
+      status: 'failed',
+      finalMetrics: {},
+      errorMessage: 'oom',
+      endedAt: new Date(),
+    });
+    await store.enqueueOutbox('a', [item(0), item(1)], 1500);
+    await store.enqueueOutbox('b', [item(0)], 1200);
+    const [b0] = await store.peekOutbox('b', 1);
+    await store.parkOutboxItem(b0!.id, 'bad request');
+    expect(await store.operationalCounts()).toEqual({
+      jobsByStatus: { running: 2, completed: 0, failed: 1, cancelled: 0 },
+      outboxPending: 3,
+      outboxOldestCreatedAtMs: 1200,
+      parkedJobs: 1,
+    });
+    await store.completeOutbox([b0!.id]);
+    expect(await store.operationalCounts()).toMatchObject({
+      outboxPending: 2,
+      outboxOldestCreatedAtMs: 1500,
+      parkedJobs: 0,
+    });
+  });
+
   it('keeps the mirror state in the job row', async () => {
     let store = await openTestStore();
     await store.createOrGetJob(newJob('m'));

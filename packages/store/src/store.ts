@@ -51,10 +51,12 @@ import type {
   EndJobInput,
   EpochRecord,
   JobRecord,
+  JobStatus,
   ListJobsPage,
   ListJobsQuery,
   MirrorState,
   NewJob,
+  OperationalCounts,
   OutboxItemInput,
   OutboxStatus,
   OutboxWrite,
@@ -739,6 +741,33 @@ class OrmStore implements Store {
       for (const [job, status] of outboxStatuses(counts, heads)) out.set(job, status);
     }
     return out;
+  }
+
+  async operationalCounts(): Promise<OperationalCounts> {
+    const db = this.#kysely();
+    const jobs = await db
+      .selectFrom('TrainingJob')
+      .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
+      .groupBy('status')
+      .execute();
+    const outbox = await db
+      .selectFrom('OutboxItem')
+      .select((eb) => [eb.fn.countAll<number>().as('pending'), eb.fn.min('createdAtMs').as('oldest')])
+      .executeTakeFirst();
+    const parked = await db
+      .selectFrom('OutboxItem')
+      .select((eb) => eb.fn.count<number>('job').distinct().as('jobs'))
+      .where('parkedError', 'is not', null)
+      .executeTakeFirst();
+    const jobsByStatus: Record<JobStatus, number> = { running: 0, completed: 0, failed: 0, cancelled: 0 };
+    for (const row of jobs) jobsByStatus[row.status as JobStatus] = Number(row.n);
+    const oldest = outbox?.oldest;
+    return {
+      jobsByStatus,
+      outboxPending: Number(outbox?.pending ?? 0),
+      ...(oldest !== null && oldest !== undefined && { outboxOldestCreatedAtMs: Number(oldest) }),
+      parkedJobs: Number(parked?.jobs ?? 0),
+    };
   }
 
   async getMirrorState(jobId: string): Promise<MirrorState | undefined> {

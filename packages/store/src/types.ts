@@ -127,6 +127,17 @@ export interface OutboxStatus {
   nextAttemptAtMs?: number;
 }
 
+/** Whole-store counts for monitoring (Prometheus gauges): cheap aggregate queries, no per-job rows. */
+export interface OperationalCounts {
+  jobsByStatus: Record<JobStatus, number>;
+  /** Outbox entries not yet delivered to MLflow (parked ones included). */
+  outboxPending: number;
+  /** When the oldest undelivered entry was written (ms); absent when the outbox is empty. */
+  outboxOldestCreatedAtMs?: number;
+  /** Jobs whose MLflow sync is parked (stopped until RetryMlflowSync or a restart). */
+  parkedJobs: number;
+}
+
 /** What a mirror remembers about a job (kept in the job row: ids, artifact root, metric-key map). */
 export interface MirrorState {
   experimentId?: string;
@@ -327,6 +338,8 @@ export interface Store {
   outboxNextDueAtMs(): Promise<number | undefined>;
   /** Per job: pending entries, oldest, parked/last error. Jobs without entries are absent. */
   outboxStatus(jobIds: readonly string[]): Promise<Map<string, OutboxStatus>>;
+  /** Jobs by status, outbox depth and oldest entry, parked jobs: aggregates for monitoring. */
+  operationalCounts(): Promise<OperationalCounts>;
   /** The mirror's state of a job (undefined for an unknown job). */
   getMirrorState(jobId: string): Promise<MirrorState | undefined>;
   /** Saves the mirror's state (ids, artifact root, metric keys) into the job row; updatedAt is left alone. */

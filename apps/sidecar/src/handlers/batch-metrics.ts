@@ -3,6 +3,7 @@
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import { applyScale, checkMetricName } from '@training-callbacks/metric-catalog';
 import type { BatchBlock } from '@training-callbacks/store';
+import type { RejectionReason } from '../metrics.ts';
 import { checkJobId, quote } from '../validation.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
 import type { JobState } from './job-states.ts';
@@ -11,7 +12,7 @@ import type { JobState } from './job-states.ts';
 const BATCH_COMMIT_POINTS = 200_000;
 
 export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBatchMetrics'> {
-  const { store, notify, mirror } = ctx;
+  const { store, notify, mirror, metrics } = ctx;
   const { running } = ctx.jobs;
   return {
     async reportBatchMetrics(requests) {
@@ -28,12 +29,14 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
         // The outbox refers to the stored blocks; their points are read when MLflow is sent them.
         await store.appendBatchBlocks(jobId!, pending, mirror ? { outboxKind: 'batch_metrics' } : {});
         notify();
+        metrics.batchPointsIngested(pendingPoints);
         pending = [];
         pendingPoints = 0;
       };
-      const reject = (points: number, reason: string) => {
+      const reject = (points: number, reason: string, code: RejectionReason) => {
         rejected += points;
         reasons.add(reason);
+        metrics.metricsRejected('batch', code, points);
       };
 
       for await (const request of requests) {
@@ -52,23 +55,24 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
           const rows = block.steps.length;
           const points = block.values.length;
           if (columns === 0 || rows === 0) {
-            reject(points, 'a block needs at least one name and one step');
+            reject(points, 'a block needs at least one name and one step', 'empty_block');
             continue;
           }
           if (points !== rows * columns) {
             reject(
               points,
               `a block's values must hold len(steps) × len(names) numbers (got ${points} for ${rows} × ${columns})`,
+              'block_shape',
             );
             continue;
           }
           if (block.epoch < 0) {
-            reject(points, `epoch ${block.epoch} is negative; epochs are counted from 0`);
+            reject(points, `epoch ${block.epoch} is negative; epochs are counted from 0`, 'negative_epoch');
             continue;
           }
           const badName = block.names.find((name) => checkMetricName(name) !== undefined);
           if (badName !== undefined) {
-            reject(points, `metric name ${quote(badName)}: ${checkMetricName(badName)}`);
+            reject(points, `metric name ${quote(badName)}: ${checkMetricName(badName)}`, 'bad_name');
             continue;
           }
           const normalised = state!.classifier.normaliseNames(block.names);
@@ -77,6 +81,7 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
             reject(
               points,
               `names ${quote(block.names.join(', '))} repeat a metric once normalised (${names.join(', ')})`,
+              'duplicate_name',
             );
             continue;
           }

@@ -78,6 +78,7 @@ export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginT
           remember(job, classifier);
           log(
             `[${job.jobId}] training begun │ ${task} │ ${job.framework || 'unknown framework'} │ ${job.modelName || 'unnamed model'}`,
+            { event: 'job_begun', jobId: job.jobId, task, framework: job.framework, model: job.modelName },
           );
           return { job: (await jobsToProto([job]))[0]!, resumed: false, catalog: catalogToProto(catalog) };
         }
@@ -104,7 +105,12 @@ export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginT
         });
         notify();
         remember(reopened, classifier);
-        log(`[${job.jobId}] training resumed from epoch ${request.startEpoch} (was ${job.status})`);
+        log(`[${job.jobId}] training resumed from epoch ${request.startEpoch} (was ${job.status})`, {
+          event: 'job_resumed',
+          jobId: job.jobId,
+          startEpoch: request.startEpoch,
+          previousStatus: job.status,
+        });
         return { job: (await jobsToProto([reopened]))[0]!, resumed: true, catalog: catalogToProto(catalog) };
       });
     },

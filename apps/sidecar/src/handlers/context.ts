@@ -6,6 +6,8 @@ import type { JobRecord, OutboxItemInput, Store } from '@training-callbacks/stor
 import type { ArtifactFiles } from '../artifacts.ts';
 import { jobToProto } from '../convert.ts';
 import { createKeyedMutex } from '../keyed-mutex.ts';
+import type { LogFn } from '../logging.ts';
+import { createSidecarMetrics, type SidecarMetrics } from '../metrics.ts';
 import type { Mirror } from '../mlflow-mirror.ts';
 import { createJobStates, type JobStates } from './job-states.ts';
 
@@ -17,20 +19,23 @@ export type HandlerGroup<K extends keyof Methods> = Pick<ServiceHandlers<Methods
 export interface ServiceOptions {
   store: Store;
   artifacts: ArtifactFiles;
-  /** Receives the human-readable per-epoch and per-job lines. */
-  log: (line: string) => void;
+  /** Receives the human-readable per-epoch and per-job lines (with their fields for JSON logs). */
+  log: LogFn;
   /** Lines about an operator's action (RetryMlflowSync), printed even when `log` is quiet; default `log`. */
-  notice?: (line: string) => void;
+  notice?: LogFn;
   /** MLflow mirroring; absent when MLflow is not configured (then no outbox entry is written). */
   mirror?: Mirror;
+  /** Prometheus counters (ingested epochs and points, rejections); a private registry when omitted. */
+  metrics?: SidecarMetrics;
 }
 
 export interface HandlerContext {
   readonly store: Store;
   readonly artifacts: ArtifactFiles;
-  readonly log: (line: string) => void;
-  readonly notice: (line: string) => void;
+  readonly log: LogFn;
+  readonly notice: LogFn;
   readonly mirror: Mirror | undefined;
+  readonly metrics: SidecarMetrics;
   /** Runs a job's read-compute-write steps one at a time per job id. */
   readonly lock: <T>(jobId: string, fn: () => Promise<T>) => Promise<T>;
   readonly jobs: JobStates;
@@ -50,6 +55,7 @@ export function createHandlerContext(options: ServiceOptions): HandlerContext {
     log: options.log,
     notice: options.notice ?? options.log,
     mirror,
+    metrics: options.metrics ?? createSidecarMetrics(),
     lock: createKeyedMutex(),
     jobs: createJobStates(store),
     mirrored: (build) => (mirror ? { outbox: build() } : {}),

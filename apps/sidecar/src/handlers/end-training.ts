@@ -72,7 +72,8 @@ export function endTrainingHandlers(ctx: HandlerContext): HandlerGroup<'endTrain
         if (length > ERROR_MESSAGE_MAX_LENGTH) {
           errorMessage = `${truncateCodePoints(errorMessage, ERROR_MESSAGE_MAX_LENGTH)}… (truncated from ${length} characters)`;
         }
-        const clientLosses = addLosses(state.job.clientLosses, lossesFromRequest(request.losses));
+        const reported = lossesFromRequest(request.losses);
+        const clientLosses = addLosses(state.job.clientLosses, reported);
         const endedAt = new Date();
         let finalStep = state.job.startEpoch;
         if (mirror) for (const e of (await storedEpochs(state)).seen) finalStep = Math.max(finalStep, e);
@@ -93,6 +94,7 @@ export function endTrainingHandlers(ctx: HandlerContext): HandlerGroup<'endTrain
           ]),
         });
         notify();
+        if (reported) ctx.metrics.clientLosses(reported);
         remember(job, state.classifier);
         const primaryDefinition = state.classifier.definitionOf(primaryName);
         const bestText =
@@ -103,6 +105,14 @@ export function endTrainingHandlers(ctx: HandlerContext): HandlerGroup<'endTrain
         // A job with losses is worth a line even with --quiet: it must not pass for a clean run.
         (job.clientLosses ? notice : log)(
           `[${job.jobId}] training ${status}${bestText}${lossText}${errorMessage ? ` │ ${errorMessage.split('\n')[0]}` : ''}`,
+          {
+            event: 'job_ended',
+            jobId: job.jobId,
+            status,
+            ...(job.bestEpoch !== undefined && { bestEpoch: job.bestEpoch, bestValue: job.bestValue }),
+            ...(job.clientLosses && { clientLosses: job.clientLosses }),
+            ...(errorMessage && { error: errorMessage }),
+          },
         );
         return { job: (await jobsToProto([job]))[0]!, verdicts: verdicts.map(verdictToProto) };
       });

@@ -1,6 +1,6 @@
 // BeginEpoch and EndEpoch: an epoch's start, then its metrics, normalised by the catalog, with the
 // job's best epoch moved in the same commit.
-import { columnValues, formatEpochLine } from '@training-callbacks/metric-catalog';
+import { columnValues, formatEpochLine, type MetricVerdict } from '@training-callbacks/metric-catalog';
 import { outboxItems } from '@training-callbacks/mlflow-bridge/core';
 import { verdictToProto } from '../convert.ts';
 import { checkEpoch, checkJobId, checkMetricNames, timestampOf } from '../validation.ts';
@@ -10,6 +10,19 @@ import type { HandlerContext, HandlerGroup } from './context.ts';
 export function epochHandlers(ctx: HandlerContext): HandlerGroup<'beginEpoch' | 'endEpoch'> {
   const { store, lock, log, notify, mirrored } = ctx;
   const { running, storedEpochs } = ctx.jobs;
+  /** A rejected metric either lost to another name meaning the same metric, or was out of its range. */
+  const countRejections = (verdicts: readonly MetricVerdict[], canonical: (reported: string) => string) => {
+    let duplicates = 0;
+    let outOfRange = 0;
+    const kept = new Set(verdicts.filter((v) => v.tier !== 'rejected').map((v) => v.name));
+    for (const v of verdicts) {
+      if (v.tier !== 'rejected') continue;
+      if (kept.has(canonical(v.reportedName))) duplicates++;
+      else outOfRange++;
+    }
+    if (duplicates > 0) ctx.metrics.metricsRejected('epoch', 'duplicate_name', duplicates);
+    if (outOfRange > 0) ctx.metrics.metricsRejected('epoch', 'out_of_range', outOfRange);
+  };
   return {
     async beginEpoch(request) {
       checkJobId(request.jobId);
@@ -46,6 +59,8 @@ export function epochHandlers(ctx: HandlerContext): HandlerGroup<'beginEpoch' | 
           ...mirrored(() => [outboxItems.epochMetrics(request.epoch, metrics, timestamp.getTime())]),
         });
         notify();
+        ctx.metrics.epochIngested();
+        countRejections(verdicts, (reported) => state.classifier.normaliseName(reported).name);
 
         // Committed: now update what we remember and answer.
         if (finite) stored.primary.set(request.epoch, primary);
@@ -62,7 +77,13 @@ export function epochHandlers(ctx: HandlerContext): HandlerGroup<'beginEpoch' | 
           delete state.job.bestValue;
         }
         const summary = `[${request.jobId}] ${formatEpochLine(state.classifier, request.epoch, verdicts)}`;
-        log(summary);
+        log(summary, {
+          event: 'epoch',
+          jobId: request.jobId,
+          epoch: request.epoch,
+          metrics,
+          isBest: best?.epoch === request.epoch,
+        });
         return {
           verdicts: verdicts.map(verdictToProto),
           isBest: best?.epoch === request.epoch,

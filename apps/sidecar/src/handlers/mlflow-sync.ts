@@ -18,7 +18,11 @@ export function mlflowSyncHandlers(ctx: HandlerContext): HandlerGroup<'retryMlfl
       await existing(request.jobId);
       const retried = await store.retryOutboxNow(request.jobId, Date.now());
       if (retried > 0) {
-        notice(`[${request.jobId}] MLflow: retrying ${retried} item(s) now (RetryMlflowSync)`);
+        notice(`[${request.jobId}] MLflow: retrying ${retried} item(s) now (RetryMlflowSync)`, {
+          event: 'mlflow_retry_requested',
+          jobId: request.jobId,
+          items: retried,
+        });
         notify();
       }
       const job = (await store.getJob(request.jobId))!;

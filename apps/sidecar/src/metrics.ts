@@ -1,0 +1,251 @@
+// Prometheus metrics (`GET /metrics` on the HTTP listener). Low cardinality on purpose: no label takes
+// a job id, a metric name or a message; every label has a small fixed set of values. Counters are
+// bumped where the event happens (the RPC interceptor, the handlers, the MLflow thread's batches);
+// store-wide gauges (jobs by status, outbox depth) are read from the database when scraped.
+import {
+  ServerInterceptingCall,
+  type ServerInterceptingCallInterface,
+  type ServerInterceptor,
+  ServerListenerBuilder,
+  status as Status,
+} from '@grpc/grpc-js';
+import type { MlflowRequestOutcome } from '@training-callbacks/mlflow-bridge';
+import type { ClientLossesRecord, OperationalCounts, Store } from '@training-callbacks/store';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+const PREFIX = 'training_callbacks_';
+
+/** [outcome, seconds] of MLflow requests since the sync thread's last report. */
+export type MlflowRequestObservations = ReadonlyArray<readonly [MlflowRequestOutcome, number]>;
+
+/** Why points were refused; fixed values so the label stays small. */
+export type RejectionReason =
+  | 'out_of_range'
+  | 'empty_block'
+  | 'block_shape'
+  | 'negative_epoch'
+  | 'bad_name'
+  | 'duplicate_name';
+
+export interface SidecarMetrics {
+  readonly registry: Registry;
+  /** Counts and times every gRPC call (all services) by method and status code. */
+  readonly rpcInterceptor: ServerInterceptor;
+  epochIngested(): void;
+  batchPointsIngested(points: number): void;
+  metricsRejected(source: 'epoch' | 'batch', reason: RejectionReason, count: number): void;
+  /** A write transaction of the store (operation = the store method), committed or failed. */
+  observeDbCommit(operation: string, seconds: number): void;
+  mlflowRequests(observations: MlflowRequestObservations): void;
+  /** What a trainer's client reported it could not deliver (EndTrainingRequest.losses). */
+  clientLosses(losses: Pick<ClientLossesRecord, 'droppedPoints' | 'refusedPoints' | 'failedWrites'>): void;
+  /** Reads store-wide gauges from `store` at every scrape (jobs by status, outbox, parked jobs). */
+  watchStore(store: Pick<Store, 'operationalCounts'>): void;
+  /** The exposition text and its content type. */
+  scrape(): Promise<{ contentType: string; body: string }>;
+}
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const MLFLOW_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120];
+
+export function createSidecarMetrics(): SidecarMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: PREFIX });
+  const rpcs = new Counter({
+    name: `${PREFIX}rpc_requests_total`,
+    help: 'gRPC calls handled, by service, method and status code',
+    labelNames: ['service', 'method', 'code'] as const,
+    registers: [registry],
+  });
+  const rpcSeconds = new Histogram({
+    name: `${PREFIX}rpc_duration_seconds`,
+    help: 'Time from a gRPC call arriving to its status being sent, by service and method',
+    labelNames: ['service', 'method'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const epochs = new Counter({
+    name: `${PREFIX}epochs_ingested_total`,
+    help: 'Epoch reports committed (EndEpoch)',
+    registers: [registry],
+  });
+  const batchPoints = new Counter({
+    name: `${PREFIX}batch_points_ingested_total`,
+    help: 'Batch-level metric points committed (ReportBatchMetrics)',
+    registers: [registry],
+  });
+  const rejected = new Counter({
+    name: `${PREFIX}metrics_rejected_total`,
+    help: 'Metric values refused, by where they came from and why',
+    labelNames: ['source', 'reason'] as const,
+    registers: [registry],
+  });
+  const dbCommit = new Histogram({
+    name: `${PREFIX}db_commit_duration_seconds`,
+    help: 'Duration of the store write transactions, by store operation',
+    labelNames: ['operation'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const mlflowRequests = new Counter({
+    name: `${PREFIX}mlflow_requests_total`,
+    help: 'HTTP requests to the MLflow tracking server, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const mlflowSeconds = new Histogram({
+    name: `${PREFIX}mlflow_request_duration_seconds`,
+    help: 'Duration of HTTP requests to the MLflow tracking server, by outcome',
+    labelNames: ['outcome'] as const,
+    buckets: MLFLOW_BUCKETS,
+    registers: [registry],
+  });
+
+  const losses = new Counter({
+    name: `${PREFIX}client_losses_total`,
+    help: "What trainers' clients reported they could not deliver (EndTraining losses), by kind",
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+
+  // Store-wide gauges: one aggregate read per scrape, shared by the four gauges.
+  let store: Pick<Store, 'operationalCounts'> | undefined;
+  let snapshot: Promise<OperationalCounts | undefined> | undefined;
+  const counts = () => {
+    snapshot ??= (async () => {
+      try {
+        return store ? await store.operationalCounts() : undefined;
+      } catch {
+        return undefined; // database unreadable: readiness says so; the gauges are left out
+      } finally {
+        queueMicrotask(() => {
+          snapshot = undefined;
+        });
+      }
+    })();
+    return snapshot;
+  };
+  new Gauge({
+    name: `${PREFIX}jobs`,
+    help: 'Jobs in the database, by status',
+    labelNames: ['status'] as const,
+    registers: [registry],
+    async collect() {
+      const c = await counts();
+      if (c) for (const [status, n] of Object.entries(c.jobsByStatus)) this.set({ status }, n);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}outbox_pending_items`,
+    help: 'Outbox entries not yet delivered to MLflow (parked ones included)',
+    registers: [registry],
+    async collect() {
+      const c = await counts();
+      if (c) this.set(c.outboxPending);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}outbox_oldest_pending_timestamp_seconds`,
+    help: 'When the oldest undelivered outbox entry was written (Unix seconds); 0 when the outbox is empty',
+    registers: [registry],
+    async collect() {
+      const c = await counts();
+      if (c) this.set(c.outboxOldestCreatedAtMs === undefined ? 0 : c.outboxOldestCreatedAtMs / 1000);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}mlflow_parked_jobs`,
+    help: 'Jobs whose MLflow sync is parked until RetryMlflowSync or a restart',
+    registers: [registry],
+    async collect() {
+      const c = await counts();
+      if (c) this.set(c.parkedJobs);
+    },
+  });
+
+  const rpcInterceptor: ServerInterceptor = (descriptor, call: ServerInterceptingCallInterface) => {
+    const started = performance.now();
+    const slash = descriptor.path.lastIndexOf('/');
+    const service = descriptor.path.slice(1, slash);
+    const method = descriptor.path.slice(slash + 1);
+    let recorded = false;
+    const record = (code: number) => {
+      if (recorded) return;
+      recorded = true;
+      rpcs.inc({ service, method, code: Status[code] ?? String(code) });
+      rpcSeconds.observe({ service, method }, (performance.now() - started) / 1000);
+    };
+    return new ServerInterceptingCall(call, {
+      start(next) {
+        next(new ServerListenerBuilder().withOnCancel(() => record(Status.CANCELLED)).build());
+      },
+      sendStatus(status, next) {
+        record(status.code);
+        next(status);
+      },
+    });
+  };
+
+  return {
+    registry,
+    rpcInterceptor,
+    epochIngested: () => epochs.inc(),
+    batchPointsIngested: (points) => batchPoints.inc(points),
+    metricsRejected: (source, reason, count) => rejected.inc({ source, reason }, count),
+    observeDbCommit: (operation, seconds) => dbCommit.observe({ operation }, seconds),
+    mlflowRequests(observations) {
+      for (const [outcome, seconds] of observations) {
+        mlflowRequests.inc({ outcome });
+        mlflowSeconds.observe({ outcome }, seconds);
+      }
+    },
+    clientLosses(reported) {
+      if (reported.droppedPoints) losses.inc({ kind: 'dropped_points' }, reported.droppedPoints);
+      if (reported.refusedPoints) losses.inc({ kind: 'refused_points' }, reported.refusedPoints);
+      if (reported.failedWrites) losses.inc({ kind: 'failed_writes' }, reported.failedWrites);
+    },
+    watchStore(watched) {
+      store = watched;
+    },
+    async scrape() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  };
+}
+
+/** The store's write methods whose transactions {@link instrumentStoreCommits} times. */
+const WRITE_OPERATIONS = [
+  'createOrGetJob',
+  'reopenJob',
+  'beginEpoch',
+  'saveEpoch',
+  'appendBatchBlocks',
+  'endJob',
+  'putArtifacts',
+  'setMlflowIds',
+  'enqueueOutbox',
+  'completeOutbox',
+  'rescheduleOutboxItem',
+  'parkOutboxItem',
+  'retryOutboxNow',
+  'saveMirrorState',
+] as const satisfies ReadonlyArray<keyof Store>;
+
+/**
+ * Times each write of `store` (one transaction each) into `metrics`. The methods are replaced on the
+ * instance itself, so the store's private state is untouched and every caller is timed.
+ */
+export function instrumentStoreCommits(store: Store, metrics: SidecarMetrics): void {
+  const methods = store as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  for (const operation of WRITE_OPERATIONS) {
+    const original = methods[operation]!.bind(store);
+    methods[operation] = async (...args: unknown[]) => {
+      const started = performance.now();
+      try {
+        return await original(...args);
+      } finally {
+        metrics.observeDbCommit(operation, (performance.now() - started) / 1000);
+      }
+    };
+  }
+}

@@ -4,7 +4,7 @@
 // another job's files; names the file system cannot hold, and clashes between a file and a directory,
 // get a clear refusal that changes nothing.
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createClient, type ServiceClient, Status } from '@training-callbacks/grpc-adapter';
@@ -42,6 +42,7 @@ beforeAll(async () => {
 afterAll(async () => {
   client?.close();
   await sidecar?.[Symbol.asyncDispose]();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -258,10 +259,13 @@ describe('a clash with a stored artifact', () => {
 
 describe("an artifact root that also holds the sidecar's own files (one shared volume)", () => {
   it('LogArtifact refuses the database, the artifact store and directories holding them', async () => {
+    // The sidecar is given the volume through a symlink; the trainer names files by the real path.
     const volume = await mkdtemp(path.join(tmpdir(), 'tc-shared-volume-'));
+    const link = `${volume}-link`;
+    await symlink(volume, link);
     await using shared = await startSidecarProcess({
-      dataDir: volume,
-      args: ['--quiet', '--artifact-root', volume],
+      dataDir: link,
+      args: ['--quiet', '--artifact-root', link],
     });
     const c = createClient(TrainingCallbacks, shared.address);
     try {
@@ -284,6 +288,7 @@ describe("an artifact root that also holds the sidecar's own files (one shared v
       await c.beginTraining({ jobId: 'thief', taskType: TaskType.IMAGE_CLASSIFICATION });
       const cases: [string, RegExp][] = [
         [shared.dbPath, /is the sidecar's database/],
+        [path.join(volume, 'training-callbacks.sqlite'), /is the sidecar's database/],
         [`${shared.dbPath}-wal`, /is the sidecar's database/],
         [path.join(volume, 'artifacts', 'other', 'w.pt'), /lies inside the sidecar's own artifact store/],
         [path.join(volume, 'artifacts'), /lies inside the sidecar's own artifact store/],
@@ -304,6 +309,9 @@ describe("an artifact root that also holds the sidecar's own files (one shared v
       expect(artifacts.map((a) => a.artifactPath)).toEqual(['best.pt']);
     } finally {
       c.close();
+      await shared.stop('SIGKILL');
+      await rm(link, { force: true });
+      await rm(volume, { recursive: true, force: true });
     }
   });
 });

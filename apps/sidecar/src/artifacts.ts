@@ -90,14 +90,22 @@ export function createArtifactFiles(options: {
   const incoming = path.join(store, INCOMING_DIR);
   let realRoots: Promise<string[]> | undefined;
   const roots = () => (realRoots ??= Promise.all(options.roots.map(realOrResolved)));
+  // Real paths of the sidecar's own files, as the trainer's real paths are compared with them. The
+  // store is created first and the database's files are named in their directory's real path, so a
+  // -wal that appears later, or a symlinked ancestor, still compares equal.
   let realOwn: Promise<{ store: string; database: string[] }> | undefined;
   const own = () =>
-    (realOwn ??= (async () => ({
-      store: await realOrResolved(store),
-      database: options.database
-        ? await Promise.all(['', '-wal', '-shm', '-journal'].map((s) => realOrResolved(options.database + s)))
-        : [],
-    }))());
+    (realOwn ??= (async () => {
+      await mkdir(store, { recursive: true });
+      const database = options.database && path.resolve(options.database);
+      const databaseDir = database && (await realOrResolved(path.dirname(database)));
+      return {
+        store: await realOrResolved(store),
+        database: database
+          ? ['', '-wal', '-shm', '-journal'].map((s) => path.join(databaseDir!, path.basename(database) + s))
+          : [],
+      };
+    })());
 
   /**
    * Refuses a trainer path that is, or holds, the sidecar's own files: an artifact root that is a

@@ -9,8 +9,9 @@
 #                                                     Face and a plain torch loop on CPU, offline
 #                                                     (.venv/frameworks, ~6 GB, first install ~2-5 min)
 #   tools/python/test-client.sh --all                both suites
-#   tools/python/test-client.sh --bench [--append docs/benchmarks.md]
-#                                                     on_batch_end cost and throughput
+#   tools/python/test-client.sh --bench [--only-restarts] [--append docs/benchmarks.md]
+#                                                     on_batch_end cost and throughput; with the
+#                                                     sidecar restarting 3 times in a 60 s run
 #   tools/python/test-client.sh --check-generated    regenerate the Python stubs; fail if they changed
 #
 # Other arguments go to pytest (e.g. -k fork -x).

@@ -1,0 +1,92 @@
+// The TypeScript examples of the READMEs, read from the README files at test time and run unchanged
+// (a prelude declares only what an example leaves to the reader, and the README's example paths are
+// mapped into a temp dir) against a real sidecar process; then what the README says they do, and the
+// output it shows, is checked. The Python examples run in packages/python-client/tests/test_readme.py.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createClient } from '@training-callbacks/grpc-adapter';
+import { JobStatus, TrainingCallbacks } from '@training-callbacks/proto';
+import { startSidecarProcess } from '@training-callbacks/sidecar/testing';
+import { expect, it } from 'vitest';
+import { CHECK_PRELUDE, fencedBlock, nextBlock, runTypeScript, withResultChecks } from './readme.ts';
+
+/** Maps the README's example directory (e.g. '/shared/') into `dir`, in string literals only. */
+const mapPaths = (code: string, from: string, dir: string) => code.replaceAll(`'${from}`, `'${dir}/`);
+
+async function withSharedDir<T>(run: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'tc-readme-'));
+  try {
+    return await run(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+it('README.md: "A training loop in TypeScript" runs, stores what it reports and prints the line the README shows', () =>
+  withSharedDir(async (shared) => {
+    const file = 'README.md';
+    const example = fencedBlock(file, 'ts', 'A training loop in TypeScript');
+    const shown = nextBlock(file, example)!.code.trim();
+    await mkdir(path.join(shared, 'ckpt'), { recursive: true });
+    await writeFile(path.join(shared, 'ckpt', 'best.pt'), 'weights');
+    await using sidecar = await startSidecarProcess({ args: ['--artifact-root', shared] });
+    const run = await runTypeScript(mapPaths(example.code, '/shared/', shared), {
+      env: { TRAINING_CALLBACKS_ADDRESS: sidecar.address },
+    });
+    expect(run.stderr, run.stdout).toBe('');
+    expect(run.code).toBe(0);
+    const client = createClient(TrainingCallbacks, sidecar.address);
+    try {
+      const { job } = await client.getJob({ jobId: 'resnet-42' });
+      expect(job?.status).toBe(JobStatus.COMPLETED);
+      expect(job?.epochsReported).toBe(10);
+      const { blocks } = await client.listBatchMetrics({ jobId: 'resnet-42' });
+      expect(blocks.reduce((n, b) => n + b.steps.length, 0)).toBe(1000);
+      const { artifacts } = await client.listArtifacts({ jobId: 'resnet-42' });
+      expect(artifacts.map((a) => a.artifactPath)).toContain('checkpoints/best.pt');
+    } finally {
+      client.close();
+    }
+    // The README shows the sidecar's console line for epoch 3: it must be exactly what it prints.
+    expect(sidecar.output.filter((line) => line.includes(' epoch 3 '))).toEqual([shown]);
+  }));
+
+it('packages/client/README.md: the example runs as written and completes its job', () =>
+  withSharedDir(async (shared) => {
+    const example = fencedBlock('packages/client/README.md', 'ts', 'Example');
+    await mkdir(path.join(shared, 'run'), { recursive: true });
+    await writeFile(path.join(shared, 'run', 'best.pt'), 'weights');
+    await using sidecar = await startSidecarProcess({ args: ['--quiet', '--artifact-root', shared] });
+    const run = await runTypeScript(mapPaths(example.code, '/shared/', shared), {
+      // What the example leaves to the reader: a training step and a validation.
+      prelude:
+        'const trainStep = async () => Math.random();\nconst validate = async () => 0.5 + Math.random() / 2;',
+      env: { TRAINING_CALLBACKS_ADDRESS: sidecar.address },
+    });
+    expect(run.stderr, run.stdout).toBe('');
+    expect(run.code).toBe(0);
+    // It logs one summary line per epoch.
+    expect(run.stdout.trim().split('\n')).toHaveLength(10);
+    const client = createClient(TrainingCallbacks, sidecar.address);
+    try {
+      const { job } = await client.getJob({ jobId: 'job-42' });
+      expect(job?.status).toBe(JobStatus.COMPLETED);
+      expect(job?.epochsReported).toBe(10);
+      const { blocks } = await client.listBatchMetrics({ jobId: 'job-42' });
+      expect(blocks.reduce((n, b) => n + b.steps.length * b.names.length, 0)).toBe(10_000);
+      const { artifacts } = await client.listArtifacts({ jobId: 'job-42' });
+      expect(artifacts.map((a) => a.artifactPath)).toContain('checkpoints/best.pt');
+    } finally {
+      client.close();
+    }
+  }));
+
+it('packages/metric-catalog/README.md: the example gives the results its comments show', async () => {
+  const example = fencedBlock('packages/metric-catalog/README.md', 'ts', 'Example');
+  const { code, checks } = withResultChecks(example.code);
+  expect(checks).toBeGreaterThanOrEqual(4);
+  const run = await runTypeScript(code, { prelude: CHECK_PRELUDE });
+  expect(run.stderr).toBe('');
+  expect(run.stdout.trim()).toBe(`checks passed: ${checks}`);
+});

@@ -7,7 +7,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runTraining, TrainingCallbacks } from '@training-callbacks/client';
 import { createClient } from '@training-callbacks/grpc-adapter';
-import { JobStatus, MetricTier, TrainingCallbacks as Service } from '@training-callbacks/proto';
+import {
+  JobStatus,
+  MetricTier,
+  TrainingCallbacks as Service,
+  TaskType,
+  TrainingOutcome,
+} from '@training-callbacks/proto';
 import { type SidecarProcess, startSidecarProcess } from '@training-callbacks/sidecar/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryDatabase } from './database.ts';
@@ -29,6 +35,12 @@ afterAll(async () => {
   await sidecar?.[Symbol.asyncDispose]();
 });
 
+/** Runs `f` once, for whichever test calls it first; later calls get the same result. */
+function once<T>(f: () => Promise<T>): () => Promise<T> {
+  let result: Promise<T> | undefined;
+  return () => (result ??= f());
+}
+
 const EPOCHS = 6;
 const STEPS_PER_EPOCH = 50;
 
@@ -42,7 +54,8 @@ describe('a classification job reported like timm', () => {
   const sent: SentEpoch[] = [];
   const top1 = [41.5, 63.25, 78.0, 91.2, 88.75, 91.2]; // percent, as timm's eval_top1; epoch 3 is best (tie at 5 goes to 3)
 
-  it('runs the whole flow through the client', async () => {
+  // The flow runs once, for whichever test needs it first: no test depends on another's order.
+  const flow = once(async () => {
     const checkpoint = path.join(shared, 'cls', 'model_best.pth.tar');
     await mkdir(path.dirname(checkpoint), { recursive: true });
     await writeFile(checkpoint, Buffer.from('resnet18 weights '.repeat(1000)));
@@ -104,8 +117,10 @@ describe('a classification job reported like timm', () => {
     });
     callbacks.close();
   });
+  it('runs the whole flow through the client', () => flow());
 
   it('reads back exactly what was sent through the read RPCs', async () => {
+    await flow();
     const { job } = await reader.getJob({ jobId });
     expect(job).toMatchObject({
       jobId,
@@ -168,7 +183,8 @@ describe('a classification job reported like timm', () => {
     });
   });
 
-  it('holds the same in the SQLite file', () => {
+  it('holds the same in the SQLite file', async () => {
+    await flow();
     const [job] = queryDatabase<Record<string, unknown>>(
       sidecar.dbPath,
       'select * from training_job where job_id = ?',
@@ -207,6 +223,15 @@ describe('a classification job reported like timm', () => {
       jobId,
     ) as [{ points: number }];
     expect(points).toBe(EPOCHS * STEPS_PER_EPOCH * 2);
+  });
+
+  it('prints one readable line per epoch', async () => {
+    await flow();
+    const lines = sidecar.output.filter((l) => l.startsWith('[cls-resnet18] epoch'));
+    expect(lines).toHaveLength(EPOCHS);
+    expect(lines[3]).toMatch(
+      /^\[cls-resnet18\] epoch 3 │ Accuracy 91\.20% │ .*Train loss 0\.5000.*│ \+\d custom/,
+    );
   });
 });
 
@@ -286,7 +311,8 @@ describe('a detection job reported like Ultralytics', () => {
     expect(artifacts[0]?.artifactPath).toBe('weights/last.pt');
   });
 
-  it('records a failure when the training function throws', async () => {
+  /** A training function that throws, once; the job as it was read right after. */
+  const failure = once(async () => {
     const callbacks = new TrainingCallbacks({
       address: sidecar.address,
       jobId: 'det-oom',
@@ -296,8 +322,12 @@ describe('a detection job reported like Ultralytics', () => {
       await cb.onEpochEnd(0, { 'metrics/mAP50(B)': 0.1 });
       throw new Error('CUDA out of memory');
     }).catch((e: unknown) => e);
+    return { error, job: (await reader.getJob({ jobId: 'det-oom' })).job };
+  });
+
+  it('records a failure when the training function throws', async () => {
+    const { error, job } = await failure();
     expect((error as Error).message).toBe('CUDA out of memory');
-    const { job } = await reader.getJob({ jobId: 'det-oom' });
     expect(job).toMatchObject({
       status: JobStatus.FAILED,
       errorMessage: 'CUDA out of memory',
@@ -306,6 +336,7 @@ describe('a detection job reported like Ultralytics', () => {
   });
 
   it('resumes a failed job under the same id instead of creating a second one', async () => {
+    await failure();
     const callbacks = new TrainingCallbacks({
       address: sidecar.address,
       jobId: 'det-oom',
@@ -330,19 +361,18 @@ describe('a detection job reported like Ultralytics', () => {
 });
 
 it('lists jobs by status and task, paged', async () => {
+  // Jobs of its own, of a task type no other test uses, so that the answer does not depend on
+  // which other tests ran before.
+  const pose = ['pose-a', 'pose-b', 'pose-c'];
+  for (const jobId of pose) await reader.beginTraining({ jobId, taskType: TaskType.POSE_ESTIMATION });
+  await reader.endTraining({ jobId: 'pose-c', outcome: TrainingOutcome.CANCELLED });
   const first = await reader.listJobs({ pageSize: 2 });
   expect(first.jobs).toHaveLength(2);
   const second = await reader.listJobs({ pageSize: 2, pageToken: first.nextPageToken });
   const all = [...first.jobs, ...second.jobs].map((j) => j.jobId);
   expect(new Set(all).size).toBe(all.length);
-  const detection = await reader.listJobs({ taskType: 2 });
-  expect(detection.jobs.map((j) => j.jobId).sort()).toEqual(['det-oom', 'det-yolo11n']);
-});
-
-it('prints one readable line per epoch', () => {
-  const lines = sidecar.output.filter((l) => l.startsWith('[cls-resnet18] epoch'));
-  expect(lines).toHaveLength(EPOCHS);
-  expect(lines[3]).toMatch(
-    /^\[cls-resnet18\] epoch 3 │ Accuracy 91\.20% │ .*Train loss 0\.5000.*│ \+\d custom/,
-  );
+  const byTask = await reader.listJobs({ taskType: TaskType.POSE_ESTIMATION });
+  expect(byTask.jobs.map((j) => j.jobId).sort()).toEqual(pose);
+  const byStatus = await reader.listJobs({ taskType: TaskType.POSE_ESTIMATION, status: JobStatus.CANCELLED });
+  expect(byStatus.jobs.map((j) => j.jobId)).toEqual(['pose-c']);
 });

@@ -210,7 +210,7 @@ export class FuzzRunner {
     opts: { write: boolean; cut?: boolean; mutation?: Mutation | undefined },
   ): Promise<Res<M> | undefined> {
     this.#cases++;
-    if (opts.mutation) input = { request: input, mutation: opts.mutation };
+    if (opts.mutation) input = { mutation: opts.mutation, request: input };
     this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
     if (!outcome.ok) {
       const answer = `${outcome.codeName}: ${outcome.message}`;
@@ -451,7 +451,7 @@ export class FuzzRunner {
     const outcome = await this.#stream('reportBatchMetrics', inits, m, cut);
     const res = await this.#judge(
       'reportBatchMetrics',
-      { ...input, m, cut },
+      { m, cut, ...input },
       outcome.decodable ? inits : undefined,
       outcome.outcome,
       undefined,
@@ -654,7 +654,7 @@ export class FuzzRunner {
     );
     const res = await this.#judge(
       'uploadArtifact',
-      { ...input, content: input.content.byteLength, m, cut },
+      { m, cut, ...input, content: input.content.byteLength },
       sent.decodable ? parts : undefined,
       sent.outcome,
       files,

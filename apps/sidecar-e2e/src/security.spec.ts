@@ -4,6 +4,8 @@
 // the sidecar refuses to listen beyond loopback unprotected.
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connect } from 'node:tls';
@@ -211,6 +213,7 @@ describe('TLS (--tls-cert, --tls-key, --tls-client-ca)', () => {
     });
     const before = await servedFingerprint(sidecar.address);
     expect(before).toBe(new X509Certificate(await readFile(first.certFile)).fingerprint256);
+    expect(await servedFingerprint(sidecar.httpAddress!)).toBe(before);
 
     const caPem = await readFile(ca.certFile);
     const rpc = createClient(TrainingCallbacks, sidecar.address, {
@@ -224,6 +227,8 @@ describe('TLS (--tls-cert, --tls-key, --tls-client-ca)', () => {
       expect(expected).not.toBe(before);
       await eventually(async () => expect(await servedFingerprint(sidecar.address)).toBe(expected));
       expect(sidecar.output.join('\n')).toContain(`now serving certificate ${expected}`);
+      // The HTTP listener serves the same, reloaded certificate.
+      expect(await servedFingerprint(sidecar.httpAddress!)).toBe(expected);
       // The open channel keeps working, and new channels verify the new certificate.
       await rpc.listJobs({});
       const fresh = createClient(TrainingCallbacks, sidecar.address, {
@@ -269,6 +274,59 @@ describe('TLS (--tls-cert, --tls-key, --tls-client-ca)', () => {
   });
 });
 
+describe('the HTTP listener (--http) with TLS and tokens', () => {
+  it('probes stay open; /metrics needs a client certificate and a token; a read token is enough', async () => {
+    await using sidecar = await startSidecarProcess({
+      args: [
+        ...['--tls-cert', server.certFile, '--tls-key', server.keyFile, '--tls-client-ca', ca.certFile],
+        ...['--auth-token-file', tokenFile],
+      ],
+    });
+    const address = sidecar.httpAddress!;
+    const trusted = { ca: await readFile(ca.certFile) };
+    const withCert = {
+      ...trusted,
+      cert: await readFile(client.certFile),
+      key: await readFile(client.keyFile),
+    };
+    // Kubernetes' HTTP probes: HTTPS, no client certificate, no token.
+    expect((await httpsGet(address, '/livez', trusted)).status).toBe(200);
+    expect((await httpsGet(address, '/readyz', trusted)).status).toBe(200);
+    // /metrics: no client certificate → 401, whatever the token.
+    const noCert = await httpsGet(address, '/metrics', { ...trusted, token: READ_TOKEN });
+    expect(noCert.status).toBe(401);
+    expect(noCert.body).toMatch(/client certificate signed by its --tls-client-ca/);
+    const stranger = await httpsGet(address, '/metrics', {
+      ...trusted,
+      cert: await readFile(strangerClient.certFile),
+      key: await readFile(strangerClient.keyFile),
+      token: READ_TOKEN,
+    });
+    expect(stranger.status).toBe(401);
+    // A client certificate but no token, or a wrong one → 401; a read token → the metrics.
+    const noToken = await httpsGet(address, '/metrics', withCert);
+    expect(noToken.status).toBe(401);
+    expect(noToken.body).toMatch(/needs a token and none was sent.*TRAINING_CALLBACKS_TOKEN/);
+    expect((await httpsGet(address, '/metrics', { ...withCert, token: `${READ_TOKEN}x` })).status).toBe(401);
+    const scrape = await httpsGet(address, '/metrics', { ...withCert, token: READ_TOKEN });
+    expect(scrape.status).toBe(200);
+    expect(scrape.body).toMatch(/^# HELP /m);
+    // Plain HTTP to the TLS listener gets no answer.
+    await expect(plainGet(address, '/livez')).rejects.toThrow();
+  });
+
+  it('tokens without TLS: /metrics needs a token, probes do not', async () => {
+    await using sidecar = await startSidecarProcess({ args: ['--auth-token-file', tokenFile] });
+    const address = sidecar.httpAddress!;
+    expect((await plainGet(address, '/livez')).status).toBe(200);
+    const refused = await plainGet(address, '/metrics');
+    expect(refused.status).toBe(401);
+    expect((await plainGet(address, '/metrics', `${WRITE_TOKEN}x`)).status).toBe(401);
+    expect((await plainGet(address, '/metrics', READ_TOKEN)).status).toBe(200);
+    expect((await plainGet(address, '/metrics', WRITE_TOKEN)).status).toBe(200);
+  });
+});
+
 describe('listening beyond loopback', () => {
   it('is refused with neither TLS nor tokens (exit code 2), allowed with --insecure-listen or protection', async () => {
     const refused = await startSidecarProcess({ listen: '0.0.0.0:0' }).then(
@@ -277,6 +335,12 @@ describe('listening beyond loopback', () => {
     );
     expect(refused.message).toMatch(/exited \(2\)/);
     expect(refused.message).toMatch(/refusing to listen on 0\.0\.0\.0:0 .*--insecure-listen/);
+    const http = await startSidecarProcess({ args: ['--http', '0.0.0.0:0'] }).then(
+      () => new Error('started'),
+      (e: Error) => e,
+    );
+    expect(http.message).toMatch(/exited \(2\)/);
+    expect(http.message).toMatch(/refusing to listen on 0\.0\.0\.0:0 /);
 
     {
       await using insecure = await startSidecarProcess({ listen: '0.0.0.0:0', args: ['--insecure-listen'] });
@@ -301,7 +365,7 @@ async function servedFingerprint(address: string): Promise<string> {
         host: address.slice(0, colon),
         port: Number(address.slice(colon + 1)),
         servername: 'localhost',
-        ALPNProtocols: ['h2'],
+        ALPNProtocols: ['h2', 'http/1.1'],
         rejectUnauthorized: false,
       },
       () => {
@@ -312,6 +376,72 @@ async function servedFingerprint(address: string): Promise<string> {
     );
     socket.once('error', reject);
   });
+}
+
+interface HttpAnswer {
+  status: number;
+  body: string;
+}
+
+/** GET over HTTPS with the given trust, client certificate and bearer token. */
+function httpsGet(
+  address: string,
+  urlPath: string,
+  options: { ca: Buffer; cert?: Buffer; key?: Buffer; token?: string },
+): Promise<HttpAnswer> {
+  const colon = address.lastIndexOf(':');
+  return new Promise((resolve, reject) => {
+    const request = httpsRequest(
+      {
+        host: address.slice(0, colon),
+        port: Number(address.slice(colon + 1)),
+        path: urlPath,
+        servername: 'localhost',
+        ca: options.ca,
+        ...(options.cert && { cert: options.cert, key: options.key }),
+        ...(options.token && { headers: { authorization: `Bearer ${options.token}` } }),
+        agent: false,
+      },
+      (response) => collect(response, resolve, reject),
+    );
+    request.once('error', reject);
+    request.end();
+  });
+}
+
+/** GET over plain HTTP, with a bearer token when given. */
+function plainGet(address: string, urlPath: string, token?: string): Promise<HttpAnswer> {
+  const colon = address.lastIndexOf(':');
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      {
+        host: address.slice(0, colon),
+        port: Number(address.slice(colon + 1)),
+        path: urlPath,
+        ...(token && { headers: { authorization: `Bearer ${token}` } }),
+        agent: false,
+        timeout: 3000,
+      },
+      (response) => collect(response, resolve, reject),
+    );
+    request.once('timeout', () => request.destroy(new Error('timed out')));
+    request.once('error', reject);
+    request.end();
+  });
+}
+
+function collect(
+  response: IncomingMessage,
+  resolve: (answer: HttpAnswer) => void,
+  reject: (error: Error) => void,
+): void {
+  let body = '';
+  response.setEncoding('utf8');
+  response.on('data', (chunk: string) => {
+    body += chunk;
+  });
+  response.once('end', () => resolve({ status: response.statusCode ?? 0, body }));
+  response.once('error', reject);
 }
 
 /** Retries `check` until it passes (file changes are picked up within about a second). */

@@ -35,8 +35,8 @@ export const MIN_TOKEN_LENGTH = 16;
 export const TOKEN_RELOAD_INTERVAL_MS = 1000;
 
 const HOW_TO_SEND =
-  `send the metadata "${AUTHORIZATION_METADATA_KEY}: ${AUTHORIZATION_SCHEME} <token>" (the clients do so from ` +
-  `${CONNECTION_ENV.token} or ${CONNECTION_ENV.tokenFile})`;
+  `send "${AUTHORIZATION_METADATA_KEY}: ${AUTHORIZATION_SCHEME} <token>" (gRPC metadata or HTTP header; the ` +
+  `clients do so from ${CONNECTION_ENV.token} or ${CONNECTION_ENV.tokenFile})`;
 
 const BEARER = new RegExp(`^${AUTHORIZATION_SCHEME}\\s+(\\S+)\\s*$`, 'i');
 
@@ -155,7 +155,7 @@ export function watchTokenFile(
         return {
           ok: false,
           reason: 'unauthenticated',
-          message: `the authorization metadata is not a bearer token: ${HOW_TO_SEND}`,
+          message: `the authorization sent is not a bearer token: ${HOW_TO_SEND}`,
         };
       }
       const role = roleOf(entries, match[1]!);

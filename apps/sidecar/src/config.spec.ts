@@ -14,7 +14,10 @@ describe('loadConfig', () => {
   });
 
   it('takes --http from the flag or TRAINING_CALLBACKS_HTTP, "off" turns it off', () => {
-    expect(loadConfig([], { TRAINING_CALLBACKS_HTTP: '0.0.0.0:9102' })!.http).toBe('0.0.0.0:9102');
+    expect(
+      loadConfig([], { TRAINING_CALLBACKS_HTTP: '0.0.0.0:9102', TRAINING_CALLBACKS_INSECURE_LISTEN: '1' })!
+        .http,
+    ).toBe('0.0.0.0:9102');
     expect(loadConfig(['--http', '[::1]:0'], { TRAINING_CALLBACKS_HTTP: 'off' })!.http).toBe('[::1]:0');
     expect(loadConfig([], { TRAINING_CALLBACKS_HTTP: 'off' })!.http).toBeUndefined();
     expect(() => loadConfig(['--http', '9102'], {})).toThrow(/--http must be host:port or "off"/);
@@ -175,6 +178,12 @@ describe('security flags', () => {
     ]) {
       expect(isLoopbackListen(listen)).toBe(true);
     }
+    // The HTTP listener too.
+    expect(() => loadConfig(['--http', '0.0.0.0:50052'], {})).toThrow(
+      /refusing to listen on 0\.0\.0\.0:50052/,
+    );
+    expect(loadConfig(['--http', '0.0.0.0:50052', '--auth-token-file', 't'], {})).toBeDefined();
+    expect(loadConfig(['--listen', '127.0.0.1:1', '--http', 'off'], {})).toBeDefined();
     expect(isLoopbackListen('0.0.0.0:1')).toBe(false);
     expect(isLoopbackListen('127.evil.example:1')).toBe(false);
   });

@@ -77,8 +77,9 @@ Security (see docs/security.md):
                            PERMISSION_DENIED. grpc.health.v1 needs no token.
   --health-listen ADDR     TRAINING_CALLBACKS_HEALTH_LISTEN   (none) a plaintext port serving only
                            grpc.health.v1, for Kubernetes gRPC probes when the main port has TLS
-  --insecure-listen        TRAINING_CALLBACKS_INSECURE_LISTEN=1  allow --listen beyond loopback with
-                           neither TLS nor tokens (refused otherwise, exit code 2)
+  --insecure-listen        TRAINING_CALLBACKS_INSECURE_LISTEN=1  allow --listen or --http beyond
+                           loopback with neither TLS nor tokens (refused otherwise, exit code 2)
+  TLS and tokens apply to --http as well (same certificate, same tokens); /livez and /readyz stay open.
 
 Mirroring to MLflow (off unless MLFLOW_TRACKING_URI is set; MLflow's own variables):
   MLFLOW_TRACKING_URI                  http(s)://host:port of an \`mlflow server\` (with --serve-artifacts
@@ -117,7 +118,7 @@ export function isLoopbackListen(listen: string): boolean {
 function securityConfig(
   values: ReturnType<typeof parse>['values'],
   env: NodeJS.ProcessEnv,
-  listen: string,
+  listeners: readonly string[],
 ): Pick<SidecarConfig, 'tls' | 'authTokenFile' | 'healthListen' | 'insecureListen'> {
   const certFile = values['tls-cert'] ?? env.TRAINING_CALLBACKS_TLS_CERT;
   const keyFile = values['tls-key'] ?? env.TRAINING_CALLBACKS_TLS_KEY;
@@ -137,9 +138,11 @@ function securityConfig(
   const authTokenFile = values['auth-token-file'] ?? env.TRAINING_CALLBACKS_AUTH_TOKEN_FILE;
   const healthListen = values['health-listen'] ?? env.TRAINING_CALLBACKS_HEALTH_LISTEN;
   const insecureListen = values['insecure-listen'] ?? env.TRAINING_CALLBACKS_INSECURE_LISTEN === '1';
-  if (certFile === undefined && authTokenFile === undefined && !insecureListen && !isLoopbackListen(listen)) {
+  // The gRPC port and the HTTP listener alike; the health-only port carries nothing worth protecting.
+  const exposed = listeners.find((address) => !isLoopbackListen(address));
+  if (certFile === undefined && authTokenFile === undefined && !insecureListen && exposed !== undefined) {
     throw new ConfigError(
-      `refusing to listen on ${listen} (beyond loopback) with neither TLS nor tokens: anyone who can reach ` +
+      `refusing to listen on ${exposed} (beyond loopback) with neither TLS nor tokens: anyone who can reach ` +
         'it could write and read every job. Give --tls-cert/--tls-key and/or --auth-token-file ' +
         '(see docs/security.md), or --insecure-listen if the network itself is trusted.',
     );
@@ -258,7 +261,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
     mlflowRetryHorizonMs,
     mlflowMaxBackoffMs,
     mlflowRequestConcurrency,
-    ...securityConfig(values, env, listen),
+    ...securityConfig(values, env, http === 'off' ? [listen] : [listen, http]),
   };
 }
 

@@ -7,6 +7,7 @@ import { openStore, type Store } from '@training-callbacks/store';
 import { createArtifactFiles } from './artifacts.ts';
 import { type TokenAuthenticator, watchTokenFile } from './auth.ts';
 import { tokenInterceptor } from './auth-grpc.ts';
+import { httpAuthorizer, httpsServerFactory } from './auth-http.ts';
 import type { SidecarConfig } from './config.ts';
 import { createSidecarHealth, type SidecarHealth } from './health.ts';
 import { createHttpListener, type HttpListener } from './http/listener.ts';
@@ -70,6 +71,11 @@ export async function startSidecar(
   if (config.http) {
     http = createHttpListener({
       address: config.http,
+      // The same certificate (and its reloads) and the same tokens as the gRPC port.
+      ...(tls && { createServer: httpsServerFactory(tls) }),
+      ...((tokens || tls?.mutual) && {
+        authorize: httpAuthorizer({ ...(tokens && { tokens }), ...(tls && { tls }) }),
+      }),
       onError: (error, urlPath) =>
         logger.error(`HTTP handler for ${urlPath} failed: ${(error as Error)?.stack ?? error}`, {
           event: 'internal_error',

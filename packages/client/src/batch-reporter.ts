@@ -42,7 +42,7 @@ export interface BatchStats {
   readonly pointsNonFinite: number;
   /** Points dropped because the buffer was full (drop-newest) or the job had ended. */
   readonly pointsDropped: number;
-  /** Points given up after a refused stream or once retries ran out. */
+  /** Points of streams refused, given up at onTrainEnd's flush deadline, or failing with a suspect status 5 times. */
   readonly pointsFailed: number;
   /** Steps ignored because step or epoch was not a non-negative integer, or no metric was given. */
   readonly stepsInvalid: number;

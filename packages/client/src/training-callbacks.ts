@@ -187,6 +187,10 @@ export type CallbacksState = 'new' | 'running' | 'ended' | 'closed';
 
 /** True when `promise` settles within `ms` milliseconds (its rejection is the caller's to handle). */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  if (!(ms < 2 ** 31)) {
+    await promise; // beyond a timer's range (e.g. an unbounded retry budget): no time limit
+    return true;
+  }
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => {
     timer = setTimeout(() => resolve(false), ms);
@@ -274,6 +278,7 @@ export class TrainingCallbacks {
         return this.call(
           (deadline) => this.client.reportBatchMetrics(requests, { deadline: deadline + extraMs }),
           this.batchRetries.signal,
+          true,
         );
       },
       (error) => options.onBackgroundError?.(error),
@@ -287,14 +292,23 @@ export class TrainingCallbacks {
   }
 
   /** Runs one call with the per-call deadline and the retry policy (the shared status table). */
-  private call<T>(attempt: (deadlineMs: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  private call<T>(
+    attempt: (deadlineMs: number) => Promise<T>,
+    signal?: AbortSignal,
+    untilAcknowledged = false,
+  ): Promise<T> {
+    // Batch streams run in the background: a transient failure is retried until acknowledged (or
+    // until onTrainEnd's flush deadline aborts it), not only for the retry budget of awaited calls.
+    const policy = untilAcknowledged
+      ? { ...this.retryPolicy, maxRetryTimeMs: Number.POSITIVE_INFINITY }
+      : this.retryPolicy;
     const options: CallWithRetryOptions = {
       onRetry: () => {
         this.reporter.retries++;
       },
       ...(signal && { signal }),
     };
-    return callWithRetry(() => attempt(this.deadlineMs), this.retryPolicy, options);
+    return callWithRetry(() => attempt(this.deadlineMs), policy, options);
   }
 
   /** Runs a write; when it fails for good it is counted in the losses, then rethrown. */
@@ -397,8 +411,10 @@ export class TrainingCallbacks {
   }
 
   /**
-   * Waits until every batch point reported before the call is acknowledged by the sidecar. Rejects
-   * with the {@link RpcError} of a flush that failed for good (those points are counted as failed).
+   * Waits until every batch point reported before the call is acknowledged by the sidecar; while the
+   * sidecar is unreachable it keeps waiting (batch streams are retried until acknowledged). Rejects
+   * with the {@link RpcError} of a flush that failed for good — refused, or given up at
+   * `onTrainEnd`'s flush deadline (those points are counted in {@link losses}).
    */
   flush(): Promise<void> {
     return this.reporter.flush();
@@ -425,7 +441,9 @@ export class TrainingCallbacks {
     options: { timestamp?: Date } = {},
   ): Promise<EpochEndResult> {
     this.assertOpen('onEpochEnd');
-    await this.flushQuietly();
+    // Batch points go first, but an outage holds the epoch no longer than an awaited call's retry
+    // budget (the points keep being retried in the background).
+    await settlesWithin(this.flushQuietly(), this.retryPolicy.maxRetryTimeMs);
     const response = await this.write(`EndEpoch ${epoch}`, () =>
       this.call((deadline) =>
         this.client.endEpoch(
@@ -559,13 +577,14 @@ export class TrainingCallbacks {
   close(): void {
     if (this.currentState === 'closed') return;
     this.currentState = 'closed';
+    this.batchRetries.abort();
     this.reporter.stop();
     this.client.close();
   }
 
   /** For `await using`: flushes pending batch points (best effort), then closes. */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.flushQuietly();
+    await settlesWithin(this.flushQuietly(), this.retryPolicy.maxRetryTimeMs);
     this.close();
   }
 

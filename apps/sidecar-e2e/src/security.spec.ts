@@ -172,7 +172,7 @@ describe('TLS (--tls-cert, --tls-key, --tls-client-ca)', () => {
     const plain = createClient(TrainingCallbacks, sidecar.address);
     try {
       expect((await secure.listJobs({})).jobs).toEqual([]);
-      expect((await failure(plain.listJobs({}, { deadline: 3000 }))).code).toBe(Status.UNAVAILABLE);
+      expect((await failure(plain.listJobs({}, { deadline: 15_000 }))).code).toBe(Status.UNAVAILABLE);
     } finally {
       secure.close();
       plain.close();
@@ -197,7 +197,7 @@ describe('TLS (--tls-cert, --tls-key, --tls-client-ca)', () => {
       await known.beginTraining(begin, bearer(WRITE_TOKEN));
       // The handshake fails: the channel never becomes ready, whatever token is sent.
       for (const refused of [stranger, anonymous]) {
-        const error = await failure(refused.listJobs({}, { ...bearer(WRITE_TOKEN), deadline: 3000 }));
+        const error = await failure(refused.listJobs({}, { ...bearer(WRITE_TOKEN), deadline: 15_000 }));
         expect(error.code).toBe(Status.UNAVAILABLE);
       }
     } finally {

@@ -117,7 +117,7 @@ describe('TLS and tokens from the environment', () => {
     vi.stubEnv(CONNECTION_ENV.clientCertFile, undefined);
     vi.stubEnv(CONNECTION_ENV.clientKeyFile, undefined);
     await using callbacks = new TrainingCallbacks(newJob());
-    const error = await refusal(callbacks.client.listJobs({}, { deadline: 3000 }));
+    const error = await refusal(callbacks.client.listJobs({}, { deadline: 15_000 }));
     expect(error.code).toBe(Status.UNAVAILABLE);
   });
 });

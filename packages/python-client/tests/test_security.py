@@ -123,7 +123,7 @@ def test_no_token_wrong_token_and_read_token(
 def test_mutual_tls_without_a_client_certificate_is_refused(secure_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(CONNECTION_ENV["client_cert_file"])
     monkeypatch.delenv(CONNECTION_ENV["client_key_file"])
-    with SidecarClient(timeout=3) as client, pytest.raises(Exception) as refused:
+    with SidecarClient(timeout=15) as client, pytest.raises(Exception) as refused:
         client.list_jobs()
     assert getattr(refused.value, "code", None) == grpc.StatusCode.UNAVAILABLE
 

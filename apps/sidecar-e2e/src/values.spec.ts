@@ -197,6 +197,36 @@ describe('configs (google.protobuf.Struct)', () => {
   });
 });
 
+describe('what a job stores about itself', () => {
+  it('is refused over 1 MiB encoded, so that every accepted job can be read back in one message', async () => {
+    const params = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`p${i}`, 'v'.repeat(6000)]));
+    await refused(
+      () => client.beginTraining({ jobId: 'huge', taskType: TaskType.IMAGE_CLASSIFICATION, params }),
+      Status.INVALID_ARGUMENT,
+      /take 12\d{5} bytes encoded; the limit is 1048576 \(1 MiB\)/,
+    );
+    await refused(
+      () =>
+        client.beginTraining({
+          jobId: 'huge',
+          taskType: TaskType.IMAGE_CLASSIFICATION,
+          modelConfig: { layers: Array.from({ length: 150_000 }, (_, i) => i * 1.5) } as never,
+        }),
+      Status.INVALID_ARGUMENT,
+      /the limit is 1048576/,
+    );
+    // Just under the limit: stored, and read back whole.
+    const fits = Object.fromEntries(Array.from({ length: 160 }, (_, i) => [`p${i}`, 'v'.repeat(6000)]));
+    const { job } = await client.beginTraining({
+      jobId: 'big',
+      taskType: TaskType.IMAGE_CLASSIFICATION,
+      params: fits,
+    });
+    expect(Object.keys(job!.params)).toHaveLength(160);
+    expect((await client.getJob({ jobId: 'big' })).job?.params).toEqual(fits);
+  });
+});
+
 describe('names that are special in JavaScript', () => {
   it('a metric named __proto__ is stored and read back (it was acknowledged and never stored)', async () => {
     const reported = JSON.parse(

@@ -1,9 +1,13 @@
+import { create } from '@bufbuild/protobuf';
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
+import { BeginTrainingRequestSchema } from '@training-callbacks/proto';
 import { describe, expect, it } from 'vitest';
 import {
+  checkJobDescriptionSize,
   checkJobId,
   checkStructDepth,
   codePointLength,
+  JOB_DESCRIPTION_MAX_BYTES,
   quote,
   STRUCT_MAX_DEPTH,
   timestampOf,
@@ -95,6 +99,18 @@ describe('checkStructDepth', () => {
   it('stops counting far past the limit instead of walking an arbitrarily deep value', () => {
     expect(refusal(() => checkStructDepth(nested(5000), 'model_config'))).toMatch(
       /nested more than 128 levels deep; the limit is 32/,
+    );
+  });
+});
+
+describe('checkJobDescriptionSize', () => {
+  const request = (valueLength: number) =>
+    create(BeginTrainingRequestSchema, { jobId: 'j', params: { p: 'v'.repeat(valueLength) } });
+
+  it('accepts up to 1 MiB encoded and refuses more, with the size and the limit', () => {
+    expect(() => checkJobDescriptionSize(request(JOB_DESCRIPTION_MAX_BYTES - 100))).not.toThrow();
+    expect(refusal(() => checkJobDescriptionSize(request(JOB_DESCRIPTION_MAX_BYTES)))).toMatch(
+      /take 10485\d\d bytes encoded; the limit is 1048576 \(1 MiB\)/,
     );
   });
 });

@@ -1,7 +1,9 @@
 // Input checks shared by the handlers. Each returns nothing or throws an INVALID_ARGUMENT RpcError
 // whose message names the field and says what to send instead: a refused call writes nothing.
+import { toBinary } from '@bufbuild/protobuf';
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import { checkMetricName } from '@training-callbacks/metric-catalog';
+import { type BeginTrainingRequest, BeginTrainingRequestSchema } from '@training-callbacks/proto';
 
 export const JOB_ID_MAX_LENGTH = 128;
 /** More metrics than this in one epoch report is a bug in the trainer, not a real epoch. */
@@ -16,6 +18,12 @@ export const ARTIFACT_PATH_MAX_LENGTH = 512;
 /** Longest name between two "/" of an artifact path, in bytes of UTF-8: most file systems' NAME_MAX. */
 export const ARTIFACT_SEGMENT_MAX_BYTES = 255;
 
+/**
+ * Largest BeginTraining request (encoded), i.e. what a job stores about itself: params, configs and
+ * custom metric definitions. Far below the default message limit (16 MiB), so that every stored job
+ * fits, with its final metrics and status, into one GetJob or ListJobs answer.
+ */
+export const JOB_DESCRIPTION_MAX_BYTES = 1024 * 1024;
 /** Deepest nesting of objects and lists in model_config / training_config (the config itself is level 1). */
 export const STRUCT_MAX_DEPTH = 32;
 /** google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z … 9999-12-31T23:59:59.999999999Z. */
@@ -198,6 +206,18 @@ export function checkStructDepth(value: unknown, field: string): void {
     const shown = depth > STRUCT_MAX_DEPTH * 4 ? `more than ${STRUCT_MAX_DEPTH * 4}` : `${depth}`;
     invalid(
       `${field} is nested ${shown} levels deep; the limit is ${STRUCT_MAX_DEPTH} (objects and lists, the config itself being level 1) — flatten it or store it as an artifact`,
+    );
+  }
+}
+
+/** Refuses a job description that could not be read back in one message (see JOB_DESCRIPTION_MAX_BYTES). */
+export function checkJobDescriptionSize(request: BeginTrainingRequest): void {
+  const bytes = toBinary(BeginTrainingRequestSchema, request).byteLength;
+  if (bytes > JOB_DESCRIPTION_MAX_BYTES) {
+    invalid(
+      `the job's params, model_config, training_config and custom_metrics take ${bytes} bytes encoded; ` +
+        `the limit is ${JOB_DESCRIPTION_MAX_BYTES} (1 MiB), so that the job can always be read back — ` +
+        'keep large configurations in an artifact and pass its name as a param',
     );
   }
 }

@@ -5,6 +5,7 @@ import { outboxItems } from '@training-callbacks/mlflow-bridge/core';
 import { catalogToProto, definitionFromProto, taskTypes } from '../convert.ts';
 import {
   checkEpoch,
+  checkJobDescriptionSize,
   checkJobId,
   checkParams,
   checkShortText,
@@ -36,6 +37,7 @@ export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginT
       checkParams(request.params);
       checkStructDepth(request.modelConfig, 'model_config');
       checkStructDepth(request.trainingConfig, 'training_config');
+      checkJobDescriptionSize(request);
       const customMetrics = request.customMetrics.map((d, i) => definitionFromProto(d, i));
       for (const definition of customMetrics) {
         const problem = checkMetricName(definition.name);

@@ -557,7 +557,9 @@ export const BestEpochSchema: GenMessage<BestEpoch> = /*@__PURE__*/
   messageDesc(file_trainingcallbacks_v1_training_callbacks, 8);
 
 /**
- * Request of BeginTraining.
+ * Request of BeginTraining. At most 1 MiB encoded (params, configs and custom metrics make up what a
+ * job stores about itself), so that every job can be read back in one message; INVALID_ARGUMENT
+ * beyond.
  *
  * @generated from message trainingcallbacks.v1.BeginTrainingRequest
  */

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from sidecar import REPO, Sidecar, free_port
+from fault_proxy import FaultProxy
+from sidecar import REPO, Sidecar
 
 from training_callbacks import SidecarClient, TrainingCallbacks, pb
 from training_callbacks._status_table import RETRY_METADATA_KEY, SUSPECT_ATTEMPTS, classify_status
@@ -65,37 +66,29 @@ def test_an_oversized_report_is_dropped_with_a_warning_and_later_reports_go_thro
 def test_an_outage_past_the_flush_deadline_is_given_up_counted_and_the_end_still_sent(
     tmp_path: Path, job_id: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    address = f"127.0.0.1:{free_port()}"
-    data = tmp_path / "outage"
-    with Sidecar(data, listen=address):
-        cb = TrainingCallbacks(job_id, "image_classification", address=address, call_timeout=8)
+    with Sidecar(tmp_path / "outage") as sidecar, FaultProxy(sidecar.address) as proxy:
+        cb = TrainingCallbacks(job_id, "image_classification", address=proxy.address, call_timeout=6)
         cb.on_train_begin()
         assert cb.flush(30)
-    # The sidecar is down: an epoch and 10 points wait, retried (UNAVAILABLE is transient).
-    cb.on_epoch_end(0, {"accuracy": 0.5})
-    for step in range(10):
-        cb.on_batch_end(step, {"loss": 1.0})
-    later = Sidecar(data, listen=address)
+        proxy.refuse()  # the sidecar is unreachable: an epoch and 10 points wait, retried (UNAVAILABLE)
+        cb.on_epoch_end(0, {"accuracy": 0.5})
+        for step in range(10):
+            cb.on_batch_end(step, {"loss": 1.0})
 
-    def restart_after_give_up() -> None:
-        while cb.losses().failed_writes == 0:  # on_train_end gives up at timeout - call_timeout
-            time.sleep(0.05)
-        later.start()
+        def reachable_after_give_up() -> None:
+            while cb.losses().failed_writes == 0:  # on_train_end gives up at timeout - call_timeout
+                time.sleep(0.05)
+            proxy.forward()
 
-    restarter = threading.Thread(target=restart_after_give_up, daemon=True)
-    restarter.start()
-    try:
+        threading.Thread(target=reachable_after_give_up, daemon=True).start()
         with caplog.at_level(logging.WARNING, "training_callbacks"):
-            assert cb.on_train_end(timeout=16) is False  # gives up after 8 s, then 8 s for the end
-        restarter.join(60)
+            assert cb.on_train_end(timeout=16) is False  # gives up after 10 s, then 6 s for the end
         losses = cb.losses()
         assert (losses.failed_writes, losses.dropped_points) == (1, 10)
         assert "not acknowledged by on_train_end's flush deadline (last failure UNAVAILABLE" in losses.describe()
         assert "lost reports: 10 batch points dropped, 1 writes failed" in caplog.text
-        with SidecarClient(address) as reader:
+        with SidecarClient(sidecar.address) as reader:
             job = reader.get_job(job_id)
             assert job.status == pb.JOB_STATUS_COMPLETED  # the end went out after the give-up, with the losses
             assert (job.client_losses.failed_writes, job.client_losses.dropped_points) == (1, 10)
             assert reader.list_epochs(job_id) == []
-    finally:
-        later.stop()

@@ -337,6 +337,17 @@ describe('RetryMlflowSync refuses', () => {
     ));
 });
 
+describe('RemirrorMlflowRun refuses', () => {
+  it('an empty job id', () =>
+    refused(() => client.remirrorMlflowRun({ jobId: '' }), Status.INVALID_ARGUMENT, /job_id/));
+  it('a sidecar without MLflow', () =>
+    refused(
+      () => client.remirrorMlflowRun({ jobId: 'running' }),
+      Status.FAILED_PRECONDITION,
+      /MLflow is not configured on this sidecar: set MLFLOW_TRACKING_URI/,
+    ));
+});
+
 it('still serves valid calls after all the refusals', async () => {
   const response = await client.endEpoch({ jobId: 'running', epoch: 1, metrics: { accuracy: 0.75 } });
   expect(response.isBest).toBe(true);

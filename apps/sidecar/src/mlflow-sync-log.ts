@@ -15,6 +15,12 @@ export interface SyncLogOptions {
   now?: () => number;
 }
 
+/** What a parked job whose MLflow run vanished says to do (in its parked error, so GetJob shows it too). */
+export const RUN_GONE_HINT =
+  'if the run can be restored in MLflow (restore a deleted run, or a backup that has it), do that and call ' +
+  'RetryMlflowSync; if it is gone for good (backend reset, run deleted permanently), call ' +
+  'RemirrorMlflowRun(job_id) to copy the whole job — params, tags, histories, artifacts, status — into a new run';
+
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 /** Turns sync events into log lines. */

@@ -29,7 +29,7 @@ import {
   type SyncThreadData,
   type ToSyncThread,
 } from './mlflow-outbox.ts';
-import { syncEventLogger } from './mlflow-sync-log.ts';
+import { RUN_GONE_HINT, syncEventLogger } from './mlflow-sync-log.ts';
 
 /**
  * Runs this thread below the RPC thread's CPU priority (Linux: nice is per thread, and a thread may
@@ -96,6 +96,7 @@ const worker = createSyncWorker({
   // Two log-batch requests in flight by default: a server with several workers (MLflow's default is 4)
   // parses one while it commits the other. Against a one-worker server they only contend (≈ 15 % slower).
   requestConcurrency: data.requestConcurrency,
+  runGoneHint: RUN_GONE_HINT,
   onEvent: syncEventLogger({
     log: (line, fields) => log(line, fields),
     logError: (line, fields) => log(line, fields, true),

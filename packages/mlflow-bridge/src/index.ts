@@ -58,6 +58,7 @@ export {
   type BackoffOptions,
   createSyncWorker,
   DEFAULT_RETRY_HORIZON_MS,
+  DEFAULT_RUN_GONE_HINT,
   FINAL_PREFIX,
   METRIC_NAME_TAG_PREFIX,
   type SyncEvent,

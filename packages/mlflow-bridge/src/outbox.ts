@@ -26,6 +26,11 @@ export interface JobBegunPayload {
   startTimeMs: number;
   /** Run name; default `job_<jobId>`. */
   runName?: string;
+  /**
+   * A re-mirror's begin (the whole job follows): the job's stored mirror state is ignored and its run
+   * is looked for by its job-id tag — filled up when it is still there, created when it is gone.
+   */
+  remirror?: boolean;
 }
 
 /** One EndEpoch: metrics at step = epoch. */

@@ -10,7 +10,13 @@ import {
   PARAM_CHANGED_TAG_PREFIX,
   type Run,
 } from './client.ts';
-import { MemoryOutbox, type MlflowOutbox, type NewOutboxItem, outboxItems } from './outbox.ts';
+import {
+  type JobBegunPayload,
+  MemoryOutbox,
+  type MlflowOutbox,
+  type NewOutboxItem,
+  outboxItems,
+} from './outbox.ts';
 import { startHttpFaultInjector, startTcpFaultProxy } from './testing/index.ts';
 import {
   createSyncWorker,
@@ -277,6 +283,55 @@ describe('sync worker against a real MLflow', () => {
     await createSyncWorker({ client: c2, outbox: restarted, ...fast }).runUntilIdle();
     await c2.close();
     await expectExactlyOnce(await runOf(jobId), expected);
+  });
+});
+
+describe('a run that vanished from MLflow', () => {
+  it('parks with what to do when the backend no longer knows the run; a re-mirror copies the job into one new run', async () => {
+    const jobId = `vanished-${uid()}`;
+    const { items, expected } = scenario({ epochs: 2, batchSteps: 20 });
+    const outbox = new MemoryOutbox();
+    const client = createMlflowClient({ trackingUri: url });
+    const events: SyncEvent[] = [];
+    const worker = createSyncWorker({
+      client,
+      outbox,
+      ...fast,
+      runGoneHint: 'call Remirror',
+      onEvent: (e) => events.push(e),
+    });
+    // As after a backend reset: the job's stored run id is one this server never had.
+    await reader.ensureExperiment(`job_${jobId}`);
+    const ghost = 'f'.repeat(32);
+    await outbox.saveMirror(jobId, { runId: ghost, artifactUri: `mlflow-artifacts:/1/${ghost}/artifacts` });
+    await outbox.enqueue(jobId, items.slice(1), Date.now());
+    await worker.runUntilIdle();
+    const parked = (await worker.status(jobId)).parkedError;
+    expect(parked).toMatch(new RegExp(`RESOURCE_DOES_NOT_EXIST.*${ghost}.*the run is gone: call Remirror`));
+
+    // The re-mirror (the sidecar's RemirrorMlflowRun): the old queue replaced by the whole job, the begin
+    // flagged; a stale mirror state is ignored. Delivered twice (a crash after the run was created).
+    const copy = [
+      outboxItems.jobBegun({ ...(items[0]!.payload as JobBegunPayload), remirror: true }),
+      ...items.slice(1),
+    ];
+    const fresh = new MemoryOutbox();
+    await fresh.saveMirror(jobId, { runId: ghost });
+    await fresh.enqueue(jobId, [copy[0]!], Date.now());
+    const w2 = createSyncWorker({ client, outbox: fresh, ...fast, onEvent: (e) => events.push(e) });
+    await w2.runUntilIdle();
+    await fresh.saveMirror(jobId, { runId: ghost });
+    await fresh.enqueue(jobId, copy, Date.now());
+    await w2.runUntilIdle();
+    await client.close();
+    expect((await fresh.syncStatus(jobId, Date.now())).pendingItems).toBe(0);
+    const run = await runOf(jobId);
+    expect(run.info.runId).toBe((await fresh.getMirror(jobId))!.runId);
+    expect(run.info.status).toBe('FINISHED');
+    await expectExactlyOnce(run, expected);
+    const notes = events.flatMap((e) => (e.type === 'warning' ? [e.message] : []));
+    expect(notes.some((m) => m.startsWith('re-mirror: created run'))).toBe(true);
+    expect(notes.some((m) => m.includes('filling it up'))).toBe(true);
   });
 });
 

@@ -8,6 +8,11 @@ export const DEFAULT_RETRY_HORIZON_MS = 7 * 24 * 3600 * 1000;
 export const METRIC_NAME_TAG_PREFIX = 'training_callbacks.metric_name.';
 /** Prefix of final metrics. */
 export const FINAL_PREFIX = 'final_';
+/** What the parked error of a job whose run vanished says to do, unless the caller words it. */
+export const DEFAULT_RUN_GONE_HINT =
+  "restore the run in MLflow and retry the job's sync, or re-mirror the job (a job_begun with `remirror`) to copy it whole into a new run";
+/** `errorCode` of the error for a run that is still in MLflow but deleted. */
+const RUN_DELETED = 'RUN_DELETED';
 
 export interface BackoffOptions {
   /** First retry delay (default 1 s). */
@@ -60,6 +65,11 @@ export interface SyncWorkerOptions {
   maxPointsPerStep?: number;
   /** Log-batch requests of one drain step in flight together (default 1). Steps of a job stay in order. */
   requestConcurrency?: number;
+  /**
+   * Appended to the parked error of a job whose run vanished (MLflow answers that it does not exist, or
+   * that it was deleted): what the operator can do. Default `DEFAULT_RUN_GONE_HINT`.
+   */
+  runGoneHint?: string;
   /** MLflow experiment name of a job (default `job_<jobId>`). */
   experimentName?: (jobId: string) => string;
   /** Every delivery, retry, parking, warning and artifact progress. */
@@ -85,6 +95,13 @@ export interface SyncWorker {
 }
 
 const METRIC_KINDS = new Set<OutboxItem['kind']>(['epoch_metrics', 'batch_metrics', 'final_metrics']);
+
+/** MLflow says the run is not there (any more): the backend was reset or restored, or the run deleted. */
+function isRunGone(e: MlflowError): boolean {
+  if (e.errorCode === RUN_DELETED) return true;
+  if (e.status === 404 && e.errorCode === 'RESOURCE_DOES_NOT_EXIST') return /\brun\b/i.test(e.message);
+  return e.status === 400 && /must be in the 'active' state/.test(e.message);
+}
 
 /** A failure that says MLflow (or the way to it) is down, rather than that a request was wrong. */
 function isUnreachable(e: MlflowError): boolean {
@@ -121,6 +138,7 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
   const maxPoints = options.maxPointsPerStep ?? 10_000;
   const requestConcurrency = Math.max(1, options.requestConcurrency ?? 1);
   const experimentName = options.experimentName ?? ((jobId: string) => `job_${jobId}`);
+  const runGoneHint = options.runGoneHint ?? DEFAULT_RUN_GONE_HINT;
   const emit = options.onEvent ?? (() => undefined);
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
@@ -183,16 +201,22 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
       ...p.tags,
     };
     let status: string;
+    if (p.remirror) {
+      // The whole job follows. What the mirror remembers may be stale (a step of the old queue that was
+      // in flight during the re-mirror may have saved it since): start from nothing.
+      const previous = mirror.runId;
+      for (const k of Object.keys(mirror) as Array<keyof MlflowJobMirror>) delete mirror[k];
+      if (previous)
+        emit({ type: 'warning', jobId, message: `re-mirroring the job (its run was ${previous})` });
+    }
     if (mirror.runId) {
       const run = await client.getRun(mirror.runId);
       if (run.info.lifecycleStage !== 'active') {
-        throw new MlflowError(
-          `job ${jobId}: MLflow run ${mirror.runId} was deleted; restore it in MLflow, then retry the job's sync`,
-          {
-            kind: 'config',
-            retryable: false,
-          },
-        );
+        throw new MlflowError(`job ${jobId}: its MLflow run ${mirror.runId} was deleted`, {
+          kind: 'config',
+          retryable: false,
+          errorCode: RUN_DELETED,
+        });
       }
       status = run.info.status;
     } else {
@@ -209,6 +233,15 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
       mirror.artifactUri = r.run.artifactUri;
       await outbox.saveMirror(jobId, mirror);
       status = r.run.status;
+      if (p.remirror) {
+        emit({
+          type: 'warning',
+          jobId,
+          message: r.created
+            ? `re-mirror: created run ${r.run.runId}; the whole job follows`
+            : `re-mirror: the job's run ${r.run.runId} is in MLflow; filling it up (points it has are dropped by MLflow)`,
+        });
+      }
     }
     // Resumed (or begun again after an end): the run continues.
     if (status !== 'RUNNING') await client.updateRun(mirror.runId, { status: 'RUNNING' });
@@ -330,8 +363,9 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
       }
       emit({ type: 'retry', jobId: head.jobId, itemId: head.id, attempts, delayMs, error: err.message });
     } else {
-      await outbox.park(head.id, err.message);
-      emit({ type: 'parked', jobId: head.jobId, itemId: head.id, error: err.message });
+      const error = isRunGone(err) ? `${err.message} — the run is gone: ${runGoneHint}` : err.message;
+      await outbox.park(head.id, error);
+      emit({ type: 'parked', jobId: head.jobId, itemId: head.id, error });
     }
   }
 

@@ -11,6 +11,7 @@ export type {
   EndJobInput,
   EpochRecord,
   JobRecord,
+  JobSnapshot,
   JobStatus,
   ListJobsPage,
   ListJobsQuery,

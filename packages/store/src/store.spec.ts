@@ -838,4 +838,70 @@ describe('outbox', () => {
     expect(job.updatedAt).toEqual(before);
     expect(await store.getMirrorState('none')).toBeUndefined();
   });
+
+  it("replaces a job's outbox with a copy of the job built from what is stored, forgetting the mirror state", async () => {
+    const store = await openTestStore();
+    await store.createOrGetJob(newJob('rm'), { outbox: [{ kind: 'job_begun', payload: { a: 1 } }] });
+    for (const e of [1, 0]) {
+      await store.saveEpoch({
+        jobId: 'rm',
+        epoch: e,
+        metrics: { loss: e === 0 ? Number.NaN : 0.5 },
+        columns: {},
+        timestamp: new Date(1000 + e),
+        best: null,
+        outbox: [item(e)],
+      });
+    }
+    await store.appendBatchBlocks('rm', [block(0, ['loss'], 0n, 2), block(1, ['loss'], 2n, 2)], {
+      outboxKind: 'batch_metrics',
+    });
+    await store.putArtifacts('rm', [
+      {
+        artifactPath: 'w.pt',
+        sizeBytes: 1,
+        sha256: 'x',
+        sourcePath: '/s',
+        storedPath: '/t',
+        loggedAt: new Date(),
+      },
+    ]);
+    await store.saveMirrorState('rm', { experimentId: '7', runId: 'gone', metricKeys: { a: 'a' } });
+    await store.parkOutboxItem((await store.peekOutbox('rm', 1))[0]!.id, 'run gone');
+
+    const result = await store.replaceOutbox(
+      'rm',
+      ({ job, epochs, artifacts }) => ({
+        before: [
+          { kind: 'job_begun', payload: { job: job.jobId } },
+          ...epochs.map((e) => ({
+            kind: 'epoch_metrics',
+            payload: { epoch: e.epoch, nan: Number.isNaN(e.metrics.loss), at: e.timestamp.getTime() },
+          })),
+        ],
+        blockKind: 'batch_metrics',
+        after: artifacts.map((a) => ({ kind: 'artifact', payload: { path: a.artifactPath } })),
+      }),
+      42,
+    );
+    expect(result).toMatchObject({ dropped: 5, queued: 6, job: { jobId: 'rm', mlflowRunId: '' } });
+    const items = await store.peekOutbox('rm', 100);
+    expect(items.map((i) => [i.kind, i.payload, i.block?.steps[0]])).toEqual([
+      ['job_begun', { job: 'rm' }, undefined],
+      ['epoch_metrics', { epoch: 0, nan: true, at: 1000 }, undefined],
+      ['epoch_metrics', { epoch: 1, nan: false, at: 1001 }, undefined],
+      ['batch_metrics', null, 0n],
+      ['batch_metrics', null, 2n],
+      ['artifact', { path: 'w.pt' }, undefined],
+    ]);
+    expect(items.every((i) => i.parkedError === null && i.nextAttemptAtMs === 42 && i.attempts === 0)).toBe(
+      true,
+    );
+    expect(await store.getMirrorState('rm')).toEqual({});
+    await expect(
+      store.replaceOutbox('nope', () => ({ before: [], blockKind: 'x', after: [] }), 1),
+    ).rejects.toMatchObject({
+      kind: 'not_found',
+    });
+  });
 });

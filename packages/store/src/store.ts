@@ -51,6 +51,7 @@ import type {
   EndJobInput,
   EpochRecord,
   JobRecord,
+  JobSnapshot,
   JobStatus,
   ListJobsPage,
   ListJobsQuery,
@@ -163,6 +164,17 @@ function decodeConfig(stored: unknown): Record<string, unknown> {
 /** A config → its stored form, NaN and ±Infinity kept (see `encodeJsonTree`). */
 function encodeConfig(config: Readonly<Record<string, unknown>>): Record<string, unknown> {
   return encodeJsonTree(config) as Record<string, unknown>;
+}
+
+function toArtifactRecord(row: Artifact): ArtifactRecord {
+  return {
+    artifactPath: row.artifactPath,
+    sizeBytes: row.sizeBytes,
+    sha256: row.sha256,
+    sourcePath: row.sourcePath,
+    storedPath: row.storedPath,
+    loggedAt: row.loggedAt,
+  };
 }
 
 function toEpochRecord(jobId: string, row: TrainingMetric): EpochRecord {
@@ -630,14 +642,7 @@ class OrmStore implements Store {
       { job: jobId },
       { orderBy: { artifactPath: 'asc' }, disableIdentityMap: true },
     );
-    return rows.map((row) => ({
-      artifactPath: row.artifactPath,
-      sizeBytes: row.sizeBytes,
-      sha256: row.sha256,
-      sourcePath: row.sourcePath,
-      storedPath: row.storedPath,
-      loggedAt: row.loggedAt,
-    }));
+    return rows.map(toArtifactRecord);
   }
 
   async setMlflowIds(jobId: string, experimentId: string, runId: string): Promise<void> {
@@ -792,6 +797,62 @@ class OrmStore implements Store {
       .where('jobId', '=', jobId)
       .executeTakeFirst();
     if (result.numUpdatedRows === 0n) throw notFound(jobId);
+  }
+
+  async replaceOutbox(
+    jobId: string,
+    build: (job: JobSnapshot) => { before: OutboxItemInput[]; blockKind: string; after: OutboxItemInput[] },
+    nowMs: number,
+  ): Promise<{ dropped: number; queued: number; job: JobRecord }> {
+    // The job row and its epochs change only under the caller's per-job lock; batch blocks and
+    // artifacts may arrive meanwhile, so they are read inside the transaction that replaces the queue.
+    const row = await this.#em().findOne(TrainingJob, { jobId });
+    if (!row) throw notFound(jobId);
+    const job = toJobRecord(row);
+    const epochs = await this.listEpochs(jobId);
+    const result = await this.#transaction(jobId, async (trx) => {
+      const artifacts = await trx
+        .selectFrom('Artifact')
+        .select(['artifactPath', 'storedPath', 'sizeBytes', 'sha256'])
+        .where('job', '=', jobId)
+        .orderBy('artifactPath')
+        .execute();
+      const blocks = await trx
+        .selectFrom('BatchMetricBlock')
+        .select('id')
+        .where('job', '=', jobId)
+        .orderBy('id')
+        .execute();
+      const { before, blockKind, after } = build({
+        job,
+        epochs,
+        artifacts: artifacts.map((a) => ({ ...a, sizeBytes: Number(a.sizeBytes) })),
+      });
+      const deleted = await trx.deleteFrom('OutboxItem').where('job', '=', jobId).executeTakeFirst();
+      await trx
+        .updateTable('TrainingJob')
+        .set({ mlflowExperimentId: '', mlflowRunId: '', mlflowArtifactUri: '', mlflowMetricKeys: null })
+        .where('jobId', '=', jobId)
+        .execute();
+      const rows = [
+        ...outboxRows(jobId, before, nowMs),
+        ...blockOutboxRows(
+          jobId,
+          blockKind,
+          blocks.map((b) => Number(b.id)),
+          nowMs,
+        ),
+        ...outboxRows(jobId, after, nowMs),
+      ];
+      for (let i = 0; i < rows.length; i += INSERT_CHUNK_ROWS) {
+        await trx
+          .insertInto('OutboxItem')
+          .values(rows.slice(i, i + INSERT_CHUNK_ROWS))
+          .execute();
+      }
+      return { dropped: Number(deleted.numDeletedRows), queued: rows.length };
+    });
+    return { ...result, job: { ...job, mlflowExperimentId: '', mlflowRunId: '' } };
   }
 
   async close(): Promise<void> {

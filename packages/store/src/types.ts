@@ -264,6 +264,13 @@ export interface ArtifactRecord {
   loggedAt: Date;
 }
 
+/** A job as stored, for {@link Store.replaceOutbox}. */
+export interface JobSnapshot {
+  job: JobRecord;
+  epochs: EpochRecord[];
+  artifacts: Array<Pick<ArtifactRecord, 'artifactPath' | 'storedPath' | 'sizeBytes' | 'sha256'>>;
+}
+
 /** The store: every method runs in its own short transaction on a fresh `em.fork()`. */
 export interface Store {
   /**
@@ -344,6 +351,17 @@ export interface Store {
   getMirrorState(jobId: string): Promise<MirrorState | undefined>;
   /** Saves the mirror's state (ids, artifact root, metric keys) into the job row; updatedAt is left alone. */
   saveMirrorState(jobId: string, state: MirrorState): Promise<void>;
+  /**
+   * Replaces a job's outbox with a full copy of the job (a re-mirror into a new run), in one
+   * transaction: drops the job's pending entries, forgets its mirror state, and appends what `build`
+   * makes of the job as stored — `before`, one entry of kind `blockKind` per stored batch block (in
+   * the order they were stored), then `after`. NOT_FOUND for an unknown job.
+   */
+  replaceOutbox(
+    jobId: string,
+    build: (job: JobSnapshot) => { before: OutboxItemInput[]; blockKind: string; after: OutboxItemInput[] },
+    nowMs: number,
+  ): Promise<{ dropped: number; queued: number; job: JobRecord }>;
   /**
    * The outbox's read queries compiled into plain data, for {@link OutboxReads} on a connection of its
    * own without MikroORM (`openOutboxReader` of `@training-callbacks/store/outbox-reader`, e.g. in a

@@ -1,24 +1,11 @@
 // LogArtifact (a file the sidecar can read) and UploadArtifact (bytes streamed by the client): copied
 // into the sidecar's artifact store, then recorded.
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
-import { outboxItems } from '@training-callbacks/mlflow-bridge/core';
 import type { UploadArtifactRequest } from '@training-callbacks/proto';
 import { artifactToProto } from '../convert.ts';
+import { artifactItem } from '../mlflow-items.ts';
 import { checkArtifactPath, checkJobId } from '../validation.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
-
-/** A stored artifact file, to upload into the run's artifacts. */
-function artifactItem(record: {
-  storedPath: string;
-  artifactPath: string;
-  sizeBytes: number;
-  sha256: string;
-}) {
-  return outboxItems.artifact(record.storedPath, record.artifactPath, {
-    sizeBytes: record.sizeBytes,
-    sha256: record.sha256,
-  });
-}
 
 export function artifactHandlers(ctx: HandlerContext): HandlerGroup<'logArtifact' | 'uploadArtifact'> {
   const { store, artifacts, notify, mirrored } = ctx;

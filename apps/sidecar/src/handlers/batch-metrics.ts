@@ -4,6 +4,7 @@ import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import { applyScale, checkMetricName } from '@training-callbacks/metric-catalog';
 import type { BatchBlock } from '@training-callbacks/store';
 import type { RejectionReason } from '../metrics.ts';
+import { BATCH_ITEM_KIND } from '../mlflow-items.ts';
 import { checkJobId, quote } from '../validation.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
 import type { JobState } from './job-states.ts';
@@ -27,7 +28,7 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
       const flush = async () => {
         if (pending.length === 0) return;
         // The outbox refers to the stored blocks; their points are read when MLflow is sent them.
-        await store.appendBatchBlocks(jobId!, pending, mirror ? { outboxKind: 'batch_metrics' } : {});
+        await store.appendBatchBlocks(jobId!, pending, mirror ? { outboxKind: BATCH_ITEM_KIND } : {});
         notify();
         metrics.batchPointsIngested(pendingPoints);
         pending = [];

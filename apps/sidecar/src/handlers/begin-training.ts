@@ -1,8 +1,8 @@
 // BeginTraining: creates a job, or continues one (a retry of the same call, or a resume after a crash).
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import { checkMetricName, getTaskCatalog } from '@training-callbacks/metric-catalog';
-import { outboxItems } from '@training-callbacks/mlflow-bridge/core';
 import { catalogToProto, definitionFromProto, taskTypes } from '../convert.ts';
+import { jobBegunItem } from '../mlflow-items.ts';
 import {
   checkEpoch,
   checkJobDescriptionSize,
@@ -63,14 +63,7 @@ export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginT
           startEpoch: request.startEpoch,
           primaryMetric: catalog.primaryMetric,
         };
-        const begun = (startTimeMs: number) =>
-          outboxItems.jobBegun({
-            task,
-            framework: request.framework,
-            modelName: request.modelName,
-            params: fields.params,
-            startTimeMs,
-          });
+        const begun = (startTimeMs: number) => jobBegunItem(fields, startTimeMs);
         const { job, created } = await store.createOrGetJob(
           fields,
           mirrored(() => [begun(Date.now())]),

@@ -1,11 +1,11 @@
 // EndTraining: the job's outcome, final metrics and error; idempotent for the same outcome.
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import { formatMetricValue } from '@training-callbacks/metric-catalog';
-import { type JobEndedPayload, outboxItems } from '@training-callbacks/mlflow-bridge/core';
 import { TrainingOutcome } from '@training-callbacks/proto';
 import type { JobStatus } from '@training-callbacks/store';
 import { addLosses, describeLosses, lossesFromRequest } from '../client-losses.ts';
 import { verdictToProto } from '../convert.ts';
+import { endItems } from '../mlflow-items.ts';
 import {
   checkJobId,
   checkMetricNames,
@@ -21,13 +21,6 @@ const OUTCOME_STATUS: Record<number, Exclude<JobStatus, 'running'>> = {
   [TrainingOutcome.COMPLETED]: 'completed',
   [TrainingOutcome.FAILED]: 'failed',
   [TrainingOutcome.CANCELLED]: 'cancelled',
-};
-
-/** How an ended job's MLflow run ends. */
-const RUN_STATUS: Record<Exclude<JobStatus, 'running'>, JobEndedPayload['status']> = {
-  completed: 'FINISHED',
-  failed: 'FAILED',
-  cancelled: 'KILLED',
 };
 
 export function endTrainingHandlers(ctx: HandlerContext): HandlerGroup<'endTraining'> {
@@ -86,12 +79,7 @@ export function endTrainingHandlers(ctx: HandlerContext): HandlerGroup<'endTrain
           errorMessage,
           ...(clientLosses && { clientLosses }),
           endedAt,
-          ...mirrored(() => [
-            ...(Object.keys(finalMetrics).length
-              ? [outboxItems.finalMetrics(finalMetrics, finalStep, endedAt.getTime())]
-              : []),
-            outboxItems.jobEnded(RUN_STATUS[status], endedAt.getTime(), errorMessage || undefined),
-          ]),
+          ...mirrored(() => endItems(status, finalMetrics, finalStep, endedAt.getTime(), errorMessage)),
         });
         notify();
         if (reported) ctx.metrics.clientLosses(reported);

@@ -1,20 +1,27 @@
-// RetryMlflowSync: an operator's retry of a job's MLflow mirroring after its cause was fixed.
+// The operator's MLflow RPCs: RetryMlflowSync (retry a job's mirroring after its cause was fixed) and
+// RemirrorMlflowRun (copy a job whose run vanished into MLflow again, whole).
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
+import { jobCopyItems } from '../mlflow-items.ts';
 import { checkJobId } from '../validation.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
 
-export function mlflowSyncHandlers(ctx: HandlerContext): HandlerGroup<'retryMlflowSync'> {
-  const { store, mirror, notice, notify, jobsToProto } = ctx;
-  const { existing } = ctx.jobs;
+export function mlflowSyncHandlers(
+  ctx: HandlerContext,
+): HandlerGroup<'retryMlflowSync' | 'remirrorMlflowRun'> {
+  const { store, mirror, notice, notify, jobsToProto, lock } = ctx;
+  const { existing, remember } = ctx.jobs;
+  const requireMirror = () => {
+    if (!mirror) {
+      throw new RpcError(
+        Status.FAILED_PRECONDITION,
+        'MLflow is not configured on this sidecar: set MLFLOW_TRACKING_URI (and restart it) to mirror jobs',
+      );
+    }
+  };
   return {
     async retryMlflowSync(request) {
       checkJobId(request.jobId);
-      if (!mirror) {
-        throw new RpcError(
-          Status.FAILED_PRECONDITION,
-          'MLflow is not configured on this sidecar: set MLFLOW_TRACKING_URI (and restart it) to mirror jobs',
-        );
-      }
+      requireMirror();
       await existing(request.jobId);
       const retried = await store.retryOutboxNow(request.jobId, Date.now());
       if (retried > 0) {
@@ -27,6 +34,27 @@ export function mlflowSyncHandlers(ctx: HandlerContext): HandlerGroup<'retryMlfl
       }
       const job = (await store.getJob(request.jobId))!;
       return { retriedItems: BigInt(retried), job: (await jobsToProto([job]))[0]! };
+    },
+
+    async remirrorMlflowRun(request) {
+      checkJobId(request.jobId);
+      requireMirror();
+      await existing(request.jobId);
+      // Under the job's lock, so no EndEpoch/EndTraining of the job commits between the copy and the
+      // drop of the items it replaces (batch blocks and artifacts are copied inside the transaction).
+      const { dropped, queued, job } = await lock(request.jobId, () =>
+        store.replaceOutbox(request.jobId, jobCopyItems, Date.now()),
+      );
+      notice(
+        `[${request.jobId}] MLflow: re-mirroring the whole job (${queued} item(s) queued, ${dropped} pending item(s) replaced; RemirrorMlflowRun)`,
+      );
+      notify();
+      remember(job);
+      return {
+        queuedItems: BigInt(queued),
+        droppedItems: BigInt(dropped),
+        job: (await jobsToProto([job]))[0]!,
+      };
     },
   };
 }

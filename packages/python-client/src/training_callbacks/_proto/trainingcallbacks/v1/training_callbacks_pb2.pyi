@@ -460,6 +460,22 @@ class RetryMlflowSyncResponse(_message.Message):
     job: Job
     def __init__(self, retried_items: _Optional[int] = ..., job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
 
+class RemirrorMlflowRunRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class RemirrorMlflowRunResponse(_message.Message):
+    __slots__ = ("queued_items", "dropped_items", "job")
+    QUEUED_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    queued_items: int
+    dropped_items: int
+    job: Job
+    def __init__(self, queued_items: _Optional[int] = ..., dropped_items: _Optional[int] = ..., job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+
 class GetJobRequest(_message.Message):
     __slots__ = ("job_id",)
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

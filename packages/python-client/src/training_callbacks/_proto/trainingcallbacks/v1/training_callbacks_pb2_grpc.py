@@ -115,6 +115,11 @@ class TrainingCallbacksStub:
                 request_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.RetryMlflowSyncRequest.SerializeToString,
                 response_deserializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.RetryMlflowSyncResponse.FromString,
                 _registered_method=True)
+        self.RemirrorMlflowRun = channel.unary_unary(
+                '/trainingcallbacks.v1.TrainingCallbacks/RemirrorMlflowRun',
+                request_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.RemirrorMlflowRunRequest.SerializeToString,
+                response_deserializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.RemirrorMlflowRunResponse.FromString,
+                _registered_method=True)
 
 
 class TrainingCallbacksServicer:
@@ -236,6 +241,20 @@ class TrainingCallbacksServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RemirrorMlflowRun(self, request, context):
+        """Copies a job into MLflow again, whole: for a job whose MLflow run vanished (the tracking backend
+        was reset or restored from a backup, the run was deleted), which RetryMlflowSync cannot help.
+        In one transaction it drops the job's pending MLflow items and queues the job as stored: params
+        and tags, every epoch and batch history, final metrics, artifacts and status. The run is looked
+        for by its job-id tag: a run still there (say, restored from an older backup) is filled up (MLflow
+        drops the points it already has); otherwise exactly one new run is created, also across crashes
+        and repeated calls. For operators. FAILED_PRECONDITION when MLflow is not configured on this
+        sidecar; NOT_FOUND for an unknown job.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrainingCallbacksServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -313,6 +332,11 @@ def add_TrainingCallbacksServicer_to_server(servicer, server):
                     servicer.RetryMlflowSync,
                     request_deserializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.RetryMlflowSyncRequest.FromString,
                     response_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.RetryMlflowSyncResponse.SerializeToString,
+            ),
+            'RemirrorMlflowRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemirrorMlflowRun,
+                    request_deserializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.RemirrorMlflowRunRequest.FromString,
+                    response_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.RemirrorMlflowRunResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -726,6 +750,33 @@ class TrainingCallbacks:
             '/trainingcallbacks.v1.TrainingCallbacks/RetryMlflowSync',
             trainingcallbacks_dot_v1_dot_training__callbacks__pb2.RetryMlflowSyncRequest.SerializeToString,
             trainingcallbacks_dot_v1_dot_training__callbacks__pb2.RetryMlflowSyncResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemirrorMlflowRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trainingcallbacks.v1.TrainingCallbacks/RemirrorMlflowRun',
+            trainingcallbacks_dot_v1_dot_training__callbacks__pb2.RemirrorMlflowRunRequest.SerializeToString,
+            trainingcallbacks_dot_v1_dot_training__callbacks__pb2.RemirrorMlflowRunResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -28,9 +28,9 @@ def test_full_job_is_read_back(address: str, reader: SidecarClient, job_id: str)
     cb.on_train_begin()
     for epoch in range(2):
         cb.on_epoch_begin(epoch)
-        for i in range(10):
-            cb.on_batch_end(epoch * 10 + i, {"train/box_loss": 1.0 / (i + 1), "lr/pg0": 0.01})
-        cb.on_batch_end(epoch * 10 + 10, {"train/box_loss": 0.5})  # other names: a second block
+        for i in range(10):  # global steps: a point is (name, step), so steps do not restart per epoch
+            cb.on_batch_end(epoch * 11 + i, {"train/box_loss": 1.0 / (i + 1), "lr/pg0": 0.01})
+        cb.on_batch_end(epoch * 11 + 10, {"train/box_loss": 0.5})  # other names: a second block
         cb.on_epoch_end(
             epoch,
             {
@@ -65,7 +65,7 @@ def test_full_job_is_read_back(address: str, reader: SidecarClient, job_id: str)
     points = reader.batch_points(job_id)
     assert len(points) == 2 * (10 * 2 + 1)
     assert (0, 3, "train_box_loss", pytest.approx(0.25)) in points
-    assert (1, 20, "train_box_loss", 0.5) in points
+    assert (1, 21, "train_box_loss", 0.5) in points
     blocks = reader.list_batch_metrics(job_id, epoch=1)
     assert sum(len(b.steps) for b in blocks) == 11
 

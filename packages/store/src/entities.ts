@@ -101,7 +101,9 @@ export const BatchMetricBlockSchema = defineEntity({
     id: p.integer().primary().autoincrement(),
     job: () => p.manyToOne(TrainingJob).fieldName('job_id').deleteRule('cascade').index(false),
     epoch: p.integer(),
+    /** The block's smallest step. */
     firstStep: p.bigint(),
+    /** The block's largest step. */
     lastStep: p.bigint(),
     /** Column names, JSON array of strings. */
     names: p.json<string[]>(),
@@ -115,11 +117,13 @@ export const BatchMetricBlockSchema = defineEntity({
      */
     receivedAtMs: p.bigint('number').nullable(),
   },
-  uniques: [
-    {
-      name: 'batch_metric_block_key_unique',
-      properties: ['job', 'epoch', 'firstStep', 'names'],
-    },
+  // No uniqueness by cut: a point is (job, name, step) and the store keeps each once (batch-points.ts).
+  indexes: [
+    // Pages in step order, of the whole job or of one epoch.
+    { name: 'batch_metric_block_job_step_idx', properties: ['job', 'firstStep', 'id'] },
+    { name: 'batch_metric_block_job_epoch_step_idx', properties: ['job', 'epoch', 'firstStep', 'id'] },
+    // The blocks a write may overlap: last step at or after the write's first.
+    { name: 'batch_metric_block_job_last_step_idx', properties: ['job', 'lastStep'] },
   ],
 });
 
@@ -141,6 +145,8 @@ export const ArtifactSchema = defineEntity({
     loggedAt: p.datetime(),
   },
   uniques: [{ name: 'artifact_job_path_unique', properties: ['job', 'artifactPath'] }],
+  // Listed in logging order (the id of the first logging), page by page.
+  indexes: [{ name: 'artifact_job_id_idx', properties: ['job', 'id'] }],
 });
 
 /** A file stored for a job. */

@@ -5,6 +5,7 @@ export type { StoreErrorKind } from './store-error.ts';
 export { StoreError } from './store-error.ts';
 export type {
   ArtifactRecord,
+  BatchAppendResult,
   BatchBlock,
   ClientLossesRecord,
   CustomMetricDefinition,

@@ -99,8 +99,11 @@ async function fill(): Promise<void> {
       receivedAtMs: 1_760_000_001_000 + e,
     });
   }
-  // A resent block: a second reference to the same block, with the first receipt time.
-  await store.appendBatchBlocks('alpha', [block(0, ['grad_norm'], 0n, 30, 0)], {
+  // A block resent with one point changed: the stored block loses that point (its entry then sends
+  // the rest), the new value gets an entry of its own.
+  const resent = block(0, ['grad_norm'], 0n, 30, 0);
+  resent.values[5] = 99;
+  await store.appendBatchBlocks('alpha', [resent], {
     outboxKind: 'batch_metrics',
     receivedAtMs: 1_760_000_009_999,
   });
@@ -198,6 +201,9 @@ describe('outbox reader', () => {
     // The data is what the test meant to build.
     const alpha = await store.peekOutbox('alpha', 100);
     expect(alpha.filter((i) => i.block).length).toBe(7);
+    expect(alpha.flatMap((i) => (i.block?.values.includes(99) ? [i.block.steps] : []))).toEqual([
+      BigInt64Array.from([5n]),
+    ]);
     expect(alpha.some((i) => i.block?.receivedAtMs === i.createdAtMs)).toBe(true);
     expect((await store.outboxStatus(['gamma'])).get('gamma')?.parkedError).toMatch(/INVALID_PARAMETER/);
     await expectSameAnswers(reader);

@@ -538,6 +538,97 @@ describe('batch blocks', () => {
     expect(inspect('select * from batch_metric_block')).toHaveLength(2);
   });
 
+  it('stores a point once when it is resent in blocks cut differently', async () => {
+    let store = await openTestStore();
+    await store.createOrGetJob(newJob('job-cut'));
+    const names = ['loss', 'lr'];
+    await store.appendBatchBlocks('job-cut', [block(0, names, 0n, 100)], { receivedAtMs: 1000 });
+    // The same points again (values seed + row), cut at 30 and 70, and 50 new steps after them.
+    const again = [block(0, names, 0n, 30, 0), block(0, names, 30n, 70, 30), block(0, names, 100n, 50, 100)];
+    const result = await store.appendBatchBlocks('job-cut', again, { receivedAtMs: 2000 });
+    expect(result).toEqual({ unchangedPoints: 200, replacedPoints: 0 });
+    store = await reopen(store);
+    const blocks = await store.listBatchBlocks('job-cut');
+    const points = blocks.flatMap((b) =>
+      [...b.steps].flatMap((step, row) =>
+        b.names.map((n, c) => `${step}/${n}=${b.values[row * b.names.length + c]}`),
+      ),
+    );
+    expect(points).toHaveLength(150 * 2);
+    expect(new Set(points).size).toBe(points.length);
+    expect(points).toContain('42/lr=42.1');
+    expect(points).toContain('149/loss=149');
+    // The unchanged points stay as first stored, with their first receipt time.
+    expect(
+      inspect('select first_step, last_step, received_at_ms from batch_metric_block order by id'),
+    ).toEqual([
+      { first_step: 0, last_step: 99, received_at_ms: 1000 },
+      { first_step: 100, last_step: 149, received_at_ms: 2000 },
+    ]);
+  });
+
+  it('keeps the last value of a point sent again with another value, and cuts the old block around it', async () => {
+    const store = await openTestStore();
+    await store.createOrGetJob(newJob('job-lww'));
+    await store.appendBatchBlocks('job-lww', [block(0, ['loss', 'lr'], 0n, 10)], {
+      outboxKind: 'batch_metrics',
+      receivedAtMs: 1000,
+    });
+    // Steps 4..5 of `loss` only, new values; inside the call step 5 comes twice: the last one wins.
+    const changed: BatchBlock = {
+      epoch: 0,
+      names: ['loss'],
+      steps: BigInt64Array.from([4n, 5n, 5n]),
+      values: Float64Array.from([-4, -50, -5]),
+    };
+    const result = await store.appendBatchBlocks('job-lww', [changed], {
+      outboxKind: 'batch_metrics',
+      receivedAtMs: 2000,
+    });
+    expect(result).toEqual({ unchangedPoints: 0, replacedPoints: 2 });
+    const value = new Map<string, number>();
+    const seen: string[] = [];
+    for (const b of await store.listBatchBlocks('job-lww')) {
+      b.steps.forEach((step, row) => {
+        b.names.forEach((n, c) => {
+          seen.push(`${step}/${n}`);
+          value.set(`${step}/${n}`, b.values[row * b.names.length + c]!);
+        });
+      });
+    }
+    expect(seen).toHaveLength(20);
+    expect(new Set(seen).size).toBe(20);
+    expect(value.get('4/loss')).toBe(-4);
+    expect(value.get('5/loss')).toBe(-5);
+    expect(value.get('4/lr')).toBe(4.1);
+    expect(value.get('6/loss')).toBe(6);
+    // The old block's pending outbox entry still sends what remains of it (the cut pieces have
+    // entries of their own, with the old receipt time); the new values have theirs.
+    const items = await store.peekOutbox('job-lww', 100);
+    const sent = items.flatMap((i) => {
+      const b = i.block!;
+      return [...b.steps].flatMap((step, row) =>
+        b.names.map((n, c) => `${step}/${n}=${b.values[row * b.names.length + c]}@${b.receivedAtMs}`),
+      );
+    });
+    expect(sent).toHaveLength(20);
+    expect(sent).toContain('4/loss=-4@2000');
+    expect(sent).toContain('4/lr=4.1@1000');
+    expect(sent).toContain('9/loss=9@1000');
+    expect(sent.filter((p) => p.startsWith('5/loss='))).toEqual(['5/loss=-5@2000']);
+  });
+
+  it('deletes a stored block whose every point was replaced, and its pending outbox entry', async () => {
+    const store = await openTestStore();
+    await store.createOrGetJob(newJob('job-del'));
+    await store.appendBatchBlocks('job-del', [block(0, ['loss'], 0n, 3)], { outboxKind: 'batch_metrics' });
+    await store.appendBatchBlocks('job-del', [block(1, ['loss'], 0n, 3)], { outboxKind: 'batch_metrics' });
+    const blocks = await store.listBatchBlocks('job-del');
+    expect(blocks.map((b) => b.epoch)).toEqual([1]);
+    const items = await store.peekOutbox('job-del', 100);
+    expect(items.map((i) => i.block?.epoch)).toEqual([1]);
+  });
+
   it('refuses malformed blocks and unknown jobs', async () => {
     const store = await openTestStore();
     await store.createOrGetJob(newJob('job-x'));
@@ -657,10 +748,15 @@ describe('outbox', () => {
       outboxKind: 'batch_metrics',
       receivedAtMs: 5000,
     });
-    // Resent block: a second reference, same receipt time.
+    // Resent unchanged: its points are stored (and mirrored) once already, so no second reference.
     await store.appendBatchBlocks('o1', [block(0, ['loss', 'lr'], 10n, 3)], {
       outboxKind: 'batch_metrics',
       receivedAtMs: 6000,
+    });
+    // A new point: a reference of its own.
+    await store.appendBatchBlocks('o1', [block(0, ['loss', 'lr'], 13n, 1)], {
+      outboxKind: 'batch_metrics',
+      receivedAtMs: 7000,
     });
     await store.putArtifacts(
       'o1',
@@ -704,8 +800,8 @@ describe('outbox', () => {
     expect(b.block?.names).toEqual(['loss', 'lr']);
     expect([...b.block!.steps]).toEqual([10n, 11n, 12n]);
     expect(b.block?.receivedAtMs).toBe(5000);
-    expect(items[4]!.block?.receivedAtMs).toBe(5000);
-    expect(items[4]!.blockId).toBe(b.blockId);
+    expect(items[4]!.block?.receivedAtMs).toBe(7000);
+    expect([...items[4]!.block!.steps]).toEqual([13n]);
     // Block references hold no copy of the points.
     expect(
       inspect<{ n: number }>(

@@ -10,6 +10,7 @@ import {
   UniqueConstraintViolationException,
 } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/sql';
+import { planBatchWrite, stepBounds } from './batch-points.ts';
 import { Artifact, BatchMetricBlock, TrainingJob, TrainingMetric } from './entities.ts';
 import { HotQueries, OUTBOX_ROWS_PER_INSERT } from './hot-queries.ts';
 import { KYSELY_OPTIONS, type StoreDB } from './kysely-db.ts';
@@ -47,6 +48,7 @@ import {
 import { StoreError } from './store-error.ts';
 import type {
   ArtifactRecord,
+  BatchAppendResult,
   BatchBlock,
   EndJobInput,
   EpochRecord,
@@ -199,6 +201,21 @@ function toBatchBlock(row: BatchMetricBlock): BatchBlock {
     names: row.names,
     steps: unpackInt64(row.steps),
     values: unpackFloat64(row.values),
+  };
+}
+
+/** A block's row: its step bounds, and its steps and values packed little-endian. */
+function blockRow(jobId: string, block: BatchBlock, receivedAtMs: number) {
+  const { min, max } = stepBounds(block.steps);
+  return {
+    job: jobId,
+    epoch: block.epoch,
+    firstStep: min,
+    lastStep: max,
+    names: block.names,
+    steps: packInt64(block.steps),
+    values: packFloat64(block.values),
+    receivedAtMs,
   };
 }
 
@@ -501,55 +518,86 @@ class OrmStore implements Store {
     jobId: string,
     blocks: readonly BatchBlock[],
     options: { outboxKind?: string; receivedAtMs?: number } = {},
-  ): Promise<void> {
+  ): Promise<BatchAppendResult> {
     for (const block of blocks) checkBlock(block);
+    const incoming = blocks.filter((block) => block.steps.length > 0);
+    const result: BatchAppendResult = { unchangedPoints: 0, replacedPoints: 0 };
+    if (incoming.length === 0) return result;
     const receivedAtMs = options.receivedAtMs ?? Date.now();
     const outboxKind = options.outboxKind;
-    const rows = blocks
-      .filter((block) => block.steps.length > 0)
-      .map((block) => ({
-        job: jobId,
-        epoch: block.epoch,
-        firstStep: block.steps[0]!,
-        lastStep: block.steps[block.steps.length - 1]!,
-        names: block.names,
-        steps: packInt64(block.steps),
-        values: packFloat64(block.values),
-        receivedAtMs,
-      }));
-    if (rows.length === 0) return;
+    let lo = stepBounds(incoming[0]!.steps).min;
+    let hi = lo;
+    for (const block of incoming) {
+      const { min, max } = stepBounds(block.steps);
+      if (min < lo) lo = min;
+      if (max > hi) hi = max;
+    }
     const em = this.#em();
     try {
       await em
         .getKysely<StoreDB>(KYSELY_OPTIONS)
         .transaction()
         .execute(async (trx) => {
-          for (let i = 0; i < rows.length; i += INSERT_CHUNK_ROWS) {
-            // A resent block keeps its first receipt time, so a mirror resends the very same points.
-            const insert = trx
-              .insertInto('BatchMetricBlock')
-              .values(rows.slice(i, i + INSERT_CHUNK_ROWS))
-              .onConflict((oc) =>
-                oc.columns(['job', 'epoch', 'firstStep', 'names']).doUpdateSet((eb) => ({
-                  lastStep: eb.ref('excluded.lastStep'),
-                  steps: eb.ref('excluded.steps'),
-                  values: eb.ref('excluded.values'),
-                })),
-              );
-            if (outboxKind === undefined) {
-              await insert.execute();
+          // Only blocks whose step range meets the write's can hold its points (see batch-points.ts).
+          const overlapping = await trx
+            .selectFrom('BatchMetricBlock')
+            .select(['id', 'epoch', 'names', 'steps', 'values', 'receivedAtMs'])
+            .where('job', '=', jobId)
+            .where('lastStep', '>=', lo)
+            .where('firstStep', '<=', hi)
+            .execute();
+          const stored = overlapping.map((row) => ({
+            id: Number(row.id),
+            epoch: row.epoch,
+            names: row.names,
+            steps: unpackInt64(row.steps as Uint8Array),
+            values: unpackFloat64(row.values as Uint8Array),
+          }));
+          const plan = planBatchWrite(incoming, stored);
+          result.unchangedPoints = plan.unchangedPoints;
+          result.replacedPoints = plan.replacedPoints;
+          const insertBlocks = async (rows: BatchBlock[], at: number, kind: string | undefined) => {
+            for (let i = 0; i < rows.length; i += INSERT_CHUNK_ROWS) {
+              const insert = trx
+                .insertInto('BatchMetricBlock')
+                .values(rows.slice(i, i + INSERT_CHUNK_ROWS).map((block) => blockRow(jobId, block, at)));
+              if (kind === undefined) {
+                await insert.execute();
+                continue;
+              }
+              const ids = (await insert.returning('id').execute()).map((r) => Number(r.id));
+              await trx
+                .insertInto('OutboxItem')
+                .values(blockOutboxRows(jobId, kind, ids, Date.now()))
+                .execute();
+            }
+          };
+          for (const { id, pieces } of plan.rewrites) {
+            // A pending outbox entry of the block must also send the pieces cut from it; once
+            // delivered, what remains was sent already.
+            const pending = await trx
+              .selectFrom('OutboxItem')
+              .select(['kind'])
+              .where('blockId', '=', id)
+              .executeTakeFirst();
+            const before = overlapping.find((row) => Number(row.id) === id)!;
+            const at = before.receivedAtMs ?? receivedAtMs;
+            const [first, ...rest] = pieces;
+            if (first === undefined) {
+              await trx.deleteFrom('OutboxItem').where('blockId', '=', id).execute();
+              await trx.deleteFrom('BatchMetricBlock').where('id', '=', id).execute();
               continue;
             }
-            const ids = (await insert.returning('id').execute()).map((r) => Number(r.id));
-            await trx
-              .insertInto('OutboxItem')
-              .values(blockOutboxRows(jobId, outboxKind, ids, Date.now()))
-              .execute();
+            const { job: _job, receivedAtMs: _at, ...changes } = blockRow(jobId, first, at);
+            await trx.updateTable('BatchMetricBlock').set(changes).where('id', '=', id).execute();
+            await insertBlocks(rest, at, pending?.kind);
           }
+          await insertBlocks(plan.inserts, receivedAtMs, outboxKind);
         });
     } catch (error) {
       throw mapDriverError(convertError(em, error), jobId);
     }
+    return result;
   }
 
   async listBatchBlocks(jobId: string, epoch?: number): Promise<BatchBlock[]> {

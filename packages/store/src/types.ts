@@ -238,6 +238,14 @@ export interface BatchBlock {
   values: Float64Array;
 }
 
+/** What {@link Store.appendBatchBlocks} did besides storing new points. */
+export interface BatchAppendResult {
+  /** Points that were stored already with the same value and epoch (left as they were). */
+  unchangedPoints: number;
+  /** Stored points replaced by one of the same name and step with another value or epoch. */
+  replacedPoints: number;
+}
+
 /** Input of {@link Store.endJob}. */
 export interface EndJobInput {
   jobId: string;
@@ -293,17 +301,25 @@ export interface Store {
   saveEpoch(input: SaveEpochInput): Promise<void>;
   /** The reported epochs, in epoch order. */
   listEpochs(jobId: string): Promise<EpochRecord[]>;
-  /** Stores blocks in one transaction; a block resent with the same (epoch, first step, names) replaces the earlier one. */
+  /**
+   * Stores blocks in one transaction. A point is (name, step) within the job and is stored once:
+   * a point sent again with the same value and epoch changes nothing, one with another value or
+   * epoch replaces the stored one (last write wins), however the blocks were cut; inside one call
+   * the last occurrence wins. See batch-points.ts.
+   */
   appendBatchBlocks(
     jobId: string,
     blocks: readonly BatchBlock[],
     options?: {
-      /** Writes one outbox entry of this kind per stored block, referring to the block (no copy of its points). */
+      /**
+       * Writes one outbox entry of this kind per block written (no copy of its points). Points that
+       * were stored already with the same value get none: they were, or will be, mirrored once.
+       */
       outboxKind?: string;
-      /** When the blocks were received (ms); kept for a resent block. Default: now. */
+      /** When the blocks were received (ms); points stored unchanged keep theirs. Default: now. */
       receivedAtMs?: number;
     },
-  ): Promise<void>;
+  ): Promise<BatchAppendResult>;
   /** The job's blocks (of one epoch, if given), in step order. */
   listBatchBlocks(jobId: string, epoch?: number): Promise<BatchBlock[]>;
   /** Ends the job: status, final metrics, error message, endedAt. */

@@ -1,5 +1,7 @@
 // ReportBatchMetrics: a client stream of batch blocks, checked block by block, normalised by the
-// catalog and committed in transactions of about BATCH_COMMIT_POINTS points.
+// catalog, and committed all at once when the client ends the stream: a stream refused or broken
+// anywhere stores nothing, so a client may resend it whole (points are identified by name and step,
+// so what was stored already is not stored twice; see the store's batch-points.ts).
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import { applyScale, checkMetricName } from '@training-callbacks/metric-catalog';
 import type { BatchBlock } from '@training-callbacks/store';
@@ -9,31 +11,25 @@ import { checkJobId, quote } from '../validation.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
 import type { JobState } from './job-states.ts';
 
-/** Batch points are committed in transactions of about this many points while a stream is open. */
-const BATCH_COMMIT_POINTS = 200_000;
+/**
+ * Most points one stream may carry: the stream is held in memory until it ends (16 bytes a point at
+ * most, so 64 MiB), then committed in one transaction. The proto documents it.
+ */
+export const MAX_STREAM_POINTS = 4_194_304;
 
 export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBatchMetrics'> {
-  const { store, notify, mirror, metrics } = ctx;
+  const { store, notify, mirror, metrics, lock } = ctx;
   const { running } = ctx.jobs;
   return {
-    async reportBatchMetrics(requests) {
+    async reportBatchMetrics(requests, context) {
       let jobId: string | undefined;
       let state: JobState | undefined;
-      let pending: BatchBlock[] = [];
+      const pending: BatchBlock[] = [];
       let pendingPoints = 0;
       let accepted = 0;
       let rejected = 0;
       let nonFinite = 0;
       const reasons = new Set<string>();
-      const flush = async () => {
-        if (pending.length === 0) return;
-        // The outbox refers to the stored blocks; their points are read when MLflow is sent them.
-        await store.appendBatchBlocks(jobId!, pending, mirror ? { outboxKind: BATCH_ITEM_KIND } : {});
-        notify();
-        metrics.batchPointsIngested(pendingPoints);
-        pending = [];
-        pendingPoints = 0;
-      };
       const reject = (points: number, reason: string, code: RejectionReason) => {
         rejected += points;
         reasons.add(reason);
@@ -93,15 +89,45 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
               for (let i = c; i < points; i += columns) values[i] = applyScale(values[i]!, scale);
           }
           for (let i = 0; i < points; i++) if (!Number.isFinite(values[i]!)) nonFinite++;
+          if (pendingPoints + points > MAX_STREAM_POINTS) {
+            throw new RpcError(
+              Status.RESOURCE_EXHAUSTED,
+              `a ReportBatchMetrics stream carries at most ${MAX_STREAM_POINTS} points; nothing of this ` +
+                'stream was stored: send its blocks again in several shorter streams',
+            );
+          }
           pending.push({ epoch: block.epoch, names, steps: BigInt64Array.from(block.steps), values });
           pendingPoints += points;
           accepted += points;
         }
-        if (pendingPoints >= BATCH_COMMIT_POINTS) await flush();
       }
-      if (jobId !== undefined) await flush();
+      // grpc-js ends a stream cut off by the client's cancel or by a message over the size limit like a
+      // complete one: such a stream must not be committed. A cancel the transport reports only after
+      // the end it delivered (an HTTP/2 reset can arrive so) looks like a lost acknowledgement: the
+      // stream is stored, and the client's resend stores nothing twice.
+      if (context.signal.aborted) {
+        throw new RpcError(Status.CANCELLED, 'the client cancelled the stream; nothing of it was stored');
+      }
+      let replaced = 0;
+      if (jobId !== undefined && pending.length > 0) {
+        const id = jobId;
+        // Under the job's lock, so that an EndTraining cannot slip between the check and the commit.
+        await lock(id, async () => {
+          await running(id);
+          // The outbox refers to the stored blocks; their points are read when MLflow is sent them.
+          const result = await store.appendBatchBlocks(
+            id,
+            pending,
+            mirror ? { outboxKind: BATCH_ITEM_KIND } : {},
+          );
+          replaced = result.replacedPoints;
+        });
+        notify();
+        metrics.batchPointsIngested(pendingPoints);
+      }
       return {
         acceptedPoints: BigInt(accepted),
+        replacedPoints: BigInt(replaced),
         rejectedPoints: BigInt(rejected),
         nonFinitePoints: BigInt(nonFinite),
         rejections: [...reasons],

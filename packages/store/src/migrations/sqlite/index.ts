@@ -4,9 +4,14 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261126184022_initial } from './Migration20261126184022_initial.ts';
 import { Migration20261126185525_mlflow_outbox } from './Migration20261126185525_mlflow_outbox.ts';
 import { Migration20261201233149_client_losses } from './Migration20261201233149_client_losses.ts';
+import { Migration20261201235000_point_identity_paging } from './Migration20261201235000_point_identity_paging.ts';
 
 export const SQLITE_MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261126184022_initial', class: Migration20261126184022_initial },
   { name: 'Migration20261126185525_mlflow_outbox', class: Migration20261126185525_mlflow_outbox },
   { name: 'Migration20261201233149_client_losses', class: Migration20261201233149_client_losses },
+  {
+    name: 'Migration20261201235000_point_identity_paging',
+    class: Migration20261201235000_point_identity_paging,
+  },
 ];

@@ -350,16 +350,18 @@ class ReportBatchMetricsRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., blocks: _Optional[_Iterable[_Union[BatchMetricsBlock, _Mapping]]] = ...) -> None: ...
 
 class ReportBatchMetricsResponse(_message.Message):
-    __slots__ = ("accepted_points", "rejected_points", "non_finite_points", "rejections")
+    __slots__ = ("accepted_points", "rejected_points", "non_finite_points", "rejections", "replaced_points")
     ACCEPTED_POINTS_FIELD_NUMBER: _ClassVar[int]
     REJECTED_POINTS_FIELD_NUMBER: _ClassVar[int]
     NON_FINITE_POINTS_FIELD_NUMBER: _ClassVar[int]
     REJECTIONS_FIELD_NUMBER: _ClassVar[int]
+    REPLACED_POINTS_FIELD_NUMBER: _ClassVar[int]
     accepted_points: int
     rejected_points: int
     non_finite_points: int
     rejections: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, accepted_points: _Optional[int] = ..., rejected_points: _Optional[int] = ..., non_finite_points: _Optional[int] = ..., rejections: _Optional[_Iterable[str]] = ...) -> None: ...
+    replaced_points: int
+    def __init__(self, accepted_points: _Optional[int] = ..., rejected_points: _Optional[int] = ..., non_finite_points: _Optional[int] = ..., rejections: _Optional[_Iterable[str]] = ..., replaced_points: _Optional[int] = ...) -> None: ...
 
 class EndTrainingRequest(_message.Message):
     __slots__ = ("job_id", "outcome", "final_metrics", "error_message", "losses")

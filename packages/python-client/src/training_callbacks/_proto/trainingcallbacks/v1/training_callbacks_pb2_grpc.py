@@ -154,8 +154,20 @@ class TrainingCallbacksServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReportBatchMetrics(self, request_iterator, context):
-        """Streams batch-level metrics. The single response comes once every message of the stream is
-        committed; it counts accepted and rejected points.
+        """Streams batch-level metrics. The stream is all or nothing: its points are committed in one
+        transaction once the client ends the stream, and the single response comes after that commit; it
+        counts accepted and rejected points. A stream answered with an error (INVALID_ARGUMENT for a
+        message naming another job, RESOURCE_EXHAUSTED past 4194304 points or a message over the size
+        limit, the job ended meanwhile, the client cancelled, …) stores none of its points: resend them.
+        (A cancel that reaches the sidecar only after it has read the stream to its end may leave the
+        stream stored, like an acknowledgement lost on the way; resending stores nothing twice.)
+
+        A point is identified by (job, metric name, step): the same point sent again — in a retried
+        stream, or in blocks cut differently — is stored once. Sent again with the same value and epoch
+        it changes nothing; with another value or epoch, the last one received wins (as re-reporting an
+        epoch replaces it), and the MLflow mirror logs the new value at the same step. Inside one stream
+        the last occurrence of a point wins. Single blocks that break a rule are rejected and counted
+        (`rejected_points`, `rejections`) while the rest of the stream is stored.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ._config import ADDRESS_ENV, DEFAULT_ADDRESS, parse_task_type, task_type_name
 from ._proto.trainingcallbacks.v1 import training_callbacks_pb2 as pb
-from .callbacks import ClientStats, Outcome, TrainingCallbacks
+from .callbacks import ClientStats, Losses, Outcome, TrainingCallbacks
 from .client import SidecarClient
 from .errors import (
     BufferFullError,
@@ -28,6 +28,7 @@ __all__ = [
     "BufferFullError",
     "ClientStats",
     "ConfigurationError",
+    "Losses",
     "Outcome",
     "SidecarClient",
     "SidecarRejectedError",

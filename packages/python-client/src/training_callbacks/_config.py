@@ -96,22 +96,35 @@ def config_get(config: Any, key: str) -> Any:
     return getattr(config, key, None)
 
 
+def wire_text(value: str) -> str:
+    """``value`` as protobuf can send it: a lone surrogate (a file name decoded with surrogateescape,
+    say) cannot be encoded as UTF-8 and would make the call raise, so it becomes U+FFFD, as it does
+    in the TypeScript client."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def to_plain(value: Any, _depth: int = 0) -> Any:
     """Converts a configuration object into JSON-like data (dicts, lists, str, float, bool, None)."""
     if _depth > 32:
-        return str(value)
-    if value is None or isinstance(value, (bool, str)):
+        return wire_text(str(value))
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        return wire_text(value)
     if isinstance(value, enum.Enum):
         return to_plain(value.value, _depth + 1)
     if isinstance(value, int):
         return value if abs(value) < 2**53 else str(value)
     if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
+        return value  # NaN and ±Infinity too: the sidecar keeps them in configs
     if isinstance(value, PurePath):
-        return str(value)
+        return wire_text(str(value))
     if isinstance(value, Mapping):
-        return {str(k): to_plain(v, _depth + 1) for k, v in value.items()}
+        return {wire_text(str(k)): to_plain(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
         return [to_plain(v, _depth + 1) for v in items]
@@ -132,7 +145,7 @@ def to_plain(value: Any, _depth: int = 0) -> Any:
     if hasattr(value, "__dict__") and not isinstance(value, type):
         public = {k: v for k, v in vars(value).items() if not k.startswith("_")}
         return to_plain(public, _depth + 1)
-    return str(value)
+    return wire_text(str(value))
 
 
 def to_struct(value: Any) -> struct_pb2.Struct | None:

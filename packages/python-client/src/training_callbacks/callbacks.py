@@ -34,6 +34,7 @@ from ._config import (
     parse_task_type,
     resolve_rank,
     to_struct,
+    wire_text,
     world_size,
 )
 from ._connection import create_channel, resolve_connection
@@ -668,7 +669,7 @@ class TrainingCallbacks:
             if value is None:
                 continue
             try:
-                out[str(name)] = float(value)
+                out[wire_text(str(name))] = float(value)
             except (TypeError, ValueError):
                 self._warn_once(
                     f"non-numeric:{what}:{name}",

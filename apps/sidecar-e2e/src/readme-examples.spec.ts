@@ -9,6 +9,7 @@ import { createClient } from '@training-callbacks/grpc-adapter';
 import { JobStatus, TrainingCallbacks } from '@training-callbacks/proto';
 import { startSidecarProcess } from '@training-callbacks/sidecar/testing';
 import { expect, it } from 'vitest';
+import { queryDatabase } from './database.ts';
 import { CHECK_PRELUDE, fencedBlock, nextBlock, runTypeScript, withResultChecks } from './readme.ts';
 
 /** Maps the README's example directory (e.g. '/shared/') into `dir`, in string literals only. */
@@ -90,3 +91,36 @@ it('packages/metric-catalog/README.md: the example gives the results its comment
   expect(run.stderr).toBe('');
   expect(run.stdout.trim()).toBe(`checks passed: ${checks}`);
 });
+
+it('packages/store/README.md: the example stores the job, the epoch and the batch block in the file', () =>
+  withSharedDir(async (dir) => {
+    const example = fencedBlock('packages/store/README.md', 'ts', 'Example');
+    const dbPath = path.join(dir, 'training-callbacks.db');
+    // The example's relative database path, mapped into the temp dir.
+    expect(example.code).toContain("dbPath: 'data/training-callbacks.db'");
+    const run = await runTypeScript(
+      example.code.replace("'data/training-callbacks.db'", JSON.stringify(dbPath)),
+    );
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const [job] = queryDatabase<{ job_id: string; framework: string }>(dbPath, 'select * from training_job');
+    expect(job).toMatchObject({ job_id: 'run-42', framework: 'timm' });
+    const epochs = queryDatabase<{ epoch: number; accuracy: number }>(
+      dbPath,
+      'select * from training_metric',
+    );
+    expect(epochs.map((e) => [e.epoch, e.accuracy])).toEqual([[3, 0.91]]);
+    const blocks = queryDatabase(dbPath, 'select * from batch_metric_block');
+    expect(blocks).toHaveLength(1);
+  }));
+
+it('apps/sidecar/README.md: the testing example starts the real sidecar and ends it', () =>
+  withSharedDir(async (dir) => {
+    const example = fencedBlock('apps/sidecar/README.md', 'ts', 'Public API (for tests and embedding)');
+    const run = await runTypeScript(example.code, {
+      // What the example leaves to the reader: the artifact root; and a look at what it promises.
+      prelude: `const dir = ${JSON.stringify(dir)};`,
+    });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+  }));

@@ -103,7 +103,9 @@ describe('job ids "." and ".."', () => {
     const { epochs } = await client.listEpochs({ jobId: 'victim' });
     expect(epochs.map((e) => e.metrics.accuracy)).toEqual([0.5]);
     const { artifacts } = await client.listArtifacts({ jobId: '..' });
-    expect(artifacts.map((a) => a.sha256)).toEqual([sha256(new TextEncoder().encode(garbage))]);
+    // (Job '..' may hold other artifacts of other tests, whichever ran first.)
+    const uploaded = artifacts.filter((a) => a.artifactPath === 'training-callbacks.sqlite');
+    expect(uploaded.map((a) => a.sha256)).toEqual([sha256(new TextEncoder().encode(garbage))]);
   });
 
   it('job "." cannot overwrite another job\'s stored files', async () => {
@@ -243,7 +245,8 @@ describe('a clash with a stored artifact', () => {
   });
 
   it('a leftover in the store that no artifact records (a crash between copy and commit) is a clash too', async () => {
-    const jobDir = path.dirname(storedPath('clash', 'model'));
+    await upload('clash', 'anchor', 'where the job keeps its files'); // (its own: no test relies on another's)
+    const jobDir = path.dirname(storedPath('clash', 'anchor'));
     await writeFile(path.join(jobDir, 'orphan'), 'left behind');
     await expectRefused(
       sidecar.dbPath,
@@ -317,5 +320,6 @@ describe("an artifact root that also holds the sidecar's own files (one shared v
 });
 
 it('stages uploads outside every job directory and leaves no staging file behind', async () => {
+  await upload('names', 'staged.bin', 'staged');
   expect(await readdir(path.join(store, '.incoming'))).toEqual([]);
 });

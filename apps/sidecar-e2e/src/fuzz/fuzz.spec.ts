@@ -121,6 +121,9 @@ const anyCase: fc.Arbitrary<Case> = fc.oneof(
   c(2, fc.tuple(A.jobOnly, A.mutation), 'retryMlflowSync', ([r, m]) =>
     runner.readCase('retryMlflowSync', r, m),
   ),
+  c(2, fc.tuple(A.jobOnly, A.mutation), 'remirrorMlflowRun', ([r, m]) =>
+    runner.readCase('remirrorMlflowRun', r, m),
+  ),
 );
 
 it(`answers ${CASES} hostile calls over every RPC without INTERNAL, stays SERVING, refusals write nothing, acceptances read back`, async () => {

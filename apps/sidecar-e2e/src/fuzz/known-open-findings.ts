@@ -35,7 +35,6 @@ export const KNOWN_OPEN: Partial<Record<GeneratorId, string>> = {
     'h-errors-startup: undecodable request bytes are answered INTERNAL "Error deserializing request"',
   deepStructs:
     'h-errors-startup: a config nested ~100 levels fails the server-side decode: INTERNAL "Error deserializing request"',
-  batchResend: 'h-streams-paging: the same (name, step) resent in another block cut is stored twice',
 };
 
 /** Whether a generator runs in this run. */

@@ -13,6 +13,15 @@ describe('loadConfig', () => {
     expect(config.http).toBe('127.0.0.1:50052');
   });
 
+  it("takes --shutdown-drain in seconds (default 25, under Kubernetes' 30 s grace), 0 turns the drain off", () => {
+    expect(loadConfig([], {})!.shutdownDrainMs).toBe(25_000);
+    expect(loadConfig([], { TRAINING_CALLBACKS_SHUTDOWN_DRAIN: '12.5' })!.shutdownDrainMs).toBe(12_500);
+    expect(loadConfig(['--shutdown-drain', '0'], {})!.shutdownDrainMs).toBe(0);
+    expect(() => loadConfig(['--shutdown-drain=-1'], {})).toThrow(
+      /--shutdown-drain must be a number of seconds ≥ 0/,
+    );
+  });
+
   it('takes --http from the flag or TRAINING_CALLBACKS_HTTP, "off" turns it off', () => {
     expect(
       loadConfig([], { TRAINING_CALLBACKS_HTTP: '0.0.0.0:9102', TRAINING_CALLBACKS_INSECURE_LISTEN: '1' })!
@@ -62,6 +71,9 @@ describe('loadConfig', () => {
     for (const flag of [
       '--listen',
       '--http',
+      '--shutdown-drain',
+      '--log-format',
+      '--log-level',
       '--db',
       '--artifact-store',
       '--artifact-root',

@@ -27,6 +27,8 @@ export interface SidecarConfig {
   logFormat: LogFormat;
   /** Lines below this level are not written. */
   logLevel: LogLevel;
+  /** On SIGTERM, how long the sidecar may take to exit while it still mirrors the outbox to MLflow. */
+  shutdownDrainMs: number;
   /** MLflow mirroring, from MLflow's own variables (MLFLOW_TRACKING_URI, …); undefined: off. */
   mlflow?: MlflowConfig;
   /** How long an item that keeps failing transiently is retried, from its receipt, before it is parked. */
@@ -63,6 +65,10 @@ Options (flag, environment variable, default):
   --quiet                  TRAINING_CALLBACKS_QUIET=1         print no per-epoch line
   --log-format FORMAT      TRAINING_CALLBACKS_LOG_FORMAT      text  (text | json: one JSON object per line
                            with level, time, event, jobId and fields, for log pipelines)
+  --shutdown-drain S       TRAINING_CALLBACKS_SHUTDOWN_DRAIN  25  on SIGTERM, finish in-flight calls and keep
+                           sending the outbox to MLflow for at most S seconds, then exit (stay under
+                           Kubernetes' terminationGracePeriodSeconds, 30 by default); what is left is
+                           logged and sent at the next start
   --log-level LEVEL        TRAINING_CALLBACKS_LOG_LEVEL       info  (debug | info | warn | error | silent)
   -h, --help               show this help
 
@@ -256,6 +262,11 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
     maxMessageBytes,
     quiet: values.quiet ?? env.TRAINING_CALLBACKS_QUIET === '1',
     logFormat: logFormat as LogFormat,
+    shutdownDrainMs: seconds(
+      'shutdown-drain',
+      values['shutdown-drain'] ?? env.TRAINING_CALLBACKS_SHUTDOWN_DRAIN ?? '25',
+      0,
+    ),
     logLevel: logLevel as LogLevel,
     ...(mlflow && { mlflow }),
     mlflowRetryHorizonMs,
@@ -280,6 +291,7 @@ function parse(argv: readonly string[]) {
       'max-message-bytes': { type: 'string' },
       quiet: { type: 'boolean' },
       'log-format': { type: 'string' },
+      'shutdown-drain': { type: 'string' },
       'log-level': { type: 'string' },
       'mlflow-retry-horizon': { type: 'string' },
       'mlflow-max-backoff': { type: 'string' },

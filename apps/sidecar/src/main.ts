@@ -71,7 +71,9 @@ async function main(): Promise<number> {
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
-  await sidecar.close();
+  // Everything within the drain (Kubernetes sends SIGKILL 30 s after SIGTERM by default).
+  const drainMs = config.shutdownDrainMs;
+  await sidecar.close(drainMs > 0 ? Math.min(10_000, drainMs) : 10_000, drainMs);
   logger.info('training-callbacks: stopped cleanly', { event: 'stopped' });
   return 0;
 }

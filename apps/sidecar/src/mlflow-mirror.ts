@@ -59,13 +59,29 @@ export interface MirrorOptions {
 }
 
 /** The running mirror: the handlers' view, and a way to stop it. */
+/** What a shutdown drain left in the outbox. */
+export interface DrainResult {
+  /** Entries that could have been sent but were not delivered by the deadline. */
+  left: number;
+  /** Entries of parked jobs (they wait for RetryMlflowSync or the next start, not for the drain). */
+  parked: number;
+}
+
 export interface RunningMirror extends Mirror {
+  /**
+   * Lets the sync thread deliver what it can until `deadlineMs` (epoch ms): resolves as soon as
+   * nothing but parked jobs' entries is left, or at the deadline with what is left.
+   */
+  drain(deadlineMs: number): Promise<DrainResult>;
   /** Stops the sync thread (waiting at most `graceMs` for a request in flight). */
   stop(graceMs: number): Promise<void>;
 }
 
 /** Wait before a sync thread that died is started again. */
 const RESTART_DELAY_MS = 5000;
+
+/** How often a shutdown drain looks at the outbox. */
+const DRAIN_POLL_MS = 100;
 
 /** Debounce of `notify()`: folds the items of many fast RPCs into one drain (see worker `notifyDelayMs`). */
 const NOTIFY_DELAY_MS = 25;
@@ -189,6 +205,22 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
         });
       }
       return out;
+    },
+    async drain(deadlineMs) {
+      clearTimeout(notifyTimer);
+      notifyTimer = undefined;
+      current.postMessage({ type: 'notify' } satisfies ToSyncThread);
+      for (;;) {
+        const counts = await store.operationalCounts();
+        const result = {
+          left: counts.outboxPending - counts.outboxParkedItems,
+          parked: counts.outboxParkedItems,
+        };
+        if (result.left === 0 || Date.now() >= deadlineMs) return result;
+        await new Promise((resolve) =>
+          setTimeout(resolve, Math.min(DRAIN_POLL_MS, Math.max(0, deadlineMs - Date.now()))),
+        );
+      }
     },
     async stop(graceMs) {
       stopping = true;

@@ -36,9 +36,10 @@ export interface Sidecar {
   readonly tls?: TlsSource;
   /**
    * Stops gracefully: health turns NOT_SERVING, no new calls are accepted, in-flight calls finish
-   * (up to `graceMs`, then they are cancelled), and the database is closed.
+   * (up to `graceMs`, then they are cancelled); with MLflow, the outbox is drained until `drainMs`
+   * after the call (what is left is logged and stays in the database); the database is closed.
    */
-  close(graceMs?: number): Promise<void>;
+  close(graceMs?: number, drainMs?: number): Promise<void>;
 }
 
 /**
@@ -179,8 +180,9 @@ export async function startSidecar(
       ...(healthAddress !== undefined && { healthAddress }),
       ...(tls && { tls }),
       security: describeSecurity(config),
-      close(graceMs = 10_000) {
+      close(graceMs = 10_000, drainMs = 0) {
         closing ??= (async () => {
+          const started = Date.now();
           health.setCondition('shutdown', 'the sidecar is shutting down');
           await new Promise<void>((resolve) => {
             const timer = setTimeout(() => {
@@ -195,8 +197,27 @@ export async function startSidecar(
           // Health answers NOT_SERVING on its own port until the main port has drained.
           healthServer?.forceShutdown();
           stopWatching();
+          if (mirror && drainMs > 0) {
+            // Keep mirroring what the job wrote last until the drain deadline (within Kubernetes'
+            // grace period), leaving a little time to stop the thread and close the database.
+            const deadline = started + Math.max(0, drainMs - SHUTDOWN_RESERVE_MS);
+            const { left, parked } = await mirror.drain(deadline);
+            const seconds = ((Date.now() - started) / 1000).toFixed(1);
+            if (left === 0 && parked === 0) {
+              log(`training-callbacks: MLflow has everything: outbox empty after ${seconds} s`, {
+                event: 'shutdown_drained',
+                seconds: Number(seconds),
+              });
+            } else {
+              logger.warn(
+                `training-callbacks: MLflow: ${left} outbox item(s) not delivered within the ${drainMs / 1000} s shutdown drain` +
+                  `${parked ? ` and ${parked} held by parked jobs` : ''}; they stay in ${config.dbPath} and are sent when a sidecar starts on it again`,
+                { event: 'shutdown_drain_incomplete', left, parked, seconds: Number(seconds) },
+              );
+            }
+          }
           // The worker stops before the database closes; whatever it had not sent stays in the outbox.
-          await mirror?.stop(Math.min(graceMs, 5000));
+          await mirror?.stop(Math.min(graceMs, drainMs > 0 ? SHUTDOWN_RESERVE_MS / 2 : 5000));
           // Probes and scrapes are answered until the end; the store closes after the last one.
           await http?.close(1000);
           await store.close();
@@ -214,6 +235,9 @@ export async function startSidecar(
     throw error;
   }
 }
+
+/** Of a shutdown drain's time, what is kept to stop the sync thread and close the database. */
+const SHUTDOWN_RESERVE_MS = 2000;
 
 const insecure = () => ServerCredentials.createInsecure();
 

@@ -884,6 +884,7 @@ describe('outbox', () => {
       jobsByStatus: { running: 0, completed: 0, failed: 0, cancelled: 0 },
       outboxPending: 0,
       parkedJobs: 0,
+      outboxParkedItems: 0,
     });
     for (const id of ['a', 'b', 'c']) await store.createOrGetJob(newJob(id));
     await store.endJob({
@@ -894,20 +895,23 @@ describe('outbox', () => {
       endedAt: new Date(),
     });
     await store.enqueueOutbox('a', [item(0), item(1)], 1500);
-    await store.enqueueOutbox('b', [item(0)], 1200);
-    const [b0] = await store.peekOutbox('b', 1);
+    await store.enqueueOutbox('b', [item(0), item(1)], 1200);
+    const [b0, b1] = await store.peekOutbox('b', 2);
     await store.parkOutboxItem(b0!.id, 'bad request');
     expect(await store.operationalCounts()).toEqual({
       jobsByStatus: { running: 2, completed: 0, failed: 1, cancelled: 0 },
-      outboxPending: 3,
+      outboxPending: 4,
       outboxOldestCreatedAtMs: 1200,
       parkedJobs: 1,
+      // b's second entry waits behind its parked head.
+      outboxParkedItems: 2,
     });
-    await store.completeOutbox([b0!.id]);
+    await store.completeOutbox([b0!.id, b1!.id]);
     expect(await store.operationalCounts()).toMatchObject({
       outboxPending: 2,
       outboxOldestCreatedAtMs: 1500,
       parkedJobs: 0,
+      outboxParkedItems: 0,
     });
   });
 

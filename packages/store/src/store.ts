@@ -812,6 +812,12 @@ class OrmStore implements Store {
       .select((eb) => eb.fn.count<number>('job').distinct().as('jobs'))
       .where('parkedError', 'is not', null)
       .executeTakeFirst();
+    // A parked job's queue waits behind its parked head: none of its entries is sent until a retry.
+    const stuck = await db
+      .selectFrom('OutboxItem')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('job', 'in', db.selectFrom('OutboxItem').select('job').where('parkedError', 'is not', null))
+      .executeTakeFirst();
     const jobsByStatus: Record<JobStatus, number> = { running: 0, completed: 0, failed: 0, cancelled: 0 };
     for (const row of jobs) jobsByStatus[row.status as JobStatus] = Number(row.n);
     const oldest = outbox?.oldest;
@@ -820,6 +826,7 @@ class OrmStore implements Store {
       outboxPending: Number(outbox?.pending ?? 0),
       ...(oldest !== null && oldest !== undefined && { outboxOldestCreatedAtMs: Number(oldest) }),
       parkedJobs: Number(parked?.jobs ?? 0),
+      outboxParkedItems: Number(stuck?.n ?? 0),
     };
   }
 

@@ -136,6 +136,8 @@ export interface OperationalCounts {
   outboxOldestCreatedAtMs?: number;
   /** Jobs whose MLflow sync is parked (stopped until RetryMlflowSync or a restart). */
   parkedJobs: number;
+  /** Outbox entries of parked jobs: they wait for a retry and are not sent before. */
+  outboxParkedItems: number;
 }
 
 /** What a mirror remembers about a job (kept in the job row: ids, artifact root, metric-key map). */

@@ -1,5 +1,8 @@
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, expect, it, vi } from 'vitest';
 import { createHttpListener, type HttpListener, plain } from './listener.ts';
+
+// Real sockets and fetch: generous limits on a busy machine.
+vi.setConfig({ testTimeout: 30_000 });
 
 let listener: HttpListener | undefined;
 afterEach(async () => {

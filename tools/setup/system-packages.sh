@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages the tests use, installed only when missing (idempotent; CI runs as root):
+#   openssl     the TLS tests make their certificates with it
+#   prometheus  apps/sidecar-e2e/src/prometheus.spec.ts scrapes a sidecar with a real Prometheus
+set -euo pipefail
+need=()
+command -v openssl >/dev/null || need+=(openssl)
+command -v prometheus >/dev/null || need+=(prometheus)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "missing: ${need[*]} — install them (apt-get install ${need[*]}) or run this script as root" >&2
+  exit 1
+fi
+echo "installing ${need[*]}"
+apt-get update -qq
+# Package scripts must not start services (no init system here, and none is wanted).
+DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "${need[@]}"

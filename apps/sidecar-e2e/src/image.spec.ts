@@ -19,10 +19,16 @@ let work: string;
 beforeAll(() => {
   work = mkdtempSync(path.join(tmpdir(), 'tc-image-'));
   tree = path.join(work, 'tree');
-  execFileSync(process.execPath, [path.join(ROOT, 'tools/image/assemble-image-tree.ts'), '--out', tree], {
-    cwd: ROOT,
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  // Under Nx the sidecar's build already ran (this target depends on it): no nested Nx run.
+  const build = process.env.NX_TASK_TARGET_PROJECT ? ['--no-build'] : [];
+  execFileSync(
+    process.execPath,
+    [path.join(ROOT, 'tools/image/assemble-image-tree.ts'), '--out', tree, ...build],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
 }, 600_000);
 
 afterAll(() => {

@@ -233,6 +233,84 @@ describe('mirroring a whole job into MLflow', () => {
     await expectExactlyOnce(mlflow, run.info.runId, 'final_accuracy', [1]);
   });
 
+  it('names alike what belongs together, and records every rename and unit change in the run', async () => {
+    const detect = uniqueJobId('names');
+    await rpc.beginTraining({ jobId: detect, taskType: TaskType.OBJECT_DETECTION, framework: 'ultralytics' });
+    for (let e = 0; e < 2; e++) {
+      await rpc.endEpoch({
+        jobId: detect,
+        epoch: e,
+        metrics: {
+          'lr/pg0': 0.01 - e / 1000,
+          'lr/pg1': 0.02,
+          'lr/pg2': 0.03,
+          'metrics/mAP50(B)': 0.3 + e / 10,
+          'train/box_loss': 1.5,
+        },
+      });
+    }
+    await rpc.reportBatchMetrics([
+      {
+        jobId: detect,
+        blocks: [
+          {
+            epoch: 0,
+            names: ['lr/pg0', 'lr/pg1', 'loss', 'grad_norm'],
+            steps: [0n, 1n],
+            values: [1, 2, 3, 4, 5, 6, 7, 8],
+          },
+        ],
+      },
+    ]);
+    await rpc.endTraining({ jobId: detect, outcome: TrainingOutcome.COMPLETED });
+    const classify = uniqueJobId('units');
+    await rpc.beginTraining({ jobId: classify, taskType: TaskType.IMAGE_CLASSIFICATION, framework: 'timm' });
+    await rpc.endEpoch({ jobId: classify, epoch: 0, metrics: { eval_top1: 88.2728, eval_loss: 0.5 } });
+    await waitInSync(rpc, detect);
+    await waitInSync(rpc, classify);
+
+    const run = await onlyRunOf(mlflow, detect);
+    const keys = run.data.metrics.map((m) => m.key).sort();
+    // lr/pg0 is the catalog's learning_rate; pg1 and pg2 follow it instead of staying under lr/.
+    expect(keys).toEqual(
+      [
+        'learning_rate',
+        'learning_rate_pg1',
+        'learning_rate_pg2',
+        'mAP50',
+        'train_box_loss',
+        'batch/learning_rate',
+        'batch/learning_rate_pg1',
+        'batch/train_loss',
+        'batch/grad_norm',
+      ].sort(),
+    );
+    await expectExactlyOnce(mlflow, run.info.runId, 'learning_rate_pg2', [0, 1], () => 0.03);
+    const tags = run.data.tags;
+    expect(tags).toMatchObject({
+      'training_callbacks.reported_as.learning_rate': 'lr/pg0',
+      'training_callbacks.reported_as.learning_rate_pg1': 'lr/pg1',
+      'training_callbacks.reported_as.learning_rate_pg2': 'lr/pg2',
+      'training_callbacks.reported_as.mAP50': 'metrics/mAP50(B)',
+      'training_callbacks.reported_as.train_box_loss': 'train/box_loss',
+      'training_callbacks.reported_as.batch/learning_rate': 'lr/pg0',
+      'training_callbacks.reported_as.batch/learning_rate_pg1': 'lr/pg1',
+      'training_callbacks.reported_as.batch/train_loss': 'loss',
+    });
+    // `batch/` alone is the documented rule for batch keys: no tag.
+    expect(tags['training_callbacks.reported_as.batch/grad_norm']).toBeUndefined();
+
+    const top1 = await onlyRunOf(mlflow, classify);
+    expect(top1.data.tags).toMatchObject({
+      'training_callbacks.reported_as.accuracy': 'eval_top1',
+      'training_callbacks.reported_as.val_loss': 'eval_loss',
+      'training_callbacks.unit.accuracy': 'reported in percent (eval_top1), stored as a fraction: ×0.01',
+    });
+    expect(top1.data.tags['training_callbacks.unit.val_loss']).toBeUndefined();
+    const [point] = await mlflow.getMetricHistory(top1.info.runId, 'accuracy');
+    expect(point!.value).toBe(0.882728);
+  });
+
   it('lists jobs with their sync status', async () => {
     const jobId = uniqueJobId('listed');
     await rpc.beginTraining({ jobId, taskType: TaskType.IMAGE_CLASSIFICATION });

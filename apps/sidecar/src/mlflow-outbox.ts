@@ -20,6 +20,7 @@ import type {
   StoredOutboxItem,
 } from '@training-callbacks/store';
 import type { LogFields } from './logging.ts';
+import { mlflowMetricName } from './mlflow-items.ts';
 
 /** Metric points one drain step folds into log-batch calls; a peek resolves no more block points. */
 export const MAX_POINTS_PER_STEP = 10_000;
@@ -50,7 +51,7 @@ function toBridgeItem(item: StoredOutboxItem): OutboxItem {
       payload: block
         ? {
             epoch: block.epoch,
-            names: block.names.map((n) => BATCH_KEY_PREFIX + n),
+            names: block.names.map((n) => BATCH_KEY_PREFIX + mlflowMetricName(n)),
             steps: Array.from(block.steps, Number),
             values: Array.from(block.values, toJsonNumber),
             timestampMs: block.receivedAtMs,

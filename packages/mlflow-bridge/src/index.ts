@@ -45,6 +45,7 @@ export {
   type JobBegunPayload,
   type JobEndedPayload,
   MemoryOutbox,
+  type MetricSourcesPayload,
   type MlflowJobMirror,
   type MlflowOutbox,
   type MlflowSyncStatus,
@@ -61,7 +62,9 @@ export {
   DEFAULT_RUN_GONE_HINT,
   FINAL_PREFIX,
   METRIC_NAME_TAG_PREFIX,
+  REPORTED_AS_TAG_PREFIX,
   type SyncEvent,
   type SyncWorker,
   type SyncWorkerOptions,
+  UNIT_TAG_PREFIX,
 } from './worker.ts';

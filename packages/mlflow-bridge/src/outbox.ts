@@ -67,6 +67,22 @@ export interface JobEndedPayload {
   errorMessage?: string;
 }
 
+/**
+ * What the trainer reported behind metric names that the producer renamed or rescaled: recorded in the
+ * run as tags (`training_callbacks.reported_as.<key>`, `training_callbacks.unit.<key>`), where an MLflow
+ * user sees them on the run page and can search them.
+ */
+export interface MetricSourcesPayload {
+  sources: Array<{
+    /** The name metric items carry (the MLflow key is made from it). */
+    name: string;
+    /** The name the trainer reported. */
+    reported: string;
+    /** Unit factor applied to the reported values (0.01: percent → fraction); 1 when none. */
+    scale: number;
+  }>;
+}
+
 /** A file the sidecar stored; uploaded to `<run artifacts>/<artifactPath>`. */
 export interface ArtifactPayload {
   /** Where the sidecar keeps the file (must stay readable until the item is delivered). */
@@ -84,6 +100,7 @@ export interface OutboxPayloads {
   final_metrics: FinalMetricsPayload;
   job_ended: JobEndedPayload;
   artifact: ArtifactPayload;
+  metric_sources: MetricSourcesPayload;
 }
 export type OutboxItemKind = keyof OutboxPayloads;
 
@@ -196,6 +213,9 @@ export const outboxItems = {
       kind: 'job_ended',
       payload: errorMessage ? { status, endTimeMs, errorMessage } : { status, endTimeMs },
     };
+  },
+  metricSources(sources: MetricSourcesPayload['sources']): NewOutboxItem {
+    return { kind: 'metric_sources', payload: { sources } };
   },
   artifact(
     filePath: string,

@@ -1,11 +1,21 @@
 import { JOB_ID_TAG, LOG_BATCH_LIMITS, type Metric, type MlflowClient } from './client.ts';
 import { MlflowError } from './errors.ts';
 import { fromJsonNumber, MAX_KEY_LENGTH, MetricKeyMap } from './names.ts';
-import type { MlflowJobMirror, MlflowOutbox, MlflowSyncStatus, OutboxItem } from './outbox.ts';
+import type {
+  MetricSourcesPayload,
+  MlflowJobMirror,
+  MlflowOutbox,
+  MlflowSyncStatus,
+  OutboxItem,
+} from './outbox.ts';
 
 export const DEFAULT_RETRY_HORIZON_MS = 7 * 24 * 3600 * 1000;
 /** Prefix of the run tags that name the reported metric behind a renamed MLflow key. */
 export const METRIC_NAME_TAG_PREFIX = 'training_callbacks.metric_name.';
+/** Prefix of the run tags that name what the trainer reported behind a key the producer renamed. */
+export const REPORTED_AS_TAG_PREFIX = 'training_callbacks.reported_as.';
+/** Prefix of the run tags that say how a key's values were converted from the reported unit. */
+export const UNIT_TAG_PREFIX = 'training_callbacks.unit.';
 /** Prefix of final metrics. */
 export const FINAL_PREFIX = 'final_';
 /** What the parked error of a job whose run vanished says to do, unless the caller words it. */
@@ -321,6 +331,34 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
     return metrics.length;
   }
 
+  /** Tags for renamed and rescaled metrics (under the keys their points get: same key map). */
+  async function recordSources(
+    jobId: string,
+    payload: MetricSourcesPayload,
+    mirror: MlflowJobMirror,
+  ): Promise<void> {
+    if (!mirror.runId) throw noRun(jobId);
+    const keys = new MetricKeyMap(mirror.metricKeys);
+    const tags: Record<string, string> = {};
+    for (const { name, reported, scale } of payload.sources) {
+      const key = keys.keyFor(name);
+      if (name !== key) tags[METRIC_NAME_TAG_PREFIX + key] = name;
+      if (reported !== key) tags[REPORTED_AS_TAG_PREFIX + key] = reported;
+      if (scale !== 1) {
+        tags[UNIT_TAG_PREFIX + key] =
+          scale === 0.01
+            ? `reported in percent (${reported}), stored as a fraction: ×0.01`
+            : `reported values ×${scale}`;
+      }
+    }
+    if (keys.takeAdded().length) {
+      mirror.metricKeys = keys.toJSON();
+      await outbox.saveMirror(jobId, mirror);
+    }
+    for (const t of Object.keys(tags)) if (t.length > MAX_KEY_LENGTH) delete tags[t];
+    await client.setTags(mirror.runId, tags);
+  }
+
   async function runInfo(
     jobId: string,
     mirror: MlflowJobMirror,
@@ -446,6 +484,9 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
           await client.setTerminated(mirror.runId, head.payload.status, head.payload.endTimeMs);
           break;
         }
+        case 'metric_sources':
+          await recordSources(jobId, head.payload, mirror);
+          break;
         case 'artifact': {
           const { artifactUri } = await runInfo(jobId, mirror);
           const { filePath, artifactPath } = head.payload;

@@ -84,6 +84,16 @@ def test_units_are_converted_by_the_sidecar(address: str, reader: SidecarClient,
     assert dict(epoch.metrics) == pytest.approx({"accuracy": 0.915, "val_loss": 0.3, "train_loss": 0.4})
 
 
+def test_booleans_in_params_are_spelled_true_false_on_every_path(address: str, reader: SidecarClient, job_id: str) -> None:
+    # Explicit params and params flattened from training_config: one spelling, the TypeScript client's.
+    with TrainingCallbacks(job_id, "image_classification", address=address, strict=True, params={"amp": True, "ema": False, "n": 3, "none": None}):
+        pass
+    assert dict(reader.get_job(job_id).params) == {"amp": "true", "ema": "false", "n": "3", "none": ""}
+    with TrainingCallbacks(f"{job_id}-cfg", "image_classification", address=address, strict=True, training_config={"amp": True, "opt": {"nesterov": False}}):
+        pass
+    assert dict(reader.get_job(f"{job_id}-cfg").params) == {"amp": "true", "opt.nesterov": "false"}
+
+
 def test_context_manager_records_failure(address: str, reader: SidecarClient, job_id: str) -> None:
     with pytest.raises(RuntimeError, match="CUDA out of memory"):
         with TrainingCallbacks(job_id, "image_classification", address=address) as cb:

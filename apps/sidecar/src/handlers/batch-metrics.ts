@@ -6,7 +6,8 @@ import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import { applyScale, checkMetricName } from '@training-callbacks/metric-catalog';
 import type { BatchBlock } from '@training-callbacks/store';
 import type { RejectionReason } from '../metrics.ts';
-import { BATCH_ITEM_KIND } from '../mlflow-items.ts';
+import { BATCH_ITEM_KIND, type MetricSource, metricSourcesItem, mlflowMetricName } from '../mlflow-items.ts';
+import { BATCH_KEY_PREFIX } from '../mlflow-outbox.ts';
 import { checkJobId, quote } from '../validation.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
 import type { JobState } from './job-states.ts';
@@ -30,6 +31,7 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
       let rejected = 0;
       let nonFinite = 0;
       const reasons = new Set<string>();
+      const sources: MetricSource[] = [];
       const reject = (points: number, reason: string, code: RejectionReason) => {
         rejected += points;
         reasons.add(reason);
@@ -82,6 +84,15 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
             );
             continue;
           }
+          if (mirror) {
+            // `batch/` alone is the documented rule for every batch key, not a rename worth a tag.
+            for (const [c, n] of normalised.entries()) {
+              const name = BATCH_KEY_PREFIX + mlflowMetricName(n.name);
+              const reported = block.names[c]!;
+              if (name !== BATCH_KEY_PREFIX + reported || n.scale !== 1)
+                sources.push({ name, reported, scale: n.scale });
+            }
+          }
           const values = Float64Array.from(block.values);
           for (let c = 0; c < columns; c++) {
             const scale = normalised[c]!.scale;
@@ -114,6 +125,13 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
         // Under the job's lock, so that an EndTraining cannot slip between the check and the commit.
         await lock(id, async () => {
           await running(id);
+          // Renames and unit changes first (tags, queued apart from the blocks, which carry no payload:
+          // an extra tag item when the blocks then fail is harmless).
+          const unrecorded = mirror ? ctx.metricSources.unrecorded(id, sources) : [];
+          if (unrecorded.length) {
+            await store.enqueueOutbox(id, [metricSourcesItem(unrecorded)], Date.now());
+            ctx.metricSources.recorded(id, unrecorded);
+          }
           // The outbox refers to the stored blocks; their points are read when MLflow is sent them.
           const result = await store.appendBatchBlocks(
             id,

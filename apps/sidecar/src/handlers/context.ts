@@ -8,6 +8,7 @@ import { jobToProto } from '../convert.ts';
 import { createKeyedMutex } from '../keyed-mutex.ts';
 import type { LogFn } from '../logging.ts';
 import { createSidecarMetrics, type SidecarMetrics } from '../metrics.ts';
+import { MetricSources } from '../mlflow-items.ts';
 import type { Mirror } from '../mlflow-mirror.ts';
 import { createJobStates, type JobStates } from './job-states.ts';
 
@@ -43,6 +44,8 @@ export interface HandlerContext {
   mirrored(build: () => OutboxItemInput[]): { outbox?: OutboxItemInput[] };
   /** Wakes the MLflow worker after a commit that wrote outbox entries. */
   notify(): void;
+  /** Which renames and unit changes are queued for recording in each job's MLflow run. */
+  readonly metricSources: MetricSources;
   /** Job records → protos, with MlflowSync when mirroring. */
   jobsToProto(jobs: readonly JobRecord[]): Promise<ReturnType<typeof jobToProto>[]>;
 }
@@ -60,6 +63,7 @@ export function createHandlerContext(options: ServiceOptions): HandlerContext {
     jobs: createJobStates(store),
     mirrored: (build) => (mirror ? { outbox: build() } : {}),
     notify: () => mirror?.notify(),
+    metricSources: new MetricSources(),
     async jobsToProto(jobs) {
       const sync = mirror ? await mirror.sync(jobs.map((j) => j.jobId)) : undefined;
       return jobs.map((job) => jobToProto(job, sync?.get(job.jobId)));

@@ -1,8 +1,8 @@
 // BeginEpoch and EndEpoch: an epoch's start, then its metrics, normalised by the catalog, with the
 // job's best epoch moved in the same commit.
 import { columnValues, formatEpochLine, type MetricVerdict } from '@training-callbacks/metric-catalog';
-import { outboxItems } from '@training-callbacks/mlflow-bridge/core';
 import { verdictToProto } from '../convert.ts';
+import { epochItem, metricSourcesItem, mlflowMetricName } from '../mlflow-items.ts';
 import { checkEpoch, checkJobId, checkMetricNames, timestampOf } from '../validation.ts';
 import { acceptedMetrics, nextBest } from './best-epoch.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
@@ -48,6 +48,18 @@ export function epochHandlers(ctx: HandlerContext): HandlerGroup<'beginEpoch' | 
         const stored = await storedEpochs(state);
         const finite = primary !== undefined && Number.isFinite(primary);
         const best = nextBest(state, stored.primary, request.epoch, finite ? primary : undefined);
+        const sources = ctx.mirror
+          ? ctx.metricSources.unrecorded(
+              request.jobId,
+              verdicts
+                .filter((v) => v.tier !== 'rejected')
+                .map((v) => {
+                  const plain = state.classifier.normaliseName(v.reportedName);
+                  const scale = plain.name === v.name ? plain.scale : 1;
+                  return { name: mlflowMetricName(v.name), reported: v.reportedName, scale };
+                }),
+            )
+          : [];
 
         await store.saveEpoch({
           jobId: request.jobId,
@@ -56,8 +68,12 @@ export function epochHandlers(ctx: HandlerContext): HandlerGroup<'beginEpoch' | 
           columns: columnValues(metrics),
           timestamp,
           best,
-          ...mirrored(() => [outboxItems.epochMetrics(request.epoch, metrics, timestamp.getTime())]),
+          ...mirrored(() => [
+            ...(sources.length ? [metricSourcesItem(sources)] : []),
+            epochItem(request.epoch, metrics, timestamp.getTime()),
+          ]),
         });
+        ctx.metricSources.recorded(request.jobId, sources);
         notify();
         ctx.metrics.epochIngested();
         countRejections(verdicts, (reported) => state.classifier.normaliseName(reported).name);

@@ -160,6 +160,16 @@ def to_struct(value: Any) -> struct_pb2.Struct | None:
     return struct
 
 
+def param_text(value: Any) -> str:
+    """A run param's text: booleans as ``true``/``false`` (as the TypeScript client and JSON spell them,
+    never Python's ``True``), ``None`` as ``""``, anything else ``str()``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def flatten_params(value: Any, prefix: str = "") -> dict[str, str]:
     """Flattens a configuration into ``{"a.b": "value"}`` strings (for MLflow run params)."""
     plain = to_plain(value)
@@ -170,7 +180,7 @@ def flatten_params(value: Any, prefix: str = "") -> dict[str, str]:
             if isinstance(v, dict):
                 out.update(flatten_params(v, key + "."))
             else:
-                out[key] = "" if v is None else (str(v).lower() if isinstance(v, bool) else str(v))
+                out[key] = param_text(v)
     elif plain is not None:
         out[prefix.rstrip(".") or "value"] = str(plain)
     return out

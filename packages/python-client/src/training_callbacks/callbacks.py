@@ -31,6 +31,7 @@ from ._config import (
     TaskTypeLike,
     config_get,
     flatten_params,
+    param_text,
     parse_task_type,
     resolve_rank,
     to_struct,
@@ -709,7 +710,7 @@ class TrainingCallbacks:
             task_type=self.task_type,
             framework=self.framework,
             model_name=self.model_name,
-            params={str(k): str(v) for k, v in (params or {}).items()},
+            params={str(k): param_text(v) for k, v in (params or {}).items()},
             custom_metrics=custom,
             start_epoch=self.start_epoch,
         )

@@ -45,6 +45,8 @@ export interface SidecarConfig {
   healthListen?: string;
   /** Listen beyond loopback without TLS and without tokens (refused otherwise). */
   insecureListen: boolean;
+  /** WatchJobs/WatchJob send a heartbeat (and re-read the change feed) after this long idle. */
+  watchKeepaliveMs: number;
 }
 
 export const HELP = `training-callbacks sidecar — the TrainingCallbacks gRPC service next to a trainer
@@ -70,6 +72,8 @@ Options (flag, environment variable, default):
                            Kubernetes' terminationGracePeriodSeconds, 30 by default); what is left is
                            logged and sent at the next start
   --log-level LEVEL        TRAINING_CALLBACKS_LOG_LEVEL       info  (debug | info | warn | error | silent)
+  --watch-keepalive S      TRAINING_CALLBACKS_WATCH_KEEPALIVE 15  seconds without an event before a watch
+                           stream sends a heartbeat (and re-reads the change feed)
   -h, --help               show this help
 
 Security (see docs/security.md):
@@ -211,6 +215,11 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
     values['mlflow-max-backoff'] ?? env.TRAINING_CALLBACKS_MLFLOW_MAX_BACKOFF ?? '300',
     0.1,
   );
+  const watchKeepaliveMs = seconds(
+    'watch-keepalive',
+    values['watch-keepalive'] ?? env.TRAINING_CALLBACKS_WATCH_KEEPALIVE ?? '15',
+    0.05,
+  );
   const concurrencyRaw = values['mlflow-concurrency'] ?? env.TRAINING_CALLBACKS_MLFLOW_CONCURRENCY ?? '2';
   const mlflowRequestConcurrency = Number(concurrencyRaw);
   if (
@@ -272,6 +281,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
     mlflowRetryHorizonMs,
     mlflowMaxBackoffMs,
     mlflowRequestConcurrency,
+    watchKeepaliveMs,
     ...securityConfig(values, env, http === 'off' ? [listen] : [listen, http]),
   };
 }
@@ -296,6 +306,7 @@ function parse(argv: readonly string[]) {
       'mlflow-retry-horizon': { type: 'string' },
       'mlflow-max-backoff': { type: 'string' },
       'mlflow-concurrency': { type: 'string' },
+      'watch-keepalive': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'tls-client-ca': { type: 'string' },

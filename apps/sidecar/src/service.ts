@@ -10,6 +10,8 @@ import { endTrainingHandlers } from './handlers/end-training.ts';
 import { epochHandlers } from './handlers/epochs.ts';
 import { mlflowSyncHandlers } from './handlers/mlflow-sync.ts';
 import { readHandlers } from './handlers/reads.ts';
+import { seriesHandlers } from './handlers/series.ts';
+import { watchHandlers } from './handlers/watch.ts';
 
 export type { ServiceOptions } from './handlers/context.ts';
 
@@ -23,5 +25,7 @@ export function createTrainingCallbacksHandlers(options: ServiceOptions): Servic
     ...artifactHandlers(ctx),
     ...readHandlers(ctx),
     ...mlflowSyncHandlers(ctx),
+    ...seriesHandlers(ctx),
+    ...watchHandlers(ctx, { keepaliveMs: options.watchKeepaliveMs ?? 15_000 }),
   };
 }

@@ -150,6 +150,7 @@ export async function startSidecar(
       log: config.quiet ? () => {} : log,
       notice: log,
       metrics,
+      watchKeepaliveMs: config.watchKeepaliveMs,
       ...(mirror && { mirror }),
     });
     addService(server, TrainingCallbacks, handlers, {

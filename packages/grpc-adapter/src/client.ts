@@ -140,6 +140,9 @@ export function createClient<T extends GenServiceMethods>(
               for await (const message of call) yield message;
             } catch (error) {
               throw RpcError.from(error);
+            } finally {
+              // A reader that stops early (break, return) ends the call instead of leaving it open.
+              call.cancel();
             }
           })();
         };

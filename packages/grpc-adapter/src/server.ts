@@ -71,6 +71,23 @@ function contextOf(
 }
 
 /**
+ * Waits until the stream can take more, or until the call is cancelled: a client that stopped
+ * reading and then went away must not leave the handler (and what it holds) waiting for ever.
+ */
+function drainOrCancel(call: ServerWritableStream<unknown, unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off('drain', done);
+      call.off('cancelled', done);
+      resolve();
+    };
+    call.on('drain', done);
+    call.on('cancelled', done);
+    if (call.cancelled) done();
+  });
+}
+
+/**
  * Registers protobuf-es service handlers on a grpc-js server. Handlers are async functions (or async
  * generators for server streams); whatever they throw is converted to a gRPC status here and only here.
  */
@@ -123,7 +140,8 @@ export function addService<T extends GenServiceMethods>(
             );
             for await (const message of stream) {
               if (call.cancelled) return;
-              if (!call.write(message)) await new Promise((resolve) => call.once('drain', resolve));
+              if (!call.write(message)) await drainOrCancel(call);
+              if (call.cancelled) return;
             }
             call.end();
           };

@@ -185,5 +185,27 @@ export const OutboxItemSchema = defineEntity({
 export class OutboxItem extends OutboxItemSchema.class {}
 OutboxItemSchema.setClass(OutboxItem);
 
+export const StoreChangeSchema = defineEntity({
+  name: 'StoreChange',
+  tableName: 'store_change',
+  properties: {
+    /** The change sequence: increases with every committed write (SQLite serialises writers). */
+    seq: p.integer().primary().autoincrement(),
+    job: () => p.manyToOne(TrainingJob).fieldName('job_id').deleteRule('cascade').index(false),
+    /** What changed: see `ChangeKind` in types.ts. */
+    kind: p.string(),
+    /** The epoch number (kind `epoch`), block id (`batch`) or artifact id (`artifact`); else NULL. */
+    ref: p.integer().nullable(),
+  },
+  indexes: [{ name: 'store_change_job_seq_idx', properties: ['job', 'seq'] }],
+});
+
+/**
+ * One committed change of a job, appended in the same transaction as the write it records: the watch
+ * streams read them in sequence order, so any number of sidecars sharing the database see the same feed.
+ */
+export class StoreChange extends StoreChangeSchema.class {}
+StoreChangeSchema.setClass(StoreChange);
+
 /** Every entity, for the ORM configuration. */
-export const ENTITIES = [TrainingJob, TrainingMetric, BatchMetricBlock, Artifact, OutboxItem];
+export const ENTITIES = [TrainingJob, TrainingMetric, BatchMetricBlock, Artifact, OutboxItem, StoreChange];

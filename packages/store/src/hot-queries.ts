@@ -2,7 +2,7 @@
 // `precompiled.ts`). Each definition lists its values (which entity property converts each one) and
 // samples for the self-check that compares the precompiled query with the builder's, run at open.
 import type { MikroORM } from '@mikro-orm/core';
-import { type EncodedMetricMap, OutboxItem, TrainingJob, TrainingMetric } from './entities.ts';
+import { type EncodedMetricMap, OutboxItem, StoreChange, TrainingJob, TrainingMetric } from './entities.ts';
 import {
   columnReader,
   type HotQuery,
@@ -192,6 +192,23 @@ const epochBegin: HotQueryDefinition<EpochBegin> = {
   samples: [{ job: 'job-1', epoch: 2, extraMetrics: {}, nonFinite: [], beganAt: T0 }],
 };
 
+export interface ChangeInsert extends Record<string, unknown> {
+  job: string;
+  kind: string;
+  ref: number | null;
+}
+
+/** Appends one entry to the change feed (inside the write's transaction). */
+const changeInsert: HotQueryDefinition<ChangeInsert> = {
+  name: 'changeInsert',
+  slots: { job: [StoreChange, 'job'], kind: [StoreChange, 'kind'], ref: [StoreChange, 'ref'] },
+  build: (db, v) => db.insertInto('StoreChange').values({ job: v.job, kind: v.kind, ref: v.ref }),
+  samples: [
+    { job: 'job-1', kind: 'epoch', ref: 3 },
+    { job: 'job-2', kind: 'job', ref: null },
+  ],
+};
+
 /** Most outbox rows per precompiled INSERT; more are written as several INSERTs. */
 export const OUTBOX_ROWS_PER_INSERT = 8;
 
@@ -244,6 +261,7 @@ export class HotQueries {
   readonly epochUpsert: HotQuery<EpochRow>;
   readonly jobAfterEpoch: HotQuery<JobAfterEpoch>;
   readonly epochBegin: HotQuery<EpochBegin>;
+  readonly changeInsert: HotQuery<ChangeInsert>;
   /** `outboxInsert[n - 1]` inserts n rows. */
   readonly outboxInsert: readonly HotQuery<OutboxInsert>[];
   /** Reads a raw row's columns of {@link epochStateWithMetrics} as the plugin would. */
@@ -258,6 +276,7 @@ export class HotQueries {
     this.epochUpsert = compiler.compile(epochUpsert);
     this.jobAfterEpoch = compiler.compile(jobAfterEpoch);
     this.epochBegin = compiler.compile(epochBegin);
+    this.changeInsert = compiler.compile(changeInsert);
     this.outboxInsert = Array.from({ length: OUTBOX_ROWS_PER_INSERT }, (_, i) =>
       compiler.compile(outboxInsert(i + 1)),
     );

@@ -7,6 +7,9 @@ export type {
   ArtifactRecord,
   BatchAppendResult,
   BatchBlock,
+  ChangeKind,
+  ChangeRecord,
+  ChangesQuery,
   ClientLossesRecord,
   CustomMetricDefinition,
   EndJobInput,
@@ -27,6 +30,8 @@ export type {
   SaveEpochInput,
   Store,
   StoreDialect,
+  StoredArtifact,
+  StoredBatchBlock,
   StoredOutboxItem,
   StoreOptions,
 } from './types.ts';

@@ -9,6 +9,7 @@ import type {
   ArtifactSchema,
   BatchMetricBlockSchema,
   OutboxItemSchema,
+  StoreChangeSchema,
   TrainingJobSchema,
   TrainingMetricSchema,
 } from './entities.ts';
@@ -26,6 +27,7 @@ export type StoreDB = InferKyselyDB<
   | typeof TrainingMetricSchema
   | typeof BatchMetricBlockSchema
   | typeof ArtifactSchema
-  | typeof OutboxItemSchema,
+  | typeof OutboxItemSchema
+  | typeof StoreChangeSchema,
   typeof KYSELY_OPTIONS
 >;

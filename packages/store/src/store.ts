@@ -11,6 +11,7 @@ import {
 } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/sql';
 import { planBatchWrite, stepBounds } from './batch-points.ts';
+import { CommitSignal, changeRows } from './change-feed.ts';
 import { Artifact, BatchMetricBlock, TrainingJob, TrainingMetric } from './entities.ts';
 import { HotQueries, OUTBOX_ROWS_PER_INSERT } from './hot-queries.ts';
 import { KYSELY_OPTIONS, type StoreDB } from './kysely-db.ts';
@@ -50,6 +51,9 @@ import type {
   ArtifactRecord,
   BatchAppendResult,
   BatchBlock,
+  ChangeKind,
+  ChangeRecord,
+  ChangesQuery,
   EndJobInput,
   EpochRecord,
   JobRecord,
@@ -66,6 +70,8 @@ import type {
   ReopenJobChanges,
   SaveEpochInput,
   Store,
+  StoredArtifact,
+  StoredBatchBlock,
   StoredOutboxItem,
   StoreOptions,
 } from './types.ts';
@@ -299,6 +305,9 @@ class OrmStore implements Store {
   readonly #hot: HotQueries;
   readonly #exec: HotPathExecutor;
   #readerPlan: OutboxReaderPlan | undefined;
+  readonly #committed = new CommitSignal();
+  /** Transactions that appended to the feed: their commit wakes the readers. */
+  readonly #appended = new WeakSet<StoreTransaction>();
 
   constructor(orm: MikroORM, hot: HotQueries, exec: HotPathExecutor) {
     this.#orm = orm;
@@ -319,9 +328,34 @@ class OrmStore implements Store {
   async #transaction<T>(jobId: string, write: (trx: StoreTransaction) => Promise<T>): Promise<T> {
     const em = this.#em();
     try {
-      return await storeKysely(em).transaction().execute(write);
+      let trx: StoreTransaction | undefined;
+      const result = await storeKysely(em)
+        .transaction()
+        .execute((t) => {
+          trx = t;
+          return write(t);
+        });
+      if (trx && this.#appended.has(trx)) this.#committed.fire(jobId || undefined);
+      return result;
     } catch (error) {
       throw mapDriverError(convertError(em, error), jobId);
+    }
+  }
+
+  /** Appends feed entries inside `trx` (see change-feed.ts). */
+  async #appendChanges(
+    trx: StoreTransaction,
+    jobId: string,
+    kind: ChangeKind,
+    refs: readonly (number | null)[] = [null],
+  ): Promise<void> {
+    if (refs.length === 0) return;
+    this.#appended.add(trx);
+    for (let i = 0; i < refs.length; i += INSERT_CHUNK_ROWS) {
+      await trx
+        .insertInto('StoreChange')
+        .values(changeRows(jobId, kind, refs.slice(i, i + INSERT_CHUNK_ROWS)))
+        .execute();
     }
   }
 
@@ -371,6 +405,7 @@ class OrmStore implements Store {
           endedAt: null,
         })
         .execute();
+      await this.#appendChanges(trx, job.jobId, 'job');
       if (options.outbox?.length)
         await trx
           .insertInto('OutboxItem')
@@ -400,6 +435,7 @@ class OrmStore implements Store {
         .where('jobId', '=', jobId)
         .executeTakeFirst();
       if (result.numUpdatedRows === 0n) throw notFound(jobId);
+      await this.#appendChanges(trx, jobId, 'job');
       if (changes.outbox?.length)
         await trx
           .insertInto('OutboxItem')
@@ -480,12 +516,14 @@ class OrmStore implements Store {
           }),
         );
         if (updated === 0) throw notFound(jobId);
+        db.run(hot.changeInsert.sql, hot.changeInsert.params({ job: jobId, kind: 'epoch', ref: epoch }));
         // A resent report with the very same metrics has nothing new to mirror.
         if (!outbox) return;
         const unchanged =
           !isNew && sameMetrics(hot.readExtraMetrics(previous!) as Record<string, unknown>, extraMetrics);
         if (!unchanged) this.#insertOutbox(db, jobId, outbox, Date.now());
       });
+      this.#committed.fire(jobId);
     } catch (error) {
       throw mapDriverError(convertError(this.#orm.em as EntityManager, error), jobId);
     }
@@ -532,71 +570,62 @@ class OrmStore implements Store {
       if (min < lo) lo = min;
       if (max > hi) hi = max;
     }
-    const em = this.#em();
-    try {
-      await em
-        .getKysely<StoreDB>(KYSELY_OPTIONS)
-        .transaction()
-        .execute(async (trx) => {
-          // Only blocks whose step range meets the write's can hold its points (see batch-points.ts).
-          const overlapping = await trx
-            .selectFrom('BatchMetricBlock')
-            .select(['id', 'epoch', 'names', 'steps', 'values', 'receivedAtMs'])
-            .where('job', '=', jobId)
-            .where('lastStep', '>=', lo)
-            .where('firstStep', '<=', hi)
+    await this.#transaction(jobId, async (trx) => {
+      // Only blocks whose step range meets the write's can hold its points (see batch-points.ts).
+      const overlapping = await trx
+        .selectFrom('BatchMetricBlock')
+        .select(['id', 'epoch', 'names', 'steps', 'values', 'receivedAtMs'])
+        .where('job', '=', jobId)
+        .where('lastStep', '>=', lo)
+        .where('firstStep', '<=', hi)
+        .execute();
+      const stored = overlapping.map((row) => ({
+        id: Number(row.id),
+        epoch: row.epoch,
+        names: row.names,
+        steps: unpackInt64(row.steps as Uint8Array),
+        values: unpackFloat64(row.values as Uint8Array),
+      }));
+      const plan = planBatchWrite(incoming, stored);
+      result.unchangedPoints = plan.unchangedPoints;
+      result.replacedPoints = plan.replacedPoints;
+      const insertBlocks = async (rows: BatchBlock[], at: number, kind: string | undefined) => {
+        for (let i = 0; i < rows.length; i += INSERT_CHUNK_ROWS) {
+          const insert = trx
+            .insertInto('BatchMetricBlock')
+            .values(rows.slice(i, i + INSERT_CHUNK_ROWS).map((block) => blockRow(jobId, block, at)));
+          const ids = (await insert.returning('id').execute()).map((r) => Number(r.id));
+          await this.#appendChanges(trx, jobId, 'batch', ids);
+          if (kind === undefined) continue;
+          await trx
+            .insertInto('OutboxItem')
+            .values(blockOutboxRows(jobId, kind, ids, Date.now()))
             .execute();
-          const stored = overlapping.map((row) => ({
-            id: Number(row.id),
-            epoch: row.epoch,
-            names: row.names,
-            steps: unpackInt64(row.steps as Uint8Array),
-            values: unpackFloat64(row.values as Uint8Array),
-          }));
-          const plan = planBatchWrite(incoming, stored);
-          result.unchangedPoints = plan.unchangedPoints;
-          result.replacedPoints = plan.replacedPoints;
-          const insertBlocks = async (rows: BatchBlock[], at: number, kind: string | undefined) => {
-            for (let i = 0; i < rows.length; i += INSERT_CHUNK_ROWS) {
-              const insert = trx
-                .insertInto('BatchMetricBlock')
-                .values(rows.slice(i, i + INSERT_CHUNK_ROWS).map((block) => blockRow(jobId, block, at)));
-              if (kind === undefined) {
-                await insert.execute();
-                continue;
-              }
-              const ids = (await insert.returning('id').execute()).map((r) => Number(r.id));
-              await trx
-                .insertInto('OutboxItem')
-                .values(blockOutboxRows(jobId, kind, ids, Date.now()))
-                .execute();
-            }
-          };
-          for (const { id, pieces } of plan.rewrites) {
-            // A pending outbox entry of the block must also send the pieces cut from it; once
-            // delivered, what remains was sent already.
-            const pending = await trx
-              .selectFrom('OutboxItem')
-              .select(['kind'])
-              .where('blockId', '=', id)
-              .executeTakeFirst();
-            const before = overlapping.find((row) => Number(row.id) === id)!;
-            const at = before.receivedAtMs ?? receivedAtMs;
-            const [first, ...rest] = pieces;
-            if (first === undefined) {
-              await trx.deleteFrom('OutboxItem').where('blockId', '=', id).execute();
-              await trx.deleteFrom('BatchMetricBlock').where('id', '=', id).execute();
-              continue;
-            }
-            const { job: _job, receivedAtMs: _at, ...changes } = blockRow(jobId, first, at);
-            await trx.updateTable('BatchMetricBlock').set(changes).where('id', '=', id).execute();
-            await insertBlocks(rest, at, pending?.kind);
-          }
-          await insertBlocks(plan.inserts, receivedAtMs, outboxKind);
-        });
-    } catch (error) {
-      throw mapDriverError(convertError(em, error), jobId);
-    }
+        }
+      };
+      for (const { id, pieces } of plan.rewrites) {
+        // A pending outbox entry of the block must also send the pieces cut from it; once
+        // delivered, what remains was sent already.
+        const pending = await trx
+          .selectFrom('OutboxItem')
+          .select(['kind'])
+          .where('blockId', '=', id)
+          .executeTakeFirst();
+        const before = overlapping.find((row) => Number(row.id) === id)!;
+        const at = before.receivedAtMs ?? receivedAtMs;
+        const [first, ...rest] = pieces;
+        if (first === undefined) {
+          await trx.deleteFrom('OutboxItem').where('blockId', '=', id).execute();
+          await trx.deleteFrom('BatchMetricBlock').where('id', '=', id).execute();
+          continue;
+        }
+        const { job: _job, receivedAtMs: _at, ...changes } = blockRow(jobId, first, at);
+        await trx.updateTable('BatchMetricBlock').set(changes).where('id', '=', id).execute();
+        await this.#appendChanges(trx, jobId, 'batch', [id]);
+        await insertBlocks(rest, at, pending?.kind);
+      }
+      await insertBlocks(plan.inserts, receivedAtMs, outboxKind);
+    });
     return result;
   }
 
@@ -627,6 +656,7 @@ class OrmStore implements Store {
         .where('jobId', '=', jobId)
         .executeTakeFirst();
       if (result.numUpdatedRows === 0n) throw notFound(jobId);
+      await this.#appendChanges(trx, jobId, 'job');
       if (input.outbox?.length)
         await trx
           .insertInto('OutboxItem')
@@ -651,37 +681,36 @@ class OrmStore implements Store {
       storedPath: artifact.storedPath,
       loggedAt: artifact.loggedAt,
     }));
-    const em = this.#em();
-    try {
-      await em
-        .getKysely<StoreDB>(KYSELY_OPTIONS)
-        .transaction()
-        .execute(async (trx) => {
-          for (let i = 0; i < rows.length; i += INSERT_CHUNK_ROWS) {
-            await trx
-              .insertInto('Artifact')
-              .values(rows.slice(i, i + INSERT_CHUNK_ROWS))
-              .onConflict((oc) =>
-                oc.columns(['job', 'artifactPath']).doUpdateSet((eb) => ({
-                  sizeBytes: eb.ref('excluded.sizeBytes'),
-                  sha256: eb.ref('excluded.sha256'),
-                  sourcePath: eb.ref('excluded.sourcePath'),
-                  storedPath: eb.ref('excluded.storedPath'),
-                  loggedAt: eb.ref('excluded.loggedAt'),
-                })),
-              )
-              .execute();
-          }
-          if (options.outbox?.length) {
-            await trx
-              .insertInto('OutboxItem')
-              .values(outboxRows(jobId, options.outbox, Date.now()))
-              .execute();
-          }
-        });
-    } catch (error) {
-      throw mapDriverError(convertError(em, error), jobId);
-    }
+    await this.#transaction(jobId, async (trx) => {
+      for (let i = 0; i < rows.length; i += INSERT_CHUNK_ROWS) {
+        const stored = await trx
+          .insertInto('Artifact')
+          .values(rows.slice(i, i + INSERT_CHUNK_ROWS))
+          .onConflict((oc) =>
+            oc.columns(['job', 'artifactPath']).doUpdateSet((eb) => ({
+              sizeBytes: eb.ref('excluded.sizeBytes'),
+              sha256: eb.ref('excluded.sha256'),
+              sourcePath: eb.ref('excluded.sourcePath'),
+              storedPath: eb.ref('excluded.storedPath'),
+              loggedAt: eb.ref('excluded.loggedAt'),
+            })),
+          )
+          .returning('id')
+          .execute();
+        await this.#appendChanges(
+          trx,
+          jobId,
+          'artifact',
+          stored.map((r) => Number(r.id)),
+        );
+      }
+      if (options.outbox?.length) {
+        await trx
+          .insertInto('OutboxItem')
+          .values(outboxRows(jobId, options.outbox, Date.now()))
+          .execute();
+      }
+    });
   }
 
   async listArtifacts(jobId: string): Promise<ArtifactRecord[]> {
@@ -694,12 +723,21 @@ class OrmStore implements Store {
   }
 
   async setMlflowIds(jobId: string, experimentId: string, runId: string): Promise<void> {
-    const updated = await this.#em().nativeUpdate(
-      TrainingJob,
-      { jobId },
-      { mlflowExperimentId: experimentId, mlflowRunId: runId, updatedAt: new Date() },
-    );
-    if (updated === 0) throw notFound(jobId);
+    await this.#transaction(jobId, async (trx) => {
+      const result = await trx
+        .updateTable('TrainingJob')
+        .set({ mlflowExperimentId: experimentId, mlflowRunId: runId, updatedAt: new Date() })
+        .where('jobId', '=', jobId)
+        .executeTakeFirst();
+      if (result.numUpdatedRows === 0n) throw notFound(jobId);
+      await this.#appendChanges(trx, jobId, 'mlflow');
+    });
+  }
+
+  /** One `mlflow` change per distinct job of the outbox items `ids` (inside `trx`, before they change). */
+  async #mlflowChangesOfItems(trx: StoreTransaction, ids: readonly number[]): Promise<void> {
+    const jobs = await trx.selectFrom('OutboxItem').select('job').distinct().where('id', 'in', ids).execute();
+    for (const { job } of jobs) await this.#appendChanges(trx, job as unknown as string, 'mlflow');
   }
 
   // ---- the outbox -------------------------------------------------------------------------------
@@ -739,13 +777,13 @@ class OrmStore implements Store {
 
   async completeOutbox(ids: readonly number[]): Promise<void> {
     if (ids.length === 0) return;
-    const db = this.#kysely();
-    for (let i = 0; i < ids.length; i += INSERT_CHUNK_ROWS) {
-      await db
-        .deleteFrom('OutboxItem')
-        .where('id', 'in', ids.slice(i, i + INSERT_CHUNK_ROWS))
-        .execute();
-    }
+    await this.#transaction('', async (trx) => {
+      for (let i = 0; i < ids.length; i += INSERT_CHUNK_ROWS) {
+        const chunk = ids.slice(i, i + INSERT_CHUNK_ROWS);
+        await this.#mlflowChangesOfItems(trx, chunk);
+        await trx.deleteFrom('OutboxItem').where('id', 'in', chunk).execute();
+      }
+    });
   }
 
   async rescheduleOutboxItem(
@@ -764,17 +802,24 @@ class OrmStore implements Store {
   }
 
   async parkOutboxItem(id: number, error: string): Promise<void> {
-    await this.#kysely().updateTable('OutboxItem').set({ parkedError: error }).where('id', '=', id).execute();
+    await this.#transaction('', async (trx) => {
+      await this.#mlflowChangesOfItems(trx, [id]);
+      await trx.updateTable('OutboxItem').set({ parkedError: error }).where('id', '=', id).execute();
+    });
   }
 
   async retryOutboxNow(jobId: string | undefined, nowMs: number): Promise<number> {
-    let query = this.#kysely()
-      .updateTable('OutboxItem')
-      .set({ parkedError: null, nextAttemptAtMs: nowMs })
-      .where((eb) => eb.or([eb('parkedError', 'is not', null), eb('nextAttemptAtMs', '>', nowMs)]));
-    if (jobId !== undefined) query = query.where('job', '=', jobId);
-    const result = await query.executeTakeFirst();
-    return Number(result.numUpdatedRows);
+    return this.#transaction(jobId ?? '', async (trx) => {
+      let query = trx
+        .updateTable('OutboxItem')
+        .set({ parkedError: null, nextAttemptAtMs: nowMs })
+        .where((eb) => eb.or([eb('parkedError', 'is not', null), eb('nextAttemptAtMs', '>', nowMs)]));
+      if (jobId !== undefined) query = query.where('job', '=', jobId);
+      const result = await query.executeTakeFirst();
+      const retried = Number(result.numUpdatedRows);
+      if (retried > 0 && jobId !== undefined) await this.#appendChanges(trx, jobId, 'mlflow');
+      return retried;
+    });
   }
 
   async outboxNextDueAtMs(): Promise<number | undefined> {
@@ -841,17 +886,106 @@ class OrmStore implements Store {
   }
 
   async saveMirrorState(jobId: string, state: MirrorState): Promise<void> {
-    const result = await this.#kysely()
-      .updateTable('TrainingJob')
-      .set({
-        mlflowExperimentId: state.experimentId ?? '',
-        mlflowRunId: state.runId ?? '',
-        mlflowArtifactUri: state.artifactUri ?? '',
-        mlflowMetricKeys: state.metricKeys ?? null,
-      })
-      .where('jobId', '=', jobId)
+    await this.#transaction(jobId, async (trx) => {
+      const result = await trx
+        .updateTable('TrainingJob')
+        .set({
+          mlflowExperimentId: state.experimentId ?? '',
+          mlflowRunId: state.runId ?? '',
+          mlflowArtifactUri: state.artifactUri ?? '',
+          mlflowMetricKeys: state.metricKeys ?? null,
+        })
+        .where('jobId', '=', jobId)
+        .executeTakeFirst();
+      if (result.numUpdatedRows === 0n) throw notFound(jobId);
+      await this.#appendChanges(trx, jobId, 'mlflow');
+    });
+  }
+
+  // ---- the change feed --------------------------------------------------------------------------
+
+  async readChanges(query: ChangesQuery): Promise<ChangeRecord[]> {
+    let select = this.#kysely()
+      .selectFrom('StoreChange')
+      .select(['seq', 'job', 'kind', 'ref'])
+      .where('seq', '>', query.afterSeq);
+    if (query.jobId !== undefined) select = select.where('job', '=', query.jobId);
+    const rows = await select
+      .orderBy('seq', 'asc')
+      .limit(Math.max(1, Math.floor(query.limit)))
+      .execute();
+    return rows.map((r) => ({
+      seq: Number(r.seq),
+      jobId: r.job as unknown as string,
+      kind: r.kind as ChangeKind,
+      ref: r.ref === null ? null : Number(r.ref),
+    }));
+  }
+
+  async headSeq(): Promise<number> {
+    const row = await this.#kysely()
+      .selectFrom('StoreChange')
+      .select((eb) => eb.fn.max('seq').as('head'))
       .executeTakeFirst();
-    if (result.numUpdatedRows === 0n) throw notFound(jobId);
+    return row?.head == null ? 0 : Number(row.head);
+  }
+
+  onCommit(listener: (jobId: string | undefined) => void): () => void {
+    return this.#committed.add(listener);
+  }
+
+  async getEpoch(jobId: string, epoch: number): Promise<EpochRecord | undefined> {
+    const row = await this.#em().findOne(
+      TrainingMetric,
+      { job: jobId, epoch, timestamp: { $ne: null } },
+      { disableIdentityMap: true },
+    );
+    return row ? toEpochRecord(jobId, row) : undefined;
+  }
+
+  async getBatchBlock(id: number): Promise<StoredBatchBlock | undefined> {
+    const row = await this.#em().findOne(BatchMetricBlock, { id }, { disableIdentityMap: true });
+    return row ? { id, jobId: row.job.jobId, ...toBatchBlock(row) } : undefined;
+  }
+
+  async readBatchBlocks(
+    jobId: string,
+    query: { afterId: number; limit: number; minStep?: bigint; maxStep?: bigint },
+  ): Promise<StoredBatchBlock[]> {
+    const where: Record<string, unknown> = { job: jobId, id: { $gt: query.afterId } };
+    if (query.minStep !== undefined) where.lastStep = { $gte: query.minStep };
+    if (query.maxStep !== undefined) where.firstStep = { $lte: query.maxStep };
+    const rows = await this.#em().find(BatchMetricBlock, where, {
+      orderBy: { id: 'asc' },
+      limit: Math.max(1, Math.floor(query.limit)),
+      disableIdentityMap: true,
+    });
+    return rows.map((row) => ({ id: row.id, jobId, ...toBatchBlock(row) }));
+  }
+
+  async batchStepRange(jobId: string): Promise<{ first: bigint; last: bigint } | undefined> {
+    const row = await this.#kysely()
+      .selectFrom('BatchMetricBlock')
+      .select((eb) => [eb.fn.min('firstStep').as('first'), eb.fn.max('lastStep').as('last')])
+      .where('job', '=', jobId)
+      .executeTakeFirst();
+    if (row?.first == null || row.last == null) return undefined;
+    return { first: BigInt(row.first as never), last: BigInt(row.last as never) };
+  }
+
+  async getArtifact(id: number): Promise<StoredArtifact | undefined> {
+    const row = await this.#em().findOne(Artifact, { id }, { disableIdentityMap: true });
+    if (!row) return undefined;
+    return {
+      id,
+      jobId: row.job.jobId,
+      artifactPath: row.artifactPath,
+      sizeBytes: row.sizeBytes,
+      sha256: row.sha256,
+      sourcePath: row.sourcePath,
+      storedPath: row.storedPath,
+      loggedAt: row.loggedAt,
+    };
   }
 
   async replaceOutbox(
@@ -889,6 +1023,7 @@ class OrmStore implements Store {
         .set({ mlflowExperimentId: '', mlflowRunId: '', mlflowArtifactUri: '', mlflowMetricKeys: null })
         .where('jobId', '=', jobId)
         .execute();
+      await this.#appendChanges(trx, jobId, 'mlflow');
       const rows = [
         ...outboxRows(jobId, before, nowMs),
         ...blockOutboxRows(

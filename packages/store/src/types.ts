@@ -281,6 +281,48 @@ export interface JobSnapshot {
   artifacts: Array<Pick<ArtifactRecord, 'artifactPath' | 'storedPath' | 'sizeBytes' | 'sha256'>>;
 }
 
+/**
+ * What a committed write changed, as recorded in the change feed (one row per write and item, in the
+ * write's own transaction):
+ * - `job`: the job was created, resumed or ended (its row changed);
+ * - `epoch`: an epoch was reported (`ref` = the epoch number); the job's counters and best changed too;
+ * - `batch`: a batch block was stored or replaced (`ref` = the block id);
+ * - `artifact`: an artifact was stored or replaced (`ref` = the artifact id);
+ * - `mlflow`: the job's MLflow sync state changed (run created, items delivered, parked, retried).
+ */
+export type ChangeKind = 'job' | 'epoch' | 'batch' | 'artifact' | 'mlflow';
+
+/** One entry of the change feed. `seq` increases in commit order. */
+export interface ChangeRecord {
+  seq: number;
+  jobId: string;
+  kind: ChangeKind;
+  /** See {@link ChangeKind}; null for `job` and `mlflow`. */
+  ref: number | null;
+}
+
+/** Query of {@link Store.readChanges}. */
+export interface ChangesQuery {
+  /** Only changes with a larger seq. */
+  afterSeq: number;
+  /** Only this job's changes. */
+  jobId?: string;
+  /** At most this many (bounded pages keep a slow reader's memory bounded). */
+  limit: number;
+}
+
+/** A batch block with its row id (what a `batch` change refers to). */
+export interface StoredBatchBlock extends BatchBlock {
+  id: number;
+  jobId: string;
+}
+
+/** A stored artifact with its row id (what an `artifact` change refers to). */
+export interface StoredArtifact extends ArtifactRecord {
+  id: number;
+  jobId: string;
+}
+
 /** The store: every method runs in its own short transaction on a fresh `em.fork()`. */
 export interface Store {
   /**
@@ -386,6 +428,35 @@ export interface Store {
    * worker thread). Compiled on the first call and self-checked against the query builders.
    */
   outboxReaderPlan(): OutboxReaderPlan;
+
+  // The change feed (see ChangeKind): what the watch streams read. Every write above appends to it in
+  // its own transaction, so the feed and the data never disagree.
+  /** Changes after `afterSeq` in seq order, at most `limit`. */
+  readChanges(query: ChangesQuery): Promise<ChangeRecord[]>;
+  /** The largest committed seq (0 when the feed is empty). */
+  headSeq(): Promise<number>;
+  /**
+   * Calls `listener` after every commit of this store that appended to the feed, with the job it
+   * changed (undefined: several); the listener reads the feed itself. Returns the function that removes it.
+   */
+  onCommit(listener: (jobId: string | undefined) => void): () => void;
+  /** One reported epoch (undefined when absent or only begun). */
+  getEpoch(jobId: string, epoch: number): Promise<EpochRecord | undefined>;
+  /** A batch block by id (undefined when it no longer exists). */
+  getBatchBlock(id: number): Promise<StoredBatchBlock | undefined>;
+  /**
+   * A page of the job's batch blocks that overlap [minStep, maxStep] (either bound optional), in id
+   * order after `afterId`: what a reader walks to aggregate a long series in bounded memory.
+   */
+  readBatchBlocks(
+    jobId: string,
+    query: { afterId: number; limit: number; minStep?: bigint; maxStep?: bigint },
+  ): Promise<StoredBatchBlock[]>;
+  /** The first and last step of the job's batch blocks; undefined when it has none. */
+  batchStepRange(jobId: string): Promise<{ first: bigint; last: bigint } | undefined>;
+  /** An artifact by id (undefined when it no longer exists). */
+  getArtifact(id: number): Promise<StoredArtifact | undefined>;
+
   /** Closes the database; the store is unusable afterwards. */
   close(): Promise<void>;
 }

@@ -413,6 +413,27 @@ export const listBatchMetrics = fc.record({ jobId, epoch: fc.option(epoch, { nil
 export const jobOnly = fc.record({ jobId });
 export const getMetricCatalog = fc.record({ taskType });
 
+/** int64 steps: small, negative, and the type's edges. */
+const step = fc.oneof(
+  { weight: 6, arbitrary: fc.bigInt({ min: 0n, max: 10_000n }) },
+  { weight: 1, arbitrary: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }) },
+  { weight: 1, arbitrary: fc.constantFrom(-(2n ** 63n), 2n ** 63n - 1n, -1n) },
+);
+export const getMetricSeries = fc.record({
+  jobId,
+  name: fc.oneof(fc.constantFrom('loss', 'train_loss', 'lr', 'accuracy'), text(300)),
+  minStep: fc.option(step, { nil: undefined }),
+  maxStep: fc.option(step, { nil: undefined }),
+  maxPoints: fc.oneof(fc.integer({ min: -5, max: 12_000 }), fc.constantFrom(0, 1, 2000, 10_000, 2 ** 31 - 1)),
+});
+/** uint64 change sequence numbers: from the start, small, and beyond anything stored. */
+const afterSeq = fc.oneof(
+  { weight: 4, arbitrary: fc.bigInt({ min: 0n, max: 1000n }) },
+  { weight: 1, arbitrary: fc.constantFrom(2n ** 53n, 2n ** 64n - 1n) },
+);
+export const watchJobs = fc.record({ afterSeq, fromHead: fc.boolean() });
+export const watchJob = fc.record({ jobId, afterSeq, fromHead: fc.boolean() });
+
 /** What to do to a case's encoded bytes, when anything. */
 export const mutation = fc.oneof(
   { weight: 17, arbitrary: fc.constant(undefined) },

@@ -124,6 +124,11 @@ const anyCase: fc.Arbitrary<Case> = fc.oneof(
   c(2, fc.tuple(A.jobOnly, A.mutation), 'remirrorMlflowRun', ([r, m]) =>
     runner.readCase('remirrorMlflowRun', r, m),
   ),
+  c(2, fc.tuple(A.getMetricSeries, A.mutation), 'getMetricSeries', ([r, m]) =>
+    runner.readCase('getMetricSeries', r, m),
+  ),
+  c(2, fc.tuple(A.watchJobs, A.mutation), 'watchJobs', ([r, m]) => runner.readCase('watchJobs', r, m)),
+  c(2, fc.tuple(A.watchJob, A.mutation), 'watchJob', ([r, m]) => runner.readCase('watchJob', r, m)),
 );
 
 it(`answers ${CASES} hostile calls over every RPC without INTERNAL, stays SERVING, refusals write nothing, acceptances read back`, async () => {

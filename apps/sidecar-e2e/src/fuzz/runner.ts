@@ -174,7 +174,10 @@ export class FuzzRunner {
     let bytes: Uint8Array = toBinary(method.input, create(method.input, init as never));
     if (m) bytes = mutate(bytes, m);
     const request = decode(method.input, bytes) as Req<M> | undefined;
-    const outcome = await this.client.unary(this.#path(name), bytes);
+    const outcome =
+      method.methodKind === 'server_streaming'
+        ? await this.client.serverStreamFirst(this.#path(name), bytes)
+        : await this.client.unary(this.#path(name), bytes);
     return { request, outcome, bytes };
   }
 

@@ -79,6 +79,34 @@ export class RawClient {
     });
   }
 
+  /**
+   * One server-streaming call, judged by its first message: the watch streams send one at once (a
+   * heartbeat) and never end, so the call is cancelled after it (or after `waitMs` without one).
+   */
+  serverStreamFirst(path: string, request: Uint8Array, waitMs = 5_000): Promise<Outcome> {
+    return new Promise((resolve) => {
+      const call = this.#client.makeServerStreamRequest(path, identity, identity, request, new Metadata(), {
+        deadline: Date.now() + CALL_DEADLINE_MS,
+      });
+      let settled = false;
+      const settle = (result: Outcome) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(result);
+        call.cancel();
+      };
+      const timer = setTimeout(
+        () =>
+          settle({ ok: false, code: -1, codeName: 'NO_MESSAGE', message: `no message within ${waitMs} ms` }),
+        waitMs,
+      );
+      call.on('data', (bytes: Buffer) => settle({ ok: true, bytes }));
+      call.on('error', (error: ServiceError) => settle(outcome(error, undefined)));
+      call.on('end', () => settle({ ok: true, bytes: Buffer.alloc(0) }));
+    });
+  }
+
   close(): void {
     this.#client.close();
   }

@@ -28,6 +28,8 @@ export interface ServiceOptions {
   mirror?: Mirror;
   /** Prometheus counters (ingested epochs and points, rejections); a private registry when omitted. */
   metrics?: SidecarMetrics;
+  /** Watch streams send a heartbeat after this long without an event (default 15 s). */
+  watchKeepaliveMs?: number;
 }
 
 export interface HandlerContext {

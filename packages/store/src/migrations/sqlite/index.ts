@@ -5,6 +5,7 @@ import { Migration20261126184022_initial } from './Migration20261126184022_initi
 import { Migration20261126185525_mlflow_outbox } from './Migration20261126185525_mlflow_outbox.ts';
 import { Migration20261201233149_client_losses } from './Migration20261201233149_client_losses.ts';
 import { Migration20261201235000_point_identity_paging } from './Migration20261201235000_point_identity_paging.ts';
+import { Migration20261202004653_change_feed } from './Migration20261202004653_change_feed.ts';
 
 export const SQLITE_MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261126184022_initial', class: Migration20261126184022_initial },
@@ -14,4 +15,5 @@ export const SQLITE_MIGRATIONS: MigrationObject[] = [
     name: 'Migration20261201235000_point_identity_paging',
     class: Migration20261201235000_point_identity_paging,
   },
+  { name: 'Migration20261202004653_change_feed', class: Migration20261202004653_change_feed },
 ];

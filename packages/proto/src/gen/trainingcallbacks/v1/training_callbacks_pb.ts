@@ -25,7 +25,7 @@ import type { JsonObject, Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file trainingcallbacks/v1/training_callbacks.proto.
  */
 export const file_trainingcallbacks_v1_training_callbacks: GenFile = /*@__PURE__*/
-  fileDesc("Ci10cmFpbmluZ2NhbGxiYWNrcy92MS90cmFpbmluZ19jYWxsYmFja3MucHJvdG8SFHRyYWluaW5nY2FsbGJhY2tzLnYxIpIBChBNZXRyaWNEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSDQoFbGFiZWwYAiABKAkSMgoGZm9ybWF0GAMgASgOMiIudHJhaW5pbmdjYWxsYmFja3MudjEuTWV0cmljRm9ybWF0EhgKEGhpZ2hlcl9pc19iZXR0ZXIYBCABKAgSEwoLZGVzY3JpcHRpb24YBSABKAkiOQoLTWV0cmljQWxpYXMSDQoFYWxpYXMYASABKAkSDAoEbmFtZRgCIAEoCRINCgVzY2FsZRgDIAEoASLOAQoLVGFza0NhdGFsb2cSMQoJdGFza190eXBlGAEgASgOMh4udHJhaW5pbmdjYWxsYmFja3MudjEuVGFza1R5cGUSFgoOcHJpbWFyeV9tZXRyaWMYAiABKAkSQAoQc3RhbmRhcmRfbWV0cmljcxgDIAMoCzImLnRyYWluaW5nY2FsbGJhY2tzLnYxLk1ldHJpY0RlZmluaXRpb24SMgoHYWxpYXNlcxgEIAMoCzIhLnRyYWluaW5nY2FsbGJhY2tzLnYxLk1ldHJpY0FsaWFzIn8KCk1sZmxvd1N5bmMSDwoHZW5hYmxlZBgBIAEoCBIPCgdpbl9zeW5jGAIgASgIEhUKDXBlbmRpbmdfaXRlbXMYAyABKAQSIgoab2xkZXN0X3BlbmRpbmdfYWdlX3NlY29uZHMYBCABKAESFAoMcGFya2VkX2Vycm9yGAUgASgJIrwICgNKb2ISDgoGam9iX2lkGAEgASgJEjEKCXRhc2tfdHlwZRgCIAEoDjIeLnRyYWluaW5nY2FsbGJhY2tzLnYxLlRhc2tUeXBlEhEKCWZyYW1ld29yaxgDIAEoCRISCgptb2RlbF9uYW1lGAQgASgJEi8KBnN0YXR1cxgFIAEoDjIfLnRyYWluaW5nY2FsbGJhY2tzLnYxLkpvYlN0YXR1cxItCgxtb2RlbF9jb25maWcYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EjAKD3RyYWluaW5nX2NvbmZpZxgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSNQoGcGFyYW1zGAggAygLMiUudHJhaW5pbmdjYWxsYmFja3MudjEuSm9iLlBhcmFtc0VudHJ5Ej4KDmN1c3RvbV9tZXRyaWNzGAkgAygLMiYudHJhaW5pbmdjYWxsYmFja3MudjEuTWV0cmljRGVmaW5pdGlvbhITCgtzdGFydF9lcG9jaBgKIAEoBRIXCg9lcG9jaHNfcmVwb3J0ZWQYCyABKAUSFgoOcHJpbWFyeV9tZXRyaWMYDCABKAkSFwoKYmVzdF9lcG9jaBgNIAEoBUgAiAEBEhcKCmJlc3RfdmFsdWUYDiABKAFIAYgBARJCCg1maW5hbF9tZXRyaWNzGA8gAygLMisudHJhaW5pbmdjYWxsYmFja3MudjEuSm9iLkZpbmFsTWV0cmljc0VudHJ5EiAKE2ZpbmFsX3ByaW1hcnlfdmFsdWUYECABKAFIAogBARIVCg1lcnJvcl9tZXNzYWdlGBEgASgJEhwKFG1sZmxvd19leHBlcmltZW50X2lkGBIgASgJEhUKDW1sZmxvd19ydW5faWQYEyABKAkSNQoLbWxmbG93X3N5bmMYFCABKAsyIC50cmFpbmluZ2NhbGxiYWNrcy52MS5NbGZsb3dTeW5jEi4KCmNyZWF0ZWRfYXQYFSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYFiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI5Cg1jbGllbnRfbG9zc2VzGBggASgLMiIudHJhaW5pbmdjYWxsYmFja3MudjEuQ2xpZW50TG9zc2VzGi0KC1BhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMwoRRmluYWxNZXRyaWNzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4AUINCgtfYmVzdF9lcG9jaEINCgtfYmVzdF92YWx1ZUIWChRfZmluYWxfcHJpbWFyeV92YWx1ZSJmCgxDbGllbnRMb3NzZXMSFgoOZHJvcHBlZF9wb2ludHMYASABKAQSFgoOcmVmdXNlZF9wb2ludHMYAiABKAQSFQoNZmFpbGVkX3dyaXRlcxgDIAEoBBIPCgdyZWFzb25zGAQgAygJIoMBCg1NZXRyaWNWZXJkaWN0EhUKDXJlcG9ydGVkX25hbWUYASABKAkSDAoEbmFtZRgCIAEoCRIuCgR0aWVyGAMgASgOMiAudHJhaW5pbmdjYWxsYmFja3MudjEuTWV0cmljVGllchINCgV2YWx1ZRgEIAEoARIOCgZyZWFzb24YBSABKAkihgIKC0Vwb2NoUmVjb3JkEg0KBWVwb2NoGAEgASgFEj8KB21ldHJpY3MYAiADKAsyLi50cmFpbmluZ2NhbGxiYWNrcy52MS5FcG9jaFJlY29yZC5NZXRyaWNzRW50cnkSGgoSbm9uX2Zpbml0ZV9tZXRyaWNzGAMgAygJEi0KCXRpbWVzdGFtcBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIYmVnYW5fYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi4KDE1ldHJpY3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIikKCUJlc3RFcG9jaBINCgVlcG9jaBgBIAEoBRINCgV2YWx1ZRgCIAEoASKtAwoUQmVnaW5UcmFpbmluZ1JlcXVlc3QSDgoGam9iX2lkGAEgASgJEjEKCXRhc2tfdHlwZRgCIAEoDjIeLnRyYWluaW5nY2FsbGJhY2tzLnYxLlRhc2tUeXBlEhEKCWZyYW1ld29yaxgDIAEoCRISCgptb2RlbF9uYW1lGAQgASgJEi0KDG1vZGVsX2NvbmZpZxgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSMAoPdHJhaW5pbmdfY29uZmlnGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBJGCgZwYXJhbXMYByADKAsyNi50cmFpbmluZ2NhbGxiYWNrcy52MS5CZWdpblRyYWluaW5nUmVxdWVzdC5QYXJhbXNFbnRyeRI+Cg5jdXN0b21fbWV0cmljcxgIIAMoCzImLnRyYWluaW5nY2FsbGJhY2tzLnYxLk1ldHJpY0RlZmluaXRpb24SEwoLc3RhcnRfZXBvY2gYCSABKAUaLQoLUGFyYW1zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKEAQoVQmVnaW5UcmFpbmluZ1Jlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLnRyYWluaW5nY2FsbGJhY2tzLnYxLkpvYhIPCgdyZXN1bWVkGAIgASgIEjIKB2NhdGFsb2cYAyABKAsyIS50cmFpbmluZ2NhbGxiYWNrcy52MS5UYXNrQ2F0YWxvZyJhChFCZWdpbkVwb2NoUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDQoFZXBvY2gYAiABKAUSLQoJdGltZXN0YW1wGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIUChJCZWdpbkVwb2NoUmVzcG9uc2Ui1AEKD0VuZEVwb2NoUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDQoFZXBvY2gYAiABKAUSQwoHbWV0cmljcxgDIAMoCzIyLnRyYWluaW5nY2FsbGJhY2tzLnYxLkVuZEVwb2NoUmVxdWVzdC5NZXRyaWNzRW50cnkSLQoJdGltZXN0YW1wGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBouCgxNZXRyaWNzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASKaAQoQRW5kRXBvY2hSZXNwb25zZRI1Cgh2ZXJkaWN0cxgBIAMoCzIjLnRyYWluaW5nY2FsbGJhY2tzLnYxLk1ldHJpY1ZlcmRpY3QSDwoHaXNfYmVzdBgCIAEoCBItCgRiZXN0GAMgASgLMh8udHJhaW5pbmdjYWxsYmFja3MudjEuQmVzdEVwb2NoEg8KB3N1bW1hcnkYBCABKAkiUAoRQmF0Y2hNZXRyaWNzQmxvY2sSDQoFZXBvY2gYASABKAUSDQoFbmFtZXMYAiADKAkSDQoFc3RlcHMYAyADKAMSDgoGdmFsdWVzGAQgAygBImQKGVJlcG9ydEJhdGNoTWV0cmljc1JlcXVlc3QSDgoGam9iX2lkGAEgASgJEjcKBmJsb2NrcxgCIAMoCzInLnRyYWluaW5nY2FsbGJhY2tzLnYxLkJhdGNoTWV0cmljc0Jsb2NrIpYBChpSZXBvcnRCYXRjaE1ldHJpY3NSZXNwb25zZRIXCg9hY2NlcHRlZF9wb2ludHMYASABKAQSFwoPcmVqZWN0ZWRfcG9pbnRzGAIgASgEEhkKEW5vbl9maW5pdGVfcG9pbnRzGAMgASgEEhIKCnJlamVjdGlvbnMYBCADKAkSFwoPcmVwbGFjZWRfcG9pbnRzGAUgASgEIq8CChJFbmRUcmFpbmluZ1JlcXVlc3QSDgoGam9iX2lkGAEgASgJEjYKB291dGNvbWUYAiABKA4yJS50cmFpbmluZ2NhbGxiYWNrcy52MS5UcmFpbmluZ091dGNvbWUSUQoNZmluYWxfbWV0cmljcxgDIAMoCzI6LnRyYWluaW5nY2FsbGJhY2tzLnYxLkVuZFRyYWluaW5nUmVxdWVzdC5GaW5hbE1ldHJpY3NFbnRyeRIVCg1lcnJvcl9tZXNzYWdlGAQgASgJEjIKBmxvc3NlcxgFIAEoCzIiLnRyYWluaW5nY2FsbGJhY2tzLnYxLkNsaWVudExvc3NlcxozChFGaW5hbE1ldHJpY3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBInQKE0VuZFRyYWluaW5nUmVzcG9uc2USJgoDam9iGAEgASgLMhkudHJhaW5pbmdjYWxsYmFja3MudjEuSm9iEjUKCHZlcmRpY3RzGAIgAygLMiMudHJhaW5pbmdjYWxsYmFja3MudjEuTWV0cmljVmVyZGljdCKJAQoIQXJ0aWZhY3QSFQoNYXJ0aWZhY3RfcGF0aBgBIAEoCRISCgpzaXplX2J5dGVzGAIgASgEEg4KBnNoYTI1NhgDIAEoCRITCgtzb3VyY2VfcGF0aBgEIAEoCRItCglsb2dnZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkkKEkxvZ0FydGlmYWN0UmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDAoEcGF0aBgCIAEoCRIVCg1hcnRpZmFjdF9wYXRoGAMgASgJIkgKE0xvZ0FydGlmYWN0UmVzcG9uc2USMQoJYXJ0aWZhY3RzGAEgAygLMh4udHJhaW5pbmdjYWxsYmFja3MudjEuQXJ0aWZhY3QiYQoUVXBsb2FkQXJ0aWZhY3RIZWFkZXISDgoGam9iX2lkGAEgASgJEhUKDWFydGlmYWN0X3BhdGgYAiABKAkSEgoKc2l6ZV9ieXRlcxgDIAEoBBIOCgZzaGEyNTYYBCABKAkibgoVVXBsb2FkQXJ0aWZhY3RSZXF1ZXN0EjwKBmhlYWRlchgBIAEoCzIqLnRyYWluaW5nY2FsbGJhY2tzLnYxLlVwbG9hZEFydGlmYWN0SGVhZGVySAASDwoFY2h1bmsYAiABKAxIAEIGCgRwYXJ0IkoKFlVwbG9hZEFydGlmYWN0UmVzcG9uc2USMAoIYXJ0aWZhY3QYASABKAsyHi50cmFpbmluZ2NhbGxiYWNrcy52MS5BcnRpZmFjdCIoChZSZXRyeU1sZmxvd1N5bmNSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSJYChdSZXRyeU1sZmxvd1N5bmNSZXNwb25zZRIVCg1yZXRyaWVkX2l0ZW1zGAEgASgEEiYKA2pvYhgCIAEoCzIZLnRyYWluaW5nY2FsbGJhY2tzLnYxLkpvYiIqChhSZW1pcnJvck1sZmxvd1J1blJlcXVlc3QSDgoGam9iX2lkGAEgASgJInAKGVJlbWlycm9yTWxmbG93UnVuUmVzcG9uc2USFAoMcXVldWVkX2l0ZW1zGAEgASgEEhUKDWRyb3BwZWRfaXRlbXMYAiABKAQSJgoDam9iGAMgASgLMhkudHJhaW5pbmdjYWxsYmFja3MudjEuSm9iIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIjgKDkdldEpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLnRyYWluaW5nY2FsbGJhY2tzLnYxLkpvYiKcAQoPTGlzdEpvYnNSZXF1ZXN0Ei8KBnN0YXR1cxgBIAEoDjIfLnRyYWluaW5nY2FsbGJhY2tzLnYxLkpvYlN0YXR1cxIxCgl0YXNrX3R5cGUYAiABKA4yHi50cmFpbmluZ2NhbGxiYWNrcy52MS5UYXNrVHlwZRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJUChBMaXN0Sm9ic1Jlc3BvbnNlEicKBGpvYnMYASADKAsyGS50cmFpbmluZ2NhbGxiYWNrcy52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiMKEUxpc3RFcG9jaHNSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSJHChJMaXN0RXBvY2hzUmVzcG9uc2USMQoGZXBvY2hzGAEgAygLMiEudHJhaW5pbmdjYWxsYmFja3MudjEuRXBvY2hSZWNvcmQiJQoTR2V0QmVzdEVwb2NoUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiYAoUR2V0QmVzdEVwb2NoUmVzcG9uc2USFgoOcHJpbWFyeV9tZXRyaWMYASABKAkSMAoFZXBvY2gYAiABKAsyIS50cmFpbmluZ2NhbGxiYWNrcy52MS5FcG9jaFJlY29yZCJHChdMaXN0QmF0Y2hNZXRyaWNzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSEgoFZXBvY2gYAiABKAVIAIgBAUIICgZfZXBvY2giUwoYTGlzdEJhdGNoTWV0cmljc1Jlc3BvbnNlEjcKBmJsb2NrcxgBIAMoCzInLnRyYWluaW5nY2FsbGJhY2tzLnYxLkJhdGNoTWV0cmljc0Jsb2NrIiYKFExpc3RBcnRpZmFjdHNSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSJKChVMaXN0QXJ0aWZhY3RzUmVzcG9uc2USMQoJYXJ0aWZhY3RzGAEgAygLMh4udHJhaW5pbmdjYWxsYmFja3MudjEuQXJ0aWZhY3QiTAoXR2V0TWV0cmljQ2F0YWxvZ1JlcXVlc3QSMQoJdGFza190eXBlGAEgASgOMh4udHJhaW5pbmdjYWxsYmFja3MudjEuVGFza1R5cGUiTwoYR2V0TWV0cmljQ2F0YWxvZ1Jlc3BvbnNlEjMKCGNhdGFsb2dzGAEgAygLMiEudHJhaW5pbmdjYWxsYmFja3MudjEuVGFza0NhdGFsb2cq0gEKCFRhc2tUeXBlEhkKFVRBU0tfVFlQRV9VTlNQRUNJRklFRBAAEiIKHlRBU0tfVFlQRV9JTUFHRV9DTEFTU0lGSUNBVElPThABEh4KGlRBU0tfVFlQRV9PQkpFQ1RfREVURUNUSU9OEAISIwofVEFTS19UWVBFX0lOU1RBTkNFX1NFR01FTlRBVElPThADEiMKH1RBU0tfVFlQRV9TRU1BTlRJQ19TRUdNRU5UQVRJT04QBBIdChlUQVNLX1RZUEVfUE9TRV9FU1RJTUFUSU9OEAUqigEKCUpvYlN0YXR1cxIaChZKT0JfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSSk9CX1NUQVRVU19SVU5OSU5HEAESGAoUSk9CX1NUQVRVU19DT01QTEVURUQQAhIVChFKT0JfU1RBVFVTX0ZBSUxFRBADEhgKFEpPQl9TVEFUVVNfQ0FOQ0VMTEVEEAQqkAEKD1RyYWluaW5nT3V0Y29tZRIgChxUUkFJTklOR19PVVRDT01FX1VOU1BFQ0lGSUVEEAASHgoaVFJBSU5JTkdfT1VUQ09NRV9DT01QTEVURUQQARIbChdUUkFJTklOR19PVVRDT01FX0ZBSUxFRBACEh4KGlRSQUlOSU5HX09VVENPTUVfQ0FOQ0VMTEVEEAMqeAoMTWV0cmljRm9ybWF0Eh0KGU1FVFJJQ19GT1JNQVRfVU5TUEVDSUZJRUQQABIZChVNRVRSSUNfRk9STUFUX1BFUkNFTlQQARIXChNNRVRSSUNfRk9STUFUX0ZMT0FUEAISFQoRTUVUUklDX0ZPUk1BVF9JTlQQAyqOAQoKTWV0cmljVGllchIbChdNRVRSSUNfVElFUl9VTlNQRUNJRklFRBAAEhcKE01FVFJJQ19USUVSX1BSSU1BUlkQARIYChRNRVRSSUNfVElFUl9TVEFOREFSRBACEhYKEk1FVFJJQ19USUVSX0NVU1RPTRADEhgKFE1FVFJJQ19USUVSX1JFSkVDVEVEEAQyvA0KEVRyYWluaW5nQ2FsbGJhY2tzEmgKDUJlZ2luVHJhaW5pbmcSKi50cmFpbmluZ2NhbGxiYWNrcy52MS5CZWdpblRyYWluaW5nUmVxdWVzdBorLnRyYWluaW5nY2FsbGJhY2tzLnYxLkJlZ2luVHJhaW5pbmdSZXNwb25zZRJfCgpCZWdpbkVwb2NoEicudHJhaW5pbmdjYWxsYmFja3MudjEuQmVnaW5FcG9jaFJlcXVlc3QaKC50cmFpbmluZ2NhbGxiYWNrcy52MS5CZWdpbkVwb2NoUmVzcG9uc2USWQoIRW5kRXBvY2gSJS50cmFpbmluZ2NhbGxiYWNrcy52MS5FbmRFcG9jaFJlcXVlc3QaJi50cmFpbmluZ2NhbGxiYWNrcy52MS5FbmRFcG9jaFJlc3BvbnNlEnkKElJlcG9ydEJhdGNoTWV0cmljcxIvLnRyYWluaW5nY2FsbGJhY2tzLnYxLlJlcG9ydEJhdGNoTWV0cmljc1JlcXVlc3QaMC50cmFpbmluZ2NhbGxiYWNrcy52MS5SZXBvcnRCYXRjaE1ldHJpY3NSZXNwb25zZSgBEmIKC0VuZFRyYWluaW5nEigudHJhaW5pbmdjYWxsYmFja3MudjEuRW5kVHJhaW5pbmdSZXF1ZXN0GikudHJhaW5pbmdjYWxsYmFja3MudjEuRW5kVHJhaW5pbmdSZXNwb25zZRJiCgtMb2dBcnRpZmFjdBIoLnRyYWluaW5nY2FsbGJhY2tzLnYxLkxvZ0FydGlmYWN0UmVxdWVzdBopLnRyYWluaW5nY2FsbGJhY2tzLnYxLkxvZ0FydGlmYWN0UmVzcG9uc2USbQoOVXBsb2FkQXJ0aWZhY3QSKy50cmFpbmluZ2NhbGxiYWNrcy52MS5VcGxvYWRBcnRpZmFjdFJlcXVlc3QaLC50cmFpbmluZ2NhbGxiYWNrcy52MS5VcGxvYWRBcnRpZmFjdFJlc3BvbnNlKAESWAoGR2V0Sm9iEiMudHJhaW5pbmdjYWxsYmFja3MudjEuR2V0Sm9iUmVxdWVzdBokLnRyYWluaW5nY2FsbGJhY2tzLnYxLkdldEpvYlJlc3BvbnNlIgOQAgESXgoITGlzdEpvYnMSJS50cmFpbmluZ2NhbGxiYWNrcy52MS5MaXN0Sm9ic1JlcXVlc3QaJi50cmFpbmluZ2NhbGxiYWNrcy52MS5MaXN0Sm9ic1Jlc3BvbnNlIgOQAgESZAoKTGlzdEVwb2NocxInLnRyYWluaW5nY2FsbGJhY2tzLnYxLkxpc3RFcG9jaHNSZXF1ZXN0GigudHJhaW5pbmdjYWxsYmFja3MudjEuTGlzdEVwb2Noc1Jlc3BvbnNlIgOQAgESagoMR2V0QmVzdEVwb2NoEikudHJhaW5pbmdjYWxsYmFja3MudjEuR2V0QmVzdEVwb2NoUmVxdWVzdBoqLnRyYWluaW5nY2FsbGJhY2tzLnYxLkdldEJlc3RFcG9jaFJlc3BvbnNlIgOQAgESdgoQTGlzdEJhdGNoTWV0cmljcxItLnRyYWluaW5nY2FsbGJhY2tzLnYxLkxpc3RCYXRjaE1ldHJpY3NSZXF1ZXN0Gi4udHJhaW5pbmdjYWxsYmFja3MudjEuTGlzdEJhdGNoTWV0cmljc1Jlc3BvbnNlIgOQAgESbQoNTGlzdEFydGlmYWN0cxIqLnRyYWluaW5nY2FsbGJhY2tzLnYxLkxpc3RBcnRpZmFjdHNSZXF1ZXN0GisudHJhaW5pbmdjYWxsYmFja3MudjEuTGlzdEFydGlmYWN0c1Jlc3BvbnNlIgOQAgESdgoQR2V0TWV0cmljQ2F0YWxvZxItLnRyYWluaW5nY2FsbGJhY2tzLnYxLkdldE1ldHJpY0NhdGFsb2dSZXF1ZXN0Gi4udHJhaW5pbmdjYWxsYmFja3MudjEuR2V0TWV0cmljQ2F0YWxvZ1Jlc3BvbnNlIgOQAgESbgoPUmV0cnlNbGZsb3dTeW5jEiwudHJhaW5pbmdjYWxsYmFja3MudjEuUmV0cnlNbGZsb3dTeW5jUmVxdWVzdBotLnRyYWluaW5nY2FsbGJhY2tzLnYxLlJldHJ5TWxmbG93U3luY1Jlc3BvbnNlEnQKEVJlbWlycm9yTWxmbG93UnVuEi4udHJhaW5pbmdjYWxsYmFja3MudjEuUmVtaXJyb3JNbGZsb3dSdW5SZXF1ZXN0Gi8udHJhaW5pbmdjYWxsYmFja3MudjEuUmVtaXJyb3JNbGZsb3dSdW5SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("Ci10cmFpbmluZ2NhbGxiYWNrcy92MS90cmFpbmluZ19jYWxsYmFja3MucHJvdG8SFHRyYWluaW5nY2FsbGJhY2tzLnYxIpIBChBNZXRyaWNEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSDQoFbGFiZWwYAiABKAkSMgoGZm9ybWF0GAMgASgOMiIudHJhaW5pbmdjYWxsYmFja3MudjEuTWV0cmljRm9ybWF0EhgKEGhpZ2hlcl9pc19iZXR0ZXIYBCABKAgSEwoLZGVzY3JpcHRpb24YBSABKAkiOQoLTWV0cmljQWxpYXMSDQoFYWxpYXMYASABKAkSDAoEbmFtZRgCIAEoCRINCgVzY2FsZRgDIAEoASLOAQoLVGFza0NhdGFsb2cSMQoJdGFza190eXBlGAEgASgOMh4udHJhaW5pbmdjYWxsYmFja3MudjEuVGFza1R5cGUSFgoOcHJpbWFyeV9tZXRyaWMYAiABKAkSQAoQc3RhbmRhcmRfbWV0cmljcxgDIAMoCzImLnRyYWluaW5nY2FsbGJhY2tzLnYxLk1ldHJpY0RlZmluaXRpb24SMgoHYWxpYXNlcxgEIAMoCzIhLnRyYWluaW5nY2FsbGJhY2tzLnYxLk1ldHJpY0FsaWFzIn8KCk1sZmxvd1N5bmMSDwoHZW5hYmxlZBgBIAEoCBIPCgdpbl9zeW5jGAIgASgIEhUKDXBlbmRpbmdfaXRlbXMYAyABKAQSIgoab2xkZXN0X3BlbmRpbmdfYWdlX3NlY29uZHMYBCABKAESFAoMcGFya2VkX2Vycm9yGAUgASgJIrwICgNKb2ISDgoGam9iX2lkGAEgASgJEjEKCXRhc2tfdHlwZRgCIAEoDjIeLnRyYWluaW5nY2FsbGJhY2tzLnYxLlRhc2tUeXBlEhEKCWZyYW1ld29yaxgDIAEoCRISCgptb2RlbF9uYW1lGAQgASgJEi8KBnN0YXR1cxgFIAEoDjIfLnRyYWluaW5nY2FsbGJhY2tzLnYxLkpvYlN0YXR1cxItCgxtb2RlbF9jb25maWcYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EjAKD3RyYWluaW5nX2NvbmZpZxgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSNQoGcGFyYW1zGAggAygLMiUudHJhaW5pbmdjYWxsYmFja3MudjEuSm9iLlBhcmFtc0VudHJ5Ej4KDmN1c3RvbV9tZXRyaWNzGAkgAygLMiYudHJhaW5pbmdjYWxsYmFja3MudjEuTWV0cmljRGVmaW5pdGlvbhITCgtzdGFydF9lcG9jaBgKIAEoBRIXCg9lcG9jaHNfcmVwb3J0ZWQYCyABKAUSFgoOcHJpbWFyeV9tZXRyaWMYDCABKAkSFwoKYmVzdF9lcG9jaBgNIAEoBUgAiAEBEhcKCmJlc3RfdmFsdWUYDiABKAFIAYgBARJCCg1maW5hbF9tZXRyaWNzGA8gAygLMisudHJhaW5pbmdjYWxsYmFja3MudjEuSm9iLkZpbmFsTWV0cmljc0VudHJ5EiAKE2ZpbmFsX3ByaW1hcnlfdmFsdWUYECABKAFIAogBARIVCg1lcnJvcl9tZXNzYWdlGBEgASgJEhwKFG1sZmxvd19leHBlcmltZW50X2lkGBIgASgJEhUKDW1sZmxvd19ydW5faWQYEyABKAkSNQoLbWxmbG93X3N5bmMYFCABKAsyIC50cmFpbmluZ2NhbGxiYWNrcy52MS5NbGZsb3dTeW5jEi4KCmNyZWF0ZWRfYXQYFSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYFiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI5Cg1jbGllbnRfbG9zc2VzGBggASgLMiIudHJhaW5pbmdjYWxsYmFja3MudjEuQ2xpZW50TG9zc2VzGi0KC1BhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMwoRRmluYWxNZXRyaWNzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4AUINCgtfYmVzdF9lcG9jaEINCgtfYmVzdF92YWx1ZUIWChRfZmluYWxfcHJpbWFyeV92YWx1ZSJmCgxDbGllbnRMb3NzZXMSFgoOZHJvcHBlZF9wb2ludHMYASABKAQSFgoOcmVmdXNlZF9wb2ludHMYAiABKAQSFQoNZmFpbGVkX3dyaXRlcxgDIAEoBBIPCgdyZWFzb25zGAQgAygJIoMBCg1NZXRyaWNWZXJkaWN0EhUKDXJlcG9ydGVkX25hbWUYASABKAkSDAoEbmFtZRgCIAEoCRIuCgR0aWVyGAMgASgOMiAudHJhaW5pbmdjYWxsYmFja3MudjEuTWV0cmljVGllchINCgV2YWx1ZRgEIAEoARIOCgZyZWFzb24YBSABKAkihgIKC0Vwb2NoUmVjb3JkEg0KBWVwb2NoGAEgASgFEj8KB21ldHJpY3MYAiADKAsyLi50cmFpbmluZ2NhbGxiYWNrcy52MS5FcG9jaFJlY29yZC5NZXRyaWNzRW50cnkSGgoSbm9uX2Zpbml0ZV9tZXRyaWNzGAMgAygJEi0KCXRpbWVzdGFtcBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIYmVnYW5fYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi4KDE1ldHJpY3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIikKCUJlc3RFcG9jaBINCgVlcG9jaBgBIAEoBRINCgV2YWx1ZRgCIAEoASKtAwoUQmVnaW5UcmFpbmluZ1JlcXVlc3QSDgoGam9iX2lkGAEgASgJEjEKCXRhc2tfdHlwZRgCIAEoDjIeLnRyYWluaW5nY2FsbGJhY2tzLnYxLlRhc2tUeXBlEhEKCWZyYW1ld29yaxgDIAEoCRISCgptb2RlbF9uYW1lGAQgASgJEi0KDG1vZGVsX2NvbmZpZxgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSMAoPdHJhaW5pbmdfY29uZmlnGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBJGCgZwYXJhbXMYByADKAsyNi50cmFpbmluZ2NhbGxiYWNrcy52MS5CZWdpblRyYWluaW5nUmVxdWVzdC5QYXJhbXNFbnRyeRI+Cg5jdXN0b21fbWV0cmljcxgIIAMoCzImLnRyYWluaW5nY2FsbGJhY2tzLnYxLk1ldHJpY0RlZmluaXRpb24SEwoLc3RhcnRfZXBvY2gYCSABKAUaLQoLUGFyYW1zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKEAQoVQmVnaW5UcmFpbmluZ1Jlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLnRyYWluaW5nY2FsbGJhY2tzLnYxLkpvYhIPCgdyZXN1bWVkGAIgASgIEjIKB2NhdGFsb2cYAyABKAsyIS50cmFpbmluZ2NhbGxiYWNrcy52MS5UYXNrQ2F0YWxvZyJhChFCZWdpbkVwb2NoUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDQoFZXBvY2gYAiABKAUSLQoJdGltZXN0YW1wGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIUChJCZWdpbkVwb2NoUmVzcG9uc2Ui1AEKD0VuZEVwb2NoUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDQoFZXBvY2gYAiABKAUSQwoHbWV0cmljcxgDIAMoCzIyLnRyYWluaW5nY2FsbGJhY2tzLnYxLkVuZEVwb2NoUmVxdWVzdC5NZXRyaWNzRW50cnkSLQoJdGltZXN0YW1wGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBouCgxNZXRyaWNzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASKaAQoQRW5kRXBvY2hSZXNwb25zZRI1Cgh2ZXJkaWN0cxgBIAMoCzIjLnRyYWluaW5nY2FsbGJhY2tzLnYxLk1ldHJpY1ZlcmRpY3QSDwoHaXNfYmVzdBgCIAEoCBItCgRiZXN0GAMgASgLMh8udHJhaW5pbmdjYWxsYmFja3MudjEuQmVzdEVwb2NoEg8KB3N1bW1hcnkYBCABKAkiUAoRQmF0Y2hNZXRyaWNzQmxvY2sSDQoFZXBvY2gYASABKAUSDQoFbmFtZXMYAiADKAkSDQoFc3RlcHMYAyADKAMSDgoGdmFsdWVzGAQgAygBImQKGVJlcG9ydEJhdGNoTWV0cmljc1JlcXVlc3QSDgoGam9iX2lkGAEgASgJEjcKBmJsb2NrcxgCIAMoCzInLnRyYWluaW5nY2FsbGJhY2tzLnYxLkJhdGNoTWV0cmljc0Jsb2NrIpYBChpSZXBvcnRCYXRjaE1ldHJpY3NSZXNwb25zZRIXCg9hY2NlcHRlZF9wb2ludHMYASABKAQSFwoPcmVqZWN0ZWRfcG9pbnRzGAIgASgEEhkKEW5vbl9maW5pdGVfcG9pbnRzGAMgASgEEhIKCnJlamVjdGlvbnMYBCADKAkSFwoPcmVwbGFjZWRfcG9pbnRzGAUgASgEIq8CChJFbmRUcmFpbmluZ1JlcXVlc3QSDgoGam9iX2lkGAEgASgJEjYKB291dGNvbWUYAiABKA4yJS50cmFpbmluZ2NhbGxiYWNrcy52MS5UcmFpbmluZ091dGNvbWUSUQoNZmluYWxfbWV0cmljcxgDIAMoCzI6LnRyYWluaW5nY2FsbGJhY2tzLnYxLkVuZFRyYWluaW5nUmVxdWVzdC5GaW5hbE1ldHJpY3NFbnRyeRIVCg1lcnJvcl9tZXNzYWdlGAQgASgJEjIKBmxvc3NlcxgFIAEoCzIiLnRyYWluaW5nY2FsbGJhY2tzLnYxLkNsaWVudExvc3NlcxozChFGaW5hbE1ldHJpY3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBInQKE0VuZFRyYWluaW5nUmVzcG9uc2USJgoDam9iGAEgASgLMhkudHJhaW5pbmdjYWxsYmFja3MudjEuSm9iEjUKCHZlcmRpY3RzGAIgAygLMiMudHJhaW5pbmdjYWxsYmFja3MudjEuTWV0cmljVmVyZGljdCKJAQoIQXJ0aWZhY3QSFQoNYXJ0aWZhY3RfcGF0aBgBIAEoCRISCgpzaXplX2J5dGVzGAIgASgEEg4KBnNoYTI1NhgDIAEoCRITCgtzb3VyY2VfcGF0aBgEIAEoCRItCglsb2dnZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkkKEkxvZ0FydGlmYWN0UmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDAoEcGF0aBgCIAEoCRIVCg1hcnRpZmFjdF9wYXRoGAMgASgJIkgKE0xvZ0FydGlmYWN0UmVzcG9uc2USMQoJYXJ0aWZhY3RzGAEgAygLMh4udHJhaW5pbmdjYWxsYmFja3MudjEuQXJ0aWZhY3QiYQoUVXBsb2FkQXJ0aWZhY3RIZWFkZXISDgoGam9iX2lkGAEgASgJEhUKDWFydGlmYWN0X3BhdGgYAiABKAkSEgoKc2l6ZV9ieXRlcxgDIAEoBBIOCgZzaGEyNTYYBCABKAkibgoVVXBsb2FkQXJ0aWZhY3RSZXF1ZXN0EjwKBmhlYWRlchgBIAEoCzIqLnRyYWluaW5nY2FsbGJhY2tzLnYxLlVwbG9hZEFydGlmYWN0SGVhZGVySAASDwoFY2h1bmsYAiABKAxIAEIGCgRwYXJ0IkoKFlVwbG9hZEFydGlmYWN0UmVzcG9uc2USMAoIYXJ0aWZhY3QYASABKAsyHi50cmFpbmluZ2NhbGxiYWNrcy52MS5BcnRpZmFjdCIoChZSZXRyeU1sZmxvd1N5bmNSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSJYChdSZXRyeU1sZmxvd1N5bmNSZXNwb25zZRIVCg1yZXRyaWVkX2l0ZW1zGAEgASgEEiYKA2pvYhgCIAEoCzIZLnRyYWluaW5nY2FsbGJhY2tzLnYxLkpvYiIqChhSZW1pcnJvck1sZmxvd1J1blJlcXVlc3QSDgoGam9iX2lkGAEgASgJInAKGVJlbWlycm9yTWxmbG93UnVuUmVzcG9uc2USFAoMcXVldWVkX2l0ZW1zGAEgASgEEhUKDWRyb3BwZWRfaXRlbXMYAiABKAQSJgoDam9iGAMgASgLMhkudHJhaW5pbmdjYWxsYmFja3MudjEuSm9iIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIjgKDkdldEpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLnRyYWluaW5nY2FsbGJhY2tzLnYxLkpvYiKcAQoPTGlzdEpvYnNSZXF1ZXN0Ei8KBnN0YXR1cxgBIAEoDjIfLnRyYWluaW5nY2FsbGJhY2tzLnYxLkpvYlN0YXR1cxIxCgl0YXNrX3R5cGUYAiABKA4yHi50cmFpbmluZ2NhbGxiYWNrcy52MS5UYXNrVHlwZRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJUChBMaXN0Sm9ic1Jlc3BvbnNlEicKBGpvYnMYASADKAsyGS50cmFpbmluZ2NhbGxiYWNrcy52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiMKEUxpc3RFcG9jaHNSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSJHChJMaXN0RXBvY2hzUmVzcG9uc2USMQoGZXBvY2hzGAEgAygLMiEudHJhaW5pbmdjYWxsYmFja3MudjEuRXBvY2hSZWNvcmQiJQoTR2V0QmVzdEVwb2NoUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiYAoUR2V0QmVzdEVwb2NoUmVzcG9uc2USFgoOcHJpbWFyeV9tZXRyaWMYASABKAkSMAoFZXBvY2gYAiABKAsyIS50cmFpbmluZ2NhbGxiYWNrcy52MS5FcG9jaFJlY29yZCJHChdMaXN0QmF0Y2hNZXRyaWNzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSEgoFZXBvY2gYAiABKAVIAIgBAUIICgZfZXBvY2giUwoYTGlzdEJhdGNoTWV0cmljc1Jlc3BvbnNlEjcKBmJsb2NrcxgBIAMoCzInLnRyYWluaW5nY2FsbGJhY2tzLnYxLkJhdGNoTWV0cmljc0Jsb2NrIiYKFExpc3RBcnRpZmFjdHNSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSJKChVMaXN0QXJ0aWZhY3RzUmVzcG9uc2USMQoJYXJ0aWZhY3RzGAEgAygLMh4udHJhaW5pbmdjYWxsYmFja3MudjEuQXJ0aWZhY3QiTAoXR2V0TWV0cmljQ2F0YWxvZ1JlcXVlc3QSMQoJdGFza190eXBlGAEgASgOMh4udHJhaW5pbmdjYWxsYmFja3MudjEuVGFza1R5cGUiTwoYR2V0TWV0cmljQ2F0YWxvZ1Jlc3BvbnNlEjMKCGNhdGFsb2dzGAEgAygLMiEudHJhaW5pbmdjYWxsYmFja3MudjEuVGFza0NhdGFsb2cikgEKFkdldE1ldHJpY1Nlcmllc1JlcXVlc3QSDgoGam9iX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFQoIbWluX3N0ZXAYAyABKANIAIgBARIVCghtYXhfc3RlcBgEIAEoA0gBiAEBEhIKCm1heF9wb2ludHMYBSABKAVCCwoJX21pbl9zdGVwQgsKCV9tYXhfc3RlcCJsCgxTZXJpZXNCdWNrZXQSEgoKZmlyc3Rfc3RlcBgBIAEoAxIRCglsYXN0X3N0ZXAYAiABKAMSCwoDbWluGAMgASgBEgsKA21heBgEIAEoARIMCgRsYXN0GAUgASgBEg0KBWNvdW50GAYgASgEIosBChdHZXRNZXRyaWNTZXJpZXNSZXNwb25zZRIzCgdidWNrZXRzGAEgAygLMiIudHJhaW5pbmdjYWxsYmFja3MudjEuU2VyaWVzQnVja2V0EhcKD2Z1bGxfcmVzb2x1dGlvbhgCIAEoCBIUCgx0b3RhbF9wb2ludHMYAyABKAQSDAoEbmFtZRgEIAEoCSI4Cg5XYXRjaEhlYXJ0YmVhdBImCgJhdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOAoQV2F0Y2hKb2JzUmVxdWVzdBIRCglhZnRlcl9zZXEYASABKAQSEQoJZnJvbV9oZWFkGAIgASgIIo4BChFXYXRjaEpvYnNSZXNwb25zZRILCgNzZXEYASABKAQSKAoDam9iGAIgASgLMhkudHJhaW5pbmdjYWxsYmFja3MudjEuSm9iSAASOQoJaGVhcnRiZWF0GAMgASgLMiQudHJhaW5pbmdjYWxsYmFja3MudjEuV2F0Y2hIZWFydGJlYXRIAEIHCgVldmVudCJHCg9XYXRjaEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoBBIRCglmcm9tX2hlYWQYAyABKAgi3QIKEFdhdGNoSm9iUmVzcG9uc2USCwoDc2VxGAEgASgEEigKA2pvYhgCIAEoCzIZLnRyYWluaW5nY2FsbGJhY2tzLnYxLkpvYkgAEjIKBWVwb2NoGAMgASgLMiEudHJhaW5pbmdjYWxsYmFja3MudjEuRXBvY2hSZWNvcmRIABI4CgViYXRjaBgEIAEoCzInLnRyYWluaW5nY2FsbGJhY2tzLnYxLkJhdGNoTWV0cmljc0Jsb2NrSAASMgoIYXJ0aWZhY3QYBSABKAsyHi50cmFpbmluZ2NhbGxiYWNrcy52MS5BcnRpZmFjdEgAEjkKCWhlYXJ0YmVhdBgGIAEoCzIkLnRyYWluaW5nY2FsbGJhY2tzLnYxLldhdGNoSGVhcnRiZWF0SAASLAoJZXBvY2hfam9iGAcgASgLMhkudHJhaW5pbmdjYWxsYmFja3MudjEuSm9iQgcKBWV2ZW50KtIBCghUYXNrVHlwZRIZChVUQVNLX1RZUEVfVU5TUEVDSUZJRUQQABIiCh5UQVNLX1RZUEVfSU1BR0VfQ0xBU1NJRklDQVRJT04QARIeChpUQVNLX1RZUEVfT0JKRUNUX0RFVEVDVElPThACEiMKH1RBU0tfVFlQRV9JTlNUQU5DRV9TRUdNRU5UQVRJT04QAxIjCh9UQVNLX1RZUEVfU0VNQU5USUNfU0VHTUVOVEFUSU9OEAQSHQoZVEFTS19UWVBFX1BPU0VfRVNUSU1BVElPThAFKooBCglKb2JTdGF0dXMSGgoWSk9CX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKEkpPQl9TVEFUVVNfUlVOTklORxABEhgKFEpPQl9TVEFUVVNfQ09NUExFVEVEEAISFQoRSk9CX1NUQVRVU19GQUlMRUQQAxIYChRKT0JfU1RBVFVTX0NBTkNFTExFRBAEKpABCg9UcmFpbmluZ091dGNvbWUSIAocVFJBSU5JTkdfT1VUQ09NRV9VTlNQRUNJRklFRBAAEh4KGlRSQUlOSU5HX09VVENPTUVfQ09NUExFVEVEEAESGwoXVFJBSU5JTkdfT1VUQ09NRV9GQUlMRUQQAhIeChpUUkFJTklOR19PVVRDT01FX0NBTkNFTExFRBADKngKDE1ldHJpY0Zvcm1hdBIdChlNRVRSSUNfRk9STUFUX1VOU1BFQ0lGSUVEEAASGQoVTUVUUklDX0ZPUk1BVF9QRVJDRU5UEAESFwoTTUVUUklDX0ZPUk1BVF9GTE9BVBACEhUKEU1FVFJJQ19GT1JNQVRfSU5UEAMqjgEKCk1ldHJpY1RpZXISGwoXTUVUUklDX1RJRVJfVU5TUEVDSUZJRUQQABIXChNNRVRSSUNfVElFUl9QUklNQVJZEAESGAoUTUVUUklDX1RJRVJfU1RBTkRBUkQQAhIWChJNRVRSSUNfVElFUl9DVVNUT00QAxIYChRNRVRSSUNfVElFUl9SRUpFQ1RFRBAEMvgPChFUcmFpbmluZ0NhbGxiYWNrcxJoCg1CZWdpblRyYWluaW5nEioudHJhaW5pbmdjYWxsYmFja3MudjEuQmVnaW5UcmFpbmluZ1JlcXVlc3QaKy50cmFpbmluZ2NhbGxiYWNrcy52MS5CZWdpblRyYWluaW5nUmVzcG9uc2USXwoKQmVnaW5FcG9jaBInLnRyYWluaW5nY2FsbGJhY2tzLnYxLkJlZ2luRXBvY2hSZXF1ZXN0GigudHJhaW5pbmdjYWxsYmFja3MudjEuQmVnaW5FcG9jaFJlc3BvbnNlElkKCEVuZEVwb2NoEiUudHJhaW5pbmdjYWxsYmFja3MudjEuRW5kRXBvY2hSZXF1ZXN0GiYudHJhaW5pbmdjYWxsYmFja3MudjEuRW5kRXBvY2hSZXNwb25zZRJ5ChJSZXBvcnRCYXRjaE1ldHJpY3MSLy50cmFpbmluZ2NhbGxiYWNrcy52MS5SZXBvcnRCYXRjaE1ldHJpY3NSZXF1ZXN0GjAudHJhaW5pbmdjYWxsYmFja3MudjEuUmVwb3J0QmF0Y2hNZXRyaWNzUmVzcG9uc2UoARJiCgtFbmRUcmFpbmluZxIoLnRyYWluaW5nY2FsbGJhY2tzLnYxLkVuZFRyYWluaW5nUmVxdWVzdBopLnRyYWluaW5nY2FsbGJhY2tzLnYxLkVuZFRyYWluaW5nUmVzcG9uc2USYgoLTG9nQXJ0aWZhY3QSKC50cmFpbmluZ2NhbGxiYWNrcy52MS5Mb2dBcnRpZmFjdFJlcXVlc3QaKS50cmFpbmluZ2NhbGxiYWNrcy52MS5Mb2dBcnRpZmFjdFJlc3BvbnNlEm0KDlVwbG9hZEFydGlmYWN0EisudHJhaW5pbmdjYWxsYmFja3MudjEuVXBsb2FkQXJ0aWZhY3RSZXF1ZXN0GiwudHJhaW5pbmdjYWxsYmFja3MudjEuVXBsb2FkQXJ0aWZhY3RSZXNwb25zZSgBElgKBkdldEpvYhIjLnRyYWluaW5nY2FsbGJhY2tzLnYxLkdldEpvYlJlcXVlc3QaJC50cmFpbmluZ2NhbGxiYWNrcy52MS5HZXRKb2JSZXNwb25zZSIDkAIBEl4KCExpc3RKb2JzEiUudHJhaW5pbmdjYWxsYmFja3MudjEuTGlzdEpvYnNSZXF1ZXN0GiYudHJhaW5pbmdjYWxsYmFja3MudjEuTGlzdEpvYnNSZXNwb25zZSIDkAIBEmQKCkxpc3RFcG9jaHMSJy50cmFpbmluZ2NhbGxiYWNrcy52MS5MaXN0RXBvY2hzUmVxdWVzdBooLnRyYWluaW5nY2FsbGJhY2tzLnYxLkxpc3RFcG9jaHNSZXNwb25zZSIDkAIBEmoKDEdldEJlc3RFcG9jaBIpLnRyYWluaW5nY2FsbGJhY2tzLnYxLkdldEJlc3RFcG9jaFJlcXVlc3QaKi50cmFpbmluZ2NhbGxiYWNrcy52MS5HZXRCZXN0RXBvY2hSZXNwb25zZSIDkAIBEnYKEExpc3RCYXRjaE1ldHJpY3MSLS50cmFpbmluZ2NhbGxiYWNrcy52MS5MaXN0QmF0Y2hNZXRyaWNzUmVxdWVzdBouLnRyYWluaW5nY2FsbGJhY2tzLnYxLkxpc3RCYXRjaE1ldHJpY3NSZXNwb25zZSIDkAIBEm0KDUxpc3RBcnRpZmFjdHMSKi50cmFpbmluZ2NhbGxiYWNrcy52MS5MaXN0QXJ0aWZhY3RzUmVxdWVzdBorLnRyYWluaW5nY2FsbGJhY2tzLnYxLkxpc3RBcnRpZmFjdHNSZXNwb25zZSIDkAIBEnYKEEdldE1ldHJpY0NhdGFsb2cSLS50cmFpbmluZ2NhbGxiYWNrcy52MS5HZXRNZXRyaWNDYXRhbG9nUmVxdWVzdBouLnRyYWluaW5nY2FsbGJhY2tzLnYxLkdldE1ldHJpY0NhdGFsb2dSZXNwb25zZSIDkAIBEnMKD0dldE1ldHJpY1NlcmllcxIsLnRyYWluaW5nY2FsbGJhY2tzLnYxLkdldE1ldHJpY1Nlcmllc1JlcXVlc3QaLS50cmFpbmluZ2NhbGxiYWNrcy52MS5HZXRNZXRyaWNTZXJpZXNSZXNwb25zZSIDkAIBEmMKCVdhdGNoSm9icxImLnRyYWluaW5nY2FsbGJhY2tzLnYxLldhdGNoSm9ic1JlcXVlc3QaJy50cmFpbmluZ2NhbGxiYWNrcy52MS5XYXRjaEpvYnNSZXNwb25zZSIDkAIBMAESYAoIV2F0Y2hKb2ISJS50cmFpbmluZ2NhbGxiYWNrcy52MS5XYXRjaEpvYlJlcXVlc3QaJi50cmFpbmluZ2NhbGxiYWNrcy52MS5XYXRjaEpvYlJlc3BvbnNlIgOQAgEwARJuCg9SZXRyeU1sZmxvd1N5bmMSLC50cmFpbmluZ2NhbGxiYWNrcy52MS5SZXRyeU1sZmxvd1N5bmNSZXF1ZXN0Gi0udHJhaW5pbmdjYWxsYmFja3MudjEuUmV0cnlNbGZsb3dTeW5jUmVzcG9uc2USdAoRUmVtaXJyb3JNbGZsb3dSdW4SLi50cmFpbmluZ2NhbGxiYWNrcy52MS5SZW1pcnJvck1sZmxvd1J1blJlcXVlc3QaLy50cmFpbmluZ2NhbGxiYWNrcy52MS5SZW1pcnJvck1sZmxvd1J1blJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * The definition of one metric, for display and for best-epoch selection.
@@ -1666,6 +1666,361 @@ export const GetMetricCatalogResponseSchema: GenMessage<GetMetricCatalogResponse
   messageDesc(file_trainingcallbacks_v1_training_callbacks, 43);
 
 /**
+ * Request of GetMetricSeries.
+ *
+ * @generated from message trainingcallbacks.v1.GetMetricSeriesRequest
+ */
+export type GetMetricSeriesRequest = Message<"trainingcallbacks.v1.GetMetricSeriesRequest"> & {
+  /**
+   * The job.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * The batch metric: its canonical name (as in ListBatchMetrics' blocks) or a name the catalog
+   * normalises to it.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * First step of the range (inclusive); absent: the series' first step.
+   *
+   * @generated from field: optional int64 min_step = 3;
+   */
+  minStep?: bigint | undefined;
+
+  /**
+   * Last step of the range (inclusive); absent: the series' last step.
+   *
+   * @generated from field: optional int64 max_step = 4;
+   */
+  maxStep?: bigint | undefined;
+
+  /**
+   * At most this many buckets (default 2000, at most 10000).
+   *
+   * @generated from field: int32 max_points = 5;
+   */
+  maxPoints: number;
+};
+
+/**
+ * Describes the message trainingcallbacks.v1.GetMetricSeriesRequest.
+ * Use `create(GetMetricSeriesRequestSchema)` to create a new message.
+ */
+export const GetMetricSeriesRequestSchema: GenMessage<GetMetricSeriesRequest> = /*@__PURE__*/
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 44);
+
+/**
+ * The points of one bucket of steps.
+ *
+ * @generated from message trainingcallbacks.v1.SeriesBucket
+ */
+export type SeriesBucket = Message<"trainingcallbacks.v1.SeriesBucket"> & {
+  /**
+   * The bucket's first step that has a point.
+   *
+   * @generated from field: int64 first_step = 1;
+   */
+  firstStep: bigint;
+
+  /**
+   * The bucket's last step that has a point: the step of `last`.
+   *
+   * @generated from field: int64 last_step = 2;
+   */
+  lastStep: bigint;
+
+  /**
+   * Smallest finite value (NaN when the bucket holds no finite value).
+   *
+   * @generated from field: double min = 3;
+   */
+  min: number;
+
+  /**
+   * Largest finite value (NaN when the bucket holds no finite value).
+   *
+   * @generated from field: double max = 4;
+   */
+  max: number;
+
+  /**
+   * The value at `last_step`, as stored (NaN and ±Infinity included).
+   *
+   * @generated from field: double last = 5;
+   */
+  last: number;
+
+  /**
+   * Points in the bucket.
+   *
+   * @generated from field: uint64 count = 6;
+   */
+  count: bigint;
+};
+
+/**
+ * Describes the message trainingcallbacks.v1.SeriesBucket.
+ * Use `create(SeriesBucketSchema)` to create a new message.
+ */
+export const SeriesBucketSchema: GenMessage<SeriesBucket> = /*@__PURE__*/
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 45);
+
+/**
+ * Response of GetMetricSeries.
+ *
+ * @generated from message trainingcallbacks.v1.GetMetricSeriesResponse
+ */
+export type GetMetricSeriesResponse = Message<"trainingcallbacks.v1.GetMetricSeriesResponse"> & {
+  /**
+   * Buckets in step order; empty buckets are left out. The series' last point is always the `last` of
+   * the final bucket.
+   *
+   * @generated from field: repeated trainingcallbacks.v1.SeriesBucket buckets = 1;
+   */
+  buckets: SeriesBucket[];
+
+  /**
+   * True when every bucket holds one point (the range is shown at full resolution).
+   *
+   * @generated from field: bool full_resolution = 2;
+   */
+  fullResolution: boolean;
+
+  /**
+   * Points of the metric in the range.
+   *
+   * @generated from field: uint64 total_points = 3;
+   */
+  totalPoints: bigint;
+
+  /**
+   * The canonical name the series is stored under (the request's name normalised through the catalog,
+   * e.g. "loss" → "train_loss").
+   *
+   * @generated from field: string name = 4;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message trainingcallbacks.v1.GetMetricSeriesResponse.
+ * Use `create(GetMetricSeriesResponseSchema)` to create a new message.
+ */
+export const GetMetricSeriesResponseSchema: GenMessage<GetMetricSeriesResponse> = /*@__PURE__*/
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 46);
+
+/**
+ * Sent on a watch stream while nothing changes, so that proxies and clients see the stream alive.
+ *
+ * @generated from message trainingcallbacks.v1.WatchHeartbeat
+ */
+export type WatchHeartbeat = Message<"trainingcallbacks.v1.WatchHeartbeat"> & {
+  /**
+   * When it was sent.
+   *
+   * @generated from field: google.protobuf.Timestamp at = 1;
+   */
+  at?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message trainingcallbacks.v1.WatchHeartbeat.
+ * Use `create(WatchHeartbeatSchema)` to create a new message.
+ */
+export const WatchHeartbeatSchema: GenMessage<WatchHeartbeat> = /*@__PURE__*/
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 47);
+
+/**
+ * Request of WatchJobs.
+ *
+ * @generated from message trainingcallbacks.v1.WatchJobsRequest
+ */
+export type WatchJobsRequest = Message<"trainingcallbacks.v1.WatchJobsRequest"> & {
+  /**
+   * Resume after this change sequence number (the `seq` of the last event received); 0 starts from
+   * the first change kept, which replays the store's history.
+   *
+   * @generated from field: uint64 after_seq = 1;
+   */
+  afterSeq: bigint;
+
+  /**
+   * Start at the newest change instead (after_seq must be 0): no history, only what happens next.
+   *
+   * @generated from field: bool from_head = 2;
+   */
+  fromHead: boolean;
+};
+
+/**
+ * Describes the message trainingcallbacks.v1.WatchJobsRequest.
+ * Use `create(WatchJobsRequestSchema)` to create a new message.
+ */
+export const WatchJobsRequestSchema: GenMessage<WatchJobsRequest> = /*@__PURE__*/
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 48);
+
+/**
+ * One event of WatchJobs.
+ *
+ * @generated from message trainingcallbacks.v1.WatchJobsResponse
+ */
+export type WatchJobsResponse = Message<"trainingcallbacks.v1.WatchJobsResponse"> & {
+  /**
+   * The change sequence number this event brings the stream to (a heartbeat repeats the last one).
+   *
+   * @generated from field: uint64 seq = 1;
+   */
+  seq: bigint;
+
+  /**
+   * What happened.
+   *
+   * @generated from oneof trainingcallbacks.v1.WatchJobsResponse.event
+   */
+  event: {
+    /**
+     * A job as it is now, after one or more changes.
+     *
+     * @generated from field: trainingcallbacks.v1.Job job = 2;
+     */
+    value: Job;
+    case: "job";
+  } | {
+    /**
+     * Nothing changed.
+     *
+     * @generated from field: trainingcallbacks.v1.WatchHeartbeat heartbeat = 3;
+     */
+    value: WatchHeartbeat;
+    case: "heartbeat";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message trainingcallbacks.v1.WatchJobsResponse.
+ * Use `create(WatchJobsResponseSchema)` to create a new message.
+ */
+export const WatchJobsResponseSchema: GenMessage<WatchJobsResponse> = /*@__PURE__*/
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 49);
+
+/**
+ * Request of WatchJob.
+ *
+ * @generated from message trainingcallbacks.v1.WatchJobRequest
+ */
+export type WatchJobRequest = Message<"trainingcallbacks.v1.WatchJobRequest"> & {
+  /**
+   * The job.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * As in WatchJobsRequest.
+   *
+   * @generated from field: uint64 after_seq = 2;
+   */
+  afterSeq: bigint;
+
+  /**
+   * As in WatchJobsRequest.
+   *
+   * @generated from field: bool from_head = 3;
+   */
+  fromHead: boolean;
+};
+
+/**
+ * Describes the message trainingcallbacks.v1.WatchJobRequest.
+ * Use `create(WatchJobRequestSchema)` to create a new message.
+ */
+export const WatchJobRequestSchema: GenMessage<WatchJobRequest> = /*@__PURE__*/
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 50);
+
+/**
+ * One event of WatchJob.
+ *
+ * @generated from message trainingcallbacks.v1.WatchJobResponse
+ */
+export type WatchJobResponse = Message<"trainingcallbacks.v1.WatchJobResponse"> & {
+  /**
+   * As in WatchJobsResponse.
+   *
+   * @generated from field: uint64 seq = 1;
+   */
+  seq: bigint;
+
+  /**
+   * What happened.
+   *
+   * @generated from oneof trainingcallbacks.v1.WatchJobResponse.event
+   */
+  event: {
+    /**
+     * The job as it is now (it was begun, resumed or ended, or its MLflow sync changed).
+     *
+     * @generated from field: trainingcallbacks.v1.Job job = 2;
+     */
+    value: Job;
+    case: "job";
+  } | {
+    /**
+     * An epoch as stored now (reported, or re-reported).
+     *
+     * @generated from field: trainingcallbacks.v1.EpochRecord epoch = 3;
+     */
+    value: EpochRecord;
+    case: "epoch";
+  } | {
+    /**
+     * A batch block as stored now (names canonical).
+     *
+     * @generated from field: trainingcallbacks.v1.BatchMetricsBlock batch = 4;
+     */
+    value: BatchMetricsBlock;
+    case: "batch";
+  } | {
+    /**
+     * An artifact as stored now.
+     *
+     * @generated from field: trainingcallbacks.v1.Artifact artifact = 5;
+     */
+    value: Artifact;
+    case: "artifact";
+  } | {
+    /**
+     * Nothing changed.
+     *
+     * @generated from field: trainingcallbacks.v1.WatchHeartbeat heartbeat = 6;
+     */
+    value: WatchHeartbeat;
+    case: "heartbeat";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * With an `epoch` event: the job as it is after it (epochs_reported, best_epoch, best_value), so that
+   * one event, one seq, brings both.
+   *
+   * @generated from field: trainingcallbacks.v1.Job epoch_job = 7;
+   */
+  epochJob?: Job | undefined;
+};
+
+/**
+ * Describes the message trainingcallbacks.v1.WatchJobResponse.
+ * Use `create(WatchJobResponseSchema)` to create a new message.
+ */
+export const WatchJobResponseSchema: GenMessage<WatchJobResponse> = /*@__PURE__*/
+  messageDesc(file_trainingcallbacks_v1_training_callbacks, 51);
+
+/**
  * The kind of model being trained. It selects the metric catalog and the primary metric.
  *
  * @generated from enum trainingcallbacks.v1.TaskType
@@ -2098,6 +2453,46 @@ export const TrainingCallbacks: GenService<{
     methodKind: "unary";
     input: typeof GetMetricCatalogRequestSchema;
     output: typeof GetMetricCatalogResponseSchema;
+  },
+  /**
+   * Returns one batch metric of a job as a series of at most `max_points` buckets over the steps (per
+   * bucket: min, max, the last point and the count, W&B style), so a chart of a million points receives
+   * a few thousand; a range small enough comes back at full resolution, one point per bucket. Zooming
+   * is asking again with the zoomed step range.
+   *
+   * @generated from rpc trainingcallbacks.v1.TrainingCallbacks.GetMetricSeries
+   */
+  getMetricSeries: {
+    methodKind: "unary";
+    input: typeof GetMetricSeriesRequestSchema;
+    output: typeof GetMetricSeriesResponseSchema;
+  },
+  /**
+   * Streams the job list as it changes: a job appears, changes status, gets a new best, reports an
+   * epoch or changes its MLflow sync. Each event is the job as it is now (a viewer that reads slowly
+   * receives one event per job for a burst of changes, never a backlog), tagged with the change
+   * sequence number `seq`. Resume with `after_seq` = the last `seq` received: nothing is missed and
+   * nothing repeated. A heartbeat comes every 15 s (the sidecar's `--watch-keepalive`) while nothing
+   * changes. Never ends by itself.
+   *
+   * @generated from rpc trainingcallbacks.v1.TrainingCallbacks.WatchJobs
+   */
+  watchJobs: {
+    methodKind: "server_streaming";
+    input: typeof WatchJobsRequestSchema;
+    output: typeof WatchJobsResponseSchema;
+  },
+  /**
+   * Streams one job's changes: the job (status, best, counters, MLflow sync), each reported epoch,
+   * each stored batch block and each stored artifact, in change order and resumable like WatchJobs.
+   * NOT_FOUND for an unknown job. Never ends by itself (an ended job may be resumed).
+   *
+   * @generated from rpc trainingcallbacks.v1.TrainingCallbacks.WatchJob
+   */
+  watchJob: {
+    methodKind: "server_streaming";
+    input: typeof WatchJobRequestSchema;
+    output: typeof WatchJobResponseSchema;
   },
   /**
    * Retries a job's MLflow sync now: clears a parked error (after its cause was fixed) and ends the

@@ -573,3 +573,97 @@ class GetMetricCatalogResponse(_message.Message):
     CATALOGS_FIELD_NUMBER: _ClassVar[int]
     catalogs: _containers.RepeatedCompositeFieldContainer[TaskCatalog]
     def __init__(self, catalogs: _Optional[_Iterable[_Union[TaskCatalog, _Mapping]]] = ...) -> None: ...
+
+class GetMetricSeriesRequest(_message.Message):
+    __slots__ = ("job_id", "name", "min_step", "max_step", "max_points")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MIN_STEP_FIELD_NUMBER: _ClassVar[int]
+    MAX_STEP_FIELD_NUMBER: _ClassVar[int]
+    MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    name: str
+    min_step: int
+    max_step: int
+    max_points: int
+    def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ..., min_step: _Optional[int] = ..., max_step: _Optional[int] = ..., max_points: _Optional[int] = ...) -> None: ...
+
+class SeriesBucket(_message.Message):
+    __slots__ = ("first_step", "last_step", "min", "max", "last", "count")
+    FIRST_STEP_FIELD_NUMBER: _ClassVar[int]
+    LAST_STEP_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    first_step: int
+    last_step: int
+    min: float
+    max: float
+    last: float
+    count: int
+    def __init__(self, first_step: _Optional[int] = ..., last_step: _Optional[int] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., last: _Optional[float] = ..., count: _Optional[int] = ...) -> None: ...
+
+class GetMetricSeriesResponse(_message.Message):
+    __slots__ = ("buckets", "full_resolution", "total_points", "name")
+    BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    FULL_RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_POINTS_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    buckets: _containers.RepeatedCompositeFieldContainer[SeriesBucket]
+    full_resolution: bool
+    total_points: int
+    name: str
+    def __init__(self, buckets: _Optional[_Iterable[_Union[SeriesBucket, _Mapping]]] = ..., full_resolution: _Optional[bool] = ..., total_points: _Optional[int] = ..., name: _Optional[str] = ...) -> None: ...
+
+class WatchHeartbeat(_message.Message):
+    __slots__ = ("at",)
+    AT_FIELD_NUMBER: _ClassVar[int]
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WatchJobsRequest(_message.Message):
+    __slots__ = ("after_seq", "from_head")
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    FROM_HEAD_FIELD_NUMBER: _ClassVar[int]
+    after_seq: int
+    from_head: bool
+    def __init__(self, after_seq: _Optional[int] = ..., from_head: _Optional[bool] = ...) -> None: ...
+
+class WatchJobsResponse(_message.Message):
+    __slots__ = ("seq", "job", "heartbeat")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    job: Job
+    heartbeat: WatchHeartbeat
+    def __init__(self, seq: _Optional[int] = ..., job: _Optional[_Union[Job, _Mapping]] = ..., heartbeat: _Optional[_Union[WatchHeartbeat, _Mapping]] = ...) -> None: ...
+
+class WatchJobRequest(_message.Message):
+    __slots__ = ("job_id", "after_seq", "from_head")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    FROM_HEAD_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    after_seq: int
+    from_head: bool
+    def __init__(self, job_id: _Optional[str] = ..., after_seq: _Optional[int] = ..., from_head: _Optional[bool] = ...) -> None: ...
+
+class WatchJobResponse(_message.Message):
+    __slots__ = ("seq", "job", "epoch", "batch", "artifact", "heartbeat", "epoch_job")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_JOB_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    job: Job
+    epoch: EpochRecord
+    batch: BatchMetricsBlock
+    artifact: Artifact
+    heartbeat: WatchHeartbeat
+    epoch_job: Job
+    def __init__(self, seq: _Optional[int] = ..., job: _Optional[_Union[Job, _Mapping]] = ..., epoch: _Optional[_Union[EpochRecord, _Mapping]] = ..., batch: _Optional[_Union[BatchMetricsBlock, _Mapping]] = ..., artifact: _Optional[_Union[Artifact, _Mapping]] = ..., heartbeat: _Optional[_Union[WatchHeartbeat, _Mapping]] = ..., epoch_job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...

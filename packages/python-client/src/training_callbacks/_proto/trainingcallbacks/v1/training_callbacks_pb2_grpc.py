@@ -110,6 +110,21 @@ class TrainingCallbacksStub:
                 request_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.GetMetricCatalogRequest.SerializeToString,
                 response_deserializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.GetMetricCatalogResponse.FromString,
                 _registered_method=True)
+        self.GetMetricSeries = channel.unary_unary(
+                '/trainingcallbacks.v1.TrainingCallbacks/GetMetricSeries',
+                request_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.GetMetricSeriesRequest.SerializeToString,
+                response_deserializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.GetMetricSeriesResponse.FromString,
+                _registered_method=True)
+        self.WatchJobs = channel.unary_stream(
+                '/trainingcallbacks.v1.TrainingCallbacks/WatchJobs',
+                request_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.WatchJobsRequest.SerializeToString,
+                response_deserializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.WatchJobsResponse.FromString,
+                _registered_method=True)
+        self.WatchJob = channel.unary_stream(
+                '/trainingcallbacks.v1.TrainingCallbacks/WatchJob',
+                request_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.WatchJobRequest.SerializeToString,
+                response_deserializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.WatchJobResponse.FromString,
+                _registered_method=True)
         self.RetryMlflowSync = channel.unary_unary(
                 '/trainingcallbacks.v1.TrainingCallbacks/RetryMlflowSync',
                 request_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.RetryMlflowSyncRequest.SerializeToString,
@@ -244,6 +259,37 @@ class TrainingCallbacksServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetMetricSeries(self, request, context):
+        """Returns one batch metric of a job as a series of at most `max_points` buckets over the steps (per
+        bucket: min, max, the last point and the count, W&B style), so a chart of a million points receives
+        a few thousand; a range small enough comes back at full resolution, one point per bucket. Zooming
+        is asking again with the zoomed step range.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchJobs(self, request, context):
+        """Streams the job list as it changes: a job appears, changes status, gets a new best, reports an
+        epoch or changes its MLflow sync. Each event is the job as it is now (a viewer that reads slowly
+        receives one event per job for a burst of changes, never a backlog), tagged with the change
+        sequence number `seq`. Resume with `after_seq` = the last `seq` received: nothing is missed and
+        nothing repeated. A heartbeat comes every 15 s (the sidecar's `--watch-keepalive`) while nothing
+        changes. Never ends by itself.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchJob(self, request, context):
+        """Streams one job's changes: the job (status, best, counters, MLflow sync), each reported epoch,
+        each stored batch block and each stored artifact, in change order and resumable like WatchJobs.
+        NOT_FOUND for an unknown job. Never ends by itself (an ended job may be resumed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RetryMlflowSync(self, request, context):
         """Retries a job's MLflow sync now: clears a parked error (after its cause was fixed) and ends the
         wait between retries. For operators; trainers never need it. FAILED_PRECONDITION when MLflow is
@@ -339,6 +385,21 @@ def add_TrainingCallbacksServicer_to_server(servicer, server):
                     servicer.GetMetricCatalog,
                     request_deserializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.GetMetricCatalogRequest.FromString,
                     response_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.GetMetricCatalogResponse.SerializeToString,
+            ),
+            'GetMetricSeries': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMetricSeries,
+                    request_deserializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.GetMetricSeriesRequest.FromString,
+                    response_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.GetMetricSeriesResponse.SerializeToString,
+            ),
+            'WatchJobs': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchJobs,
+                    request_deserializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.WatchJobsRequest.FromString,
+                    response_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.WatchJobsResponse.SerializeToString,
+            ),
+            'WatchJob': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchJob,
+                    request_deserializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.WatchJobRequest.FromString,
+                    response_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.WatchJobResponse.SerializeToString,
             ),
             'RetryMlflowSync': grpc.unary_unary_rpc_method_handler(
                     servicer.RetryMlflowSync,
@@ -735,6 +796,87 @@ class TrainingCallbacks:
             '/trainingcallbacks.v1.TrainingCallbacks/GetMetricCatalog',
             trainingcallbacks_dot_v1_dot_training__callbacks__pb2.GetMetricCatalogRequest.SerializeToString,
             trainingcallbacks_dot_v1_dot_training__callbacks__pb2.GetMetricCatalogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMetricSeries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trainingcallbacks.v1.TrainingCallbacks/GetMetricSeries',
+            trainingcallbacks_dot_v1_dot_training__callbacks__pb2.GetMetricSeriesRequest.SerializeToString,
+            trainingcallbacks_dot_v1_dot_training__callbacks__pb2.GetMetricSeriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/trainingcallbacks.v1.TrainingCallbacks/WatchJobs',
+            trainingcallbacks_dot_v1_dot_training__callbacks__pb2.WatchJobsRequest.SerializeToString,
+            trainingcallbacks_dot_v1_dot_training__callbacks__pb2.WatchJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/trainingcallbacks.v1.TrainingCallbacks/WatchJob',
+            trainingcallbacks_dot_v1_dot_training__callbacks__pb2.WatchJobRequest.SerializeToString,
+            trainingcallbacks_dot_v1_dot_training__callbacks__pb2.WatchJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -46,7 +46,14 @@ it('keeps every acknowledged epoch and batch point across a SIGKILL', async () =
 
   await using restarted = await startSidecarProcess({ dataDir, args: ['--quiet'] });
   const client = createClient(TrainingCallbacks, restarted.address);
-  const { epochs } = await client.listEpochs({ jobId: 'crash-me' });
+  // ListEpochs pages (100 epochs a page by default): read every page.
+  const epochs = [];
+  let pageToken = '';
+  do {
+    const page = await client.listEpochs({ jobId: 'crash-me', pageToken });
+    epochs.push(...page.epochs);
+    pageToken = page.nextPageToken;
+  } while (pageToken);
   const stored = new Set(epochs.map((e) => e.epoch));
   for (const epoch of acknowledged)
     expect(stored.has(epoch), `acknowledged epoch ${epoch} was lost`).toBe(true);

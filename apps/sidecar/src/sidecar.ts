@@ -142,6 +142,7 @@ export async function startSidecar(
     }
     const handlers = createTrainingCallbacksHandlers({
       store,
+      maxMessageBytes: config.maxMessageBytes,
       artifacts: createArtifactFiles({
         store: config.artifactStore,
         roots: config.artifactRoots,

@@ -6,6 +6,7 @@
 import { createClient } from '@training-callbacks/grpc-adapter';
 import { TrainingCallbacks as Service } from '@training-callbacks/proto';
 import { describe, expect, it } from 'vitest';
+import { collectAll } from './pages.ts';
 import { startSidecarProcess } from './testing/sidecar.ts';
 import { TrainingCallbacks } from './training-callbacks.ts';
 
@@ -46,7 +47,7 @@ describe('flush completeness', () => {
       channelOptions: { 'grpc.max_receive_message_length': 64 * 1024 * 1024 },
     });
     try {
-      const { blocks } = await reader.listBatchMetrics({ jobId: callbacks.jobId }, { deadline: 30_000 });
+      const blocks = await collectAll(reader.listBatchMetrics, { jobId: callbacks.jobId }, (p) => p.blocks);
       expect(blocks.length).toBeGreaterThan(2);
       const seen: number[] = [];
       for (const block of blocks) {

@@ -11,6 +11,7 @@ export { bearerTokenInterceptor, resolveConnection } from './connection.ts';
 export type { Losses } from './losses.ts';
 export type { MetricFormatName, OutcomeName, TaskTypeName } from './names.ts';
 export { TASK_TYPE_NAMES, toTaskType } from './names.ts';
+export { collectAll, listAll, pages } from './pages.ts';
 export type { RetryPolicy } from './retry.ts';
 export { backoffDelay, DEFAULT_RETRY_POLICY, isRetryable, statusClass } from './retry.ts';
 export type { RunTrainingOptions } from './run-training.ts';

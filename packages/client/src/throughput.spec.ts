@@ -3,6 +3,7 @@
 import { createClient } from '@training-callbacks/grpc-adapter';
 import { TrainingCallbacks as Service } from '@training-callbacks/proto';
 import { describe, expect, it } from 'vitest';
+import { collectAll } from './pages.ts';
 import { startSidecarProcess } from './testing/sidecar.ts';
 import { TrainingCallbacks } from './training-callbacks.ts';
 
@@ -38,7 +39,8 @@ describe('throughput', () => {
       channelOptions: { 'grpc.max_receive_message_length': 64 * 1024 * 1024 },
     });
     try {
-      const { blocks } = await reader.listBatchMetrics({ jobId: 'throughput' }, { deadline: 30_000 });
+      // Pages of at most 262 144 points: every page, followed to the end.
+      const blocks = await collectAll(reader.listBatchMetrics, { jobId: 'throughput' }, (p) => p.blocks);
       let points = 0;
       for (const block of blocks) points += block.values.length;
       expect(points).toBe(1_000_000);

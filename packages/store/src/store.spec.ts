@@ -510,8 +510,8 @@ describe('batch blocks', () => {
     store = await reopen(store);
     const all = await store.listBatchBlocks('job-bb');
     expect(all.map((b) => b.steps[0])).toEqual([0n, 100n, 2n ** 60n]);
-    expect(all[0]).toEqual(earlier);
-    expect(all[1]).toEqual(later);
+    expect(all[0]).toMatchObject(earlier);
+    expect(all[1]).toMatchObject(later);
     expect(all[2]!.steps).toEqual(special.steps);
     expect(bitsOf(all[2]!.values)).toEqual(bitsOf(special.values));
     expect(all[2]!.names).toEqual(names);
@@ -629,6 +629,42 @@ describe('batch blocks', () => {
     expect(items.map((i) => i.block?.epoch)).toEqual([1]);
   });
 
+  it('pages blocks, epochs in keyset order', async () => {
+    const store = await openTestStore();
+    await store.createOrGetJob(newJob('job-pg'));
+    await store.appendBatchBlocks('job-pg', [
+      block(0, ['loss'], 0n, 5),
+      block(0, ['lr'], 0n, 5),
+      block(1, ['loss'], 5n, 5),
+    ]);
+    const all = await store.listBatchBlocks('job-pg');
+    expect(all.map((b) => [b.firstStep, b.names[0]])).toEqual([
+      [0n, 'loss'],
+      [0n, 'lr'],
+      [5n, 'loss'],
+    ]);
+    // From a block on (included: a page may have ended inside it), at most two.
+    const page = await store.listBatchBlocks('job-pg', undefined, {
+      after: { firstStep: 0n, id: all[1]!.id },
+      limit: 2,
+    });
+    expect(page.map((b) => b.id)).toEqual([all[1]!.id, all[2]!.id]);
+    expect((await store.listBatchBlocks('job-pg', 1, { limit: 5 })).map((b) => b.id)).toEqual([all[2]!.id]);
+    for (let e = 0; e < 5; e++) {
+      await store.saveEpoch({
+        jobId: 'job-pg',
+        epoch: e,
+        metrics: { loss: e },
+        columns: {},
+        timestamp: new Date(),
+        best: null,
+      });
+    }
+    expect((await store.listEpochs('job-pg', { afterEpoch: 1, limit: 2 })).map((e) => e.epoch)).toEqual([
+      2, 3,
+    ]);
+  });
+
   it('refuses malformed blocks and unknown jobs', async () => {
     const store = await openTestStore();
     await store.createOrGetJob(newJob('job-x'));
@@ -652,7 +688,7 @@ describe('batch blocks', () => {
     await store.appendBatchBlocks('job-many', blocks);
     const read = await store.listBatchBlocks('job-many');
     expect(read).toHaveLength(1200);
-    expect(read[1199]).toEqual(blocks[1199]);
+    expect(read[1199]).toMatchObject(blocks[1199]!);
   });
 });
 
@@ -718,7 +754,20 @@ describe('artifacts', () => {
     const newer = { ...best, sizeBytes: 6, sha256: 'b'.repeat(64) };
     await store.putArtifacts('job-a', [newer]);
     store = await reopen(store);
-    expect(await store.listArtifacts('job-a')).toEqual([newer, config]);
+    expect(await store.listArtifacts('job-a')).toMatchObject([newer, config]);
+    // Logging order, not path order; a path logged again keeps its place.
+    const early = { ...best, artifactPath: 'a-first-by-name.txt' };
+    await store.putArtifacts('job-a', [early]);
+    await store.putArtifacts('job-a', [{ ...config, sizeBytes: 7 }]);
+    const listed = await store.listArtifacts('job-a');
+    expect(listed.map((a) => a.artifactPath)).toEqual([
+      'checkpoints/best.pt',
+      'config.yaml',
+      'a-first-by-name.txt',
+    ]);
+    expect(listed[1]!.sizeBytes).toBe(7);
+    const page = await store.listArtifacts('job-a', { afterId: listed[0]!.id, limit: 1 });
+    expect(page.map((a) => a.artifactPath)).toEqual(['config.yaml']);
     expect(await store.listArtifacts('other')).toEqual([]);
     await expect(store.putArtifacts('ghost', [best])).rejects.toMatchObject({ kind: 'not_found' });
   });

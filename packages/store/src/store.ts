@@ -48,17 +48,22 @@ import {
 } from './sqlite-dialect.ts';
 import { StoreError } from './store-error.ts';
 import type {
+  ArtifactPage,
   ArtifactRecord,
   BatchAppendResult,
   BatchBlock,
+  BatchBlockPage,
   ChangeKind,
   ChangeRecord,
   ChangesQuery,
   EndJobInput,
+  EpochPage,
   EpochRecord,
   JobRecord,
   JobSnapshot,
   JobStatus,
+  ListedArtifact,
+  ListedBatchBlock,
   ListJobsPage,
   ListJobsQuery,
   MirrorState,
@@ -468,7 +473,10 @@ class OrmStore implements Store {
     });
     const jobs = rows.slice(0, limit).map(toJobRecord);
     const last = jobs[jobs.length - 1];
-    return rows.length > limit && last ? { jobs, nextCursor: encodeCursor(last) } : { jobs };
+    const cursors = jobs.map(encodeCursor);
+    return rows.length > limit && last
+      ? { jobs, cursors, nextCursor: encodeCursor(last) }
+      : { jobs, cursors };
   }
 
   async beginEpoch(jobId: string, epoch: number, at: Date): Promise<void> {
@@ -543,11 +551,19 @@ class OrmStore implements Store {
     }
   }
 
-  async listEpochs(jobId: string): Promise<EpochRecord[]> {
+  async listEpochs(jobId: string, page: EpochPage = {}): Promise<EpochRecord[]> {
     const rows = await this.#em().find(
       TrainingMetric,
-      { job: jobId, timestamp: { $ne: null } },
-      { orderBy: { epoch: 'asc' }, disableIdentityMap: true },
+      {
+        job: jobId,
+        timestamp: { $ne: null },
+        ...(page.afterEpoch !== undefined && { epoch: { $gt: page.afterEpoch } }),
+      },
+      {
+        orderBy: { epoch: 'asc' },
+        disableIdentityMap: true,
+        ...(page.limit !== undefined && { limit: Math.max(1, Math.floor(page.limit)) }),
+      },
     );
     return rows.map((row) => toEpochRecord(jobId, row));
   }
@@ -629,13 +645,32 @@ class OrmStore implements Store {
     return result;
   }
 
-  async listBatchBlocks(jobId: string, epoch?: number): Promise<BatchBlock[]> {
-    const where = epoch === undefined ? { job: jobId } : { job: jobId, epoch };
-    const rows = await this.#em().find(BatchMetricBlock, where, {
-      orderBy: [{ firstStep: 'asc' }, { epoch: 'asc' }, { id: 'asc' }],
-      disableIdentityMap: true,
-    });
-    return rows.map(toBatchBlock);
+  async listBatchBlocks(
+    jobId: string,
+    epoch?: number,
+    page: BatchBlockPage = {},
+  ): Promise<ListedBatchBlock[]> {
+    const after = page.after;
+    const rows = await this.#em().find(
+      BatchMetricBlock,
+      {
+        job: jobId,
+        ...(epoch !== undefined && { epoch }),
+        // Keyset: the block `after` names itself comes again (a page may end inside it).
+        ...(after && {
+          $or: [
+            { firstStep: { $gt: after.firstStep } },
+            { firstStep: after.firstStep, id: { $gte: after.id } },
+          ],
+        }),
+      },
+      {
+        orderBy: [{ firstStep: 'asc' }, { id: 'asc' }],
+        disableIdentityMap: true,
+        ...(page.limit !== undefined && { limit: Math.max(1, Math.floor(page.limit)) }),
+      },
+    );
+    return rows.map((row) => ({ ...toBatchBlock(row), id: row.id, firstStep: BigInt(row.firstStep) }));
   }
 
   async endJob(input: EndJobInput): Promise<JobRecord> {
@@ -713,13 +748,18 @@ class OrmStore implements Store {
     });
   }
 
-  async listArtifacts(jobId: string): Promise<ArtifactRecord[]> {
+  async listArtifacts(jobId: string, page: ArtifactPage = {}): Promise<ListedArtifact[]> {
     const rows = await this.#em().find(
       Artifact,
-      { job: jobId },
-      { orderBy: { artifactPath: 'asc' }, disableIdentityMap: true },
+      { job: jobId, ...(page.afterId !== undefined && { id: { $gt: page.afterId } }) },
+      {
+        // Logging order: the id of the first logging (a re-logged path keeps its place).
+        orderBy: { id: 'asc' },
+        disableIdentityMap: true,
+        ...(page.limit !== undefined && { limit: Math.max(1, Math.floor(page.limit)) }),
+      },
     );
-    return rows.map(toArtifactRecord);
+    return rows.map((row) => ({ ...toArtifactRecord(row), id: row.id }));
   }
 
   async setMlflowIds(jobId: string, experimentId: string, runId: string): Promise<void> {

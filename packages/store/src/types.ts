@@ -193,6 +193,8 @@ export interface ListJobsPage {
   jobs: JobRecord[];
   /** Present when more jobs follow. */
   nextCursor?: string;
+  /** The cursor after each job of the page (for a caller that returns fewer jobs than it read). */
+  cursors: string[];
 }
 
 /** A stored epoch. */
@@ -246,6 +248,35 @@ export interface BatchAppendResult {
   unchangedPoints: number;
   /** Stored points replaced by one of the same name and step with another value or epoch. */
   replacedPoints: number;
+}
+
+/** A page of {@link Store.listEpochs}: epochs after `afterEpoch`, at most `limit`. */
+export interface EpochPage {
+  afterEpoch?: number;
+  limit?: number;
+}
+
+/** A batch block as listed: its place in the listing order (smallest step, then id). */
+export interface ListedBatchBlock extends BatchBlock {
+  id: number;
+  firstStep: bigint;
+}
+
+/** A page of {@link Store.listBatchBlocks}: from the block at `after` (included), at most `limit` blocks. */
+export interface BatchBlockPage {
+  after?: { firstStep: bigint; id: number };
+  limit?: number;
+}
+
+/** An artifact as listed: `id` orders the listing (logging order). */
+export interface ListedArtifact extends ArtifactRecord {
+  id: number;
+}
+
+/** A page of {@link Store.listArtifacts}: artifacts after `afterId`, at most `limit`. */
+export interface ArtifactPage {
+  afterId?: number;
+  limit?: number;
 }
 
 /** Input of {@link Store.endJob}. */
@@ -343,8 +374,8 @@ export interface Store {
    * transaction.
    */
   saveEpoch(input: SaveEpochInput): Promise<void>;
-  /** The reported epochs, in epoch order. */
-  listEpochs(jobId: string): Promise<EpochRecord[]>;
+  /** The reported epochs, in epoch order (one page of them with `page`). */
+  listEpochs(jobId: string, page?: EpochPage): Promise<EpochRecord[]>;
   /**
    * Stores blocks in one transaction. A point is (name, step) within the job and is stored once:
    * a point sent again with the same value and epoch changes nothing, one with another value or
@@ -364,14 +395,17 @@ export interface Store {
       receivedAtMs?: number;
     },
   ): Promise<BatchAppendResult>;
-  /** The job's blocks (of one epoch, if given), in step order. */
-  listBatchBlocks(jobId: string, epoch?: number): Promise<BatchBlock[]>;
+  /**
+   * The job's blocks (of one epoch, if given), in step order: by smallest step, then id (one page of
+   * them with `page`).
+   */
+  listBatchBlocks(jobId: string, epoch?: number, page?: BatchBlockPage): Promise<ListedBatchBlock[]>;
   /** Ends the job: status, final metrics, error message, endedAt. */
   endJob(input: EndJobInput): Promise<JobRecord>;
   /** Upserts by artifactPath. */
   putArtifacts(jobId: string, artifacts: readonly ArtifactRecord[], options?: OutboxWrite): Promise<void>;
-  /** The job's artifacts, in artifactPath order. */
-  listArtifacts(jobId: string): Promise<ArtifactRecord[]>;
+  /** The job's artifacts in the order they were first logged (one page of them with `page`). */
+  listArtifacts(jobId: string, page?: ArtifactPage): Promise<ListedArtifact[]>;
   setMlflowIds(jobId: string, experimentId: string, runId: string): Promise<void>;
 
   // The durable outbox. Entries are written with the data they mirror (see `outbox` above); a

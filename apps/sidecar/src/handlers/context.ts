@@ -20,6 +20,8 @@ export type HandlerGroup<K extends keyof Methods> = Pick<ServiceHandlers<Methods
 export interface ServiceOptions {
   store: Store;
   artifacts: ArtifactFiles;
+  /** The gRPC message limit (--max-message-bytes): list pages stay within it. Default 16 MiB. */
+  maxMessageBytes?: number;
   /** Receives the human-readable per-epoch and per-job lines (with their fields for JSON logs). */
   log: LogFn;
   /** Lines about an operator's action (RetryMlflowSync), printed even when `log` is quiet; default `log`. */
@@ -34,6 +36,8 @@ export interface ServiceOptions {
 
 export interface HandlerContext {
   readonly store: Store;
+  /** Bytes a list page may fill (the message limit, less room for the rest of the response). */
+  readonly pageBytes: number;
   readonly artifacts: ArtifactFiles;
   readonly log: LogFn;
   readonly notice: LogFn;
@@ -52,10 +56,14 @@ export interface HandlerContext {
   jobsToProto(jobs: readonly JobRecord[]): Promise<ReturnType<typeof jobToProto>[]>;
 }
 
+/** Room a list page leaves in the message for the response's other fields (the page token, tags). */
+const PAGE_RESERVE_BYTES = 4096;
+
 export function createHandlerContext(options: ServiceOptions): HandlerContext {
   const { store, mirror } = options;
   return {
     store,
+    pageBytes: (options.maxMessageBytes ?? 16 * 1024 * 1024) - PAGE_RESERVE_BYTES,
     artifacts: options.artifacts,
     log: options.log,
     notice: options.notice ?? options.log,

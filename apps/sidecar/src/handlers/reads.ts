@@ -1,7 +1,9 @@
 // The read side: jobs, epochs, the best epoch, batch metrics, artifacts and the metric catalog.
+import { toBinary } from '@bufbuild/protobuf';
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import { getTaskCatalog, listTaskCatalogs } from '@training-callbacks/metric-catalog';
-import type { Store } from '@training-callbacks/store';
+import { ArtifactSchema, EpochRecordSchema, JobSchema } from '@training-callbacks/proto';
+import type { ListedBatchBlock, Store } from '@training-callbacks/store';
 import {
   artifactToProto,
   blockToProto,
@@ -12,6 +14,37 @@ import {
 } from '../convert.ts';
 import { checkJobId, quote } from '../validation.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
+import {
+  ARTIFACT_PAGE,
+  BATCH_POINT_PAGE,
+  decodeToken,
+  EPOCH_PAGE,
+  encodeToken,
+  fieldBytes,
+  fitting,
+  pageSize,
+} from './pages.ts';
+
+/** Most stored blocks one ListBatchMetrics page reads (a page is bounded by points and bytes too). */
+const BLOCKS_PER_PAGE = 256;
+
+/** Upper bound of a batch block slice's encoding: names, then per row a step (varint ≤ 10) and values. */
+function sliceBytes(names: readonly string[], rows: number): number {
+  let bytes = 32;
+  for (const name of names) bytes += Buffer.byteLength(name) + 6;
+  return bytes + rows * (10 + 8 * names.length);
+}
+
+/** Rows `from`…`to` of a listed block. */
+function sliceRows(block: ListedBatchBlock, from: number, to: number) {
+  const columns = block.names.length;
+  return {
+    epoch: block.epoch,
+    names: block.names,
+    steps: block.steps.subarray(from, to),
+    values: block.values.subarray(from * columns, to * columns),
+  };
+}
 
 export function readHandlers(
   ctx: HandlerContext,
@@ -24,7 +57,7 @@ export function readHandlers(
   | 'listArtifacts'
   | 'getMetricCatalog'
 > {
-  const { store, jobsToProto } = ctx;
+  const { store, jobsToProto, pageBytes } = ctx;
   const { existing } = ctx.jobs;
   return {
     async getJob(request) {
@@ -65,13 +98,25 @@ export function readHandlers(
         }
         throw error;
       }
-      return { jobs: await jobsToProto(page.jobs), nextPageToken: page.nextCursor ?? '' };
+      const jobs = await jobsToProto(page.jobs);
+      const n = fitting(jobs, pageBytes, (job) => fieldBytes(toBinary(JobSchema, job).length));
+      if (n < jobs.length) return { jobs: jobs.slice(0, n), nextPageToken: page.cursors[n - 1]! };
+      return { jobs, nextPageToken: page.nextCursor ?? '' };
     },
 
     async listEpochs(request) {
       checkJobId(request.jobId);
+      const limit = pageSize(request.pageSize, EPOCH_PAGE);
+      const after = request.pageToken ? decodeToken(request.pageToken, ['number'] as const)[0] : undefined;
       await existing(request.jobId);
-      return { epochs: (await store.listEpochs(request.jobId)).map(epochToProto) };
+      const rows = await store.listEpochs(request.jobId, {
+        limit: limit + 1,
+        ...(after !== undefined && { afterEpoch: after }),
+      });
+      const epochs = rows.slice(0, limit).map(epochToProto);
+      const n = fitting(epochs, pageBytes, (e) => fieldBytes(toBinary(EpochRecordSchema, e).length));
+      const more = n < epochs.length || rows.length > limit;
+      return { epochs: epochs.slice(0, n), nextPageToken: more ? encodeToken([epochs[n - 1]!.epoch]) : '' };
     },
 
     async getBestEpoch(request) {
@@ -85,15 +130,74 @@ export function readHandlers(
 
     async listBatchMetrics(request) {
       checkJobId(request.jobId);
+      let points = pageSize(request.pageSize, BATCH_POINT_PAGE);
+      const after = request.pageToken
+        ? decodeToken(request.pageToken, ['string', 'number', 'number'] as const)
+        : undefined;
+      let firstStep: bigint | undefined;
+      if (after) {
+        try {
+          firstStep = BigInt(after[0]);
+        } catch {
+          throw new RpcError(
+            Status.INVALID_ARGUMENT,
+            'page_token is not one this sidecar issued; start from an empty page_token',
+          );
+        }
+      }
       await existing(request.jobId);
-      const blocks = await store.listBatchBlocks(request.jobId, request.epoch);
-      return { blocks: blocks.map(blockToProto) };
+      const stored = await store.listBatchBlocks(request.jobId, request.epoch, {
+        limit: BLOCKS_PER_PAGE + 1,
+        ...(after && { after: { firstStep: firstStep!, id: after[1] } }),
+      });
+      // Rows are taken while they fit the points and the bytes; a page may end inside a block, and
+      // the token then names the block and the row to go on from.
+      const blocks = [];
+      let budget = pageBytes;
+      let next = '';
+      for (let i = 0; i < Math.min(stored.length, BLOCKS_PER_PAGE); i++) {
+        const block = stored[i]!;
+        const from = after && i === 0 && block.id === after[1] ? Math.min(after[2], block.steps.length) : 0;
+        const rows = block.steps.length - from;
+        const columns = block.names.length;
+        const perRow = sliceBytes(block.names, 1) - sliceBytes(block.names, 0);
+        let take = Math.min(
+          rows,
+          Math.floor(points / columns),
+          Math.floor((budget - sliceBytes(block.names, 0)) / perRow),
+        );
+        if (take <= 0 && blocks.length === 0) take = Math.min(rows, 1);
+        if (take > 0) {
+          blocks.push(blockToProto(sliceRows(block, from, from + take)));
+          budget -= sliceBytes(block.names, take);
+          points -= take * columns;
+        }
+        if (take < rows) {
+          next = encodeToken([String(block.firstStep), block.id, from + take]);
+          break;
+        }
+      }
+      if (!next && stored.length > BLOCKS_PER_PAGE) {
+        const block = stored[BLOCKS_PER_PAGE]!;
+        next = encodeToken([String(block.firstStep), block.id, 0]);
+      }
+      return { blocks, nextPageToken: next };
     },
 
     async listArtifacts(request) {
       checkJobId(request.jobId);
+      const limit = pageSize(request.pageSize, ARTIFACT_PAGE);
+      const after = request.pageToken ? decodeToken(request.pageToken, ['number'] as const)[0] : undefined;
       await existing(request.jobId);
-      return { artifacts: (await store.listArtifacts(request.jobId)).map(artifactToProto) };
+      const rows = await store.listArtifacts(request.jobId, {
+        limit: limit + 1,
+        ...(after !== undefined && { afterId: after }),
+      });
+      const page = rows.slice(0, limit);
+      const artifacts = page.map(artifactToProto);
+      const n = fitting(artifacts, pageBytes, (a) => fieldBytes(toBinary(ArtifactSchema, a).length));
+      const more = n < artifacts.length || rows.length > limit;
+      return { artifacts: artifacts.slice(0, n), nextPageToken: more ? encodeToken([page[n - 1]!.id]) : '' };
     },
 
     async getMetricCatalog(request) {

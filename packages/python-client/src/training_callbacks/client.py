@@ -152,20 +152,39 @@ class SidecarClient:
             if not token:
                 return
 
+    def _pages(self, method: Any, request: Any) -> Iterator[Any]:
+        """Every page of a list RPC, following ``next_page_token`` (pages are bounded by the sidecar)."""
+        while True:
+            page = self._call(method, request)
+            yield page
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
+
+    def iter_epochs(self, job_id: str) -> Iterator[pb.EpochRecord]:
+        """Iterates over a job's epochs in epoch order, page by page."""
+        for page in self._pages(self.stub.ListEpochs, pb.ListEpochsRequest(job_id=job_id)):
+            yield from page.epochs
+
     def list_epochs(self, job_id: str) -> list[pb.EpochRecord]:
-        """Returns a job's epochs in epoch order."""
-        return list(self._call(self.stub.ListEpochs, pb.ListEpochsRequest(job_id=job_id)).epochs)
+        """Returns a job's epochs in epoch order (every page)."""
+        return list(self.iter_epochs(job_id))
 
     def get_best_epoch(self, job_id: str) -> pb.GetBestEpochResponse:
         """Returns the primary metric's name and the best epoch (``HasField("epoch")`` is False if none)."""
         return self._call(self.stub.GetBestEpoch, pb.GetBestEpochRequest(job_id=job_id))
 
-    def list_batch_metrics(self, job_id: str, epoch: int | None = None) -> list[pb.BatchMetricsBlock]:
-        """Returns a job's batch-metric blocks in step order (names are canonical)."""
+    def iter_batch_metrics(self, job_id: str, epoch: int | None = None) -> Iterator[pb.BatchMetricsBlock]:
+        """Iterates over a job's batch-metric blocks in step order, page by page (names are canonical)."""
         request = pb.ListBatchMetricsRequest(job_id=job_id)
         if epoch is not None:
             request.epoch = epoch
-        return list(self._call(self.stub.ListBatchMetrics, request).blocks)
+        for page in self._pages(self.stub.ListBatchMetrics, request):
+            yield from page.blocks
+
+    def list_batch_metrics(self, job_id: str, epoch: int | None = None) -> list[pb.BatchMetricsBlock]:
+        """Returns a job's batch-metric blocks in step order (every page; a stored block may come in parts)."""
+        return list(self.iter_batch_metrics(job_id, epoch))
 
     def batch_points(self, job_id: str, epoch: int | None = None) -> list[tuple[int, int, str, float]]:
         """A job's batch metrics flattened to ``(epoch, step, name, value)`` tuples."""
@@ -177,9 +196,14 @@ class SidecarClient:
                     points.append((block.epoch, step, name, block.values[row * len(names) + col]))
         return points
 
+    def iter_artifacts(self, job_id: str) -> Iterator[pb.Artifact]:
+        """Iterates over a job's artifacts in the order they were first logged, page by page."""
+        for page in self._pages(self.stub.ListArtifacts, pb.ListArtifactsRequest(job_id=job_id)):
+            yield from page.artifacts
+
     def list_artifacts(self, job_id: str) -> list[pb.Artifact]:
-        """Returns a job's artifacts in the order they were logged."""
-        return list(self._call(self.stub.ListArtifacts, pb.ListArtifactsRequest(job_id=job_id)).artifacts)
+        """Returns a job's artifacts in the order they were first logged (every page)."""
+        return list(self.iter_artifacts(job_id))
 
     def get_metric_catalogs(self) -> list[pb.TaskCatalog]:
         """Returns the catalog of every task type."""

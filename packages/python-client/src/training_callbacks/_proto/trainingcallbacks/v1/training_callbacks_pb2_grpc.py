@@ -218,14 +218,19 @@ class TrainingCallbacksServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListJobs(self, request, context):
-        """Lists jobs, newest first, optionally filtered by status and task type.
+        """Every list RPC pages: a page holds at most `page_size` items and also stays within the sidecar's
+        message limit (--max-message-bytes), so a page may hold fewer items than asked for; follow
+        `next_page_token` until it is empty to read everything, each item exactly once. A page_token
+        the sidecar did not issue is INVALID_ARGUMENT.
+
+        Lists jobs, newest first, optionally filtered by status and task type.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListEpochs(self, request, context):
-        """Lists a job's epochs with all their metrics, in epoch order.
+        """Lists a job's epochs with all their metrics, in epoch order, page by page.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -239,14 +244,15 @@ class TrainingCallbacksServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListBatchMetrics(self, request, context):
-        """Lists a job's batch-level metrics.
+        """Lists a job's batch-level metrics in step order, page by page (a stored block may be split
+        across pages).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListArtifacts(self, request, context):
-        """Lists a job's artifacts.
+        """Lists a job's artifacts in the order they were first logged, page by page.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, HELP, isLoopbackListen, loadConfig } from './config.ts';
+import { EXIT_CODES } from './exit-codes.ts';
 
 describe('loadConfig', () => {
   it('defaults to loopback and a SQLite file under ./data', () => {
@@ -198,5 +199,15 @@ describe('security flags', () => {
     expect(loadConfig(['--listen', '127.0.0.1:1', '--http', 'off'], {})).toBeDefined();
     expect(isLoopbackListen('0.0.0.0:1')).toBe(false);
     expect(isLoopbackListen('127.evil.example:1')).toBe(false);
+  });
+});
+
+describe('exit codes', () => {
+  it('gives every cause its own code, and --help lists each', () => {
+    const codes = Object.values(EXIT_CODES).map((entry) => entry.code);
+    expect(new Set(codes).size).toBe(codes.length);
+    for (const { code, meaning } of Object.values(EXIT_CODES)) {
+      expect(HELP).toMatch(new RegExp(`^ +${code} +${meaning.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
+    }
   });
 });

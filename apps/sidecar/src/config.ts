@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type MlflowConfig, MlflowError, mlflowConfigFromEnv } from '@training-callbacks/mlflow-bridge/core';
+import { exitCodesHelp } from './exit-codes.ts';
 import { parseHostPort } from './http/listener.ts';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './logging.ts';
 import type { TlsFiles } from './tls.ts';
@@ -106,8 +107,13 @@ Mirroring to MLflow (off unless MLFLOW_TRACKING_URI is set; MLflow's own variabl
 RPCs never wait for MLflow: every write is queued in the database in the same transaction and sent in
 the background, in order per job, through outages and restarts. GetJob/ListJobs show mlflow_sync.
 
-The sidecar binds to loopback by default. It answers grpc.health.v1 health checks and serves
-gRPC reflection. SIGTERM/SIGINT stop it gracefully (in-flight calls finish, the database closes).`;
+The sidecar binds to loopback by default. It answers grpc.health.v1 health checks (NOT_SERVING while
+the database cannot be written) and serves gRPC reflection. SIGTERM/SIGINT stop it gracefully
+(in-flight calls finish, the database closes). It holds <db>-lock while it runs: one sidecar per
+database. At start it refuses another application's file and a damaged database.
+
+Exit codes:
+${exitCodesHelp()}`;
 
 /** Thrown for a bad flag or variable; main prints it with the help hint and exits 2. */
 export class ConfigError extends Error {

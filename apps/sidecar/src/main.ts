@@ -1,5 +1,6 @@
 // Entry point: `npm start -- [options]` (see --help). Runs on the Node the workspace pins.
 import { ConfigError, HELP, loadConfig } from './config.ts';
+import { EXIT_CODES, startupFailure } from './exit-codes.ts';
 import { createLogger } from './logging.ts';
 import { startSidecar } from './sidecar.ts';
 
@@ -10,7 +11,7 @@ async function main(): Promise<number> {
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(`training-callbacks: ${error.message}\nRun with --help to see every option.`);
-      return 2;
+      return EXIT_CODES.config.code;
     }
     throw error;
   }
@@ -26,15 +27,11 @@ async function main(): Promise<number> {
     if (error instanceof ConfigError) {
       // Unusable TLS or token files, found when the sidecar opens them.
       console.error(`training-callbacks: ${error.message}\nRun with --help to see every option.`);
-      return 2;
+      return EXIT_CODES.config.code;
     }
-    const message = error instanceof Error ? error.message : String(error);
-    logger.error(
-      `training-callbacks: could not start on ${config.listen} with database ${config.dbPath}: ${message}\n` +
-        'Is another sidecar using this address? Pick another with --listen (port 0 = any free port).',
-      { event: 'start_failed', error: message },
-    );
-    return 1;
+    const { exitCode, message } = startupFailure(error, config);
+    logger.error(message, { event: 'start_failed', exit_code: exitCode });
+    return exitCode;
   }
   // Printed before the "listening on" line, which tools wait for as the sign that start-up is complete.
   if (sidecar.healthAddress) {
@@ -82,6 +79,6 @@ main().then(
   (code) => process.exit(code),
   (error: unknown) => {
     console.error('training-callbacks: fatal error:', error);
-    process.exit(1);
+    process.exit(EXIT_CODES.failure.code);
   },
 );

@@ -1,14 +1,15 @@
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { addReflection, addService } from '@training-callbacks/grpc-adapter';
 import { file_trainingcallbacks_v1_training_callbacks, TrainingCallbacks } from '@training-callbacks/proto';
-import { openStore, type Store } from '@training-callbacks/store';
+import { type DatabaseLock, lockDatabase, openStore, type Store } from '@training-callbacks/store';
 import { createArtifactFiles } from './artifacts.ts';
 import { type TokenAuthenticator, watchTokenFile } from './auth.ts';
 import { tokenInterceptor } from './auth-grpc.ts';
 import { httpAuthorizer, httpsServerFactory } from './auth-http.ts';
 import type { SidecarConfig } from './config.ts';
+import { type DatabaseHealth, startDatabaseHealth } from './database-health.ts';
+import { ListenError } from './exit-codes.ts';
+import { createFailureMapper } from './failure-status.ts';
 import { createSidecarHealth, type SidecarHealth } from './health.ts';
 import { createHttpListener, type HttpListener } from './http/listener.ts';
 import { createLogger, type SidecarLogger } from './logging.ts';
@@ -25,6 +26,8 @@ export interface Sidecar {
   readonly httpAddress?: string;
   readonly store: Store;
   readonly health: SidecarHealth;
+  /** Whether the database can be written now; readiness follows it (condition 'database'). */
+  readonly databaseHealth: DatabaseHealth;
   readonly metrics: SidecarMetrics;
   /** The MLflow mirror, when MLFLOW_TRACKING_URI is set. */
   readonly mirror?: RunningMirror;
@@ -44,8 +47,10 @@ export interface Sidecar {
 
 /**
  * Serves the HTTP listener first (liveness answers, readiness says the database is being opened),
- * opens the store (applying migrations), then serves TrainingCallbacks, health and reflection on
- * `config.listen`.
+ * takes the database's lock, opens the store (which refuses a foreign or damaged file, then applies
+ * migrations), then serves TrainingCallbacks, health and reflection on `config.listen`. Start-up
+ * refusals throw DatabaseOpenError (the database) or ListenError (an address); main maps them to
+ * exit codes (exit-codes.ts).
  */
 export async function startSidecar(
   config: SidecarConfig,
@@ -93,18 +98,44 @@ export async function startSidecar(
       await http.listen();
     } catch (error) {
       stopWatching();
-      throw error;
+      throw new ListenError(config.http, error as Error);
     }
   }
+  // Damage found by an integrity check that outlived start-up's wait (a very large file) arrives
+  // later; the database health, started once the store is open, then keeps readiness off.
+  let lateDamage: Error | undefined;
+  let databaseHealth: DatabaseHealth | undefined;
+  const onLateDamage = (error: Error) => {
+    logger.error(`training-callbacks: ${error.message}`, { event: 'database_damaged' });
+    lateDamage = error;
+    databaseHealth?.reportFailure('damaged', error);
+  };
+  let lock: DatabaseLock | undefined;
   let store: Store;
   try {
-    await mkdir(path.dirname(config.dbPath), { recursive: true });
-    store = await openStore({ dbPath: config.dbPath, durability: config.durability });
+    lock = lockDatabase(config.dbPath);
+    store = await openStore({
+      dbPath: config.dbPath,
+      durability: config.durability,
+      integrityCheck: { onLateDamage },
+    });
   } catch (error) {
+    lock?.release();
     stopWatching();
     await http?.close(0);
     throw error;
   }
+  const dbHealth = startDatabaseHealth({
+    dbPath: config.dbPath,
+    probeWrite: () => store.probeWrite(),
+    log: (line) => logger.warn(line, { event: 'database_health' }),
+  });
+  databaseHealth = dbHealth;
+  const followDatabase = () =>
+    health.setCondition('database', dbHealth.state.writable ? undefined : dbHealth.state.reason);
+  dbHealth.onChange(followDatabase);
+  if (lateDamage) dbHealth.reportFailure('damaged', lateDamage);
+  followDatabase();
   instrumentStoreCommits(store, metrics);
   metrics.watchStore(store);
   health.setCondition('migrations', undefined);
@@ -155,6 +186,11 @@ export async function startSidecar(
       ...(mirror && { mirror }),
     });
     addService(server, TrainingCallbacks, handlers, {
+      mapError: createFailureMapper({
+        dbPath: config.dbPath,
+        artifactStore: config.artifactStore,
+        onStorageFailure: (failure, error) => dbHealth.reportFailure(failure, error),
+      }),
       onInternalError: (error, method) =>
         logger.error(`internal error in ${method}: ${(error as Error)?.stack ?? error}`, {
           event: 'internal_error',
@@ -177,6 +213,7 @@ export async function startSidecar(
       ...(http?.address && { httpAddress: http.address }),
       store,
       health,
+      databaseHealth: dbHealth,
       metrics,
       ...(mirror && { mirror }),
       ...(healthAddress !== undefined && { healthAddress }),
@@ -186,6 +223,7 @@ export async function startSidecar(
         closing ??= (async () => {
           const started = Date.now();
           health.setCondition('shutdown', 'the sidecar is shutting down');
+          dbHealth.stop();
           await new Promise<void>((resolve) => {
             const timer = setTimeout(() => {
               server.forceShutdown();
@@ -223,17 +261,20 @@ export async function startSidecar(
           // Probes and scrapes are answered until the end; the store closes after the last one.
           await http?.close(1000);
           await store.close();
+          lock.release();
         })();
         return closing;
       },
     };
   } catch (error) {
+    dbHealth.stop();
     server.forceShutdown();
     healthServer?.forceShutdown();
     stopWatching();
     await mirror?.stop(0);
     await http?.close(0);
     await store.close();
+    lock.release();
     throw error;
   }
 }
@@ -246,7 +287,9 @@ const insecure = () => ServerCredentials.createInsecure();
 /** Binds `server` to `listen` and returns the address with the real port (when 0 was asked for). */
 async function bind(server: Server, listen: string, credentials: ServerCredentials): Promise<string> {
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(listen, credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort))),
+    server.bindAsync(listen, credentials, (error, boundPort) =>
+      error ? reject(new ListenError(listen, error)) : resolve(boundPort),
+    ),
   );
   return listen.startsWith('unix:') ? listen : `${listen.slice(0, listen.lastIndexOf(':'))}:${port}`;
 }

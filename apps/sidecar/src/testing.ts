@@ -18,6 +18,8 @@ export const PRODUCTION_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=
 export interface SidecarProcessOptions {
   /** Directory for the database and artifacts; a fresh temp dir (removed on dispose) when omitted. */
   dataDir?: string;
+  /** The database file; default `<dataDir>/training-callbacks.sqlite`. */
+  dbPath?: string;
   /** Extra flags, e.g. `['--artifact-root', dir]`. */
   args?: readonly string[];
   /** Extra environment. */
@@ -51,12 +53,8 @@ export interface SidecarProcess extends AsyncDisposable {
   readonly exited: Promise<number | string>;
 }
 
-/** Starts `apps/sidecar/src/main.ts` on the pinned Node and waits for its "listening on" line. */
-export async function startSidecarProcess(options: SidecarProcessOptions = {}): Promise<SidecarProcess> {
-  const ownDir = options.dataDir === undefined;
-  const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'tc-sidecar-')));
-  const dbPath = path.join(dataDir, 'training-callbacks.sqlite');
-  const child = spawn(
+function spawnSidecar(options: SidecarProcessOptions, dbPath: string): ChildProcess {
+  return spawn(
     process.execPath,
     [
       ...(options.entry === 'dist'
@@ -72,6 +70,41 @@ export async function startSidecarProcess(options: SidecarProcessOptions = {}): 
     ],
     { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
+}
+
+/**
+ * Runs the sidecar where it is expected not to start (a refused database, a taken address) and
+ * returns its exit code and output; rejects if it is still running after `timeoutMs` (then killed).
+ */
+export async function runSidecarUntilExit(
+  options: SidecarProcessOptions & { dataDir: string },
+): Promise<{ code: number | string; output: string }> {
+  const child = spawnSidecar(
+    options,
+    options.dbPath ?? path.join(options.dataDir, 'training-callbacks.sqlite'),
+  );
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`sidecar still running after ${timeoutMs} ms:\n${output}`));
+    }, timeoutMs);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? signal ?? -1, output });
+    });
+  });
+}
+
+/** Starts `apps/sidecar/src/main.ts` on the pinned Node and waits for its "listening on" line. */
+export async function startSidecarProcess(options: SidecarProcessOptions = {}): Promise<SidecarProcess> {
+  const ownDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'tc-sidecar-')));
+  const dbPath = options.dbPath ?? path.join(dataDir, 'training-callbacks.sqlite');
+  const child = spawnSidecar(options, dbPath);
   const output: string[] = [];
   let httpAddress: string | undefined;
   const exited = new Promise<number | string>((resolve) =>

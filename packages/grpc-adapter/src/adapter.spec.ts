@@ -1,5 +1,5 @@
 import { create } from '@bufbuild/protobuf';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Client, credentials, Metadata, Server, ServerCredentials } from '@grpc/grpc-js';
 import {
   BatchMetricsBlockSchema,
   JobStatus,
@@ -16,10 +16,15 @@ const unimplemented = async () => {
 };
 
 const internalErrors: unknown[] = [];
+/** A failure the server's table knows (as the sidecar's knows a full disk). */
+class KnownFailure extends Error {}
+const mapError = (error: unknown) =>
+  error instanceof KnownFailure ? new RpcError(Status.UNAVAILABLE, `mapped: ${error.message}`) : undefined;
 const implemented: Pick<ServiceHandlers<Methods>, 'getJob' | 'reportBatchMetrics'> = {
   getJob: async (request) => {
     if (request.jobId === 'missing') throw new RpcError(Status.NOT_FOUND, 'job "missing" not found');
     if (request.jobId === 'bug') throw new Error('secret internals');
+    if (request.jobId === 'known') throw new KnownFailure('the disk is full');
     return { job: { jobId: request.jobId, status: JobStatus.RUNNING } };
   },
   reportBatchMetrics: async (requests: AsyncIterable<ReportBatchMetricsRequest>) => {
@@ -39,17 +44,36 @@ let client: ServiceClient<Methods>;
 beforeAll(async () => {
   const { addService } = await import('./index.ts');
   server = new Server();
-  addService(server, TrainingCallbacks, handlers, { onInternalError: (e) => internalErrors.push(e) });
+  addService(server, TrainingCallbacks, handlers, {
+    mapError,
+    onInternalError: (e) => internalErrors.push(e),
+  });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) =>
       e ? reject(e) : resolve(p),
     ),
   );
   client = createClient(TrainingCallbacks, `127.0.0.1:${port}`);
+  raw = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
 });
+
+/** A client that sends bytes as they are, to reach the server's decoder with garbage. */
+let raw: Client;
+const identity = (b: Buffer) => b;
+/** Field 1 (job_id, a string) declared 100 bytes long with 1 byte following: no message decodes it. */
+const GARBAGE = Buffer.from([0x0a, 0x64, 0x41]);
+
+function rawUnary(method: string, bytes: Buffer): Promise<{ code: number; details: string }> {
+  return new Promise((resolve) => {
+    raw.makeUnaryRequest(`/${TrainingCallbacks.typeName}/${method}`, identity, identity, bytes, (error) =>
+      resolve({ code: error?.code ?? Status.OK, details: error?.details ?? '' }),
+    );
+  });
+}
 
 afterAll(() => {
   client.close();
+  raw.close();
   server.forceShutdown();
 });
 
@@ -72,6 +96,41 @@ describe('grpc-adapter over a real loopback server', () => {
     expect(error.code).toBe(Status.INTERNAL);
     expect(error.message).not.toContain('secret');
     expect(internalErrors).toHaveLength(1);
+  });
+
+  it("maps errors its failure table knows to the table's status, not INTERNAL", async () => {
+    const before = internalErrors.length;
+    const error = (await client.getJob({ jobId: 'known' }).catch((e: unknown) => e)) as RpcError;
+    expect(error.code).toBe(Status.UNAVAILABLE);
+    expect(error.message).toBe('mapped: the disk is full');
+    expect(internalErrors).toHaveLength(before);
+  });
+
+  it('answers undecodable request bytes with INVALID_ARGUMENT naming the message type', async () => {
+    const answer = await rawUnary('GetJob', GARBAGE);
+    expect(answer.code).toBe(Status.INVALID_ARGUMENT);
+    expect(answer.details).toContain('trainingcallbacks.v1.GetJobRequest');
+    // A well-formed message through the same raw path still works.
+    const ok = await rawUnary('GetJob', Buffer.from([0x0a, 0x01, 0x41]));
+    expect(ok.code).toBe(Status.OK);
+  });
+
+  it('refuses a client stream with an undecodable message with INVALID_ARGUMENT', async () => {
+    const answer = await new Promise<{ code: number; details: string }>((resolve) => {
+      const call = raw.makeClientStreamRequest(
+        `/${TrainingCallbacks.typeName}/ReportBatchMetrics`,
+        identity,
+        identity,
+        new Metadata(),
+        {},
+        (error) => resolve({ code: error?.code ?? Status.OK, details: error?.details ?? '' }),
+      );
+      call.write(Buffer.from([0x0a, 0x01, 0x6a]));
+      call.write(GARBAGE);
+      call.end();
+    });
+    expect(answer.code).toBe(Status.INVALID_ARGUMENT);
+    expect(answer.details).toContain('trainingcallbacks.v1.ReportBatchMetricsRequest');
   });
 
   it('streams client messages and answers once', async () => {

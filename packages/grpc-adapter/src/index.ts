@@ -1,8 +1,8 @@
 export type { CallOptions, ClientMethod, CreateClientOptions, ServiceClient } from './client.ts';
 export { createClient } from './client.ts';
 export { addReflection } from './reflection.ts';
-export type { StatusCode } from './rpc-error.ts';
+export type { ErrorMapper, StatusCode } from './rpc-error.ts';
 export { RpcError, Status, toStatusObject } from './rpc-error.ts';
 export type { AddServiceOptions, CallContext, MethodHandler, ServiceHandlers } from './server.ts';
 export { addService } from './server.ts';
-export { createMethodDefinition, createServiceDefinition } from './service-definition.ts';
+export { createMethodDefinition, createServiceDefinition, UndecodableRequest } from './service-definition.ts';

@@ -51,17 +51,26 @@ function isServiceError(error: unknown): error is ServiceError {
 }
 
 /**
- * The single edge where a thrown value becomes a gRPC status. Errors that are not RpcErrors are
- * bugs: they travel as INTERNAL without their message (which may hold internals) and are reported
- * through `onInternal` so the server can log them.
+ * Turns an error that is not an RpcError into one, or returns undefined when it does not know it (a
+ * bug). The server's table of known failures (a full disk, a locked database, …) is one of these.
+ */
+export type ErrorMapper = (error: unknown) => RpcError | undefined;
+
+/**
+ * The single edge where a thrown value becomes a gRPC status. RpcErrors travel as they are; other
+ * errors go through `mapError` (the server's failure table); what it does not know is a bug: it
+ * travels as INTERNAL without its message (which may hold internals) and is reported through
+ * `onInternal` so the server can log it.
  */
 export function toStatusObject(
   error: unknown,
   onInternal: (error: unknown) => void,
+  mapError?: ErrorMapper,
 ): Partial<StatusObject> & { code: StatusCode; details: string } {
-  if (error instanceof RpcError) {
-    const out = { code: error.code, details: error.message };
-    return error.metadata ? { ...out, metadata: error.metadata } : out;
+  const known = error instanceof RpcError ? error : mapError?.(error);
+  if (known) {
+    const out = { code: known.code, details: known.message };
+    return known.metadata ? { ...out, metadata: known.metadata } : out;
   }
   onInternal(error);
   return { code: Status.INTERNAL, details: 'internal error in the sidecar; see its log' };

@@ -9,8 +9,8 @@ import type {
   sendUnaryData,
   UntypedHandleCall,
 } from '@grpc/grpc-js';
-import { RpcError, Status, toStatusObject } from './rpc-error.ts';
-import { createServiceDefinition } from './service-definition.ts';
+import { type ErrorMapper, RpcError, Status, toStatusObject } from './rpc-error.ts';
+import { createServiceDefinition, UndecodableRequest } from './service-definition.ts';
 
 /** What a handler knows about its call besides the request. */
 export interface CallContext {
@@ -42,8 +42,26 @@ export type ServiceHandlers<T extends GenServiceMethods> = { [K in keyof T]: Met
 
 /** Options of {@link addService}. */
 export interface AddServiceOptions {
-  /** Called with every error that is not an RpcError (a bug); it travels as INTERNAL. */
+  /**
+   * The server's table of known failures that are not RpcErrors (a full disk, a locked database):
+   * what it maps travels with its status; what it returns undefined for is a bug (INTERNAL).
+   */
+  mapError?: ErrorMapper;
+  /** Called with every error that is neither an RpcError nor mapped (a bug); it travels as INTERNAL. */
   onInternalError?: (error: unknown, method: string) => void;
+}
+
+/** The request, or the INVALID_ARGUMENT refusal for bytes that did not decode. */
+function decoded(request: unknown): Promise<unknown> | undefined {
+  return request instanceof UndecodableRequest ? Promise.reject(request.toRpcError()) : undefined;
+}
+
+/** A client stream whose undecodable message ends the handler's loop with INVALID_ARGUMENT. */
+async function* decodedStream(call: AsyncIterable<unknown>): AsyncIterable<unknown> {
+  for await (const message of call) {
+    if (message instanceof UndecodableRequest) throw message.toRpcError();
+    yield message;
+  }
 }
 
 function contextOf(
@@ -104,14 +122,18 @@ export function addService<T extends GenServiceMethods>(
     if (typeof handler !== 'function') {
       throw new Error(`addService: no handler for ${service.typeName}/${method.name}`);
     }
-    const fail = (error: unknown) => toStatusObject(error, (e) => onInternal(e, method.name));
+    const fail = (error: unknown) =>
+      toStatusObject(error, (e) => onInternal(e, method.name), options.mapError);
     switch (method.methodKind) {
       case 'unary':
         implementation[method.localName] = (
           call: ServerUnaryCall<unknown, unknown>,
           callback: sendUnaryData<unknown>,
         ) => {
-          (handler as (r: unknown, c: CallContext) => Promise<unknown>)(call.request, contextOf(call)).then(
+          (
+            decoded(call.request) ??
+            (handler as (r: unknown, c: CallContext) => Promise<unknown>)(call.request, contextOf(call))
+          ).then(
             (response) => callback(null, response),
             (error: unknown) => callback(fail(error)),
           );
@@ -123,7 +145,7 @@ export function addService<T extends GenServiceMethods>(
           callback: sendUnaryData<unknown>,
         ) => {
           (handler as (r: AsyncIterable<unknown>, c: CallContext) => Promise<unknown>)(
-            call,
+            decodedStream(call),
             contextOf(call),
           ).then(
             (response) => callback(null, response),
@@ -134,6 +156,7 @@ export function addService<T extends GenServiceMethods>(
       case 'server_streaming':
         implementation[method.localName] = (call: ServerWritableStream<unknown, unknown>) => {
           const run = async () => {
+            if (call.request instanceof UndecodableRequest) throw call.request.toRpcError();
             const stream = (handler as (r: unknown, c: CallContext) => AsyncIterable<unknown>)(
               call.request,
               contextOf(call),

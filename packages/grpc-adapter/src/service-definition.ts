@@ -7,6 +7,7 @@ import type {
 } from '@bufbuild/protobuf';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
+import { RpcError, Status } from './rpc-error.ts';
 
 function serializer<T extends DescMessage>(schema: T) {
   // `create` returns a message unchanged, so handlers may return either messages or init objects.
@@ -20,6 +21,40 @@ function deserializer<T extends DescMessage>(schema: T) {
   return (bytes: Buffer): MessageShape<T> => fromBinary(schema, bytes);
 }
 
+/**
+ * A request whose bytes protobuf-es could not decode. The server-side deserialiser returns it instead
+ * of throwing, because grpc-js answers a throwing deserialiser with INTERNAL; the server adapter turns
+ * it into INVALID_ARGUMENT before any handler sees it.
+ */
+export class UndecodableRequest {
+  readonly typeName: string;
+  readonly reason: string;
+
+  constructor(typeName: string, reason: string) {
+    this.typeName = typeName;
+    this.reason = reason;
+  }
+
+  /** The refusal sent to the client. */
+  toRpcError(): RpcError {
+    return new RpcError(
+      Status.INVALID_ARGUMENT,
+      `the request bytes are not a valid ${this.typeName} (${this.reason}); ` +
+        'send a message encoded from the published proto',
+    );
+  }
+}
+
+function tolerantDeserializer<T extends DescMessage>(schema: T) {
+  return (bytes: Buffer): MessageShape<T> | UndecodableRequest => {
+    try {
+      return fromBinary(schema, bytes);
+    } catch (error) {
+      return new UndecodableRequest(schema.typeName, error instanceof Error ? error.message : String(error));
+    }
+  };
+}
+
 /** The grpc-js definition of one method, serialising with protobuf-es. */
 export function createMethodDefinition(
   method: DescMethod,
@@ -29,7 +64,8 @@ export function createMethodDefinition(
     requestStream: method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming',
     responseStream: method.methodKind === 'server_streaming' || method.methodKind === 'bidi_streaming',
     requestSerialize: serializer(method.input),
-    requestDeserialize: deserializer(method.input),
+    // Only servers decode requests: undecodable bytes become an UndecodableRequest (see above).
+    requestDeserialize: tolerantDeserializer(method.input) as (bytes: Buffer) => MessageShape<DescMessage>,
     responseSerialize: serializer(method.output),
     responseDeserialize: deserializer(method.output),
     originalName: method.name,

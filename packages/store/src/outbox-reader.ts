@@ -9,7 +9,7 @@
 // not fit fails when the reader opens (every statement is prepared then).
 //
 // Load nothing heavy from here: this module is the `@training-callbacks/store/outbox-reader` entry.
-import { createRequire } from 'node:module';
+import { type NativeDatabase, nativeDatabase } from './native-sqlite.ts';
 import {
   type BlockRow,
   type MirrorStateRow,
@@ -53,34 +53,6 @@ export interface OutboxReaderOptions {
 export interface OutboxReader extends OutboxReads {
   /** Closes the connection. */
   close(): void;
-}
-
-/** The part of better-sqlite3 used here. */
-interface NativeDatabase {
-  pragma(source: string): unknown;
-  prepare(sql: string): NativeStatement;
-  close(): void;
-}
-interface NativeStatement {
-  readonly reader: boolean;
-  columns(): { name: string }[];
-  get(params: readonly unknown[]): Record<string, unknown> | undefined;
-  all(params: readonly unknown[]): Record<string, unknown>[];
-}
-type NativeDatabaseConstructor = new (
-  path: string,
-  options: { readonly: boolean; fileMustExist: boolean },
-) => NativeDatabase;
-
-/**
- * The better-sqlite3 of MikroORM's SQLite driver, resolved as that driver's own dependency (the driver
- * itself is not loaded): one SQLite library in the process. SQLite's POSIX locks belong to the process,
- * and a second copy of the library beside the store's writer would not know the writer's locks.
- */
-function nativeDatabase(): NativeDatabaseConstructor {
-  const require = createRequire(import.meta.url);
-  const driver = createRequire(require.resolve('@mikro-orm/sqlite/package.json'));
-  return driver('better-sqlite3') as NativeDatabaseConstructor;
 }
 
 /** A prepared portable query: its rows, decoded as the store's plugin would decode them. */

@@ -7,7 +7,16 @@ import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, type Options, SqliteDriver } from '@mikro-orm/sqlite';
 import { ENTITIES } from './entities.ts';
 import { SQLITE_MIGRATIONS } from './migrations/sqlite/index.ts';
+import {
+  checkIntegrity,
+  type DatabaseFileKind,
+  inspectDatabaseFile,
+  markAsOurs,
+  refusalOf,
+  SIDECAR_APPLICATION_ID,
+} from './sqlite-file.ts';
 import { SQLITE_BUSY_TIMEOUT_MS } from './sqlite-settings.ts';
+import type { StoreOptions } from './types.ts';
 
 /** Options of the SQLite dialect. */
 export interface SqliteDialectOptions {
@@ -17,7 +26,15 @@ export interface SqliteDialectOptions {
   durability?: 'normal' | 'full';
   /** Log every SQL statement. */
   debug?: boolean;
+  /** See {@link StoreOptions.integrityCheck}. */
+  integrityCheck?: StoreOptions['integrityCheck'];
 }
+
+/** How long opening waits for the integrity check by default. */
+const INTEGRITY_CHECK_TIMEOUT_MS = 10_000;
+
+/** The store's probe write: the header's application id, rewritten with its own value. */
+export const PROBE_WRITE_SQL = `PRAGMA application_id = ${SIDECAR_APPLICATION_ID}`;
 
 /** The pragmas applied to every new connection (see README, "Why these pragmas"). */
 export function sqlitePragmas(options: Pick<SqliteDialectOptions, 'durability'>): string[] {
@@ -34,7 +51,9 @@ interface NativeSqlite {
   pragma(source: string): unknown;
   prepare(sql: string): unknown;
   readonly inTransaction: boolean;
-  transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
+  transaction<A extends unknown[], R>(
+    fn: (...args: A) => R,
+  ): ((...args: A) => R) & { immediate: (...args: A) => R };
 }
 
 /** The part of better-sqlite3's `Statement` used by the hot paths. */
@@ -100,7 +119,8 @@ export async function sqliteHotPathExecutor(orm: MikroORM): Promise<HotPathExecu
     transaction: (fn) =>
       kysely.connection().execute(async () => {
         notInTransaction();
-        return inTransaction(fn) as ReturnType<typeof fn>;
+        // BEGIN IMMEDIATE, as every transaction (see beginImmediately).
+        return inTransaction.immediate(fn) as ReturnType<typeof fn>;
       }),
     run: (fn) =>
       kysely.connection().execute(async () => {
@@ -113,6 +133,18 @@ export async function sqliteHotPathExecutor(orm: MikroORM): Promise<HotPathExecu
 /** Kysely's `connection()`: holds the (single, mutex-guarded) connection while `fn` runs. */
 interface KyselyConnections {
   connection(): { execute<T>(fn: (db: unknown) => Promise<T>): Promise<T> };
+}
+
+/**
+ * Makes every transaction that Kysely (and MikroORM through it) begins a BEGIN IMMEDIATE. A deferred
+ * BEGIN takes the write lock only at its first write, after reading; SQLite then cannot wait for a
+ * lock another process holds (it answers SQLITE_BUSY at once rather than risk a deadlock), so the
+ * busy_timeout never applies. Taking the write lock at BEGIN makes a locked database wait up to
+ * busy_timeout and then fail cleanly. The sidecar is the only writer, so nothing of its own waits.
+ */
+function beginImmediately(db: NativeSqlite): void {
+  const prepare = db.prepare.bind(db);
+  db.prepare = (sql: string): unknown => prepare(sql === 'begin' ? 'begin immediate' : sql);
 }
 
 /** Most statements kept prepared; the hot paths use a handful. */
@@ -169,22 +201,60 @@ export function sqliteConfig(options: SqliteDialectOptions): Options {
   };
 }
 
-/** Opens (creating if needed) the SQLite file, applies the pragmas and the pending migrations. */
+/**
+ * Opens (creating if needed) the SQLite file, applies the pragmas and the pending migrations. An
+ * existing file is first inspected and checked: another application's SQLite file, a file that is
+ * not SQLite and a damaged database are refused (DatabaseOpenError) before anything writes to them.
+ */
 export async function openSqliteOrm(options: SqliteDialectOptions): Promise<MikroORM> {
-  if (options.dbPath !== ':memory:' && !options.dbPath.startsWith('file:')) {
-    mkdirSync(dirname(resolve(options.dbPath)), { recursive: true });
+  const onDisk = options.dbPath !== ':memory:' && !options.dbPath.startsWith('file:');
+  let kind: DatabaseFileKind = 'new';
+  if (onDisk) {
+    try {
+      mkdirSync(dirname(resolve(options.dbPath)), { recursive: true });
+    } catch (error) {
+      throw refusalOf(error, options.dbPath);
+    }
+    kind = inspectDatabaseFile(options.dbPath, SQLITE_MIGRATIONS[0]!.name);
   }
-  const orm = await MikroORM.init(sqliteConfig(options));
+  // The check runs on its own thread while MikroORM starts (which only reads); nothing writes
+  // before its verdict.
+  const timeoutMs = options.integrityCheck?.timeoutMs ?? INTEGRITY_CHECK_TIMEOUT_MS;
+  const onLateDamage = options.integrityCheck?.onLateDamage;
+  // Settled at once into its refusal (or undefined), so a refusal that arrives while MikroORM starts is
+  // never an unhandled rejection.
+  const refused: Promise<unknown> =
+    onDisk && kind !== 'new' && timeoutMs > 0
+      ? checkIntegrity(options.dbPath, { timeoutMs, ...(onLateDamage && { onLateDamage }) }).then(
+          () => undefined,
+          (error: unknown) => error,
+        )
+      : Promise.resolve(undefined);
+  let orm: MikroORM;
+  try {
+    orm = await MikroORM.init(sqliteConfig(options));
+  } catch (error) {
+    // A damaged file's own refusal says more than the driver's error.
+    throw (await refused) ?? refusalOf(error, options.dbPath);
+  }
+  const damage = await refused;
+  if (damage) {
+    await orm.close(true);
+    throw damage;
+  }
   try {
     const db: NativeSqlite = await orm.em.getConnection().getNativeClient();
+    // The mark comes first, so a file this store has begun to write is never taken for a foreign one.
+    if (kind !== 'ours') markAsOurs(db);
     for (const pragma of sqlitePragmas(options)) {
       db.pragma(pragma);
     }
+    beginImmediately(db);
     cachePreparedStatements(db);
     await orm.migrator.up();
     return orm;
   } catch (error) {
     await orm.close(true);
-    throw error;
+    throw refusalOf(error, options.dbPath);
   }
 }

@@ -43,6 +43,7 @@ import { mirrorStateOf, outboxLimit, outboxStatuses, peekItems } from './outbox-
 import {
   type HotPathExecutor,
   openSqliteOrm,
+  PROBE_WRITE_SQL,
   type StatementRunner,
   sqliteHotPathExecutor,
 } from './sqlite-dialect.ts';
@@ -1083,6 +1084,10 @@ class OrmStore implements Store {
       return { dropped: Number(deleted.numDeletedRows), queued: rows.length };
     });
     return { ...result, job: { ...job, mlflowExperimentId: '', mlflowRunId: '' } };
+  }
+
+  async probeWrite(): Promise<void> {
+    await this.#exec.run((runner) => runner.run(PROBE_WRITE_SQL, []));
   }
 
   async close(): Promise<void> {

@@ -21,6 +21,12 @@ export interface StoreOptions {
   debug?: boolean;
   /** The database dialect; defaults to 'sqlite'. The seam for a later 'postgresql'. */
   dialect?: StoreDialect;
+  /**
+   * The integrity check of an existing file when it opens (PRAGMA quick_check on a thread of its
+   * own). `timeoutMs` (default 10 000; 0 skips the check) bounds how long opening waits for it: a
+   * longer check goes on while the store serves, and damage it finds later goes to `onLateDamage`.
+   */
+  integrityCheck?: { timeoutMs?: number; onLateDamage?: (error: Error) => void };
 }
 
 /** Definition of a custom metric, for display and best-epoch direction. */
@@ -492,6 +498,12 @@ export interface Store {
   getArtifact(id: number): Promise<StoredArtifact | undefined>;
 
   /** Closes the database; the store is unusable afterwards. */
+  /**
+   * The cheapest write that really commits (it rewrites the database header with this store's
+   * application id, a no-op for the data): throws while the database cannot be written (full disk,
+   * read-only, locked, damaged). For health checks.
+   */
+  probeWrite(): Promise<void>;
   close(): Promise<void>;
 }
 

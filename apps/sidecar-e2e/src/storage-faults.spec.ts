@@ -1,0 +1,173 @@
+// Failures of the machine under the sidecar, for real: a full file system (a small tmpfs this test
+// mounts), a database another process keeps locked, and undecodable request bytes. Each must answer
+// its status from the one failure table (never INTERNAL), health must follow the database, and
+// nothing acknowledged may be lost.
+import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { Client, credentials } from '@grpc/grpc-js';
+import { createClient, type RpcError, Status } from '@training-callbacks/grpc-adapter';
+import { TaskType, TrainingCallbacks } from '@training-callbacks/proto';
+import { startSidecarProcess } from '@training-callbacks/sidecar/testing';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { snapshotDatabase } from './database.ts';
+import { fillUp, mountTmpfs, unmount } from './filesystems.ts';
+import { healthOf } from './health.ts';
+
+/** 200 metrics per epoch: each EndEpoch writes a few KB, so the small file system fills quickly. */
+function bigMetrics(epoch: number): Record<string, number> {
+  const metrics: Record<string, number> = { accuracy: epoch / 1000 };
+  for (let i = 0; i < 200; i++) metrics[`custom_metric_${String(i).padStart(3, '0')}`] = epoch + i / 1000;
+  return metrics;
+}
+
+const mounted = mountTmpfs('24m');
+const canMount = 'dir' in mounted;
+afterAll(() => unmount(mounted));
+
+describe('a full file system (a real tmpfs)', () => {
+  it.skipIf(!canMount)(
+    'answers UNAVAILABLE naming the database, turns NOT_SERVING, and recovers by itself once space is freed, losing nothing acknowledged',
+    async () => {
+      const dir = (mounted as { dir: string }).dir;
+      const dbPath = path.join(dir, 'db', 'training-callbacks.sqlite');
+      const acknowledged = new Map<number, number>();
+      {
+        await using sidecar = await startSidecarProcess({ dataDir: dir, dbPath, args: ['--quiet'] });
+        const client = createClient(TrainingCallbacks, sidecar.address);
+        const health = healthOf(sidecar.address);
+        await client.beginTraining({ jobId: 'full-disk', taskType: TaskType.IMAGE_CLASSIFICATION });
+        for (let epoch = 0; epoch < 5; epoch++) {
+          await client.endEpoch({ jobId: 'full-disk', epoch, metrics: bigMetrics(epoch) });
+          acknowledged.set(epoch, epoch / 1000);
+        }
+        expect(await health.status()).toBe('SERVING');
+
+        const ballast = fillUp(dir);
+        let refused: RpcError | undefined;
+        let epoch = 5;
+        for (; epoch < 5000 && !refused; epoch++) {
+          try {
+            await client.endEpoch({ jobId: 'full-disk', epoch, metrics: bigMetrics(epoch) });
+            acknowledged.set(epoch, epoch / 1000);
+          } catch (error) {
+            refused = error as RpcError;
+          }
+        }
+        const refusedEpoch = epoch - 1;
+        expect(refused, 'no write was refused on a full file system').toBeDefined();
+        expect(refused!.codeName).toBe('UNAVAILABLE');
+        expect(refused!.message).toContain(dbPath);
+        expect(refused!.message).toMatch(/full/);
+        expect(refused!.message).toMatch(/free space/i);
+        // An upload to the full disk: the same status, naming the artifact store's file.
+        const weights = Buffer.alloc(256 * 1024, 7);
+        const header = {
+          jobId: 'full-disk',
+          artifactPath: 'weights.bin',
+          sizeBytes: BigInt(weights.length),
+          sha256: createHash('sha256').update(weights).digest('hex'),
+        };
+        const upload = (await client
+          .uploadArtifact([
+            { part: { case: 'header', value: header } },
+            { part: { case: 'chunk', value: weights } },
+          ])
+          .catch((e: unknown) => e)) as RpcError;
+        expect(upload.codeName, upload.message).toBe('UNAVAILABLE');
+        expect(upload.message).toMatch(/full/);
+        expect(upload.message).toContain(path.join(dir, 'db', 'artifacts'));
+
+        const tookNotServing = await health.waitFor('NOT_SERVING', 10_000);
+        expect(await health.status('trainingcallbacks.v1.TrainingCallbacks')).toBe('NOT_SERVING');
+        console.log(
+          `full disk: refused at epoch ${refusedEpoch}; NOT_SERVING after ${tookNotServing} ms\n` +
+            `  EndEpoch: ${refused!.codeName} ${refused!.message}\n  UploadArtifact: ${upload.codeName} ${upload.message}`,
+        );
+
+        for (const file of ballast) rmSync(file);
+        const tookServing = await health.waitFor('SERVING', 15_000);
+        console.log(`space freed: SERVING again after ${tookServing} ms`);
+        // The refused epoch, resent, and later ones are accepted.
+        for (let e = refusedEpoch; e < refusedEpoch + 5; e++) {
+          await client.endEpoch({ jobId: 'full-disk', epoch: e, metrics: bigMetrics(e) });
+          acknowledged.set(e, e / 1000);
+        }
+        client.close();
+        health.close();
+        expect(await sidecar.stop('SIGKILL')).toBe('SIGKILL');
+      }
+      // After a SIGKILL the sidecar starts on the same file (its integrity check passes) and every
+      // acknowledged epoch is there, with its value.
+      await using restarted = await startSidecarProcess({ dataDir: dir, dbPath, args: ['--quiet'] });
+      const client = createClient(TrainingCallbacks, restarted.address);
+      const { epochs } = await client.listEpochs({ jobId: 'full-disk' });
+      const stored = new Map(epochs.map((e) => [e.epoch, e.metrics.accuracy]));
+      for (const [epoch, accuracy] of acknowledged) {
+        expect(stored.get(epoch), `acknowledged epoch ${epoch} was lost`).toBe(accuracy);
+      }
+      client.close();
+    },
+  );
+});
+
+describe('a database another process keeps locked', () => {
+  it('answers UNAVAILABLE after the bounded busy wait (not INTERNAL), NOT_SERVING meanwhile, and writes again once the lock is gone', async () => {
+    await using sidecar = await startSidecarProcess({ args: ['--quiet'] });
+    const client = createClient(TrainingCallbacks, sidecar.address);
+    const health = healthOf(sidecar.address);
+    await client.beginTraining({ jobId: 'locked', taskType: TaskType.IMAGE_CLASSIFICATION });
+
+    // Another process's writer (as a backup tool or a stray sqlite3 shell would) holds the write lock.
+    const other = new Database(sidecar.dbPath);
+    other.exec('BEGIN IMMEDIATE');
+    const started = Date.now();
+    const error = (await client
+      .endEpoch({ jobId: 'locked', epoch: 0, metrics: { accuracy: 0.5 } })
+      .catch((e: unknown) => e)) as RpcError;
+    const waited = Date.now() - started;
+    expect(error.codeName).toBe('UNAVAILABLE');
+    expect(error.message).toContain(sidecar.dbPath);
+    expect(error.message).toMatch(/locked/);
+    // The busy wait is bounded (busy_timeout, 5 s), not forever and not an instant refusal.
+    expect(waited).toBeGreaterThanOrEqual(4000);
+    expect(waited).toBeLessThan(15_000);
+    await health.waitFor('NOT_SERVING', 15_000);
+
+    other.exec('ROLLBACK');
+    other.close();
+    await health.waitFor('SERVING', 15_000);
+    await client.endEpoch({ jobId: 'locked', epoch: 0, metrics: { accuracy: 0.5 } });
+    const { epochs } = await client.listEpochs({ jobId: 'locked' });
+    expect(epochs.map((e) => e.epoch)).toEqual([0]);
+    client.close();
+    health.close();
+  });
+});
+
+describe('undecodable request bytes', () => {
+  it('answer INVALID_ARGUMENT naming the message type and change nothing', async () => {
+    await using sidecar = await startSidecarProcess({ args: ['--quiet'] });
+    const client = createClient(TrainingCallbacks, sidecar.address);
+    await client.beginTraining({ jobId: 'bytes', taskType: TaskType.IMAGE_CLASSIFICATION });
+    const before = snapshotDatabase(sidecar.dbPath);
+    const raw = new Client(sidecar.address, credentials.createInsecure());
+    const identity = (b: Buffer) => b;
+    // Field 1 (job_id) says 100 bytes follow; one does.
+    const answer = await new Promise<{ code: number; details: string }>((resolve) =>
+      raw.makeUnaryRequest(
+        '/trainingcallbacks.v1.TrainingCallbacks/EndEpoch',
+        identity,
+        identity,
+        Buffer.from([0x0a, 0x64, 0x41]),
+        (error) => resolve({ code: error?.code ?? Status.OK, details: error?.details ?? '' }),
+      ),
+    );
+    raw.close();
+    expect(Status[answer.code]).toBe('INVALID_ARGUMENT');
+    expect(answer.details).toContain('trainingcallbacks.v1.EndEpochRequest');
+    expect(snapshotDatabase(sidecar.dbPath)).toBe(before);
+    client.close();
+  });
+});

@@ -14,6 +14,8 @@ const DIST_MAIN = path.join(import.meta.dirname, '..', 'dist', 'main.js');
 /** The V8 flag `npm start` runs the built sidecar with (a smaller young generation: less idle memory). */
 export const PRODUCTION_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
 
+const STARTUP_TIMEOUT_MS = 60_000;
+
 /** Options of {@link startSidecarProcess}. */
 export interface SidecarProcessOptions {
   /** Directory for the database and artifacts; a fresh temp dir (removed on dispose) when omitted. */
@@ -26,7 +28,7 @@ export interface SidecarProcessOptions {
   env?: NodeJS.ProcessEnv;
   /** Address to listen on; default 127.0.0.1:0. */
   listen?: string;
-  /** Startup timeout in ms (default 20 s). */
+  /** Startup timeout in ms (default 60 s: on a loaded 2-core machine a start can take 20 s). */
   timeoutMs?: number;
   /**
    * 'source' (default) runs src/main.ts through Node's type stripping; 'dist' runs the built
@@ -86,7 +88,7 @@ export async function runSidecarUntilExit(
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
-  const timeoutMs = options.timeoutMs ?? 20_000;
+  const timeoutMs = options.timeoutMs ?? STARTUP_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -114,9 +116,11 @@ export async function startSidecarProcess(options: SidecarProcessOptions = {}): 
     const timer = setTimeout(
       () =>
         reject(
-          new Error(`sidecar did not start within ${options.timeoutMs ?? 20000} ms:\n${output.join('\n')}`),
+          new Error(
+            `sidecar did not start within ${options.timeoutMs ?? STARTUP_TIMEOUT_MS} ms:\n${output.join('\n')}`,
+          ),
         ),
-      options.timeoutMs ?? 20000,
+      options.timeoutMs ?? STARTUP_TIMEOUT_MS,
     );
     for (const stream of [child.stdout!, child.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => {

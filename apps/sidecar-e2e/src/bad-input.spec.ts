@@ -129,6 +129,70 @@ describe('BeginTraining refuses', () => {
       Status.INVALID_ARGUMENT,
       /params\["lr"\].*6000/,
     ));
+  it('a run tag with a reserved prefix, on a new job and on a resume', async () => {
+    for (const jobId of ['j1', 'running'])
+      for (const key of ['mlflow.runName', 'training_callbacks.job_id'])
+        await refused(
+          () =>
+            client.beginTraining({
+              jobId,
+              taskType: TaskType.IMAGE_CLASSIFICATION,
+              tags: { team: 'vision', [key]: 'x' },
+            }),
+          Status.INVALID_ARGUMENT,
+          new RegExp(`tags key "${key.replace('.', '\\.')}" starts with the reserved prefix`),
+        );
+  });
+  it('a run tag key MLflow would refuse', () =>
+    refused(
+      () =>
+        client.beginTraining({
+          jobId: 'j1',
+          taskType: TaskType.IMAGE_CLASSIFICATION,
+          tags: { 'mAP(B)': 'x' },
+        }),
+      Status.INVALID_ARGUMENT,
+      /tags key "mAP\(B\)" may only contain/,
+    ));
+  it('an oversized run tag key and value (in code points)', async () => {
+    await refused(
+      () =>
+        client.beginTraining({
+          jobId: 'j1',
+          taskType: TaskType.IMAGE_CLASSIFICATION,
+          tags: { ['é'.repeat(251)]: 'x' },
+        }),
+      Status.INVALID_ARGUMENT,
+      /is 251 characters long; the limit is 250/,
+    );
+    await refused(
+      () =>
+        client.beginTraining({
+          jobId: 'j1',
+          taskType: TaskType.IMAGE_CLASSIFICATION,
+          tags: { note: '😀'.repeat(5001) },
+        }),
+      Status.INVALID_ARGUMENT,
+      /tags\["note"\] is 5001 characters long; the limit is 5000/,
+    );
+  });
+  it('an oversized or control-character run name', async () => {
+    await refused(
+      () =>
+        client.beginTraining({
+          jobId: 'running',
+          taskType: TaskType.IMAGE_CLASSIFICATION,
+          runName: 'r'.repeat(251),
+        }),
+      Status.INVALID_ARGUMENT,
+      /run_name is 251 characters long; the limit is 250/,
+    );
+    await refused(
+      () => client.beginTraining({ jobId: 'j1', taskType: TaskType.IMAGE_CLASSIFICATION, runName: 'a\nb' }),
+      Status.INVALID_ARGUMENT,
+      /run_name .* contains control characters/,
+    );
+  });
 });
 
 describe('epoch reports refuse', () => {

@@ -233,6 +233,49 @@ describe('mirroring a whole job into MLflow', () => {
     await expectExactlyOnce(mlflow, run.info.runId, 'final_accuracy', [1]);
   });
 
+  it('names the run and sets the extra tags from BeginTraining; a resume renames, a re-mirror restores them', async () => {
+    const jobId = uniqueJobId('named');
+    await rpc.beginTraining({
+      jobId,
+      taskType: TaskType.IMAGE_CLASSIFICATION,
+      runName: 'resnet50 · lr sweep 1',
+      tags: { team: 'vision', 'sweep/id': 's-17' },
+    });
+    let job = await waitInSync(rpc, jobId);
+    expect(job).toMatchObject({
+      runName: 'resnet50 · lr sweep 1',
+      tags: { team: 'vision', 'sweep/id': 's-17' },
+    });
+    let run = await mlflow.getRun(job.mlflowRunId);
+    expect(run.info.runName).toBe('resnet50 · lr sweep 1');
+    expect(run.data.tags).toMatchObject({ team: 'vision', 'sweep/id': 's-17', task: 'image_classification' });
+
+    // A resume with another name and other tags: the same run, renamed, the new tags set.
+    await rpc.endTraining({ jobId, outcome: TrainingOutcome.CANCELLED });
+    const resumed = await rpc.beginTraining({
+      jobId,
+      taskType: TaskType.IMAGE_CLASSIFICATION,
+      startEpoch: 1,
+      runName: 'resnet50 · lr sweep 2',
+      tags: { team: 'vision-2' },
+    });
+    expect(resumed.job).toMatchObject({ runName: 'resnet50 · lr sweep 2', tags: { team: 'vision-2' } });
+    job = await waitInSync(rpc, jobId);
+    run = await onlyRunOf(mlflow, jobId);
+    expect(run.info.runId).toBe(job.mlflowRunId);
+    expect(run.info.runName).toBe('resnet50 · lr sweep 2');
+    expect(run.data.tags).toMatchObject({ team: 'vision-2', 'mlflow.runName': 'resnet50 · lr sweep 2' });
+
+    // Changed behind the sidecar's back; a re-mirror sets them again from what the job stored.
+    await mlflow.setTags(run.info.runId, { 'mlflow.runName': 'renamed by hand', team: 'someone' });
+    expect((await mlflow.getRun(run.info.runId)).info.runName).toBe('renamed by hand');
+    await rpc.remirrorMlflowRun({ jobId });
+    job = await waitInSync(rpc, jobId);
+    run = await mlflow.getRun(job.mlflowRunId);
+    expect(run.info.runName).toBe('resnet50 · lr sweep 2');
+    expect(run.data.tags).toMatchObject({ team: 'vision-2' });
+  });
+
   it('names alike what belongs together, and records every rename and unit change in the run', async () => {
     const detect = uniqueJobId('names');
     await rpc.beginTraining({ jobId: detect, taskType: TaskType.OBJECT_DETECTION, framework: 'ultralytics' });

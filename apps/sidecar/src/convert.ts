@@ -125,6 +125,8 @@ export function jobToProto(job: JobRecord, sync?: JobSyncInit): Job {
     modelConfig: job.modelConfig as never,
     trainingConfig: job.trainingConfig as never,
     params: job.params,
+    runName: job.runName,
+    tags: job.tags,
     customMetrics: job.customMetrics.map(definitionToProto),
     startEpoch: job.startEpoch,
     epochsReported: job.epochsReported,

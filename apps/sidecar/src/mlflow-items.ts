@@ -129,7 +129,10 @@ export function epochItem(epoch: number, metrics: Readonly<Record<string, number
 
 /** BeginTraining's item: the run (found or created), its tags and params. */
 export function jobBegunItem(
-  job: Pick<JobBegunPayload, 'task' | 'framework' | 'modelName' | 'params'>,
+  job: Pick<JobBegunPayload, 'task' | 'framework' | 'modelName' | 'params'> & {
+    runName: string;
+    tags: Record<string, string>;
+  },
   startTimeMs: number,
   extra: Pick<JobBegunPayload, 'remirror'> = {},
 ): NewOutboxItem {
@@ -138,6 +141,9 @@ export function jobBegunItem(
     framework: job.framework,
     modelName: job.modelName,
     params: job.params,
+    // Only what the trainer sent: an empty name keeps the bridge's default, and no extra tags adds none.
+    ...(job.runName && { runName: job.runName }),
+    ...(Object.keys(job.tags).length && { tags: { ...job.tags } }),
     startTimeMs,
     ...extra,
   });

@@ -11,6 +11,18 @@ export const MAX_METRICS_PER_CALL = 1000;
 export const PARAM_KEY_MAX_LENGTH = 250;
 export const PARAM_VALUE_MAX_LENGTH = 6000;
 export const MAX_PARAMS = 1000;
+/** The MLflow run name's limit (as a tag key's; `mlflow.runName` is a tag). */
+export const RUN_NAME_MAX_LENGTH = 250;
+/** MLflow's tag key limit (`MAX_ENTITY_KEY_LENGTH`). */
+export const TAG_KEY_MAX_LENGTH = 250;
+/** MLflow 2.x's run tag value limit (3.x allows 8000; the lower one holds on both). */
+export const TAG_VALUE_MAX_LENGTH = 5000;
+/** One MLflow log-batch carries at most 100 tags; more is not a run description but data. */
+export const MAX_TAGS = 100;
+/** Tag key prefixes the sidecar and MLflow set themselves. */
+export const RESERVED_TAG_PREFIXES = ['mlflow.', 'training_callbacks.'] as const;
+/** The characters MLflow allows in a tag key: Unicode letters and digits, `_ - . /` and space. */
+const TAG_KEY_CHARACTERS = /^[\p{L}\p{N}\p{M}_\-. /]+$/u;
 export const NAME_MAX_LENGTH = 256;
 export const ERROR_MESSAGE_MAX_LENGTH = 16384;
 /** Longest artifact path, in characters (code points). */
@@ -116,6 +128,37 @@ export function checkParams(params: Readonly<Record<string, string>>): void {
     checkLength(key, PARAM_KEY_MAX_LENGTH, `params key ${quote(key)}`);
     if (CONTROL.test(key)) invalid(`params key ${quote(key)} contains control characters`);
     checkLength(params[key] ?? '', PARAM_VALUE_MAX_LENGTH, `params[${quote(key)}]`, " (MLflow's)");
+  }
+}
+
+export function checkRunName(runName: string): void {
+  checkLength(runName, RUN_NAME_MAX_LENGTH, 'run_name');
+  if (CONTROL.test(runName)) invalid(`run_name ${quote(runName)} contains control characters`);
+}
+
+/** What is wrong with an MLflow tag key, or undefined when MLflow accepts it and it is not reserved. */
+function tagKeyProblem(key: string): string | undefined {
+  if (key === '') return 'is empty; name every tag';
+  if (key.length > TAG_KEY_MAX_LENGTH && codePointLength(key) > TAG_KEY_MAX_LENGTH)
+    return `is ${codePointLength(key)} characters long; the limit is ${TAG_KEY_MAX_LENGTH} (MLflow's)`;
+  const reserved = RESERVED_TAG_PREFIXES.find((prefix) => key.startsWith(prefix));
+  if (reserved)
+    return `starts with the reserved prefix ${quote(reserved)} (set by MLflow or the sidecar); choose another key${reserved === 'mlflow.' ? ', and set the run name with run_name' : ''}`;
+  if (!TAG_KEY_CHARACTERS.test(key))
+    return 'may only contain letters, digits, "_", "-", ".", " " and "/" (MLflow\'s rule)';
+  if (key.split('/').some((segment) => segment === '' || segment === '.' || segment === '..'))
+    return 'must not have an empty, "." or ".." segment between "/" (MLflow\'s rule)';
+  return undefined;
+}
+
+/** Refuses extra run tags MLflow would refuse, or that would overwrite MLflow's or the sidecar's own. */
+export function checkTags(tags: Readonly<Record<string, string>>): void {
+  const keys = Object.keys(tags);
+  if (keys.length > MAX_TAGS) invalid(`tags has ${keys.length} entries; at most ${MAX_TAGS} are accepted`);
+  for (const key of keys) {
+    const problem = tagKeyProblem(key);
+    if (problem) invalid(`tags key ${quote(key)} ${problem}`);
+    checkLength(tags[key] ?? '', TAG_VALUE_MAX_LENGTH, `tags[${quote(key)}]`, " (MLflow's)");
   }
 }
 

@@ -140,6 +140,24 @@ describe('TrainingCallbacks against the real sidecar', () => {
     expect(begun.job.epochsReported).toBe(1);
   });
 
+  it('sends the MLflow run name and extra tags with BeginTraining; a resume replaces them', async () => {
+    const jobId = `named-${process.pid}`;
+    const first = callbacksFor({
+      jobId,
+      runName: 'sweep 1 · yolo',
+      tags: { team: 'vision', 'sweep/id': 's1' },
+    });
+    await first.onTrainBegin();
+    first.close();
+    let { job } = await reader.getJob({ jobId });
+    expect(job).toMatchObject({ runName: 'sweep 1 · yolo', tags: { team: 'vision', 'sweep/id': 's1' } });
+    await using again = callbacksFor({ jobId, runName: 'sweep 2', tags: { team: 'vision-2' } });
+    await again.onTrainBegin();
+    ({ job } = await reader.getJob({ jobId }));
+    expect(job?.runName).toBe('sweep 2');
+    expect(job?.tags).toEqual({ team: 'vision-2' });
+  });
+
   it('uploads in ≤ 1 MiB chunks when the path is outside the sidecar artifact roots', async () => {
     await using callbacks = callbacksFor();
     await callbacks.onTrainBegin();

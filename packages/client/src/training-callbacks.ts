@@ -107,6 +107,10 @@ export interface TrainingCallbacksOptions extends ConnectionOptions {
   readonly customMetrics?: readonly CustomMetric[];
   /** The epoch training (re)starts from; also the default epoch of `onBatchEnd`. Default 0. */
   readonly startEpoch?: number;
+  /** Name of the job's MLflow run; default `job_<jobId>`. A resume with another name renames the run. */
+  readonly runName?: string;
+  /** Extra MLflow run tags (not `mlflow.*` nor `training_callbacks.*`; the proto says the limits). */
+  readonly tags?: Readonly<Record<string, string>>;
   /**
    * Deadline of each call (each attempt), in milliseconds. Default {@link DEFAULT_DEADLINE_MS}. Batch
    * streams get 10 µs per point and uploads 100 ms per MiB on top.
@@ -358,6 +362,8 @@ export class TrainingCallbacks {
             description: m.description ?? '',
           })),
           startEpoch: o.startEpoch ?? 0,
+          runName: o.runName ?? '',
+          tags: Object.fromEntries(Object.entries(o.tags ?? {})),
         },
         { deadline },
       ),

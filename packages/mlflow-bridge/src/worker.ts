@@ -255,7 +255,9 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
     }
     // Resumed (or begun again after an end): the run continues.
     if (status !== 'RUNNING') await client.updateRun(mirror.runId, { status: 'RUNNING' });
-    await client.setTags(mirror.runId, tags);
+    // The name as a tag too: on a run that exists already (a resume with another name, a re-mirror
+    // that found the run) setting `mlflow.runName` is how MLflow renames it.
+    await client.setTags(mirror.runId, p.runName ? { ...tags, 'mlflow.runName': p.runName } : tags);
     const params = await client.logParams(mirror.runId, p.params);
     for (const c of params.changed) {
       emit({

@@ -94,6 +94,19 @@ def test_booleans_in_params_are_spelled_true_false_on_every_path(address: str, r
     assert dict(reader.get_job(f"{job_id}-cfg").params) == {"amp": "true", "opt.nesterov": "false"}
 
 
+def test_run_name_and_tags_reach_the_job(address: str, reader: SidecarClient, job_id: str) -> None:
+    with TrainingCallbacks(job_id, "image_classification", address=address, strict=True, run_name="sweep 1 · rn50", tags={"team": "vision", "sweep/id": "s1"}):
+        pass
+    job = reader.get_job(job_id)
+    assert job.run_name == "sweep 1 · rn50"
+    assert dict(job.tags) == {"team": "vision", "sweep/id": "s1"}
+    # A reserved key is refused by the sidecar (strict mode raises it).
+    bad = TrainingCallbacks(f"{job_id}-bad", "image_classification", address=address, strict=True, tags={"mlflow.user": "x"})
+    with pytest.raises(tc.SidecarRejectedError, match="reserved prefix"):
+        bad.on_train_begin()
+    bad.close()
+
+
 def test_context_manager_records_failure(address: str, reader: SidecarClient, job_id: str) -> None:
     with pytest.raises(RuntimeError, match="CUDA out of memory"):
         with TrainingCallbacks(job_id, "image_classification", address=address) as cb:

@@ -34,6 +34,10 @@ export const TrainingJobSchema = defineEntity({
     modelConfig: p.json<Record<string, unknown>>(),
     trainingConfig: p.json<Record<string, unknown>>(),
     params: p.json<Record<string, string>>(),
+    /** The MLflow run name asked for by the last BeginTraining; empty: the default. */
+    runName: p.text().default(''),
+    /** Extra MLflow run tags sent by the last BeginTraining. */
+    tags: p.json<Record<string, string>>().default('{}'),
     customMetrics: p.json<StoredCustomMetric[]>(),
     startEpoch: p.integer(),
     epochsReported: p.integer(),

@@ -147,6 +147,8 @@ function toJobRecord(job: TrainingJob): JobRecord {
     modelConfig: decodeConfig(job.modelConfig),
     trainingConfig: decodeConfig(job.trainingConfig),
     params: Object.assign(userKeyed<string>(), job.params),
+    runName: job.runName ?? '',
+    tags: Object.assign(userKeyed<string>(), job.tags ?? {}),
     customMetrics: job.customMetrics,
     startEpoch: job.startEpoch,
     epochsReported: job.epochsReported,
@@ -392,6 +394,8 @@ class OrmStore implements Store {
           modelConfig: encodeConfig(job.modelConfig),
           trainingConfig: encodeConfig(job.trainingConfig),
           params: job.params,
+          runName: job.runName ?? '',
+          tags: job.tags ?? {},
           customMetrics: job.customMetrics,
           startEpoch: job.startEpoch,
           epochsReported: 0,
@@ -436,6 +440,8 @@ class OrmStore implements Store {
             trainingConfig: encodeConfig(changes.trainingConfig),
           }),
           ...(changes.params !== undefined && { params: changes.params }),
+          ...(changes.runName !== undefined && { runName: changes.runName }),
+          ...(changes.tags !== undefined && { tags: changes.tags }),
           ...(changes.customMetrics !== undefined && { customMetrics: changes.customMetrics }),
         })
         .where('jobId', '=', jobId)

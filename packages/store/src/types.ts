@@ -60,6 +60,10 @@ export interface JobRecord {
   modelConfig: Record<string, unknown>;
   trainingConfig: Record<string, unknown>;
   params: Record<string, string>;
+  /** The MLflow run name asked for by the last BeginTraining; empty: the default (`job_<jobId>`). */
+  runName: string;
+  /** Extra MLflow run tags sent by the last BeginTraining. */
+  tags: Record<string, string>;
   customMetrics: CustomMetricDefinition[];
   /** The epoch training (re)started from at the last BeginTraining. */
   startEpoch: number;
@@ -171,7 +175,11 @@ export type NewJob = Omit<
   | 'mlflowRunId'
   | 'endedAt'
   | 'status'
->;
+  | 'runName'
+  | 'tags'
+> &
+  /** Default: no run name asked for, no extra tags. */
+  Partial<Pick<JobRecord, 'runName' | 'tags'>>;
 
 /** What a resume changes (see {@link Store.reopenJob}); absent fields keep their stored value. */
 export interface ReopenJobChanges {
@@ -179,6 +187,8 @@ export interface ReopenJobChanges {
   modelConfig?: Record<string, unknown>;
   trainingConfig?: Record<string, unknown>;
   params?: Record<string, string>;
+  runName?: string;
+  tags?: Record<string, string>;
   customMetrics?: CustomMetricDefinition[];
   /** Outbox entries written in the same transaction. */
   outbox?: readonly OutboxItemInput[];

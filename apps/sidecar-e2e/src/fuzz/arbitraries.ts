@@ -237,6 +237,47 @@ export const params: fc.Arbitrary<Record<string, string>> = fc.oneof(
   ).map((arbitrary) => ({ weight: 1, arbitrary })),
 );
 
+/** Extra MLflow run tags: good keys, reserved prefixes, keys MLflow refuses, lengths at the limits. */
+export const tags: fc.Arbitrary<Record<string, string>> = fc.oneof(
+  { weight: 6, arbitrary: fc.constant({}) },
+  {
+    weight: 4,
+    arbitrary: fc.dictionary(
+      fc.oneof(
+        fc.constantFrom('team', 'sweep/id', 'owner name', 'a.b', 'ü-ñ_1'),
+        fc.string({ maxLength: 20 }),
+        fc.constantFrom(
+          'mlflow.runName',
+          'mlflow.user',
+          'training_callbacks.job_id',
+          'a//b',
+          '/a',
+          'a/..',
+          '.',
+        ),
+        ...gated('protoKeys', PROTO_KEYS),
+      ),
+      text(40, [CONTROL]),
+      { maxKeys: 4 },
+    ),
+  },
+  { weight: 1, arbitrary: fc.constantFrom(250, 251).map((n) => ({ ['k'.repeat(n)]: 'v' })) },
+  { weight: 1, arbitrary: fc.constantFrom(5000, 5001).map((n) => ({ big: '😀'.repeat(n) })) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom(100, 101)
+      .map((n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`t${i}`, 'v']))),
+  },
+);
+
+/** The MLflow run name: empty (the default), ordinary, control characters, at and over the limit. */
+export const runName: fc.Arbitrary<string> = fc.oneof(
+  { weight: 6, arbitrary: fc.constant('') },
+  { weight: 3, arbitrary: text(40, [CONTROL]) },
+  { weight: 1, arbitrary: repeated(fc.constant('r'), [250, 251]) },
+);
+
 const customMetric = fc.record({
   name: metricName,
   label: text(30, gated('nulText', CONTROL)),
@@ -259,6 +300,8 @@ export const beginTraining = fc.record({
   params,
   customMetrics: fc.array(customMetric, { maxLength: 3 }),
   startEpoch: epoch,
+  runName,
+  tags,
 });
 
 export const beginEpoch = fc.record({ jobId, epoch, timestamp });

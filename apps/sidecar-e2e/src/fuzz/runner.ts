@@ -331,6 +331,8 @@ export class FuzzRunner {
       ['training_config', request.trainingConfig ?? {}, stored?.trainingConfig ?? {}],
       ['custom_metrics', request.customMetrics.map((c) => c.name), stored?.customMetrics.map((c) => c.name)],
       ['params as answered', res.job?.params, stored?.params],
+      ['run_name', request.runName, stored?.runName],
+      ['tags', request.tags, stored?.tags],
     ];
     const unknownFormat = request.customMetrics.find(
       (d) => !(Object.values(MetricFormat) as number[]).includes(d.format),

@@ -8,8 +8,10 @@ import {
   checkJobDescriptionSize,
   checkJobId,
   checkParams,
+  checkRunName,
   checkShortText,
   checkStructDepth,
+  checkTags,
   quote,
 } from '../validation.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
@@ -35,6 +37,8 @@ export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginT
       checkShortText(request.modelName, 'model_name');
       checkEpoch(request.startEpoch, 'start_epoch');
       checkParams(request.params);
+      checkRunName(request.runName);
+      checkTags(request.tags);
       checkStructDepth(request.modelConfig, 'model_config');
       checkStructDepth(request.trainingConfig, 'training_config');
       checkJobDescriptionSize(request);
@@ -59,6 +63,8 @@ export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginT
           modelConfig: (request.modelConfig ?? {}) as Record<string, unknown>,
           trainingConfig: (request.trainingConfig ?? {}) as Record<string, unknown>,
           params: { ...request.params },
+          runName: request.runName,
+          tags: { ...request.tags },
           customMetrics,
           startEpoch: request.startEpoch,
           primaryMetric: catalog.primaryMetric,
@@ -95,6 +101,8 @@ export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginT
           modelConfig: fields.modelConfig,
           trainingConfig: fields.trainingConfig,
           params: fields.params,
+          runName: fields.runName,
+          tags: fields.tags,
           customMetrics,
           ...mirrored(() => [begun(job.createdAt.getTime())]),
         });

@@ -201,6 +201,10 @@ class TrainingCallbacks:
             ``name``, ``label``, ``format`` ("percent"/"float"/"int"), ``higher_is_better``,
             ``description``).
         start_epoch: The epoch training (re)starts from.
+        run_name: Name of the job's MLflow run; default ``job_<job_id>``. A resume with another name
+            renames the run.
+        tags: Extra MLflow run tags (keys not ``mlflow.*`` nor ``training_callbacks.*``; the proto
+            says the limits).
         strict: Raise errors into the caller instead of warning (for tests): writes wait for their
             acknowledgement, a full queue raises :class:`BufferFullError`.
         rank: Global rank of this process; read from ``$RANK`` / ``$LOCAL_RANK`` when None.
@@ -232,6 +236,8 @@ class TrainingCallbacks:
         model_name: str | None = None,
         custom_metrics: list[Any] | None = None,
         start_epoch: int = 0,
+        run_name: str | None = None,
+        tags: Mapping[str, str] | None = None,
         strict: bool = False,
         rank: int | None = None,
         all_ranks: bool = False,
@@ -275,6 +281,8 @@ class TrainingCallbacks:
         self.model_name = model_name if model_name is not None else str(config_get(model_config, "model_name") or "")
         self.custom_metrics = list(custom_metrics or [])
         self.start_epoch = int(start_epoch)
+        self.run_name = run_name or ""
+        self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
         self.max_queued_batches = int(max_queued_batches)
         self.flush_timeout = float(flush_timeout)
         self.call_timeout = float(call_timeout)
@@ -291,7 +299,7 @@ class TrainingCallbacks:
     _PICKLED = (
         "address", "connection", "rank", "world_size", "job_id", "enabled", "strict", "model_config", "training_config",
         "params", "task_type", "framework", "model_name", "custom_metrics", "start_epoch",
-        "max_queued_batches", "flush_timeout", "call_timeout", "flush_interval", "verbose",
+        "run_name", "tags", "max_queued_batches", "flush_timeout", "call_timeout", "flush_interval", "verbose",
         "exit_flush_timeout", "_epoch", "_begin_state", "_ended",
     )  # fmt: skip
 
@@ -713,6 +721,8 @@ class TrainingCallbacks:
             params={str(k): param_text(v) for k, v in (params or {}).items()},
             custom_metrics=custom,
             start_epoch=self.start_epoch,
+            run_name=self.run_name,
+            tags=self.tags,
         )
         model_config = to_struct(self.model_config)
         if model_config is not None:

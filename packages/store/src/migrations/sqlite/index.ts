@@ -6,6 +6,7 @@ import { Migration20261126185525_mlflow_outbox } from './Migration20261126185525
 import { Migration20261201233149_client_losses } from './Migration20261201233149_client_losses.ts';
 import { Migration20261201235000_point_identity_paging } from './Migration20261201235000_point_identity_paging.ts';
 import { Migration20261202004653_change_feed } from './Migration20261202004653_change_feed.ts';
+import { Migration20261202011216_run_name_tags } from './Migration20261202011216_run_name_tags.ts';
 
 export const SQLITE_MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261126184022_initial', class: Migration20261126184022_initial },
@@ -16,4 +17,5 @@ export const SQLITE_MIGRATIONS: MigrationObject[] = [
     class: Migration20261201235000_point_identity_paging,
   },
   { name: 'Migration20261202004653_change_feed', class: Migration20261202004653_change_feed },
+  { name: 'Migration20261202011216_run_name_tags', class: Migration20261202011216_run_name_tags },
 ];

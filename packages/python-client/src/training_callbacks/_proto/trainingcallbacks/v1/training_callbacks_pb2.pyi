@@ -125,7 +125,7 @@ class MlflowSync(_message.Message):
     def __init__(self, enabled: _Optional[bool] = ..., in_sync: _Optional[bool] = ..., pending_items: _Optional[int] = ..., oldest_pending_age_seconds: _Optional[float] = ..., parked_error: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "task_type", "framework", "model_name", "status", "model_config", "training_config", "params", "custom_metrics", "start_epoch", "epochs_reported", "primary_metric", "best_epoch", "best_value", "final_metrics", "final_primary_value", "error_message", "mlflow_experiment_id", "mlflow_run_id", "mlflow_sync", "created_at", "updated_at", "ended_at", "client_losses")
+    __slots__ = ("job_id", "task_type", "framework", "model_name", "status", "model_config", "training_config", "params", "custom_metrics", "start_epoch", "epochs_reported", "primary_metric", "best_epoch", "best_value", "final_metrics", "final_primary_value", "error_message", "mlflow_experiment_id", "mlflow_run_id", "mlflow_sync", "created_at", "updated_at", "ended_at", "client_losses", "run_name", "tags")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -140,6 +140,13 @@ class Job(_message.Message):
         key: str
         value: float
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_TYPE_FIELD_NUMBER: _ClassVar[int]
     FRAMEWORK_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +171,8 @@ class Job(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     ENDED_AT_FIELD_NUMBER: _ClassVar[int]
     CLIENT_LOSSES_FIELD_NUMBER: _ClassVar[int]
+    RUN_NAME_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     task_type: TaskType
     framework: str
@@ -188,7 +197,9 @@ class Job(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     ended_at: _timestamp_pb2.Timestamp
     client_losses: ClientLosses
-    def __init__(self, job_id: _Optional[str] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., framework: _Optional[str] = ..., model_name: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., model_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., training_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ..., custom_metrics: _Optional[_Iterable[_Union[MetricDefinition, _Mapping]]] = ..., start_epoch: _Optional[int] = ..., epochs_reported: _Optional[int] = ..., primary_metric: _Optional[str] = ..., best_epoch: _Optional[int] = ..., best_value: _Optional[float] = ..., final_metrics: _Optional[_Mapping[str, float]] = ..., final_primary_value: _Optional[float] = ..., error_message: _Optional[str] = ..., mlflow_experiment_id: _Optional[str] = ..., mlflow_run_id: _Optional[str] = ..., mlflow_sync: _Optional[_Union[MlflowSync, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., client_losses: _Optional[_Union[ClientLosses, _Mapping]] = ...) -> None: ...
+    run_name: str
+    tags: _containers.ScalarMap[str, str]
+    def __init__(self, job_id: _Optional[str] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., framework: _Optional[str] = ..., model_name: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., model_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., training_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ..., custom_metrics: _Optional[_Iterable[_Union[MetricDefinition, _Mapping]]] = ..., start_epoch: _Optional[int] = ..., epochs_reported: _Optional[int] = ..., primary_metric: _Optional[str] = ..., best_epoch: _Optional[int] = ..., best_value: _Optional[float] = ..., final_metrics: _Optional[_Mapping[str, float]] = ..., final_primary_value: _Optional[float] = ..., error_message: _Optional[str] = ..., mlflow_experiment_id: _Optional[str] = ..., mlflow_run_id: _Optional[str] = ..., mlflow_sync: _Optional[_Union[MlflowSync, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., client_losses: _Optional[_Union[ClientLosses, _Mapping]] = ..., run_name: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ClientLosses(_message.Message):
     __slots__ = ("dropped_points", "refused_points", "failed_writes", "reasons")
@@ -246,8 +257,15 @@ class BestEpoch(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., value: _Optional[float] = ...) -> None: ...
 
 class BeginTrainingRequest(_message.Message):
-    __slots__ = ("job_id", "task_type", "framework", "model_name", "model_config", "training_config", "params", "custom_metrics", "start_epoch")
+    __slots__ = ("job_id", "task_type", "framework", "model_name", "model_config", "training_config", "params", "custom_metrics", "start_epoch", "run_name", "tags")
     class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -263,6 +281,8 @@ class BeginTrainingRequest(_message.Message):
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     CUSTOM_METRICS_FIELD_NUMBER: _ClassVar[int]
     START_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    RUN_NAME_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     task_type: TaskType
     framework: str
@@ -272,7 +292,9 @@ class BeginTrainingRequest(_message.Message):
     params: _containers.ScalarMap[str, str]
     custom_metrics: _containers.RepeatedCompositeFieldContainer[MetricDefinition]
     start_epoch: int
-    def __init__(self, job_id: _Optional[str] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., framework: _Optional[str] = ..., model_name: _Optional[str] = ..., model_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., training_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ..., custom_metrics: _Optional[_Iterable[_Union[MetricDefinition, _Mapping]]] = ..., start_epoch: _Optional[int] = ...) -> None: ...
+    run_name: str
+    tags: _containers.ScalarMap[str, str]
+    def __init__(self, job_id: _Optional[str] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., framework: _Optional[str] = ..., model_name: _Optional[str] = ..., model_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., training_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ..., custom_metrics: _Optional[_Iterable[_Union[MetricDefinition, _Mapping]]] = ..., start_epoch: _Optional[int] = ..., run_name: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class BeginTrainingResponse(_message.Message):
     __slots__ = ("job", "resumed", "catalog")

@@ -5,8 +5,8 @@
 
 /** One bucket as it is accumulated. */
 export interface Bucket {
-  firstStep: number;
-  lastStep: number;
+  firstStep: bigint;
+  lastStep: bigint;
   min: number;
   max: number;
   last: number;
@@ -15,25 +15,27 @@ export interface Bucket {
 
 /** Accumulates the points of one metric over [minStep, maxStep] into at most `maxBuckets` buckets. */
 export class SeriesBuckets {
-  readonly #min: number;
-  readonly #max: number;
-  readonly #width: number;
+  // Steps are int64: kept as bigints, so steps beyond 2^53 stay exact and answer as they were stored.
+  readonly #min: bigint;
+  readonly #max: bigint;
+  readonly #width: bigint;
   readonly #buckets: (Bucket | undefined)[];
   #total = 0;
 
-  constructor(minStep: number, maxStep: number, maxBuckets: number) {
+  constructor(minStep: bigint, maxStep: bigint, maxBuckets: number) {
     this.#min = minStep;
     this.#max = maxStep;
-    const span = maxStep - minStep + 1;
-    this.#width = Math.max(1, Math.ceil(span / maxBuckets));
-    this.#buckets = new Array(Math.max(0, Math.ceil(span / this.#width)));
+    const span = maxStep - minStep + 1n;
+    const buckets = BigInt(maxBuckets);
+    this.#width = span <= 0n ? 1n : (span + buckets - 1n) / buckets;
+    this.#buckets = span <= 0n ? [] : new Array(Number((span + this.#width - 1n) / this.#width));
   }
 
   /** Adds one point; a point outside the range is ignored. A repeated step keeps the later value as last. */
-  add(step: number, value: number): void {
+  add(step: bigint, value: number): void {
     if (step < this.#min || step > this.#max) return;
     this.#total++;
-    const index = Math.floor((step - this.#min) / this.#width);
+    const index = Number((step - this.#min) / this.#width);
     const finite = Number.isFinite(value);
     const bucket = this.#buckets[index];
     if (!bucket) {

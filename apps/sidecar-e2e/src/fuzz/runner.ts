@@ -95,6 +95,15 @@ const ms = (t: { seconds: bigint; nanos: number } | undefined) =>
   t === undefined ? undefined : Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6);
 
 /** Applies a byte-level mutation to an encoded message. */
+/**
+ * The right refusal of undecodable bytes: INVALID_ARGUMENT, or — when the bytes are also over the
+ * message limit — grpc-js's RESOURCE_EXHAUSTED, which it answers before anything is decoded.
+ */
+function refusedUndecodable(outcome: Outcome & { ok: false }): boolean {
+  if (outcome.codeName === 'INVALID_ARGUMENT') return true;
+  return outcome.codeName === 'RESOURCE_EXHAUSTED' && /larger than max/.test(outcome.message);
+}
+
 export function mutate(bytes: Uint8Array, m: Mutation): Uint8Array {
   switch (m.kind) {
     case 'truncate':
@@ -218,7 +227,7 @@ export class FuzzRunner {
     if (!outcome.ok) {
       const answer = `${outcome.codeName}: ${outcome.message}`;
       if (BUG_STATUSES.has(outcome.codeName)) this.#find(name, `answered ${outcome.codeName}`, answer, input);
-      else if (request === undefined && !opts.cut && outcome.codeName !== 'INVALID_ARGUMENT')
+      else if (request === undefined && !opts.cut && !refusedUndecodable(outcome))
         this.#find(name, 'undecodable request not answered INVALID_ARGUMENT', answer, input);
       else if (!opts.write && outcome.codeName === 'RESOURCE_EXHAUSTED')
         this.#find(name, 'a read cannot be answered within the message limit', answer, input);

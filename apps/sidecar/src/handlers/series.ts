@@ -42,7 +42,7 @@ export function seriesHandlers(ctx: HandlerContext): HandlerGroup<'getMetricSeri
       if (!range) return { name, buckets: [], fullResolution: true, totalPoints: 0n };
       const minStep = request.minStep ?? range.first;
       const maxStep = request.maxStep ?? range.last;
-      const series = new SeriesBuckets(Number(minStep), Number(maxStep), request.maxPoints || DEFAULT_POINTS);
+      const series = new SeriesBuckets(minStep, maxStep, request.maxPoints || DEFAULT_POINTS);
       let afterId = 0;
       for (;;) {
         const blocks = await store.readBatchBlocks(request.jobId, {
@@ -56,7 +56,7 @@ export function seriesHandlers(ctx: HandlerContext): HandlerGroup<'getMetricSeri
           if (column < 0) continue;
           const width = block.names.length;
           for (let row = 0; row < block.steps.length; row++) {
-            series.add(Number(block.steps[row]), block.values[row * width + column]!);
+            series.add(block.steps[row]!, block.values[row * width + column]!);
           }
         }
         if (blocks.length < BLOCK_PAGE) break;
@@ -66,8 +66,8 @@ export function seriesHandlers(ctx: HandlerContext): HandlerGroup<'getMetricSeri
       return {
         name,
         buckets: buckets.map((b) => ({
-          firstStep: BigInt(b.firstStep),
-          lastStep: BigInt(b.lastStep),
+          firstStep: b.firstStep,
+          lastStep: b.lastStep,
           min: b.min,
           max: b.max,
           last: b.last,

@@ -679,7 +679,9 @@ export class FuzzRunner {
     );
     if (!res || !sent.decodable || m) return;
     const listed = (await this.read('listArtifacts', { jobId: input.jobId }))?.artifacts ?? [];
-    const last = listed.findLast((l) => l.artifactPath === input.artifactPath);
+    // A lone surrogate cannot cross the wire: protobuf's UTF-8 encoding sends it as U+FFFD.
+    const sentPath = input.artifactPath.toWellFormed();
+    const last = listed.findLast((l) => l.artifactPath === sentPath);
     if (!last || last.sha256 !== sha || last.sizeBytes !== BigInt(input.content.byteLength))
       this.#note(
         'uploadArtifact',

@@ -144,6 +144,7 @@ export function createArtifactFiles(options: {
     storedPathOf(store, jobId, artifactPath); // before a byte is written: throws if it left the store
     await mkdir(incoming, { recursive: true });
     const partial = path.join(incoming, randomUUID());
+    const sink = createWriteStream(partial);
     try {
       await pipeline(
         source,
@@ -153,10 +154,13 @@ export function createArtifactFiles(options: {
             yield chunk;
           }
         },
-        createWriteStream(partial),
+        sink,
       );
       return partial;
     } catch (error) {
+      // A refusal can come while the file is still being opened: wait until the stream has closed its
+      // file, or the removal would run first and the file would appear after it.
+      if (!sink.closed) await new Promise<void>((resolve) => sink.once('close', () => resolve()));
       await rm(partial, { force: true });
       throw error;
     }

@@ -247,8 +247,16 @@ export class FuzzRunner {
           changed,
           input,
         );
-      if (files !== undefined && !(await this.#filesReturnTo(files, opts.cut ? 3000 : 0)))
-        this.#find(name, 'a refused call left files behind', outcome.ok ? 'OK' : outcome.codeName, input);
+      if (files !== undefined && !(await this.#filesReturnTo(files, opts.cut ? 10_000 : 0))) {
+        const was = new Set(files);
+        const left = this.#files().filter((f) => !was.has(f));
+        this.#find(
+          name,
+          'a refused call left files behind',
+          `${outcome.ok ? 'OK' : outcome.codeName} ${show(left, 200)}`,
+          input,
+        );
+      }
     } else {
       this.watch.end();
       if (!this.watch.sameFile()) this.#find(name, 'the database file was replaced', 'OK', input);

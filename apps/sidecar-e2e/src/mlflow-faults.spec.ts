@@ -74,7 +74,8 @@ describe('MLflow outages and errors', () => {
     await new Promise((r) => setTimeout(r, 600));
     const down = (await getJob(rpc, jobId)).mlflowSync!;
     expect(down).toMatchObject({ enabled: true, inSync: false, parkedError: '' });
-    expect(down.pendingItems).toBe(5n);
+    // 4 epochs + the batch block + the rename of batch `loss` to `train_loss` (metric_sources).
+    expect(down.pendingItems).toBe(6n);
     expect(down.oldestPendingAgeSeconds).toBeGreaterThan(0.5);
 
     await proxy.setMode('pass');
@@ -298,8 +299,9 @@ describe('MLflow outages and errors', () => {
         ]);
         await rpc.endTraining({ jobId, outcome: TrainingOutcome.COMPLETED, finalMetrics: { accuracy: 0.5 } });
         const sync = (await getJob(rpc, jobId)).mlflowSync!;
-        // job_begun + 10 epochs + 30 blocks + artifact + final metrics + end.
-        expect(sync.pendingItems).toBe(44n);
+        // job_begun + 10 epochs + 30 blocks + the rename of batch `loss` to `train_loss` (metric_sources)
+        // + artifact + final metrics + end.
+        expect(sync.pendingItems).toBe(45n);
         rpc.close();
         expect(await sidecar.stop('SIGKILL')).toBe('SIGKILL');
       }
@@ -308,7 +310,7 @@ describe('MLflow outages and errors', () => {
           path.join(dataDir, 'training-callbacks.sqlite'),
           'select count(*) n from outbox_item',
         )[0]!.n,
-      ).toBe(44);
+      ).toBe(45);
 
       await proxy.setMode('pass');
       {

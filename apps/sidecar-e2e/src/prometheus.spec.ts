@@ -102,8 +102,9 @@ it('a real Prometheus scrapes /metrics while a job runs; the series read back th
     const value = (samples: Sample[]) => Number(samples[0]?.value[1]);
     await until('training_callbacks_batch_points_ingested_total', (s) => value(s) === EPOCHS * 250);
     await until('training_callbacks_epochs_ingested_total', (s) => value(s) === EPOCHS);
-    // Begun + one entry per epoch + one per batch block, none delivered.
-    await until('training_callbacks_outbox_pending_items', (s) => value(s) === 1 + 2 * EPOCHS);
+    // Begun + one entry per epoch + one per batch block + the record of batch `loss` → `train_loss`
+    // (metric_sources), none delivered.
+    await until('training_callbacks_outbox_pending_items', (s) => value(s) === 1 + 2 * EPOCHS + 1);
     const oldest = value(await query('training_callbacks_outbox_oldest_pending_timestamp_seconds'));
     expect(oldest).toBeGreaterThan(Date.now() / 1000 - 300);
     const calls = await until(

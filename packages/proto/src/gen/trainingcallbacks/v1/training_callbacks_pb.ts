@@ -2103,8 +2103,9 @@ export type WatchJobResponse = Message<"trainingcallbacks.v1.WatchJobResponse"> 
   } | { case: undefined; value?: undefined };
 
   /**
-   * With an `epoch` event: the job as it is after it (epochs_reported, best_epoch, best_value), so that
-   * one event, one seq, brings both.
+   * With an `epoch` event: the job as it is when the event is sent (epochs_reported, best_epoch,
+   * best_value), so that one event, one seq, brings both. It is at least as new as this epoch; a viewer
+   * that lags behind gets the job's later, coalesced state.
    *
    * @generated from field: trainingcallbacks.v1.Job epoch_job = 7;
    */

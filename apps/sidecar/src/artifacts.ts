@@ -168,8 +168,9 @@ export function createArtifactFiles(options: {
 
   /** Moves a checked staging file into place. */
   async function place(partial: string, jobId: string, artifactPath: string): Promise<string> {
-    const target = storedPathOf(store, jobId, artifactPath);
     try {
+      // Inside the try: a refused target must not leave the staging file behind.
+      const target = storedPathOf(store, jobId, artifactPath);
       await mkdir(path.dirname(target), { recursive: true });
       await rename(partial, target);
       return target;

@@ -132,11 +132,28 @@ def sustained(address: str, seconds: float, metrics_per_row: int) -> dict[str, f
     }
 
 
-def restarts(seconds: float, count: int, metrics_per_row: int, tmp: Path) -> dict[str, object]:
+def pinned_cpus(pin: bool) -> tuple[set[int], set[int]] | None:
+    """With ``--pin``: (CPUs for the sidecar and the client's sender thread, CPU for the training
+    thread). In production the trainer has cores of its own and the sidecar runs in its own container
+    with its own CPU limit; on a 2-core machine that shares both with the sidecar's restarts (a Node
+    start-up burns a core for a second), an unpinned trainer thread is preempted by the OS and its
+    wall time measures the scheduler, not the client."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not pin or len(cpus) < 2:
+        return None
+    return set(cpus[:-1]), {cpus[-1]}
+
+
+def restarts(seconds: float, count: int, metrics_per_row: int, tmp: Path, pin: bool = False) -> dict[str, object]:
     """A trainer reporting for ``seconds`` while the sidecar restarts ``count`` times (in another
     process, see restarting_sidecar.py). Each step: one timed on_batch_end, then, every 8 steps,
     0.5 ms of "GPU work" that releases the GIL (as a CUDA sync does); an epoch ends every 5 s."""
     log = tmp / "restarts.jsonl"
+    pins = pinned_cpus(pin)
+    if pins:
+        # Every thread started from now on (the sidecar's process, the client's sender) inherits this;
+        # the training thread moves to its own CPU just before the loop.
+        os.sched_setaffinity(0, pins[0])
     restarter = subprocess.Popen(
         [sys.executable, str(HERE / "restarting_sidecar.py"), "--data", str(tmp / "restarting"),
          "--seconds", str(seconds), "--restarts", str(count), "--log", str(log)],
@@ -154,6 +171,8 @@ def restarts(seconds: float, count: int, metrics_per_row: int, tmp: Path) -> dic
     usage, who = resource.getrusage, getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
     on_batch_end = cb.on_batch_end
     samples = array.array("q")
+    if pins:
+        os.sched_setaffinity(0, pins[1])  # on Linux this moves the calling thread only
     slow: list[tuple[float, int, int, int, int]] = []  # (at s, wall µs, cpu µs, waits, preemptions)
     epoch_calls: list[int] = []
     gc.collect()
@@ -200,6 +219,7 @@ def restarts(seconds: float, count: int, metrics_per_row: int, tmp: Path) -> dic
         "delivered": delivered,
         "losses": losses.describe(),
         "restarts": [json.loads(line) for line in log.read_text().splitlines()],
+        "pins": pins,
     }
 
 
@@ -213,11 +233,15 @@ def main() -> None:
     parser.add_argument("--restarts", type=int, default=3, help="sidecar restarts during that run")
     parser.add_argument("--only-restarts", action="store_true", help="run only the restart scenario")
     parser.add_argument("--append", type=Path, help="append a markdown section to this file")
+    parser.add_argument(
+        "--pin", action="store_true",
+        help="restart run: training thread on the last CPU, sidecar and sender thread on the others",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.only_restarts:
         overhead = timer_overhead()
         with tempfile.TemporaryDirectory() as tmp:
-            text = restart_section(args, restarts(args.restart_seconds, args.restarts, args.metrics, Path(tmp)), overhead)
+            text = restart_section(args, restarts(args.restart_seconds, args.restarts, args.metrics, Path(tmp), args.pin), overhead)
         emit(text, args.append)
         return
 
@@ -289,7 +313,7 @@ def main() -> None:
         "",
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        restart = restarts(args.restart_seconds, args.restarts, args.metrics, Path(tmp))
+        restart = restarts(args.restart_seconds, args.restarts, args.metrics, Path(tmp), args.pin)
     emit("\n".join(lines) + "\n" + restart_section(args, restart, overhead), args.append)
 
 
@@ -300,15 +324,22 @@ def restart_section(args: argparse.Namespace, r: dict[str, object], overhead: in
     restarts_text = "; ".join(f"{x['how']} at {x['at_s']} s, back after {x['down_s']} s" for x in r["restarts"])  # type: ignore[union-attr]
     over = [x for x in r["slow"] if x[1] > 1000]  # type: ignore[union-attr, index, operator]
     epoch_max = max(r["epoch_calls"]) / 1000 if r["epoch_calls"] else 0.0  # type: ignore[type-var, arg-type, operator]
+    pins = r["pins"]
+    pinned = (
+        f" Pinned (`--pin`): the training thread alone on CPU {sorted(pins[1])}, the sidecar, its restarts and the "  # type: ignore[index]
+        f"client's sender thread on CPU {sorted(pins[0])} (in production the trainer has cores of its own)."  # type: ignore[index]
+        if pins
+        else ""
+    )
     return "\n".join([
         f"### Python client: on_batch_end while the sidecar restarts ({time.strftime('%Y-%m-%d')})",
         "",
         "Command: `tools/python/test-client.sh --bench --only-restarts --append docs/benchmarks.md` (runs "
         f"`packages/python-client/bench/bench_on_batch_end.py --only-restarts --restart-seconds {args.restart_seconds:g} "
-        f"--restarts {args.restarts} --metrics {args.metrics}`; also part of the full `--bench` run): a {args.restart_seconds:g} s "
+        f"--restarts {args.restarts} --metrics {args.metrics}{' --pin' if pins else ''}`; also part of the full `--bench` run): a {args.restart_seconds:g} s "
         f"run against the real sidecar, which restarts {args.restarts} times from another process ({restarts_text}). "
         "The trainer calls on_batch_end, and every 8 steps does 0.5 ms of GPU-like work that releases the GIL; "
-        f"an epoch ends every 5 s. Load average at the end {load}.",
+        f"an epoch ends every 5 s.{pinned} Load average at the end {load}.",
         "",
         f"| on_batch_end, {args.metrics} metrics/row, {len(samples):,} calls | median | p99 | p99.9 | max | calls > 1 ms |",
         "|---|---|---|---|---|---|",

@@ -1,7 +1,7 @@
 // Failures of the machine under the sidecar, for real: a full file system (a small tmpfs this test
 // mounts), a database another process keeps locked, and undecodable request bytes. Each must answer
-// its status from the one failure table (never INTERNAL), health must follow the database, and
-// nothing acknowledged may be lost.
+// its status from the one failure table (never INTERNAL), readiness must follow the database while
+// liveness does not, and nothing acknowledged may be lost.
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
@@ -22,13 +22,34 @@ function bigMetrics(epoch: number): Record<string, number> {
   return metrics;
 }
 
+/** The four answers a kubelet's probes would get: gRPC readiness and liveness, /readyz and /livez. */
+const ALL_WELL = { readiness: 'SERVING', readyz: 200, liveness: 'SERVING', livez: 200 };
+
+function probesOf(httpAddress: string, health: ReturnType<typeof healthOf>) {
+  const probes = {
+    lastReadyzBody: '',
+    async read() {
+      const [readiness, liveness, readyz, livez] = await Promise.all([
+        health.status('readiness'),
+        health.status('liveness'),
+        fetch(`http://${httpAddress}/readyz`),
+        fetch(`http://${httpAddress}/livez`),
+      ]);
+      probes.lastReadyzBody = await readyz.text();
+      await livez.text();
+      return { readiness, readyz: readyz.status, liveness, livez: livez.status };
+    },
+  };
+  return probes;
+}
+
 const mounted = mountTmpfs('24m');
 const canMount = 'dir' in mounted;
 afterAll(() => unmount(mounted));
 
 describe('a full file system (a real tmpfs)', () => {
   it.skipIf(!canMount)(
-    'answers UNAVAILABLE naming the database, turns NOT_SERVING, and recovers by itself once space is freed, losing nothing acknowledged',
+    'answers UNAVAILABLE naming the database, turns not ready (readiness, /readyz) but stays live (liveness, /livez), and recovers by itself once space is freed, losing nothing acknowledged',
     async () => {
       const dir = (mounted as { dir: string }).dir;
       const dbPath = path.join(dir, 'db', 'training-callbacks.sqlite');
@@ -37,12 +58,14 @@ describe('a full file system (a real tmpfs)', () => {
         await using sidecar = await startSidecarProcess({ dataDir: dir, dbPath, args: ['--quiet'] });
         const client = createClient(TrainingCallbacks, sidecar.address);
         const health = healthOf(sidecar.address);
+        const probes = probesOf(sidecar.httpAddress!, health);
         await client.beginTraining({ jobId: 'full-disk', taskType: TaskType.IMAGE_CLASSIFICATION });
         for (let epoch = 0; epoch < 5; epoch++) {
           await client.endEpoch({ jobId: 'full-disk', epoch, metrics: bigMetrics(epoch) });
           acknowledged.set(epoch, epoch / 1000);
         }
         expect(await health.status()).toBe('SERVING');
+        expect(await probes.read()).toEqual(ALL_WELL);
 
         const ballast = fillUp(dir);
         let refused: RpcError | undefined;
@@ -81,14 +104,20 @@ describe('a full file system (a real tmpfs)', () => {
 
         const tookNotServing = await health.waitFor('NOT_SERVING', 10_000);
         expect(await health.status('trainingcallbacks.v1.TrainingCallbacks')).toBe('NOT_SERVING');
+        // What Kubernetes probes: not ready (no traffic, no restart), still alive (a restart would
+        // not free the disk).
+        const full = await probes.read();
+        expect(full).toEqual({ readiness: 'NOT_SERVING', readyz: 503, liveness: 'SERVING', livez: 200 });
+        expect(probes.lastReadyzBody).toMatch(/^not ready: .*(free|full)/);
         console.log(
           `full disk: refused at epoch ${refusedEpoch}; NOT_SERVING after ${tookNotServing} ms\n` +
             `  EndEpoch: ${refused!.codeName} ${refused!.message}\n  UploadArtifact: ${upload.codeName} ${upload.message}`,
         );
 
         for (const file of ballast) rmSync(file);
-        const tookServing = await health.waitFor('SERVING', 15_000);
+        const tookServing = await health.waitFor('SERVING', 15_000, 'readiness');
         console.log(`space freed: SERVING again after ${tookServing} ms`);
+        expect(await probes.read()).toEqual(ALL_WELL);
         // The refused epoch, resent, and later ones are accepted.
         for (let e = refusedEpoch; e < refusedEpoch + 5; e++) {
           await client.endEpoch({ jobId: 'full-disk', epoch: e, metrics: bigMetrics(e) });

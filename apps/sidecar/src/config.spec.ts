@@ -86,6 +86,17 @@ describe('loadConfig', () => {
     }
   });
 
+  it('takes the trainer lease from --trainer-lease or its variable (60 s by default), at least 1 s', () => {
+    expect(loadConfig([], {})!.trainerLeaseMs).toBe(60_000);
+    expect(loadConfig(['--trainer-lease', '3'], {})!.trainerLeaseMs).toBe(3000);
+    expect(loadConfig([], { TRAINING_CALLBACKS_TRAINER_LEASE: '120' })!.trainerLeaseMs).toBe(120_000);
+    expect(() => loadConfig(['--trainer-lease', '0.5'], {})).toThrow(
+      /--trainer-lease must be a number of seconds ≥ 1/,
+    );
+    expect(HELP).toContain('--trainer-lease');
+    expect(HELP).toContain('TRAINING_CALLBACKS_TRAINER_LEASE');
+  });
+
   it('refuses unknown flags and bad values with a message saying what is wrong', () => {
     expect(() => loadConfig(['--lisen', 'x'], {})).toThrow(ConfigError);
     expect(() => loadConfig(['--durability', 'maybe'], {})).toThrow(

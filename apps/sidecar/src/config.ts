@@ -48,6 +48,11 @@ export interface SidecarConfig {
   insecureListen: boolean;
   /** WatchJobs/WatchJob send a heartbeat (and re-read the change feed) after this long idle. */
   watchKeepaliveMs: number;
+  /**
+   * A running job without a heartbeat or report for this long is declared lost (FAILED, revisable);
+   * clients heartbeat every sixth of it (see docs/verdicts.md).
+   */
+  trainerLeaseMs: number;
 }
 
 export const HELP = `training-callbacks sidecar — the TrainingCallbacks gRPC service next to a trainer
@@ -75,6 +80,10 @@ Options (flag, environment variable, default):
   --log-level LEVEL        TRAINING_CALLBACKS_LOG_LEVEL       info  (debug | info | warn | error | silent)
   --watch-keepalive S      TRAINING_CALLBACKS_WATCH_KEEPALIVE 15  seconds without an event before a watch
                            stream sends a heartbeat (and re-reads the change feed)
+  --trainer-lease S        TRAINING_CALLBACKS_TRAINER_LEASE   60  a running job without a heartbeat or report
+                           for S seconds is ended FAILED as lost (revived if its trainer comes back);
+                           clients heartbeat every S/6 seconds. A trainer process the sidecar can see
+                           (same host or shareProcessNamespace) gets its verdict within seconds of exiting
   -h, --help               show this help
 
 Security (see docs/security.md):
@@ -226,6 +235,11 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
     values['watch-keepalive'] ?? env.TRAINING_CALLBACKS_WATCH_KEEPALIVE ?? '15',
     0.05,
   );
+  const trainerLeaseMs = seconds(
+    'trainer-lease',
+    values['trainer-lease'] ?? env.TRAINING_CALLBACKS_TRAINER_LEASE ?? '60',
+    1,
+  );
   const concurrencyRaw = values['mlflow-concurrency'] ?? env.TRAINING_CALLBACKS_MLFLOW_CONCURRENCY ?? '2';
   const mlflowRequestConcurrency = Number(concurrencyRaw);
   if (
@@ -288,6 +302,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
     mlflowMaxBackoffMs,
     mlflowRequestConcurrency,
     watchKeepaliveMs,
+    trainerLeaseMs,
     ...securityConfig(values, env, http === 'off' ? [listen] : [listen, http]),
   };
 }
@@ -313,6 +328,7 @@ function parse(argv: readonly string[]) {
       'mlflow-max-backoff': { type: 'string' },
       'mlflow-concurrency': { type: 'string' },
       'watch-keepalive': { type: 'string' },
+      'trainer-lease': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'tls-client-ca': { type: 'string' },

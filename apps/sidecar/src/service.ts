@@ -8,6 +8,7 @@ import { beginTrainingHandlers } from './handlers/begin-training.ts';
 import { createHandlerContext, type Methods, type ServiceOptions } from './handlers/context.ts';
 import { endTrainingHandlers } from './handlers/end-training.ts';
 import { epochHandlers } from './handlers/epochs.ts';
+import { heartbeatHandlers } from './handlers/heartbeat.ts';
 import { mlflowSyncHandlers } from './handlers/mlflow-sync.ts';
 import { readHandlers } from './handlers/reads.ts';
 import { seriesHandlers } from './handlers/series.ts';
@@ -23,6 +24,7 @@ export function createTrainingCallbacksHandlers(options: ServiceOptions): Servic
     ...batchMetricHandlers(ctx),
     ...endTrainingHandlers(ctx),
     ...artifactHandlers(ctx),
+    ...heartbeatHandlers(ctx),
     ...readHandlers(ctx),
     ...mlflowSyncHandlers(ctx),
     ...seriesHandlers(ctx),

@@ -183,6 +183,7 @@ export async function startSidecar(
       notice: log,
       metrics,
       watchKeepaliveMs: config.watchKeepaliveMs,
+      trainerLeaseMs: config.trainerLeaseMs,
       ...(mirror && { mirror }),
     });
     addService(server, TrainingCallbacks, handlers, {

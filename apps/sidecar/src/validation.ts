@@ -3,7 +3,11 @@
 import { toBinary } from '@bufbuild/protobuf';
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import { checkMetricName } from '@training-callbacks/metric-catalog';
-import { type BeginTrainingRequest, BeginTrainingRequestSchema } from '@training-callbacks/proto';
+import {
+  type BeginTrainingRequest,
+  BeginTrainingRequestSchema,
+  type TrainerProcess,
+} from '@training-callbacks/proto';
 
 export const JOB_ID_MAX_LENGTH = 128;
 /** More metrics than this in one epoch report is a bug in the trainer, not a real epoch. */
@@ -105,6 +109,29 @@ export function checkEpoch(epoch: number, field = 'epoch'): void {
 export function checkShortText(value: string, field: string): void {
   checkLength(value, NAME_MAX_LENGTH, field);
   if (CONTROL.test(value)) invalid(`${field} ${quote(value)} contains control characters`);
+}
+
+/** TrainerProcess limits (the contract's): a host name, a boot id (a UUID), a client session id. */
+export const HOSTNAME_MAX_LENGTH = 255;
+export const BOOT_ID_MAX_LENGTH = 64;
+export const SESSION_ID_MAX_LENGTH = 128;
+
+function checkPrintable(value: string, max: number, field: string): void {
+  checkLength(value, max, field);
+  if (CONTROL.test(value)) invalid(`${field} ${quote(value)} contains control characters`);
+}
+
+/** A report's or heartbeat's `session_id`: empty, or printable and at most 128 characters. */
+export function checkSessionId(sessionId: string, field = 'session_id'): void {
+  checkPrintable(sessionId, SESSION_ID_MAX_LENGTH, field);
+}
+
+/** BeginTraining's `trainer`: every field optional, texts printable and within their limits. */
+export function checkTrainerProcess(trainer: TrainerProcess | undefined): void {
+  if (!trainer) return;
+  checkPrintable(trainer.hostname, HOSTNAME_MAX_LENGTH, 'trainer.hostname');
+  checkPrintable(trainer.bootId, BOOT_ID_MAX_LENGTH, 'trainer.boot_id');
+  checkSessionId(trainer.sessionId, 'trainer.session_id');
 }
 
 /** Checks the names of a metric map; the whole call is refused on the first bad one. */

@@ -286,6 +286,34 @@ const customMetric = fc.record({
   description: text(60, gated('nulText', CONTROL)),
 });
 
+/** A client session id: none, a UUID, and the edges (control characters, at and over 128). */
+export const sessionId: fc.Arbitrary<string> = fc.oneof(
+  { weight: 4, arbitrary: fc.constant('') },
+  { weight: 4, arbitrary: fc.uuid() },
+  { weight: 1, arbitrary: text(40, [CONTROL]) },
+  { weight: 1, arbitrary: repeated(fc.constantFrom('s', '😀'), [128, 129]) },
+);
+
+/**
+ * BeginTraining's trainer: absent, or any process description — pids and start times that name no
+ * process here (never watched), hosts and boot ids at and over their limits, odd text. (The e2e
+ * verdict specs watch real processes; here a process that exits would end a pool job mid-run.)
+ */
+const trainer = fc.option(
+  fc.record({
+    pid: fc.oneof(fc.constantFrom(0, 1, 2 ** 31, 2 ** 32 - 1), fc.nat()),
+    startTimeTicks: fc.oneof(fc.constantFrom(0n, 2n ** 64n - 1n), fc.bigInt({ min: 1n, max: 2n ** 40n })),
+    hostname: fc.oneof(
+      fc.constantFrom('', 'gpu-7'),
+      text(30, [CONTROL]),
+      repeated(fc.constant('h'), [255, 256]),
+    ),
+    bootId: fc.oneof(fc.constant(''), fc.uuid(), text(20, [CONTROL]), repeated(fc.constant('b'), [64, 65])),
+    sessionId,
+  }),
+  { nil: undefined },
+);
+
 export const beginTraining = fc.record({
   jobId,
   taskType,
@@ -302,6 +330,7 @@ export const beginTraining = fc.record({
   startEpoch: epoch,
   runName,
   tags,
+  trainer,
 });
 
 export const beginEpoch = fc.record({ jobId, epoch, timestamp });
@@ -454,6 +483,7 @@ export const listJobs = fc.record({
 
 export const listBatchMetrics = fc.record({ jobId, epoch: fc.option(epoch, { nil: undefined }) });
 export const jobOnly = fc.record({ jobId });
+export const heartbeat = fc.record({ jobId, sessionId });
 export const getMetricCatalog = fc.record({ taskType });
 
 /** int64 steps: small, negative, and the type's edges. */

@@ -33,7 +33,16 @@ beforeAll(async () => {
   await symlink('/etc/hostname', path.join(root, 'link-out'));
   sidecar = await startSidecarProcess({
     dataDir: path.join(dir, 'data'),
-    args: ['--quiet', '--artifact-root', root, '--max-message-bytes', String(4 << 20)],
+    // A lease longer than the run: a verdict on a pool job would change the database during a read case.
+    args: [
+      '--quiet',
+      '--artifact-root',
+      root,
+      '--max-message-bytes',
+      String(4 << 20),
+      '--trainer-lease',
+      '86400',
+    ],
   });
   runner = new FuzzRunner(sidecar, root, (f: Finding) =>
     process.stderr.write(`fuzz finding: ${f.rpc}: ${f.what}: ${f.answer}\n  input: ${f.input}\n`),
@@ -107,6 +116,7 @@ const anyCase: fc.Arbitrary<Case> = fc.oneof(
       await runner.uploadArtifact(input, m, cut);
     },
   ),
+  c(3, fc.tuple(A.heartbeat, A.mutation), 'heartbeat', ([r, m]) => runner.heartbeat(r, m)),
   c(4, fc.tuple(A.jobOnly, A.mutation), 'getJob', ([r, m]) => runner.readCase('getJob', r, m)),
   c(4, fc.tuple(A.listJobs, A.mutation), 'listJobs', ([r, m]) => runner.readCase('listJobs', r, m)),
   c(4, fc.tuple(A.jobOnly, A.mutation), 'listEpochs', ([r, m]) => runner.readCase('listEpochs', r, m)),

@@ -699,6 +699,25 @@ export class FuzzRunner {
       );
   }
 
+  /** Heartbeat: a write (it renews the lease); the answer tells the job's status as GetJob reads it. */
+  async heartbeat(init: ReqInit<'heartbeat'>, m?: Mutation): Promise<void> {
+    this.watch.begin();
+    const { request, outcome } = await this.#unary('heartbeat', init, m);
+    const res = await this.#judge('heartbeat', init, request, outcome, undefined, {
+      write: true,
+      mutation: m,
+    });
+    if (!res || !request) return;
+    const stored = (await this.read('getJob', { jobId: request.jobId }))?.job;
+    if (stored?.status !== res.status)
+      this.#note(
+        'heartbeat',
+        'the answered status differs from the stored one',
+        `answered ${res.status}, read ${stored?.status}`,
+        init,
+      );
+  }
+
   /** The read RPCs and RetryMlflowSync: a well-formed answer, and nothing written. */
   async readCase(
     name: Exclude<
@@ -710,6 +729,7 @@ export class FuzzRunner {
       | 'endTraining'
       | 'logArtifact'
       | 'uploadArtifact'
+      | 'heartbeat'
     >,
     init: ReqInit<typeof name>,
     m?: Mutation,

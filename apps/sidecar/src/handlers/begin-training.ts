@@ -12,6 +12,7 @@ import {
   checkShortText,
   checkStructDepth,
   checkTags,
+  checkTrainerProcess,
   quote,
 } from '../validation.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
@@ -20,6 +21,10 @@ import { classifierFor } from './job-states.ts';
 export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginTraining'> {
   const { store, lock, log, notify, mirrored, jobsToProto } = ctx;
   const { remember } = ctx.jobs;
+  const leaseFields = {
+    heartbeatIntervalSeconds: ctx.lease.heartbeatIntervalMs / 1000,
+    leaseSeconds: ctx.lease.leaseMs / 1000,
+  };
   return {
     async beginTraining(request) {
       checkJobId(request.jobId);
@@ -39,6 +44,7 @@ export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginT
       checkParams(request.params);
       checkRunName(request.runName);
       checkTags(request.tags);
+      checkTrainerProcess(request.trainer);
       checkStructDepth(request.modelConfig, 'model_config');
       checkStructDepth(request.trainingConfig, 'training_config');
       checkJobDescriptionSize(request);
@@ -81,7 +87,12 @@ export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginT
             `[${job.jobId}] training begun │ ${task} │ ${job.framework || 'unknown framework'} │ ${job.modelName || 'unnamed model'}`,
             { event: 'job_begun', jobId: job.jobId, task, framework: job.framework, model: job.modelName },
           );
-          return { job: (await jobsToProto([job]))[0]!, resumed: false, catalog: catalogToProto(catalog) };
+          return {
+            job: (await jobsToProto([job]))[0]!,
+            resumed: false,
+            catalog: catalogToProto(catalog),
+            ...leaseFields,
+          };
         }
         if (job.task !== task) {
           throw new RpcError(
@@ -114,7 +125,12 @@ export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginT
           startEpoch: request.startEpoch,
           previousStatus: job.status,
         });
-        return { job: (await jobsToProto([reopened]))[0]!, resumed: true, catalog: catalogToProto(catalog) };
+        return {
+          job: (await jobsToProto([reopened]))[0]!,
+          resumed: true,
+          catalog: catalogToProto(catalog),
+          ...leaseFields,
+        };
       });
     },
   };

@@ -32,6 +32,8 @@ export interface ServiceOptions {
   metrics?: SidecarMetrics;
   /** Watch streams send a heartbeat after this long without an event (default 15 s). */
   watchKeepaliveMs?: number;
+  /** The trainer lease (--trainer-lease): a running job without a sign of life this long is lost. */
+  trainerLeaseMs?: number;
 }
 
 export interface HandlerContext {
@@ -43,6 +45,8 @@ export interface HandlerContext {
   readonly notice: LogFn;
   readonly mirror: Mirror | undefined;
   readonly metrics: SidecarMetrics;
+  /** The trainer lease and the heartbeat interval clients are told (a sixth of the lease). */
+  readonly lease: TrainerLease;
   /** Runs a job's read-compute-write steps one at a time per job id. */
   readonly lock: <T>(jobId: string, fn: () => Promise<T>) => Promise<T>;
   readonly jobs: JobStates;
@@ -54,6 +58,22 @@ export interface HandlerContext {
   readonly metricSources: MetricSources;
   /** Job records → protos, with MlflowSync when mirroring. */
   jobsToProto(jobs: readonly JobRecord[]): Promise<ReturnType<typeof jobToProto>[]>;
+}
+
+/** How long a job may go without a sign of life, and how often clients heartbeat. */
+export interface TrainerLease {
+  readonly leaseMs: number;
+  readonly heartbeatIntervalMs: number;
+}
+
+/** Beats per lease: five heartbeats in a row may be lost (a busy host, a short network blip). */
+export const BEATS_PER_LEASE = 6;
+
+/** The default lease (60 s): see docs/verdicts.md for why. */
+export const DEFAULT_TRAINER_LEASE_MS = 60_000;
+
+export function trainerLease(leaseMs = DEFAULT_TRAINER_LEASE_MS): TrainerLease {
+  return { leaseMs, heartbeatIntervalMs: leaseMs / BEATS_PER_LEASE };
 }
 
 /** Room a list page leaves in the message for the response's other fields (the page token, tags). */
@@ -69,6 +89,7 @@ export function createHandlerContext(options: ServiceOptions): HandlerContext {
     notice: options.notice ?? options.log,
     mirror,
     metrics: options.metrics ?? createSidecarMetrics(),
+    lease: trainerLease(options.trainerLeaseMs),
     lock: createKeyedMutex(),
     jobs: createJobStates(store),
     mirrored: (build) => (mirror ? { outbox: build() } : {}),

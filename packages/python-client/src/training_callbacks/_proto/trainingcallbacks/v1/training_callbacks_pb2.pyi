@@ -35,6 +35,13 @@ class TrainingOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRAINING_OUTCOME_FAILED: _ClassVar[TrainingOutcome]
     TRAINING_OUTCOME_CANCELLED: _ClassVar[TrainingOutcome]
 
+class EndCause(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    END_CAUSE_UNSPECIFIED: _ClassVar[EndCause]
+    END_CAUSE_REPORTED: _ClassVar[EndCause]
+    END_CAUSE_LEASE_EXPIRED: _ClassVar[EndCause]
+    END_CAUSE_PROCESS_EXITED: _ClassVar[EndCause]
+
 class MetricFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     METRIC_FORMAT_UNSPECIFIED: _ClassVar[MetricFormat]
@@ -64,6 +71,10 @@ TRAINING_OUTCOME_UNSPECIFIED: TrainingOutcome
 TRAINING_OUTCOME_COMPLETED: TrainingOutcome
 TRAINING_OUTCOME_FAILED: TrainingOutcome
 TRAINING_OUTCOME_CANCELLED: TrainingOutcome
+END_CAUSE_UNSPECIFIED: EndCause
+END_CAUSE_REPORTED: EndCause
+END_CAUSE_LEASE_EXPIRED: EndCause
+END_CAUSE_PROCESS_EXITED: EndCause
 METRIC_FORMAT_UNSPECIFIED: MetricFormat
 METRIC_FORMAT_PERCENT: MetricFormat
 METRIC_FORMAT_FLOAT: MetricFormat
@@ -125,7 +136,7 @@ class MlflowSync(_message.Message):
     def __init__(self, enabled: _Optional[bool] = ..., in_sync: _Optional[bool] = ..., pending_items: _Optional[int] = ..., oldest_pending_age_seconds: _Optional[float] = ..., parked_error: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "task_type", "framework", "model_name", "status", "model_config", "training_config", "params", "custom_metrics", "start_epoch", "epochs_reported", "primary_metric", "best_epoch", "best_value", "final_metrics", "final_primary_value", "error_message", "mlflow_experiment_id", "mlflow_run_id", "mlflow_sync", "created_at", "updated_at", "ended_at", "client_losses", "run_name", "tags")
+    __slots__ = ("job_id", "task_type", "framework", "model_name", "status", "model_config", "training_config", "params", "custom_metrics", "start_epoch", "epochs_reported", "primary_metric", "best_epoch", "best_value", "final_metrics", "final_primary_value", "error_message", "mlflow_experiment_id", "mlflow_run_id", "mlflow_sync", "created_at", "updated_at", "ended_at", "client_losses", "run_name", "tags", "end_cause", "end_reason", "last_seen_at", "lease_expires_at", "trainer")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -173,6 +184,11 @@ class Job(_message.Message):
     CLIENT_LOSSES_FIELD_NUMBER: _ClassVar[int]
     RUN_NAME_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
+    END_CAUSE_FIELD_NUMBER: _ClassVar[int]
+    END_REASON_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_AT_FIELD_NUMBER: _ClassVar[int]
+    LEASE_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    TRAINER_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     task_type: TaskType
     framework: str
@@ -199,7 +215,26 @@ class Job(_message.Message):
     client_losses: ClientLosses
     run_name: str
     tags: _containers.ScalarMap[str, str]
-    def __init__(self, job_id: _Optional[str] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., framework: _Optional[str] = ..., model_name: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., model_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., training_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ..., custom_metrics: _Optional[_Iterable[_Union[MetricDefinition, _Mapping]]] = ..., start_epoch: _Optional[int] = ..., epochs_reported: _Optional[int] = ..., primary_metric: _Optional[str] = ..., best_epoch: _Optional[int] = ..., best_value: _Optional[float] = ..., final_metrics: _Optional[_Mapping[str, float]] = ..., final_primary_value: _Optional[float] = ..., error_message: _Optional[str] = ..., mlflow_experiment_id: _Optional[str] = ..., mlflow_run_id: _Optional[str] = ..., mlflow_sync: _Optional[_Union[MlflowSync, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., client_losses: _Optional[_Union[ClientLosses, _Mapping]] = ..., run_name: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    end_cause: EndCause
+    end_reason: str
+    last_seen_at: _timestamp_pb2.Timestamp
+    lease_expires_at: _timestamp_pb2.Timestamp
+    trainer: TrainerProcess
+    def __init__(self, job_id: _Optional[str] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., framework: _Optional[str] = ..., model_name: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., model_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., training_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ..., custom_metrics: _Optional[_Iterable[_Union[MetricDefinition, _Mapping]]] = ..., start_epoch: _Optional[int] = ..., epochs_reported: _Optional[int] = ..., primary_metric: _Optional[str] = ..., best_epoch: _Optional[int] = ..., best_value: _Optional[float] = ..., final_metrics: _Optional[_Mapping[str, float]] = ..., final_primary_value: _Optional[float] = ..., error_message: _Optional[str] = ..., mlflow_experiment_id: _Optional[str] = ..., mlflow_run_id: _Optional[str] = ..., mlflow_sync: _Optional[_Union[MlflowSync, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., client_losses: _Optional[_Union[ClientLosses, _Mapping]] = ..., run_name: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., end_cause: _Optional[_Union[EndCause, str]] = ..., end_reason: _Optional[str] = ..., last_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lease_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trainer: _Optional[_Union[TrainerProcess, _Mapping]] = ...) -> None: ...
+
+class TrainerProcess(_message.Message):
+    __slots__ = ("pid", "start_time_ticks", "hostname", "boot_id", "session_id")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_TICKS_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    BOOT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    start_time_ticks: int
+    hostname: str
+    boot_id: str
+    session_id: str
+    def __init__(self, pid: _Optional[int] = ..., start_time_ticks: _Optional[int] = ..., hostname: _Optional[str] = ..., boot_id: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class ClientLosses(_message.Message):
     __slots__ = ("dropped_points", "refused_points", "failed_writes", "reasons")
@@ -257,7 +292,7 @@ class BestEpoch(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., value: _Optional[float] = ...) -> None: ...
 
 class BeginTrainingRequest(_message.Message):
-    __slots__ = ("job_id", "task_type", "framework", "model_name", "model_config", "training_config", "params", "custom_metrics", "start_epoch", "run_name", "tags")
+    __slots__ = ("job_id", "task_type", "framework", "model_name", "model_config", "training_config", "params", "custom_metrics", "start_epoch", "run_name", "tags", "trainer")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -283,6 +318,7 @@ class BeginTrainingRequest(_message.Message):
     START_EPOCH_FIELD_NUMBER: _ClassVar[int]
     RUN_NAME_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
+    TRAINER_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     task_type: TaskType
     framework: str
@@ -294,34 +330,43 @@ class BeginTrainingRequest(_message.Message):
     start_epoch: int
     run_name: str
     tags: _containers.ScalarMap[str, str]
-    def __init__(self, job_id: _Optional[str] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., framework: _Optional[str] = ..., model_name: _Optional[str] = ..., model_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., training_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ..., custom_metrics: _Optional[_Iterable[_Union[MetricDefinition, _Mapping]]] = ..., start_epoch: _Optional[int] = ..., run_name: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    trainer: TrainerProcess
+    def __init__(self, job_id: _Optional[str] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., framework: _Optional[str] = ..., model_name: _Optional[str] = ..., model_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., training_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ..., custom_metrics: _Optional[_Iterable[_Union[MetricDefinition, _Mapping]]] = ..., start_epoch: _Optional[int] = ..., run_name: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., trainer: _Optional[_Union[TrainerProcess, _Mapping]] = ...) -> None: ...
 
 class BeginTrainingResponse(_message.Message):
-    __slots__ = ("job", "resumed", "catalog")
+    __slots__ = ("job", "resumed", "catalog", "heartbeat_interval_seconds", "lease_seconds", "process_watched")
     JOB_FIELD_NUMBER: _ClassVar[int]
     RESUMED_FIELD_NUMBER: _ClassVar[int]
     CATALOG_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PROCESS_WATCHED_FIELD_NUMBER: _ClassVar[int]
     job: Job
     resumed: bool
     catalog: TaskCatalog
-    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., resumed: _Optional[bool] = ..., catalog: _Optional[_Union[TaskCatalog, _Mapping]] = ...) -> None: ...
+    heartbeat_interval_seconds: float
+    lease_seconds: float
+    process_watched: bool
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., resumed: _Optional[bool] = ..., catalog: _Optional[_Union[TaskCatalog, _Mapping]] = ..., heartbeat_interval_seconds: _Optional[float] = ..., lease_seconds: _Optional[float] = ..., process_watched: _Optional[bool] = ...) -> None: ...
 
 class BeginEpochRequest(_message.Message):
-    __slots__ = ("job_id", "epoch", "timestamp")
+    __slots__ = ("job_id", "epoch", "timestamp", "session_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     epoch: int
     timestamp: _timestamp_pb2.Timestamp
-    def __init__(self, job_id: _Optional[str] = ..., epoch: _Optional[int] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    session_id: str
+    def __init__(self, job_id: _Optional[str] = ..., epoch: _Optional[int] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class BeginEpochResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class EndEpochRequest(_message.Message):
-    __slots__ = ("job_id", "epoch", "metrics", "timestamp")
+    __slots__ = ("job_id", "epoch", "metrics", "timestamp", "session_id")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -333,11 +378,13 @@ class EndEpochRequest(_message.Message):
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     epoch: int
     metrics: _containers.ScalarMap[str, float]
     timestamp: _timestamp_pb2.Timestamp
-    def __init__(self, job_id: _Optional[str] = ..., epoch: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    session_id: str
+    def __init__(self, job_id: _Optional[str] = ..., epoch: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class EndEpochResponse(_message.Message):
     __slots__ = ("verdicts", "is_best", "best", "summary")
@@ -364,12 +411,14 @@ class BatchMetricsBlock(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., names: _Optional[_Iterable[str]] = ..., steps: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ReportBatchMetricsRequest(_message.Message):
-    __slots__ = ("job_id", "blocks")
+    __slots__ = ("job_id", "blocks", "session_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     blocks: _containers.RepeatedCompositeFieldContainer[BatchMetricsBlock]
-    def __init__(self, job_id: _Optional[str] = ..., blocks: _Optional[_Iterable[_Union[BatchMetricsBlock, _Mapping]]] = ...) -> None: ...
+    session_id: str
+    def __init__(self, job_id: _Optional[str] = ..., blocks: _Optional[_Iterable[_Union[BatchMetricsBlock, _Mapping]]] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class ReportBatchMetricsResponse(_message.Message):
     __slots__ = ("accepted_points", "rejected_points", "non_finite_points", "rejections", "replaced_points")
@@ -386,7 +435,7 @@ class ReportBatchMetricsResponse(_message.Message):
     def __init__(self, accepted_points: _Optional[int] = ..., rejected_points: _Optional[int] = ..., non_finite_points: _Optional[int] = ..., rejections: _Optional[_Iterable[str]] = ..., replaced_points: _Optional[int] = ...) -> None: ...
 
 class EndTrainingRequest(_message.Message):
-    __slots__ = ("job_id", "outcome", "final_metrics", "error_message", "losses")
+    __slots__ = ("job_id", "outcome", "final_metrics", "error_message", "losses", "session_id")
     class FinalMetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -399,12 +448,14 @@ class EndTrainingRequest(_message.Message):
     FINAL_METRICS_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     LOSSES_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     outcome: TrainingOutcome
     final_metrics: _containers.ScalarMap[str, float]
     error_message: str
     losses: ClientLosses
-    def __init__(self, job_id: _Optional[str] = ..., outcome: _Optional[_Union[TrainingOutcome, str]] = ..., final_metrics: _Optional[_Mapping[str, float]] = ..., error_message: _Optional[str] = ..., losses: _Optional[_Union[ClientLosses, _Mapping]] = ...) -> None: ...
+    session_id: str
+    def __init__(self, job_id: _Optional[str] = ..., outcome: _Optional[_Union[TrainingOutcome, str]] = ..., final_metrics: _Optional[_Mapping[str, float]] = ..., error_message: _Optional[str] = ..., losses: _Optional[_Union[ClientLosses, _Mapping]] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class EndTrainingResponse(_message.Message):
     __slots__ = ("job", "verdicts")
@@ -429,14 +480,16 @@ class Artifact(_message.Message):
     def __init__(self, artifact_path: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., source_path: _Optional[str] = ..., logged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class LogArtifactRequest(_message.Message):
-    __slots__ = ("job_id", "path", "artifact_path")
+    __slots__ = ("job_id", "path", "artifact_path", "session_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_PATH_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     path: str
     artifact_path: str
-    def __init__(self, job_id: _Optional[str] = ..., path: _Optional[str] = ..., artifact_path: _Optional[str] = ...) -> None: ...
+    session_id: str
+    def __init__(self, job_id: _Optional[str] = ..., path: _Optional[str] = ..., artifact_path: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class LogArtifactResponse(_message.Message):
     __slots__ = ("artifacts",)
@@ -445,16 +498,18 @@ class LogArtifactResponse(_message.Message):
     def __init__(self, artifacts: _Optional[_Iterable[_Union[Artifact, _Mapping]]] = ...) -> None: ...
 
 class UploadArtifactHeader(_message.Message):
-    __slots__ = ("job_id", "artifact_path", "size_bytes", "sha256")
+    __slots__ = ("job_id", "artifact_path", "size_bytes", "sha256", "session_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_PATH_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     artifact_path: str
     size_bytes: int
     sha256: str
-    def __init__(self, job_id: _Optional[str] = ..., artifact_path: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+    session_id: str
+    def __init__(self, job_id: _Optional[str] = ..., artifact_path: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class UploadArtifactRequest(_message.Message):
     __slots__ = ("header", "chunk")
@@ -469,6 +524,26 @@ class UploadArtifactResponse(_message.Message):
     ARTIFACT_FIELD_NUMBER: _ClassVar[int]
     artifact: Artifact
     def __init__(self, artifact: _Optional[_Union[Artifact, _Mapping]] = ...) -> None: ...
+
+class HeartbeatRequest(_message.Message):
+    __slots__ = ("job_id", "session_id")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    session_id: str
+    def __init__(self, job_id: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
+
+class HeartbeatResponse(_message.Message):
+    __slots__ = ("status", "end_cause", "revived", "lease_expires_at")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    END_CAUSE_FIELD_NUMBER: _ClassVar[int]
+    REVIVED_FIELD_NUMBER: _ClassVar[int]
+    LEASE_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    status: JobStatus
+    end_cause: EndCause
+    revived: bool
+    lease_expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, status: _Optional[_Union[JobStatus, str]] = ..., end_cause: _Optional[_Union[EndCause, str]] = ..., revived: _Optional[bool] = ..., lease_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class RetryMlflowSyncRequest(_message.Message):
     __slots__ = ("job_id",)

@@ -75,6 +75,11 @@ class TrainingCallbacksStub:
                 request_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.UploadArtifactRequest.SerializeToString,
                 response_deserializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.UploadArtifactResponse.FromString,
                 _registered_method=True)
+        self.Heartbeat = channel.unary_unary(
+                '/trainingcallbacks.v1.TrainingCallbacks/Heartbeat',
+                request_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.HeartbeatRequest.SerializeToString,
+                response_deserializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.HeartbeatResponse.FromString,
+                _registered_method=True)
         self.GetJob = channel.unary_unary(
                 '/trainingcallbacks.v1.TrainingCallbacks/GetJob',
                 request_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.GetJobRequest.SerializeToString,
@@ -205,6 +210,23 @@ class TrainingCallbacksServicer:
 
     def UploadArtifact(self, request_iterator, context):
         """Uploads one file in chunks, for trainers that share no volume with the sidecar.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Heartbeat(self, request, context):
+        """Renews the job's lease: the trainer is alive. Sent by the client's background thread every
+        `BeginTrainingResponse.heartbeat_interval_seconds` from BeginTraining until EndTraining, never
+        from the training loop (a long epoch without reports is not a death). A write (it renews the
+        lease, and may revive a lost job), idempotent: repeating it changes nothing more. A failed
+        heartbeat is neither retried nor counted as lost: the next one follows at the interval.
+
+        For a RUNNING job: renews the lease (whatever the session). For a job the sidecar declared lost
+        (FAILED with END_CAUSE_LEASE_EXPIRED or END_CAUSE_PROCESS_EXITED) and the `session_id` of the
+        BeginTraining that began or last resumed it: revives the job (RUNNING again, its MLflow run too;
+        `revived` is true). For any other ended job: changes nothing and answers its status, so the client
+        stops heartbeating. NOT_FOUND for an unknown job.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -356,6 +378,11 @@ def add_TrainingCallbacksServicer_to_server(servicer, server):
                     servicer.UploadArtifact,
                     request_deserializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.UploadArtifactRequest.FromString,
                     response_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.UploadArtifactResponse.SerializeToString,
+            ),
+            'Heartbeat': grpc.unary_unary_rpc_method_handler(
+                    servicer.Heartbeat,
+                    request_deserializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.HeartbeatRequest.FromString,
+                    response_serializer=trainingcallbacks_dot_v1_dot_training__callbacks__pb2.HeartbeatResponse.SerializeToString,
             ),
             'GetJob': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJob,
@@ -613,6 +640,33 @@ class TrainingCallbacks:
             '/trainingcallbacks.v1.TrainingCallbacks/UploadArtifact',
             trainingcallbacks_dot_v1_dot_training__callbacks__pb2.UploadArtifactRequest.SerializeToString,
             trainingcallbacks_dot_v1_dot_training__callbacks__pb2.UploadArtifactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Heartbeat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trainingcallbacks.v1.TrainingCallbacks/Heartbeat',
+            trainingcallbacks_dot_v1_dot_training__callbacks__pb2.HeartbeatRequest.SerializeToString,
+            trainingcallbacks_dot_v1_dot_training__callbacks__pb2.HeartbeatResponse.FromString,
             options,
             channel_credentials,
             insecure,

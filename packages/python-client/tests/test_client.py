@@ -326,8 +326,11 @@ def test_strict_mode_raises(address: str, job_id: str) -> None:
     with pytest.raises(tc.SidecarRejectedError) as info:
         refused.on_train_begin()
     assert info.value.code.name == "INVALID_ARGUMENT"
-    full = TrainingCallbacks(job_id, "pose", address=f"127.0.0.1:{free_port()}", strict=True, max_queued_batches=1)
-    full._begin_state = "acked"  # skip BeginTraining (the sidecar is down)
+    full = TrainingCallbacks(
+        job_id, "pose", address=f"127.0.0.1:{free_port()}", strict=True, max_queued_batches=1, call_timeout=0.5
+    )
+    with pytest.raises(tc.SidecarUnavailableError):
+        full.on_train_begin()  # the sidecar is down: rows stay queued behind the unacknowledged begin
     full.on_batch_end(0, {"loss": 1.0})
     with pytest.raises(tc.BufferFullError):
         full.on_batch_end(1, {"loss": 1.0})

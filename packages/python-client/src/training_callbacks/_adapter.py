@@ -1,4 +1,6 @@
-"""What every framework adapter shares: a lazily created client that survives pickling."""
+"""What every framework adapter shares: a lazily created client that survives pickling, and the
+constructor of the adapters a framework is handed as an object (Lightning's logger, Hugging Face's
+callback). Adapters use the client's public API only."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import Any
 
 from ._config import parse_task_type
 from ._proto.trainingcallbacks.v1 import training_callbacks_pb2 as pb
-from .callbacks import TrainingCallbacks, _FailureGuard
+from .callbacks import FailureGuard, TrainingCallbacks
 from .errors import ConfigurationError
 
 
@@ -42,7 +44,7 @@ class AdapterBase:
             self._callbacks = TrainingCallbacks(**self._client_kwargs)
         return self._callbacks
 
-    def reporting_failures(self) -> _FailureGuard:
+    def reporting_failures(self) -> FailureGuard:
         """Context manager: when its block raises, the job ends as failed (and the error propagates).
 
         Needed for frameworks that call no hook when training raises (Ultralytics, Hugging Face)::
@@ -68,3 +70,33 @@ class AdapterBase:
 
     def __getstate__(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+class HookAdapter(AdapterBase):
+    """The shared constructor of the adapters whose framework calls their hooks (Lightning's
+    ``Logger``, Hugging Face's ``TrainerCallback``): the job first, as those frameworks' own loggers
+    and callbacks take their run's name first.
+
+    Args:
+        job_id: The job's id (or ``$TRAINING_CALLBACKS_JOB_ID``).
+        task_type: The task type (required unless ``callbacks`` has one).
+        callbacks: An existing client instead of ``job_id``/``task_type``/``client_kwargs``.
+        batch_metrics: Send the framework's per-step logs as batch rows too.
+        **client_kwargs: Other :class:`~training_callbacks.TrainingCallbacks` arguments.
+    """
+
+    def __init__(
+        self,
+        job_id: str | None = None,
+        task_type: Any = None,
+        *,
+        callbacks: TrainingCallbacks | None = None,
+        batch_metrics: bool = True,
+        **client_kwargs: Any,
+    ) -> None:
+        AdapterBase.__init__(self, callbacks, job_id=job_id, task_type=task_type, **client_kwargs)
+        self.batch_metrics = batch_metrics
+        self._start()
+
+    def _start(self) -> None:
+        """Sets up the adapter's own state of a run (called by the constructor)."""

@@ -6,7 +6,7 @@ import dataclasses
 import enum
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import PurePath
 from typing import Any, Union, cast
 
@@ -105,6 +105,29 @@ def wire_text(value: str) -> str:
         return value
     except UnicodeEncodeError:
         return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def numeric_values(metrics: Mapping[str, Any] | None, what: str, warn_once: Callable[..., None]) -> dict[str, float]:
+    """The numeric values of ``metrics`` as floats (names as wire text). ``None`` values are left
+    out silently (a missing value stays missing); other non-numbers are left out with a warning,
+    once per name (``warn_once(key, message, *args)``)."""
+    out: dict[str, float] = {}
+    if not metrics:
+        return out
+    for name, value in metrics.items():
+        if value is None:
+            continue
+        try:
+            out[wire_text(str(name))] = float(value)
+        except (TypeError, ValueError):
+            warn_once(
+                f"non-numeric:{what}:{name}",
+                "training-callbacks: %s metric %r has a non-numeric value %r; left out",
+                what,
+                name,
+                value,
+            )
+    return out
 
 
 def to_plain(value: Any, _depth: int = 0) -> Any:

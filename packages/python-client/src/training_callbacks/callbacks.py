@@ -1,58 +1,53 @@
 """``TrainingCallbacks``: report a training job to the sidecar without ever hurting the trainer.
 
-Every reporting method returns at once. Writes go to an ordered queue that a background thread
-sends to the sidecar, retrying until each is acknowledged; batch metrics go to a bounded queue that
-the same thread streams in blocks over ``ReportBatchMetrics``. When the sidecar is unreachable the
-client warns once, keeps buffering (batch metrics up to ``max_queued_batches`` rows, beyond which
-new rows are dropped and counted) and keeps retrying; nothing is raised into the training loop
-unless ``strict=True``.
+This module is the public API: the reporting calls, the context manager and what the client tells
+about itself. Every reporting method returns at once: it queues the report on the job's
+:class:`~training_callbacks._transport.Transport`, whose background thread delivers it in order,
+retrying until it is acknowledged (see ``_transport.py`` for the queues and the retry rules). When
+the sidecar is unreachable the client warns once, keeps buffering (batch metrics up to
+``max_queued_batches`` rows, beyond which new rows are dropped and counted) and keeps retrying;
+nothing is raised into the training loop unless ``strict=True``.
 """
 
 from __future__ import annotations
 
 import atexit
-import collections
 import enum
-import hashlib
 import logging
 import os
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, cast
 
-import grpc
 from google.protobuf import timestamp_pb2
 
 from ._config import (
     TaskTypeLike,
     config_get,
     flatten_params,
+    numeric_values,
     param_text,
     parse_task_type,
     resolve_rank,
     to_struct,
-    wire_text,
     world_size,
 )
-from ._connection import create_channel, resolve_connection
+from ._connection import resolve_connection
+from ._losses import Losses
 from ._proto.trainingcallbacks.v1 import training_callbacks_pb2 as pb
-from ._proto.trainingcallbacks.v1 import training_callbacks_pb2_grpc as pb_grpc
-from ._losses import LossLedger, Losses
-from ._status_table import SUSPECT_ATTEMPTS
+from ._transport import JobState, Op, Transport
 from .errors import (
     BufferFullError,
     ConfigurationError,
-    SidecarRejectedError,
     SidecarUnavailableError,
     TrainingCallbacksError,
-    status_class,
 )
 
-__all__ = ["ClientStats", "Losses", "Outcome", "TrainingCallbacks"]
+__all__ = ["ClientStats", "FailureGuard", "Losses", "Outcome", "TrainingCallbacks"]
 
 logger = logging.getLogger("training_callbacks")
 
@@ -68,20 +63,6 @@ _OUTCOMES: dict[str, pb.TrainingOutcome] = {
     "canceled": pb.TRAINING_OUTCOME_CANCELLED,
     "killed": pb.TRAINING_OUTCOME_CANCELLED,
 }
-
-#: Size of one UploadArtifact chunk (the contract allows up to 1 MiB).
-CHUNK_BYTES = 1024 * 1024
-#: Codes on which LogArtifact falls back to streaming the file (no shared volume / outside the roots).
-_UPLOAD_FALLBACK_CODES = frozenset(
-    {grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND}
-)
-#: Values per block and per ReportBatchMetrics message. Building or serialising a message is one C
-#: call that holds the GIL, so they are kept small (a 32K-value message is ~300 KB, well under
-#: grpc's default 4 MiB limit, and takes a fraction of a millisecond) to keep the training thread's
-#: waits for the GIL short.
-_VALUES_PER_BLOCK = 8 * 1024
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_VALUES_PER_MESSAGE = 32 * 1024
 
 
 def _now() -> timestamp_pb2.Timestamp:
@@ -115,25 +96,6 @@ class ClientStats:
     dropped_points: int
     failed_writes: int
     unreachable: bool
-
-
-@dataclass
-class _Op:
-    """One queued write."""
-
-    kind: str  # begin | epoch_begin | epoch_end | end | artifact | barrier
-    request: Any = None
-    deadline: float | None = None  # monotonic; None = retry until acknowledged
-    done: threading.Event = field(default_factory=threading.Event)
-    error: BaseException | None = None
-    result: Any = None
-    attempts: int = 0
-    uploaded: set[str] = field(default_factory=set)  # artifact fallback: files already uploaded
-    rebegun: bool = False  # BeginTraining was re-sent once because the sidecar did not know the job
-
-    def finish(self, result: Any = None, error: BaseException | None = None) -> None:
-        self.result, self.error = result, error
-        self.done.set()
 
 
 # Clients alive in this process, so that a fork can reset them and exit can flush them.
@@ -290,9 +252,9 @@ class TrainingCallbacks:
         self.verbose = verbose
         self.exit_flush_timeout = 5.0
         self._epoch = self.start_epoch
-        self._begin_state = "none"  # none | queued | acked | refused
-        self._ended = False
+        self._state = JobState()
         self._init_runtime()
+
 
     # Pickling (e.g. into a spawned DDP worker) keeps the configuration and the job's state; the
     # queue, thread and channel are process-local and start afresh on the other side.
@@ -300,29 +262,24 @@ class TrainingCallbacks:
         "address", "connection", "rank", "world_size", "job_id", "enabled", "strict", "model_config", "training_config",
         "params", "task_type", "framework", "model_name", "custom_metrics", "start_epoch",
         "run_name", "tags", "max_queued_batches", "flush_timeout", "call_timeout", "flush_interval", "verbose",
-        "exit_flush_timeout", "_epoch", "_begin_state", "_ended",
+        "exit_flush_timeout", "_epoch",
     )  # fmt: skip
 
     def __getstate__(self) -> dict[str, Any]:
         state = {name: getattr(self, name) for name in self._PICKLED}
-        if state["_begin_state"] == "queued":
-            state["_begin_state"] = "none"  # it may not have arrived: send it again (idempotent)
+        # A queued BeginTraining may not have arrived: the other side sends it again (it is idempotent).
+        state["_begin"] = "none" if self._state.begin == "queued" else self._state.begin
+        state["_ended"] = self._state.ended
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        self._state = JobState(state.pop("_begin"), state.pop("_ended"))
         self.__dict__.update(state)
         self._init_runtime()
 
     def _init_runtime(self) -> None:
         self._lock = threading.RLock()
         self._forked = False
-        self._warned: set[str] = set()
-        self._catalog: pb.TaskCatalog | None = None
-        self._job: pb.Job | None = None
-        self._resumed = False
-        self._last_epoch_response: pb.EndEpochResponse | None = None
-        self._deferred_error: BaseException | None = None  # strict mode: raised at the next call
-        self._begin_error: BaseException | None = None
         self._reset_transport()
         _live.add(self)
 
@@ -343,7 +300,7 @@ class TrainingCallbacks:
         """
         if not self._ready and not self._prepare_batch():
             return
-        queue = self._batches
+        queue = self._batches  # the transport's queue, bound in _reset_transport (one lookup less)
         n = len(queue)
         if n >= self.max_queued_batches:
             self._drop(metrics)
@@ -374,14 +331,14 @@ class TrainingCallbacks:
         if not self._usable():
             return
         with self._lock:
-            if self._begin_state != "none":
+            if self._state.begin != "none":
                 return
             if self.task_type == pb.TASK_TYPE_UNSPECIFIED:
                 self._fail(ConfigurationError("task_type is not set (argument or model_config.task_type)"), "no-task")
                 self.enabled = False
                 return
-            self._begin_state = "queued"
-        self._submit(_Op("begin", self._begin_request()))
+            self._state.begin = "queued"
+        self._submit(Op("begin", self._begin_request()))
 
     def on_epoch_begin(self, epoch: int) -> None:
         """Marks the start of ``epoch`` (0-based); batch rows default to this epoch."""
@@ -389,7 +346,7 @@ class TrainingCallbacks:
         if not self._usable():
             return
         self._ensure_begun()
-        self._submit(_Op("epoch_begin", pb.BeginEpochRequest(job_id=self.job_id, epoch=int(epoch), timestamp=_now())))
+        self._submit(Op("epoch_begin", pb.BeginEpochRequest(job_id=self.job_id, epoch=int(epoch), timestamp=_now())))
 
     def on_epoch_end(self, epoch: int, metrics: Mapping[str, Any] | None = None) -> None:
         """Reports the metrics of a finished epoch (0-based). Re-reporting an epoch replaces it.
@@ -404,9 +361,9 @@ class TrainingCallbacks:
             return
         self._ensure_begun()
         request = pb.EndEpochRequest(
-            job_id=self.job_id, epoch=int(epoch), metrics=self._numeric(metrics, "epoch"), timestamp=_now()
+            job_id=self.job_id, epoch=int(epoch), metrics=self.numeric_metrics(metrics, "epoch"), timestamp=_now()
         )
-        self._submit(_Op("epoch_end", request))
+        self._submit(Op("epoch_end", request))
 
     def on_train_end(
         self,
@@ -433,7 +390,7 @@ class TrainingCallbacks:
             still unacknowledged then is given up and counted. Only the first call ends the job;
             later calls return at once.
         """
-        if not self._usable() or self._ended:
+        if not self._usable() or self._state.ended:
             return True
         self._ensure_begun()
         code = self._outcome(outcome, error)
@@ -442,13 +399,13 @@ class TrainingCallbacks:
             message = f"{type(error).__name__}: {error}"
         elif error:
             message = str(error)
-        final = self._numeric(final_metrics, "final")
+        final = self.numeric_metrics(final_metrics, "final")
         request = pb.EndTrainingRequest(job_id=self.job_id, outcome=code, final_metrics=final, error_message=message)
-        self._ended = True
+        self._state.ended = True
         self._ready = False
         timeout = self.flush_timeout if timeout is None else max(float(timeout), 0.0)
-        self._give_up_at = time.monotonic() + timeout - min(self.call_timeout, timeout / 2)
-        op = _Op("end", request)
+        self._transport.give_up_at = time.monotonic() + timeout - min(self.call_timeout, timeout / 2)
+        op = Op("end", request)
         self._submit(op, wait=False)
         delivered = self._wait(op, timeout, what="on_train_end")
         losses = self.losses()
@@ -464,7 +421,7 @@ class TrainingCallbacks:
         """
         if not self._usable():
             return True
-        op = _Op("barrier")
+        op = Op("barrier")
         self._submit(op, wait=False)
         return self._wait(op, self.flush_timeout if timeout is None else timeout, what="flush")
 
@@ -494,18 +451,18 @@ class TrainingCallbacks:
         self._end_from_block(exc)
         return False
 
-    def reporting_failures(self) -> _FailureGuard:
+    def reporting_failures(self) -> FailureGuard:
         """A context manager that ends the job as failed when its block raises (and re-raises),
         without beginning it on entry: for adapters, where the framework's events begin the job.
         """
-        return _FailureGuard(self)
+        return FailureGuard(self)
 
     def _end_from_block(self, exc: BaseException | None) -> None:
         if exc is None:
-            if not self._ended:
+            if not self._state.ended:
                 self.on_train_end()
             return
-        if self._ended:
+        if self._state.ended:
             return
         if isinstance(exc, SystemExit) and exc.code in (0, None):
             self.on_train_end()  # sys.exit(0) is a normal end
@@ -523,61 +480,90 @@ class TrainingCallbacks:
     @property
     def catalog(self) -> pb.TaskCatalog | None:
         """The task's metric catalog, as returned by the sidecar at BeginTraining (None until then)."""
-        return self._catalog
+        return self._state.catalog
 
     @property
     def job(self) -> pb.Job | None:
         """The job as last returned by the sidecar (BeginTraining, then EndTraining)."""
-        return self._job
+        return self._state.job
 
     @property
     def resumed(self) -> bool:
         """True when the sidecar continued an existing job with this id."""
-        return self._resumed
+        return self._state.resumed
 
     @property
     def last_epoch_response(self) -> pb.EndEpochResponse | None:
         """The sidecar's answer to the last acknowledged epoch report (verdicts, best epoch, summary)."""
-        return self._last_epoch_response
+        return self._state.last_epoch_response
 
     def metric_catalog(self, timeout: float | None = None) -> pb.TaskCatalog:
         """The task's metric catalog from the sidecar (GetMetricCatalog); raises when unreachable."""
-        if self._catalog is not None:
-            return self._catalog
+        if self._state.catalog is not None:
+            return self._state.catalog
         from .client import SidecarClient
 
         with SidecarClient(self.address, timeout=timeout or self.call_timeout) as client:
-            self._catalog = client.get_metric_catalog(self.task_type)
-        return self._catalog
+            self._state.catalog = client.get_metric_catalog(self.task_type)
+        return self._state.catalog
 
     def stats(self) -> ClientStats:
         """Counts of queued, sent and lost reports."""
-        losses = self.losses()
-        with self._lock:
+        transport = self._transport
+        losses = transport.losses()
+        with transport.lock:
+            queued, inflight = transport.pending_rows()
             return ClientStats(
-                queued_rows=len(self._batches),
-                inflight_rows=len(self._inflight),
-                pending_writes=sum(1 for op in list(self._ops) if op.kind != "barrier"),
-                accepted_points=self._accepted_points,
+                queued_rows=queued,
+                inflight_rows=inflight,
+                pending_writes=transport.pending_writes(),
+                accepted_points=transport.accepted_points,
                 rejected_points=losses.refused_points,
-                dropped_rows=self._dropped_rows,
+                dropped_rows=transport.dropped_rows,
                 dropped_points=losses.dropped_points,
                 failed_writes=losses.failed_writes,
-                unreachable=self._unreachable,
+                unreachable=transport.unreachable,
             )
 
     def losses(self) -> Losses:
         """What could not be delivered so far, with the reasons (sent with EndTraining)."""
-        return self._losses.snapshot(
-            queue_full_points=self._dropped_points,
-            queue_full_reason=f"batch queue full ({self.max_queued_batches} rows): raise max_queued_batches or report less often",
-        )
+        return self._transport.losses()
 
     def close(self) -> None:
         """Stops the background sender without waiting (queued reports are lost)."""
-        self._stop.set()
-        self._wake.set()
+        self._transport.close()
         _live.discard(self)
+
+    # ------------------------------------------------------------------------------------------
+    # For adapters and callers that build on the client
+
+    @property
+    def began(self) -> bool:
+        """True once the job's BeginTraining is queued (or delivered, or refused)."""
+        return self._state.begin != "none"
+
+    @property
+    def ended(self) -> bool:
+        """True once ``on_train_end`` (or an exit path) has ended the job."""
+        return self._state.ended
+
+    def set_start_epoch(self, epoch: int) -> bool:
+        """Sets the epoch training (re)starts from, before the job begins; batch rows default to it
+        until the next ``on_epoch_begin``. Returns False (and changes nothing) once the job has begun."""
+        if self.began:
+            return False
+        self.start_epoch = self._epoch = int(epoch)
+        return True
+
+    def numeric_metrics(self, metrics: Mapping[str, Any] | None, what: str = "epoch") -> dict[str, float]:
+        """The numeric values of ``metrics`` as floats: ``None`` values are left out (a missing value
+        stays missing), other non-numbers are left out with a warning once per name (``what`` names
+        the kind of metric in it)."""
+        return numeric_values(metrics, what, self._state.warn_once)
+
+    def warn_once(self, key: str, message: str, *args: Any) -> None:
+        """Logs a warning on the ``training_callbacks`` logger the first time ``key`` is seen for this job."""
+        self._state.warn_once(key, message, *args)
 
     # ------------------------------------------------------------------------------------------
     # Internals: state
@@ -585,26 +571,11 @@ class TrainingCallbacks:
     def _reset_transport(self) -> None:
         """(Re)creates everything that must not cross a fork: queues, thread, channel."""
         self._pid = os.getpid()
-        self._batches: collections.deque[tuple[int, int, dict[str, Any]]] = collections.deque()
-        self._inflight: list[tuple[int, int, dict[str, Any]]] = []
-        self._inflight_requests: tuple[list[pb.ReportBatchMetricsRequest], int] = ([], 0)
-        self._ops: collections.deque[_Op] = collections.deque()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._wake_rows = max(1, min(8192, self.max_queued_batches // 4))
-        self._thread: threading.Thread | None = None
-        self._channel: grpc.Channel | None = None
-        self._stub: pb_grpc.TrainingCallbacksStub | None = None
-        self._accepted_points = 0
-        self._losses = LossLedger()
-        self._dropped_rows = 0
-        self._dropped_points = 0  # queue full; counted in the training thread, without a lock
-        self._give_up_at: float | None = None  # set by on_train_end: monotonic time to stop retrying
-        self._last_transient = ""  # the last transient failure, for the give-up reason
-        self._unreachable = False
-        self._backoff = 0.0
-        self._rebegin = False
-        self._batch_rebegun = False
+        self._transport = Transport(self, self._state, self._begin_request)
+        # The hot path's handles on the transport, bound once per transport.
+        self._batches = self._transport.batches
+        self._wake = self._transport.wake
+        self._wake_rows = self._transport.wake_rows
         self._ready = False
 
     def _usable(self) -> bool:
@@ -621,73 +592,38 @@ class TrainingCallbacks:
                 return
             self._forked = False
             self._reset_transport()
-            if self._begin_state == "queued":  # the parent's BeginTraining may never have arrived
-                self._begin_state = "none"
+            if self._state.begin == "queued":  # the parent's BeginTraining may never have arrived
+                self._state.begin = "none"
         logger.debug("training-callbacks: fork detected; new queue and channel in pid %d", os.getpid())
 
     def _prepare_batch(self) -> bool:
         """Slow path of on_batch_end: start-up, fork, disabled, ended."""
         if not self._usable():
             return False
-        if self._ended:
-            self._warn_once("after-end", "training-callbacks: on_batch_end after on_train_end is ignored")
+        if self._state.ended:
+            self.warn_once("after-end", "training-callbacks: on_batch_end after on_train_end is ignored")
             return False
         self._ensure_begun()
-        self._ensure_thread()
-        self._ready = not self._ended
+        self._transport.ensure_thread()
+        self._ready = not self._state.ended
         return self._ready
 
     def _ensure_begun(self) -> None:
-        if self._begin_state == "none":
+        if self._state.begin == "none":
             self.on_train_begin()
 
-    def _ensure_thread(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="training-callbacks-sender", daemon=True)
-            self._thread.start()
-
     def _drop(self, metrics: Mapping[str, Any]) -> None:
-        self._dropped_rows += 1
-        self._dropped_points += len(metrics)
+        self._transport.dropped_rows += 1
+        self._transport.dropped_points += len(metrics)
         if self.strict:
             raise BufferFullError(f"batch queue full ({self.max_queued_batches} rows)")
         # (the sender thread warns: logging I/O does not belong in the training thread)
-
-    def _warn_once(self, key: str, message: str, *args: Any) -> None:
-        if key in self._warned:
-            return
-        self._warned.add(key)
-        logger.warning(message, *args)
 
     def _fail(self, error: BaseException, key: str) -> None:
         """A problem the caller should know about: raised in strict mode, warned once otherwise."""
         if self.strict:
             raise error
-        self._warn_once(key, "training-callbacks: %s", error)
-
-    def _numeric(self, metrics: Mapping[str, Any] | None, what: str) -> dict[str, float]:
-        out: dict[str, float] = {}
-        if not metrics:
-            return out
-        for name, value in metrics.items():
-            if value is None:
-                continue
-            try:
-                out[wire_text(str(name))] = float(value)
-            except (TypeError, ValueError):
-                self._warn_once(
-                    f"non-numeric:{what}:{name}",
-                    "training-callbacks: %s metric %r has a non-numeric value %r; left out",
-                    what,
-                    name,
-                    value,
-                )
-        return out
+        self.warn_once(key, "training-callbacks: %s", error)
 
     @staticmethod
     def _outcome(outcome: Outcome | int | None, error: BaseException | str | None) -> pb.TrainingOutcome:
@@ -743,28 +679,26 @@ class TrainingCallbacks:
             return
         self._ensure_begun()
         request = pb.LogArtifactRequest(job_id=self.job_id, path=local, artifact_path=artifact_path.strip("/"))
-        self._submit(_Op("artifact", request))
+        self._submit(Op("artifact", request))
 
     # ------------------------------------------------------------------------------------------
     # Internals: submitting and waiting
 
-    def _submit(self, op: _Op, *, wait: bool | None = None) -> None:
-        if self._ended and op.kind not in ("end", "barrier"):
-            self._warn_once(f"after-end:{op.kind}", "training-callbacks: %s after on_train_end is ignored", op.kind)
+    def _submit(self, op: Op, *, wait: bool | None = None) -> None:
+        if self._state.ended and op.kind not in ("end", "barrier"):
+            self.warn_once(f"after-end:{op.kind}", "training-callbacks: %s after on_train_end is ignored", op.kind)
             return
-        if self.strict and self._deferred_error is not None:
-            error, self._deferred_error = self._deferred_error, None
+        if self.strict and self._state.deferred_error is not None:
+            error, self._state.deferred_error = self._state.deferred_error, None
             raise error
         wait = self.strict if wait is None else wait
         if wait:
             op.deadline = time.monotonic() + self.call_timeout
-        self._ensure_thread()
-        self._ops.append(op)
-        self._wake.set()
+        self._transport.put(op)
         if wait:
             self._wait(op, self.call_timeout + 1.0, what=op.kind)
 
-    def _wait(self, op: _Op, timeout: float, *, what: str) -> bool:
+    def _wait(self, op: Op, timeout: float, *, what: str) -> bool:
         if not op.done.wait(max(timeout, 0.0)):
             stats = self.stats()
             message = (
@@ -780,442 +714,27 @@ class TrainingCallbacks:
             if self.strict:
                 raise op.error
             return False
-        if self.strict and self._deferred_error is not None:
-            error, self._deferred_error = self._deferred_error, None
+        if self.strict and self._state.deferred_error is not None:
+            error, self._state.deferred_error = self._state.deferred_error, None
             raise error
         return True
 
     def _flush_at_exit(self) -> None:
-        if self._pid != os.getpid() or not self.enabled or self._ended:
+        transport = self._transport
+        if self._pid != os.getpid() or not self.enabled or self._state.ended:
             return  # (on_train_end has already waited for its flush)
-        if not self._ops and not self._batches and not self._inflight:
+        if transport.idle() or not transport.running():
             return
-        if self._thread is None or not self._thread.is_alive():
-            return
-        op = _Op("barrier")
-        self._ops.append(op)
-        self._wake.set()
+        op = Op("barrier")
+        transport.put(op)
         if not op.done.wait(self.exit_flush_timeout):
             logger.warning(
                 "training-callbacks: exiting with reports of job %s not delivered to %s", self.job_id, self.address
             )
 
-    # ------------------------------------------------------------------------------------------
-    # Internals: the background sender
 
-    @property
-    def _client_stub(self) -> pb_grpc.TrainingCallbacksStub:
-        if self._stub is None:
-            self._channel = create_channel(self.connection)
-            self._stub = pb_grpc.TrainingCallbacksStub(self._channel)
-        return self._stub
-
-    def _run(self) -> None:
-        pid = os.getpid()
-        while not self._stop.is_set() and pid == os.getpid():
-            if self._backoff:
-                self._stop.wait(self._backoff)
-            else:
-                self._wake.wait(self.flush_interval)
-            self._wake.clear()
-            try:
-                ok = self._pump()
-            except Exception as err:  # noqa: BLE001 - the sender must survive anything
-                logger.exception("training-callbacks: sender error (will retry): %s", err)
-                ok = False
-            if ok:
-                self._backoff = 0.0
-            else:
-                self._backoff = min(max(self._backoff * 2, 0.1), 2.0)
-            if self._ended and ok and not self._ops and not self._batches and not self._inflight:
-                break
-        if self._channel is not None and pid == os.getpid():
-            self._channel.close()
-            self._channel = None
-            self._stub = None
-
-    def _pump(self) -> bool:
-        """Sends what is queued. False on a transient failure (the caller backs off and retries)."""
-        if self._dropped_rows and "drop" not in self._warned:
-            self._warn_once(
-                "drop",
-                "training-callbacks: batch queue full (%d rows); dropping batch metrics until the sidecar "
-                "catches up (training continues; drops are counted)",
-                self.max_queued_batches,
-            )
-        if self._rebegin:
-            self._rebegin = False
-            self._begin_state = "queued"
-            self._ops.appendleft(_Op("begin", self._begin_request()))
-        if self._give_up_at is not None and time.monotonic() >= self._give_up_at:
-            self._give_up()
-        while self._ops:
-            op = self._ops[0]
-            if op.deadline is not None and time.monotonic() > op.deadline and not op.done.is_set():
-                self._ops.popleft()
-                op.finish(error=SidecarUnavailableError(f"{op.kind}: not acknowledged in time"))
-                continue
-            if self._begin_state == "refused" and op.kind not in ("begin", "barrier"):
-                # The job does not exist (its BeginTraining was refused): refusing locally spares the
-                # sidecar, and the log, one refusal per report.
-                self._ops.popleft()
-                self._losses.add(f"{op.kind}: not sent, the job was refused", failed_writes=1)
-                op.finish(error=self._begin_error)
-                continue
-            if op.kind != "begin" and not self._send_batches():
-                return False
-            if not self._send_op(op):
-                return False
-            self._ops.popleft()
-        return self._send_batches()
-
-    def _rpc_failed(self, err: grpc.RpcError, op: _Op | None, what: str) -> bool:
-        """Classifies a failed RPC by the shared status table. True when it is to be retried:
-        transient, or suspect with attempts left (what happens at the flush deadline: _give_up)."""
-        code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
-        details = (err.details() if hasattr(err, "details") else "") or ""
-        attempts = op.attempts if op is not None else self._batch_attempts
-        kind = status_class(err)
-        if kind == "transient" or (kind == "suspect" and attempts < SUSPECT_ATTEMPTS):
-            self._last_transient = f"{code.name}: {details}"
-            if not self._unreachable:
-                self._unreachable = True
-                self._warn_once(
-                    "unreachable",
-                    "training-callbacks: sidecar at %s unreachable (%s: %s); buffering reports (up to %d batch "
-                    "rows) and retrying in the background; training continues",
-                    self.address,
-                    code.name,
-                    details,
-                    self.max_queued_batches,
-                )
-            return True
-        return False
-
-    def _give_up(self) -> None:
-        """on_train_end's flush deadline (less EndTraining's reserve) has passed: every write still
-        unacknowledged, except the job's begin and end, is given up and counted, so that EndTraining
-        goes out with the losses."""
-        why = f"not acknowledged by on_train_end's flush deadline (last failure {self._last_transient or 'none'})"
-        for _ in range(len(self._ops)):  # in place: the training thread may append meanwhile
-            op = self._ops.popleft()
-            if op.kind in ("begin", "end"):
-                self._ops.append(op)
-                continue
-            if op.kind != "barrier":
-                self._losses.add(f"{op.kind}: {why}", failed_writes=1)
-            op.finish(error=SidecarUnavailableError(f"{op.kind}: {why}"))
-        with self._lock:
-            rows = self._inflight + list(self._batches)
-            self._inflight = []
-            self._batches.clear()
-        if rows:
-            self._dropped_rows += len(rows)
-            self._losses.add(f"batch points: {why}", dropped_points=sum(len(m) for _, _, m in rows))
-
-    def _job_lost(self, code: grpc.StatusCode, allowed: bool) -> bool:
-        """NOT_FOUND for a job the sidecar acknowledged: it lost it (restarted on a new database?).
-        BeginTraining is sent again (it is idempotent) before the write is retried, once per write."""
-        if code != grpc.StatusCode.NOT_FOUND or not allowed or self._begin_state != "acked":
-            return False
-        self._warn_once(
-            "job-lost",
-            "training-callbacks: the sidecar at %s does not know job %s any more (restarted with another "
-            "database?); beginning it again",
-            self.address,
-            self.job_id,
-        )
-        self._rebegin = True
-        return True
-
-    def _reached(self) -> None:
-        if self._unreachable:
-            self._unreachable = False
-            logger.info("training-callbacks: sidecar at %s reachable again; sending buffered reports", self.address)
-
-    def _send_op(self, op: _Op) -> bool:
-        """Sends one write. True when it is done (acknowledged or refused for good)."""
-        if op.kind == "barrier":
-            op.finish()
-            return True
-        op.attempts += 1
-        stub = self._client_stub
-        try:
-            if op.kind == "begin":
-                response = stub.BeginTraining(op.request, timeout=self.call_timeout)
-                self._job, self._catalog, self._resumed = response.job, response.catalog, response.resumed
-                self._begin_state = "acked"
-            elif op.kind == "epoch_begin":
-                response = stub.BeginEpoch(op.request, timeout=self.call_timeout)
-            elif op.kind == "epoch_end":
-                response = stub.EndEpoch(op.request, timeout=self.call_timeout)
-                self._after_epoch(op.request, response)
-            elif op.kind == "end":
-                # Everything queued before the end is settled now (acknowledged, refused or given up).
-                op.request.losses.CopyFrom(self.losses().to_proto())
-                response = stub.EndTraining(op.request, timeout=self.call_timeout)
-                self._job = response.job
-            elif op.kind == "artifact":
-                response = self._send_artifact(stub, op)
-            else:  # pragma: no cover
-                raise AssertionError(op.kind)
-        except grpc.RpcError as err:
-            if self._rpc_failed(err, op, op.kind):
-                return False
-            self._reached()
-            code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
-            if self._job_lost(code, op.kind != "begin" and not op.rebegun):
-                op.rebegun = True
-                return False
-            error = SidecarRejectedError(code, (err.details() if hasattr(err, "details") else "") or str(err))
-            self._losses.add(f"{op.kind} refused: {error}", failed_writes=1)
-            if op.kind == "begin":
-                self._begin_state = "refused"
-                self._begin_error = error
-                logger.warning(
-                    "training-callbacks: job %s refused by the sidecar (%s); nothing of it will be reported",
-                    self.job_id,
-                    error,
-                )
-            else:
-                self._warn_once(
-                    f"refused:{op.kind}:{code.name}",
-                    "training-callbacks: %s of job %s refused by the sidecar (%s); dropped and counted, later "
-                    "reports go on",
-                    op.kind,
-                    self.job_id,
-                    error,
-                )
-            op.finish(error=error)
-            if op.deadline is None and self.strict:
-                self._deferred_error = error
-            return True
-        except OSError as err:  # artifact vanished or unreadable
-            self._losses.add(f"{op.kind} failed: {err}", failed_writes=1)
-            logger.warning("training-callbacks: %s of job %s failed: %s", op.kind, self.job_id, err)
-            op.finish(error=err)
-            return True
-        self._reached()
-        op.finish(result=response)
-        return True
-
-    def _after_epoch(self, request: pb.EndEpochRequest, response: pb.EndEpochResponse) -> None:
-        self._last_epoch_response = response
-        for verdict in response.verdicts:
-            if verdict.tier == pb.METRIC_TIER_REJECTED:
-                self._warn_once(
-                    f"verdict:{verdict.reported_name}",
-                    "training-callbacks: metric %r rejected by the sidecar: %s",
-                    verdict.reported_name,
-                    verdict.reason,
-                )
-        if self.verbose and response.summary:
-            logger.info("%s", response.summary)
-
-    # -- artifacts ------------------------------------------------------------------------------
-
-    def _send_artifact(self, stub: pb_grpc.TrainingCallbacksStub, op: _Op) -> Any:
-        request: pb.LogArtifactRequest = op.request
-        if not op.uploaded:  # not yet falling back
-            try:
-                return stub.LogArtifact(request, timeout=self.call_timeout)
-            except grpc.RpcError as err:
-                if err.code() not in _UPLOAD_FALLBACK_CODES or not os.path.exists(request.path):
-                    raise
-                logger.debug("training-callbacks: LogArtifact refused (%s); uploading %s", err.code().name, request.path)
-        uploads: list[tuple[str, str]] = []
-        if os.path.isdir(request.path):
-            for root, dirs, files in os.walk(request.path):
-                dirs.sort()
-                for name in sorted(files):
-                    full = os.path.join(root, name)
-                    rel = os.path.relpath(full, request.path).replace(os.sep, "/")
-                    uploads.append((full, rel))
-        else:
-            uploads.append((request.path, os.path.basename(request.path)))
-        op.uploaded.add("")  # marks the fallback as chosen
-        stored = []
-        for full, rel in uploads:
-            if full in op.uploaded:
-                continue
-            destination = f"{request.artifact_path}/{rel}" if request.artifact_path else rel
-            response = self._upload_file(stub, full, destination)
-            op.uploaded.add(full)
-            stored.append(response.artifact)
-        return pb.LogArtifactResponse(artifacts=stored)
-
-    def _upload_file(self, stub: pb_grpc.TrainingCallbacksStub, path: str, destination: str) -> pb.UploadArtifactResponse:
-        digest = hashlib.sha256()
-        size = 0
-        with open(path, "rb") as f:
-            while chunk := f.read(CHUNK_BYTES):
-                digest.update(chunk)
-                size += len(chunk)
-        header = pb.UploadArtifactHeader(
-            job_id=self.job_id, artifact_path=destination, size_bytes=size, sha256=digest.hexdigest()
-        )
-
-        def messages() -> Iterator[pb.UploadArtifactRequest]:
-            yield pb.UploadArtifactRequest(header=header)
-            with open(path, "rb") as f:
-                while chunk := f.read(CHUNK_BYTES):
-                    yield pb.UploadArtifactRequest(chunk=chunk)
-
-        timeout = self.call_timeout + size / (20 * 1024 * 1024)  # allow 20 MiB/s
-        return stub.UploadArtifact(messages(), timeout=timeout)
-
-    # -- batch metrics --------------------------------------------------------------------------
-
-    _batch_attempts = 0
-
-    def _send_batches(self) -> bool:
-        """Streams every queued row. False on a transient failure (rows are kept and re-sent)."""
-        if self._begin_state != "acked":
-            if self._begin_state == "refused":  # nothing can be stored for this job
-                with self._lock:
-                    rows = self._inflight + list(self._batches)
-                    self._inflight = []
-                    self._batches.clear()
-                if rows:
-                    self._warn_once("no-job", "training-callbacks: job %s was refused; batch metrics dropped", self.job_id)
-                    self._dropped_rows += len(rows)
-                    self._losses.add(
-                        f"batch points: the job was refused ({self._begin_error})",
-                        dropped_points=sum(len(m) for _, _, m in rows),
-                    )
-            return True
-        stub = self._client_stub
-        while True:
-            if not self._inflight:
-                take = min(len(self._batches), 50_000)
-                if take == 0:
-                    return True
-                popleft = self._batches.popleft
-                self._inflight = [popleft() for _ in range(take)]
-                self._batch_attempts = 0
-                self._batch_rebegun = False
-                try:
-                    self._inflight_requests = self._build_requests(self._inflight)
-                except Exception as err:  # noqa: BLE001 - a bad row must not wedge the sender
-                    logger.warning("training-callbacks: %d batch rows dropped: %s", len(self._inflight), err)
-                    self._losses.add(
-                        f"batch rows not encodable: {err}", dropped_points=sum(len(m) for _, _, m in self._inflight)
-                    )
-                    with self._lock:
-                        self._dropped_rows += len(self._inflight)
-                        self._inflight = []
-                    continue
-            elif self._unreachable and not self._probe(stub):
-                return False  # don't stream (and serialise) everything again just to hear UNAVAILABLE
-            requests, points = self._inflight_requests
-            self._batch_attempts += 1
-            try:
-                response = stub.ReportBatchMetrics(iter(requests), timeout=self.call_timeout * 3)
-            except grpc.RpcError as err:
-                if self._rpc_failed(err, None, "batch"):
-                    return False
-                self._reached()
-                if self._job_lost(err.code(), not self._batch_rebegun):
-                    self._batch_rebegun = True
-                    return False
-                logger.warning(
-                    "training-callbacks: %d batch points of job %s refused by the sidecar: %s: %s",
-                    points,
-                    self.job_id,
-                    err.code().name,
-                    err.details(),
-                )
-                self._losses.add(f"batch points refused: {err.code().name}: {err.details()}", refused_points=points)
-                with self._lock:
-                    self._inflight = []
-                if self.strict:
-                    self._deferred_error = SidecarRejectedError(err.code(), err.details() or "")
-                continue
-            self._reached()
-            with self._lock:
-                self._accepted_points += response.accepted_points
-                self._inflight = []
-            if response.rejected_points:
-                self._losses.add(
-                    "batch points refused: " + ("; ".join(response.rejections) or "no reason given"),
-                    refused_points=response.rejected_points,
-                )
-            for reason in response.rejections:
-                self._warn_once(f"rejection:{reason}", "training-callbacks: batch points rejected: %s", reason)
-            if self.strict and response.rejected_points:
-                self._deferred_error = SidecarRejectedError(
-                    grpc.StatusCode.INVALID_ARGUMENT, "; ".join(response.rejections) or "batch points rejected"
-                )
-
-    def _probe(self, stub: pb_grpc.TrainingCallbacksStub) -> bool:
-        """A cheap call to see whether the sidecar is back."""
-        try:
-            stub.GetJob(pb.GetJobRequest(job_id=self.job_id), timeout=self.call_timeout)
-        except grpc.RpcError as err:
-            if status_class(err) == "transient":
-                return False
-        return True
-
-    def _build_requests(self, rows: list[tuple[int, int, dict[str, Any]]]) -> tuple[list[pb.ReportBatchMetricsRequest], int]:
-        """Groups consecutive rows with the same epoch and names into blocks, blocks into messages."""
-        requests: list[pb.ReportBatchMetricsRequest] = []
-        blocks: list[pb.BatchMetricsBlock] = []
-        in_message = 0
-        points = 0
-        key: tuple[int, tuple[str, ...]] | None = None
-        steps: list[int] = []
-        values: list[float] = []
-
-        def close_block() -> None:
-            nonlocal in_message
-            if key is not None and steps:
-                blocks.append(pb.BatchMetricsBlock(epoch=key[0], names=key[1], steps=steps, values=values))
-                in_message += len(values)
-
-        for index, (epoch, step, metrics) in enumerate(rows):
-            if index & 511 == 511:
-                time.sleep(0)  # let a training thread that waits for the GIL have it
-            names = tuple(metrics)
-            try:
-                row = [float(v) for v in metrics.values()]
-                if key is None or key[1] != names or key[0] != epoch:
-                    epoch, names = int(epoch), tuple(n if type(n) is str else str(n) for n in names)
-                step = int(step)
-                if not _INT64_MIN <= step <= _INT64_MAX:
-                    raise OverflowError(step)
-            except (TypeError, ValueError, OverflowError):
-                clean = self._numeric(metrics, "batch")
-                try:
-                    epoch, step = int(epoch), int(step)
-                    if not _INT64_MIN <= step <= _INT64_MAX:
-                        raise OverflowError(step)
-                except (TypeError, ValueError, OverflowError):
-                    clean = {}
-                dropped = sum(1 for v in metrics.values() if v is not None) - len(clean)  # None: not reported
-                if dropped:
-                    self._losses.add("batch values not numeric, or a bad step or epoch", dropped_points=dropped)
-                if not clean:
-                    with self._lock:
-                        self._dropped_rows += 1
-                    continue
-                names, row = tuple(clean), list(clean.values())
-            if key is None or key[0] != epoch or key[1] != names or len(values) + len(row) > _VALUES_PER_BLOCK:
-                close_block()
-                if in_message >= _VALUES_PER_MESSAGE:
-                    requests.append(pb.ReportBatchMetricsRequest(job_id=self.job_id, blocks=blocks))
-                    blocks, in_message = [], 0
-                key, steps, values = (epoch, names), [], []
-            steps.append(step)
-            values.extend(row)
-            points += len(row)
-        close_block()
-        if blocks:
-            requests.append(pb.ReportBatchMetricsRequest(job_id=self.job_id, blocks=blocks))
-        return requests, points
-
-
-class _FailureGuard:
-    """See :meth:`TrainingCallbacks.reporting_failures`."""
+class FailureGuard:
+    """The context manager of :meth:`TrainingCallbacks.reporting_failures`."""
 
     def __init__(self, callbacks: TrainingCallbacks) -> None:
         self._callbacks = callbacks

@@ -26,16 +26,15 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from ._adapter import AdapterBase
+from ._adapter import HookAdapter
 from ._config import to_plain
-from .callbacks import TrainingCallbacks
 
 __all__ = ["TrainingCallbacksCallback"]
 
 _TRAIN_LOG_KEYS = ("loss", "learning_rate", "grad_norm")
 
 
-class TrainingCallbacksCallback(AdapterBase, TrainerCallback):
+class TrainingCallbacksCallback(HookAdapter, TrainerCallback):
     """Reports a ``transformers.Trainer`` run to the TrainingCallbacks sidecar.
 
     Args:
@@ -48,17 +47,7 @@ class TrainingCallbacksCallback(AdapterBase, TrainerCallback):
 
     framework = "transformers"
 
-    def __init__(
-        self,
-        job_id: str | None = None,
-        task_type: Any = None,
-        *,
-        callbacks: TrainingCallbacks | None = None,
-        batch_metrics: bool = True,
-        **client_kwargs: Any,
-    ) -> None:
-        AdapterBase.__init__(self, callbacks, job_id=job_id, task_type=task_type, **client_kwargs)
-        self.batch_metrics = batch_metrics
+    def _start(self) -> None:
         self._epoch = 0
         self._epoch_metrics: dict[str, float] = {}
         self._closed = False  # on_epoch_end seen, epoch not yet reported
@@ -77,9 +66,7 @@ class TrainingCallbacksCallback(AdapterBase, TrainerCallback):
         if client.model_config is None and config is not None:
             client.model_config = to_plain(config)
         self._epoch = int(state.epoch or 0)
-        if client._begin_state == "none":
-            client.start_epoch = self._epoch
-            client._epoch = self._epoch
+        client.set_start_epoch(self._epoch)  # (no-op once the job has begun)
         client.on_train_begin(to_plain(args))
 
     def on_epoch_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
@@ -94,7 +81,7 @@ class TrainingCallbacksCallback(AdapterBase, TrainerCallback):
         if not state.is_world_process_zero or not logs:
             return
         client = self.callbacks
-        values = client._numeric({k: v for k, v in logs.items() if k != "epoch"}, "epoch")
+        values = client.numeric_metrics({k: v for k, v in logs.items() if k != "epoch"})
         if "train_runtime" in values:  # the Trainer's end-of-training summary
             self._summary = values
             return
@@ -106,7 +93,7 @@ class TrainingCallbacksCallback(AdapterBase, TrainerCallback):
     def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, metrics: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         if not state.is_world_process_zero or not metrics:
             return
-        values = self.callbacks._numeric({k: v for k, v in metrics.items() if k != "epoch"}, "epoch")
+        values = self.callbacks.numeric_metrics({k: v for k, v in metrics.items() if k != "epoch"})
         self._last_eval = values
         self._add(values)
         if self._closed:

@@ -26,16 +26,15 @@ from typing import Any
 from lightning.pytorch.loggers.logger import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
-from ._adapter import AdapterBase
+from ._adapter import HookAdapter
 from ._config import flatten_params, to_plain
-from .callbacks import TrainingCallbacks
 
 __all__ = ["TrainingCallbacksLogger"]
 
 _STATUS = {"success": "completed", "finished": "completed", "failed": "failed", "interrupted": "cancelled"}
 
 
-class TrainingCallbacksLogger(AdapterBase, Logger):
+class TrainingCallbacksLogger(HookAdapter, Logger):
     """A Lightning logger that reports to the TrainingCallbacks sidecar.
 
     Args:
@@ -48,18 +47,7 @@ class TrainingCallbacksLogger(AdapterBase, Logger):
 
     framework = "lightning"
 
-    def __init__(
-        self,
-        job_id: str | None = None,
-        task_type: Any = None,
-        *,
-        callbacks: TrainingCallbacks | None = None,
-        batch_metrics: bool = True,
-        **client_kwargs: Any,
-    ) -> None:
-        Logger.__init__(self)
-        AdapterBase.__init__(self, callbacks, job_id=job_id, task_type=task_type, **client_kwargs)
-        self.batch_metrics = batch_metrics
+    def _start(self) -> None:
         self._epoch: int | None = None
         self._epoch_metrics: dict[str, float] = {}
         self._hparams: dict[str, Any] = {}
@@ -77,8 +65,8 @@ class TrainingCallbacksLogger(AdapterBase, Logger):
     def log_hyperparams(self, params: dict[str, Any] | Namespace, *args: Any, **kwargs: Any) -> None:
         values = vars(params) if isinstance(params, Namespace) else dict(params or {})
         client = self.callbacks
-        if client._begin_state != "none":
-            client._warn_once("late-hparams", "training-callbacks: hyperparameters logged after the job began are ignored")
+        if client.began:
+            client.warn_once("late-hparams", "training-callbacks: hyperparameters logged after the job began are ignored")
             return
         self._hparams.update(to_plain(values))
         base = client.training_config if isinstance(client.training_config, Mapping) else {}
@@ -89,7 +77,7 @@ class TrainingCallbacksLogger(AdapterBase, Logger):
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         values = dict(metrics)
         raw_epoch = values.pop("epoch", None)
-        numbers = self.callbacks._numeric(values, "epoch")
+        numbers = self.callbacks.numeric_metrics(values)
         if raw_epoch is None:
             # Callbacks such as LearningRateMonitor log without an epoch, at the start of an epoch or
             # batch: the values belong to the epoch of the next metrics that carry one.
@@ -115,7 +103,7 @@ class TrainingCallbacksLogger(AdapterBase, Logger):
     @rank_zero_only
     def finalize(self, status: str) -> None:
         client = self.callbacks
-        if client._ended:
+        if client.ended:
             return
         if self._unattributed:
             self._record(self._epoch if self._epoch is not None else 0, None, {})

@@ -98,9 +98,7 @@ class UltralyticsCallbacks(AdapterBase):
 
     def on_train_start(self, trainer: Any) -> None:
         client = self.callbacks
-        if client._begin_state == "none":
-            client.start_epoch = int(getattr(trainer, "start_epoch", 0) or 0)
-            client._epoch = client.start_epoch
+        client.set_start_epoch(int(getattr(trainer, "start_epoch", 0) or 0))  # (no-op once the job has begun)
         client.on_train_begin(to_plain(vars(trainer.args)))
         # trainer.metrics starts as a dict of zeros: never report it as validation results.
         self._metrics_seen = id(trainer.metrics)

@@ -68,7 +68,7 @@ class LossLedger:
     counted by the caller without a lock and passed to :meth:`snapshot`)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a signal handler may end the job while it is held
         self._dropped = 0
         self._refused = 0
         self._failed = 0

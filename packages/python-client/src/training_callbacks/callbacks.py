@@ -11,13 +11,11 @@ nothing is raised into the training loop unless ``strict=True``.
 
 from __future__ import annotations
 
-import atexit
 import enum
 import logging
 import os
 import threading
 import time
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -37,6 +35,7 @@ from ._config import (
     world_size,
 )
 from ._connection import resolve_connection
+from . import _exit
 from ._losses import Losses
 from ._proto.trainingcallbacks.v1 import training_callbacks_pb2 as pb
 from ._transport import JobState, Op, Transport
@@ -98,29 +97,6 @@ class ClientStats:
     unreachable: bool
 
 
-# Clients alive in this process, so that a fork can reset them and exit can flush them.
-_live: weakref.WeakSet[TrainingCallbacks] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for client in list(_live):
-        client._ready = False  # the next call rebuilds the queue, the thread and the channel
-        client._forked = True
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-@atexit.register
-def _flush_at_exit() -> None:
-    for client in list(_live):
-        try:
-            client._flush_at_exit()
-        except Exception:  # noqa: BLE001 - exit must not fail because of reporting
-            pass
-
-
 class TrainingCallbacks:
     """Reports one training job to the sidecar.
 
@@ -178,6 +154,12 @@ class TrainingCallbacks:
         call_timeout: Deadline of one RPC (seconds).
         flush_interval: How often the background sender sends queued batch rows (seconds).
         verbose: Log the sidecar's one-line summary of each epoch at INFO level.
+        end_at_exit: End the job when the process ends without ``on_train_end``: a normal exit →
+            completed, ``sys.exit(n≠0)`` or an unhandled exception → failed with the error,
+            SIGTERM or KeyboardInterrupt → cancelled (see ``_exit.py`` for every path). False: the job
+            stays RUNNING (until the sidecar's verdict); what is queued is still delivered.
+        exit_flush_timeout: How long an exit path waits for what is queued and the end to be
+            acknowledged (seconds; one deadline for all the clients of the process).
     """
 
     def __init__(
@@ -209,6 +191,8 @@ class TrainingCallbacks:
         call_timeout: float = 10.0,
         flush_interval: float = 0.2,
         verbose: bool = False,
+        end_at_exit: bool = True,
+        exit_flush_timeout: float = 5.0,
         db_session: Any = None,  # accepted for compatibility with the in-process version; unused
     ) -> None:
         del db_session
@@ -250,7 +234,8 @@ class TrainingCallbacks:
         self.call_timeout = float(call_timeout)
         self.flush_interval = float(flush_interval)
         self.verbose = verbose
-        self.exit_flush_timeout = 5.0
+        self.end_at_exit = bool(end_at_exit)
+        self.exit_flush_timeout = float(exit_flush_timeout)
         self._epoch = self.start_epoch
         self._state = JobState()
         self._init_runtime()
@@ -262,7 +247,7 @@ class TrainingCallbacks:
         "address", "connection", "rank", "world_size", "job_id", "enabled", "strict", "model_config", "training_config",
         "params", "task_type", "framework", "model_name", "custom_metrics", "start_epoch",
         "run_name", "tags", "max_queued_batches", "flush_timeout", "call_timeout", "flush_interval", "verbose",
-        "exit_flush_timeout", "_epoch",
+        "end_at_exit", "exit_flush_timeout", "_epoch",
     )  # fmt: skip
 
     def __getstate__(self) -> dict[str, Any]:
@@ -280,8 +265,9 @@ class TrainingCallbacks:
     def _init_runtime(self) -> None:
         self._lock = threading.RLock()
         self._forked = False
+        self._began_in_thread: int | None = None  # an unhandled exception there ends the job
         self._reset_transport()
-        _live.add(self)
+        _exit.live.add(self)
 
     # ------------------------------------------------------------------------------------------
     # Hot path
@@ -338,6 +324,9 @@ class TrainingCallbacks:
                 self.enabled = False
                 return
             self._state.begin = "queued"
+            self._began_in_thread = threading.get_ident()
+        if self.end_at_exit:
+            _exit.install()
         self._submit(Op("begin", self._begin_request()))
 
     def on_epoch_begin(self, epoch: int) -> None:
@@ -405,7 +394,7 @@ class TrainingCallbacks:
         self._ready = False
         timeout = self.flush_timeout if timeout is None else max(float(timeout), 0.0)
         self._transport.give_up_at = time.monotonic() + timeout - min(self.call_timeout, timeout / 2)
-        op = Op("end", request)
+        op = self._end_op = Op("end", request)
         self._submit(op, wait=False)
         delivered = self._wait(op, timeout, what="on_train_end")
         losses = self.losses()
@@ -467,9 +456,13 @@ class TrainingCallbacks:
         if isinstance(exc, SystemExit) and exc.code in (0, None):
             self.on_train_end()  # sys.exit(0) is a normal end
             return
-        outcome: Outcome = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
+        signal_name = _exit.signal_received()
+        outcome: Outcome = "cancelled" if isinstance(exc, KeyboardInterrupt) or signal_name else "failed"
+        error: BaseException | str = exc
+        if signal_name:
+            error = f"{type(exc).__name__}: {exc} (after {signal_name})" if str(exc) else f"{type(exc).__name__} (after {signal_name})"
         try:
-            self.on_train_end(outcome=outcome, error=exc)
+            self.on_train_end(outcome=outcome, error=error)
         except TrainingCallbacksError as err:
             # Strict mode: the training exception is the one that matters; it propagates.
             logger.warning("training-callbacks: could not record the failure of job %s: %s", self.job_id, err)
@@ -532,7 +525,7 @@ class TrainingCallbacks:
     def close(self) -> None:
         """Stops the background sender without waiting (queued reports are lost)."""
         self._transport.close()
-        _live.discard(self)
+        _exit.live.discard(self)
 
     # ------------------------------------------------------------------------------------------
     # For adapters and callers that build on the client
@@ -576,6 +569,7 @@ class TrainingCallbacks:
         self._batches = self._transport.batches
         self._wake = self._transport.wake
         self._wake_rows = self._transport.wake_rows
+        self._end_op: Op | None = None  # EndTraining, once on_train_end queued it
         self._ready = False
 
     def _usable(self) -> bool:
@@ -718,6 +712,29 @@ class TrainingCallbacks:
             error, self._state.deferred_error = self._state.deferred_error, None
             raise error
         return True
+
+    def _end_at_exit(self, outcome: Outcome, error: BaseException | str | None, timeout: float) -> None:
+        """An exit path ends the job (see ``_exit.py``); never raises."""
+        if outcome == "completed":
+            logger.info("training-callbacks: job %s ended as completed at interpreter exit (no on_train_end)", self.job_id)
+        try:
+            self.on_train_end(outcome=outcome, error=error, timeout=timeout)
+        except TrainingCallbacksError as err:  # strict mode: exiting anyway
+            logger.warning("training-callbacks: could not end job %s at exit: %s", self.job_id, err)
+
+    def _open(self) -> bool:
+        """Begun (and not refused) and not ended: an exit path has a job to end."""
+        return self._state.begin in ("queued", "acked") and not self._state.ended
+
+    def _ending(self) -> bool:
+        """An EndTraining queued and not yet answered."""
+        op = self._end_op
+        return op is not None and not op.done.is_set() and self._pid == os.getpid()
+
+    def _wait_ending(self, timeout: float) -> None:
+        op = self._end_op
+        if op is not None:
+            op.done.wait(timeout)
 
     def _flush_at_exit(self) -> None:
         transport = self._transport

@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # The sidecar's image. The build context is the file tree that `npm run image:tree` assembles
-# (build/image-tree: the pinned Node binary, the built sidecar, its production node_modules), not the
+# (build/image-tree: the pinned Node binary, the built sidecar, its production node_modules, the built
+# dashboard), not the
 # repository — the tree is what apps/sidecar-e2e/src/image.spec.ts starts and checks in CI:
 #
 #   npm ci && npm run image:tree
@@ -16,6 +17,7 @@ COPY usr/local/bin/node /usr/local/bin/node
 COPY app /app
 RUN ["/usr/local/bin/node", "/app/node_modules/@training-callbacks/sidecar/dist/main.js", "--help"]
 RUN ["/usr/local/bin/node", "-e", "new (require('/app/node_modules/better-sqlite3'))(':memory:').close()"]
+RUN ["/usr/local/bin/node", "-e", "require('fs').accessSync('/app/node_modules/@training-callbacks/dashboard/dist/index.html')"]
 
 # Stage 2: distroless (no shell, no package manager), non-root. Nothing in /app is written at run
 # time, so the pod can run with readOnlyRootFilesystem: the database and artifacts live in /data.
@@ -27,6 +29,7 @@ ENV NODE_ENV=production \
 WORKDIR /data
 VOLUME ["/data"]
 USER 65532:65532
-# 50051 gRPC (loopback by default: the trainer is in the same pod), 50052 HTTP (/livez /readyz /metrics).
+# 50051 gRPC (loopback by default: the trainer is in the same pod), 50052 HTTP (/livez /readyz /metrics,
+# the dashboard at / and its Connect API).
 EXPOSE 50051 50052
 ENTRYPOINT ["/usr/local/bin/node", "--max-semi-space-size=4", "/app/node_modules/@training-callbacks/sidecar/dist/main.js"]

@@ -2,6 +2,7 @@
 //   <out>/usr/local/bin/node                                   the Node the workspace pins
 //   <out>/app/node_modules/@training-callbacks/sidecar/dist/   the built sidecar (entry: dist/main.js)
 //   <out>/app/node_modules/...                                 its production dependencies only
+//   <out>/app/node_modules/@training-callbacks/dashboard/dist/ the built dashboard the sidecar serves at /
 // The Dockerfile copies this tree onto its base image and nothing else, so what the tests start from
 // the tree (image.spec.ts in apps/sidecar-e2e) is what the image runs.
 //
@@ -28,6 +29,10 @@ import { parseArgs } from 'node:util';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SIDECAR = path.join(ROOT, 'apps/sidecar');
+/** The web dashboard: static files only. The sidecar finds it by package name (http/static-files.ts). */
+const DASHBOARD = path.join(ROOT, 'apps/dashboard');
+/** What Nx builds for the tree. */
+const BUILT_PROJECTS = ['@training-callbacks/sidecar', '@training-callbacks/dashboard'];
 
 interface PackageJson {
   name: string;
@@ -79,6 +84,13 @@ export function productionClosure(): Entry[] {
     }
   };
   visit(SIDECAR, path.join('node_modules', readJson(path.join(SIDECAR, 'package.json')).name));
+  // Not a dependency of the sidecar (its tests start the sidecar, which would make a cycle): the
+  // page's own packages are bundled into dist/, so only its package.json and dist/ are copied.
+  entries.set('dashboard', {
+    source: DASHBOARD,
+    destination: path.join('node_modules', readJson(path.join(DASHBOARD, 'package.json')).name),
+    workspace: true,
+  });
   return [...entries.values()];
 }
 
@@ -164,8 +176,11 @@ export function assembleImageTree(out: string, options: { build?: boolean } = {}
       process.execPath,
       [
         path.join(ROOT, 'node_modules/nx/dist/bin/nx.js'),
-        'run',
-        '@training-callbacks/sidecar:build',
+        'run-many',
+        '-t',
+        'build',
+        '-p',
+        ...BUILT_PROJECTS,
         '--output-style=static',
       ],
       { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, NX_DAEMON: 'false' } },

@@ -19,7 +19,8 @@ let work: string;
 beforeAll(() => {
   work = mkdtempSync(path.join(tmpdir(), 'tc-image-'));
   tree = path.join(work, 'tree');
-  // Under Nx the sidecar's build already ran (this target depends on it): no nested Nx run.
+  // Under Nx the sidecar's and the dashboard's builds already ran (this target depends on them): no
+  // nested Nx run.
   const build = process.env.NX_TASK_TARGET_PROJECT ? ['--no-build'] : [];
   execFileSync(
     process.execPath,
@@ -131,6 +132,16 @@ it('serves from the tree, from another working directory, as a non-root user', a
     expect(isBest).toBe(true);
     client.close();
     expect((await fetch(`http://${http}/readyz`)).status).toBe(200);
+    // The dashboard is in the tree: the page, and the Connect API it reads.
+    const page = await fetch(`http://${http}/jobs/from-image`);
+    expect([page.status, page.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
+    expect(await page.text()).toContain('<div id="app">');
+    const job = await fetch(`http://${http}/trainingcallbacks.v1.TrainingCallbacks/GetJob`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jobId: 'from-image' }),
+    });
+    expect(((await job.json()) as { job: { bestValue: number } }).job.bestValue).toBe(0.7);
     expect(await (await fetch(`http://${http}/metrics`)).text()).toMatch(
       /^training_callbacks_epochs_ingested_total 1$/m,
     );

@@ -41,10 +41,13 @@ async function main(): Promise<number> {
     });
   }
   if (sidecar.httpAddress) {
-    logger.info(`training-callbacks HTTP on ${sidecar.httpAddress} (/livez /readyz /metrics)`, {
-      event: 'http_listening',
-      address: sidecar.httpAddress,
-    });
+    logger.info(
+      `training-callbacks HTTP on ${sidecar.httpAddress} (dashboard / · Connect · /livez /readyz /metrics)`,
+      {
+        event: 'http_listening',
+        address: sidecar.httpAddress,
+      },
+    );
   }
   logger.info(
     `training-callbacks sidecar listening on ${sidecar.address} │ database ${config.dbPath} │ ` +

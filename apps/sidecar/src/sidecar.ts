@@ -11,7 +11,10 @@ import { type DatabaseHealth, startDatabaseHealth } from './database-health.ts';
 import { ListenError } from './exit-codes.ts';
 import { createFailureMapper } from './failure-status.ts';
 import { createSidecarHealth, type SidecarHealth } from './health.ts';
+import { ARTIFACT_DOWNLOAD_PREFIX, artifactDownloadHandler } from './http/artifact-download.ts';
+import { connectService } from './http/connect.ts';
 import { createHttpListener, type HttpListener } from './http/listener.ts';
+import { locateDashboard, mlflowUiAddress, staticFilesHandler } from './http/static-files.ts';
 import { createLogger, type SidecarLogger } from './logging.ts';
 import { createSidecarMetrics, instrumentStoreCommits, type SidecarMetrics } from './metrics.ts';
 import type { RunningMirror } from './mlflow-mirror.ts';
@@ -74,14 +77,14 @@ export async function startSidecar(
   const metrics = createSidecarMetrics();
   const health = createSidecarHealth({ migrations: 'opening the database and applying its migrations' });
   let http: HttpListener | undefined;
+  // The same certificate (and its reloads) and the same tokens as the gRPC port.
+  const authorizeHttp =
+    tokens || tls?.mutual ? httpAuthorizer({ ...(tokens && { tokens }), ...(tls && { tls }) }) : undefined;
   if (config.http) {
     http = createHttpListener({
       address: config.http,
-      // The same certificate (and its reloads) and the same tokens as the gRPC port.
       ...(tls && { createServer: httpsServerFactory(tls) }),
-      ...((tokens || tls?.mutual) && {
-        authorize: httpAuthorizer({ ...(tokens && { tokens }), ...(tls && { tls }) }),
-      }),
+      ...(authorizeHttp && { authorize: authorizeHttp }),
       onError: (error, urlPath) =>
         logger.error(`HTTP handler for ${urlPath} failed: ${(error as Error)?.stack ?? error}`, {
           event: 'internal_error',
@@ -186,18 +189,39 @@ export async function startSidecar(
       trainerLeaseMs: config.trainerLeaseMs,
       ...(mirror && { mirror }),
     });
-    addService(server, TrainingCallbacks, handlers, {
+    const errorEdge = {
       mapError: createFailureMapper({
         dbPath: config.dbPath,
         artifactStore: config.artifactStore,
         onStorageFailure: (failure, error) => dbHealth.reportFailure(failure, error),
       }),
-      onInternalError: (error, method) =>
+      onInternalError: (error: unknown, method: string) =>
         logger.error(`internal error in ${method}: ${(error as Error)?.stack ?? error}`, {
           event: 'internal_error',
           method,
         }),
-    });
+    };
+    addService(server, TrainingCallbacks, handlers, errorEdge);
+    if (http) {
+      // The dashboard: the read RPCs over the Connect protocol, artifact downloads, its static files.
+      const connect = connectService(TrainingCallbacks, handlers, {
+        ...errorEdge,
+        ...(authorizeHttp && { authorize: authorizeHttp }),
+        maxMessageBytes: config.maxMessageBytes,
+      });
+      // Public for the listener: the Connect handler checks tokens itself and answers Connect errors.
+      http.mount(connect.prefix, connect.handler, { access: 'public', methods: ['POST', 'GET'] });
+      http.mount(ARTIFACT_DOWNLOAD_PREFIX, artifactDownloadHandler(store, config.artifactStore));
+      // The app's code holds no data: a browser must be able to load it before it has a token.
+      const mlflowUi = config.mlflow && mlflowUiAddress(config.mlflow.trackingUri);
+      http.mount(
+        '/',
+        staticFilesHandler(locateDashboard(), {
+          ...(mlflowUi && { indexMeta: { 'training-callbacks:mlflow-ui': mlflowUi } }),
+        }),
+        { access: 'public' },
+      );
+    }
     health.grpc.addToServer(server);
     addReflection(server, [file_trainingcallbacks_v1_training_callbacks]);
 

@@ -1,0 +1,315 @@
+// The dashboard in a real Chromium against the real sidecar process (serving the built dashboard and
+// the Connect protocol on its HTTP listener), fed by the TypeScript client over gRPC. Times are
+// measured and printed, not asserted (see docs/benchmarks.md); waits have generous timeouts.
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { runTraining, TrainingCallbacks } from '@training-callbacks/client';
+import { createClient } from '@training-callbacks/grpc-adapter';
+import { TrainingCallbacks as Service, type TaskCatalog, TaskType } from '@training-callbacks/proto';
+import { type SidecarProcess, startSidecarProcess } from '@training-callbacks/sidecar/testing';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from './testing/browser.ts';
+
+const WAIT = { timeout: 30_000 };
+/** DASHBOARD_SCREENSHOTS=1 writes docs/dashboard-list.png and docs/dashboard-job.png. */
+const SCREENSHOTS = process.env.DASHBOARD_SCREENSHOTS
+  ? path.join(import.meta.dirname, '..', '..', '..', 'docs')
+  : undefined;
+
+let sidecar: SidecarProcess;
+let browser: Browser & AsyncDisposable;
+let base: string;
+let detection: TaskCatalog;
+const open: TrainingCallbacks[] = [];
+
+function callbacks(jobId: string, extra: Partial<ConstructorParameters<typeof TrainingCallbacks>[0]> = {}) {
+  const cb = new TrainingCallbacks({
+    address: sidecar.address,
+    jobId,
+    taskType: 'object_detection',
+    modelName: 'yolo11n',
+    framework: 'ultralytics',
+    deadlineMs: 30_000,
+    ...extra,
+  });
+  open.push(cb);
+  return cb;
+}
+
+async function newPage(): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  page.on('pageerror', (error) => console.error('page error:', error));
+  return page;
+}
+
+const MAP50 = [0.12, 0.31, 0.52, 0.47, 0.5];
+
+/** A detection job with five epochs whose best mAP50 is epoch 2 (0.52). */
+async function detectionJob(jobId: string): Promise<TrainingCallbacks> {
+  const cb = callbacks(jobId, {
+    params: { lr0: '0.01', batch: '16' },
+    trainingConfig: { epochs: 10, optimizer: 'SGD' },
+    customMetrics: [{ name: 'gpu_util', label: 'GPU utilisation', format: 'percent', higherIsBetter: true }],
+  });
+  await cb.onTrainBegin();
+  for (const [epoch, value] of MAP50.entries()) {
+    await cb.onEpochEnd(epoch, {
+      'metrics/mAP50(B)': value,
+      'metrics/mAP50-95(B)': value / 2,
+      'train/box_loss': 1 / (epoch + 1),
+      gpu_util: 0.8,
+    });
+  }
+  return cb;
+}
+
+beforeAll(async () => {
+  sidecar = await startSidecarProcess({ args: ['--quiet'] });
+  base = `http://${sidecar.httpAddress}`;
+  browser = await launchChromium();
+  const reader = createClient(Service, sidecar.address);
+  try {
+    detection = (await reader.getMetricCatalog({ taskType: TaskType.OBJECT_DETECTION })).catalogs[0]!;
+  } finally {
+    reader.close();
+  }
+  if (SCREENSHOTS) await mkdir(SCREENSHOTS, { recursive: true });
+});
+
+afterAll(async () => {
+  for (const cb of open) cb.close();
+  await browser?.close();
+  await sidecar?.[Symbol.asyncDispose]();
+});
+
+const label = (name: string) => detection.standardMetrics.find((d) => d.name === name)!.label;
+
+describe('the dashboard in Chromium', () => {
+  it('serves the app with its content types and caching headers, and a SPA fallback', async () => {
+    const index = await fetch(`${base}/jobs/some-job`);
+    expect(index.status).toBe(200);
+    expect(index.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(index.headers.get('cache-control')).toBe('no-cache');
+    const html = await index.text();
+    const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)![1]!;
+    const asset = await fetch(`${base}${script}`);
+    expect(asset.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(asset.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect((await fetch(`${base}/assets/missing-0000.js`)).status).toBe(404);
+  });
+
+  it('lists jobs as they appear, live', async () => {
+    const page = await newPage();
+    await page.goto(base);
+    await page.getByTestId('watch-state').getByText('live').waitFor(WAIT);
+    const cb = await detectionJob('live-list-1');
+    const row = page.locator('[data-testid=job-row][data-job-id="live-list-1"]');
+    await row.waitFor(WAIT);
+    await expect.poll(() => row.getByTestId('job-primary').textContent(), WAIT).toContain('52.00%');
+    expect(await row.getByTestId('job-primary').textContent()).toContain(label('mAP50'));
+    expect(await row.getByTestId('job-best-epoch').textContent()).toBe('2');
+    expect(await row.getByTestId('job-status').textContent()).toBe('running');
+    await cb.onTrainEnd();
+    await expect.poll(() => row.getByTestId('job-status').textContent(), WAIT).toBe('completed');
+    // Filters and search.
+    await page.getByTestId('filter-status').selectOption('running');
+    await row.waitFor({ state: 'detached', ...WAIT });
+    await page.getByTestId('filter-status').selectOption('');
+    await page.getByTestId('search').fill('no-such-job');
+    await row.waitFor({ state: 'detached', ...WAIT });
+    await page.getByTestId('search').fill('live-list');
+    await row.waitFor(WAIT);
+    await page.close();
+  });
+
+  it('shows a job with its formatted primary, the best-epoch marker and the catalog labels; a new epoch arrives live', async () => {
+    const cb = await detectionJob('job-page-1');
+    const page = await newPage();
+    await page.goto(`${base}/jobs/job-page-1`);
+    await page.getByTestId('watch-state').getByText('live').waitFor(WAIT);
+    await expect.poll(() => page.getByTestId('primary-value').textContent(), WAIT).toBe('52.00%');
+    expect(await page.getByTestId('best-epoch').textContent()).toContain('best at epoch 2');
+    expect(await page.getByTestId('primary').textContent()).toContain(label('mAP50'));
+    const primaryChart = page.locator('[data-testid=epoch-chart][data-name=mAP50]');
+    await expect.poll(() => primaryChart.getAttribute('data-best-epoch'), WAIT).toBe('2');
+    expect(await primaryChart.locator('figcaption').textContent()).toContain('best epoch 2');
+    for (const name of ['mAP50', 'mAP50-95', 'train_box_loss']) {
+      const row = page.locator(
+        `[data-testid=standard-metrics] [data-testid=metric-row][data-name="${name}"]`,
+      );
+      expect(await row.locator('.metric-label').textContent()).toBe(label(name));
+    }
+    // Percent metrics as percentages, float metrics with four decimals.
+    const mAP5095 = page.locator('[data-testid=metric-row][data-name="mAP50-95"] .metric-latest');
+    expect(await mAP5095.textContent()).toBe('25.00%');
+    const boxLoss = page.locator('[data-testid=metric-row][data-name="train_box_loss"] .metric-latest');
+    expect(await boxLoss.textContent()).toBe('0.2000');
+    expect(await page.getByTestId('params').textContent()).toContain('lr0');
+    expect(await page.getByTestId('training-config').textContent()).toContain('"optimizer": "SGD"');
+    if (SCREENSHOTS)
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'dashboard-job.png'), fullPage: true });
+
+    // A new epoch, a new best: on the page without a reload.
+    await page.evaluate(() => Object.assign(window, { notReloaded: true }));
+    await cb.onEpochEnd(5, { 'metrics/mAP50(B)': 0.61, 'train/box_loss': 0.1 });
+    const acknowledged = performance.now();
+    await page.waitForFunction(
+      () =>
+        document.querySelector('[data-testid=epoch-chart][data-name=mAP50]')?.getAttribute('data-points') ===
+        '6',
+      undefined,
+      { ...WAIT, polling: 'raf' },
+    );
+    const latencyMs = performance.now() - acknowledged;
+    console.log(`new epoch: acknowledged → on the chart in ${latencyMs.toFixed(0)} ms`);
+    expect(await page.getByTestId('primary-value').textContent()).toBe('61.00%');
+    expect(await page.getByTestId('best-epoch').textContent()).toContain('best at epoch 5');
+    expect(await primaryChart.getAttribute('data-best-epoch')).toBe('5');
+    expect(await page.evaluate(() => (window as { notReloaded?: boolean }).notReloaded)).toBe(true);
+
+    // Custom metrics: collapsed until opened, then with their own label and format.
+    const custom = page.getByTestId('custom-metrics');
+    expect(await custom.getByTestId('custom-table').count()).toBe(0);
+    await custom.locator('summary').click();
+    const gpu = custom.locator('[data-testid=metric-row][data-name=gpu_util]');
+    await gpu.waitFor(WAIT);
+    expect(await gpu.locator('.metric-label').textContent()).toBe('GPU utilisation');
+    expect(await gpu.locator('.metric-latest').textContent()).toBe('—'); // epoch 5 did not report it
+    expect(await custom.locator('[data-testid=epoch-chart][data-name=gpu_util]').count()).toBe(1);
+    await page.close();
+  });
+
+  it('shows why a job failed, in the list and on its page', async () => {
+    const cb = callbacks('failed-1');
+    await expect(
+      runTraining(cb, async (c) => {
+        await c.onEpochEnd(0, { 'metrics/mAP50(B)': 0.2 });
+        throw new Error('CUDA out of memory: tried to allocate 2.00 GiB');
+      }),
+    ).rejects.toThrow('CUDA out of memory');
+    const page = await newPage();
+    await page.goto(base);
+    const row = page.locator('[data-testid=job-row][data-job-id="failed-1"]');
+    await row.waitFor(WAIT);
+    expect(await row.getByTestId('job-status').textContent()).toBe('failed');
+    expect(await row.getByTestId('job-reason').textContent()).toContain('CUDA out of memory');
+    if (SCREENSHOTS) await page.screenshot({ path: path.join(SCREENSHOTS, 'dashboard-list.png') });
+    await row.getByRole('link', { name: 'failed-1' }).click();
+    await page.getByTestId('failure-reason').waitFor(WAIT);
+    expect(await page.getByTestId('failure-reason').textContent()).toContain(
+      'CUDA out of memory: tried to allocate 2.00 GiB',
+    );
+    await page.close();
+  });
+
+  it('compares jobs on their primary and shared metrics', async () => {
+    await detectionJob('compare-a');
+    const b = callbacks('compare-b');
+    await b.onTrainBegin();
+    await b.onEpochEnd(0, { 'metrics/mAP50(B)': 0.4, 'train/box_loss': 0.9 });
+    const page = await newPage();
+    await page.goto(`${base}/compare?job=compare-a&job=compare-b`);
+    await page.getByTestId('compare-table').waitFor(WAIT);
+    expect(await page.getByTestId('compare-row').count()).toBe(2);
+    expect(await page.getByTestId('compare-table').textContent()).toContain('52.00%');
+    const charts = await page.getByTestId('compare-chart').evaluateAll((e) => e.map((x) => x.dataset.name));
+    // Shared: mAP50 (the primary, first) and train_box_loss; not gpu_util (compare-a only).
+    expect(charts).toEqual(['mAP50', 'train_box_loss']);
+    await page.close();
+  });
+
+  it('renders the charts of a job with 1 M batch points quickly and stays responsive', async () => {
+    const cb = callbacks('million-points');
+    await cb.onTrainBegin();
+    const metrics = { loss: 0, lr: 1e-3, box_loss: 0, cls_loss: 0 };
+    for (let step = 0; step < 250_000; step++) {
+      metrics.loss = 1 / (step + 1) + (step % 100) / 1000;
+      metrics.box_loss = Math.sin(step / 5000);
+      metrics.cls_loss = (step % 1000) / 1000;
+      cb.onBatchEnd(step, metrics);
+      if (step % 256 === 255) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await cb.flush();
+    expect(cb.stats()).toMatchObject({ pointsAccepted: 1_000_000, pointsDropped: 0 });
+
+    const page = await newPage();
+    // Long tasks (main thread busy ≥ 50 ms) from the first script on.
+    await page.addInitScript(() => {
+      const longTasks: number[] = [];
+      Object.assign(window, { longTasks });
+      new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) longTasks.push(entry.duration);
+      }).observe({ type: 'longtask', buffered: true });
+    });
+    await page.goto(`${base}/jobs/million-points`);
+    await page.waitForFunction(
+      () => performance.getEntriesByName('tc:batch-charts-drawn').length > 0,
+      undefined,
+      {
+        timeout: 60_000,
+      },
+    );
+    const charts = page.getByTestId('batch-chart');
+    expect(await charts.count()).toBe(4);
+    for (const chart of await charts.all()) {
+      expect(await chart.getAttribute('data-total')).toBe('250000');
+      const points = Number(await chart.getAttribute('data-points'));
+      expect(points).toBeGreaterThan(0);
+      expect(points).toBeLessThanOrEqual(2000);
+    }
+    const measured = await page.evaluate(async () => {
+      const drawn = performance.getEntriesByName('tc:batch-charts-drawn')[0]!.startTime;
+      const navigation = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
+      const series = performance
+        .getEntriesByType('resource')
+        .filter((e) => e.name.endsWith('/GetMetricSeries')) as PerformanceResourceTiming[];
+      // Responsiveness: how long a click on the page waits for the main thread right now.
+      const started = performance.now();
+      const clickDelay = await new Promise<number>((resolve) => {
+        const button = document.querySelector<HTMLElement>('[data-testid=custom-metrics] summary, nav a');
+        document.addEventListener(
+          'click',
+          (e) => {
+            e.preventDefault();
+            e.stopPropagation();
+          },
+          { once: true, capture: true },
+        );
+        requestAnimationFrame(() => {
+          button?.click();
+          setTimeout(() => resolve(performance.now() - started), 0);
+        });
+      });
+      const longTasks = (window as unknown as { longTasks: number[] }).longTasks;
+      return {
+        drawnMs: drawn,
+        domContentLoadedMs: navigation.domContentLoadedEventEnd,
+        firstSeriesStartMs: Math.min(...series.map((s) => s.startTime)),
+        lastSeriesEndMs: Math.max(...series.map((s) => s.responseEnd)),
+        seriesRequests: series.length,
+        longestTaskMs: Math.max(0, ...longTasks),
+        longTasks: longTasks.length,
+        clickDelayMs: clickDelay,
+      };
+    });
+    console.log(
+      `1 M batch points (4 × 250 000): charts drawn ${measured.drawnMs.toFixed(0)} ms after navigation start ` +
+        `(DOMContentLoaded ${measured.domContentLoadedMs.toFixed(0)} ms; GetMetricSeries ×${measured.seriesRequests} ` +
+        `from ${measured.firstSeriesStartMs.toFixed(0)} to ${measured.lastSeriesEndMs.toFixed(0)} ms, ` +
+        `drawn ${(measured.drawnMs - measured.lastSeriesEndMs).toFixed(0)} ms after the last answer); ` +
+        `longest main-thread task ${measured.longestTaskMs.toFixed(0)} ms (${measured.longTasks} ≥ 50 ms); ` +
+        `click answered in ${measured.clickDelayMs.toFixed(1)} ms`,
+    );
+    // Zoom: drag across 2 pixels (≈ 1000 steps) of the first chart; that range is asked again, at full resolution.
+    const over = charts.first().locator('.u-over');
+    const box = (await over.boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.4, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.4 + 2, box.y + box.height / 2, { steps: 2 });
+    await page.mouse.up();
+    await expect.poll(() => charts.first().locator('figcaption').textContent(), WAIT).toContain('zoomed');
+    expect(await charts.first().locator('figcaption').textContent()).toContain('full resolution');
+    await page.close();
+  });
+});

@@ -1,0 +1,114 @@
+// Downloads of stored artifact files on the HTTP listener, for the dashboard:
+//   GET /artifacts/<job id>/<artifact path>     (each segment percent-encoded)
+// A read route (a read token suffices). Only a file the job has stored is served, looked up by its
+// artifact path in the store, and only when its real path lies inside the artifact store: the URL
+// never names a file on disk.
+import { createReadStream } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Store } from '@training-callbacks/store';
+import { type HttpHandler, plain } from './listener.ts';
+
+/** The route prefix; the dashboard builds its links with {@link artifactDownloadPath}'s rule. */
+export const ARTIFACT_DOWNLOAD_PREFIX = '/artifacts/';
+
+/** Artifacts looked at per store page while searching a job's artifact by path. */
+const PAGE = 500;
+
+/** The download path of `artifactPath` of `jobId`. */
+export function artifactDownloadPath(jobId: string, artifactPath: string): string {
+  return `${ARTIFACT_DOWNLOAD_PREFIX}${encodeURIComponent(jobId)}/${artifactPath.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+function parse(urlPath: string): { jobId: string; artifactPath: string } | undefined {
+  const rest = urlPath.slice(ARTIFACT_DOWNLOAD_PREFIX.length);
+  const slash = rest.indexOf('/');
+  if (slash <= 0 || slash === rest.length - 1) return undefined;
+  try {
+    return {
+      jobId: decodeURIComponent(rest.slice(0, slash)),
+      artifactPath: rest
+        .slice(slash + 1)
+        .split('/')
+        .map((segment) => decodeURIComponent(segment))
+        .join('/'),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The download handler over `store`, serving files from inside `artifactStore` only. */
+export function artifactDownloadHandler(store: Store, artifactStore: string): HttpHandler {
+  return async (request, response) => {
+    const urlPath = (request.url ?? '/').split('?', 1)[0] ?? '/';
+    const wanted = parse(urlPath);
+    if (!wanted) {
+      return plain(
+        response,
+        400,
+        `expected ${ARTIFACT_DOWNLOAD_PREFIX}<job id>/<artifact path>, each segment percent-encoded; got ${urlPath}\n`,
+      );
+    }
+    const { jobId, artifactPath } = wanted;
+    if (!(await store.getJob(jobId))) return plain(response, 404, `no job ${JSON.stringify(jobId)}\n`);
+    let storedPath: string | undefined;
+    let sha256 = '';
+    for (let afterId: number | undefined; storedPath === undefined; ) {
+      const page = await store.listArtifacts(jobId, {
+        limit: PAGE,
+        ...(afterId !== undefined && { afterId }),
+      });
+      const found = page.find((a) => a.artifactPath === artifactPath);
+      if (found) {
+        storedPath = found.storedPath;
+        sha256 = found.sha256;
+      }
+      if (page.length < PAGE) break;
+      afterId = page[page.length - 1]!.id;
+    }
+    if (storedPath === undefined) {
+      return plain(
+        response,
+        404,
+        `job ${JSON.stringify(jobId)} has no artifact ${JSON.stringify(artifactPath)} (ListArtifacts lists its artifacts)\n`,
+      );
+    }
+    let file: string;
+    let size: number;
+    try {
+      const [real, base] = await Promise.all([realpath(storedPath), realpath(artifactStore)]);
+      if (!real.startsWith(base + path.sep)) {
+        return plain(
+          response,
+          403,
+          `artifact ${JSON.stringify(artifactPath)} is not inside the artifact store\n`,
+        );
+      }
+      const info = await stat(real);
+      if (!info.isFile()) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
+      file = real;
+      size = info.size;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      return plain(
+        response,
+        410,
+        `artifact ${JSON.stringify(artifactPath)} of job ${JSON.stringify(jobId)} is recorded, but its file is gone from the artifact store\n`,
+      );
+    }
+    const name = path.posix.basename(artifactPath);
+    response.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': size,
+      'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(name)}`,
+      'cache-control': 'private, no-cache',
+      etag: `"${sha256}"`,
+      'x-content-type-options': 'nosniff',
+    });
+    if (request.method === 'HEAD') return void response.end();
+    createReadStream(file)
+      .on('error', () => response.destroy())
+      .pipe(response);
+  };
+}

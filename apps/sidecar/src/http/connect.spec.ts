@@ -1,0 +1,201 @@
+// The Connect protocol and artifact downloads on the real sidecar's HTTP listener: the same answers
+// as the gRPC port, reads only, the same token rules and the same status table.
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Code, ConnectError, createClient as createConnectClient } from '@connectrpc/connect';
+import { createConnectTransport } from '@connectrpc/connect-node';
+import { createClient, type RpcError } from '@training-callbacks/grpc-adapter';
+import { TaskType, TrainingCallbacks, TrainingOutcome } from '@training-callbacks/proto';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { type SidecarProcess, startSidecarProcess } from '../testing.ts';
+import { artifactDownloadPath } from './artifact-download.ts';
+
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 90_000 });
+
+const connectClient = (httpAddress: string, token?: string) =>
+  createConnectClient(
+    TrainingCallbacks,
+    createConnectTransport({
+      baseUrl: `http://${httpAddress}`,
+      httpVersion: '1.1',
+      ...(token && {
+        interceptors: [
+          (next) => (request) => {
+            request.header.set('authorization', `Bearer ${token}`);
+            return next(request);
+          },
+        ],
+      }),
+    }),
+  );
+
+const refusal = (promise: Promise<unknown>) =>
+  promise.then(
+    () => {
+      throw new Error('expected a refusal');
+    },
+    (error: unknown) => ConnectError.from(error),
+  );
+
+describe('Connect on the HTTP listener', () => {
+  let sidecar: SidecarProcess;
+  let grpc: ReturnType<typeof createClient<typeof TrainingCallbacks.method>>;
+  let connect: ReturnType<typeof connectClient>;
+  const content = Buffer.from('weights\n');
+
+  beforeAll(async () => {
+    sidecar = await startSidecarProcess({ args: ['--quiet'] });
+    grpc = createClient(TrainingCallbacks, sidecar.address);
+    connect = connectClient(sidecar.httpAddress!);
+    await grpc.beginTraining({ jobId: 'c-1', taskType: TaskType.OBJECT_DETECTION, modelName: 'yolo11n' });
+    await grpc.endEpoch({ jobId: 'c-1', epoch: 0, metrics: { 'metrics/mAP50(B)': 0.5 } });
+    const sha256 = createHash('sha256').update(content).digest('hex');
+    await grpc.uploadArtifact(
+      (async function* () {
+        yield {
+          part: {
+            case: 'header' as const,
+            value: {
+              jobId: 'c-1',
+              artifactPath: 'weights/best é.pt',
+              sizeBytes: BigInt(content.length),
+              sha256,
+            },
+          },
+        };
+        yield { part: { case: 'chunk' as const, value: content } };
+      })(),
+    );
+  });
+  afterAll(async () => {
+    grpc?.close();
+    await sidecar?.[Symbol.asyncDispose]();
+  });
+
+  it('answers the read RPCs as the gRPC port does', async () => {
+    const overGrpc = await grpc.getJob({ jobId: 'c-1' });
+    const overConnect = await connect.getJob({ jobId: 'c-1' });
+    expect(overConnect.job?.bestValue).toBe(0.5);
+    expect(overConnect).toEqual(overGrpc);
+    const epochs = await connect.listEpochs({ jobId: 'c-1' });
+    expect(epochs.epochs.map((e) => e.metrics.mAP50)).toEqual([0.5]);
+  });
+
+  it('maps errors through the same status table, with the same message', async () => {
+    const viaGrpc = (await grpc.getJob({ jobId: 'nope' }).catch((e: unknown) => e)) as RpcError;
+    const viaConnect = await refusal(connect.getJob({ jobId: 'nope' }));
+    expect(viaConnect.code).toBe(Code.NotFound);
+    expect(viaConnect.rawMessage).toBe(viaGrpc.message);
+    const invalid = await refusal(connect.getMetricSeries({ jobId: 'c-1', name: '' }));
+    expect(invalid.code).toBe(Code.InvalidArgument);
+    expect(invalid.rawMessage).toContain('name is empty');
+  });
+
+  it('refuses every write with PERMISSION_DENIED naming the gRPC port, and writes nothing', async () => {
+    const refused = await refusal(
+      connect.endEpoch({ jobId: 'c-1', epoch: 1, metrics: { 'metrics/mAP50(B)': 0.9 } }),
+    );
+    expect(refused.code).toBe(Code.PermissionDenied);
+    expect(refused.rawMessage).toMatch(/EndEpoch writes.*--listen/);
+    const ended = await refusal(connect.endTraining({ jobId: 'c-1', outcome: TrainingOutcome.COMPLETED }));
+    expect(ended.code).toBe(Code.PermissionDenied);
+    expect((await grpc.getJob({ jobId: 'c-1' })).job?.epochsReported).toBe(1);
+  });
+
+  it('streams WatchJob over Connect (HTTP/1.1), resumable by seq', async () => {
+    const controller = new AbortController();
+    const seen: string[] = [];
+    let lastSeq = 0n;
+    for await (const event of connect.watchJob({ jobId: 'c-1' }, { signal: controller.signal })) {
+      seen.push(event.event.case ?? '');
+      lastSeq = event.seq;
+      if (event.event.case === 'artifact') break;
+    }
+    expect(seen).toContain('epoch');
+    // A new epoch after the last seq received: the resumed stream brings it, and only it.
+    await grpc.endEpoch({ jobId: 'c-1', epoch: 1, metrics: { 'metrics/mAP50(B)': 0.6 } });
+    for await (const event of connect.watchJob({ jobId: 'c-1', afterSeq: lastSeq })) {
+      if (event.event.case === 'heartbeat') continue;
+      expect(event.event.case).toBe('epoch');
+      expect(event.event.case === 'epoch' && event.event.value.epoch).toBe(1);
+      break;
+    }
+  });
+
+  it('serves a stored artifact for download, and only stored ones', async () => {
+    const base = `http://${sidecar.httpAddress}`;
+    const response = await fetch(`${base}${artifactDownloadPath('c-1', 'weights/best é.pt')}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/octet-stream');
+    expect(response.headers.get('content-disposition')).toBe(`attachment; filename*=UTF-8''best%20%C3%A9.pt`);
+    expect(Buffer.from(await response.arrayBuffer())).toEqual(content);
+    for (const [url, status] of [
+      [artifactDownloadPath('c-1', 'weights/other.pt'), 404],
+      [artifactDownloadPath('nope', 'weights/best é.pt'), 404],
+      ['/artifacts/c-1/..%2F..%2Ftraining-callbacks.sqlite', 404],
+      ['/artifacts/c-1', 400],
+    ] as const) {
+      expect([url, (await fetch(`${base}${url}`)).status]).toEqual([url, status]);
+    }
+  });
+});
+
+describe('Connect with --auth-token-file', () => {
+  const READ = 'r'.repeat(32);
+  const WRITE = 'w'.repeat(32);
+  let dir: string;
+  let sidecar: SidecarProcess;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'tc-connect-'));
+    const tokenFile = path.join(dir, 'tokens');
+    await writeFile(tokenFile, `read ${READ}\nwrite ${WRITE}\n`);
+    sidecar = await startSidecarProcess({ args: ['--quiet', '--auth-token-file', tokenFile] });
+    const grpc = createClient(TrainingCallbacks, sidecar.address);
+    try {
+      await grpc.beginTraining(
+        { jobId: 't-1', taskType: TaskType.IMAGE_CLASSIFICATION },
+        { metadata: { authorization: `Bearer ${WRITE}` } },
+      );
+    } finally {
+      grpc.close();
+    }
+  });
+  afterAll(async () => {
+    await sidecar?.[Symbol.asyncDispose]();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('needs a token (UNAUTHENTICATED), and a read token suffices for reads', async () => {
+    const none = await refusal(connectClient(sidecar.httpAddress!).getJob({ jobId: 't-1' }));
+    expect(none.code).toBe(Code.Unauthenticated);
+    expect(none.rawMessage).toContain('needs a token and none was sent');
+    const wrong = await refusal(connectClient(sidecar.httpAddress!, 'x'.repeat(32)).getJob({ jobId: 't-1' }));
+    expect(wrong.code).toBe(Code.Unauthenticated);
+    const read = connectClient(sidecar.httpAddress!, READ);
+    expect((await read.getJob({ jobId: 't-1' })).job?.jobId).toBe('t-1');
+    // Streams check the token too.
+    const stream = await refusal(
+      (async () => {
+        for await (const _ of connectClient(sidecar.httpAddress!).watchJobs({})) break;
+      })(),
+    );
+    expect(stream.code).toBe(Code.Unauthenticated);
+  });
+
+  it('refuses writes even with a write token, and downloads need a token', async () => {
+    const write = connectClient(sidecar.httpAddress!, WRITE);
+    const refused = await refusal(write.beginEpoch({ jobId: 't-1', epoch: 0 }));
+    expect(refused.code).toBe(Code.PermissionDenied);
+    const base = `http://${sidecar.httpAddress}`;
+    expect((await fetch(`${base}${artifactDownloadPath('t-1', 'a.pt')}`)).status).toBe(401);
+    const withToken = await fetch(`${base}${artifactDownloadPath('t-1', 'a.pt')}`, {
+      headers: { authorization: `Bearer ${READ}` },
+    });
+    expect(withToken.status).toBe(404); // authorised; the job has no such artifact
+    // The app itself loads without a token: it asks for one when a call needs it.
+    expect((await fetch(`${base}/`)).status).not.toBe(401);
+  });
+});

@@ -1,0 +1,159 @@
+// The Connect protocol on the HTTP listener, for browsers (the dashboard): the same handlers the gRPC
+// port serves, from the same protobuf-es descriptors, through @connectrpc/connect-node. Only the read
+// RPCs (`idempotency_level = NO_SIDE_EFFECTS` in the proto) are served here; a write answers
+// PERMISSION_DENIED naming the gRPC port. Tokens follow the gRPC rules (a read token suffices), and a
+// thrown error becomes its status through the same table as on the gRPC port (grpc-adapter's
+// toStatusObject with the sidecar's failure mapper), so a client sees one status for one failure
+// whichever transport it used.
+import type { IncomingMessage } from 'node:http';
+import type { DescMethod } from '@bufbuild/protobuf';
+import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
+import { MethodOptions_IdempotencyLevel } from '@bufbuild/protobuf/wkt';
+import {
+  Code,
+  ConnectError,
+  createContextKey,
+  createContextValues,
+  type HandlerContext,
+} from '@connectrpc/connect';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { Metadata } from '@grpc/grpc-js';
+import {
+  type CallContext,
+  type ErrorMapper,
+  type ServiceHandlers,
+  toStatusObject,
+} from '@training-callbacks/grpc-adapter';
+import type { HttpAuthDecision, HttpHandler } from './listener.ts';
+
+/** Options of {@link connectService}. */
+export interface ConnectServiceOptions {
+  /** The sidecar's table of known failures (as for the gRPC port). */
+  mapError?: ErrorMapper;
+  /** A bug (neither an RpcError nor mapped): logged by the caller, answered INTERNAL. */
+  onInternalError?: (error: unknown, method: string) => void;
+  /** Token and client-certificate check, called with `read` before every call (as on the gRPC port). */
+  authorize?: (request: IncomingMessage, access: 'read') => HttpAuthDecision;
+  /** Largest request and response message, in bytes (the sidecar's --max-message-bytes). */
+  maxMessageBytes: number;
+}
+
+/** The mounted Connect service: serve `handler` under `prefix` ("/pkg.Service/"). */
+export interface ConnectService {
+  readonly prefix: string;
+  readonly handler: HttpHandler;
+}
+
+const NODE_REQUEST = createContextKey<IncomingMessage | undefined>(undefined);
+
+/** Whether `method` is a read (the contract marks reads `NO_SIDE_EFFECTS`). */
+export function isReadMethod(method: DescMethod): boolean {
+  return method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
+}
+
+/** A gRPC-style call context for the shared handlers, from a Connect handler context. */
+function callContextOf(context: HandlerContext): CallContext {
+  const metadata = new Metadata();
+  context.requestHeader.forEach((value, key) => {
+    if (!key.endsWith('-bin')) metadata.set(key, value);
+  });
+  const socket = context.values.get(NODE_REQUEST)?.socket;
+  return {
+    metadata,
+    peer: socket?.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unknown',
+    signal: context.signal,
+  };
+}
+
+const HTTP_REFUSAL_CODE = { 401: Code.Unauthenticated, 403: Code.PermissionDenied } as const;
+
+/**
+ * The Connect handler for `service`'s read RPCs, backed by the gRPC port's `handlers`. Mount it on
+ * the listener as a `public` route: it checks tokens itself so that a refusal travels as a Connect
+ * error (code and message) rather than a bare HTTP status.
+ */
+export function connectService<T extends GenServiceMethods>(
+  service: GenService<T>,
+  handlers: ServiceHandlers<T>,
+  options: ConnectServiceOptions,
+): ConnectService {
+  const onInternal = options.onInternalError ?? ((error: unknown) => console.error(error));
+  const toConnectError = (error: unknown, method: DescMethod): ConnectError => {
+    if (error instanceof ConnectError) return error;
+    const status = toStatusObject(error, (e) => onInternal(e, method.name), options.mapError);
+    const trailers = new Headers();
+    for (const [key, value] of Object.entries(status.metadata?.getMap() ?? {})) {
+      if (typeof value === 'string') trailers.set(key, value);
+    }
+    // Connect's codes are gRPC's status numbers (1–16).
+    return new ConnectError(status.details, status.code as number as Code, trailers);
+  };
+  const authorize = (context: HandlerContext) => {
+    const request = context.values.get(NODE_REQUEST);
+    if (!options.authorize || !request) return;
+    const decision = options.authorize(request, 'read');
+    if (!decision.ok) throw new ConnectError(decision.message, HTTP_REFUSAL_CODE[decision.status]);
+  };
+  const refuseWrite = (method: DescMethod) =>
+    new ConnectError(
+      `${method.name} writes, and the HTTP listener (--http) serves the read RPCs only (the dashboard ` +
+        "is read-only); call it over gRPC on the sidecar's --listen address",
+      Code.PermissionDenied,
+    );
+
+  const implementation: Record<string, unknown> = {};
+  for (const method of service.methods) {
+    const handler = (handlers as Record<string, unknown>)[method.localName] as (
+      request: unknown,
+      context: CallContext,
+    ) => unknown;
+    const read = isReadMethod(method);
+    switch (method.methodKind) {
+      case 'unary':
+        implementation[method.localName] = async (request: unknown, context: HandlerContext) => {
+          authorize(context);
+          if (!read) throw refuseWrite(method);
+          try {
+            return await (handler(request, callContextOf(context)) as Promise<unknown>);
+          } catch (error) {
+            throw toConnectError(error, method);
+          }
+        };
+        break;
+      case 'server_streaming':
+        implementation[method.localName] = async function* (request: unknown, context: HandlerContext) {
+          authorize(context);
+          if (!read) throw refuseWrite(method);
+          try {
+            yield* handler(request, callContextOf(context)) as AsyncIterable<unknown>;
+          } catch (error) {
+            throw toConnectError(error, method);
+          }
+        };
+        break;
+      default:
+        // Client streams are writes (ReportBatchMetrics, UploadArtifact); browsers' fetch cannot send
+        // them over HTTP/1.1 anyway.
+        implementation[method.localName] = async (
+          requests: AsyncIterable<unknown>,
+          context: HandlerContext,
+        ) => {
+          authorize(context);
+          // Drain nothing: the refusal comes before the first message is read.
+          void requests;
+          throw refuseWrite(method);
+        };
+    }
+  }
+
+  const handler = connectNodeAdapter({
+    routes: (router) => router.service(service, implementation as never),
+    connect: true,
+    grpc: false,
+    grpcWeb: false,
+    readMaxBytes: options.maxMessageBytes,
+    writeMaxBytes: options.maxMessageBytes,
+    contextValues: (request) => createContextValues().set(NODE_REQUEST, request as IncomingMessage),
+  });
+  return { prefix: `/${service.typeName}/`, handler };
+}

@@ -4,7 +4,11 @@ import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProto } from 'grpc-health-check';
 
 interface HealthClient {
-  check(req: { service: string }, cb: (e: Error | null, r: { status: string }) => void): void;
+  check(
+    req: { service: string },
+    options: { deadline?: number },
+    cb: (e: Error | null, r: { status: string }) => void,
+  ): void;
   close(): void;
 }
 
@@ -14,9 +18,14 @@ export function healthOf(address: string) {
     grpc: { health: { v1: { Health: new (address: string, creds: unknown) => HealthClient } } };
   };
   const client = new pkg.grpc.health.v1.Health(address, credentials.createInsecure());
-  const status = (service = '') =>
+  /** One check of `service`; with `timeoutMs`, a deadline (a kubelet probe's timeoutSeconds). */
+  const status = (service = '', timeoutMs?: number) =>
     new Promise<string>((resolve, reject) =>
-      client.check({ service }, (e, r) => (e ? reject(e) : resolve(r.status))),
+      client.check(
+        { service },
+        timeoutMs === undefined ? {} : { deadline: Date.now() + timeoutMs },
+        (e, r) => (e ? reject(e) : resolve(r.status)),
+      ),
     );
   return {
     status,

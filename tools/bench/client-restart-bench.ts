@@ -5,9 +5,15 @@
 // does) while the real sidecar is restarted 3 times on the same port and database: SIGKILL (a crash),
 // SIGTERM (a rolling update), SIGKILL. Each onBatchEnd call is timed; the GC pauses of the process are
 // recorded, to say which slow calls a collection explains. At the end onTrainEnd reports the losses.
-import { appendFileSync } from 'node:fs';
+//
+// `-- --pin` (needs taskset, util-linux, and at least 2 CPUs) mirrors production, where the trainer has
+// its own cores and the sidecar container others: every thread of this process (the trainer) runs on
+// the last CPU, the sidecar and each of its restarts on CPU 0. Without it the OS places both anywhere,
+// so a restarting sidecar's start-up competes with the trainer for the same core.
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -19,18 +25,57 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '60' },
     restarts: { type: 'string', default: '3' },
     append: { type: 'string' },
+    pin: { type: 'boolean', default: false },
   },
 });
 const seconds = Number(values.seconds);
 const restarts = Number(values.restarts);
+const pin = values.pin;
+const TRAINER_CPU = availableParallelism() - 1;
+const SIDECAR_CPU = 0;
+
+/** Sets the CPU affinity of one thread (`-p` without `-a`) or of every thread of a process (`all`). */
+function setAffinity(pid: number, cpu: number, all = false): void {
+  execFileSync('taskset', [...(all ? ['-a'] : []), '-p', '-c', String(cpu), String(pid)], {
+    stdio: 'ignore',
+  });
+}
+
+/** The CPUs a process may run on, as /proc says ("0", "1", "0-1"). */
+function allowedCpus(pid: number): string {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return /Cpus_allowed_list:\s*(\S+)/.exec(status)?.[1] ?? '?';
+}
+
+/**
+ * Starts a sidecar; with --pin on CPU 0. A child inherits the affinity of the thread that forks it,
+ * so the main thread moves to CPU 0 for the spawn alone: startSidecarProcess spawns synchronously
+ * when it is given a dataDir, before its first await, and the main thread moves back right after.
+ */
+function startSidecar(options: Parameters<typeof startSidecarProcess>[0]): Promise<SidecarProcess> {
+  if (!pin) return startSidecarProcess(options);
+  setAffinity(process.pid, SIDECAR_CPU);
+  try {
+    return startSidecarProcess(options);
+  } finally {
+    setAffinity(process.pid, TRAINER_CPU);
+  }
+}
 
 function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 }
 
 async function main(): Promise<void> {
+  if (pin) {
+    if (TRAINER_CPU === SIDECAR_CPU) throw new Error('--pin needs at least 2 CPUs');
+    setAffinity(process.pid, TRAINER_CPU, true); // every thread of the trainer: main, libuv pool, V8
+  }
   const dataDir = await mkdtemp(path.join(tmpdir(), 'tc-restarts-'));
-  let sidecar: SidecarProcess = await startSidecarProcess({ dataDir, args: ['--quiet'] });
+  let sidecar: SidecarProcess = await startSidecar({ dataDir, args: ['--quiet'] });
+  const placement = pin
+    ? `pinned: trainer on CPU ${allowedCpus(process.pid)}, sidecar on CPU ${allowedCpus(sidecar.child.pid!)} (taskset)`
+    : 'not pinned';
   const address = sidecar.address;
   const callbacks = new TrainingCallbacks({
     address,
@@ -55,7 +100,10 @@ async function main(): Promise<void> {
       const how = i % 2 ? 'SIGKILL' : 'SIGTERM';
       const down = performance.now();
       await sidecar.stop(how);
-      sidecar = await startSidecarProcess({ dataDir, args: ['--quiet'], listen: address });
+      sidecar = await startSidecar({ dataDir, args: ['--quiet'], listen: address });
+      if (pin && allowedCpus(sidecar.child.pid!) !== String(SIDECAR_CPU)) {
+        throw new Error(`the restarted sidecar is not on CPU ${SIDECAR_CPU}`);
+      }
       restartLog.push(
         `${how} at ${((down - started) / 1000).toFixed(1)} s, back after ${((performance.now() - down) / 1000).toFixed(2)} s`,
       );
@@ -98,8 +146,8 @@ async function main(): Promise<void> {
   const section = `
 ### TypeScript client: onBatchEnd while the sidecar restarts (${new Date().toISOString().slice(0, 10)})
 
-Command: \`npm run bench:client-restarts -- --append docs/benchmarks.md\` (\`tools/bench/client-restart-bench.ts\`,
-${seconds} s, ${restarts} restarts): the real sidecar restarted on the same port and database (${restartLog.join('; ')});
+Command: \`npm run bench:client-restarts -- ${pin ? '--pin ' : ''}--append docs/benchmarks.md\` (\`tools/bench/client-restart-bench.ts\`,
+${seconds} s, ${restarts} restarts, ${placement}): the real sidecar restarted on the same port and database (${restartLog.join('; ')});
 every 8 steps the trainer yields 1 ms to the event loop (an awaited GPU step). Node ${process.version}, load average ${load}.
 
 | onBatchEnd, 2 metrics/step, ${samples.length.toLocaleString('en')} calls | median | p99 | p99.9 | max | calls > 1 ms |

@@ -83,6 +83,31 @@ it('packages/client/README.md: the example runs as written and completes its job
     }
   }));
 
+it('packages/client/README.md: "It never hurts the training loop" ends its job clean, nothing awaited but the end', async () => {
+  const example = fencedBlock('packages/client/README.md', 'ts', 'It never hurts the training loop');
+  await using sidecar = await startSidecarProcess({ args: ['--quiet'] });
+  // What the README's comment says the result holds, printed for the check.
+  const run = await runTypeScript(
+    `${example.code}\nconsole.log(JSON.stringify({ delivered, lossSummary, losses }));`,
+    {
+      env: { TRAINING_CALLBACKS_ADDRESS: sidecar.address },
+    },
+  );
+  expect(run.stderr, run.stdout).toBe('');
+  expect(JSON.parse(run.stdout)).toEqual({
+    delivered: true,
+    lossSummary: '',
+    losses: { droppedPoints: 0, refusedPoints: 0, failedWrites: 0, reasons: [] },
+  });
+  const client = createClient(TrainingCallbacks, sidecar.address);
+  try {
+    const { job } = await client.getJob({ jobId: 'job-43' });
+    expect(job).toMatchObject({ status: JobStatus.COMPLETED, epochsReported: 1 });
+  } finally {
+    client.close();
+  }
+});
+
 it('packages/metric-catalog/README.md: the example gives the results its comments show', async () => {
   const example = fencedBlock('packages/metric-catalog/README.md', 'ts', 'Example');
   const { code, checks } = withResultChecks(example.code);

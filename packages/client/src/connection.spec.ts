@@ -105,11 +105,18 @@ describe('TLS and tokens from the environment', () => {
     expect((await refusal(wrong.client.listJobs({}))).code).toBe(Status.UNAUTHENTICATED);
 
     vi.stubEnv(CONNECTION_ENV.token, READ_TOKEN);
-    await using reader = new TrainingCallbacks(newJob());
+    await using reader = new TrainingCallbacks({ ...newJob(), strict: true });
     await reader.client.listJobs({});
     expect((await refusal(reader.onTrainBegin())).code).toBe(Status.PERMISSION_DENIED);
+    // Not strict: the refusal does not reach the trainer; it is in the answer and in the losses.
+    const warnings: string[] = [];
+    await using quiet = new TrainingCallbacks({ ...newJob(), onWarning: (w) => warnings.push(w) });
+    const begun = await quiet.onTrainBegin();
+    expect(begun).toMatchObject({ delivered: false, pending: false, job: undefined });
+    expect(begun.error?.code).toBe(Status.PERMISSION_DENIED);
+    expect(warnings.join('\n')).toMatch(/BeginTraining lost \(PERMISSION_DENIED/);
     await using writer = new TrainingCallbacks({ ...newJob(), token: WRITE_TOKEN });
-    expect((await writer.onTrainBegin()).job.status).toBe(JobStatus.RUNNING);
+    expect((await writer.onTrainBegin()).job?.status).toBe(JobStatus.RUNNING);
   });
 
   it('mutual TLS: without a client certificate the connection is refused', async () => {

@@ -30,6 +30,10 @@ export interface Connection {
   readonly tls: boolean;
   /** Adds the bearer token to every call; undefined without a token. */
   readonly interceptor?: Interceptor;
+  /** The token's metadata entry, for calls made without the interceptor (the exit path's child process). */
+  readonly authorization?: { readonly key: string; readonly value: string };
+  /** The PEM files read for TLS, for the same. */
+  readonly tlsFiles?: { readonly ca: Buffer; readonly key?: Buffer; readonly cert?: Buffer };
 }
 
 type Source = 'argument' | 'environment';
@@ -113,18 +117,25 @@ export function resolveConnection(options: ConnectionOptions = {}, env = process
   }
   const load = (p: { value: string; source: Source }, name: ConnectionSettingName, what: string) =>
     read(p.value, `${what} (${describe(p.source, name)})`);
-  const credentials = ca
-    ? grpcCredentials.createSsl(
-        load(ca, 'caFile', 'the CA file'),
-        key ? load(key, 'clientKeyFile', 'the client key') : null,
-        cert ? load(cert, 'clientCertFile', 'the client certificate') : null,
-      )
+  const tlsFiles = ca
+    ? {
+        ca: load(ca, 'caFile', 'the CA file'),
+        ...(key && { key: load(key, 'clientKeyFile', 'the client key') }),
+        ...(cert && { cert: load(cert, 'clientCertFile', 'the client certificate') }),
+      }
+    : undefined;
+  const credentials = tlsFiles
+    ? grpcCredentials.createSsl(tlsFiles.ca, tlsFiles.key ?? null, tlsFiles.cert ?? null)
     : grpcCredentials.createInsecure();
   const token = resolveToken(options, env);
   return {
     address,
     credentials,
     tls: ca !== undefined,
-    ...(token !== undefined && { interceptor: bearerTokenInterceptor(token) }),
+    ...(tlsFiles && { tlsFiles }),
+    ...(token !== undefined && {
+      interceptor: bearerTokenInterceptor(token),
+      authorization: { key: AUTHORIZATION_METADATA_KEY, value: `${AUTHORIZATION_SCHEME} ${token}` },
+    }),
   };
 }

@@ -12,6 +12,7 @@ export type { Losses } from './losses.ts';
 export type { MetricFormatName, OutcomeName, TaskTypeName } from './names.ts';
 export { TASK_TYPE_NAMES, toTaskType } from './names.ts';
 export { collectAll, listAll, pages } from './pages.ts';
+export { DEFAULT_MAX_QUEUED_REPORTS } from './report-queue.ts';
 export type { RetryPolicy } from './retry.ts';
 export { backoffDelay, DEFAULT_RETRY_POLICY, isRetryable, statusClass } from './retry.ts';
 export type { RunTrainingOptions } from './run-training.ts';
@@ -19,7 +20,11 @@ export { runTraining } from './run-training.ts';
 export type {
   CallbacksState,
   CustomMetric,
+  Delivery,
+  DeliveryReport,
   EpochEndResult,
+  FlushOptions,
+  FlushResult,
   Metrics,
   TrainBeginResult,
   TrainEndOptions,
@@ -31,6 +36,7 @@ export {
   DEFAULT_ADDRESS,
   DEFAULT_CHANNEL_OPTIONS,
   DEFAULT_DEADLINE_MS,
+  DEFAULT_EXIT_FLUSH_TIMEOUT_MS,
   DEFAULT_FLUSH_TIMEOUT_MS,
   TrainingCallbacks,
 } from './training-callbacks.ts';

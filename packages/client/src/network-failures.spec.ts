@@ -52,14 +52,17 @@ async function storedSteps(jobId: string): Promise<number[]> {
 }
 
 describe('retries over a failing network', () => {
-  it('retries UNAVAILABLE with backoff until the sidecar is reachable', async () => {
+  it('retries UNAVAILABLE with backoff until the sidecar is reachable; the awaited call does not wait for it', async () => {
     await using proxy = await startTcpFaultProxy(sidecar.address, { mode: 'hang-up' });
     await using callbacks = callbacksVia(proxy.address);
-    const begin = callbacks.onTrainBegin();
+    const begun = await callbacks.onTrainBegin();
+    // The answer did not come within answerWaitMs (deadlineMs): the trainer goes on, the report stays queued.
+    expect(begun).toMatchObject({ delivered: false, pending: true, job: undefined });
     await until(() => callbacks.stats().retries >= 2);
     await proxy.setMode('pass');
-    const begun = await begin;
-    expect(begun.job.jobId).toBe(callbacks.jobId);
+    const flushed = await callbacks.flush();
+    expect(flushed).toMatchObject({ complete: true, reportsDelivered: 1, lossSummary: '' });
+    expect((await reader.getJob({ jobId: callbacks.jobId })).job?.jobId).toBe(callbacks.jobId);
     expect(proxy.accepted).toBeGreaterThan(1);
   });
 
@@ -81,9 +84,9 @@ describe('retries over a failing network', () => {
     expect(await storedSteps(callbacks.jobId)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
   });
 
-  it('retries a stalled epoch report and returns its verdicts', async () => {
+  it('retries a stalled epoch report and returns its verdicts to a caller that waits for them', async () => {
     await using proxy = await startTcpFaultProxy(sidecar.address);
-    await using callbacks = callbacksVia(proxy.address);
+    await using callbacks = callbacksVia(proxy.address, { answerWaitMs: 60_000 });
     await callbacks.onTrainBegin();
     await proxy.setMode('blackhole');
     const ended = callbacks.onEpochEnd(0, { accuracy: 0.9 });
@@ -92,32 +95,104 @@ describe('retries over a failing network', () => {
     expect((await ended).isBest).toBe(true);
   });
 
-  it('retries a batch stream past the retry budget until acknowledged; awaited calls give up after it', async () => {
+  it('retries reports and batch streams past the retry budget until acknowledged', async () => {
     await using proxy = await startTcpFaultProxy(sidecar.address);
     const errors: RpcError[] = [];
     await using callbacks = callbacksVia(proxy.address, {
       retry: { initialBackoffMs: 20, maxBackoffMs: 50, maxRetryTimeMs: 300 },
       onBackgroundError: (e) => errors.push(e),
+      onWarning: () => {},
     });
     await callbacks.onTrainBegin();
     await proxy.setMode('hang-up');
     for (let step = 0; step < 100; step++) callbacks.onBatchEnd(step, { loss: step });
-    const flushed = callbacks.flush();
-    // Unary calls give up after the budget, with the last UNAVAILABLE, and count as failed writes.
-    const started = Date.now();
-    const epoch = await callbacks.onEpochBegin(1).catch((e: unknown) => e);
-    expect(Date.now() - started).toBeLessThan(3000);
-    expect((epoch as RpcError).code).toBe(Status.UNAVAILABLE);
-    expect(callbacks.losses().failedWrites).toBe(1);
-    // The batch stream is still being retried, well past the 300 ms budget.
+    const epoch = await callbacks.onEpochBegin(1);
+    expect(epoch).toMatchObject({ delivered: false, pending: true });
+    // Both are still being retried, well past the 300 ms budget.
     await new Promise((r) => setTimeout(r, 600));
-    expect(callbacks.stats()).toMatchObject({ pointsFailed: 0, failedFlushes: 0, pointsInFlight: 100 });
+    expect(callbacks.stats()).toMatchObject({
+      pointsFailed: 0,
+      failedFlushes: 0,
+      pointsInFlight: 100,
+      reportsPending: 1,
+    });
     await proxy.setMode('pass');
-    await flushed;
-    expect(callbacks.stats()).toMatchObject({ pointsAccepted: 100, pointsFailed: 0 });
-    expect(callbacks.losses().droppedPoints).toBe(0);
+    const flushed = await callbacks.flush();
+    expect(flushed).toMatchObject({
+      complete: true,
+      pointsDelivered: 100,
+      reportsDelivered: 2,
+      lossSummary: '',
+    });
     expect(errors).toHaveLength(0);
     expect(await storedSteps(callbacks.jobId)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+  });
+
+  it('strict: an awaited call gives up after the retry budget and rejects; batch streams go on', async () => {
+    await using proxy = await startTcpFaultProxy(sidecar.address);
+    await using callbacks = callbacksVia(proxy.address, {
+      strict: true,
+      retry: { initialBackoffMs: 20, maxBackoffMs: 50, maxRetryTimeMs: 300 },
+      onWarning: () => {},
+    });
+    await callbacks.onTrainBegin();
+    await proxy.setMode('hang-up');
+    for (let step = 0; step < 100; step++) callbacks.onBatchEnd(step, { loss: step });
+    const epoch = await callbacks.onEpochBegin(1).catch((e: unknown) => e);
+    expect((epoch as RpcError).code).toBe(Status.UNAVAILABLE);
+    expect(callbacks.losses().failedWrites).toBe(1);
+    expect(callbacks.stats()).toMatchObject({ pointsFailed: 0, pointsInFlight: 100 });
+    await proxy.setMode('pass');
+    await callbacks.flush();
+    expect(callbacks.stats()).toMatchObject({ pointsAccepted: 100, pointsFailed: 0 });
+  });
+
+  it("gives up what is unacknowledged at onTrainEnd's flush deadline and ends the job with it counted", async () => {
+    await using proxy = await startTcpFaultProxy(sidecar.address);
+    await using callbacks = callbacksVia(proxy.address, {
+      deadlineMs: 2000,
+      onWarning: () => {},
+      channelOptions: { 'grpc.max_reconnect_backoff_ms': 200 },
+    });
+    await callbacks.onTrainBegin();
+    await proxy.setMode('hang-up');
+    void callbacks.onEpochEnd(0, { accuracy: 0.5 });
+    callbacks.onBatchEnd(0, { loss: 1 });
+    // 8 s: the reports are given up at 6 s (8 s less EndTraining's reserve of deadlineMs).
+    const ending = callbacks.onTrainEnd({}, { timeoutMs: 8000 });
+    await until(() => callbacks.stats().reportsLost >= 1, 30_000);
+    await proxy.setMode('pass');
+    const ended = await ending;
+    expect(ended.delivered).toBe(true);
+    expect(ended.losses.failedWrites).toBe(1);
+    expect(ended.losses.droppedPoints).toBe(1);
+    expect(ended.losses.reasons.join('\n')).toMatch(
+      /EndEpoch 0: DEADLINE_EXCEEDED: not acknowledged by onTrainEnd's flush deadline/,
+    );
+    const { job } = await reader.getJob({ jobId: callbacks.jobId });
+    expect(job?.epochsReported).toBe(0);
+    expect(job?.clientLosses).toMatchObject({ failedWrites: 1n, droppedPoints: 1n });
+  }, 60_000);
+
+  it('bounds the report queue: a report over the bound is lost and counted, never silently', async () => {
+    await using proxy = await startTcpFaultProxy(sidecar.address);
+    const warnings: string[] = [];
+    await using callbacks = callbacksVia(proxy.address, {
+      maxQueuedReports: 3,
+      onWarning: (w) => warnings.push(w),
+    });
+    await callbacks.onTrainBegin();
+    await proxy.setMode('hang-up');
+    const epochs = [0, 1, 2, 3, 4].map((e) => callbacks.onEpochBegin(e));
+    const lost = await Promise.all([epochs[3], epochs[4]]);
+    for (const result of lost) expect(result?.error?.code).toBe(Status.RESOURCE_EXHAUSTED);
+    expect(warnings.join('\n')).toMatch(/report queue is full \(3 reports/);
+    await proxy.setMode('pass');
+    const ended = await callbacks.onTrainEnd();
+    expect(ended).toMatchObject({ delivered: true, reportsDelivered: 5 });
+    expect(ended.losses.failedWrites).toBe(2);
+    const { job } = await reader.getJob({ jobId: callbacks.jobId });
+    expect(job?.clientLosses?.failedWrites).toBe(2n);
   });
 });
 
@@ -158,11 +233,15 @@ describe('the batch buffer under a stalled sidecar', () => {
     callbacks.close();
   });
 
-  it('flush() before onTrainBegin rejects with FAILED_PRECONDITION', async () => {
+  it('flush() before onTrainBegin is not complete (strict: rejects with FAILED_PRECONDITION)', async () => {
     const callbacks = callbacksVia('127.0.0.1:1');
     callbacks.onBatchEnd(0, { loss: 1 });
-    const error = await callbacks.flush().catch((e: unknown) => e);
-    expect((error as RpcError).code).toBe(Status.FAILED_PRECONDITION);
+    expect((await callbacks.flush()).complete).toBe(false);
     callbacks.close();
+    const strict = callbacksVia('127.0.0.1:1', { strict: true });
+    strict.onBatchEnd(0, { loss: 1 });
+    const error = await strict.flush().catch((e: unknown) => e);
+    expect((error as RpcError).code).toBe(Status.FAILED_PRECONDITION);
+    strict.close();
   });
 });

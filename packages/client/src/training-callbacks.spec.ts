@@ -56,8 +56,8 @@ describe('TrainingCallbacks against the real sidecar', () => {
     });
     const begun = await callbacks.onTrainBegin();
     expect(begun.resumed).toBe(false);
-    expect(begun.job.status).toBe(JobStatus.RUNNING);
-    expect(begun.job.params).toEqual({ lr: '0.001', amp: 'true', optimizer: 'sgd' });
+    expect(begun.job?.status).toBe(JobStatus.RUNNING);
+    expect(begun.job?.params).toEqual({ lr: '0.001', amp: 'true', optimizer: 'sgd' });
     expect(begun.catalog?.primaryMetric).toBe('mAP50');
 
     const maps = [0.3, 0.5, 0.4];
@@ -136,8 +136,8 @@ describe('TrainingCallbacks against the real sidecar', () => {
     await using again = callbacksFor({ jobId: `resume-${process.pid}`, startEpoch: 1 });
     const begun = await again.onTrainBegin();
     expect(begun.resumed).toBe(true);
-    expect(begun.job.startEpoch).toBe(1);
-    expect(begun.job.epochsReported).toBe(1);
+    expect(begun.job?.startEpoch).toBe(1);
+    expect(begun.job?.epochsReported).toBe(1);
   });
 
   it('sends the MLflow run name and extra tags with BeginTraining; a resume replaces them', async () => {
@@ -192,7 +192,7 @@ describe('TrainingCallbacks against the real sidecar', () => {
     const file = path.join(sharedRoot, `${up.jobId}.txt`);
     await writeFile(file, 'x');
     expect((await up.logArtifact(file))[0]?.sourcePath).toBe('');
-    await using byPath = callbacksFor({ artifactTransfer: 'path' });
+    await using byPath = callbacksFor({ artifactTransfer: 'path', strict: true });
     await byPath.onTrainBegin();
     const outside = path.join(work, `${byPath.jobId}.txt`);
     await writeFile(outside, 'y');
@@ -201,17 +201,49 @@ describe('TrainingCallbacks against the real sidecar', () => {
     expect((error as RpcError).message).toContain('artifact roots');
   });
 
-  it('rejects at once, without retrying, with the sidecar message for INVALID_ARGUMENT and NOT_FOUND', async () => {
-    await using never = callbacksFor();
+  it('strict: rejects at once, without retrying, with the sidecar message for INVALID_ARGUMENT and NOT_FOUND', async () => {
+    await using never = callbacksFor({ strict: true });
     const notFound = await never.onEpochEnd(0, { mAP50: 0.1 }).catch((e: unknown) => e);
     expect(notFound).toBeInstanceOf(RpcError);
     expect((notFound as RpcError).code).toBe(Status.NOT_FOUND);
-    await using callbacks = callbacksFor();
+    await using callbacks = callbacksFor({ strict: true });
     await callbacks.onTrainBegin();
     const invalid = await callbacks.onEpochEnd(-1, { mAP50: 0.1 }).catch((e: unknown) => e);
     expect((invalid as RpcError).code).toBe(Status.INVALID_ARGUMENT);
     expect((invalid as RpcError).message).toMatch(/epoch/);
     expect(callbacks.stats().retries + never.stats().retries).toBe(0);
+  });
+
+  it('drops a refused report with a warning naming it, goes on with the later ones, and ends the job with the loss', async () => {
+    const warnings: string[] = [];
+    await using callbacks = callbacksFor({ onWarning: (w) => warnings.push(w) });
+    // Nothing awaited: the reports keep their order in the queue.
+    void callbacks.onTrainBegin();
+    void callbacks.onEpochBegin(0);
+    const refused = callbacks.onEpochEnd(-1, { mAP50: 0.1 });
+    const accepted = callbacks.onEpochEnd(0, { mAP50: 0.4 });
+    const bad = await refused;
+    expect(bad).toMatchObject({ delivered: false, pending: false, isBest: false });
+    expect(bad.error?.code).toBe(Status.INVALID_ARGUMENT);
+    expect((await accepted).isBest).toBe(true);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/EndEpoch -1 lost \(INVALID_ARGUMENT: .*epoch/);
+    const ended = await callbacks.onTrainEnd({ mAP50: 0.4 });
+    expect(ended).toMatchObject({ delivered: true, reportsDelivered: 4 });
+    expect(ended.losses.failedWrites).toBe(1);
+    expect(ended.losses.reasons.join('\n')).toMatch(/EndEpoch -1 lost \(INVALID_ARGUMENT/);
+    expect(ended.lossSummary).toMatch(/^1 write failed/);
+    const { job } = await reader.getJob({ jobId: callbacks.jobId });
+    expect(job?.status).toBe(JobStatus.COMPLETED);
+    expect(job?.epochsReported).toBe(1);
+    expect(job?.clientLosses?.failedWrites).toBe(1n);
+  });
+
+  it('a report of a job never begun is lost, counted, and does not reject', async () => {
+    await using never = callbacksFor({ onWarning: () => {} });
+    const result = await never.onEpochEnd(0, { mAP50: 0.1 });
+    expect(result.error?.code).toBe(Status.NOT_FOUND);
+    expect(never.losses().failedWrites).toBe(1);
   });
 
   it('counts points the sidecar refuses inside an acknowledged stream and keeps the rest', async () => {

@@ -1,5 +1,5 @@
 import { resolve as resolvePath } from 'node:path';
-import type { JsonObject } from '@bufbuild/protobuf';
+import { create, type JsonObject, toBinary } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
 import { createClient, RpcError, type ServiceClient, Status } from '@training-callbacks/grpc-adapter';
@@ -7,6 +7,7 @@ import {
   type Artifact,
   type BestEpoch,
   DEFAULT_SIDECAR_ADDRESS,
+  EndTrainingRequestSchema,
   type Job,
   type MetricVerdict,
   type TaskCatalog,
@@ -27,7 +28,8 @@ import {
   type BatchStats,
   DEFAULT_BATCH_OPTIONS,
 } from './batch-reporter.ts';
-import { type ConnectionOptions, resolveConnection } from './connection.ts';
+import { type Connection, type ConnectionOptions, resolveConnection } from './connection.ts';
+import { type ExitParticipant, registerForExit, unregisterForExit } from './exit-hooks.ts';
 import { describeLosses, hasLosses, type Losses, LossLedger, lossesToProto } from './losses.ts';
 import {
   type MetricFormatName,
@@ -37,7 +39,9 @@ import {
   toOutcome,
   toTaskType,
 } from './names.ts';
+import { DEFAULT_MAX_QUEUED_REPORTS, ReportQueue, type Settled } from './report-queue.ts';
 import { type CallWithRetryOptions, callWithRetry, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
+import { callUnarySync } from './sync-call.ts';
 
 /** The sidecar address used when neither the `address` option nor TRAINING_CALLBACKS_ADDRESS is set. */
 export const DEFAULT_ADDRESS = DEFAULT_SIDECAR_ADDRESS;
@@ -45,8 +49,11 @@ export const DEFAULT_ADDRESS = DEFAULT_SIDECAR_ADDRESS;
 /** The default per-call deadline, in milliseconds. */
 export const DEFAULT_DEADLINE_MS = 5000;
 
-/** How long `onTrainEnd` waits by default for pending batch points, in milliseconds. */
+/** How long `onTrainEnd` waits by default for everything queued, in milliseconds. */
 export const DEFAULT_FLUSH_TIMEOUT_MS = 30_000;
+
+/** How long an exit path (signal, uncaught exception, exit without onTrainEnd) may take by default. */
+export const DEFAULT_EXIT_FLUSH_TIMEOUT_MS = 5000;
 
 /**
  * Channel options used unless overridden: reconnect quickly to a sidecar that restarts next to the
@@ -133,8 +140,39 @@ export interface TrainingCallbacksOptions extends ConnectionOptions {
    * streams the bytes.
    */
   readonly artifactTransfer?: 'auto' | 'path' | 'upload';
-  /** Called with errors of the background batch pipeline (also counted in `stats()`). */
+  /** Called with errors of the background batch pipeline and with every lost report (also counted in `losses()`). */
   readonly onBackgroundError?: (error: RpcError) => void;
+  /**
+   * Strict mode, for tests: a lost report rejects its promise with the {@link RpcError} (a transient
+   * failure after the retry budget `retry.maxRetryTimeMs`), awaited calls wait for their answer,
+   * and `flush()` rejects when batch points failed. Default false: nothing rejects, nothing waits
+   * longer than `answerWaitMs`, transient failures are retried until acknowledged or until
+   * onTrainEnd's flush deadline.
+   */
+  readonly strict?: boolean;
+  /**
+   * How long an awaited report (`await onEpochEnd(…)`) waits for the sidecar's answer, in
+   * milliseconds; after it the promise resolves with `pending: true` while the report stays queued.
+   * Default: `deadlineMs`. (Not awaiting is fine: reports keep their order.)
+   */
+  readonly answerWaitMs?: number;
+  /**
+   * Bound of the queue of reports waiting for the sidecar (begin, epochs, artifacts): beyond it a new
+   * report is lost and counted in `losses()`. Default {@link DEFAULT_MAX_QUEUED_REPORTS}.
+   */
+  readonly maxQueuedReports?: number;
+  /**
+   * Called once per distinct problem (a report refused, the sidecar unreachable, a full queue) with
+   * a line naming it. Default: `process.emitWarning` (type `TrainingCallbacksWarning`).
+   */
+  readonly onWarning?: (message: string) => void;
+  /**
+   * End the job when the process ends without `onTrainEnd` (see the README's exit paths): exit,
+   * uncaught exception, unhandled rejection, SIGTERM/SIGINT. Default true; false installs nothing.
+   */
+  readonly exitHooks?: boolean;
+  /** How long an exit path may take to end the job, in milliseconds. Default {@link DEFAULT_EXIT_FLUSH_TIMEOUT_MS}. */
+  readonly exitFlushTimeoutMs?: number;
   /**
    * Channel credentials, instead of the ones made from `caFile` / `clientCertFile` (TLS) or plaintext
    * without them (a sidecar on loopback or a unix socket).
@@ -144,10 +182,23 @@ export interface TrainingCallbacksOptions extends ConnectionOptions {
   readonly channelOptions?: ChannelOptions;
 }
 
+/** How an awaited report ended, beside the sidecar's answer. */
+export interface Delivery {
+  /** True when the sidecar acknowledged the report. */
+  readonly delivered: boolean;
+  /**
+   * True when the answer did not come within `answerWaitMs`: the report stays queued and is
+   * delivered (or counted as lost) in the background.
+   */
+  readonly pending: boolean;
+  /** Why the report was lost (refused, or given up at onTrainEnd's deadline); undefined otherwise. */
+  readonly error: RpcError | undefined;
+}
+
 /** What `onTrainBegin` returns. */
-export interface TrainBeginResult {
-  /** The job as stored. */
-  readonly job: Job;
+export interface TrainBeginResult extends Delivery {
+  /** The job as stored; undefined until BeginTraining is acknowledged. */
+  readonly job: Job | undefined;
   /** True when the job already existed and is continued. */
   readonly resumed: boolean;
   /** The metric catalog of the job's task type. */
@@ -155,8 +206,8 @@ export interface TrainBeginResult {
 }
 
 /** What `onEpochEnd` returns. */
-export interface EpochEndResult {
-  /** One verdict per reported metric, in name order. */
+export interface EpochEndResult extends Delivery {
+  /** One verdict per reported metric, in name order (empty when not delivered). */
   readonly verdicts: readonly MetricVerdict[];
   /** True when this epoch is the new best by the task's primary metric. */
   readonly isBest: boolean;
@@ -166,16 +217,34 @@ export interface EpochEndResult {
   readonly summary: string;
 }
 
-/** What `onTrainEnd` returns. */
-export interface TrainEndResult {
-  /** The job as stored after ending (its `clientLosses` are the losses below). */
-  readonly job: Job | undefined;
-  /** One verdict per final metric. */
-  readonly verdicts: readonly MetricVerdict[];
-  /** What the client could not deliver for this job, sent with EndTraining; all zero when nothing. */
+/** What was delivered and what was lost, as `flush()` and `onTrainEnd` resolve. */
+export interface DeliveryReport {
+  /** Reports (begin, epochs, artifacts, end) the sidecar acknowledged. */
+  readonly reportsDelivered: number;
+  /** Batch points the sidecar acknowledged as stored. */
+  readonly pointsDelivered: number;
+  /** What could not be delivered, with the reasons (sent with EndTraining); all zero when nothing. */
   readonly losses: Losses;
   /** Empty when nothing was lost; otherwise one line saying what was lost and why. */
   readonly lossSummary: string;
+}
+
+/** What `flush()` resolves to. */
+export interface FlushResult extends DeliveryReport {
+  /** True when everything queued before the call was settled (acknowledged or lost) in time. */
+  readonly complete: boolean;
+}
+
+/** What `onTrainEnd` returns. */
+export interface TrainEndResult extends DeliveryReport {
+  /** True when EndTraining was acknowledged: the job is ended in the sidecar. */
+  readonly delivered: boolean;
+  /** Why EndTraining failed, if it did. */
+  readonly error: RpcError | undefined;
+  /** The job as stored after ending (its `clientLosses` are the losses); undefined when not delivered. */
+  readonly job: Job | undefined;
+  /** One verdict per final metric. */
+  readonly verdicts: readonly MetricVerdict[];
 }
 
 /** Options of `onTrainEnd`. */
@@ -184,23 +253,28 @@ export interface TrainEndOptions {
   readonly outcome?: OutcomeName;
   /** What went wrong: an Error (its message is sent) or a message. */
   readonly error?: unknown;
+  /** The flush deadline, in milliseconds; default the `flushTimeoutMs` option. */
+  readonly timeoutMs?: number;
+}
+
+/** Options of `flush`. */
+export interface FlushOptions {
+  /** Wait at most this long, in milliseconds; default the `flushTimeoutMs` option. */
+  readonly timeoutMs?: number;
 }
 
 /** Where a {@link TrainingCallbacks} is in the job's life. */
 export type CallbacksState = 'new' | 'running' | 'ended' | 'closed';
 
-/** True when `promise` settles within `ms` milliseconds (its rejection is the caller's to handle). */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  if (!(ms < 2 ** 31)) {
-    await promise; // beyond a timer's range (e.g. an unbounded retry budget): no time limit
-    return true;
-  }
+/** `promise`'s value, or `undefined` when it takes longer than `ms` milliseconds. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  if (!(ms < 2 ** 31)) return promise; // beyond a timer's range: no time limit
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), Math.max(0, ms));
   });
   try {
-    return await Promise.race([promise.then(() => true), timeout]);
+    return await Promise.race([promise, timeout]);
   } finally {
     clearTimeout(timer);
   }
@@ -211,33 +285,54 @@ function errorMessage(error: unknown): string {
   return typeof error === 'string' ? error : String(error);
 }
 
+const NOT_DELIVERED = { delivered: false, pending: false } as const;
+
 /**
  * The trainer's side of the sidecar, mirroring the seed's callbacks: `onTrainBegin`, `onEpochBegin`,
- * `onBatchEnd`, `onEpochEnd`, `onTrainEnd`, `logArtifact`, `logArtifacts`. Every call carries a
- * deadline and is retried by the shared status table (transient statuses such as UNAVAILABLE and
- * DEADLINE_EXCEEDED within the retry budget, INTERNAL a few times; every write of the contract is
- * idempotent) with exponential backoff and jitter; other failures reject with the sidecar's
- * {@link RpcError}. Batch metrics are buffered and streamed in the background.
+ * `onBatchEnd`, `onEpochEnd`, `onTrainEnd`, `logArtifact`, `logArtifacts`. It never throws into or
+ * blocks the training loop: reports are queued in order and delivered in the background, each call
+ * with a deadline and retried by the shared status table (transient statuses until acknowledged or
+ * until onTrainEnd's flush deadline, INTERNAL a few times; every write of the contract is idempotent);
+ * a refused report is dropped with a warning and counted in {@link losses}. The promises the calls
+ * return never reject (unless `strict`) and settle within `answerWaitMs`. Batch metrics are buffered
+ * and streamed in the background.
  */
-export class TrainingCallbacks {
+export class TrainingCallbacks implements ExitParticipant {
   /** The job id. */
   readonly jobId: string;
   /** The sidecar address in use. */
   readonly address: string;
   /** The typed client, for the read RPCs (getJob, listEpochs, listBatchMetrics, …). */
   readonly client: TrainingCallbacksClient;
+  /** How long an exit path may take, in milliseconds. */
+  readonly exitFlushTimeoutMs: number;
 
   private readonly options: TrainingCallbacksOptions;
   private readonly taskType: TaskType;
   private readonly deadlineMs: number;
+  private readonly answerWaitMs: number;
+  private readonly strict: boolean;
   private readonly retryPolicy: RetryPolicy;
   private readonly reporter: BatchReporter;
+  private readonly queue: ReportQueue;
   private readonly lost = new LossLedger();
-  /** Ends the retries of the batch stream in flight when onTrainEnd's flush deadline passes. */
-  private readonly batchRetries = new AbortController();
+  private readonly connection: Connection;
+  /** Ends the retries of reports and batch streams when onTrainEnd's flush deadline passes. */
+  private readonly giveUpRetries = new AbortController();
+  /** Ends EndTraining's retries at the flush deadline itself. */
+  private readonly endRetries = new AbortController();
   private readonly flushTimeoutMs: number;
+  private readonly warned = new Set<string>();
   private currentEpoch: number;
   private currentState: CallbacksState = 'new';
+  /** False once the job ended, ends, or was refused: batch points are then dropped and counted. */
+  private accepting = true;
+  private begun: Promise<Settled<TrainBeginResult>> | undefined;
+  private beginAcknowledged = false;
+  private beginError: RpcError | undefined;
+  private ending: Promise<TrainEndResult> | undefined;
+  private endDone = false;
+  private readonly timers: NodeJS.Timeout[] = [];
 
   constructor(options: TrainingCallbacksOptions) {
     if (typeof options.jobId !== 'string' || options.jobId.length === 0) {
@@ -257,10 +352,14 @@ export class TrainingCallbacks {
     this.options = options;
     this.jobId = options.jobId;
     this.deadlineMs = deadlineMs;
+    this.answerWaitMs = options.answerWaitMs ?? deadlineMs;
+    this.strict = options.strict ?? false;
     this.flushTimeoutMs = options.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS;
+    this.exitFlushTimeoutMs = options.exitFlushTimeoutMs ?? DEFAULT_EXIT_FLUSH_TIMEOUT_MS;
     this.retryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.currentEpoch = options.startEpoch ?? 0;
     const connection = resolveConnection(options);
+    this.connection = connection;
     this.address = connection.address;
     const channelOptions: ChannelOptions = { ...DEFAULT_CHANNEL_OPTIONS, ...options.channelOptions };
     if (connection.interceptor) {
@@ -281,13 +380,21 @@ export class TrainingCallbacks {
         const extraMs = Math.ceil(points / 100);
         return this.call(
           (deadline) => this.client.reportBatchMetrics(requests, { deadline: deadline + extraMs }),
-          this.batchRetries.signal,
+          this.giveUpRetries.signal,
           true,
         );
       },
-      (error) => options.onBackgroundError?.(error),
+      (error) => this.backgroundError(error),
       this.lost,
     );
+    this.queue = new ReportQueue({
+      maxQueuedReports: options.maxQueuedReports ?? DEFAULT_MAX_QUEUED_REPORTS,
+      losses: this.lost,
+      // Batch points reported before a report go first (an epoch's points before its EndEpoch).
+      beforeEach: () => this.flushBatchQuietly(),
+      warn: (key, message) => this.warnOnce(key, message),
+      onLost: (_what, error) => this.backgroundError(error),
+    });
   }
 
   /** Where the job is: "new" before `onTrainBegin`, "running", "ended" after `onTrainEnd`, "closed". */
@@ -295,35 +402,99 @@ export class TrainingCallbacks {
     return this.currentState;
   }
 
-  /** Runs one call with the per-call deadline and the retry policy (the shared status table). */
+  private backgroundError(error: RpcError): void {
+    try {
+      this.options.onBackgroundError?.(error);
+    } catch {
+      // A throwing listener must not reach the training loop.
+    }
+  }
+
+  private warnOnce(key: string, message: string): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    const line = `training-callbacks: job ${this.jobId}: ${message}`;
+    try {
+      if (this.options.onWarning) this.options.onWarning(line);
+      else process.emitWarning(line, 'TrainingCallbacksWarning');
+    } catch {
+      // Warnings are best effort.
+    }
+  }
+
+  /**
+   * Runs one call with the per-call deadline and the retry policy (the shared status table). In the
+   * default mode a transient failure is retried until acknowledged (or until `signal` aborts, at
+   * onTrainEnd's flush deadline); in strict mode within the retry budget.
+   */
   private call<T>(
     attempt: (deadlineMs: number) => Promise<T>,
-    signal?: AbortSignal,
-    untilAcknowledged = false,
+    signal: AbortSignal = this.giveUpRetries.signal,
+    untilAcknowledged = !this.strict,
   ): Promise<T> {
-    // Batch streams run in the background: a transient failure is retried until acknowledged (or
-    // until onTrainEnd's flush deadline aborts it), not only for the retry budget of awaited calls.
     const policy = untilAcknowledged
       ? { ...this.retryPolicy, maxRetryTimeMs: Number.POSITIVE_INFINITY }
       : this.retryPolicy;
     const options: CallWithRetryOptions = {
-      onRetry: () => {
+      onRetry: (error) => {
         this.reporter.retries++;
+        this.warnOnce(
+          'unreachable',
+          `the sidecar at ${this.address} does not answer (${error.codeName}: ${error.message}); reports are ` +
+            'queued and retried in the background, training goes on',
+        );
       },
-      ...(signal && { signal }),
+      signal,
     };
     return callWithRetry(() => attempt(this.deadlineMs), policy, options);
   }
 
-  /** Runs a write; when it fails for good it is counted in the losses, then rethrown. */
-  private async write<T>(what: string, run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (thrown) {
-      const error = RpcError.from(thrown);
-      this.lost.add(`${what} failed: ${error.codeName}: ${error.message}`, { failedWrites: 1 });
-      throw error;
-    }
+  /**
+   * Queues a write of the job. When the sidecar answers NOT_FOUND for a job it had acknowledged (it
+   * lost it: restarted on another database), BeginTraining is sent again once and the write retried
+   * (the shared status table's rule). A write after a refused BeginTraining is not sent.
+   */
+  private enqueueWrite<T>(what: string, send: () => Promise<T>): Promise<Settled<T>> {
+    let rebegun = false;
+    return this.queue.enqueue(what, 'write', async () => {
+      if (this.beginError) {
+        throw new RpcError(
+          Status.FAILED_PRECONDITION,
+          `not sent: BeginTraining was refused (${this.beginError.codeName}: ${this.beginError.message})`,
+        );
+      }
+      for (;;) {
+        try {
+          return await send();
+        } catch (thrown) {
+          const error = RpcError.from(thrown);
+          if (error.code !== Status.NOT_FOUND || !this.beginAcknowledged || rebegun) throw error;
+          rebegun = true;
+          this.warnOnce(
+            'job-lost',
+            `the sidecar at ${this.address} does not know the job any more; beginning it again`,
+          );
+          await this.call((deadline) => this.client.beginTraining(this.beginRequest(), { deadline }));
+        }
+      }
+    });
+  }
+
+  /**
+   * The report's answer for an awaited call: within `answerWaitMs` (or `pending`), never a rejection
+   * unless strict.
+   */
+  private async answer<T>(settled: Promise<Settled<T>>): Promise<Settled<T> | undefined> {
+    const result = this.strict ? await settled : await within(settled, this.answerWaitMs);
+    if (this.strict && result && !result.delivered) throw result.error;
+    return result;
+  }
+
+  private static delivery(result: Settled<unknown> | undefined): Delivery {
+    if (result === undefined) return { delivered: false, pending: true, error: undefined };
+    return result.delivered
+      ? { delivered: true, pending: false, error: undefined }
+      : { ...NOT_DELIVERED, error: result.error };
   }
 
   /** What could not be delivered so far, with the reasons (sent with EndTraining). */
@@ -331,65 +502,92 @@ export class TrainingCallbacks {
     const batch = { ...DEFAULT_BATCH_OPTIONS, ...this.options.batch };
     return this.lost.snapshot(
       this.reporter.buffer.dropped,
-      `batch buffer full (${batch.bufferPoints} points) or points reported after onTrainEnd`,
+      `batch buffer full (${batch.bufferPoints} points), or points reported after onTrainEnd or for a refused job`,
     );
   }
 
-  /**
-   * Begins the job (BeginTraining), or continues it when the id already exists. Starts the
-   * background batch stream. Resolves with the stored job, `resumed`, and the task's catalog.
-   */
-  async onTrainBegin(): Promise<TrainBeginResult> {
-    this.assertOpen('onTrainBegin');
+  private deliveryReport(): DeliveryReport {
+    const losses = this.losses();
+    return {
+      reportsDelivered: this.queue.delivered,
+      pointsDelivered: this.reporter.stats().pointsAccepted,
+      losses,
+      lossSummary: hasLosses(losses) ? describeLosses(losses) : '',
+    };
+  }
+
+  private beginRequest() {
     const o = this.options;
     // fromEntries defines each entry; `params[key] = …` on a plain object would drop a `__proto__` key.
     const params = Object.fromEntries(Object.entries(o.params ?? {}).map(([k, v]) => [k, String(v)]));
-    const response = await this.call((deadline) =>
-      this.client.beginTraining(
-        {
-          jobId: this.jobId,
-          taskType: this.taskType,
-          framework: o.framework ?? '',
-          modelName: o.modelName ?? '',
-          ...(o.modelConfig ? { modelConfig: o.modelConfig } : {}),
-          ...(o.trainingConfig ? { trainingConfig: o.trainingConfig } : {}),
-          params,
-          customMetrics: (o.customMetrics ?? []).map((m) => ({
-            name: m.name,
-            label: m.label ?? m.name,
-            format: toMetricFormat(m.format ?? 'float'),
-            higherIsBetter: m.higherIsBetter,
-            description: m.description ?? '',
-          })),
-          startEpoch: o.startEpoch ?? 0,
-          runName: o.runName ?? '',
-          tags: Object.fromEntries(Object.entries(o.tags ?? {})),
-        },
-        { deadline },
-      ),
-    );
-    if (!response.job) throw new RpcError(Status.INTERNAL, 'BeginTraining answered without a job');
-    this.currentState = 'running';
-    this.reporter.start();
-    return { job: response.job, resumed: response.resumed, catalog: response.catalog };
+    return {
+      jobId: this.jobId,
+      taskType: this.taskType,
+      framework: o.framework ?? '',
+      modelName: o.modelName ?? '',
+      ...(o.modelConfig ? { modelConfig: o.modelConfig } : {}),
+      ...(o.trainingConfig ? { trainingConfig: o.trainingConfig } : {}),
+      params,
+      customMetrics: (o.customMetrics ?? []).map((m) => ({
+        name: m.name,
+        label: m.label ?? m.name,
+        format: toMetricFormat(m.format ?? 'float'),
+        higherIsBetter: m.higherIsBetter,
+        description: m.description ?? '',
+      })),
+      startEpoch: o.startEpoch ?? 0,
+      runName: o.runName ?? '',
+      tags: Object.fromEntries(Object.entries(o.tags ?? {})),
+    };
   }
 
-  /** Marks the start of an epoch (BeginEpoch); it becomes the default epoch of `onBatchEnd`. */
-  async onEpochBegin(epoch: number, options: { timestamp?: Date } = {}): Promise<void> {
+  /**
+   * Begins the job (BeginTraining), or continues it when the id already exists: queued, delivered in
+   * the background; batch points stream once it is acknowledged. Resolves with the stored job,
+   * `resumed` and the task's catalog — or `pending` after `answerWaitMs`, or not `delivered` with the
+   * refusal (then nothing of the job is sent; every later report counts as lost). A second call
+   * returns the first one's answer.
+   */
+  async onTrainBegin(): Promise<TrainBeginResult> {
+    this.assertOpen('onTrainBegin');
+    if (this.begun === undefined) {
+      this.currentState = 'running';
+      if (this.options.exitHooks ?? true) registerForExit(this);
+      this.begun = this.queue.enqueue('BeginTraining', 'begin', async () => {
+        const response = await this.call((deadline) =>
+          this.client.beginTraining(this.beginRequest(), { deadline }),
+        );
+        if (!response.job) throw new RpcError(Status.INTERNAL, 'BeginTraining answered without a job');
+        this.beginAcknowledged = true;
+        this.reporter.start();
+        return { ...DELIVERED, job: response.job, resumed: response.resumed, catalog: response.catalog };
+      });
+      void this.begun.then((settled) => {
+        if (settled.delivered) return;
+        this.beginError = settled.error;
+        this.accepting = false;
+        return this.reporter.giveUp(
+          `dropped: BeginTraining was refused (${settled.error.codeName}: ${settled.error.message})`,
+        );
+      });
+    }
+    const result = await this.answer(this.begun);
+    if (result?.delivered) return result.value;
+    return { ...TrainingCallbacks.delivery(result), job: undefined, resumed: false, catalog: undefined };
+  }
+
+  /**
+   * Marks the start of an epoch (BeginEpoch); it becomes the default epoch of `onBatchEnd`. Queued;
+   * awaiting it is not needed.
+   */
+  async onEpochBegin(epoch: number, options: { timestamp?: Date } = {}): Promise<Delivery> {
     this.assertOpen('onEpochBegin');
     this.currentEpoch = epoch;
-    await this.write(`BeginEpoch ${epoch}`, () =>
-      this.call((deadline) =>
-        this.client.beginEpoch(
-          {
-            jobId: this.jobId,
-            epoch,
-            ...(options.timestamp ? { timestamp: timestampFromDate(options.timestamp) } : {}),
-          },
-          { deadline },
-        ),
-      ),
+    const timestamp = timestampFromDate(options.timestamp ?? new Date());
+    const settled = this.enqueueWrite(`BeginEpoch ${epoch}`, () =>
+      this.call((deadline) => this.client.beginEpoch({ jobId: this.jobId, epoch, timestamp }, { deadline })),
     );
+    return TrainingCallbacks.delivery(await this.answer(settled));
   }
 
   /**
@@ -404,7 +602,7 @@ export class TrainingCallbacks {
   onBatchEnd(step: number, metrics: Metrics, options?: { readonly epoch?: number }): void {
     try {
       const buffer = this.reporter.buffer;
-      if (this.currentState === 'ended' || this.currentState === 'closed') {
+      if (!this.accepting || this.currentState === 'closed') {
         let n = 0;
         for (const _ in metrics) n++;
         buffer.dropped += n;
@@ -417,29 +615,59 @@ export class TrainingCallbacks {
   }
 
   /**
-   * Waits until every batch point reported before the call is acknowledged by the sidecar; while the
-   * sidecar is unreachable it keeps waiting (batch streams are retried until acknowledged). Rejects
-   * with the {@link RpcError} of a flush that failed for good — refused, or given up at
-   * `onTrainEnd`'s flush deadline (those points are counted in {@link losses}).
+   * Waits until everything queued before the call — reports and batch points — is settled:
+   * acknowledged, or lost (refused, given up) and counted; at most `timeoutMs` (default
+   * `flushTimeoutMs`; `complete` is false when the time ran out — the rest stays queued). Resolves
+   * with what was delivered and what was lost so far. Never rejects, unless strict: then it rejects
+   * with the error of a batch flush that failed for good, or when the time ran out.
    */
-  flush(): Promise<void> {
-    return this.reporter.flush();
+  async flush(options: FlushOptions = {}): Promise<FlushResult> {
+    const timeoutMs = options.timeoutMs ?? this.flushTimeoutMs;
+    let batchError: RpcError | undefined;
+    const barrier = this.queue.enqueue('flush', 'barrier', async () => undefined);
+    // The batch points reported so far, whatever the queue's order (before BeginTraining they wait).
+    const points = this.started()
+      ? this.reporter.flush().catch((e: unknown) => {
+          batchError = RpcError.from(e);
+        })
+      : Promise.resolve();
+    const done = await within(Promise.all([barrier, points]), timeoutMs);
+    const pendingBeforeBegin = !this.started() && this.reporter.buffer.pending > 0;
+    if (this.strict) {
+      if (batchError) throw batchError;
+      if (pendingBeforeBegin) {
+        throw new RpcError(
+          Status.FAILED_PRECONDITION,
+          'batch points cannot be sent before onTrainBegin() succeeded',
+        );
+      }
+      if (!done)
+        throw new RpcError(
+          Status.DEADLINE_EXCEEDED,
+          `flush: not everything was acknowledged within ${timeoutMs} ms`,
+        );
+    }
+    return { ...this.deliveryReport(), complete: done !== undefined && !pendingBeforeBegin };
   }
 
-  /** Flushes batch points, reporting a failure only through stats and `onBackgroundError`. */
-  private async flushQuietly(): Promise<void> {
-    if (this.currentState !== 'running') return;
-    try {
-      await this.reporter.flush();
-    } catch {
-      // Already counted and passed to onBackgroundError; epoch and final metrics go ahead regardless.
-    }
+  private started(): boolean {
+    return this.beginAcknowledged;
+  }
+
+  /** Sends the batch points reported so far; a failure is counted (losses, stats), not thrown. */
+  private async flushBatchQuietly(): Promise<void> {
+    if (!this.beginAcknowledged) return;
+    // Already counted and passed to onBackgroundError when it fails; the reports go ahead regardless.
+    const flushed = this.reporter.flush().catch(() => undefined);
+    // Strict mode bounds the wait as its awaited calls are bounded: by the retry budget.
+    await within(flushed, this.strict ? this.retryPolicy.maxRetryTimeMs : Number.POSITIVE_INFINITY);
   }
 
   /**
-   * Reports an epoch's metrics (EndEpoch) after flushing pending batch points. Re-reporting an epoch
-   * replaces it. Resolves with the sidecar's verdict per metric, whether it is the new best, the best
-   * so far, and its console summary.
+   * Reports an epoch's metrics (EndEpoch), after the batch points reported before it. Re-reporting an
+   * epoch replaces it. Queued; resolves with the sidecar's verdict per metric, whether it is the new
+   * best, the best so far and its console summary — or `pending` after `answerWaitMs`, or not
+   * `delivered` with the reason (counted in {@link losses}).
    */
   async onEpochEnd(
     epoch: number,
@@ -447,67 +675,96 @@ export class TrainingCallbacks {
     options: { timestamp?: Date } = {},
   ): Promise<EpochEndResult> {
     this.assertOpen('onEpochEnd');
-    // Batch points go first, but an outage holds the epoch no longer than an awaited call's retry
-    // budget (the points keep being retried in the background).
-    await settlesWithin(this.flushQuietly(), this.retryPolicy.maxRetryTimeMs);
-    const response = await this.write(`EndEpoch ${epoch}`, () =>
-      this.call((deadline) =>
-        this.client.endEpoch(
-          {
-            jobId: this.jobId,
-            epoch,
-            metrics: { ...metrics },
-            ...(options.timestamp ? { timestamp: timestampFromDate(options.timestamp) } : {}),
-          },
-          { deadline },
-        ),
-      ),
+    const timestamp = timestampFromDate(options.timestamp ?? new Date());
+    const request = { jobId: this.jobId, epoch, metrics: { ...metrics }, timestamp };
+    const settled = this.enqueueWrite(`EndEpoch ${epoch}`, () =>
+      this.call((deadline) => this.client.endEpoch(request, { deadline })),
     );
+    const result = await this.answer(settled);
+    if (result?.delivered) {
+      const response = result.value;
+      return {
+        ...DELIVERED,
+        verdicts: response.verdicts,
+        isBest: response.isBest,
+        best: response.best,
+        summary: response.summary,
+      };
+    }
     return {
-      verdicts: response.verdicts,
-      isBest: response.isBest,
-      best: response.best,
-      summary: response.summary,
+      ...TrainingCallbacks.delivery(result),
+      verdicts: [],
+      isBest: false,
+      best: undefined,
+      summary: '',
     };
   }
 
   /**
-   * Ends the job (EndTraining) after flushing pending batch points: outcome "completed" by default,
-   * "failed" when `options.error` is given (its message is sent), or as given. The flush waits at
-   * most `flushTimeoutMs` less a reserve for EndTraining; what is not acknowledged by then is given up.
-   * Everything lost (see {@link losses}) is sent with EndTraining, so the job shows it, and returned
-   * with a one-line summary. Batch points reported afterwards are dropped.
+   * Ends the job (EndTraining) after everything queued before it: outcome "completed" by default,
+   * "failed" when `options.error` is given (its message is sent), or as given. Waits at most
+   * `timeoutMs` (default `flushTimeoutMs`): what is not acknowledged when that deadline less a
+   * reserve for EndTraining (the smaller of `deadlineMs` and half of it) has passed is given up and
+   * counted. Everything lost (see {@link losses}) is sent with EndTraining, so the job shows it, and
+   * returned with what was delivered. Batch points reported afterwards are dropped. Never rejects
+   * (unless strict); a second call returns the first one's result.
    */
-  async onTrainEnd(finalMetrics: Metrics = {}, options: TrainEndOptions = {}): Promise<TrainEndResult> {
+  onTrainEnd(finalMetrics: Metrics = {}, options: TrainEndOptions = {}): Promise<TrainEndResult> {
     this.assertOpen('onTrainEnd');
+    this.ending ??= this.end(finalMetrics, options);
+    return this.ending;
+  }
+
+  private async end(finalMetrics: Metrics, options: TrainEndOptions): Promise<TrainEndResult> {
+    this.accepting = false;
     const outcome = toOutcome(options.outcome ?? (options.error === undefined ? 'completed' : 'failed'));
-    const giveUpMs = Math.max(0, this.flushTimeoutMs - Math.min(this.deadlineMs, this.flushTimeoutMs / 2));
-    if (!(await settlesWithin(this.flushQuietly(), giveUpMs))) {
-      this.batchRetries.abort();
-      await this.reporter.giveUp(
-        `not acknowledged by onTrainEnd's flush deadline (${this.flushTimeoutMs} ms)`,
-      );
-    }
-    const losses = this.losses();
-    const response = await this.call((deadline) =>
-      this.client.endTraining(
-        {
-          jobId: this.jobId,
-          outcome,
-          finalMetrics: { ...finalMetrics },
-          errorMessage: options.error === undefined ? '' : errorMessage(options.error),
-          losses: lossesToProto(losses),
-        },
-        { deadline },
-      ),
+    const timeoutMs = options.timeoutMs ?? this.flushTimeoutMs;
+    const giveUpMs = Math.max(0, timeoutMs - Math.min(this.deadlineMs, timeoutMs / 2));
+    const why = `not acknowledged by onTrainEnd's flush deadline (${timeoutMs} ms)`;
+    this.timers.push(
+      setTimeout(() => {
+        this.giveUpRetries.abort();
+        this.queue.giveUp(why);
+        void this.reporter.giveUp(why);
+      }, giveUpMs),
+      setTimeout(() => this.endRetries.abort(), timeoutMs),
     );
-    this.currentState = 'ended';
+    const errorText = options.error === undefined ? '' : errorMessage(options.error);
+    const settled = await this.queue.enqueue('EndTraining', 'end', async () => {
+      if (this.beginError) {
+        throw new RpcError(
+          Status.FAILED_PRECONDITION,
+          `not sent: BeginTraining was refused (${this.beginError.message})`,
+        );
+      }
+      // Everything queued before the end is settled now (acknowledged, refused or given up).
+      return this.call(
+        (deadline) =>
+          this.client.endTraining(
+            {
+              jobId: this.jobId,
+              outcome,
+              finalMetrics: { ...finalMetrics },
+              errorMessage: errorText,
+              losses: lossesToProto(this.losses()),
+            },
+            { deadline },
+          ),
+        this.endRetries.signal,
+      );
+    });
+    this.endDone = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    if (this.currentState === 'running') this.currentState = 'ended';
     this.reporter.discard();
+    unregisterForExit(this);
+    if (this.strict && !settled.delivered) throw settled.error;
     return {
-      job: response.job,
-      verdicts: response.verdicts,
-      losses,
-      lossSummary: hasLosses(losses) ? describeLosses(losses) : '',
+      ...this.deliveryReport(),
+      delivered: settled.delivered,
+      error: settled.delivered ? undefined : settled.error,
+      job: settled.delivered ? settled.value.job : undefined,
+      verdicts: settled.delivered ? settled.value.verdicts : [],
     };
   }
 
@@ -515,23 +772,30 @@ export class TrainingCallbacks {
    * Logs a file (LogArtifact by absolute path) under `artifactPath` ("checkpoints" places it at
    * "checkpoints/<file name>"). When the sidecar cannot read the path (PERMISSION_DENIED or
    * FAILED_PRECONDITION: outside its artifact roots, no shared volume) the file is uploaded instead
-   * (UploadArtifact, ≤ 1 MiB chunks, SHA-256 checked by the sidecar). Resolves with the stored artifacts.
+   * (UploadArtifact, ≤ 1 MiB chunks, SHA-256 checked by the sidecar). Queued: keep the file until
+   * `onTrainEnd`. Resolves with the stored artifacts (empty when lost, or still pending after
+   * `answerWaitMs`; the loss is counted in {@link losses}).
    */
-  logArtifact(path: string, artifactPath = ''): Promise<Artifact[]> {
-    return this.write(`LogArtifact ${path}`, () => this.logPath(path, artifactPath));
+  async logArtifact(path: string, artifactPath = ''): Promise<Artifact[]> {
+    return this.artifacts(`LogArtifact ${path}`, path, artifactPath);
   }
 
   /**
    * Logs every file of a directory under `artifactPath`, keeping their relative paths; by path when
    * the sidecar can read it, else uploaded file by file (as {@link logArtifact}).
    */
-  logArtifacts(dir: string, artifactPath = ''): Promise<Artifact[]> {
-    return this.write(`LogArtifact ${dir}`, () => this.logPath(dir, artifactPath));
+  async logArtifacts(dir: string, artifactPath = ''): Promise<Artifact[]> {
+    return this.artifacts(`LogArtifact ${dir}`, dir, artifactPath);
   }
 
-  private async logPath(path: string, artifactPath: string): Promise<Artifact[]> {
+  private async artifacts(what: string, path: string, artifactPath: string): Promise<Artifact[]> {
     this.assertOpen('logArtifact');
     const absolute = resolvePath(path);
+    const result = await this.answer(this.enqueueWrite(what, () => this.logPath(absolute, artifactPath)));
+    return result?.delivered ? result.value : [];
+  }
+
+  private async logPath(absolute: string, artifactPath: string): Promise<Artifact[]> {
     const transfer = this.options.artifactTransfer ?? 'auto';
     if (transfer !== 'upload') {
       try {
@@ -574,24 +838,91 @@ export class TrainingCallbacks {
     return response.artifact;
   }
 
-  /** Counters of the batch pipeline: buffered, accepted, rejected, dropped, failed, pending, retries… */
-  stats(): BatchStats {
-    return this.reporter.stats();
+  /** Counters of the batch pipeline (buffered, accepted, rejected, dropped, failed, pending, retries…) and of the report queue. */
+  stats(): BatchStats & {
+    readonly reportsPending: number;
+    readonly reportsDelivered: number;
+    readonly reportsLost: number;
+  } {
+    return {
+      ...this.reporter.stats(),
+      reportsPending: this.queue.pending,
+      reportsDelivered: this.queue.delivered,
+      reportsLost: this.queue.lost,
+    };
   }
 
-  /** Stops the background stream and closes the channel; pending batch points are not sent. */
+  /** Stops the background delivery and closes the channel; what is still queued is not sent. */
   close(): void {
     if (this.currentState === 'closed') return;
     this.currentState = 'closed';
-    this.batchRetries.abort();
+    this.accepting = false;
+    unregisterForExit(this);
+    for (const timer of this.timers) clearTimeout(timer);
+    this.giveUpRetries.abort();
+    this.endRetries.abort();
     this.reporter.stop();
+    void this.queue.close('not sent: the TrainingCallbacks was closed');
     this.client.close();
   }
 
-  /** For `await using`: flushes pending batch points (best effort), then closes. */
+  /** For `await using`: waits for what is queued (at most `flushTimeoutMs`), then closes. */
   async [Symbol.asyncDispose](): Promise<void> {
-    await settlesWithin(this.flushQuietly(), this.retryPolicy.maxRetryTimeMs);
+    if (this.currentState === 'running' && !this.endDone) {
+      try {
+        await (this.ending ?? this.flush());
+      } catch {
+        // Strict mode's rejection: disposal is best effort.
+      }
+    }
     this.close();
+  }
+
+  // --- exit paths (see exit-hooks.ts) -------------------------------------------------------------
+
+  /** An exit path with time to spare (a signal, the event loop drained): onTrainEnd within `timeoutMs`. */
+  async endOnExit(outcome: OutcomeName, message: string | undefined, timeoutMs: number): Promise<void> {
+    if (this.currentState !== 'running' || this.endDone) return;
+    const ended =
+      this.ending ?? this.onTrainEnd({}, { outcome, ...(message && { error: message }), timeoutMs });
+    await within(
+      ended.catch(() => undefined),
+      timeoutMs + this.deadlineMs,
+    );
+  }
+
+  /**
+   * An exit path without an event loop ('exit', an uncaught exception): EndTraining is sent by a
+   * short-lived child process while this one waits (at most `timeoutMs`). What is still queued
+   * cannot be sent any more and is counted in the losses it carries.
+   */
+  endSyncOnExit(outcome: OutcomeName, message: string | undefined, timeoutMs: number): void {
+    if (this.currentState !== 'running' || this.endDone) return;
+    this.endDone = true;
+    const pendingReports = this.queue.pendingReports().filter((what) => what !== 'EndTraining');
+    if (pendingReports.length > 0) {
+      this.lost.add(`not delivered before the process exited: ${pendingReports.join(', ')}`, {
+        failedWrites: pendingReports.length,
+      });
+    }
+    const stats = this.reporter.stats();
+    const points = stats.pointsPending + stats.pointsInFlight;
+    if (points > 0)
+      this.lost.add('batch points not delivered before the process exited', { droppedPoints: points });
+    const request = create(EndTrainingRequestSchema, {
+      jobId: this.jobId,
+      outcome: toOutcome(outcome),
+      errorMessage: message ?? '',
+      losses: lossesToProto(this.losses()),
+    });
+    const failure = callUnarySync(
+      this.connection,
+      'endTraining',
+      toBinary(EndTrainingRequestSchema, request),
+      timeoutMs,
+    );
+    if (failure) this.warnOnce('exit', `could not end the job as the process exited: ${failure}`);
+    this.currentState = 'ended';
   }
 
   private assertOpen(method: string): void {
@@ -603,3 +934,5 @@ export class TrainingCallbacks {
     }
   }
 }
+
+const DELIVERED = { delivered: true, pending: false, error: undefined } as const;

@@ -54,6 +54,10 @@ async function detectionJob(jobId: string): Promise<TrainingCallbacks> {
   });
   await cb.onTrainBegin();
   for (const [epoch, value] of MAP50.entries()) {
+    for (let i = 0; i < 200; i++) {
+      const step = epoch * 200 + i;
+      cb.onBatchEnd(step, { loss: 2 / (1 + step / 100) + (i % 7) / 50, lr: 0.01 * (1 - step / 1000) });
+    }
     await cb.onEpochEnd(epoch, {
       'metrics/mAP50(B)': value,
       'metrics/mAP50-95(B)': value / 2,
@@ -145,6 +149,10 @@ describe('the dashboard in Chromium', () => {
     expect(await mAP5095.textContent()).toBe('25.00%');
     const boxLoss = page.locator('[data-testid=metric-row][data-name="train_box_loss"] .metric-latest');
     expect(await boxLoss.textContent()).toBe('0.2000');
+    // Batch charts over steps, under the catalog's labels (Ultralytics' "loss" is the train loss).
+    const batchLoss = page.locator('[data-testid=batch-chart][data-name=train_loss]');
+    await expect.poll(() => batchLoss.getAttribute('data-total'), WAIT).toBe('1000');
+    expect(await batchLoss.locator('figcaption').textContent()).toContain(label('train_loss'));
     expect(await page.getByTestId('params').textContent()).toContain('lr0');
     expect(await page.getByTestId('training-config').textContent()).toContain('"optimizer": "SGD"');
     if (SCREENSHOTS)

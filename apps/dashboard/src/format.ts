@@ -3,6 +3,7 @@
 // re-types a metric.
 import { type Timestamp, timestampDate } from '@bufbuild/protobuf/wkt';
 import {
+  EndCause,
   enumNames,
   type Job,
   JobStatus,
@@ -147,24 +148,39 @@ export function primaryValueOf(job: Job): number | undefined {
   return job.finalPrimaryValue ?? job.bestValue;
 }
 
+/** True when the sidecar declared the job lost (its trainer stopped heartbeating or its process exited). */
+export function isLost(job: Job): boolean {
+  return job.endCause === EndCause.LEASE_EXPIRED || job.endCause === EndCause.PROCESS_EXITED;
+}
+
 /**
- * What the job's status badge says and why. A job that failed shows its error message as the
- * reason; one whose client could not deliver everything says so too.
+ * What the job's status badge says and why. A lost job (the sidecar's verdict: FAILED with a lost end
+ * cause) is told apart from one whose trainer reported a failure; each shows its reason (the verdict's
+ * sentence, or the trainer's error message). A job whose client could not deliver everything says so.
  */
 export function statusOf(job: Job): { label: string; kind: string; reason: string } {
-  const label = statusName(job.status);
+  const lost = isLost(job);
+  const label = lost ? 'lost' : statusName(job.status);
   const losses = job.clientLosses;
   const lossReason =
     losses && (losses.droppedPoints > 0n || losses.refusedPoints > 0n || losses.failedWrites > 0n)
       ? `client could not deliver: ${losses.droppedPoints} dropped, ${losses.refusedPoints} refused points, ${losses.failedWrites} failed writes${losses.reasons.length ? ` (${losses.reasons.join('; ')})` : ''}`
       : '';
-  const reason = [
-    job.status === JobStatus.FAILED ? job.errorMessage || 'failed without a message' : '',
-    lossReason,
-  ]
-    .filter(Boolean)
-    .join(' — ');
-  return { label, kind: label, reason };
+  const endReason = lost
+    ? job.endReason || 'lost: the sidecar lost its trainer'
+    : job.status === JobStatus.FAILED
+      ? job.errorMessage || 'failed without a message'
+      : '';
+  return { label, kind: label, reason: [endReason, lossReason].filter(Boolean).join(' — ') };
+}
+
+/** The list's status filter: a JobStatus name, or "lost" (failed by the sidecar's verdict). */
+export const STATUS_FILTERS: readonly string[] = [...STATUSES.map((s) => statusName(s)), 'lost'];
+
+export function matchesStatusFilter(job: Job, filter: string): boolean {
+  if (filter === '') return true;
+  if (filter === 'lost') return isLost(job);
+  return job.status === parseStatus(filter);
 }
 
 /** MLflow sync as one short phrase, and whether it needs attention. */

@@ -1,7 +1,7 @@
 // The job list, live: ListJobs once the WatchJobs stream is open, then every event replaces its job
 // (the newer by updated_at wins, so a late answer never rolls a row back). Filters and the id search
 // live in the URL (?status=failed&task=object_detection&q=yolo), so a filtered view can be shared.
-import { type Job, JobStatus, TaskType } from '@training-callbacks/proto';
+import { type Job, TaskType } from '@training-callbacks/proto';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, listAll, mlflowUiUrl } from '../api.ts';
 import { type FollowState, follow, stateText } from '../follow.ts';
@@ -11,12 +11,11 @@ import {
   formatTime,
   formatValue,
   labelOf,
+  matchesStatusFilter,
   mlflowRunUrl,
-  parseStatus,
   parseTask,
   primaryValueOf,
-  STATUSES,
-  statusName,
+  STATUS_FILTERS,
   statusOf,
   syncOf,
   TASKS,
@@ -33,7 +32,9 @@ function newer(current: Job | undefined, incoming: Job): boolean {
 }
 
 export function JobList(props: { query: URLSearchParams }) {
-  const status = parseStatus(props.query.get('status'));
+  const statusFilter = STATUS_FILTERS.includes(props.query.get('status') ?? '')
+    ? props.query.get('status')!
+    : '';
   const task = parseTask(props.query.get('task'));
   const search = props.query.get('q') ?? '';
   const [jobs, setJobs] = useState<ReadonlyMap<string, Job>>(new Map());
@@ -74,11 +75,11 @@ export function JobList(props: { query: URLSearchParams }) {
   const rows = useMemo(() => {
     const needle = search.trim().toLowerCase();
     return [...jobs.values()]
-      .filter((job) => status === JobStatus.UNSPECIFIED || job.status === status)
+      .filter((job) => matchesStatusFilter(job, statusFilter))
       .filter((job) => task === TaskType.UNSPECIFIED || job.taskType === task)
       .filter((job) => needle === '' || job.jobId.toLowerCase().includes(needle))
       .sort((a, b) => (dateOf(b.createdAt)?.getTime() ?? 0) - (dateOf(a.createdAt)?.getTime() ?? 0));
-  }, [jobs, status, task, search]);
+  }, [jobs, statusFilter, task, search]);
 
   const setQuery = (key: string, value: string) => {
     const query = new URLSearchParams(props.query);
@@ -108,12 +109,12 @@ export function JobList(props: { query: URLSearchParams }) {
           Status{' '}
           <select
             data-testid="filter-status"
-            value={statusName(status) === 'unknown' ? '' : statusName(status)}
+            value={statusFilter}
             onChange={(e) => setQuery('status', (e.target as HTMLSelectElement).value)}
           >
             <option value="">any</option>
-            {STATUSES.map((s) => (
-              <option value={statusName(s)}>{statusName(s)}</option>
+            {STATUS_FILTERS.map((s) => (
+              <option value={s}>{s}</option>
             ))}
           </select>
         </label>

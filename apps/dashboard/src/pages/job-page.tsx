@@ -22,6 +22,7 @@ import {
   formatName,
   formatTime,
   formatValue,
+  isLost,
   type JobDefinitions,
   labelOf,
   mlflowRunUrl,
@@ -311,6 +312,17 @@ export function JobPage(props: { jobId: string }) {
         <dd>
           <Duration job={job} />
         </dd>
+        {job.lastSeenAt && (
+          <>
+            <dt>Last seen</dt>
+            <dd data-testid="last-seen">
+              {formatTime(dateOf(job.lastSeenAt))}
+              {job.trainer?.hostname
+                ? ` · ${job.trainer.hostname}${job.trainer.pid ? ` pid ${job.trainer.pid}` : ''}`
+                : ''}
+            </dd>
+          </>
+        )}
         <dt>Epochs</dt>
         <dd data-testid="epoch-count">{job.epochsReported}</dd>
         <dt>MLflow</dt>
@@ -328,7 +340,13 @@ export function JobPage(props: { jobId: string }) {
 
       {reason && (
         <div class="failure" data-testid="failure-reason">
-          <h2>Why it {job.status === JobStatus.FAILED ? 'failed' : 'is not clean'}</h2>
+          <h2>
+            {isLost(job)
+              ? 'Why the sidecar declared it lost'
+              : job.status === JobStatus.FAILED
+                ? 'Why it failed'
+                : 'Why it is not clean'}
+          </h2>
           <pre>{reason}</pre>
         </div>
       )}

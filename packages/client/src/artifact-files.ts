@@ -62,7 +62,7 @@ type UploadRequestInit = MessageInitShape<typeof UploadArtifactRequestSchema>;
  * content in chunks of at most {@link UPLOAD_CHUNK_BYTES}. Read lazily, so a retry re-reads the file.
  */
 export async function* uploadRequests(
-  jobId: string,
+  { jobId, sessionId = '' }: { readonly jobId: string; readonly sessionId?: string },
   item: UploadItem,
   digest: { size: number; sha256: string },
   chunkBytes = UPLOAD_CHUNK_BYTES,
@@ -72,6 +72,7 @@ export async function* uploadRequests(
       case: 'header',
       value: {
         jobId,
+        sessionId,
         artifactPath: item.artifactPath,
         sizeBytes: BigInt(digest.size),
         sha256: digest.sha256,

@@ -11,13 +11,14 @@ describe('batch encoding', () => {
     buffer.append(3, 8, { loss: 0.25, lr: 1e-3 });
     buffer.append(3, 9, { top1: 91 });
     buffer.seal();
-    const [request, ...rest] = toBatchRequests('job-1', buffer.take(1000));
+    const [request, ...rest] = toBatchRequests({ jobId: 'job-1', sessionId: 's-1' }, buffer.take(1000));
     expect(rest).toHaveLength(0);
     const decoded = fromBinary(
       ReportBatchMetricsRequestSchema,
       toBinary(ReportBatchMetricsRequestSchema, request!),
     );
     expect(decoded.jobId).toBe('job-1');
+    expect(decoded.sessionId).toBe('s-1');
     expect(
       decoded.blocks.map((b) => ({ epoch: b.epoch, names: b.names, steps: b.steps, values: b.values })),
     ).toEqual([
@@ -30,7 +31,7 @@ describe('batch encoding', () => {
     const buffer = new BatchBuffer({ maxBlockPoints: 100, capacityPoints: 100_000 });
     for (let step = 0; step < 1000; step++) buffer.append(0, step, { a: step });
     buffer.seal();
-    const requests = toBatchRequests('j', buffer.take(100_000), 250);
+    const requests = toBatchRequests({ jobId: 'j' }, buffer.take(100_000), 250);
     expect(requests.map((r) => r.blocks.length)).toEqual([2, 2, 2, 2, 2]);
     expect(requests.every((r) => r.jobId === 'j')).toBe(true);
   });

@@ -30,10 +30,11 @@ export function toBlockMessage(block: SealedBlock): BatchMetricsBlock {
 
 /**
  * The messages of one ReportBatchMetrics stream for `blocks`: blocks packed into messages of at most
- * `maxPointsPerMessage` points (a bigger block travels alone), every message naming the job.
+ * `maxPointsPerMessage` points (a bigger block travels alone), every message naming the job and the
+ * client's session.
  */
 export function toBatchRequests(
-  jobId: string,
+  { jobId, sessionId = '' }: { readonly jobId: string; readonly sessionId?: string },
   blocks: readonly SealedBlock[],
   maxPointsPerMessage = MAX_POINTS_PER_MESSAGE,
 ): ReportBatchMetricsRequest[] {
@@ -43,13 +44,14 @@ export function toBatchRequests(
   for (const block of blocks) {
     const size = block.values.length;
     if (current.length > 0 && points + size > maxPointsPerMessage) {
-      requests.push(create(ReportBatchMetricsRequestSchema, { jobId, blocks: current }));
+      requests.push(create(ReportBatchMetricsRequestSchema, { jobId, sessionId, blocks: current }));
       current = [];
       points = 0;
     }
     current.push(toBlockMessage(block));
     points += size;
   }
-  if (current.length > 0) requests.push(create(ReportBatchMetricsRequestSchema, { jobId, blocks: current }));
+  if (current.length > 0)
+    requests.push(create(ReportBatchMetricsRequestSchema, { jobId, sessionId, blocks: current }));
   return requests;
 }

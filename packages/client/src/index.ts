@@ -19,6 +19,7 @@ export type { RunTrainingOptions } from './run-training.ts';
 export { runTraining } from './run-training.ts';
 export type {
   CallbacksState,
+  ClientStats,
   CustomMetric,
   Delivery,
   DeliveryReport,

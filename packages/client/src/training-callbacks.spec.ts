@@ -3,7 +3,12 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createClient, RpcError, Status } from '@training-callbacks/grpc-adapter';
-import { JobStatus, MetricTier, TrainingCallbacks as Service } from '@training-callbacks/proto';
+import {
+  JobStatus,
+  MetricTier,
+  TrainingCallbacks as Service,
+  TrainingOutcome,
+} from '@training-callbacks/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashFile } from './artifact-files.ts';
 import { runTraining } from './run-training.ts';
@@ -33,6 +38,14 @@ afterAll(async () => {
   await sidecar?.[Symbol.asyncDispose]();
   await rm(work, { recursive: true, force: true });
 });
+
+async function until(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const started = Date.now();
+  while (!condition()) {
+    if (Date.now() - started > timeoutMs) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 function callbacksFor(options: Partial<TrainingCallbacksOptions> = {}): TrainingCallbacks {
   return new TrainingCallbacks({
@@ -262,6 +275,34 @@ describe('TrainingCallbacks against the real sidecar', () => {
   it('refuses an unknown task type before any call', () => {
     expect(() => callbacksFor({ taskType: 'detection' as never })).toThrow(/object_detection/);
   });
+});
+
+describe('the trainer process and heartbeats', () => {
+  it('sends who the trainer is with BeginTraining and heartbeats from a timer until the job ends', async () => {
+    // A 1 s lease: the sidecar asks for a heartbeat every 1/6 s.
+    await using leased = await startSidecarProcess({ args: ['--quiet', '--trainer-lease', '1'] });
+    const warnings: string[] = [];
+    await using callbacks = new TrainingCallbacks({
+      address: leased.address,
+      jobId: `beat-${process.pid}`,
+      taskType: 'image_classification',
+      onWarning: (w) => warnings.push(w),
+    });
+    // The sidecar validates the trainer process (a bad one is INVALID_ARGUMENT): it was accepted.
+    expect((await callbacks.onTrainBegin()).delivered).toBe(true);
+    const peer = createClient(Service, leased.address);
+    try {
+      await until(() => callbacks.stats().heartbeatsSent >= 3);
+      // Another client ends the job: the next heartbeat hears it, and they stop.
+      await peer.endTraining({ jobId: callbacks.jobId, outcome: TrainingOutcome.CANCELLED });
+      await until(() => warnings.some((w) => /job is CANCELLED; heartbeats stop/.test(w)));
+      const sent = callbacks.stats().heartbeatsSent;
+      await new Promise((r) => setTimeout(r, 1000)); // six intervals
+      expect(callbacks.stats().heartbeatsSent).toBe(sent);
+    } finally {
+      peer.close();
+    }
+  }, 60_000);
 });
 
 describe('runTraining against the real sidecar', () => {

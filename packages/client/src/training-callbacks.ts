@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
 import { create, type JsonObject, toBinary } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
@@ -9,6 +10,8 @@ import {
   DEFAULT_SIDECAR_ADDRESS,
   EndTrainingRequestSchema,
   type Job,
+  JobStatus,
+  JobStatusSchema,
   type MetricVerdict,
   type TaskCatalog,
   type TaskType,
@@ -42,6 +45,7 @@ import {
 import { DEFAULT_MAX_QUEUED_REPORTS, ReportQueue, type Settled } from './report-queue.ts';
 import { type CallWithRetryOptions, callWithRetry, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
 import { callUnarySync } from './sync-call.ts';
+import { thisTrainerProcess } from './trainer-process.ts';
 
 /** The sidecar address used when neither the `address` option nor TRAINING_CALLBACKS_ADDRESS is set. */
 export const DEFAULT_ADDRESS = DEFAULT_SIDECAR_ADDRESS;
@@ -263,6 +267,18 @@ export interface FlushOptions {
   readonly timeoutMs?: number;
 }
 
+/** The counters of `stats()`: the batch pipeline's, the report queue's and the heartbeats. */
+export interface ClientStats extends BatchStats {
+  /** Reports (begin, epochs, artifacts, end) queued or in flight. */
+  readonly reportsPending: number;
+  /** Reports the sidecar acknowledged. */
+  readonly reportsDelivered: number;
+  /** Reports lost (refused, given up, over the queue's bound). */
+  readonly reportsLost: number;
+  /** Heartbeats the sidecar acknowledged. */
+  readonly heartbeatsSent: number;
+}
+
 /** Where a {@link TrainingCallbacks} is in the job's life. */
 export type CallbacksState = 'new' | 'running' | 'ended' | 'closed';
 
@@ -306,6 +322,11 @@ export class TrainingCallbacks implements ExitParticipant {
   readonly client: TrainingCallbacksClient;
   /** How long an exit path may take, in milliseconds. */
   readonly exitFlushTimeoutMs: number;
+  /**
+   * This client's session (a random UUID), sent with BeginTraining's trainer process and with every
+   * report and heartbeat: the sidecar revives a job it declared lost when this session reports again.
+   */
+  readonly sessionId = randomUUID();
 
   private readonly options: TrainingCallbacksOptions;
   private readonly taskType: TaskType;
@@ -333,6 +354,9 @@ export class TrainingCallbacks implements ExitParticipant {
   private ending: Promise<TrainEndResult> | undefined;
   private endDone = false;
   private readonly timers: NodeJS.Timeout[] = [];
+  private heartbeats: NodeJS.Timeout | undefined;
+  private heartbeatInFlight = false;
+  private heartbeatsSent = 0;
 
   constructor(options: TrainingCallbacksOptions) {
     if (typeof options.jobId !== 'string' || options.jobId.length === 0) {
@@ -373,7 +397,7 @@ export class TrainingCallbacks implements ExitParticipant {
     this.reporter = new BatchReporter(
       batch,
       (blocks) => {
-        const requests = toBatchRequests(this.jobId, blocks);
+        const requests = toBatchRequests(this, blocks);
         // A big stream needs longer than a small call: allow 10 µs per point on top (1 M points: +10 s).
         let points = 0;
         for (const block of blocks) points += block.values.length;
@@ -497,6 +521,47 @@ export class TrainingCallbacks implements ExitParticipant {
       : { ...NOT_DELIVERED, error: result.error };
   }
 
+  /**
+   * Heartbeats renew the job's lease from a timer (unref'd: it never keeps the process alive), never
+   * from the training loop, every `intervalSeconds` as BeginTraining answered (0: an older sidecar,
+   * none). One at a time; a failed one is not retried nor counted (the next follows at the interval).
+   * They stop when the job ended (the sidecar answers another status than RUNNING).
+   */
+  private startHeartbeats(intervalSeconds: number): void {
+    this.stopHeartbeats();
+    if (!(intervalSeconds > 0)) return;
+    this.heartbeats = setInterval(() => void this.heartbeat(), intervalSeconds * 1000);
+    this.heartbeats.unref();
+  }
+
+  private stopHeartbeats(): void {
+    if (this.heartbeats) clearInterval(this.heartbeats);
+    this.heartbeats = undefined;
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.heartbeatInFlight || this.currentState !== 'running') return;
+    this.heartbeatInFlight = true;
+    try {
+      const response = await this.client.heartbeat(
+        { jobId: this.jobId, sessionId: this.sessionId },
+        { deadline: this.deadlineMs },
+      );
+      this.heartbeatsSent++;
+      if (response.status !== JobStatus.RUNNING) {
+        this.stopHeartbeats();
+        this.warnOnce(
+          'ended',
+          `the sidecar says the job is ${JobStatusSchema.value[response.status]?.localName ?? response.status}; heartbeats stop`,
+        );
+      }
+    } catch {
+      // Not retried nor counted: the next heartbeat follows at the interval, and reports renew the lease too.
+    } finally {
+      this.heartbeatInFlight = false;
+    }
+  }
+
   /** What could not be delivered so far, with the reasons (sent with EndTraining). */
   losses(): Losses {
     const batch = { ...DEFAULT_BATCH_OPTIONS, ...this.options.batch };
@@ -538,6 +603,7 @@ export class TrainingCallbacks implements ExitParticipant {
       startEpoch: o.startEpoch ?? 0,
       runName: o.runName ?? '',
       tags: Object.fromEntries(Object.entries(o.tags ?? {})),
+      trainer: thisTrainerProcess(this.sessionId),
     };
   }
 
@@ -560,6 +626,7 @@ export class TrainingCallbacks implements ExitParticipant {
         if (!response.job) throw new RpcError(Status.INTERNAL, 'BeginTraining answered without a job');
         this.beginAcknowledged = true;
         this.reporter.start();
+        this.startHeartbeats(response.heartbeatIntervalSeconds);
         return { ...DELIVERED, job: response.job, resumed: response.resumed, catalog: response.catalog };
       });
       void this.begun.then((settled) => {
@@ -585,7 +652,12 @@ export class TrainingCallbacks implements ExitParticipant {
     this.currentEpoch = epoch;
     const timestamp = timestampFromDate(options.timestamp ?? new Date());
     const settled = this.enqueueWrite(`BeginEpoch ${epoch}`, () =>
-      this.call((deadline) => this.client.beginEpoch({ jobId: this.jobId, epoch, timestamp }, { deadline })),
+      this.call((deadline) =>
+        this.client.beginEpoch(
+          { jobId: this.jobId, sessionId: this.sessionId, epoch, timestamp },
+          { deadline },
+        ),
+      ),
     );
     return TrainingCallbacks.delivery(await this.answer(settled));
   }
@@ -676,7 +748,13 @@ export class TrainingCallbacks implements ExitParticipant {
   ): Promise<EpochEndResult> {
     this.assertOpen('onEpochEnd');
     const timestamp = timestampFromDate(options.timestamp ?? new Date());
-    const request = { jobId: this.jobId, epoch, metrics: { ...metrics }, timestamp };
+    const request = {
+      jobId: this.jobId,
+      sessionId: this.sessionId,
+      epoch,
+      metrics: { ...metrics },
+      timestamp,
+    };
     const settled = this.enqueueWrite(`EndEpoch ${epoch}`, () =>
       this.call((deadline) => this.client.endEpoch(request, { deadline })),
     );
@@ -743,6 +821,7 @@ export class TrainingCallbacks implements ExitParticipant {
           this.client.endTraining(
             {
               jobId: this.jobId,
+              sessionId: this.sessionId,
               outcome,
               finalMetrics: { ...finalMetrics },
               errorMessage: errorText,
@@ -754,6 +833,7 @@ export class TrainingCallbacks implements ExitParticipant {
       );
     });
     this.endDone = true;
+    this.stopHeartbeats();
     for (const timer of this.timers) clearTimeout(timer);
     if (this.currentState === 'running') this.currentState = 'ended';
     this.reporter.discard();
@@ -800,7 +880,10 @@ export class TrainingCallbacks implements ExitParticipant {
     if (transfer !== 'upload') {
       try {
         const response = await this.call((deadline) =>
-          this.client.logArtifact({ jobId: this.jobId, path: absolute, artifactPath }, { deadline }),
+          this.client.logArtifact(
+            { jobId: this.jobId, sessionId: this.sessionId, path: absolute, artifactPath },
+            { deadline },
+          ),
         );
         return response.artifacts;
       } catch (thrown) {
@@ -831,7 +914,7 @@ export class TrainingCallbacks implements ExitParticipant {
     // A large file needs longer than a small call: allow 100 ms per MiB (a 10 MiB/s floor) on top.
     const extraMs = Math.ceil(digest.size / UPLOAD_CHUNK_BYTES) * 100;
     const response = await this.call((deadline) =>
-      this.client.uploadArtifact(uploadRequests(this.jobId, item, digest), { deadline: deadline + extraMs }),
+      this.client.uploadArtifact(uploadRequests(this, item, digest), { deadline: deadline + extraMs }),
     );
     if (!response.artifact)
       throw new RpcError(Status.INTERNAL, 'UploadArtifact answered without an artifact');
@@ -839,16 +922,13 @@ export class TrainingCallbacks implements ExitParticipant {
   }
 
   /** Counters of the batch pipeline (buffered, accepted, rejected, dropped, failed, pending, retries…) and of the report queue. */
-  stats(): BatchStats & {
-    readonly reportsPending: number;
-    readonly reportsDelivered: number;
-    readonly reportsLost: number;
-  } {
+  stats(): ClientStats {
     return {
       ...this.reporter.stats(),
       reportsPending: this.queue.pending,
       reportsDelivered: this.queue.delivered,
       reportsLost: this.queue.lost,
+      heartbeatsSent: this.heartbeatsSent,
     };
   }
 
@@ -858,6 +938,7 @@ export class TrainingCallbacks implements ExitParticipant {
     this.currentState = 'closed';
     this.accepting = false;
     unregisterForExit(this);
+    this.stopHeartbeats();
     for (const timer of this.timers) clearTimeout(timer);
     this.giveUpRetries.abort();
     this.endRetries.abort();
@@ -911,6 +992,7 @@ export class TrainingCallbacks implements ExitParticipant {
       this.lost.add('batch points not delivered before the process exited', { droppedPoints: points });
     const request = create(EndTrainingRequestSchema, {
       jobId: this.jobId,
+      sessionId: this.sessionId,
       outcome: toOutcome(outcome),
       errorMessage: message ?? '',
       losses: lossesToProto(this.losses()),

@@ -328,19 +328,33 @@ export async function probeOnce(container: PlannedContainer, probe: Probe): Prom
   }
 }
 
-/** The startup probe: every periodSeconds until it succeeds; throws after failureThreshold failures. */
-export async function waitForStartup(container: PlannedContainer, probe: Probe): Promise<number> {
+/**
+ * The startup probe: every periodSeconds until it succeeds; throws after failureThreshold failures, or
+ * at once with its output when the container's `process` exits meanwhile.
+ */
+export async function waitForStartup(
+  container: PlannedContainer,
+  probe: Probe,
+  process: LoggedProcess,
+): Promise<number> {
   const started = Date.now();
   const threshold = probe.failureThreshold ?? 3;
   let last: ProbeRecord | undefined;
+  let exited: number | string | undefined;
+  void process.exited.then((code) => {
+    exited = code;
+  });
+  const failed = (why: string) =>
+    new Error(`${container.spec.name}: ${why}; its output:\n${process.output.join('\n')}`);
   await sleep((probe.initialDelaySeconds ?? 0) * 1000);
   for (let failures = 0; failures < threshold; failures++) {
     last = await probeOnce(container, probe);
     if (last.ok) return Date.now() - started;
-    await sleep((probe.periodSeconds ?? 10) * 1000);
+    await sleep((probe.periodSeconds ?? 10) * 1000, () => exited !== undefined);
+    if (exited !== undefined) throw failed(`exited (${exited}) before its startup probe passed`);
   }
-  throw new Error(
-    `${container.spec.name}: the startup probe failed ${threshold} times (last: ${last?.detail}); the kubelet would kill the container`,
+  throw failed(
+    `the startup probe failed ${threshold} times (last: ${last?.detail}); the kubelet would kill the container`,
   );
 }
 

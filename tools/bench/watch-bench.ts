@@ -1,0 +1,247 @@
+// The watch benchmark (issue 11): what 100 watchers (WatchJob / WatchJobs over gRPC) cost a sidecar
+// that ingests 100 k batch points/s for 50 live jobs, side by side in one run. Run:
+//   npm run bench:watch                 (add `-- --quick` for a smoke run)
+// Prints a markdown section for docs/benchmarks.md (it does not write the file).
+//
+// One sidecar (the built dist, as `npm start` runs it), a load generator here (50 TS clients, each
+// streaming 2 000 points/s with onBatchEnd — 10 metrics a step), the jobs' EndEpoch calls in a process
+// of their own (watch-bench-epochs.ts: once a second per job, staggered, round trip timed), and the
+// watchers in another (watch-bench-watchers.ts: 80 WatchJob streams over the 50 jobs and 20 WatchJobs,
+// from the head).
+// Phases alternate, watchers off / on, ROUNDS times; each phase measures, after a settling second, the
+// sidecar's CPU time (/proc/<pid>/stat), the EndEpoch latencies, the points acknowledged and the
+// events the watchers received. The result is the median over rounds of each phase and the on/off ratio.
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { TrainingCallbacks } from '@training-callbacks/client';
+import { startSidecarProcess } from '@training-callbacks/sidecar/testing';
+
+const quick = process.argv.includes('--quick');
+const JOBS = 50;
+const WATCHERS = 100;
+const POINTS_PER_SECOND = 100_000;
+const METRICS_PER_STEP = 10;
+const EPOCH_MS = 1000;
+const ROUNDS = quick ? 1 : 5;
+const PHASE_MS = quick ? 4000 : 12_000;
+const SETTLE_MS = quick ? 1000 : 2000;
+const TICK_MS = 5;
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+const stepsPerJobPerSecond = POINTS_PER_SECOND / METRICS_PER_STEP / JOBS;
+
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime, stime
+}
+
+async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+const percentile = (sorted: readonly number[], p: number) =>
+  sorted.length === 0
+    ? Number.NaN
+    : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const median = (values: readonly number[]) =>
+  percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
+
+/** A helper process of the bench: commands on its stdin, one answer line each on its stdout. */
+async function startHelper(script: string, args: readonly string[]) {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@training-callbacks/source', path.join(import.meta.dirname, script), ...args],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const lines: Array<(line: string) => void> = [];
+  createInterface({ input: child.stdout! }).on('line', (line) => lines.shift()?.(line));
+  const next = () => new Promise<string>((resolve) => lines.push(resolve));
+  await next(); // "ready"
+  return {
+    send: (command: string) => child.stdin!.write(`${command}\n`),
+    async ask(command: string): Promise<string> {
+      const answer = next();
+      child.stdin!.write(`${command}\n`);
+      return answer;
+    },
+    stop: () => child.kill('SIGKILL'),
+  };
+}
+
+/** The watchers' process: `send('on' | 'off')`, `events()` = events received so far. */
+async function startWatchers(address: string, jobIds: readonly string[]) {
+  const helper = await startHelper('watch-bench-watchers.ts', [address, String(WATCHERS), ...jobIds]);
+  return {
+    send: (command: 'on' | 'off') => helper.send(command),
+    async events(): Promise<{ events: number; errors: number }> {
+      const [, events, , errors] = (await helper.ask('report')).split(' ');
+      return { events: Number(events), errors: Number(errors) };
+    },
+    stop: helper.stop,
+  };
+}
+
+/** The trainers' EndEpoch calls: `latencies()` = the round trips (ms) since the last call. */
+async function startEpochs(address: string, jobIds: readonly string[]) {
+  const helper = await startHelper('watch-bench-epochs.ts', [address, ...jobIds]);
+  return {
+    async latencies(): Promise<number[]> {
+      const { latencies, failed } = JSON.parse(await helper.ask('report')) as {
+        latencies: number[];
+        failed: number;
+      };
+      if (failed > 0) throw new Error(`${failed} EndEpoch call(s) failed`);
+      return latencies;
+    },
+    stop: helper.stop,
+  };
+}
+
+interface PhaseResult {
+  watchers: boolean;
+  cpuCores: number;
+  p50: number;
+  p99: number;
+  epochs: number;
+  pointsPerSecond: number;
+  eventsPerSecond: number;
+  rssMiB: number;
+}
+
+async function main(): Promise<void> {
+  await using sidecar = await startSidecarProcess({
+    entry: 'dist',
+    args: ['--quiet', '--http', 'off'],
+    timeoutMs: 120_000,
+  });
+  const pid = sidecar.child.pid!;
+  const jobIds = Array.from({ length: JOBS }, (_, i) => `watch-bench-${i}`);
+  const jobs = await Promise.all(
+    jobIds.map(async (jobId) => {
+      const callbacks = new TrainingCallbacks({
+        jobId,
+        taskType: 'image_classification',
+        address: sidecar.address,
+        deadlineMs: 30_000,
+      });
+      await callbacks.onTrainBegin();
+      return { jobId, callbacks, step: 0, metrics: {} as Record<string, number> };
+    }),
+  );
+  const watchers = await startWatchers(sidecar.address, jobIds);
+  const epochs = await startEpochs(sidecar.address, jobIds);
+
+  // The load: runs through every phase, never paused.
+  let running = true;
+  const t0 = performance.now();
+  const metricNames = Array.from({ length: METRICS_PER_STEP }, (_, i) => (i === 0 ? 'loss' : `m${i}`));
+  const load = (async () => {
+    while (running) {
+      const elapsed = performance.now() - t0;
+      const epoch = Math.floor(elapsed / EPOCH_MS);
+      for (const job of jobs) {
+        const due = Math.floor((elapsed / 1000) * stepsPerJobPerSecond);
+        for (; job.step < due; job.step++) {
+          // One object per job, refilled: onBatchEnd copies the values into its blocks.
+          for (const [i, name] of metricNames.entries()) job.metrics[name] = (job.step % 1000) / 1000 + i;
+          job.callbacks.onBatchEnd(job.step, job.metrics, { epoch });
+        }
+      }
+      await new Promise((r) => setTimeout(r, TICK_MS));
+    }
+  })();
+  const accepted = () => jobs.reduce((sum, j) => sum + j.callbacks.stats().pointsAccepted, 0);
+
+  await new Promise((r) => setTimeout(r, SETTLE_MS * 2)); // warm-up: streams open, JIT warm
+  const results: PhaseResult[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const on of round % 2 === 0 ? [false, true] : [true, false]) {
+      watchers.send(on ? 'on' : 'off');
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
+      const cpu0 = await cpuSeconds(pid);
+      const points0 = accepted();
+      const events0 = (await watchers.events()).events;
+      await epochs.latencies(); // drops the settling time's
+      const started = performance.now();
+      await new Promise((r) => setTimeout(r, PHASE_MS));
+      const seconds = (performance.now() - started) / 1000;
+      const cpu = (await cpuSeconds(pid)) - cpu0;
+      const report = await watchers.events();
+      const sorted = (await epochs.latencies()).sort((a, b) => a - b);
+      const result: PhaseResult = {
+        watchers: on,
+        cpuCores: cpu / seconds,
+        p50: percentile(sorted, 50),
+        p99: percentile(sorted, 99),
+        epochs: sorted.length,
+        pointsPerSecond: (accepted() - points0) / seconds,
+        eventsPerSecond: (report.events - events0) / seconds,
+        rssMiB: await rssMiB(pid),
+      };
+      results.push(result);
+      if (report.errors > 0) throw new Error(`${report.errors} watch stream(s) failed`);
+      console.error(
+        `round ${round + 1}/${ROUNDS} watchers ${on ? 'on ' : 'off'}: sidecar ${(result.cpuCores * 100).toFixed(0)} % CPU, ` +
+          `EndEpoch p50 ${result.p50.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms (${result.epochs}), ` +
+          `${Math.round(result.pointsPerSecond)} points/s acked, ${Math.round(result.eventsPerSecond)} watch events/s, ` +
+          `RSS ${result.rssMiB.toFixed(0)} MiB`,
+      );
+    }
+  }
+  watchers.send('off');
+  epochs.stop();
+  running = false;
+  await load;
+  for (const job of jobs) await job.callbacks.onTrainEnd();
+  watchers.stop();
+
+  const summary = (on: boolean) => {
+    const phase = results.filter((r) => r.watchers === on);
+    return {
+      cpu: median(phase.map((r) => r.cpuCores)),
+      p50: median(phase.map((r) => r.p50)),
+      p99: median(phase.map((r) => r.p99)),
+      points: median(phase.map((r) => r.pointsPerSecond)),
+      events: median(phase.map((r) => r.eventsPerSecond)),
+      rss: Math.max(...phase.map((r) => r.rssMiB)),
+    };
+  };
+  const off = summary(false);
+  const on = summary(true);
+  const pct = (a: number, b: number) => `${a >= b ? '+' : ''}${(((a - b) / b) * 100).toFixed(1)} %`;
+  const cpuRatios = Array.from({ length: ROUNDS }, (_, i) => {
+    const [a, b] = results.slice(i * 2, i * 2 + 2);
+    const [withW, without] = a!.watchers ? [a!, b!] : [b!, a!];
+    return ((withW.cpuCores - without.cpuCores) / without.cpuCores) * 100;
+  });
+  const date = new Date().toISOString().slice(0, 10);
+  const section = `<!-- watch:start -->
+## Watchers: 100 watch streams on 50 live jobs at 100 k points/s
+
+Command: \`npm run bench:watch\` (script: \`tools/bench/watch-bench.ts\`${quick ? ', --quick' : ''}).
+Measured ${date} on ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}.
+One sidecar (built dist, \`--quiet\`) ingests ${POINTS_PER_SECOND.toLocaleString('en')} batch points/s from ${JOBS} TS clients in the bench
+process (${METRICS_PER_STEP} metrics a step, \`onBatchEnd\`); each job sends EndEpoch once a second from a process of its own
+(staggered; round trip timed there, away from the generator's busy event loop). ${WATCHERS} watchers in a process of their own (${(WATCHERS * 4) / 5} \`WatchJob\` over the ${JOBS} jobs, ${WATCHERS / 5} \`WatchJobs\`, from the
+head) are connected in one phase and not in the other; phases alternate ${ROUNDS} times (${PHASE_MS / 1000} s each, measured after
+${SETTLE_MS / 1000} s of settling); medians over rounds. CPU is the sidecar process's (all threads), in cores.
+
+| | sidecar CPU | EndEpoch p50 | EndEpoch p99 | points/s acknowledged | watch events/s | peak RSS |
+|---|---|---|---|---|---|---|
+| no watchers | ${off.cpu.toFixed(2)} | ${off.p50.toFixed(2)} ms | ${off.p99.toFixed(2)} ms | ${Math.round(off.points).toLocaleString('en')} | – | ${off.rss.toFixed(0)} MiB |
+| ${WATCHERS} watchers | ${on.cpu.toFixed(2)} (${pct(on.cpu, off.cpu)}) | ${on.p50.toFixed(2)} ms | ${on.p99.toFixed(2)} ms (${pct(on.p99, off.p99)}) | ${Math.round(on.points).toLocaleString('en')} | ${Math.round(on.events).toLocaleString('en')} | ${on.rss.toFixed(0)} MiB |
+
+Target (issue 11): ≤ +10 % CPU and ≤ +10 % EndEpoch p99. Per-round CPU change: ${cpuRatios.map((r) => `${r >= 0 ? '+' : ''}${r.toFixed(1)} %`).join(', ')}.
+<!-- watch:end -->`;
+  console.log(section);
+}
+
+await main();

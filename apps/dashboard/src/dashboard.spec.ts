@@ -40,6 +40,7 @@ function callbacks(jobId: string, extra: Partial<ConstructorParameters<typeof Tr
 async function newPage(): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   page.on('pageerror', (error) => console.error('page error:', error));
+  page.on('console', (m) => console.log('page:', m.text()));
   return page;
 }
 
@@ -227,97 +228,113 @@ describe('the dashboard in Chromium', () => {
     await page.close();
   });
 
-  it('renders the charts of a job with 1 M batch points quickly and stays responsive', async () => {
-    const cb = callbacks('million-points');
-    await cb.onTrainBegin();
-    const metrics = { loss: 0, lr: 1e-3, box_loss: 0, cls_loss: 0 };
-    for (let step = 0; step < 250_000; step++) {
-      metrics.loss = 1 / (step + 1) + (step % 100) / 1000;
-      metrics.box_loss = Math.sin(step / 5000);
-      metrics.cls_loss = (step % 1000) / 1000;
-      cb.onBatchEnd(step, metrics);
-      if (step % 256 === 255) await new Promise((resolve) => setImmediate(resolve));
-    }
-    await cb.flush();
-    expect(cb.stats()).toMatchObject({ pointsAccepted: 1_000_000, pointsDropped: 0 });
+  it.each([
+    { metrics: 4, steps: 250_000 },
+    { metrics: 1, steps: 1_000_000 },
+  ])(
+    'renders the charts of a job with 1 M batch points ($metrics × $steps) quickly and stays responsive',
+    async ({ metrics: width, steps }) => {
+      const jobId = `million-points-${width}`;
+      const cb = callbacks(jobId);
+      await cb.onTrainBegin();
+      const all = { loss: 0, lr: 1e-3, box_loss: 0, cls_loss: 0 };
+      const metrics: Record<string, number> = Object.fromEntries(Object.entries(all).slice(0, width));
+      for (let step = 0; step < steps; step++) {
+        metrics.loss = 1 / (step + 1) + (step % 100) / 1000;
+        if (width > 1) {
+          metrics.box_loss = Math.sin(step / 5000);
+          metrics.cls_loss = (step % 1000) / 1000;
+        }
+        cb.onBatchEnd(step, metrics);
+        if (step % 256 === 255) await new Promise((resolve) => setImmediate(resolve));
+      }
+      await cb.flush();
+      expect(cb.stats()).toMatchObject({ pointsAccepted: 1_000_000, pointsDropped: 0 });
 
-    const page = await newPage();
-    // Long tasks (main thread busy ≥ 50 ms) from the first script on.
-    await page.addInitScript(() => {
-      const longTasks: number[] = [];
-      Object.assign(window, { longTasks });
-      new PerformanceObserver((list) => {
-        for (const entry of list.getEntries()) longTasks.push(entry.duration);
-      }).observe({ type: 'longtask', buffered: true });
-    });
-    await page.goto(`${base}/jobs/million-points`);
-    await page.waitForFunction(
-      () => performance.getEntriesByName('tc:batch-charts-drawn').length > 0,
-      undefined,
-      {
-        timeout: 60_000,
-      },
-    );
-    const charts = page.getByTestId('batch-chart');
-    expect(await charts.count()).toBe(4);
-    for (const chart of await charts.all()) {
-      expect(await chart.getAttribute('data-total')).toBe('250000');
-      const points = Number(await chart.getAttribute('data-points'));
-      expect(points).toBeGreaterThan(0);
-      expect(points).toBeLessThanOrEqual(2000);
-    }
-    const measured = await page.evaluate(async () => {
-      const drawn = performance.getEntriesByName('tc:batch-charts-drawn')[0]!.startTime;
-      const navigation = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
-      const series = performance
-        .getEntriesByType('resource')
-        .filter((e) => e.name.endsWith('/GetMetricSeries')) as PerformanceResourceTiming[];
-      // Responsiveness: how long a click on the page waits for the main thread right now.
-      const started = performance.now();
-      const clickDelay = await new Promise<number>((resolve) => {
-        const button = document.querySelector<HTMLElement>('[data-testid=custom-metrics] summary, nav a');
-        document.addEventListener(
-          'click',
-          (e) => {
-            e.preventDefault();
-            e.stopPropagation();
-          },
-          { once: true, capture: true },
-        );
-        requestAnimationFrame(() => {
-          button?.click();
-          setTimeout(() => resolve(performance.now() - started), 0);
-        });
+      const page = await newPage();
+      // Long tasks (main thread busy ≥ 50 ms) from the first script on.
+      await page.addInitScript(() => {
+        const longTasks: number[] = [];
+        Object.assign(window, { longTasks });
+        new PerformanceObserver((list) => {
+          for (const entry of list.getEntries()) longTasks.push(entry.duration);
+        }).observe({ type: 'longtask', buffered: true });
       });
-      const longTasks = (window as unknown as { longTasks: number[] }).longTasks;
-      return {
-        drawnMs: drawn,
-        domContentLoadedMs: navigation.domContentLoadedEventEnd,
-        firstSeriesStartMs: Math.min(...series.map((s) => s.startTime)),
-        lastSeriesEndMs: Math.max(...series.map((s) => s.responseEnd)),
-        seriesRequests: series.length,
-        longestTaskMs: Math.max(0, ...longTasks),
-        longTasks: longTasks.length,
-        clickDelayMs: clickDelay,
-      };
-    });
-    console.log(
-      `1 M batch points (4 × 250 000): charts drawn ${measured.drawnMs.toFixed(0)} ms after navigation start ` +
-        `(DOMContentLoaded ${measured.domContentLoadedMs.toFixed(0)} ms; GetMetricSeries ×${measured.seriesRequests} ` +
-        `from ${measured.firstSeriesStartMs.toFixed(0)} to ${measured.lastSeriesEndMs.toFixed(0)} ms, ` +
-        `drawn ${(measured.drawnMs - measured.lastSeriesEndMs).toFixed(0)} ms after the last answer); ` +
-        `longest main-thread task ${measured.longestTaskMs.toFixed(0)} ms (${measured.longTasks} ≥ 50 ms); ` +
-        `click answered in ${measured.clickDelayMs.toFixed(1)} ms`,
-    );
-    // Zoom: drag across 2 pixels (≈ 1000 steps) of the first chart; that range is asked again, at full resolution.
-    const over = charts.first().locator('.u-over');
-    const box = (await over.boundingBox())!;
-    await page.mouse.move(box.x + box.width * 0.4, box.y + box.height / 2);
-    await page.mouse.down();
-    await page.mouse.move(box.x + box.width * 0.4 + 2, box.y + box.height / 2, { steps: 2 });
-    await page.mouse.up();
-    await expect.poll(() => charts.first().locator('figcaption').textContent(), WAIT).toContain('zoomed');
-    expect(await charts.first().locator('figcaption').textContent()).toContain('full resolution');
-    await page.close();
-  });
+      await page.goto(`${base}/jobs/${jobId}`);
+      await page.waitForFunction(
+        () => performance.getEntriesByName('tc:batch-charts-drawn').length > 0,
+        undefined,
+        {
+          timeout: 60_000,
+        },
+      );
+      const charts = page.getByTestId('batch-chart');
+      expect(await charts.count()).toBe(width);
+      for (const chart of await charts.all()) {
+        expect(await chart.getAttribute('data-total')).toBe(String(steps));
+        const points = Number(await chart.getAttribute('data-points'));
+        expect(points).toBeGreaterThan(0);
+        expect(points).toBeLessThanOrEqual(2000);
+      }
+      const measured = await page.evaluate(async () => {
+        const drawn = performance.getEntriesByName('tc:batch-charts-drawn')[0]!.startTime;
+        const navigation = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
+        const series = performance
+          .getEntriesByType('resource')
+          .filter((e) => e.name.endsWith('/GetMetricSeries')) as PerformanceResourceTiming[];
+        // Responsiveness: how long a click on the page waits for the main thread right now.
+        const started = performance.now();
+        const clickDelay = await new Promise<number>((resolve) => {
+          const button = document.querySelector<HTMLElement>('[data-testid=custom-metrics] summary, nav a');
+          document.addEventListener(
+            'click',
+            (e) => {
+              e.preventDefault();
+              e.stopPropagation();
+            },
+            { once: true, capture: true },
+          );
+          requestAnimationFrame(() => {
+            button?.click();
+            setTimeout(() => resolve(performance.now() - started), 0);
+          });
+        });
+        const longTasks = (window as unknown as { longTasks: number[] }).longTasks;
+        console.log(
+          (performance.getEntriesByType('resource') as PerformanceResourceTiming[])
+            .map((e) => `${e.name.split('/').pop()} ${e.startTime.toFixed(0)}→${e.responseEnd.toFixed(0)}`)
+            .join(', '),
+        );
+        return {
+          drawnMs: drawn,
+          domContentLoadedMs: navigation.domContentLoadedEventEnd,
+          firstSeriesStartMs: Math.min(...series.map((s) => s.startTime)),
+          lastSeriesEndMs: Math.max(...series.map((s) => s.responseEnd)),
+          seriesRequests: series.length,
+          longestTaskMs: Math.max(0, ...longTasks),
+          longTasks: longTasks.length,
+          clickDelayMs: clickDelay,
+        };
+      });
+      console.log(
+        `1 M batch points (${width} × ${steps}): charts drawn ${measured.drawnMs.toFixed(0)} ms after navigation start ` +
+          `(DOMContentLoaded ${measured.domContentLoadedMs.toFixed(0)} ms; GetMetricSeries ×${measured.seriesRequests} ` +
+          `from ${measured.firstSeriesStartMs.toFixed(0)} to ${measured.lastSeriesEndMs.toFixed(0)} ms, ` +
+          `drawn ${(measured.drawnMs - measured.lastSeriesEndMs).toFixed(0)} ms after the last answer); ` +
+          `longest main-thread task ${measured.longestTaskMs.toFixed(0)} ms (${measured.longTasks} ≥ 50 ms); ` +
+          `click answered in ${measured.clickDelayMs.toFixed(1)} ms`,
+      );
+      if (width === 1) return page.close();
+      // Zoom: drag across 2 pixels (≈ 1000 steps) of the first chart; that range is asked again, at full resolution.
+      const over = charts.first().locator('.u-over');
+      const box = (await over.boundingBox())!;
+      await page.mouse.move(box.x + box.width * 0.4, box.y + box.height / 2);
+      await page.mouse.down();
+      await page.mouse.move(box.x + box.width * 0.4 + 2, box.y + box.height / 2, { steps: 2 });
+      await page.mouse.up();
+      await expect.poll(() => charts.first().locator('figcaption').textContent(), WAIT).toContain('zoomed');
+      expect(await charts.first().locator('figcaption').textContent()).toContain('full resolution');
+      await page.close();
+    },
+  );
 });

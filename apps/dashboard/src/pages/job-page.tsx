@@ -107,6 +107,7 @@ export function JobPage(props: { jobId: string }) {
   const dirty = useRef(new Set<string>());
   const zooms = useRef(new Map<string, Series['zoom']>());
   const drawn = useRef(new Set<string>());
+  const knownNames = useRef(new Set<string>());
 
   useEffect(() => {
     const controller = new AbortController();
@@ -119,6 +120,7 @@ export function JobPage(props: { jobId: string }) {
     dirty.current.clear();
     zooms.current.clear();
     drawn.current.clear();
+    knownNames.current.clear();
     const failed = (e: unknown) => {
       if (signal.aborted) return;
       reportFailure(e);
@@ -143,7 +145,10 @@ export function JobPage(props: { jobId: string }) {
         const missing = names.filter((n) => !current.includes(n));
         return missing.length ? [...current, ...missing] : current;
       });
-      for (const name of names) dirty.current.add(name);
+      for (const name of names) {
+        dirty.current.add(name);
+        knownNames.current.add(name);
+      }
     };
 
     let inFlight = false;
@@ -179,7 +184,7 @@ export function JobPage(props: { jobId: string }) {
 
     const load = async () => {
       try {
-        const [got, epochList, artifactList, firstBatch] = await Promise.all([
+        const [got, epochList, artifactList] = await Promise.all([
           api.getJob({ jobId }, { signal }),
           listAll(async (pageToken) => {
             const page = await api.listEpochs({ jobId, pageSize: 1000, pageToken }, { signal });
@@ -189,18 +194,22 @@ export function JobPage(props: { jobId: string }) {
             const page = await api.listArtifacts({ jobId, pageSize: 1000, pageToken }, { signal });
             return { nextPageToken: page.nextPageToken, items: page.artifacts };
           }),
-          // The names of the job's batch metrics: the first stored block's (later ones arrive as events).
-          api.listBatchMetrics({ jobId, pageSize: 1 }, { signal }),
         ]);
         if (got.job) mergeJob(got.job);
         mergeEpochs(epochList);
         mergeArtifacts(artifactList);
-        addBatchNames(firstBatch.blocks.flatMap((b) => b.names));
-        void refresh();
       } catch (e) {
         failed(e);
       }
     };
+    // The batch charts do not wait for the stream: the names of the job's batch metrics (the first
+    // stored block's; later ones arrive as events) and their series are read at once. A series is
+    // read whole each time, so a block stored before the stream opened is in the next read, which
+    // the next batch event, or the job's end, asks for.
+    api.listBatchMetrics({ jobId, pageSize: 1 }, { signal }).then((firstBatch) => {
+      addBatchNames(firstBatch.blocks.flatMap((b) => b.names));
+      void refresh();
+    }, failed);
 
     void follow({
       signal,
@@ -211,6 +220,8 @@ export function JobPage(props: { jobId: string }) {
         const { value } = event.event;
         switch (event.event.case) {
           case 'job':
+            // Ended: the last batch block may have been stored before the stream opened.
+            if (event.event.value.endedAt) for (const name of knownNames.current) dirty.current.add(name);
             mergeJob(event.event.value);
             break;
           case 'epoch':

@@ -5,8 +5,9 @@ export default defineProject({
   ...sourceConditions,
   test: {
     include: ['src/**/*.spec.ts'],
-    // The browser tests start a sidecar and Chromium each; two files at once is what the CI machine takes.
-    maxWorkers: 2,
+    // One file at a time: each starts a sidecar and Chromium (one also MLflow), and the timings the
+    // browser tests print should not measure a neighbour.
+    maxWorkers: 1,
     testTimeout: 180_000,
     hookTimeout: 180_000,
   },

@@ -1,8 +1,10 @@
 // TLS and bearer tokens from the TypeScript client's side, against the real sidecar started with
 // --tls-cert, --tls-key, --tls-client-ca and --auth-token-file, with real certificates (openssl).
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import { CONNECTION_ENV, JobStatus } from '@training-callbacks/proto';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -93,6 +95,32 @@ describe('TLS and tokens from the environment', () => {
     const { blocks } = await callbacks.client.listBatchMetrics({ jobId: options.jobId });
     expect(blocks.flatMap((b) => b.values)).toEqual([0.5]);
   });
+
+  it("a trainer's exit path ends its job over mutual TLS with the token too (the exit's child process)", async () => {
+    stubPodEnvironment();
+    const { jobId } = newJob();
+    const trainerScript = fileURLToPath(new URL('./testing/exit-trainer.ts', import.meta.url));
+    const child = spawn(
+      process.execPath,
+      ['--conditions=@training-callbacks/source', trainerScript, 'exit'],
+      {
+        env: { ...process.env, JOB_ID: jobId },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code, stderr).toBe(3);
+    await using reader = new TrainingCallbacks(newJob());
+    const { job } = await reader.client.getJob({ jobId });
+    expect(job).toMatchObject({
+      status: JobStatus.FAILED,
+      errorMessage: 'the process exited with code 3 before onTrainEnd',
+    });
+  }, 60_000);
 
   it('no token, a wrong token, a read token on a write; an option wins over the environment', async () => {
     stubPodEnvironment();

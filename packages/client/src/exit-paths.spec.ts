@@ -62,7 +62,8 @@ async function jobOf(jobId: string) {
   return job;
 }
 
-describe('a trainer process that ends without onTrainEnd', () => {
+// Each test starts a Node process (and the exit path another): generous on a loaded machine.
+describe('a trainer process that ends without onTrainEnd', { timeout: 60_000 }, () => {
   it('process.exit(3): FAILED with the exit code; what was still queued is counted in the losses', async () => {
     const trainer = startTrainer('exit');
     const { code } = await trainer.exited;

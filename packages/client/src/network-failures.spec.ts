@@ -51,7 +51,7 @@ async function storedSteps(jobId: string): Promise<number[]> {
   return blocks.flatMap((b) => b.steps.map(Number));
 }
 
-describe('retries over a failing network', () => {
+describe('retries over a failing network', { timeout: 60_000 }, () => {
   it('retries UNAVAILABLE with backoff until the sidecar is reachable; the awaited call does not wait for it', async () => {
     await using proxy = await startTcpFaultProxy(sidecar.address, { mode: 'hang-up' });
     await using callbacks = callbacksVia(proxy.address);

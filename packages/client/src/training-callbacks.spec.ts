@@ -59,7 +59,7 @@ function callbacksFor(options: Partial<TrainingCallbacksOptions> = {}): Training
   });
 }
 
-describe('TrainingCallbacks against the real sidecar', () => {
+describe('TrainingCallbacks against the real sidecar', { timeout: 60_000 }, () => {
   it('runs begin → epochs → batches → artifacts → end and reads it all back', async () => {
     await using callbacks = callbacksFor({
       modelConfig: { architecture: 'yolo11n', pretrained: true },
@@ -251,6 +251,34 @@ describe('TrainingCallbacks against the real sidecar', () => {
     expect(job?.epochsReported).toBe(1);
     expect(job?.clientLosses?.failedWrites).toBe(1n);
   });
+
+  it('begins the job again once when a restarted sidecar no longer knows it (NOT_FOUND), then delivers the report', async () => {
+    const first = await startSidecarProcess({ args: ['--quiet'] });
+    const warnings: string[] = [];
+    await using callbacks = new TrainingCallbacks({
+      address: first.address,
+      jobId: `lost-db-${process.pid}`,
+      taskType: 'image_classification',
+      answerWaitMs: 60_000,
+      onWarning: (w) => warnings.push(w),
+    });
+    expect((await callbacks.onTrainBegin()).delivered).toBe(true);
+    await first[Symbol.asyncDispose](); // gone with its database
+    await using second = await startSidecarProcess({ args: ['--quiet'], listen: first.address });
+    for (let step = 0; step < 10; step++) callbacks.onBatchEnd(step, { loss: 1 });
+    expect((await callbacks.flush()).pointsDelivered).toBe(10); // the batch stream begins it again
+    const epoch = await callbacks.onEpochEnd(0, { accuracy: 0.5 });
+    expect(epoch).toMatchObject({ delivered: true, isBest: true });
+    expect(warnings.join('\n')).toMatch(/does not know the job any more; beginning it again/);
+    const peer = createClient(Service, second.address);
+    try {
+      const { job } = await peer.getJob({ jobId: callbacks.jobId });
+      expect(job).toMatchObject({ status: JobStatus.RUNNING, epochsReported: 1 });
+    } finally {
+      peer.close();
+    }
+    expect(callbacks.losses().failedWrites).toBe(0);
+  }, 120_000);
 
   it('a report of a job never begun is lost, counted, and does not reject', async () => {
     await using never = callbacksFor({ onWarning: () => {} });

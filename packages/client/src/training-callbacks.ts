@@ -402,11 +402,13 @@ export class TrainingCallbacks implements ExitParticipant {
         let points = 0;
         for (const block of blocks) points += block.values.length;
         const extraMs = Math.ceil(points / 100);
-        return this.call(
-          (deadline) => this.client.reportBatchMetrics(requests, { deadline: deadline + extraMs }),
-          this.giveUpRetries.signal,
-          true,
-        );
+        const send = () =>
+          this.call(
+            (deadline) => this.client.reportBatchMetrics(requests, { deadline: deadline + extraMs }),
+            this.giveUpRetries.signal,
+            true,
+          );
+        return this.resendAfterRebegin(send);
       },
       (error) => this.backgroundError(error),
       this.lost,
@@ -479,7 +481,6 @@ export class TrainingCallbacks implements ExitParticipant {
    * (the shared status table's rule). A write after a refused BeginTraining is not sent.
    */
   private enqueueWrite<T>(what: string, send: () => Promise<T>): Promise<Settled<T>> {
-    let rebegun = false;
     return this.queue.enqueue(what, 'write', async () => {
       if (this.beginError) {
         throw new RpcError(
@@ -487,21 +488,24 @@ export class TrainingCallbacks implements ExitParticipant {
           `not sent: BeginTraining was refused (${this.beginError.codeName}: ${this.beginError.message})`,
         );
       }
-      for (;;) {
-        try {
-          return await send();
-        } catch (thrown) {
-          const error = RpcError.from(thrown);
-          if (error.code !== Status.NOT_FOUND || !this.beginAcknowledged || rebegun) throw error;
-          rebegun = true;
-          this.warnOnce(
-            'job-lost',
-            `the sidecar at ${this.address} does not know the job any more; beginning it again`,
-          );
-          await this.call((deadline) => this.client.beginTraining(this.beginRequest(), { deadline }));
-        }
-      }
+      return this.resendAfterRebegin(send);
     });
+  }
+
+  /** Runs `send`; on NOT_FOUND for the acknowledged job, BeginTraining once again, then `send` once more. */
+  private async resendAfterRebegin<T>(send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (thrown) {
+      const error = RpcError.from(thrown);
+      if (error.code !== Status.NOT_FOUND || !this.beginAcknowledged) throw error;
+      this.warnOnce(
+        'job-lost',
+        `the sidecar at ${this.address} does not know the job any more; beginning it again`,
+      );
+      await this.call((deadline) => this.client.beginTraining(this.beginRequest(), { deadline }));
+      return send();
+    }
   }
 
   /**

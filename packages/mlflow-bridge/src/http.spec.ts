@@ -158,14 +158,20 @@ describe('the HTTP transport', () => {
   });
 
   it('an upload keeps going as long as bytes move, and reports its progress', async () => {
-    const size = 5 * 1024 * 1024 + 3;
+    const size = 64 * 1024 * 1024 + 3;
     const file = join(dir, 'big.bin');
     await writeFile(file, Buffer.alloc(size, 2));
     let received = 0;
     let path = '';
+    // Slow reader: the whole upload takes longer than the idle limit, no pause is anywhere near as
+    // long. The sender sees no progress until the receiver has emptied about half of its socket
+    // buffer (TCP opens the window in large steps; loopback buffers reach megabytes), so the limit
+    // must exceed that time with room for a loaded machine: 2 ms pauses drain ~3 MB in ~0.1 s, and
+    // 1,024 pauses of 64 KiB reads last over 2 s.
+    const idleLimitMs = 1500;
+    const started = Date.now();
     const url = await serve((req, res) => {
       path = req.url ?? '';
-      // Slow reader: the whole upload takes longer than the idle limit, no pause is as long.
       req.on('data', (c: Buffer) => {
         received += c.length;
         req.pause();
@@ -174,7 +180,7 @@ describe('the HTTP transport', () => {
       req.on('end', () => res.writeHead(200).end('{}'));
     });
     const progress: number[] = [];
-    await client(url, { artifactIdleTimeoutMs: 250 }).uploadArtifact({
+    await client(url, { artifactIdleTimeoutMs: idleLimitMs }).uploadArtifact({
       artifactUri,
       localPath: file,
       artifactPath: 'dir/big file.bin',
@@ -184,10 +190,11 @@ describe('the HTTP transport', () => {
       },
     });
     expect(received).toBe(size);
+    expect(Date.now() - started).toBeGreaterThan(idleLimitMs); // else the test shows nothing
     expect(path).toBe('/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/dir/big%20file.bin');
     expect(progress.length).toBeGreaterThanOrEqual(5);
     expect(progress.at(-1)).toBe(size);
-  });
+  }, 60_000);
 
   it('an answer before the end of an upload (a refusal) is reported as that answer', async () => {
     const file = join(dir, 'refused.bin');

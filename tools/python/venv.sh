@@ -14,6 +14,11 @@ python=${PYTHON:-python3}
 includes=$(sed -n 's/^-r[[:space:]]*//p' "$req" | while read -r f; do echo "$root/tools/python/$f"; done)
 # shellcheck disable=SC2086
 want=$(cat "$req" $includes | sha256sum | cut -d' ' -f1)
+# Several test projects (run in parallel by Nx) may ask for the same venv at once on a fresh clone:
+# one creates it, the others wait for it.
+mkdir -p "$root/.venv"
+exec 9>"$root/.venv/.$name.lock"
+flock 9
 if [ ! -x "$venv/bin/python" ]; then
   echo "venv.sh: creating $venv (first run installs from PyPI and can take a few minutes)" >&2
   "$python" -m venv "$venv" >&2

@@ -177,6 +177,22 @@ describe('the dashboard in Chromium', () => {
     expect(await primaryChart.getAttribute('data-best-epoch')).toBe('5');
     expect(await page.evaluate(() => (window as { notReloaded?: boolean }).notReloaded)).toBe(true);
 
+    // New batch points: the batch chart reads its series again (at most every 250 ms).
+    for (let step = 1200; step < 1300; step++) cb.onBatchEnd(step, { loss: 0.3, lr: 0.001 }, { epoch: 5 });
+    await cb.flush();
+    const flushed = performance.now();
+    await page.waitForFunction(
+      () =>
+        document
+          .querySelector('[data-testid=batch-chart][data-name=train_loss]')
+          ?.getAttribute('data-total') === '1100',
+      undefined,
+      { ...WAIT, polling: 'raf' },
+    );
+    console.log(
+      `new batch points: acknowledged → on the chart in ${(performance.now() - flushed).toFixed(0)} ms`,
+    );
+
     // Custom metrics: collapsed until opened, then with their own label and format.
     const custom = page.getByTestId('custom-metrics');
     expect(await custom.getByTestId('custom-table').count()).toBe(0);

@@ -63,7 +63,8 @@ Options (flag, environment variable, default):
   --listen ADDR            TRAINING_CALLBACKS_LISTEN          127.0.0.1:50051
                            host:port (port 0 = any free port) or unix:/path/to.sock
   --http ADDR              TRAINING_CALLBACKS_HTTP            127.0.0.1:50052
-                           HTTP for /livez, /readyz and Prometheus /metrics; host:port or off
+                           HTTP for the web dashboard (/), its read-only Connect API, /livez,
+                           /readyz and Prometheus /metrics; host:port or off
   --db PATH                TRAINING_CALLBACKS_DB              ./data/training-callbacks.sqlite
   --artifact-store DIR     TRAINING_CALLBACKS_ARTIFACT_STORE  <dir of --db>/artifacts
   --artifact-root DIR      TRAINING_CALLBACKS_ARTIFACT_ROOTS  (none: LogArtifact by path is refused)

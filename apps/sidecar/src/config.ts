@@ -57,7 +57,7 @@ export interface SidecarConfig {
 
 export const HELP = `training-callbacks sidecar — the TrainingCallbacks gRPC service next to a trainer
 
-Usage: npm start -- [options]
+Usage: training-callbacks serve [options]     (in a checkout: npm start -- [options])
 
 Options (flag, environment variable, default):
   --listen ADDR            TRAINING_CALLBACKS_LISTEN          127.0.0.1:50051

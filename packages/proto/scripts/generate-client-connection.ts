@@ -48,6 +48,11 @@ export const CONNECTION_ENV: Readonly<Record<ConnectionSettingName, string>> = O
 ${data.settings.map((s) => `  /** ${s.meaning} */\n  ${s.name}: ${JSON.stringify(s.env)},`).join('\n')}
 });
 
+/** What each setting is, in a few words (for help texts such as the CLI's). */
+export const CONNECTION_MEANING: Readonly<Record<ConnectionSettingName, string>> = Object.freeze({
+${data.settings.map((s) => `  ${s.name}: ${JSON.stringify(s.meaning)},`).join('\n')}
+});
+
 /** The sidecar address used when neither an argument nor ${address.env} gives one. */
 export const DEFAULT_SIDECAR_ADDRESS = ${JSON.stringify(address.default)};
 

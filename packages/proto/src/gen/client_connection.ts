@@ -20,6 +20,16 @@ export const CONNECTION_ENV: Readonly<Record<ConnectionSettingName, string>> = O
   clientKeyFile: "TRAINING_CALLBACKS_CLIENT_KEY_FILE",
 });
 
+/** What each setting is, in a few words (for help texts such as the CLI's). */
+export const CONNECTION_MEANING: Readonly<Record<ConnectionSettingName, string>> = Object.freeze({
+  address: "the sidecar: host:port or unix:/path/to.sock",
+  token: "bearer token sent with every call (metadata `authorization: Bearer <token>`)",
+  tokenFile: "file holding the bearer token (surrounding whitespace ignored), e.g. a mounted Secret; read when the client is created",
+  caFile: "PEM CA bundle the sidecar's certificate is checked against; setting it turns TLS on",
+  clientCertFile: "PEM client certificate for mutual TLS (with its key file; needs the CA file)",
+  clientKeyFile: "PEM private key of the client certificate",
+});
+
 /** The sidecar address used when neither an argument nor TRAINING_CALLBACKS_ADDRESS gives one. */
 export const DEFAULT_SIDECAR_ADDRESS = "127.0.0.1:50051";
 

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from . import _results_csv
 from ._adapter import AdapterBase
 from ._config import to_plain
 from .callbacks import TrainingCallbacks
@@ -166,14 +167,16 @@ def import_results_csv(
     callbacks: TrainingCallbacks | None = None,
     *,
     job_id: str | None = None,
-    task_type: Any = "object_detection",
+    task_type: Any = _results_csv.DEFAULT_TASK_TYPE,
     end: bool = True,
     **client_kwargs: Any,
 ) -> int:
     """Reports the epochs of an existing Ultralytics ``results.csv``.
 
     The CSV's 1-based ``epoch`` becomes the contract's 0-based epoch; ``time`` (elapsed seconds) is
-    not a metric and is skipped; an empty cell or a missing column stays missing (never 0).
+    not a metric and is skipped; an empty cell or a missing column stays missing (never 0). These
+    rules come from ``proto/results-csv.json`` (``_results_csv``), shared with the CLI's
+    ``training-callbacks import-csv``.
 
     Args:
         path: The ``results.csv`` file.
@@ -184,7 +187,9 @@ def import_results_csv(
     Returns:
         The number of epochs reported.
     """
-    client = callbacks or TrainingCallbacks(job_id or "", task_type, framework="ultralytics", **client_kwargs)
+    client = callbacks or TrainingCallbacks(
+        job_id or "", task_type, framework=_results_csv.FRAMEWORK, **client_kwargs
+    )
     rows = read_results_csv(path)
     client.on_train_begin()
     for epoch, metrics in rows:
@@ -202,19 +207,18 @@ def read_results_csv(path: str | os.PathLike[str]) -> list[tuple[int, dict[str, 
     with open(path, newline="", encoding="utf-8") as f:
         for raw in csv.DictReader(f):
             row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
-            epoch_text = row.pop("epoch", "")
+            epoch_text = row.pop(_results_csv.EPOCH_COLUMN, "")
             if not epoch_text:
                 continue
-            row.pop("time", None)
             metrics: dict[str, float] = {}
             for name, text in row.items():
-                if not name or not text:
+                if not name or not text or name in _results_csv.SKIPPED_COLUMNS:
                     continue
                 try:
                     metrics[name] = float(text)
                 except ValueError:
                     continue
-            out.append((int(float(epoch_text)) - 1, metrics))
+            out.append((int(float(epoch_text)) - _results_csv.EPOCH_BASE, metrics))
     return out
 
 

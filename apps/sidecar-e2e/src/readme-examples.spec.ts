@@ -2,15 +2,24 @@
 // (a prelude declares only what an example leaves to the reader, and the README's example paths are
 // mapped into a temp dir) against a real sidecar process; then what the README says they do, and the
 // output it shows, is checked. The Python examples run in packages/python-client/tests/test_readme.py.
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { createClient } from '@training-callbacks/grpc-adapter';
 import { JobStatus, TrainingCallbacks } from '@training-callbacks/proto';
 import { startSidecarProcess } from '@training-callbacks/sidecar/testing';
 import { expect, it } from 'vitest';
 import { queryDatabase } from './database.ts';
-import { CHECK_PRELUDE, fencedBlock, nextBlock, runTypeScript, withResultChecks } from './readme.ts';
+import {
+  CHECK_PRELUDE,
+  fencedBlock,
+  nextBlock,
+  runTypeScript,
+  WORKSPACE,
+  withResultChecks,
+} from './readme.ts';
 
 /** Maps the README's example directory (e.g. '/shared/') into `dir`, in string literals only. */
 const mapPaths = (code: string, from: string, dir: string) => code.replaceAll(`'${from}`, `'${dir}/`);
@@ -148,4 +157,65 @@ it('apps/sidecar/README.md: the testing example starts the real sidecar and ends
     });
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
+  }));
+
+it('README.md: "The command line" examples run with the built training-callbacks bin against a real sidecar', () =>
+  withSharedDir(async (dir) => {
+    const file = 'README.md';
+    const heading = 'The command line: `training-callbacks`';
+    const commands = fencedBlock(file, 'bash', heading, 0).code;
+    const watchLine = fencedBlock(file, 'bash', heading, 1).code.replace(/#.*$/m, '').trim();
+    // The README's results.csv: the Ultralytics-shaped file the CLI's own tests import.
+    await mkdir(path.join(dir, 'runs/detect/train'), { recursive: true });
+    await copyFile(
+      path.join(WORKSPACE, 'apps/sidecar/src/cli/testdata/results.csv'),
+      path.join(dir, 'runs/detect/train/results.csv'),
+    );
+    // `training-callbacks` on PATH is the package's bin (built by this project's test dependency).
+    const bin = path.join(dir, 'bin');
+    await mkdir(bin);
+    await writeFile(
+      path.join(bin, 'training-callbacks'),
+      `#!/bin/sh\nexec "${process.execPath}" "${path.join(WORKSPACE, 'apps/sidecar/bin/training-callbacks.js')}" "$@"\n`,
+      { mode: 0o755 },
+    );
+    await using sidecar = await startSidecarProcess({ args: ['--quiet'] });
+    const env = {
+      ...process.env,
+      PATH: `${bin}:${process.env.PATH}`,
+      TRAINING_CALLBACKS_ADDRESS: sidecar.address,
+      NO_COLOR: '1',
+    };
+    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn('bash', ['-euo', 'pipefail', '-c', commands], { cwd: dir, env });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk) => (stdout += chunk));
+      child.stderr.on('data', (chunk) => (stderr += chunk));
+      child.once('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^yolo-7 {2}completed {2}3 epochs {2}best mAP@0\.5 55\.87% @ epoch 2$/m);
+    expect(run.stdout).toMatch(
+      /^yolo-7\s+completed\s+object_detection\s+yolo11n\s+ultralytics\s+3\s+mAP@0\.5 55\.87% @ epoch 2/m,
+    );
+    expect(run.stdout).toMatch(/^2\*\s+55\.87%/m);
+    expect(run.stderr).toMatch(/exported 3 epochs of job yolo-7 as csv/);
+    const csv = (await readFile(path.join(dir, 'yolo-7.csv'), 'utf8')).trimEnd().split('\n');
+    expect(csv[0]).toMatch(/^job_id,epoch,loss,accuracy,learning_rate,timestamp,mAP50,/);
+    expect(csv).toHaveLength(4);
+
+    // The watch runs until Ctrl-C: its first events arrive as NDJSON, then SIGINT ends it with 0.
+    const [command, ...args] = watchLine.split(/\s+/);
+    const watch = spawn(command!, args, { cwd: dir, env });
+    const lines: string[] = [];
+    createInterface({ input: watch.stdout }).on('line', (line) => lines.push(line));
+    const exited = new Promise<number | null>((resolve) => watch.once('close', resolve));
+    for (const started = Date.now(); lines.length < 4 && Date.now() - started < 30_000; ) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    watch.kill('SIGINT');
+    expect(await exited).toBe(0);
+    const events = lines.map((line) => JSON.parse(line) as { seq: string; epoch?: { epoch?: number } });
+    expect(events.filter((e) => e.epoch).map((e) => e.epoch!.epoch ?? 0)).toEqual([0, 1, 2]);
   }));

@@ -77,7 +77,7 @@ describe('training-callbacks against a real sidecar', { timeout: TIMEOUT }, () =
       /completed\s+object_detection\s+yolo11n\s+ultralytics\s+3\s+mAP@0\.5 55\.87% @ epoch 2\s/,
     );
     expect(row).toMatch(/\soff$/);
-    expect(table.stdout).not.toMatch(/\u001b\[/); // no colour into a pipe
+    expect(table.stdout).not.toContain('\u001b['); // no colour into a pipe
 
     const json = await runCli(
       ['jobs', 'list', '--json', '--status', 'completed', '--task', 'object_detection'],

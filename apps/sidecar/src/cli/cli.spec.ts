@@ -291,7 +291,7 @@ describe('training-callbacks against a real sidecar', { timeout: TIMEOUT }, () =
 
     for (const args of [
       ['jobs', 'lst'],
-      ['jobs', 'list', '--status', 'lost'],
+      ['jobs', 'list', '--status', 'gone'],
       ['export', 'yolo-csv', '--format', 'xml'],
       ['export'],
     ]) {

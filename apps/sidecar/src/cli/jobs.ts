@@ -44,6 +44,7 @@ const STATUS_STYLE = {
   running: 'cyan',
   completed: 'green',
   failed: 'red',
+  lost: 'magenta',
   cancelled: 'yellow',
 } as const;
 
@@ -69,13 +70,13 @@ function taskFilter(raw: string | undefined): TaskType {
   }
 }
 
-function statusFilter(raw: string | undefined): JobStatus {
-  if (raw === undefined) return JobStatus.UNSPECIFIED;
-  const status = parseStatus(raw);
-  if (status === undefined) {
+function statusFilter(raw: string | undefined): { status: JobStatus; keep: (job: Job) => boolean } {
+  if (raw === undefined) return { status: JobStatus.UNSPECIFIED, keep: () => true };
+  const filter = parseStatus(raw);
+  if (filter === undefined) {
     throw new UsageError(`--status "${raw}" is not a job status; use one of ${STATUS_NAMES.join(', ')}`);
   }
-  return status as JobStatus;
+  return { status: filter.status as JobStatus, keep: filter.keep };
 }
 
 /** The list's row of a job. */
@@ -110,8 +111,9 @@ const LIST_HEADER = [
 export async function listJobs(context: ClientContext, options: ListOptions): Promise<number> {
   const { client } = context.connection;
   const limit = positiveInteger('--limit', options.limit);
+  const filter = statusFilter(options.status);
   const request = {
-    status: statusFilter(options.status),
+    status: filter.status,
     taskType: taskFilter(options.task),
     pageSize: Math.min(limit ?? 1000, 1000),
   };
@@ -121,6 +123,7 @@ export async function listJobs(context: ClientContext, options: ListOptions): Pr
     (p) => p.jobs,
   );
   for await (const job of pages) {
+    if (!filter.keep(job)) continue;
     jobs.push(job);
     if (limit !== undefined && jobs.length >= limit) break;
   }
@@ -160,6 +163,8 @@ function jobDetails(out: Output, job: Job, metrics: JobMetrics): string[][] {
   ];
   if (Object.keys(job.finalMetrics).length > 0) rows.push(['final', metrics.line(job.finalMetrics)]);
   if (job.errorMessage) rows.push(['error', out.style('red', job.errorMessage)]);
+  if (job.endReason) rows.push(['reason', out.style('red', job.endReason)]);
+  if (job.lastSeenAt) rows.push(['last seen', timeText(job.lastSeenAt)]);
   const losses = job.clientLosses;
   if (losses && (losses.droppedPoints || losses.refusedPoints || losses.failedWrites)) {
     rows.push([

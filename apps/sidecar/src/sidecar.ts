@@ -6,6 +6,7 @@ import { createArtifactFiles } from './artifacts.ts';
 import { type TokenAuthenticator, watchTokenFile } from './auth.ts';
 import { tokenInterceptor } from './auth-grpc.ts';
 import { httpAuthorizer, httpsServerFactory } from './auth-http.ts';
+import { startFeedCompaction } from './change-feed-compaction.ts';
 import type { SidecarConfig } from './config.ts';
 import { type DatabaseHealth, startDatabaseHealth } from './database-health.ts';
 import { ListenError } from './exit-codes.ts';
@@ -141,6 +142,7 @@ export async function startSidecar(
   followDatabase();
   instrumentStoreCommits(store, metrics);
   metrics.watchStore(store);
+  const compaction = startFeedCompaction({ store, log: (line, fields) => logger.info(line, fields) });
   health.setCondition('migrations', undefined);
   const server = new Server({
     'grpc.max_receive_message_length': config.maxMessageBytes,
@@ -285,6 +287,7 @@ export async function startSidecar(
           await mirror?.stop(Math.min(graceMs, drainMs > 0 ? SHUTDOWN_RESERVE_MS / 2 : 5000));
           // Probes and scrapes are answered until the end; the store closes after the last one.
           await http?.close(1000);
+          await compaction.stop();
           await store.close();
           lock.release();
         })();
@@ -298,6 +301,7 @@ export async function startSidecar(
     stopWatching();
     await mirror?.stop(0);
     await http?.close(0);
+    await compaction.stop();
     await store.close();
     lock.release();
     throw error;

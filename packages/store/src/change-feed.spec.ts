@@ -120,3 +120,95 @@ describe('the change feed', () => {
     expect([...latest!.values]).toEqual(new Array(10).fill(7));
   });
 });
+
+describe('compacting the change feed', () => {
+  /** Every change kind, written more than once each: the feed a long-lived job leaves. */
+  async function busyJob(jobId: string) {
+    await store.createOrGetJob(newJob(jobId));
+    for (let resend = 0; resend < 3; resend++) {
+      for (const epoch of [0, 1]) {
+        await store.saveEpoch({
+          jobId,
+          epoch,
+          metrics: { accuracy: 0.5 + resend / 10 },
+          columns: { accuracy: 0.5 + resend / 10 },
+          timestamp: new Date(),
+          best: { epoch, value: 0.5 },
+        });
+      }
+      // The same steps again with other values: the stored block is rewritten or replaced.
+      await store.appendBatchBlocks(jobId, [
+        { ...block(0, 0, 10), values: new Float64Array(10).fill(resend) },
+        block(0, 10 + resend * 10, 10),
+      ]);
+      await store.putArtifacts(jobId, [
+        {
+          artifactPath: 'w.pt',
+          sizeBytes: 3 + resend,
+          sha256: 'ab',
+          sourcePath: '',
+          storedPath: '/x',
+          loggedAt: new Date(),
+        },
+      ]);
+      await store.setMlflowIds(jobId, '1', `run-${resend}`);
+    }
+    await store.endJob({
+      jobId,
+      status: 'completed',
+      finalMetrics: {},
+      errorMessage: '',
+      endedAt: new Date(),
+    });
+  }
+
+  const keyOf = (c: { jobId: string; kind: string; ref: number | null }) => `${c.jobId}/${c.kind}/${c.ref}`;
+
+  /** What a reader resuming after `seq` is told about: each live item's key at its latest seq. */
+  async function toldAfter(seq: number): Promise<Map<string, number>> {
+    const told = new Map<string, number>();
+    for (const c of await store.readChanges({ afterSeq: seq, limit: 10_000 })) {
+      const gone =
+        (c.kind === 'batch' && !(await store.getBatchBlock(c.ref!))) ||
+        (c.kind === 'artifact' && !(await store.getArtifact(c.ref!)));
+      if (!gone) told.set(keyOf(c), c.seq);
+    }
+    return told;
+  }
+
+  it('keeps one row per job and kind and per item, and tells a reader resuming from any seq the same', async () => {
+    await busyJob('a');
+    await busyJob('b');
+    const before = await store.readChanges({ afterSeq: 0, limit: 10_000 });
+    const head = await store.headSeq();
+    const expected = new Map<number, Map<string, number>>();
+    for (let seq = 0; seq <= head; seq++) expected.set(seq, await toldAfter(seq));
+
+    // In ranges, as the sidecar walks it.
+    let deleted = 0;
+    for (let from = 0; from <= head; from += 7)
+      deleted += await store.compactChanges({ fromSeq: from, toSeq: from + 7 });
+    const after = await store.readChanges({ afterSeq: 0, limit: 10_000 });
+    expect(deleted).toBe(before.length - after.length);
+    expect(after.length).toBeLessThan(before.length / 2);
+    // One row per key, and none of a block or artifact that is gone.
+    expect(new Set(after.map(keyOf)).size).toBe(after.length);
+    for (const c of after.filter((c) => c.kind === 'batch'))
+      expect(await store.getBatchBlock(c.ref!)).toBeDefined();
+    for (let seq = 0; seq <= head; seq++)
+      expect(await toldAfter(seq), `resuming after ${seq}`).toEqual(expected.get(seq));
+    expect(await store.headSeq()).toBe(head);
+    // Nothing left to compact.
+    expect(await store.compactChanges({ fromSeq: 0, toSeq: head + 1 })).toBe(0);
+  });
+
+  it('leaves the rows at and after toSeq alone', async () => {
+    await busyJob('a');
+    const head = await store.headSeq();
+    const tail = await store.readChanges({ afterSeq: head - 5, limit: 100 });
+    await store.compactChanges({ fromSeq: 0, toSeq: head - 5 + 1 });
+    expect(await store.readChanges({ afterSeq: head - 5, limit: 100 })).toEqual(tail);
+    expect(await store.firstSeq()).toBeGreaterThan(0);
+    expect(await store.compactChanges({ fromSeq: 10, toSeq: 10 })).toBe(0);
+  });
+});

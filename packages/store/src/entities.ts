@@ -201,7 +201,11 @@ export const StoreChangeSchema = defineEntity({
     /** The epoch number (kind `epoch`), block id (`batch`) or artifact id (`artifact`); else NULL. */
     ref: p.integer().nullable(),
   },
-  indexes: [{ name: 'store_change_job_seq_idx', properties: ['job', 'seq'] }],
+  indexes: [
+    { name: 'store_change_job_seq_idx', properties: ['job', 'seq'] },
+    // Compaction asks, row by row, whether a later row of the same job, kind and ref supersedes it.
+    { name: 'store_change_key_idx', properties: ['job', 'kind', 'ref', 'seq'] },
+  ],
 });
 
 /**

@@ -308,6 +308,13 @@ function storeKysely(em: EntityManager) {
   return em.getKysely<StoreDB>(KYSELY_OPTIONS);
 }
 
+/** See `Store.compactChanges`. `ref IS ref`: NULL for job and mlflow rows (the key index serves it). */
+const COMPACT_CHANGES_SQL = `delete from store_change where seq >= ? and seq < ? and (
+  exists (select 1 from store_change later where later.job_id = store_change.job_id
+    and later.kind = store_change.kind and later.ref is store_change.ref and later.seq > store_change.seq)
+  or (kind = 'batch' and not exists (select 1 from batch_metric_block b where b.id = store_change.ref))
+  or (kind = 'artifact' and not exists (select 1 from artifact a where a.id = store_change.ref)))`;
+
 class OrmStore implements Store {
   readonly #orm: MikroORM;
   readonly #hot: HotQueries;
@@ -967,6 +974,23 @@ class OrmStore implements Store {
       kind: r.kind as ChangeKind,
       ref: r.ref === null ? null : Number(r.ref),
     }));
+  }
+
+  async compactChanges(range: { fromSeq: number; toSeq: number }): Promise<number> {
+    if (!(range.toSeq > range.fromSeq)) return 0;
+    try {
+      return await this.#exec.transaction((db) => db.run(COMPACT_CHANGES_SQL, [range.fromSeq, range.toSeq]));
+    } catch (error) {
+      throw mapDriverError(convertError(this.#orm.em as EntityManager, error), '');
+    }
+  }
+
+  async firstSeq(): Promise<number> {
+    const row = await this.#kysely()
+      .selectFrom('StoreChange')
+      .select((eb) => eb.fn.min('seq').as('first'))
+      .executeTakeFirst();
+    return row?.first == null ? 0 : Number(row.first);
   }
 
   async headSeq(): Promise<number> {

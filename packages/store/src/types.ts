@@ -485,6 +485,19 @@ export interface Store {
   readChanges(query: ChangesQuery): Promise<ChangeRecord[]>;
   /** The largest committed seq (0 when the feed is empty). */
   headSeq(): Promise<number>;
+  /** The smallest seq still in the feed (0 when it is empty). */
+  firstSeq(): Promise<number>;
+  /**
+   * Compacts the feed between `fromSeq` (inclusive) and `toSeq` (exclusive): deletes the rows that
+   * tell a reader nothing a later row does not — a later row of the same job, kind and ref exists (a
+   * job changed again, an epoch resent, a block rewritten) — and rows whose block or artifact is gone.
+   * A reader resuming from any seq still gets every item changed after it, at its latest state (the
+   * watch streams send current state, coalesced), so compaction never makes a reader re-list. What
+   * is left is at most one row per job and kind and one per epoch, block and artifact: the feed grows
+   * with the data it describes, not with every write. One short write transaction; returns the rows
+   * deleted. Callers walk the feed in ranges of a few thousand seqs.
+   */
+  compactChanges(range: { fromSeq: number; toSeq: number }): Promise<number>;
   /**
    * Calls `listener` after every commit of this store that appended to the feed, with the job it
    * changed (undefined: several); the listener reads the feed itself. Returns the function that removes it.

@@ -7,6 +7,7 @@ import { Migration20261201233149_client_losses } from './Migration20261201233149
 import { Migration20261201235000_point_identity_paging } from './Migration20261201235000_point_identity_paging.ts';
 import { Migration20261202004653_change_feed } from './Migration20261202004653_change_feed.ts';
 import { Migration20261202011216_run_name_tags } from './Migration20261202011216_run_name_tags.ts';
+import { Migration20261202063117_change_feed_compaction } from './Migration20261202063117_change_feed_compaction.ts';
 
 export const SQLITE_MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261126184022_initial', class: Migration20261126184022_initial },
@@ -18,4 +19,8 @@ export const SQLITE_MIGRATIONS: MigrationObject[] = [
   },
   { name: 'Migration20261202004653_change_feed', class: Migration20261202004653_change_feed },
   { name: 'Migration20261202011216_run_name_tags', class: Migration20261202011216_run_name_tags },
+  {
+    name: 'Migration20261202063117_change_feed_compaction',
+    class: Migration20261202063117_change_feed_compaction,
+  },
 ];

@@ -64,6 +64,29 @@ describe('training-callbacks against a real sidecar', { timeout: TIMEOUT }, () =
     }
   });
 
+  it('import-csv takes a results.csv as Ultralytics 8.4 writes it (its own save_metrics), for another task', async () => {
+    // testdata/results-ultralytics-8.4-segment.csv was written by ultralytics 8.4.190's BaseTrainer.save_metrics.
+    const file = path.join(import.meta.dirname, 'testdata', 'results-ultralytics-8.4-segment.csv');
+    const run = await runCli(
+      ['import-csv', file, '--job', 'seg-8', '--task', 'instance_segmentation', '--json'],
+      env,
+    );
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      jobId: 'seg-8',
+      taskType: 'TASK_TYPE_INSTANCE_SEGMENTATION',
+      bestEpoch: 2,
+    });
+    expect(run.stderr).toMatch(/epoch 2 │ Box mAP@0\.5 60\.12% │ .*Mask mAP@0\.5 56\.12%/);
+    const shown = await runCli(['jobs', 'show', 'seg-8'], env);
+    expect(shown.stdout).toMatch(/^best +Box mAP@0\.5 60\.12% @ epoch 2$/m);
+    const csv = await runCli(['export', 'seg-8'], env);
+    const [header, first] = csv.stdout.split('\n');
+    expect(header).toMatch(/^job_id,epoch,loss,accuracy,learning_rate,timestamp,mAP50,mAP50-95,/);
+    expect(header).toContain(',mask_mAP50,');
+    expect(first).toMatch(/^seg-8,0,,,0\.000333,/);
+  });
+
   it('jobs list prints a table with the catalog-formatted best; --json the jobs; nothing on stderr', async () => {
     const table = await runCli(['jobs', 'list'], env);
     expect(table.code).toBe(0);

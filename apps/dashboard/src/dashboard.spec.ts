@@ -1,7 +1,8 @@
 // The dashboard in a real Chromium against the real sidecar process (serving the built dashboard and
 // the Connect protocol on its HTTP listener), fed by the TypeScript client over gRPC. Times are
 // measured and printed, not asserted (see docs/benchmarks.md); waits have generous timeouts.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runTraining, TrainingCallbacks } from '@training-callbacks/client';
 import { createClient } from '@training-callbacks/grpc-adapter';
@@ -31,6 +32,8 @@ function callbacks(jobId: string, extra: Partial<ConstructorParameters<typeof Tr
     modelName: 'yolo11n',
     framework: 'ultralytics',
     deadlineMs: 30_000,
+    // A failed report fails the test instead of being counted and dropped.
+    strict: true,
     ...extra,
   });
   open.push(cb);
@@ -226,6 +229,63 @@ describe('the dashboard in Chromium', () => {
       'CUDA out of memory: tried to allocate 2.00 GiB',
     );
     await page.close();
+  });
+
+  it('downloads an artifact from the job page', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'tc-dashboard-'));
+    try {
+      const file = path.join(dir, 'best.pt');
+      await writeFile(file, 'weights of the best epoch\n');
+      const cb = callbacks('with-artifact');
+      await cb.onTrainBegin();
+      // The sidecar has no artifact root here: the client uploads it.
+      await cb.logArtifact(file, 'checkpoints');
+      const page = await newPage();
+      await page.goto(`${base}/jobs/with-artifact`);
+      const link = page.getByTestId('artifact-link');
+      await link.waitFor(WAIT);
+      expect(await link.textContent()).toBe('checkpoints/best.pt');
+      const [download] = await Promise.all([page.waitForEvent('download', WAIT), link.click()]);
+      expect(download.suggestedFilename()).toBe('best.pt');
+      const saved = path.join(dir, 'downloaded');
+      await download.saveAs(saved);
+      expect(await readFile(saved, 'utf8')).toBe('weights of the best epoch\n');
+      await page.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('asks for a token when the sidecar needs one, and a read token is enough', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'tc-dashboard-'));
+    const read = 'r'.repeat(32);
+    try {
+      await writeFile(path.join(dir, 'tokens'), `read ${read}\nwrite ${'w'.repeat(32)}\n`);
+      await using guarded = await startSidecarProcess({
+        args: ['--quiet', '--auth-token-file', path.join(dir, 'tokens')],
+      });
+      const rpc = createClient(Service, guarded.address);
+      try {
+        await rpc.beginTraining(
+          { jobId: 'guarded-1', taskType: TaskType.OBJECT_DETECTION },
+          { metadata: { authorization: `Bearer ${'w'.repeat(32)}` } },
+        );
+      } finally {
+        rpc.close();
+      }
+      const page = await newPage();
+      await page.goto(`http://${guarded.httpAddress}/`);
+      const form = page.locator('form.token');
+      await form.waitFor(WAIT);
+      expect(await form.textContent()).toContain('none was given');
+      await form.locator('input').fill(read);
+      await form.locator('button').click();
+      await page.locator('[data-testid=job-row][data-job-id="guarded-1"]').waitFor(WAIT);
+      expect(await page.locator('form.token').count()).toBe(0);
+      await page.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('compares jobs on their primary and shared metrics', async () => {

@@ -294,8 +294,16 @@ describe('the dashboard in Chromium', () => {
     await b.onTrainBegin();
     await b.onEpochEnd(0, { 'metrics/mAP50(B)': 0.4, 'train/box_loss': 0.9 });
     const page = await newPage();
-    await page.goto(`${base}/compare?job=compare-a&job=compare-b`);
+    // Picked in the list: the compare button opens /compare with both.
+    await page.goto(`${base}/?q=compare-`);
+    for (const jobId of ['compare-a', 'compare-b']) {
+      const row = page.locator(`[data-testid=job-row][data-job-id="${jobId}"]`);
+      await row.waitFor(WAIT);
+      await row.locator('input[type=checkbox]').check();
+    }
+    await page.getByTestId('compare').click();
     await page.getByTestId('compare-table').waitFor(WAIT);
+    expect(new URL(page.url()).search).toBe('?job=compare-a&job=compare-b');
     expect(await page.getByTestId('compare-row').count()).toBe(2);
     expect(await page.getByTestId('compare-table').textContent()).toContain('52.00%');
     const charts = await page.getByTestId('compare-chart').evaluateAll((e) => e.map((x) => x.dataset.name));

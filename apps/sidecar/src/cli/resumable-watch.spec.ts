@@ -7,7 +7,7 @@ import { type ResumableWatchOptions, resumableWatch } from './resumable-watch.ts
 type Event = { seq: bigint };
 
 /** A scripted stream per connection: events, then an error, a stall (never ends) or an end. */
-type Script = { events: number[]; then: 'error' | 'stall' | 'end' | 'refuse'; code?: number };
+type Script = { events: number[]; after: 'error' | 'stall' | 'end' | 'refuse'; code?: number };
 
 function watchOf(scripts: Script[], overrides: Partial<ResumableWatchOptions<Event>> = {}) {
   const opened: { afterSeq: bigint; fromHead: boolean }[] = [];
@@ -29,11 +29,11 @@ function watchOf(scripts: Script[], overrides: Partial<ResumableWatchOptions<Eve
           controller.abort();
           return;
         }
-        if (script.then === 'refuse') throw new RpcError(script.code ?? Status.UNAVAILABLE, 'refused');
+        if (script.after === 'refuse') throw new RpcError(script.code ?? Status.UNAVAILABLE, 'refused');
         for (const seq of script.events) yield { seq: BigInt(seq) };
-        if (script.then === 'error')
+        if (script.after === 'error')
           throw new RpcError(script.code ?? Status.UNAVAILABLE, 'connection reset');
-        if (script.then === 'stall') {
+        if (script.after === 'stall') {
           await new Promise<void>((resolve) =>
             signal.addEventListener('abort', () => resolve(), { once: true }),
           );
@@ -55,11 +55,11 @@ async function collect(events: AsyncIterable<Event>): Promise<number[]> {
 describe('resumableWatch', () => {
   it('resumes after the last seq received, after a dropped stream, a stall and an end', async () => {
     const { opened, messages, events } = watchOf([
-      { events: [1, 2], then: 'error' },
-      { events: [3], then: 'stall' },
-      { events: [4, 5], then: 'end' },
-      { events: [6], then: 'error', code: Status.INTERNAL },
-      { events: [7], then: 'end' },
+      { events: [1, 2], after: 'error' },
+      { events: [3], after: 'stall' },
+      { events: [4, 5], after: 'end' },
+      { events: [6], after: 'error', code: Status.INTERNAL },
+      { events: [7], after: 'end' },
     ]);
     expect(await collect(events)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(opened.map((o) => o.afterSeq)).toEqual([0n, 2n, 3n, 5n, 6n, 7n]);
@@ -71,8 +71,8 @@ describe('resumableWatch', () => {
   it('a heartbeat repeating the last seq does not move the cursor back; from the head only until the first seq', async () => {
     const { opened, events } = watchOf(
       [
-        { events: [9, 9], then: 'error' },
-        { events: [10], then: 'end' },
+        { events: [9, 9], after: 'error' },
+        { events: [10], after: 'end' },
       ],
       {
         fromHead: true,
@@ -87,17 +87,17 @@ describe('resumableWatch', () => {
   });
 
   it('fails at once when the first connection fails, and on a status that retrying cannot fix', async () => {
-    await expect(collect(watchOf([{ events: [], then: 'refuse' }]).events)).rejects.toMatchObject({
+    await expect(collect(watchOf([{ events: [], after: 'refuse' }]).events)).rejects.toMatchObject({
       code: Status.UNAVAILABLE,
     });
     await expect(
-      collect(watchOf([{ events: [1], then: 'error', code: Status.PERMISSION_DENIED }]).events),
+      collect(watchOf([{ events: [1], after: 'error', code: Status.PERMISSION_DENIED }]).events),
     ).rejects.toMatchObject({ code: Status.PERMISSION_DENIED });
   });
 
   it('gives up when reconnecting keeps failing for longer than reconnectForMs', async () => {
-    const refusals = Array.from({ length: 50 }, () => ({ events: [], then: 'refuse' as const }));
-    const { events, messages } = watchOf([{ events: [1], then: 'error' }, ...refusals], {
+    const refusals = Array.from({ length: 50 }, () => ({ events: [], after: 'refuse' as const }));
+    const { events, messages } = watchOf([{ events: [1], after: 'error' }, ...refusals], {
       reconnectForMs: 300,
     });
     await expect(collect(events)).rejects.toMatchObject({ code: Status.UNAVAILABLE });

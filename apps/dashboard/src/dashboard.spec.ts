@@ -288,6 +288,40 @@ describe('the dashboard in Chromium', () => {
     }
   });
 
+  it('reconnects after the sidecar restarts and goes on from where it was', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'tc-dashboard-'));
+    try {
+      await using first = await startSidecarProcess({ dataDir, args: ['--quiet'] });
+      const httpAddress = first.httpAddress!;
+      const rpc = createClient(Service, first.address);
+      try {
+        await rpc.beginTraining({ jobId: 'restarted-1', taskType: TaskType.OBJECT_DETECTION });
+        await rpc.endEpoch({ jobId: 'restarted-1', epoch: 0, metrics: { 'metrics/mAP50(B)': 0.2 } });
+      } finally {
+        rpc.close();
+      }
+      const page = await newPage();
+      await page.goto(`http://${httpAddress}/jobs/restarted-1`);
+      await expect.poll(() => page.getByTestId('primary-value').textContent(), WAIT).toBe('20.00%');
+      await first.stop();
+      await expect.poll(() => page.getByTestId('watch-state').textContent(), WAIT).toBe('reconnecting…');
+      // The same database and HTTP address: the page's stream resumes after the last seq it received.
+      await using second = await startSidecarProcess({ dataDir, args: ['--quiet', '--http', httpAddress] });
+      const again = createClient(Service, second.address);
+      try {
+        await again.endEpoch({ jobId: 'restarted-1', epoch: 1, metrics: { 'metrics/mAP50(B)': 0.45 } });
+      } finally {
+        again.close();
+      }
+      await expect.poll(() => page.getByTestId('primary-value').textContent(), WAIT).toBe('45.00%');
+      expect(await page.getByTestId('watch-state').textContent()).toBe('● live');
+      expect(await page.getByTestId('epoch-count').textContent()).toBe('2');
+      await page.close();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('compares jobs on their primary and shared metrics', async () => {
     await detectionJob('compare-a');
     const b = callbacks('compare-b');

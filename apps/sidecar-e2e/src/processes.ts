@@ -17,8 +17,10 @@ export function spawnLogged(
   command: string,
   args: readonly string[],
   options: SpawnOptions = {},
+  /** `input: true`: the child's stdin is a pipe (`child.stdin`) for commands; else it reads nothing. */
+  { input = false }: { input?: boolean } = {},
 ): LoggedProcess {
-  const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, { ...options, stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const listeners = new Set<(line: string) => void>();
   for (const stream of [child.stdout!, child.stderr!]) {

@@ -1,7 +1,7 @@
 // Conversions between the wire (protobuf-es messages) and the libraries' plain records. Enum
 // mappings are derived from the generated descriptors — a proto enum value TASK_TYPE_OBJECT_DETECTION
 // is the catalog's 'object_detection' — so no table here repeats the contract by hand.
-import { create } from '@bufbuild/protobuf';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import type {
@@ -16,6 +16,7 @@ import {
   ArtifactSchema,
   type BatchMetricsBlock,
   BatchMetricsBlockSchema,
+  EndCauseSchema,
   type EpochRecord,
   EpochRecordSchema,
   enumNames,
@@ -31,19 +32,24 @@ import {
   type MetricVerdict as ProtoVerdict,
   TaskCatalogSchema,
   TaskTypeSchema,
+  type TrainerProcess,
+  type TrainerProcessSchema,
 } from '@training-callbacks/proto';
 import type {
   ArtifactRecord,
   BatchBlock,
   CustomMetricDefinition,
+  EndCause,
   JobRecord,
   EpochRecord as StoredEpoch,
   JobStatus as StoredStatus,
+  TrainerRecord,
 } from '@training-callbacks/store';
 import { lossesToProto } from './client-losses.ts';
 
 export const taskTypes = enumNames<TaskType>()(TaskTypeSchema);
 export const jobStatuses = enumNames<StoredStatus>()(JobStatusSchema);
+export const endCauses = enumNames<EndCause>()(EndCauseSchema);
 const formats = enumNames<CatalogDefinition['format']>()(MetricFormatSchema);
 const tiers = enumNames<MetricVerdict['tier']>()(MetricTierSchema);
 
@@ -143,7 +149,34 @@ export function jobToProto(job: JobRecord, sync?: JobSyncInit): Job {
     updatedAt: timestampFromDate(job.updatedAt),
     ...(job.endedAt && { endedAt: timestampFromDate(job.endedAt) }),
     ...(job.clientLosses && { clientLosses: lossesToProto(job.clientLosses) }),
+    ...(job.endCause && { endCause: endCauses.number(job.endCause) }),
+    endReason: job.endReason,
+    ...(job.lastSeenAt && { lastSeenAt: timestampFromDate(job.lastSeenAt) }),
+    ...(job.leaseExpiresAt && { leaseExpiresAt: timestampFromDate(job.leaseExpiresAt) }),
+    ...(job.trainer && { trainer: trainerToProto(job.trainer) }),
   });
+}
+
+export function trainerToProto(trainer: TrainerRecord): MessageInitShape<typeof TrainerProcessSchema> {
+  return {
+    pid: trainer.pid,
+    startTimeTicks: BigInt(trainer.startTimeTicks),
+    hostname: trainer.hostname,
+    bootId: trainer.bootId,
+    sessionId: trainer.sessionId,
+  };
+}
+
+/** BeginTraining's trainer as stored; undefined when the client sent none. */
+export function trainerFromProto(trainer: TrainerProcess | undefined): TrainerRecord | undefined {
+  if (!trainer) return undefined;
+  return {
+    pid: trainer.pid,
+    startTimeTicks: trainer.startTimeTicks.toString(),
+    hostname: trainer.hostname,
+    bootId: trainer.bootId,
+    sessionId: trainer.sessionId,
+  };
 }
 
 export function epochToProto(epoch: StoredEpoch): EpochRecord {

@@ -39,6 +39,10 @@ export interface SidecarMetrics {
   mlflowRequests(observations: MlflowRequestObservations): void;
   /** What a trainer's client reported it could not deliver (EndTrainingRequest.losses). */
   clientLosses(losses: Pick<ClientLossesRecord, 'droppedPoints' | 'refusedPoints' | 'failedWrites'>): void;
+  /** A verdict on a lost trainer: its lease ran out, or its process was seen exiting. */
+  jobLost(cause: 'lease_expired' | 'process_exited'): void;
+  /** A lost job revived by its trainer's heartbeat or report. */
+  jobRevived(): void;
   /** Reads store-wide gauges from `store` at every scrape (jobs by status, outbox, parked jobs). */
   watchStore(store: Pick<Store, 'operationalCounts'>): void;
   /** The exposition text and its content type. */
@@ -105,6 +109,22 @@ export function createSidecarMetrics(): SidecarMetrics {
     name: `${PREFIX}client_losses_total`,
     help: "What trainers' clients reported they could not deliver (EndTraining losses), by kind",
     labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+
+  const leasesExpired = new Counter({
+    name: `${PREFIX}leases_expired_total`,
+    help: 'Running jobs ended FAILED as lost because no heartbeat or report came for the whole trainer lease',
+    registers: [registry],
+  });
+  const processExits = new Counter({
+    name: `${PREFIX}trainer_process_exits_total`,
+    help: 'Running jobs ended FAILED as lost because the sidecar saw their trainer process exit without ending them',
+    registers: [registry],
+  });
+  const revived = new Counter({
+    name: `${PREFIX}jobs_revived_total`,
+    help: 'Lost jobs that ran again because their trainer (the same client session) sent a heartbeat or report',
     registers: [registry],
   });
 
@@ -204,6 +224,8 @@ export function createSidecarMetrics(): SidecarMetrics {
       if (reported.refusedPoints) losses.inc({ kind: 'refused_points' }, reported.refusedPoints);
       if (reported.failedWrites) losses.inc({ kind: 'failed_writes' }, reported.failedWrites);
     },
+    jobLost: (cause) => (cause === 'lease_expired' ? leasesExpired : processExits).inc(),
+    jobRevived: () => revived.inc(),
     watchStore(watched) {
       store = watched;
     },
@@ -221,6 +243,10 @@ const WRITE_OPERATIONS = [
   'saveEpoch',
   'appendBatchBlocks',
   'endJob',
+  'renewLease',
+  'expireLeases',
+  'endLostJob',
+  'extendLeases',
   'putArtifacts',
   'setMlflowIds',
   'enqueueOutbox',

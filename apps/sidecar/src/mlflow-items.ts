@@ -169,13 +169,30 @@ export function endItems(
   finalStep: number,
   endedAtMs: number,
   errorMessage: string,
+  endReason = '',
 ): NewOutboxItem[] {
   return [
     ...(Object.keys(finalMetrics).length
       ? [outboxItems.finalMetrics(mlflowMetrics(finalMetrics), finalStep, endedAtMs)]
       : []),
-    outboxItems.jobEnded(RUN_STATUS[status], endedAtMs, errorMessage || undefined),
+    outboxItems.jobEnded(RUN_STATUS[status], endedAtMs, errorMessage || undefined, endReason || undefined),
   ];
+}
+
+/**
+ * A verdict's item: the run FAILED at the trainer's last sign of life, the verdict in its
+ * `training_callbacks.end_cause` tag.
+ */
+export function lostItems(reason: string, lastSignOfLifeMs: number): NewOutboxItem[] {
+  return [outboxItems.jobEnded('FAILED', lastSignOfLifeMs, undefined, reason)];
+}
+
+/**
+ * A revival's item (or a resume's, by a new process, `how` = 'resumed'): the run RUNNING again, its
+ * end-cause tag saying when and from what.
+ */
+export function revivedItems(lostReason: string, atMs: number, how = 'revived'): NewOutboxItem[] {
+  return [outboxItems.jobRevived(`${how} at ${new Date(atMs).toISOString()} after: ${lostReason}`)];
 }
 
 /**
@@ -194,7 +211,16 @@ export function jobCopyItems({ job, epochs, artifacts }: JobSnapshot): {
   const after = artifacts.map(artifactItem);
   if (job.status !== 'running' && job.endedAt) {
     const finalStep = epochs.reduce((step, e) => Math.max(step, e.epoch), job.startEpoch);
-    after.push(...endItems(job.status, job.finalMetrics, finalStep, job.endedAt.getTime(), job.errorMessage));
+    after.push(
+      ...endItems(
+        job.status,
+        job.finalMetrics,
+        finalStep,
+        job.endedAt.getTime(),
+        job.errorMessage,
+        job.endReason,
+      ),
+    );
   }
   return { before, blockKind: BATCH_ITEM_KIND, after };
 }

@@ -5,19 +5,37 @@ import type { ServiceHandlers } from '@training-callbacks/grpc-adapter';
 import { artifactHandlers } from './handlers/artifacts.ts';
 import { batchMetricHandlers } from './handlers/batch-metrics.ts';
 import { beginTrainingHandlers } from './handlers/begin-training.ts';
-import { createHandlerContext, type Methods, type ServiceOptions } from './handlers/context.ts';
+import {
+  createHandlerContext,
+  type HandlerContext,
+  type Methods,
+  type ServiceOptions,
+} from './handlers/context.ts';
 import { endTrainingHandlers } from './handlers/end-training.ts';
 import { epochHandlers } from './handlers/epochs.ts';
 import { heartbeatHandlers } from './handlers/heartbeat.ts';
 import { mlflowSyncHandlers } from './handlers/mlflow-sync.ts';
 import { readHandlers } from './handlers/reads.ts';
 import { seriesHandlers } from './handlers/series.ts';
+import type { Verdicts } from './handlers/verdicts.ts';
 import { watchHandlers } from './handlers/watch.ts';
 
 export type { ServiceOptions } from './handlers/context.ts';
 
-export function createTrainingCallbacksHandlers(options: ServiceOptions): ServiceHandlers<Methods> {
+/** The service's handlers, and its verdicts (started, checked at shutdown and stopped by the sidecar). */
+export function createTrainingCallbacksService(options: ServiceOptions): {
+  handlers: ServiceHandlers<Methods>;
+  verdicts: Verdicts;
+} {
   const ctx = createHandlerContext(options);
+  return { handlers: handlersOf(ctx), verdicts: ctx.verdicts };
+}
+
+export function createTrainingCallbacksHandlers(options: ServiceOptions): ServiceHandlers<Methods> {
+  return handlersOf(createHandlerContext(options));
+}
+
+function handlersOf(ctx: HandlerContext): ServiceHandlers<Methods> {
   return {
     ...beginTrainingHandlers(ctx),
     ...epochHandlers(ctx),
@@ -28,6 +46,6 @@ export function createTrainingCallbacksHandlers(options: ServiceOptions): Servic
     ...readHandlers(ctx),
     ...mlflowSyncHandlers(ctx),
     ...seriesHandlers(ctx),
-    ...watchHandlers(ctx, { keepaliveMs: options.watchKeepaliveMs ?? 15_000 }),
+    ...watchHandlers(ctx, { keepaliveMs: ctx.watchKeepaliveMs }),
   };
 }

@@ -11,6 +11,7 @@ import type { SidecarConfig } from './config.ts';
 import { type DatabaseHealth, startDatabaseHealth } from './database-health.ts';
 import { ListenError } from './exit-codes.ts';
 import { createFailureMapper } from './failure-status.ts';
+import type { Verdicts } from './handlers/verdicts.ts';
 import { createSidecarHealth, type SidecarHealth } from './health.ts';
 import { ARTIFACT_DOWNLOAD_PREFIX, artifactDownloadHandler } from './http/artifact-download.ts';
 import { connectService } from './http/connect.ts';
@@ -19,7 +20,7 @@ import { locateDashboard, mlflowUiAddress, staticFilesHandler } from './http/sta
 import { createLogger, type SidecarLogger } from './logging.ts';
 import { createSidecarMetrics, instrumentStoreCommits, type SidecarMetrics } from './metrics.ts';
 import type { RunningMirror } from './mlflow-mirror.ts';
-import { createTrainingCallbacksHandlers } from './service.ts';
+import { createTrainingCallbacksService } from './service.ts';
 import { type TlsSource, watchTlsFiles } from './tls.ts';
 
 /** A running sidecar. */
@@ -160,6 +161,7 @@ export async function startSidecar(
   const healthServer =
     config.healthListen === undefined ? undefined : new Server({ 'grpc.enable_channelz': 0 });
   let mirror: RunningMirror | undefined;
+  let verdicts: Verdicts | undefined;
   try {
     if (config.mlflow) {
       // Loaded only when MLflow is configured: the HTTP client and worker cost memory otherwise.
@@ -176,7 +178,7 @@ export async function startSidecar(
         onMlflowRequests: (observations) => metrics.mlflowRequests(observations),
       });
     }
-    const handlers = createTrainingCallbacksHandlers({
+    const service = createTrainingCallbacksService({
       store,
       maxMessageBytes: config.maxMessageBytes,
       artifacts: createArtifactFiles({
@@ -191,6 +193,11 @@ export async function startSidecar(
       trainerLeaseMs: config.trainerLeaseMs,
       ...(mirror && { mirror }),
     });
+    verdicts = service.verdicts;
+    // Leases extended, visible trainers watched, the sweeper running, before the first call.
+    await verdicts.start();
+    const running = verdicts;
+    const handlers = service.handlers;
     const errorEdge = {
       mapError: createFailureMapper({
         dbPath: config.dbPath,
@@ -264,6 +271,18 @@ export async function startSidecar(
           // Health answers NOT_SERVING on its own port until the main port has drained.
           healthServer?.forceShutdown();
           stopWatching();
+          // A native sidecar is stopped after its trainer exited: the verdicts on trainers seen gone
+          // come before the drain, so that MLflow gets their runs' end too.
+          const lost = await running.checkProcesses().catch(() => []);
+          if (lost.length > 0)
+            log(
+              `training-callbacks: ${lost.length} job(s) ended as lost before shutting down: their trainer exited`,
+              {
+                event: 'shutdown_verdicts',
+                jobs: lost.length,
+              },
+            );
+          await running.stop();
           if (mirror && drainMs > 0) {
             // Keep mirroring what the job wrote last until the drain deadline (within Kubernetes'
             // grace period), leaving a little time to stop the thread and close the database.
@@ -295,6 +314,7 @@ export async function startSidecar(
       },
     };
   } catch (error) {
+    await verdicts?.stop();
     dbHealth.stop();
     server.forceShutdown();
     healthServer?.forceShutdown();

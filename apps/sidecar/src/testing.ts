@@ -68,6 +68,9 @@ function spawnSidecar(options: SidecarProcessOptions, dbPath: string): ChildProc
       dbPath,
       // Any free port, so that sidecars of parallel tests never fight over the default 50052.
       ...(options.args?.includes('--http') ? [] : ['--http', '127.0.0.1:0']),
+      // Tests drive jobs through raw calls that send no heartbeats: on a loaded machine a job can idle
+      // longer than the 60 s default lease. Tests of verdicts give their own (--trainer-lease 3).
+      ...(options.args?.includes('--trainer-lease') ? [] : ['--trainer-lease', '3600']),
       ...(options.args ?? []),
     ],
     { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },

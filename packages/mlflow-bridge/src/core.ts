@@ -12,6 +12,7 @@ export {
   type FinalMetricsPayload,
   type JobBegunPayload,
   type JobEndedPayload,
+  type JobRevivedPayload,
   type MetricSourcesPayload,
   type NewOutboxItem,
   type OutboxItemKind,

@@ -65,6 +65,20 @@ export interface JobEndedPayload {
   endTimeMs: number;
   /** For FAILED: written to the run as tag `training_callbacks.error`. */
   errorMessage?: string;
+  /**
+   * For a job the sidecar declared lost (the trainer died or went silent): the verdict ("lost: …"),
+   * written to the run as tag `training_callbacks.end_cause`; `endTimeMs` is the last sign of life.
+   */
+  endCause?: string;
+}
+
+/**
+ * A lost job runs again (its trainer came back): the run is RUNNING again, and the tag
+ * `training_callbacks.end_cause` says it was revived and from what. Its later end comes as job_ended.
+ */
+export interface JobRevivedPayload {
+  /** The tag's new value, e.g. "revived at 2026-12-02T06:12:00.000Z after: lost: …". */
+  endCause: string;
 }
 
 /**
@@ -99,6 +113,7 @@ export interface OutboxPayloads {
   batch_metrics: BatchMetricsPayload;
   final_metrics: FinalMetricsPayload;
   job_ended: JobEndedPayload;
+  job_revived: JobRevivedPayload;
   artifact: ArtifactPayload;
   metric_sources: MetricSourcesPayload;
 }
@@ -208,11 +223,24 @@ export const outboxItems = {
   finalMetrics(metrics: Record<string, number>, step: number, timestampMs: number): NewOutboxItem {
     return { kind: 'final_metrics', payload: { metrics: mapValues(metrics), step, timestampMs } };
   },
-  jobEnded(status: JobEndedPayload['status'], endTimeMs: number, errorMessage?: string): NewOutboxItem {
+  jobEnded(
+    status: JobEndedPayload['status'],
+    endTimeMs: number,
+    errorMessage?: string,
+    endCause?: string,
+  ): NewOutboxItem {
     return {
       kind: 'job_ended',
-      payload: errorMessage ? { status, endTimeMs, errorMessage } : { status, endTimeMs },
+      payload: {
+        status,
+        endTimeMs,
+        ...(errorMessage && { errorMessage }),
+        ...(endCause && { endCause }),
+      },
     };
+  },
+  jobRevived(endCause: string): NewOutboxItem {
+    return { kind: 'job_revived', payload: { endCause } };
   },
   metricSources(sources: MetricSourcesPayload['sources']): NewOutboxItem {
     return { kind: 'metric_sources', payload: { sources } };

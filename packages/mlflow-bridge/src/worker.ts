@@ -104,6 +104,9 @@ export interface SyncWorker {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** The run tag that holds a lost job's verdict (and, after a revival, that it was revived). */
+export const END_CAUSE_TAG = 'training_callbacks.end_cause';
+
 const METRIC_KINDS = new Set<OutboxItem['kind']>(['epoch_metrics', 'batch_metrics', 'final_metrics']);
 
 /** MLflow says the run is not there (any more): the backend was reset or restored, or the run deleted. */
@@ -480,10 +483,20 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
           break;
         case 'job_ended': {
           if (!mirror.runId) throw noRun(jobId);
-          if (head.payload.errorMessage) {
-            await client.setTags(mirror.runId, { 'training_callbacks.error': head.payload.errorMessage });
+          const { errorMessage, endCause } = head.payload;
+          if (errorMessage || endCause) {
+            await client.setTags(mirror.runId, {
+              ...(errorMessage && { 'training_callbacks.error': errorMessage }),
+              ...(endCause && { [END_CAUSE_TAG]: endCause }),
+            });
           }
           await client.setTerminated(mirror.runId, head.payload.status, head.payload.endTimeMs);
+          break;
+        }
+        case 'job_revived': {
+          if (!mirror.runId) throw noRun(jobId);
+          await client.setTags(mirror.runId, { [END_CAUSE_TAG]: head.payload.endCause });
+          await client.updateRun(mirror.runId, { status: 'RUNNING' });
           break;
         }
         case 'metric_sources':

@@ -5,10 +5,16 @@
 // JSON columns never hold NaN or ±Infinity: they hold the encoded form produced by `number-codec.ts`.
 import { defineEntity, p } from '@mikro-orm/core';
 import type { EncodedNumber } from './number-codec.ts';
-import type { ClientLossesRecord } from './types.ts';
+import type { ClientLossesRecord, TrainerRecord } from './types.ts';
 
 /** The statuses a job can be in; stored as text with a check constraint. */
 export const JOB_STATUSES = ['running', 'completed', 'failed', 'cancelled'] as const;
+
+/**
+ * Why a job ended: the trainer reported it, or the sidecar lost the trainer (no sign of life for the
+ * lease, or its process seen exiting). Stored as text; '' while the job runs.
+ */
+export const END_CAUSES = ['reported', 'lease_expired', 'process_exited'] as const;
 
 /** Display format of a custom metric, as stored in `training_job.custom_metrics`. */
 export interface StoredCustomMetric {
@@ -59,9 +65,28 @@ export const TrainingJobSchema = defineEntity({
     createdAt: p.datetime(),
     updatedAt: p.datetime(),
     endedAt: p.datetime().nullable(),
+    /** Why the job is not running: '' while it runs, else one of END_CAUSES. */
+    endCause: p.string().default(''),
+    /** The sidecar's verdict on a lost job ("lost: …"); '' otherwise. */
+    endReason: p.text().default(''),
+    /** The trainer's last heartbeat or report (ms); NULL before any (jobs begun before leases). */
+    lastSeenAtMs: p.bigint('number').nullable(),
+    /** While running: when the lease runs out (ms); NULL otherwise. The sweeper's condition. */
+    leaseExpiresAtMs: p.bigint('number').nullable(),
+    /** The trainer process as sent by the last BeginTraining; NULL when none was sent. */
+    trainer: p.json<TrainerRecord>().nullable(),
+    /** The client session of the last BeginTraining ('' when none): the one that may revive the job. */
+    trainerSession: p.text().default(''),
+    /**
+     * The trainer process of the last BeginTraining as `<boot id>/<pid>/<start time>` ('' when not
+     * named in full): a verdict from process evidence holds only while the job still has this trainer.
+     */
+    trainerProcess: p.text().default(''),
   },
   indexes: [
     { name: 'training_job_created_idx', properties: ['createdAt', 'jobId'] },
+    // The sweeper's scan: running jobs whose lease ran out.
+    { name: 'training_job_lease_idx', properties: ['status', 'leaseExpiresAtMs'] },
     { name: 'training_job_status_created_idx', properties: ['status', 'createdAt', 'jobId'] },
     { name: 'training_job_task_created_idx', properties: ['task', 'createdAt', 'jobId'] },
   ],

@@ -57,22 +57,28 @@ import type {
   ChangeKind,
   ChangeRecord,
   ChangesQuery,
+  EndCause,
   EndJobInput,
   EpochPage,
   EpochRecord,
+  ExpiredLease,
   JobRecord,
   JobSnapshot,
   JobStatus,
+  LeaseRenewal,
+  LeaseVerdict,
   ListedArtifact,
   ListedBatchBlock,
   ListJobsPage,
   ListJobsQuery,
+  LostJobInput,
   MirrorState,
   NewJob,
   OperationalCounts,
   OutboxItemInput,
   OutboxStatus,
   OutboxWrite,
+  RenewLeaseOptions,
   ReopenJobChanges,
   SaveEpochInput,
   Store,
@@ -80,7 +86,9 @@ import type {
   StoredBatchBlock,
   StoredOutboxItem,
   StoreOptions,
+  TrainerRecord,
 } from './types.ts';
+import { LOST_CAUSES } from './types.ts';
 
 /** Rows per multi-row INSERT: keeps every statement far below SQLite's 32766 bound parameters. */
 const INSERT_CHUNK_ROWS = 500;
@@ -159,6 +167,7 @@ function toJobRecord(job: TrainingJob): JobRecord {
     mlflowRunId: job.mlflowRunId,
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
+    endReason: job.endReason ?? '',
   };
   if (job.bestEpoch != null) record.bestEpoch = job.bestEpoch;
   if (job.bestValue != null) record.bestValue = job.bestValue;
@@ -168,7 +177,33 @@ function toJobRecord(job: TrainingJob): JobRecord {
   if (finalAccuracy !== undefined) record.finalAccuracy = finalAccuracy;
   if (job.endedAt != null) record.endedAt = job.endedAt;
   if (job.clientLosses != null) record.clientLosses = job.clientLosses;
+  if (job.endCause) record.endCause = job.endCause as EndCause;
+  if (job.lastSeenAtMs != null) record.lastSeenAt = new Date(job.lastSeenAtMs);
+  if (job.leaseExpiresAtMs != null) record.leaseExpiresAt = new Date(job.leaseExpiresAtMs);
+  if (job.trainer != null) record.trainer = job.trainer;
   return record;
+}
+
+/** `<boot id>/<pid>/<start time>` of a trainer named in full, else '' (no process evidence). */
+function trainerProcessKey(
+  trainer: Pick<TrainerRecord, 'pid' | 'startTimeTicks' | 'bootId'> | null | undefined,
+): string {
+  if (!trainer?.bootId || !trainer.pid || trainer.startTimeTicks === '0') return '';
+  return `${trainer.bootId}/${trainer.pid}/${trainer.startTimeTicks}`;
+}
+
+/** The trainer columns of a BeginTraining (null: none sent). */
+function trainerColumns(trainer: TrainerRecord | null) {
+  return {
+    trainer,
+    trainerSession: trainer?.sessionId ?? '',
+    trainerProcess: trainerProcessKey(trainer),
+  };
+}
+
+/** A fresh lease from `nowMs`. */
+function leaseColumns(nowMs: number, leaseMs: number) {
+  return { lastSeenAtMs: nowMs, leaseExpiresAtMs: nowMs + leaseMs };
 }
 
 /** A config as stored (see `encodeJsonTree`) → as given. */
@@ -420,6 +455,12 @@ class OrmStore implements Store {
           createdAt: now,
           updatedAt: now,
           endedAt: null,
+          endCause: '',
+          endReason: '',
+          ...trainerColumns(job.trainer ?? null),
+          ...(job.leaseMs !== undefined
+            ? leaseColumns(now.getTime(), job.leaseMs)
+            : { lastSeenAtMs: null, leaseExpiresAtMs: null }),
         })
         .execute();
       await this.#appendChanges(trx, job.jobId, 'job');
@@ -441,7 +482,11 @@ class OrmStore implements Store {
           startEpoch: changes.startEpoch,
           status: 'running',
           endedAt: null,
+          endCause: '',
+          endReason: '',
           updatedAt: new Date(),
+          ...(changes.trainer !== undefined && trainerColumns(changes.trainer)),
+          ...(changes.leaseMs !== undefined && leaseColumns(Date.now(), changes.leaseMs)),
           ...(changes.modelConfig !== undefined && { modelConfig: encodeConfig(changes.modelConfig) }),
           ...(changes.trainingConfig !== undefined && {
             trainingConfig: encodeConfig(changes.trainingConfig),
@@ -700,6 +745,9 @@ class OrmStore implements Store {
           errorMessage: input.errorMessage,
           clientLosses: input.clientLosses ?? null,
           endedAt: input.endedAt,
+          endCause: 'reported',
+          endReason: '',
+          leaseExpiresAtMs: null,
           updatedAt: new Date(),
         })
         .where('jobId', '=', jobId)
@@ -713,6 +761,168 @@ class OrmStore implements Store {
           .execute();
     });
     return this.#readJob(jobId);
+  }
+
+  async renewLease(jobId: string, options: RenewLeaseOptions): Promise<LeaseRenewal> {
+    const { nowMs, leaseMs } = options;
+    const sessionId = options.sessionId ?? '';
+    const outcome = await this.#transaction(jobId, async (trx) => {
+      // The common case, one statement: a running job's lease moves on.
+      const renewed = await trx
+        .updateTable('TrainingJob')
+        .set(leaseColumns(nowMs, leaseMs))
+        .where('jobId', '=', jobId)
+        .where('status', '=', 'running')
+        .executeTakeFirst();
+      if (renewed.numUpdatedRows > 0n) return { renewed: true, revived: false };
+      if (sessionId !== '') {
+        // A lost job whose own trainer session shows a sign of life: the verdict was wrong.
+        const lost = options.revive
+          ? await trx
+              .selectFrom('TrainingJob')
+              .select('endReason')
+              .where('jobId', '=', jobId)
+              .executeTakeFirst()
+          : undefined;
+        const revived = await trx
+          .updateTable('TrainingJob')
+          .set({
+            status: 'running',
+            endedAt: null,
+            endCause: '',
+            endReason: '',
+            updatedAt: new Date(nowMs),
+            ...leaseColumns(nowMs, leaseMs),
+          })
+          .where('jobId', '=', jobId)
+          .where('status', '=', 'failed')
+          .where('endCause', 'in', [...LOST_CAUSES])
+          .where('trainerSession', '=', sessionId)
+          .executeTakeFirst();
+        if (revived.numUpdatedRows > 0n) {
+          await this.#appendChanges(trx, jobId, 'job');
+          const outbox = options.revive?.(lost?.endReason ?? '');
+          if (outbox?.length)
+            await trx
+              .insertInto('OutboxItem')
+              .values(outboxRows(jobId, outbox, nowMs))
+              .execute();
+          return { renewed: true, revived: true };
+        }
+      }
+      return { renewed: false, revived: false };
+    });
+    const job = await this.getJob(jobId);
+    if (!job) throw notFound(jobId);
+    return { job, ...outcome };
+  }
+
+  async expireLeases(
+    nowMs: number,
+    limit: number,
+    verdict: (job: ExpiredLease) => LeaseVerdict | Promise<LeaseVerdict>,
+  ): Promise<JobRecord[]> {
+    const candidates = await storeKysely(this.#em())
+      .selectFrom('TrainingJob')
+      .select(['jobId', 'lastSeenAtMs', 'leaseExpiresAtMs'])
+      .where('status', '=', 'running')
+      .where('leaseExpiresAtMs', '<', nowMs)
+      .orderBy('leaseExpiresAtMs')
+      .limit(Math.max(1, Math.floor(limit)))
+      .execute();
+    const ended: JobRecord[] = [];
+    for (const candidate of candidates) {
+      const expiresAtMs = Number(candidate.leaseExpiresAtMs);
+      const lastSeenAtMs = Number(candidate.lastSeenAtMs ?? expiresAtMs);
+      const { reason, outbox } = await verdict({
+        jobId: candidate.jobId,
+        lastSeenAtMs,
+        leaseExpiresAtMs: expiresAtMs,
+      });
+      const done = await this.#transaction(candidate.jobId, async (trx) => {
+        // Conditional: a heartbeat that renewed the lease since the scan (here or on another sidecar) wins.
+        const result = await trx
+          .updateTable('TrainingJob')
+          .set({
+            status: 'failed',
+            endCause: 'lease_expired',
+            endReason: reason,
+            endedAt: new Date(lastSeenAtMs),
+            leaseExpiresAtMs: null,
+            updatedAt: new Date(nowMs),
+          })
+          .where('jobId', '=', candidate.jobId)
+          .where('status', '=', 'running')
+          .where('leaseExpiresAtMs', '<', nowMs)
+          .executeTakeFirst();
+        if (result.numUpdatedRows === 0n) return false;
+        await this.#appendChanges(trx, candidate.jobId, 'job');
+        if (outbox?.length)
+          await trx
+            .insertInto('OutboxItem')
+            .values(outboxRows(candidate.jobId, outbox, nowMs))
+            .execute();
+        return true;
+      });
+      if (done) ended.push(await this.#readJob(candidate.jobId));
+    }
+    return ended;
+  }
+
+  async endLostJob(input: LostJobInput): Promise<JobRecord | undefined> {
+    const key = trainerProcessKey(input.trainer);
+    if (key === '') return undefined;
+    const done = await this.#transaction(input.jobId, async (trx) => {
+      const result = await trx
+        .updateTable('TrainingJob')
+        .set({
+          status: 'failed',
+          endCause: 'process_exited',
+          endReason: input.reason,
+          endedAt: input.endedAt,
+          leaseExpiresAtMs: null,
+          updatedAt: new Date(),
+        })
+        .where('jobId', '=', input.jobId)
+        .where('status', '=', 'running')
+        .where('trainerProcess', '=', key)
+        .executeTakeFirst();
+      if (result.numUpdatedRows === 0n) return false;
+      await this.#appendChanges(trx, input.jobId, 'job');
+      if (input.outbox?.length)
+        await trx
+          .insertInto('OutboxItem')
+          .values(outboxRows(input.jobId, input.outbox, Date.now()))
+          .execute();
+      return true;
+    });
+    return done ? this.#readJob(input.jobId) : undefined;
+  }
+
+  async extendLeases(untilMs: number): Promise<number> {
+    return this.#transaction('', async (trx) => {
+      const result = await trx
+        .updateTable('TrainingJob')
+        .set({ leaseExpiresAtMs: untilMs })
+        .where('status', '=', 'running')
+        .where((eb) => eb.or([eb('leaseExpiresAtMs', 'is', null), eb('leaseExpiresAtMs', '<', untilMs)]))
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows);
+    });
+  }
+
+  async runningTrainers(bootId: string): Promise<Array<{ jobId: string; trainer: TrainerRecord }>> {
+    if (bootId === '') return [];
+    const rows = await this.#em().find(
+      TrainingJob,
+      { status: 'running', trainerProcess: { $ne: '' } },
+      { fields: ['jobId', 'trainer', 'trainerProcess'], disableIdentityMap: true },
+    );
+    return rows.flatMap((row) =>
+      row.trainer && row.trainerProcess.startsWith(`${bootId}/`)
+        ? [{ jobId: row.jobId, trainer: row.trainer }]
+        : [],
+    );
   }
 
   async putArtifacts(

@@ -50,6 +50,22 @@ export interface ClientLossesRecord {
   reasons: string[];
 }
 
+/** Why a job is no longer running (the contract's EndCause): reported, or a verdict on a lost trainer. */
+export type EndCause = 'reported' | 'lease_expired' | 'process_exited';
+
+/** The causes that are verdicts on a lost trainer, which a heartbeat or report of its session revises. */
+export const LOST_CAUSES: readonly EndCause[] = ['lease_expired', 'process_exited'];
+
+/** Who the trainer is (the contract's TrainerProcess), as sent with BeginTraining. */
+export interface TrainerRecord {
+  pid: number;
+  /** The process start time in clock ticks since boot (/proc/<pid>/stat field 22), as a decimal string. */
+  startTimeTicks: string;
+  hostname: string;
+  bootId: string;
+  sessionId: string;
+}
+
 /** A stored training job. Optional fields are absent (not `undefined`-valued) when unset. */
 export interface JobRecord {
   jobId: string;
@@ -86,6 +102,16 @@ export interface JobRecord {
   createdAt: Date;
   updatedAt: Date;
   endedAt?: Date;
+  /** Why the job is no longer running; absent while it runs (and for jobs ended before causes). */
+  endCause?: EndCause;
+  /** The verdict on a lost job ("lost: …"); empty otherwise. */
+  endReason: string;
+  /** The trainer's last heartbeat or report, as recorded. */
+  lastSeenAt?: Date;
+  /** While running: when the lease runs out. */
+  leaseExpiresAt?: Date;
+  /** The trainer as sent by the last BeginTraining. */
+  trainer?: TrainerRecord;
 }
 
 /**
@@ -177,9 +203,17 @@ export type NewJob = Omit<
   | 'status'
   | 'runName'
   | 'tags'
+  | 'endCause'
+  | 'endReason'
+  | 'lastSeenAt'
+  | 'leaseExpiresAt'
+  | 'trainer'
 > &
   /** Default: no run name asked for, no extra tags. */
-  Partial<Pick<JobRecord, 'runName' | 'tags'>>;
+  Partial<Pick<JobRecord, 'runName' | 'tags' | 'trainer'>> & {
+    /** Starts the job's lease: lastSeenAt = now, leaseExpiresAt = now + leaseMs. Default: no lease. */
+    leaseMs?: number;
+  };
 
 /** What a resume changes (see {@link Store.reopenJob}); absent fields keep their stored value. */
 export interface ReopenJobChanges {
@@ -190,7 +224,60 @@ export interface ReopenJobChanges {
   runName?: string;
   tags?: Record<string, string>;
   customMetrics?: CustomMetricDefinition[];
+  /** The trainer of this BeginTraining (null: none sent); absent keeps the stored one. */
+  trainer?: TrainerRecord | null;
+  /** Starts a fresh lease (as in NewJob.leaseMs). */
+  leaseMs?: number;
   /** Outbox entries written in the same transaction. */
+  outbox?: readonly OutboxItemInput[];
+}
+
+/** What {@link Store.renewLease} did. */
+export interface LeaseRenewal {
+  /** The job after the call. */
+  job: JobRecord;
+  /** The job was running and its lease now runs until `job.leaseExpiresAt`. */
+  renewed: boolean;
+  /** The job was lost and the session was its trainer's: it runs again. */
+  revived: boolean;
+}
+
+/** Options of {@link Store.renewLease}. */
+export interface RenewLeaseOptions {
+  leaseMs: number;
+  /** Now, in ms (the sign of life's time). */
+  nowMs: number;
+  /** The caller's client session: with the job's, a lost job is revived. Empty: renewal only. */
+  sessionId?: string;
+  /**
+   * The outbox entries of a revival (the MLflow run runs again), from the verdict it revises
+   * (`end_reason` before the revival); written in the revival's transaction.
+   */
+  revive?: (lostReason: string) => readonly OutboxItemInput[];
+}
+
+/** A lost job, as {@link Store.expireLeases} hands it to its builder. */
+export interface ExpiredLease {
+  jobId: string;
+  /** The last sign of life (ms); the lease's start when the job never gave one. */
+  lastSeenAtMs: number;
+  leaseExpiresAtMs: number;
+}
+
+/** What {@link Store.expireLeases} writes for a lost job: the verdict's sentence and outbox entries. */
+export interface LeaseVerdict {
+  reason: string;
+  outbox?: readonly OutboxItemInput[];
+}
+
+/** Input of {@link Store.endLostJob}: a verdict from process evidence. */
+export interface LostJobInput {
+  jobId: string;
+  /** Ends the job only while its stored trainer is still this one (pid, start time, boot id). */
+  trainer: Pick<TrainerRecord, 'pid' | 'startTimeTicks' | 'bootId'>;
+  reason: string;
+  /** When the process was seen gone: the job's end time (and its MLflow run's). */
+  endedAt: Date;
   outbox?: readonly OutboxItemInput[];
 }
 
@@ -416,8 +503,42 @@ export interface Store {
    * them with `page`).
    */
   listBatchBlocks(jobId: string, epoch?: number, page?: BatchBlockPage): Promise<ListedBatchBlock[]>;
-  /** Ends the job: status, final metrics, error message, endedAt. */
+  /** Ends the job: status, final metrics, error message, endedAt; cause 'reported', no lease. */
   endJob(input: EndJobInput): Promise<JobRecord>;
+
+  // Leases and verdicts (docs/verdicts.md). Every change is a conditional UPDATE, so that several
+  // sidecars sharing the database agree on the outcome without any per-job truth in memory.
+
+  /**
+   * A sign of life of the job's trainer: renews a running job's lease; revives a lost job when
+   * `sessionId` is its trainer's session (status running, cause and reason cleared, a fresh lease,
+   * a `job` change, `reviveOutbox` written). Otherwise changes nothing. NOT_FOUND for an unknown job.
+   */
+  renewLease(jobId: string, options: RenewLeaseOptions): Promise<LeaseRenewal>;
+  /**
+   * Ends, FAILED with cause 'lease_expired', every running job whose lease ran out before `nowMs`
+   * (at most `limit`), each in its own transaction with the reason and outbox `verdict` makes of it
+   * (called between the scan and the conditional UPDATE); its end time is its last sign of life. A job
+   * renewed or ended meanwhile (by this store or another sharing the database) is left alone. Returns
+   * the jobs ended.
+   */
+  expireLeases(
+    nowMs: number,
+    limit: number,
+    verdict: (job: ExpiredLease) => LeaseVerdict | Promise<LeaseVerdict>,
+  ): Promise<JobRecord[]>;
+  /**
+   * Ends a running job FAILED with cause 'process_exited', only while its trainer is still the given
+   * process; undefined when it was not (ended, resumed by another process, unknown).
+   */
+  endLostJob(input: LostJobInput): Promise<JobRecord | undefined>;
+  /**
+   * Gives every running job a lease until at least `untilMs` (at start-up: while no sidecar ran, no
+   * trainer could renew its lease). Returns the jobs changed.
+   */
+  extendLeases(untilMs: number): Promise<number>;
+  /** Running jobs whose trainer process is on the kernel `bootId` (to watch, e.g. after a restart). */
+  runningTrainers(bootId: string): Promise<Array<{ jobId: string; trainer: TrainerRecord }>>;
   /** Upserts by artifactPath. */
   putArtifacts(jobId: string, artifacts: readonly ArtifactRecord[], options?: OutboxWrite): Promise<void>;
   /** The job's artifacts in the order they were first logged (one page of them with `page`). */

@@ -52,6 +52,11 @@ export interface Finding {
   readonly count: number;
 }
 
+/** BeginTraining's trainer as comparable text (absent: ''). */
+function trainerText(t: Job['trainer']): string {
+  return t ? `${t.pid}/${t.startTimeTicks}/${t.hostname}/${t.bootId}/${t.sessionId}` : '';
+}
+
 /** A short, printable view of a request for a finding's report. */
 function show(value: unknown, max = 600): string {
   const text = JSON.stringify(value, (_k, v) => {
@@ -350,6 +355,7 @@ export class FuzzRunner {
       ['params as answered', res.job?.params, stored?.params],
       ['run_name', request.runName, stored?.runName],
       ['tags', request.tags, stored?.tags],
+      ['trainer', trainerText(request.trainer), trainerText(stored?.trainer)],
     ];
     const unknownFormat = request.customMetrics.find(
       (d) => !(Object.values(MetricFormat) as number[]).includes(d.format),
@@ -714,6 +720,13 @@ export class FuzzRunner {
         'heartbeat',
         'the answered status differs from the stored one',
         `answered ${res.status}, read ${stored?.status}`,
+        init,
+      );
+    if ((res.status === JobStatus.RUNNING) !== (res.leaseExpiresAt !== undefined))
+      this.#note(
+        'heartbeat',
+        'lease_expires_at is not set exactly while the job runs',
+        `status ${res.status}, lease_expires_at ${show(res.leaseExpiresAt)}`,
         init,
       );
   }

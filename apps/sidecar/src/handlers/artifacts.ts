@@ -4,24 +4,25 @@ import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import type { UploadArtifactRequest } from '@training-callbacks/proto';
 import { artifactToProto } from '../convert.ts';
 import { artifactItem } from '../mlflow-items.ts';
-import { checkArtifactPath, checkJobId } from '../validation.ts';
+import { checkArtifactPath, checkJobId, checkSessionId } from '../validation.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
 
 export function artifactHandlers(ctx: HandlerContext): HandlerGroup<'logArtifact' | 'uploadArtifact'> {
   const { store, artifacts, notify, mirrored } = ctx;
-  const { running } = ctx.jobs;
+  const { running } = ctx.verdicts;
   /** The job's stored artifact paths, which a new artifact must not clash with (file vs directory). */
   const storedPaths = async (jobId: string) => (await store.listArtifacts(jobId)).map((a) => a.artifactPath);
   return {
     async logArtifact(request) {
       checkJobId(request.jobId);
       checkArtifactPath(request.artifactPath);
+      checkSessionId(request.sessionId);
       if (request.path === '')
         throw new RpcError(
           Status.INVALID_ARGUMENT,
           'path is empty; send the absolute path of a file or directory',
         );
-      await running(request.jobId);
+      await running(request.jobId, request.sessionId);
       const real = await artifacts.confine(request.path);
       const records = await artifacts.copyIn(
         request.jobId,
@@ -35,6 +36,7 @@ export function artifactHandlers(ctx: HandlerContext): HandlerGroup<'logArtifact
         mirrored(() => records.map(artifactItem)),
       );
       notify();
+      await ctx.verdicts.alive(request.jobId);
       return { artifacts: records.map(artifactToProto) };
     },
 
@@ -48,8 +50,9 @@ export function artifactHandlers(ctx: HandlerContext): HandlerGroup<'logArtifact
           'the first message of UploadArtifact must be the header (job_id, artifact_path, size_bytes, sha256)',
         );
       }
-      const { jobId, artifactPath, sizeBytes, sha256 } = header.value;
+      const { jobId, artifactPath, sizeBytes, sha256, sessionId } = header.value;
       checkJobId(jobId);
+      checkSessionId(sessionId, 'header.session_id');
       checkArtifactPath(artifactPath, 'header.artifact_path', false);
       if (!/^[0-9a-fA-F]{64}$/.test(sha256)) {
         throw new RpcError(
@@ -57,7 +60,7 @@ export function artifactHandlers(ctx: HandlerContext): HandlerGroup<'logArtifact
           'header.sha256 must be the 64-character hex SHA-256 of the content',
         );
       }
-      await running(jobId);
+      await running(jobId, sessionId);
       const chunks = (async function* () {
         for (;;) {
           const next = await iterator.next();
@@ -84,6 +87,7 @@ export function artifactHandlers(ctx: HandlerContext): HandlerGroup<'logArtifact
         mirrored(() => [artifactItem(record)]),
       );
       notify();
+      await ctx.verdicts.alive(jobId);
       return { artifact: artifactToProto(record) };
     },
   };

@@ -3,12 +3,12 @@
 // anywhere stores nothing, so a client may resend it whole (points are identified by name and step,
 // so what was stored already is not stored twice; see the store's batch-points.ts).
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
-import { applyScale, checkMetricName, isSystemMetric } from '@training-callbacks/metric-catalog';
+import { applyScale, checkMetricName } from '@training-callbacks/metric-catalog';
 import type { BatchBlock } from '@training-callbacks/store';
 import type { RejectionReason } from '../metrics.ts';
-import { BATCH_ITEM_KIND, type MetricSource, metricSourcesItem } from '../mlflow-items.ts';
-import { BATCH_KEY_PREFIX, mlflowBatchKey } from '../mlflow-outbox.ts';
-import { checkJobId, quote } from '../validation.ts';
+import { BATCH_ITEM_KIND, type MetricSource, metricSourcesItem, mlflowMetricName } from '../mlflow-items.ts';
+import { BATCH_KEY_PREFIX } from '../mlflow-outbox.ts';
+import { checkJobId, checkSessionId, quote } from '../validation.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
 import type { JobState } from './job-states.ts';
 
@@ -20,10 +20,12 @@ export const MAX_STREAM_POINTS = 4_194_304;
 
 export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBatchMetrics'> {
   const { store, notify, mirror, metrics, lock } = ctx;
-  const { running } = ctx.jobs;
+  const { running } = ctx.verdicts;
   return {
     async reportBatchMetrics(requests, context) {
       let jobId: string | undefined;
+      /** The stream's client session: the first non-empty one sent. */
+      let sessionId = '';
       let state: JobState | undefined;
       const pending: BatchBlock[] = [];
       let pendingPoints = 0;
@@ -39,10 +41,14 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
       };
 
       for await (const request of requests) {
+        if (sessionId === '' && request.sessionId !== '') {
+          checkSessionId(request.sessionId);
+          sessionId = request.sessionId;
+        }
         if (jobId === undefined) {
           checkJobId(request.jobId);
           jobId = request.jobId;
-          state = await running(jobId);
+          state = await running(jobId, sessionId);
         } else if (request.jobId !== '' && request.jobId !== jobId) {
           throw new RpcError(
             Status.INVALID_ARGUMENT,
@@ -85,13 +91,12 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
             continue;
           }
           if (mirror) {
-            // `batch/` alone is the documented rule for every batch key (and system/ names keep
-            // theirs), not a rename worth a tag.
+            // `batch/` alone is the documented rule for every batch key, not a rename worth a tag.
             for (const [c, n] of normalised.entries()) {
-              const name = mlflowBatchKey(n.name);
+              const name = BATCH_KEY_PREFIX + mlflowMetricName(n.name);
               const reported = block.names[c]!;
-              const unrenamed = isSystemMetric(reported) ? reported : BATCH_KEY_PREFIX + reported;
-              if (name !== unrenamed || n.scale !== 1) sources.push({ name, reported, scale: n.scale });
+              if (name !== BATCH_KEY_PREFIX + reported || n.scale !== 1)
+                sources.push({ name, reported, scale: n.scale });
             }
           }
           const values = Float64Array.from(block.values);
@@ -125,7 +130,7 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
         const id = jobId;
         // Under the job's lock, so that an EndTraining cannot slip between the check and the commit.
         await lock(id, async () => {
-          await running(id);
+          await running(id, sessionId);
           // Renames and unit changes first (tags, queued apart from the blocks, which carry no payload:
           // an extra tag item when the blocks then fail is harmless).
           const unrecorded = mirror ? ctx.metricSources.unrecorded(id, sources) : [];
@@ -140,6 +145,7 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
             mirror ? { outboxKind: BATCH_ITEM_KIND } : {},
           );
           replaced = result.replacedPoints;
+          await ctx.verdicts.alive(id);
         });
         notify();
         metrics.batchPointsIngested(pendingPoints);

@@ -1,8 +1,8 @@
 // BeginTraining: creates a job, or continues one (a retry of the same call, or a resume after a crash).
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import { checkMetricName, getTaskCatalog } from '@training-callbacks/metric-catalog';
-import { catalogToProto, definitionFromProto, taskTypes } from '../convert.ts';
-import { jobBegunItem } from '../mlflow-items.ts';
+import { catalogToProto, definitionFromProto, taskTypes, trainerFromProto } from '../convert.ts';
+import { jobBegunItem, revivedItems } from '../mlflow-items.ts';
 import {
   checkEpoch,
   checkJobDescriptionSize,
@@ -17,6 +17,7 @@ import {
 } from '../validation.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
 import { classifierFor } from './job-states.ts';
+import { isLost } from './verdicts.ts';
 
 export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginTraining'> {
   const { store, lock, log, notify, mirrored, jobsToProto } = ctx;
@@ -58,6 +59,7 @@ export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginT
           );
       }
       const classifier = classifierFor(task, { customMetrics });
+      const trainer = trainerFromProto(request.trainer);
       const catalog = getTaskCatalog(task);
 
       return lock(request.jobId, async () => {
@@ -74,6 +76,8 @@ export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginT
           customMetrics,
           startEpoch: request.startEpoch,
           primaryMetric: catalog.primaryMetric,
+          ...(trainer && { trainer }),
+          leaseMs: ctx.lease.leaseMs,
         };
         const begun = (startTimeMs: number) => jobBegunItem(fields, startTimeMs);
         const { job, created } = await store.createOrGetJob(
@@ -83,6 +87,7 @@ export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginT
         if (created) {
           notify();
           remember(job, classifier);
+          const processWatched = ctx.verdicts.begun(job);
           log(
             `[${job.jobId}] training begun │ ${task} │ ${job.framework || 'unknown framework'} │ ${job.modelName || 'unnamed model'}`,
             { event: 'job_begun', jobId: job.jobId, task, framework: job.framework, model: job.modelName },
@@ -92,6 +97,7 @@ export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginT
             resumed: false,
             catalog: catalogToProto(catalog),
             ...leaseFields,
+            processWatched,
           };
         }
         if (job.task !== task) {
@@ -115,10 +121,17 @@ export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginT
           runName: fields.runName,
           tags: fields.tags,
           customMetrics,
-          ...mirrored(() => [begun(job.createdAt.getTime())]),
+          trainer: trainer ?? null,
+          leaseMs: ctx.lease.leaseMs,
+          ...mirrored(() => [
+            begun(job.createdAt.getTime()),
+            // The run's end-cause tag says the verdict was overtaken, not that the resumed run is lost.
+            ...(isLost(job) ? revivedItems(job.endReason, Date.now(), 'resumed') : []),
+          ]),
         });
         notify();
         remember(reopened, classifier);
+        const processWatched = ctx.verdicts.begun(reopened);
         log(`[${job.jobId}] training resumed from epoch ${request.startEpoch} (was ${job.status})`, {
           event: 'job_resumed',
           jobId: job.jobId,
@@ -130,6 +143,7 @@ export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginT
           resumed: true,
           catalog: catalogToProto(catalog),
           ...leaseFields,
+          processWatched,
         };
       });
     },

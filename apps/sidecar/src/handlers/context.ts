@@ -11,6 +11,7 @@ import { createSidecarMetrics, type SidecarMetrics } from '../metrics.ts';
 import { MetricSources } from '../mlflow-items.ts';
 import type { Mirror } from '../mlflow-mirror.ts';
 import { createJobStates, type JobStates } from './job-states.ts';
+import { createVerdicts, type Verdicts } from './verdicts.ts';
 
 export type Methods = typeof TrainingCallbacks extends { method: infer M } ? M : never;
 
@@ -34,6 +35,8 @@ export interface ServiceOptions {
   watchKeepaliveMs?: number;
   /** The trainer lease (--trainer-lease): a running job without a sign of life this long is lost. */
   trainerLeaseMs?: number;
+  /** The kernel boot id trainers are compared with (default: this host's); '' turns process evidence off. */
+  bootId?: string;
 }
 
 export interface HandlerContext {
@@ -50,6 +53,10 @@ export interface HandlerContext {
   /** Runs a job's read-compute-write steps one at a time per job id. */
   readonly lock: <T>(jobId: string, fn: () => Promise<T>) => Promise<T>;
   readonly jobs: JobStates;
+  /** Leases, the sweeper, the trainer process watch and revivals (verdicts.ts). */
+  readonly verdicts: Verdicts;
+  /** Watch streams send a heartbeat after this long without an event. */
+  readonly watchKeepaliveMs: number;
   /** Outbox entries for a write, only when mirroring; the worker is nudged once the write committed. */
   mirrored(build: () => OutboxItemInput[]): { outbox?: OutboxItemInput[] };
   /** Wakes the MLflow worker after a commit that wrote outbox entries. */
@@ -81,19 +88,29 @@ const PAGE_RESERVE_BYTES = 4096;
 
 export function createHandlerContext(options: ServiceOptions): HandlerContext {
   const { store, mirror } = options;
+  const jobs = createJobStates(store);
+  const metrics = options.metrics ?? createSidecarMetrics();
+  const lease = trainerLease(options.trainerLeaseMs);
+  const notice = options.notice ?? options.log;
+  const notify = () => mirror?.notify();
   return {
     store,
     pageBytes: (options.maxMessageBytes ?? 16 * 1024 * 1024) - PAGE_RESERVE_BYTES,
     artifacts: options.artifacts,
     log: options.log,
-    notice: options.notice ?? options.log,
+    notice,
     mirror,
-    metrics: options.metrics ?? createSidecarMetrics(),
-    lease: trainerLease(options.trainerLeaseMs),
+    metrics,
+    lease,
+    watchKeepaliveMs: options.watchKeepaliveMs ?? 15_000,
     lock: createKeyedMutex(),
-    jobs: createJobStates(store),
+    jobs,
+    verdicts: createVerdicts(
+      { store, jobs, lease, notice, metrics, mirror, notify },
+      options.bootId === undefined ? {} : { bootId: options.bootId },
+    ),
     mirrored: (build) => (mirror ? { outbox: build() } : {}),
-    notify: () => mirror?.notify(),
+    notify,
     metricSources: new MetricSources(),
     async jobsToProto(jobs) {
       const sync = mirror ? await mirror.sync(jobs.map((j) => j.jobId)) : undefined;

@@ -9,6 +9,7 @@ import { endItems } from '../mlflow-items.ts';
 import {
   checkJobId,
   checkMetricNames,
+  checkSessionId,
   codePointLength,
   ERROR_MESSAGE_MAX_LENGTH,
   quote,
@@ -16,6 +17,7 @@ import {
 } from '../validation.ts';
 import { acceptedMetrics } from './best-epoch.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
+import { isLost, lostRefusal } from './verdicts.ts';
 
 const OUTCOME_STATUS: Record<number, Exclude<JobStatus, 'running'>> = {
   [TrainingOutcome.COMPLETED]: 'completed',
@@ -38,9 +40,13 @@ export function endTrainingHandlers(ctx: HandlerContext): HandlerGroup<'endTrain
         );
       }
       checkMetricNames(request.finalMetrics, 'final_metrics');
+      checkSessionId(request.sessionId);
       return lock(request.jobId, async () => {
-        const state = await existing(request.jobId);
+        // The trainer's own session ends a job declared lost: revived first, then ended as reported.
+        const state = await ctx.verdicts.reviveIfOwn(await existing(request.jobId), request.sessionId);
         const verdicts = state.classifier.classify(request.finalMetrics);
+        // A verdict is no report: an EndTraining from another session does not pass for its repeat.
+        if (isLost(state.job)) throw lostRefusal(state.job);
         if (state.job.status !== 'running') {
           if (state.job.status === status)
             return { job: (await jobsToProto([state.job]))[0]!, verdicts: verdicts.map(verdictToProto) };
@@ -84,6 +90,7 @@ export function endTrainingHandlers(ctx: HandlerContext): HandlerGroup<'endTrain
         notify();
         if (reported) ctx.metrics.clientLosses(reported);
         remember(job, state.classifier);
+        ctx.verdicts.ended(job.jobId);
         const primaryDefinition = state.classifier.definitionOf(primaryName);
         const bestText =
           job.bestEpoch !== undefined && job.bestValue !== undefined

@@ -3,13 +3,14 @@
 import { columnValues, formatEpochLine, type MetricVerdict } from '@training-callbacks/metric-catalog';
 import { verdictToProto } from '../convert.ts';
 import { epochItem, metricSourcesItem, mlflowMetricName } from '../mlflow-items.ts';
-import { checkEpoch, checkJobId, checkMetricNames, timestampOf } from '../validation.ts';
+import { checkEpoch, checkJobId, checkMetricNames, checkSessionId, timestampOf } from '../validation.ts';
 import { acceptedMetrics, nextBest } from './best-epoch.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
 
 export function epochHandlers(ctx: HandlerContext): HandlerGroup<'beginEpoch' | 'endEpoch'> {
   const { store, lock, log, notify, mirrored } = ctx;
-  const { running, storedEpochs } = ctx.jobs;
+  const { storedEpochs } = ctx.jobs;
+  const { running } = ctx.verdicts;
   /** A rejected metric either lost to another name meaning the same metric, or was out of its range. */
   const countRejections = (verdicts: readonly MetricVerdict[], canonical: (reported: string) => string) => {
     let duplicates = 0;
@@ -27,9 +28,11 @@ export function epochHandlers(ctx: HandlerContext): HandlerGroup<'beginEpoch' | 
     async beginEpoch(request) {
       checkJobId(request.jobId);
       checkEpoch(request.epoch);
+      checkSessionId(request.sessionId);
       const at = timestampOf(request.timestamp) ?? new Date();
-      await running(request.jobId);
+      await running(request.jobId, request.sessionId);
       await store.beginEpoch(request.jobId, request.epoch, at);
+      await ctx.verdicts.alive(request.jobId);
       return {};
     },
 
@@ -37,9 +40,10 @@ export function epochHandlers(ctx: HandlerContext): HandlerGroup<'beginEpoch' | 
       checkJobId(request.jobId);
       checkEpoch(request.epoch);
       checkMetricNames(request.metrics, 'metrics');
+      checkSessionId(request.sessionId);
       const timestamp = timestampOf(request.timestamp) ?? new Date();
       return lock(request.jobId, async () => {
-        const state = await running(request.jobId);
+        const state = await running(request.jobId, request.sessionId);
         const verdicts = state.classifier.classify(request.metrics);
         const metrics = acceptedMetrics(verdicts);
         const primaryName = state.classifier.catalog.primaryMetric;
@@ -75,6 +79,7 @@ export function epochHandlers(ctx: HandlerContext): HandlerGroup<'beginEpoch' | 
         });
         ctx.metricSources.recorded(request.jobId, sources);
         notify();
+        await ctx.verdicts.alive(request.jobId);
         ctx.metrics.epochIngested();
         countRejections(verdicts, (reported) => state.classifier.normaliseName(reported).name);
 

@@ -8,6 +8,7 @@ import { Migration20261201235000_point_identity_paging } from './Migration202612
 import { Migration20261202004653_change_feed } from './Migration20261202004653_change_feed.ts';
 import { Migration20261202011216_run_name_tags } from './Migration20261202011216_run_name_tags.ts';
 import { Migration20261202063117_change_feed_compaction } from './Migration20261202063117_change_feed_compaction.ts';
+import { Migration20261202064500_trainer_leases } from './Migration20261202064500_trainer_leases.ts';
 
 export const SQLITE_MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261126184022_initial', class: Migration20261126184022_initial },
@@ -23,4 +24,5 @@ export const SQLITE_MIGRATIONS: MigrationObject[] = [
     name: 'Migration20261202063117_change_feed_compaction',
     class: Migration20261202063117_change_feed_compaction,
   },
+  { name: 'Migration20261202064500_trainer_leases', class: Migration20261202064500_trainer_leases },
 ];

@@ -1,6 +1,7 @@
 // The watch benchmark (issue 11): what 100 watchers (WatchJob / WatchJobs over gRPC) cost a sidecar
 // that ingests 100 k batch points/s for 50 live jobs, side by side in one run. Run:
-//   npm run bench:watch                 (add `-- --quick` for a smoke run)
+//   npm run bench:watch                 (add `-- --quick` for a smoke run, `-- --profile DIR` for a
+//                                        V8 CPU profile of the sidecar, written when it exits)
 // Prints a markdown section for docs/benchmarks.md (it does not write the file).
 //
 // One sidecar (the built dist, as `npm start` runs it), a load generator here (50 TS clients, each
@@ -20,6 +21,10 @@ import { TrainingCallbacks } from '@training-callbacks/client';
 import { startSidecarProcess } from '@training-callbacks/sidecar/testing';
 
 const quick = process.argv.includes('--quick');
+/** `--profile DIR`: the sidecar writes a V8 CPU profile there (open it in Chrome DevTools). */
+const profileDir = process.argv.includes('--profile')
+  ? process.argv[process.argv.indexOf('--profile') + 1]
+  : undefined;
 const JOBS = 50;
 const WATCHERS = 100;
 const POINTS_PER_SECOND = 100_000;
@@ -120,6 +125,7 @@ async function main(): Promise<void> {
   await using sidecar = await startSidecarProcess({
     entry: 'dist',
     args: ['--quiet', '--http', 'off'],
+    ...(profileDir && { nodeFlags: ['--cpu-prof', '--cpu-prof-dir', profileDir] }),
     timeoutMs: 120_000,
   });
   const pid = sidecar.child.pid!;
@@ -202,6 +208,8 @@ async function main(): Promise<void> {
   await load;
   for (const job of jobs) await job.callbacks.onTrainEnd();
   watchers.stop();
+  // A graceful stop: the CPU profile (--profile) is written as the process exits.
+  await sidecar.stop('SIGTERM');
 
   const summary = (on: boolean) => {
     const phase = results.filter((r) => r.watchers === on);

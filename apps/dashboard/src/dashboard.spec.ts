@@ -1,7 +1,8 @@
 // The dashboard in a real Chromium against the real sidecar process (serving the built dashboard and
 // the Connect protocol on its HTTP listener), fed by the TypeScript client over gRPC. Times are
 // measured and printed, not asserted (see docs/benchmarks.md); waits have generous timeouts.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runTraining, TrainingCallbacks } from '@training-callbacks/client';
 import { createClient } from '@training-callbacks/grpc-adapter';
@@ -31,6 +32,8 @@ function callbacks(jobId: string, extra: Partial<ConstructorParameters<typeof Tr
     modelName: 'yolo11n',
     framework: 'ultralytics',
     deadlineMs: 30_000,
+    // A failed report fails the test instead of being counted and dropped.
+    strict: true,
     ...extra,
   });
   open.push(cb);
@@ -228,14 +231,113 @@ describe('the dashboard in Chromium', () => {
     await page.close();
   });
 
+  it('downloads an artifact from the job page', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'tc-dashboard-'));
+    try {
+      const file = path.join(dir, 'best.pt');
+      await writeFile(file, 'weights of the best epoch\n');
+      const cb = callbacks('with-artifact');
+      await cb.onTrainBegin();
+      // The sidecar has no artifact root here: the client uploads it.
+      await cb.logArtifact(file, 'checkpoints');
+      const page = await newPage();
+      await page.goto(`${base}/jobs/with-artifact`);
+      const link = page.getByTestId('artifact-link');
+      await link.waitFor(WAIT);
+      expect(await link.textContent()).toBe('checkpoints/best.pt');
+      const [download] = await Promise.all([page.waitForEvent('download', WAIT), link.click()]);
+      expect(download.suggestedFilename()).toBe('best.pt');
+      const saved = path.join(dir, 'downloaded');
+      await download.saveAs(saved);
+      expect(await readFile(saved, 'utf8')).toBe('weights of the best epoch\n');
+      await page.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('asks for a token when the sidecar needs one, and a read token is enough', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'tc-dashboard-'));
+    const read = 'r'.repeat(32);
+    try {
+      await writeFile(path.join(dir, 'tokens'), `read ${read}\nwrite ${'w'.repeat(32)}\n`);
+      await using guarded = await startSidecarProcess({
+        args: ['--quiet', '--auth-token-file', path.join(dir, 'tokens')],
+      });
+      const rpc = createClient(Service, guarded.address);
+      try {
+        await rpc.beginTraining(
+          { jobId: 'guarded-1', taskType: TaskType.OBJECT_DETECTION },
+          { metadata: { authorization: `Bearer ${'w'.repeat(32)}` } },
+        );
+      } finally {
+        rpc.close();
+      }
+      const page = await newPage();
+      await page.goto(`http://${guarded.httpAddress}/`);
+      const form = page.locator('form.token');
+      await form.waitFor(WAIT);
+      expect(await form.textContent()).toContain('none was given');
+      await form.locator('input').fill(read);
+      await form.locator('button').click();
+      await page.locator('[data-testid=job-row][data-job-id="guarded-1"]').waitFor(WAIT);
+      expect(await page.locator('form.token').count()).toBe(0);
+      await page.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reconnects after the sidecar restarts and goes on from where it was', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'tc-dashboard-'));
+    try {
+      await using first = await startSidecarProcess({ dataDir, args: ['--quiet'] });
+      const httpAddress = first.httpAddress!;
+      const rpc = createClient(Service, first.address);
+      try {
+        await rpc.beginTraining({ jobId: 'restarted-1', taskType: TaskType.OBJECT_DETECTION });
+        await rpc.endEpoch({ jobId: 'restarted-1', epoch: 0, metrics: { 'metrics/mAP50(B)': 0.2 } });
+      } finally {
+        rpc.close();
+      }
+      const page = await newPage();
+      await page.goto(`http://${httpAddress}/jobs/restarted-1`);
+      await expect.poll(() => page.getByTestId('primary-value').textContent(), WAIT).toBe('20.00%');
+      await first.stop();
+      await expect.poll(() => page.getByTestId('watch-state').textContent(), WAIT).toBe('reconnecting…');
+      // The same database and HTTP address: the page's stream resumes after the last seq it received.
+      await using second = await startSidecarProcess({ dataDir, args: ['--quiet', '--http', httpAddress] });
+      const again = createClient(Service, second.address);
+      try {
+        await again.endEpoch({ jobId: 'restarted-1', epoch: 1, metrics: { 'metrics/mAP50(B)': 0.45 } });
+      } finally {
+        again.close();
+      }
+      await expect.poll(() => page.getByTestId('primary-value').textContent(), WAIT).toBe('45.00%');
+      expect(await page.getByTestId('watch-state').textContent()).toBe('● live');
+      expect(await page.getByTestId('epoch-count').textContent()).toBe('2');
+      await page.close();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('compares jobs on their primary and shared metrics', async () => {
     await detectionJob('compare-a');
     const b = callbacks('compare-b');
     await b.onTrainBegin();
     await b.onEpochEnd(0, { 'metrics/mAP50(B)': 0.4, 'train/box_loss': 0.9 });
     const page = await newPage();
-    await page.goto(`${base}/compare?job=compare-a&job=compare-b`);
+    // Picked in the list: the compare button opens /compare with both.
+    await page.goto(`${base}/?q=compare-`);
+    for (const jobId of ['compare-a', 'compare-b']) {
+      const row = page.locator(`[data-testid=job-row][data-job-id="${jobId}"]`);
+      await row.waitFor(WAIT);
+      await row.locator('input[type=checkbox]').check();
+    }
+    await page.getByTestId('compare').click();
     await page.getByTestId('compare-table').waitFor(WAIT);
+    expect(new URL(page.url()).search).toBe('?job=compare-a&job=compare-b');
     expect(await page.getByTestId('compare-row').count()).toBe(2);
     expect(await page.getByTestId('compare-table').textContent()).toContain('52.00%');
     const charts = await page.getByTestId('compare-chart').evaluateAll((e) => e.map((x) => x.dataset.name));

@@ -26,12 +26,17 @@ export async function follow<E extends { seq: bigint }>(options: FollowOptions<E
     try {
       const from = afterSeq === undefined ? { afterSeq: 0n, fromHead: true } : { afterSeq, fromHead: false };
       options.onState(afterSeq === undefined ? 'connecting' : 'reconnecting');
+      let connected = false;
       for await (const event of options.open(from, options.signal)) {
         afterSeq = event.seq;
-        delayMs = 250;
+        if (!connected) {
+          // Each connection's first message (a heartbeat comes at once): live again.
+          connected = true;
+          delayMs = 250;
+          options.onState('live');
+        }
         if (!opened) {
           opened = true;
-          options.onState('live');
           options.onOpen?.();
         }
         options.onEvent(event);

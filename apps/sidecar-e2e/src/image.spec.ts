@@ -63,13 +63,29 @@ it('holds the pinned Node, the built sidecar and production dependencies only', 
       'pino',
     ]),
   );
-  for (const dev of ['vitest', 'typescript', 'nx', '@biomejs/biome', 'node', '@training-callbacks/client']) {
+  for (const dev of [
+    'vitest',
+    'typescript',
+    'nx',
+    '@biomejs/biome',
+    'node',
+    '@training-callbacks/fault-injection',
+  ]) {
     expect(installed).not.toContain(dev);
   }
   // Built JavaScript, no TypeScript sources or compiled tests.
   const sidecar = path.join(modules, '@training-callbacks/sidecar');
-  expect(readdirSync(sidecar).sort()).toEqual(['dist', 'package.json']);
+  expect(readdirSync(sidecar).sort()).toEqual(['bin', 'dist', 'package.json']);
   expect(readdirSync(path.join(sidecar, 'dist')).some((f) => f.includes('.spec.'))).toBe(false);
+  // The `training-callbacks` command runs from the tree too (e.g. `kubectl exec … jobs list`).
+  const cli = execFileSync(
+    node,
+    [path.join(sidecar, 'bin/training-callbacks.js'), 'jobs', 'list', '--help'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  expect(cli).toMatch(/Usage: training-callbacks jobs list/);
   // The Dockerfile copies exactly these two paths and starts what the tree has.
   const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
   for (const [, source] of dockerfile.matchAll(/^COPY (\S+) \S+$/gm)) {

@@ -354,6 +354,40 @@ describe('mirroring a whole job into MLflow', () => {
     expect(point!.value).toBe(0.882728);
   });
 
+  it('keeps system metrics under MLflow’s own system/ names, for its System metrics tab', async () => {
+    const jobId = uniqueJobId('system');
+    await rpc.beginTraining({ jobId, taskType: TaskType.IMAGE_CLASSIFICATION });
+    // As the Python client's sampler sends them: one row per sample, step = seconds since the job began.
+    await rpc.reportBatchMetrics([
+      {
+        jobId,
+        blocks: [
+          { epoch: 0, names: ['loss'], steps: [0n, 1n], values: [0.9, 0.8] },
+          {
+            epoch: 0,
+            names: ['system/gpu_0_utilization_percentage', 'system/cpu_utilization_percentage'],
+            steps: [10n, 20n],
+            values: [87, 12.5, 91, 13.5],
+          },
+        ],
+      },
+    ]);
+    await rpc.endTraining({ jobId, outcome: TrainingOutcome.COMPLETED });
+    await waitInSync(rpc, jobId);
+    const run = await onlyRunOf(mlflow, jobId);
+    expect(run.data.metrics.map((m) => m.key).sort()).toEqual(
+      ['batch/train_loss', 'system/cpu_utilization_percentage', 'system/gpu_0_utilization_percentage'].sort(),
+    );
+    await expectExactlyOnce(mlflow, run.info.runId, 'system/gpu_0_utilization_percentage', [10, 20], (s) =>
+      s === 10 ? 87 : 91,
+    );
+    await expectExactlyOnce(mlflow, run.info.runId, 'system/cpu_utilization_percentage', [10, 20], (s) =>
+      s === 10 ? 12.5 : 13.5,
+    );
+    // Kept as reported: no rename to record.
+    expect(Object.keys(run.data.tags).filter((t) => t.includes('system/'))).toEqual([]);
+  });
+
   it('lists jobs with their sync status', async () => {
     const jobId = uniqueJobId('listed');
     await rpc.beginTraining({ jobId, taskType: TaskType.IMAGE_CLASSIFICATION });

@@ -97,13 +97,14 @@ it('serves /metrics with RPC, ingest, rejection, job, outbox and database series
   client.close();
 });
 
-it('answers /livez, /readyz and the liveness/readiness health names, and 404 elsewhere', async () => {
+it('answers /livez, /readyz and the liveness/readiness health names, and 404 for a file it does not have', async () => {
   await using sidecar = await startSidecarProcess({ args: ['--quiet'] });
   const base = `http://${sidecar.httpAddress}`;
   expect((await fetch(`${base}/livez`)).status).toBe(200);
   const ready = await fetch(`${base}/readyz`);
   expect([ready.status, await ready.text()]).toEqual([200, 'ready\n']);
-  expect((await fetch(`${base}/nothing-here`)).status).toBe(404);
+  // (A path without an extension is the dashboard's: its index.html, for the page's own router.)
+  expect((await fetch(`${base}/nothing-here.txt`)).status).toBe(404);
   expect((await fetch(`${base}/metrics`, { method: 'POST' })).status).toBe(405);
   const health = healthClient(sidecar.address);
   expect(await health.check('liveness')).toBe('SERVING');

@@ -1,6 +1,8 @@
 // The store's outbox seen as the bridge's `MlflowOutbox`, and the messages between the sidecar's main
 // thread and its MLflow sync thread (see mlflow-mirror.ts for why there are two threads).
 
+// The light entry: the main thread imports this module too, and needs none of the client or worker.
+import { isSystemMetric } from '@training-callbacks/metric-catalog';
 import type {
   MlflowConfig,
   MlflowJobMirror,
@@ -10,7 +12,6 @@ import type {
   NewOutboxItem,
   OutboxItem,
 } from '@training-callbacks/mlflow-bridge';
-// The light entry: the main thread imports this module too, and needs none of the client or worker.
 import { toJsonNumber } from '@training-callbacks/mlflow-bridge/core';
 import type {
   OutboxReaderPlan,
@@ -32,6 +33,15 @@ export const MAX_POINTS_PER_STEP = 10_000;
  */
 export const BATCH_KEY_PREFIX = 'batch/';
 
+/**
+ * The MLflow key of a stored batch metric: `batch/` + its MLflow name, except for MLflow's own system
+ * metrics (`system/…`, sampled by the clients), which keep their name so that MLflow's "System metrics"
+ * tab shows them (no epoch metric shares their keys).
+ */
+export function mlflowBatchKey(name: string): string {
+  return isSystemMetric(name) ? name : BATCH_KEY_PREFIX + mlflowMetricName(name);
+}
+
 /** A stored entry as the bridge's item: batch-block references become `batch_metrics` payloads here. */
 function toBridgeItem(item: StoredOutboxItem): OutboxItem {
   const base = {
@@ -51,7 +61,7 @@ function toBridgeItem(item: StoredOutboxItem): OutboxItem {
       payload: block
         ? {
             epoch: block.epoch,
-            names: block.names.map((n) => BATCH_KEY_PREFIX + mlflowMetricName(n)),
+            names: block.names.map(mlflowBatchKey),
             steps: Array.from(block.steps, Number),
             values: Array.from(block.values, toJsonNumber),
             timestampMs: block.receivedAtMs,

@@ -10,9 +10,9 @@
 // - process.exit() and crashes ('exit', synchronous): an uncaught exception or unhandled rejection
 //   (seen by 'uncaughtExceptionMonitor', which changes nothing in Node's handling: the error is still
 //   printed and the exit code is still 1) is FAILED with "uncaught exception: Error: …"; otherwise the
-//   exit code decides as above. No event loop runs any more, so EndTraining goes out through a child
-//   process (sync-call.ts) the exit waits for (at most exitFlushTimeoutMs); what was still queued is
-//   counted in the losses it carries.
+//   exit code decides as above. No event loop runs any more, so the queued epoch reports and then
+//   EndTraining go out through a child process (sync-call.ts) the exit waits for (at most
+//   exitFlushTimeoutMs); what it cannot send (artifacts, batch points) is counted in the losses.
 import type { OutcomeName } from './names.ts';
 
 /** A job that an exit path can end (a TrainingCallbacks). */

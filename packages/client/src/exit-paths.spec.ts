@@ -64,7 +64,7 @@ async function jobOf(jobId: string) {
 
 // Each test starts a Node process (and the exit path another): generous on a loaded machine.
 describe('a trainer process that ends without onTrainEnd', { timeout: 60_000 }, () => {
-  it('process.exit(3): FAILED with the exit code; what was still queued is counted in the losses', async () => {
+  it('process.exit(3): FAILED with the exit code; the queued epoch reports are still delivered, the batch points counted', async () => {
     const trainer = startTrainer('exit');
     const { code } = await trainer.exited;
     expect(code).toBe(3);
@@ -72,11 +72,20 @@ describe('a trainer process that ends without onTrainEnd', { timeout: 60_000 }, 
     expect(job).toMatchObject({
       status: JobStatus.FAILED,
       errorMessage: 'the process exited with code 3 before onTrainEnd',
+      epochsReported: 1,
     });
-    expect(job?.clientLosses?.failedWrites).toBe(2n);
-    expect(job?.clientLosses?.droppedPoints).toBe(100n);
-    expect(job?.clientLosses?.reasons.join('\n')).toMatch(
-      /before the process exited: BeginEpoch 0, EndEpoch 0/,
+    expect(job?.clientLosses).toMatchObject({ failedWrites: 0n, droppedPoints: 100n });
+    expect(job?.clientLosses?.reasons).toEqual(['batch points not delivered before the process exited']);
+  });
+
+  it('process.exit(3) with a queued report the sidecar refuses: the refusal is counted in the end it sends', async () => {
+    const trainer = startTrainer('exit-refused');
+    expect((await trainer.exited).code).toBe(3);
+    const job = await jobOf(trainer.jobId);
+    expect(job).toMatchObject({ status: JobStatus.FAILED, epochsReported: 1 });
+    expect(job?.clientLosses?.failedWrites).toBe(1n);
+    expect(job?.clientLosses?.reasons).toContain(
+      '1 of 3 reports sent as the process exited not acknowledged',
     );
   });
 
@@ -108,6 +117,7 @@ describe('a trainer process that ends without onTrainEnd', { timeout: 60_000 }, 
     expect(await jobOf(trainer.jobId)).toMatchObject({
       status: JobStatus.FAILED,
       errorMessage: 'uncaught exception: Error: CUDA out of memory',
+      epochsReported: 1,
     });
   });
 
@@ -119,6 +129,7 @@ describe('a trainer process that ends without onTrainEnd', { timeout: 60_000 }, 
     expect(await jobOf(trainer.jobId)).toMatchObject({
       status: JobStatus.FAILED,
       errorMessage: 'unhandled rejection: Error: data loader died',
+      epochsReported: 1,
     });
   });
 

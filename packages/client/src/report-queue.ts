@@ -20,10 +20,18 @@ export type Settled<T> =
   | { readonly delivered: true; readonly value: T }
   | { readonly delivered: false; readonly error: RpcError };
 
+/** A report as one encoded unary call, for the exit path that sends it from a child process. */
+export interface EncodedCall {
+  readonly method: 'beginEpoch' | 'endEpoch';
+  readonly request: Uint8Array;
+}
+
 interface Entry {
   readonly what: string;
   readonly kind: ReportKind;
   readonly send: () => Promise<unknown>;
+  /** The report encoded, when the exit path can send it without an event loop. */
+  readonly encode?: (() => EncodedCall) | undefined;
   readonly settle: (settled: Settled<unknown>) => void;
   /** Set once settled (it may still sit at the head of the queue for a moment). */
   done?: boolean;
@@ -70,21 +78,27 @@ export class ReportQueue {
     return n;
   }
 
-  /** The reports not yet settled, in order (for the exit path, which counts them). */
-  pendingReports(): readonly string[] {
-    return this.entries.filter((e) => e.kind !== 'barrier' && !e.done).map((e) => e.what);
+  /** The reports not yet settled but the end, in order (for the exit path). */
+  pendingReports(): readonly { readonly what: string; readonly encode?: (() => EncodedCall) | undefined }[] {
+    return this.entries.filter((e) => e.kind !== 'barrier' && e.kind !== 'end' && !e.done);
   }
 
   /**
    * Appends a report; `send` delivers it (with retries) when its turn comes. Resolves when it is
    * settled; never rejects.
    */
-  enqueue<T>(what: string, kind: ReportKind, send: () => Promise<T>): Promise<Settled<T>> {
+  enqueue<T>(
+    what: string,
+    kind: ReportKind,
+    send: () => Promise<T>,
+    encode?: () => EncodedCall,
+  ): Promise<Settled<T>> {
     return new Promise<Settled<T>>((resolve) => {
       const entry: Entry = {
         what,
         kind,
         send,
+        encode,
         settle: (settled) => {
           entry.done = true;
           (resolve as (settled: Settled<unknown>) => void)(settled);

@@ -1,7 +1,7 @@
-// One unary call made synchronously, for the exit paths that have no event loop left ('exit', a
-// crash): a short-lived child Node process makes the call with @grpc/grpc-js while this process
-// waits for it (spawnSync), bounded by a timeout. The request is encoded here; the child only moves
-// bytes, and retries what the shared status table (proto/status-table.json) calls transient.
+// The exit paths that have no event loop left ('exit', a crash) still deliver the job's last words:
+// a short-lived child Node process makes the calls with @grpc/grpc-js while this process waits for it
+// (spawnSync), bounded by a timeout. The requests are encoded here; the child only moves bytes, and
+// retries what the shared status table (proto/status-table.json) calls transient.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import {
@@ -12,10 +12,13 @@ import {
   STATUS_CLASSES,
 } from '@training-callbacks/proto';
 import type { Connection } from './connection.ts';
+import type { EncodedCall } from './report-queue.ts';
 
 const TRANSIENT_CODES = [...STATUS_CLASSES].filter(([, c]) => c === 'transient').map(([code]) => code);
 
-// CommonJS, run with `node -e`: reads its input as JSON from stdin, exits 0 when the call succeeded.
+// CommonJS, run with `node -e`; reads its input as JSON from stdin. Sends the reports in order (until
+// half the time is spent), counts those that failed, then sends the EndTraining variant for that
+// count (its losses include them). Exits 0 when EndTraining succeeded.
 const CHILD = `
 const input = JSON.parse(require('node:fs').readFileSync(0, 'utf8'));
 const grpc = require(input.grpcPath);
@@ -27,41 +30,67 @@ const client = new grpc.Client(input.address, credentials, {
   'grpc.initial_reconnect_backoff_ms': 100,
   'grpc.max_reconnect_backoff_ms': 500,
 });
-const deadline = Date.now() + input.timeoutMs;
+const started = Date.now();
+const deadline = started + input.timeoutMs;
+const reportsDeadline = started + input.timeoutMs / 2;
 const metadata = new grpc.Metadata();
 if (input.authorization) metadata.set(input.authorizationKey, input.authorization);
 const same = (x) => x;
-const attempt = () =>
-  client.makeUnaryRequest(input.path, same, same, Buffer.from(input.request, 'base64'), metadata,
-    { deadline: Math.min(deadline, Date.now() + input.callMs), waitForReady: true }, (error) => {
-      if (!error) process.exit(0);
-      const marker = error.metadata ? String(error.metadata.get(input.retryKey)[0] ?? '') : '';
-      const transient = marker === input.retryTransient || (marker !== input.retryPermanent && input.transientCodes.includes(error.code));
-      if (transient && Date.now() + 100 < deadline) { setTimeout(attempt, 100); return; }
-      process.stderr.write(String(error.code) + ' ' + (error.details || error.message));
-      process.exit(3);
-    });
-attempt();
+function unary(path, request, until, done) {
+  const attempt = () =>
+    client.makeUnaryRequest(path, same, same, Buffer.from(request, 'base64'), metadata,
+      { deadline: Math.min(until, Date.now() + input.callMs), waitForReady: true }, (error) => {
+        if (!error) return done();
+        const marker = error.metadata ? String(error.metadata.get(input.retryKey)[0] ?? '') : '';
+        const transient = marker === input.retryTransient || (marker !== input.retryPermanent && input.transientCodes.includes(error.code));
+        if (transient && Date.now() + 100 < until) { setTimeout(attempt, 100); return; }
+        done(error);
+      });
+  attempt();
+}
+let next = 0;
+let failed = 0;
+function step() {
+  if (next < input.reports.length && Date.now() < reportsDeadline) {
+    const report = input.reports[next++];
+    unary(report.path, report.request, reportsDeadline, (error) => { if (error) failed++; step(); });
+    return;
+  }
+  failed += input.reports.length - next;
+  next = input.reports.length;
+  unary(input.endPath, input.ends[failed], deadline, (error) => {
+    if (!error) process.exit(0);
+    process.stderr.write(String(error.code) + ' ' + (error.details || error.message));
+    process.exit(3);
+  });
+}
+step();
 `;
 
+function path(method: keyof (typeof Service)['method']): string {
+  return `/${Service.typeName}/${Service.method[method].name}`;
+}
+
 /**
- * Calls `method` of the TrainingCallbacks service with the encoded `request`, synchronously, within
- * `timeoutMs`. Returns undefined on success, else what went wrong.
+ * Sends `reports` in order, then EndTraining — `ends[k]`, the request whose losses count the `k`
+ * reports that failed — synchronously, within `timeoutMs`. Returns undefined when EndTraining was
+ * acknowledged, else what went wrong.
  */
-export function callUnarySync(
+export function sendReportsAndEndSync(
   connection: Connection,
-  method: keyof (typeof Service)['method'],
-  request: Uint8Array,
+  reports: readonly EncodedCall[],
+  ends: readonly Uint8Array[],
   timeoutMs: number,
 ): string | undefined {
-  const desc = Service.method[method];
+  const base64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
   const input = {
     grpcPath: createRequire(import.meta.url).resolve('@grpc/grpc-js'),
     address: connection.address,
-    path: `/${Service.typeName}/${desc.name}`,
-    request: Buffer.from(request).toString('base64'),
+    reports: reports.map((r) => ({ path: path(r.method), request: base64(r.request) })),
+    endPath: path('endTraining'),
+    ends: ends.map(base64),
     timeoutMs,
-    callMs: Math.max(500, Math.floor(timeoutMs / 2)),
+    callMs: Math.max(500, Math.floor(timeoutMs / 4)),
     authorizationKey: connection.authorization?.key,
     authorization: connection.authorization?.value,
     ca: connection.tlsFiles?.ca.toString('base64'),

@@ -6,8 +6,10 @@ import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
 import { createClient, RpcError, type ServiceClient, Status } from '@training-callbacks/grpc-adapter';
 import {
   type Artifact,
+  BeginEpochRequestSchema,
   type BestEpoch,
   DEFAULT_SIDECAR_ADDRESS,
+  EndEpochRequestSchema,
   EndTrainingRequestSchema,
   type Job,
   JobStatus,
@@ -42,9 +44,9 @@ import {
   toOutcome,
   toTaskType,
 } from './names.ts';
-import { DEFAULT_MAX_QUEUED_REPORTS, ReportQueue, type Settled } from './report-queue.ts';
+import { DEFAULT_MAX_QUEUED_REPORTS, type EncodedCall, ReportQueue, type Settled } from './report-queue.ts';
 import { type CallWithRetryOptions, callWithRetry, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
-import { callUnarySync } from './sync-call.ts';
+import { sendReportsAndEndSync } from './sync-call.ts';
 import { thisTrainerProcess } from './trainer-process.ts';
 
 /** The sidecar address used when neither the `address` option nor TRAINING_CALLBACKS_ADDRESS is set. */
@@ -303,6 +305,9 @@ function errorMessage(error: unknown): string {
 
 const NOT_DELIVERED = { delivered: false, pending: false } as const;
 
+/** Queued epoch reports the exit path still sends (from its child process, before EndTraining). */
+const MAX_REPORTS_AT_EXIT = 8;
+
 /**
  * The trainer's side of the sidecar, mirroring the seed's callbacks: `onTrainBegin`, `onEpochBegin`,
  * `onBatchEnd`, `onEpochEnd`, `onTrainEnd`, `logArtifact`, `logArtifacts`. It never throws into or
@@ -480,16 +485,25 @@ export class TrainingCallbacks implements ExitParticipant {
    * lost it: restarted on another database), BeginTraining is sent again once and the write retried
    * (the shared status table's rule). A write after a refused BeginTraining is not sent.
    */
-  private enqueueWrite<T>(what: string, send: () => Promise<T>): Promise<Settled<T>> {
-    return this.queue.enqueue(what, 'write', async () => {
-      if (this.beginError) {
-        throw new RpcError(
-          Status.FAILED_PRECONDITION,
-          `not sent: BeginTraining was refused (${this.beginError.codeName}: ${this.beginError.message})`,
-        );
-      }
-      return this.resendAfterRebegin(send);
-    });
+  private enqueueWrite<T>(
+    what: string,
+    send: () => Promise<T>,
+    encode?: () => EncodedCall,
+  ): Promise<Settled<T>> {
+    return this.queue.enqueue(
+      what,
+      'write',
+      async () => {
+        if (this.beginError) {
+          throw new RpcError(
+            Status.FAILED_PRECONDITION,
+            `not sent: BeginTraining was refused (${this.beginError.codeName}: ${this.beginError.message})`,
+          );
+        }
+        return this.resendAfterRebegin(send);
+      },
+      encode,
+    );
   }
 
   /** Runs `send`; on NOT_FOUND for the acknowledged job, BeginTraining once again, then `send` once more. */
@@ -655,13 +669,14 @@ export class TrainingCallbacks implements ExitParticipant {
     this.assertOpen('onEpochBegin');
     this.currentEpoch = epoch;
     const timestamp = timestampFromDate(options.timestamp ?? new Date());
-    const settled = this.enqueueWrite(`BeginEpoch ${epoch}`, () =>
-      this.call((deadline) =>
-        this.client.beginEpoch(
-          { jobId: this.jobId, sessionId: this.sessionId, epoch, timestamp },
-          { deadline },
-        ),
-      ),
+    const request = { jobId: this.jobId, sessionId: this.sessionId, epoch, timestamp };
+    const settled = this.enqueueWrite(
+      `BeginEpoch ${epoch}`,
+      () => this.call((deadline) => this.client.beginEpoch(request, { deadline })),
+      () => ({
+        method: 'beginEpoch',
+        request: toBinary(BeginEpochRequestSchema, create(BeginEpochRequestSchema, request)),
+      }),
     );
     return TrainingCallbacks.delivery(await this.answer(settled));
   }
@@ -759,8 +774,13 @@ export class TrainingCallbacks implements ExitParticipant {
       metrics: { ...metrics },
       timestamp,
     };
-    const settled = this.enqueueWrite(`EndEpoch ${epoch}`, () =>
-      this.call((deadline) => this.client.endEpoch(request, { deadline })),
+    const settled = this.enqueueWrite(
+      `EndEpoch ${epoch}`,
+      () => this.call((deadline) => this.client.endEpoch(request, { deadline })),
+      () => ({
+        method: 'endEpoch',
+        request: toBinary(EndEpochRequestSchema, create(EndEpochRequestSchema, request)),
+      }),
     );
     const result = await this.answer(settled);
     if (result?.delivered) {
@@ -977,34 +997,58 @@ export class TrainingCallbacks implements ExitParticipant {
   }
 
   /**
-   * An exit path without an event loop ('exit', an uncaught exception): EndTraining is sent by a
-   * short-lived child process while this one waits (at most `timeoutMs`). What is still queued
-   * cannot be sent any more and is counted in the losses it carries.
+   * An exit path without an event loop ('exit', an uncaught exception): the queued epoch reports,
+   * then EndTraining, are sent by a short-lived child process while this one waits (at most
+   * `timeoutMs`). What cannot be sent that way (artifacts, batch points) is counted in the losses.
    */
   endSyncOnExit(outcome: OutcomeName, message: string | undefined, timeoutMs: number): void {
     if (this.currentState !== 'running' || this.endDone) return;
     this.endDone = true;
-    const pendingReports = this.queue.pendingReports().filter((what) => what !== 'EndTraining');
-    if (pendingReports.length > 0) {
-      this.lost.add(`not delivered before the process exited: ${pendingReports.join(', ')}`, {
-        failedWrites: pendingReports.length,
+    // The epoch reports still queued go first, in order, from the child process; the rest (artifacts,
+    // a BeginTraining never acknowledged, batch points) cannot, and is counted as lost.
+    const pending = this.queue.pendingReports();
+    const sendable = pending.filter((r) => r.encode !== undefined).slice(0, MAX_REPORTS_AT_EXIT);
+    const unsendable = pending.filter((r) => !sendable.includes(r)).map((r) => r.what);
+    if (unsendable.length > 0) {
+      this.lost.add(`not delivered before the process exited: ${unsendable.join(', ')}`, {
+        failedWrites: unsendable.length,
       });
     }
     const stats = this.reporter.stats();
     const points = stats.pointsPending + stats.pointsInFlight;
     if (points > 0)
       this.lost.add('batch points not delivered before the process exited', { droppedPoints: points });
-    const request = create(EndTrainingRequestSchema, {
-      jobId: this.jobId,
-      sessionId: this.sessionId,
-      outcome: toOutcome(outcome),
-      errorMessage: message ?? '',
-      losses: lossesToProto(this.losses()),
-    });
-    const failure = callUnarySync(
+    // EndTraining carries the losses, which depend on how many of those reports fail: one variant
+    // per count, the child sends the one that is true.
+    const base = this.losses();
+    const endVariants = sendable
+      .map((_, index) => index)
+      .concat(sendable.length)
+      .map((failed) => {
+        const losses =
+          failed === 0
+            ? base
+            : {
+                ...base,
+                failedWrites: base.failedWrites + failed,
+                reasons: [
+                  ...base.reasons,
+                  `${failed} of ${sendable.length} reports sent as the process exited not acknowledged`,
+                ].slice(0, 16),
+              };
+        const request = create(EndTrainingRequestSchema, {
+          jobId: this.jobId,
+          sessionId: this.sessionId,
+          outcome: toOutcome(outcome),
+          errorMessage: message ?? '',
+          losses: lossesToProto(losses),
+        });
+        return toBinary(EndTrainingRequestSchema, request);
+      });
+    const failure = sendReportsAndEndSync(
       this.connection,
-      'endTraining',
-      toBinary(EndTrainingRequestSchema, request),
+      sendable.map((r) => (r.encode as () => EncodedCall)()),
+      endVariants,
       timeoutMs,
     );
     if (failure) this.warnOnce('exit', `could not end the job as the process exited: ${failure}`);

@@ -7,7 +7,12 @@ import { startTcpFaultProxy } from '@training-callbacks/fault-injection';
 import { createClient } from '@training-callbacks/grpc-adapter';
 import { JobStatus, TrainingCallbacks as TrainingCallbacksService } from '@training-callbacks/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SidecarProcess, startSidecarProcess } from '../testing.ts';
+import {
+  createCertificateAuthority,
+  issueCertificate,
+  type SidecarProcess,
+  startSidecarProcess,
+} from '../testing.ts';
 import { runCli, startCli } from './cli-process.ts';
 import { CLI_EXIT_CODES } from './exit-codes.ts';
 
@@ -62,6 +67,29 @@ describe('training-callbacks against a real sidecar', { timeout: TIMEOUT }, () =
     } finally {
       client.close();
     }
+  });
+
+  it('import-csv takes a results.csv as Ultralytics 8.4 writes it (its own save_metrics), for another task', async () => {
+    // testdata/results-ultralytics-8.4-segment.csv was written by ultralytics 8.4.190's BaseTrainer.save_metrics.
+    const file = path.join(import.meta.dirname, 'testdata', 'results-ultralytics-8.4-segment.csv');
+    const run = await runCli(
+      ['import-csv', file, '--job', 'seg-8', '--task', 'instance_segmentation', '--json'],
+      env,
+    );
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      jobId: 'seg-8',
+      taskType: 'TASK_TYPE_INSTANCE_SEGMENTATION',
+      bestEpoch: 2,
+    });
+    expect(run.stderr).toMatch(/epoch 2 │ Box mAP@0\.5 60\.12% │ .*Mask mAP@0\.5 56\.12%/);
+    const shown = await runCli(['jobs', 'show', 'seg-8'], env);
+    expect(shown.stdout).toMatch(/^best +Box mAP@0\.5 60\.12% @ epoch 2$/m);
+    const csv = await runCli(['export', 'seg-8'], env);
+    const [header, first] = csv.stdout.split('\n');
+    expect(header).toMatch(/^job_id,epoch,loss,accuracy,learning_rate,timestamp,mAP50,mAP50-95,/);
+    expect(header).toContain(',mask_mAP50,');
+    expect(first).toMatch(/^seg-8,0,,,0\.000333,/);
   });
 
   it('jobs list prints a table with the catalog-formatted best; --json the jobs; nothing on stderr', async () => {
@@ -258,6 +286,14 @@ describe('training-callbacks against a real sidecar', { timeout: TIMEOUT }, () =
     expect(event.epoch?.epoch).not.toBe(1);
   });
 
+  it('jobs watch ends quietly with 0 when its reader goes away (`… --json | head -n 1`)', async () => {
+    await using watch = startCli(['jobs', 'watch', 'yolo-csv', '--json', '--heartbeats'], env);
+    await watch.waitForLines(1);
+    watch.child.stdout!.destroy(); // the pipe's reader exits; the next heartbeat's write gets EPIPE
+    expect(await watch.stop('SIGCONT')).toBe(0); // SIGCONT changes nothing: this only waits for the exit
+    expect(watch.stderr()).toBe('');
+  });
+
   it('jobs watch without a job follows the job list', async () => {
     await using watch = startCli(['jobs', 'watch', '--json', '--from-head', '--heartbeats'], env);
     // A heartbeat (every 0.5 s here) shows the stream is open, so the job begun next is live news.
@@ -374,6 +410,32 @@ describe('training-callbacks without a sidecar', { timeout: TIMEOUT }, () => {
       const bad = await runCli(['serve', '--durability', 'sometimes', '--db', path.join(dir, 'db.sqlite')]);
       expect(bad.code).toBe(2);
       expect(bad.stderr).toMatch(/--durability must be "normal" or "full"/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('TLS: without the CA the sidecar is unreachable (exit 11, the hint names --ca-file); --ca-file connects', async () => {
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(path.join(tmpdir(), 'tc-cli-tls-'));
+    try {
+      const ca = createCertificateAuthority(dir, 'ca');
+      const server = issueCertificate(ca, dir, 'sidecar', 'server');
+      await using sidecar = await startSidecarProcess({
+        args: ['--tls-cert', server.certFile, '--tls-key', server.keyFile],
+      });
+      const env = { TRAINING_CALLBACKS_ADDRESS: sidecar.address };
+      const plain = await runCli(['jobs', 'list', '--timeout', '5'], env);
+      expect(plain.code).toBe(CLI_EXIT_CODES.unavailable.code);
+      expect(plain.stderr).toMatch(/a sidecar with TLS also needs --ca-file/);
+      const tls = await runCli(['jobs', 'list', '--json'], {
+        ...env,
+        TRAINING_CALLBACKS_CA_FILE: ca.certFile,
+      });
+      expect(tls).toMatchObject({ code: 0, stdout: '[]\n' });
+      const flag = await runCli(['jobs', 'list', '--json', '--ca-file', ca.certFile], env);
+      expect(flag).toMatchObject({ code: 0, stdout: '[]\n' });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

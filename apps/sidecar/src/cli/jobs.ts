@@ -235,9 +235,10 @@ export interface WatchOptions {
   fromHead?: boolean;
   heartbeats?: boolean;
   reconnectFor?: string;
+  stallTimeout?: string;
 }
 
-function watchStart(options: WatchOptions): { afterSeq: bigint; fromHead: boolean; reconnectForMs: number } {
+function watchStart(options: WatchOptions) {
   let afterSeq = 0n;
   if (options.afterSeq !== undefined) {
     if (!/^\d+$/.test(options.afterSeq)) {
@@ -252,7 +253,18 @@ function watchStart(options: WatchOptions): { afterSeq: bigint; fromHead: boolea
   if (!Number.isFinite(reconnectFor) || reconnectFor < 0) {
     throw new UsageError(`--reconnect-for must be a number of seconds ≥ 0, got "${options.reconnectFor}"`);
   }
-  return { afterSeq, fromHead: options.fromHead === true, reconnectForMs: reconnectFor * 1000 };
+  const stall = Number(options.stallTimeout ?? '60');
+  if (!Number.isFinite(stall) || stall <= 0) {
+    throw new UsageError(
+      `--stall-timeout must be a positive number of seconds, got "${options.stallTimeout}"`,
+    );
+  }
+  return {
+    afterSeq,
+    fromHead: options.fromHead === true,
+    reconnectForMs: reconnectFor * 1000,
+    stallMs: stall * 1000,
+  };
 }
 
 function reconnectMessages(context: ClientContext) {

@@ -118,7 +118,12 @@ export async function runCli(argv: readonly string[], io: CliIo, signal: AbortSi
       .option('--after-seq <SEQ>', 'resume after this seq (the "seq" of the last event you saw)')
       .option('--from-head', 'only changes from now on')
       .option('--heartbeats', 'also print the heartbeats the sidecar sends while nothing changes')
-      .option('--reconnect-for <S>', 'give up after S seconds of failed reconnects', '300'),
+      .option('--reconnect-for <S>', 'give up after S seconds of failed reconnects', '300')
+      .option(
+        '--stall-timeout <S>',
+        'reconnect when nothing, not even a heartbeat (every 15 s by default), came for S seconds',
+        '60',
+      ),
   ).action(
     client((context, jobId: string | undefined, options: Parameters<typeof watchJobs>[1]) =>
       jobId === undefined ? watchJobs(context, options) : watchJob(context, jobId, options),

@@ -22,6 +22,11 @@ export interface ResumableWatchOptions<E extends { seq: bigint }> {
   signal: AbortSignal;
   /** Give up when no reconnect succeeded for this long, in milliseconds. */
   reconnectForMs: number;
+  /**
+   * A stream that brings nothing — no event, no heartbeat — for this long is taken for dead (a NAT or
+   * proxy that dropped the connection without a word) and resumed, in milliseconds.
+   */
+  stallMs: number;
   /** Called before waiting `delayMs` to reconnect after `afterSeq`. */
   onReconnecting(error: RpcError, afterSeq: bigint, delayMs: number): void;
   /** Called when the first event after a reconnect arrived. */
@@ -52,8 +57,15 @@ export async function* resumableWatch<E extends { seq: bigint }>(
   let retry = 0;
   let failingSince: number | undefined;
   while (!signal.aborted) {
+    const attempt = new AbortController();
+    const abortAttempt = () => attempt.abort();
+    signal.addEventListener('abort', abortAttempt, { once: true });
     try {
-      for await (const event of options.open(after, fromHead, signal)) {
+      for await (const event of withStallTimeout(
+        options.open(after, fromHead, attempt.signal),
+        options.stallMs,
+        attempt,
+      )) {
         if (retry > 0) options.onReconnected(after);
         retry = 0;
         failingSince = undefined;
@@ -76,6 +88,39 @@ export async function* resumableWatch<E extends { seq: bigint }>(
       const delay = backoffDelay(retry++, DEFAULT_RETRY_POLICY);
       options.onReconnecting(error, after, delay);
       await sleep(delay, signal);
+    } finally {
+      signal.removeEventListener('abort', abortAttempt);
+      attempt.abort(); // ends the call of this attempt, whatever ended the loop
     }
+  }
+}
+
+/** The stream's events; UNAVAILABLE (and `attempt` aborted) when nothing arrives for `stallMs`. */
+async function* withStallTimeout<E>(
+  stream: AsyncIterable<E>,
+  stallMs: number,
+  attempt: AbortController,
+): AsyncGenerator<E> {
+  const iterator = stream[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const stalled = new Promise<'stalled'>((resolve) => {
+        timer = setTimeout(() => resolve('stalled'), stallMs);
+      });
+      const next = await Promise.race([iterator.next(), stalled]).finally(() => clearTimeout(timer));
+      if (next === 'stalled') {
+        attempt.abort();
+        throw new RpcError(
+          Status.UNAVAILABLE,
+          `nothing (not even a heartbeat) arrived for ${Math.round(stallMs / 1000)} s; the connection is taken for dead`,
+        );
+      }
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    // Ends the stream's generator (and so its call); a generator that already failed just says done.
+    void Promise.resolve(iterator.return?.()).catch(() => undefined);
   }
 }

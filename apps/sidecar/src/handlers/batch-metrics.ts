@@ -3,11 +3,11 @@
 // anywhere stores nothing, so a client may resend it whole (points are identified by name and step,
 // so what was stored already is not stored twice; see the store's batch-points.ts).
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
-import { applyScale, checkMetricName } from '@training-callbacks/metric-catalog';
+import { applyScale, checkMetricName, isSystemMetric } from '@training-callbacks/metric-catalog';
 import type { BatchBlock } from '@training-callbacks/store';
 import type { RejectionReason } from '../metrics.ts';
-import { BATCH_ITEM_KIND, type MetricSource, metricSourcesItem, mlflowMetricName } from '../mlflow-items.ts';
-import { BATCH_KEY_PREFIX } from '../mlflow-outbox.ts';
+import { BATCH_ITEM_KIND, type MetricSource, metricSourcesItem } from '../mlflow-items.ts';
+import { BATCH_KEY_PREFIX, mlflowBatchKey } from '../mlflow-outbox.ts';
 import { checkJobId, checkSessionId, quote } from '../validation.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
 import type { JobState } from './job-states.ts';
@@ -91,12 +91,13 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
             continue;
           }
           if (mirror) {
-            // `batch/` alone is the documented rule for every batch key, not a rename worth a tag.
+            // `batch/` alone is the documented rule for every batch key (and system/ names keep
+            // theirs), not a rename worth a tag.
             for (const [c, n] of normalised.entries()) {
-              const name = BATCH_KEY_PREFIX + mlflowMetricName(n.name);
+              const name = mlflowBatchKey(n.name);
               const reported = block.names[c]!;
-              if (name !== BATCH_KEY_PREFIX + reported || n.scale !== 1)
-                sources.push({ name, reported, scale: n.scale });
+              const unrenamed = isSystemMetric(reported) ? reported : BATCH_KEY_PREFIX + reported;
+              if (name !== unrenamed || n.scale !== 1) sources.push({ name, reported, scale: n.scale });
             }
           }
           const values = Float64Array.from(block.values);

@@ -17,7 +17,12 @@ for (let step = 0; step < 100; step++) callbacks.onBatchEnd(step, { loss: 1 / (s
 void callbacks.onEpochEnd(0, { accuracy: 0.5 });
 
 switch (mode) {
-  case 'exit': // process.exit() at once: the queued reports cannot be sent any more
+  case 'exit': // process.exit() at once: the exit path sends the queued epoch reports itself
+    console.log('training');
+    process.exit(3);
+    break;
+  case 'exit-refused': // the same, with a queued report the sidecar refuses
+    void callbacks.onEpochEnd(-1, { accuracy: 0.1 });
     console.log('training');
     process.exit(3);
     break;

@@ -77,6 +77,7 @@ class Settings(Protocol):
     """What the transport reads of its client, at each use (so a changed setting applies at once)."""
 
     job_id: str
+    session_id: str
     address: str
     connection: Connection
     call_timeout: float
@@ -102,6 +103,11 @@ class JobState:
         self.resumed = False
         self.last_epoch_response: pb.EndEpochResponse | None = None
         self.deferred_error: BaseException | None = None  # strict mode: raised at the next call
+        # From BeginTraining's answer: how often to beat (0: the sidecar takes no heartbeats), the lease,
+        # and whether the sidecar watches this process.
+        self.heartbeat_interval = 0.0
+        self.lease_seconds = 0.0
+        self.process_watched = False
         self._warned: set[str] = set()
 
     def warn_once(self, key: str, message: str, *args: Any) -> None:
@@ -139,6 +145,7 @@ class Transport:
         self._inflight: list[Row] = []
         self._inflight_requests: tuple[list[pb.ReportBatchMetricsRequest], int] = ([], 0)
         self._thread: threading.Thread | None = None
+        self._stub_lock = threading.Lock()  # the sender and the clock thread share the channel
         self._channel: grpc.Channel | None = None
         self._stub: pb_grpc.TrainingCallbacksStub | None = None
         self.accepted_points = 0
@@ -203,10 +210,26 @@ class Transport:
 
     @property
     def _client_stub(self) -> pb_grpc.TrainingCallbacksStub:
-        if self._stub is None:
-            self._channel = create_channel(self.settings.connection)
-            self._stub = pb_grpc.TrainingCallbacksStub(self._channel)
-        return self._stub
+        with self._stub_lock:
+            if self._stub is None:
+                self._channel = create_channel(self.settings.connection)
+                self._stub = pb_grpc.TrainingCallbacksStub(self._channel)
+            return self._stub
+
+    def heartbeat(self, session_id: str) -> pb.HeartbeatResponse | None:
+        """One Heartbeat (from the clock thread); None when it failed. NOT_FOUND for an acknowledged
+        job is the sidecar having lost it: BeginTraining is sent again, as for any write."""
+        try:
+            return self._client_stub.Heartbeat(
+                pb.HeartbeatRequest(job_id=self.settings.job_id, session_id=session_id), timeout=self.settings.call_timeout
+            )
+        except grpc.RpcError as err:
+            code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+            if self._job_lost(code, True):
+                self.wake.set()  # the sender begins the job again
+            else:
+                logger.debug("training-callbacks: heartbeat of job %s failed: %s", self.settings.job_id, code.name)
+            return None
 
     def _run(self) -> None:
         pid = os.getpid()
@@ -228,9 +251,11 @@ class Transport:
             if self.state.ended and ok and self.idle():
                 break
         if self._channel is not None and pid == os.getpid():
-            self._channel.close()
-            self._channel = None
-            self._stub = None
+            with self._stub_lock:
+                if self._channel is not None:
+                    self._channel.close()
+                self._channel = None
+                self._stub = None
 
     def _pump(self) -> bool:
         """Sends what is queued. False on a transient failure (the caller backs off and retries)."""
@@ -349,6 +374,9 @@ class Transport:
             if op.kind == "begin":
                 response = stub.BeginTraining(op.request, timeout=timeout)
                 state.job, state.catalog, state.resumed = response.job, response.catalog, response.resumed
+                state.heartbeat_interval = response.heartbeat_interval_seconds
+                state.lease_seconds = response.lease_seconds
+                state.process_watched = response.process_watched
                 state.begin = "acked"
             elif op.kind == "epoch_begin":
                 response = stub.BeginEpoch(op.request, timeout=timeout)
@@ -457,7 +485,11 @@ class Transport:
                 digest.update(chunk)
                 size += len(chunk)
         header = pb.UploadArtifactHeader(
-            job_id=self.settings.job_id, artifact_path=destination, size_bytes=size, sha256=digest.hexdigest()
+            job_id=self.settings.job_id,
+            artifact_path=destination,
+            size_bytes=size,
+            sha256=digest.hexdigest(),
+            session_id=self.settings.session_id,
         )
 
         def messages() -> Iterator[pb.UploadArtifactRequest]:
@@ -567,7 +599,7 @@ class Transport:
 
     def _build_requests(self, rows: list[Row]) -> tuple[list[pb.ReportBatchMetricsRequest], int]:
         """Groups consecutive rows with the same epoch and names into blocks, blocks into messages."""
-        job_id = self.settings.job_id
+        job_id, session_id = self.settings.job_id, self.settings.session_id
         requests: list[pb.ReportBatchMetricsRequest] = []
         blocks: list[pb.BatchMetricsBlock] = []
         in_message = 0
@@ -612,7 +644,7 @@ class Transport:
             if key is None or key[0] != epoch or key[1] != names or len(values) + len(row) > _VALUES_PER_BLOCK:
                 close_block()
                 if in_message >= _VALUES_PER_MESSAGE:
-                    requests.append(pb.ReportBatchMetricsRequest(job_id=job_id, blocks=blocks))
+                    requests.append(pb.ReportBatchMetricsRequest(job_id=job_id, blocks=blocks, session_id=session_id))
                     blocks, in_message = [], 0
                 key, steps, values = (epoch, names), [], []
             steps.append(step)
@@ -620,5 +652,5 @@ class Transport:
             points += len(row)
         close_block()
         if blocks:
-            requests.append(pb.ReportBatchMetricsRequest(job_id=job_id, blocks=blocks))
+            requests.append(pb.ReportBatchMetricsRequest(job_id=job_id, blocks=blocks, session_id=session_id))
         return requests, points

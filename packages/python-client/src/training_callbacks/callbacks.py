@@ -36,8 +36,10 @@ from ._config import (
 )
 from ._connection import resolve_connection
 from . import _exit
+from ._background import Background
 from ._losses import Losses
 from ._proto.trainingcallbacks.v1 import training_callbacks_pb2 as pb
+from ._trainer import new_session_id, trainer_process
 from ._transport import JobState, Op, Transport
 from .errors import (
     BufferFullError,
@@ -84,6 +86,8 @@ class ClientStats:
         dropped_points: Points in those rows.
         failed_writes: Writes the sidecar refused (INVALID_ARGUMENT, NOT_FOUND, ...).
         unreachable: True while the last attempt to reach the sidecar failed.
+        heartbeats: Heartbeats the sidecar answered (from the background thread).
+        system_samples: System-metric samples taken (see ``system_metrics_interval``).
     """
 
     queued_rows: int
@@ -95,6 +99,8 @@ class ClientStats:
     dropped_points: int
     failed_writes: int
     unreachable: bool
+    heartbeats: int = 0
+    system_samples: int = 0
 
 
 class TrainingCallbacks:
@@ -160,6 +166,9 @@ class TrainingCallbacks:
             stays RUNNING (until the sidecar's verdict); what is queued is still delivered.
         exit_flush_timeout: How long an exit path waits for what is queued and the end to be
             acknowledged (seconds; one deadline for all the clients of the process).
+        system_metrics_interval: Seconds between two samples of CPU, memory and (with
+            ``nvidia-ml-py`` installed) GPU metrics, sent as batch metrics under MLflow's
+            ``system/...`` names from the client's background thread; None or 0 turns them off.
     """
 
     def __init__(
@@ -193,6 +202,7 @@ class TrainingCallbacks:
         verbose: bool = False,
         end_at_exit: bool = True,
         exit_flush_timeout: float = 5.0,
+        system_metrics_interval: float | None = 10.0,
         db_session: Any = None,  # accepted for compatibility with the in-process version; unused
     ) -> None:
         del db_session
@@ -205,6 +215,10 @@ class TrainingCallbacks:
             raise ConfigurationError("job_id must be a non-empty string")
         if max_queued_batches < 1:
             raise ConfigurationError("max_queued_batches must be at least 1")
+        if system_metrics_interval and not 1.0 <= float(system_metrics_interval) <= 3600.0:
+            raise ConfigurationError(
+                f"system_metrics_interval is {system_metrics_interval!r} s; use 1 to 3600 (10-15 s is usual), or None to turn them off"
+            )
         self.connection = resolve_connection(
             address,
             token=token,
@@ -236,6 +250,7 @@ class TrainingCallbacks:
         self.verbose = verbose
         self.end_at_exit = bool(end_at_exit)
         self.exit_flush_timeout = float(exit_flush_timeout)
+        self.system_metrics_interval = float(system_metrics_interval) if system_metrics_interval else None
         self._epoch = self.start_epoch
         self._state = JobState()
         self._init_runtime()
@@ -247,7 +262,7 @@ class TrainingCallbacks:
         "address", "connection", "rank", "world_size", "job_id", "enabled", "strict", "model_config", "training_config",
         "params", "task_type", "framework", "model_name", "custom_metrics", "start_epoch",
         "run_name", "tags", "max_queued_batches", "flush_timeout", "call_timeout", "flush_interval", "verbose",
-        "end_at_exit", "exit_flush_timeout", "_epoch",
+        "end_at_exit", "exit_flush_timeout", "system_metrics_interval", "_epoch",
     )  # fmt: skip
 
     def __getstate__(self) -> dict[str, Any]:
@@ -266,6 +281,8 @@ class TrainingCallbacks:
         self._lock = threading.RLock()
         self._forked = False
         self._began_in_thread: int | None = None  # an unhandled exception there ends the job
+        #: This client's session (TrainerProcess.session_id), sent with every report and heartbeat.
+        self.session_id = new_session_id()
         self._reset_transport()
         _exit.live.add(self)
 
@@ -328,6 +345,7 @@ class TrainingCallbacks:
         if self.end_at_exit:
             _exit.install()
         self._submit(Op("begin", self._begin_request()))
+        self._background.start()
 
     def on_epoch_begin(self, epoch: int) -> None:
         """Marks the start of ``epoch`` (0-based); batch rows default to this epoch."""
@@ -335,7 +353,7 @@ class TrainingCallbacks:
         if not self._usable():
             return
         self._ensure_begun()
-        self._submit(Op("epoch_begin", pb.BeginEpochRequest(job_id=self.job_id, epoch=int(epoch), timestamp=_now())))
+        self._submit(Op("epoch_begin", pb.BeginEpochRequest(job_id=self.job_id, epoch=int(epoch), timestamp=_now(), session_id=self.session_id)))
 
     def on_epoch_end(self, epoch: int, metrics: Mapping[str, Any] | None = None) -> None:
         """Reports the metrics of a finished epoch (0-based). Re-reporting an epoch replaces it.
@@ -350,7 +368,11 @@ class TrainingCallbacks:
             return
         self._ensure_begun()
         request = pb.EndEpochRequest(
-            job_id=self.job_id, epoch=int(epoch), metrics=self.numeric_metrics(metrics, "epoch"), timestamp=_now()
+            job_id=self.job_id,
+            epoch=int(epoch),
+            metrics=self.numeric_metrics(metrics, "epoch"),
+            timestamp=_now(),
+            session_id=self.session_id,
         )
         self._submit(Op("epoch_end", request))
 
@@ -389,14 +411,19 @@ class TrainingCallbacks:
         elif error:
             message = str(error)
         final = self.numeric_metrics(final_metrics, "final")
-        request = pb.EndTrainingRequest(job_id=self.job_id, outcome=code, final_metrics=final, error_message=message)
+        request = pb.EndTrainingRequest(
+            job_id=self.job_id, outcome=code, final_metrics=final, error_message=message, session_id=self.session_id
+        )
         self._state.ended = True
         self._ready = False
         timeout = self.flush_timeout if timeout is None else max(float(timeout), 0.0)
         self._transport.give_up_at = time.monotonic() + timeout - min(self.call_timeout, timeout / 2)
         op = self._end_op = Op("end", request)
         self._submit(op, wait=False)
-        delivered = self._wait(op, timeout, what="on_train_end")
+        try:
+            delivered = self._wait(op, timeout, what="on_train_end")
+        finally:
+            self._background.stop()  # no heartbeats after the end
         losses = self.losses()
         if losses:
             logger.warning("training-callbacks: job %s lost reports: %s", self.job_id, losses.describe())
@@ -486,6 +513,23 @@ class TrainingCallbacks:
         return self._state.resumed
 
     @property
+    def heartbeat_interval(self) -> float:
+        """Seconds between heartbeats, as the sidecar answered BeginTraining (0 until then, or when it
+        takes none)."""
+        return self._state.heartbeat_interval
+
+    @property
+    def lease_seconds(self) -> float:
+        """The job's lease (the sidecar's ``--trainer-lease``): without a heartbeat or report for this
+        long, the sidecar declares the job lost. 0 until BeginTraining is answered."""
+        return self._state.lease_seconds
+
+    @property
+    def process_watched(self) -> bool:
+        """True when the sidecar watches this process (a verdict within seconds of its death)."""
+        return self._state.process_watched
+
+    @property
     def last_epoch_response(self) -> pb.EndEpochResponse | None:
         """The sidecar's answer to the last acknowledged epoch report (verdicts, best epoch, summary)."""
         return self._state.last_epoch_response
@@ -516,6 +560,8 @@ class TrainingCallbacks:
                 dropped_points=losses.dropped_points,
                 failed_writes=losses.failed_writes,
                 unreachable=transport.unreachable,
+                heartbeats=self._background.heartbeats,
+                system_samples=self._background.samples,
             )
 
     def losses(self) -> Losses:
@@ -525,6 +571,7 @@ class TrainingCallbacks:
     def close(self) -> None:
         """Stops the background sender without waiting (queued reports are lost)."""
         self._transport.close()
+        self._background.stop()
         _exit.live.discard(self)
 
     # ------------------------------------------------------------------------------------------
@@ -565,6 +612,7 @@ class TrainingCallbacks:
         """(Re)creates everything that must not cross a fork: queues, thread, channel."""
         self._pid = os.getpid()
         self._transport = Transport(self, self._state, self._begin_request)
+        self._background = Background(self, self._transport, self.system_metrics_interval)
         # The hot path's handles on the transport, bound once per transport.
         self._batches = self._transport.batches
         self._wake = self._transport.wake
@@ -585,6 +633,7 @@ class TrainingCallbacks:
             if self._pid == os.getpid() and not self._forked:
                 return
             self._forked = False
+            self.session_id = new_session_id()  # another process: another trainer
             self._reset_transport()
             if self._state.begin == "queued":  # the parent's BeginTraining may never have arrived
                 self._state.begin = "none"
@@ -599,6 +648,7 @@ class TrainingCallbacks:
             return False
         self._ensure_begun()
         self._transport.ensure_thread()
+        self._background.start()  # (after a fork: the child's own clock)
         self._ready = not self._state.ended
         return self._ready
 
@@ -653,6 +703,7 @@ class TrainingCallbacks:
             start_epoch=self.start_epoch,
             run_name=self.run_name,
             tags=self.tags,
+            trainer=trainer_process(self.session_id),
         )
         model_config = to_struct(self.model_config)
         if model_config is not None:
@@ -672,7 +723,9 @@ class TrainingCallbacks:
             self._fail(FileNotFoundError(f"artifact {kind} {local} does not exist"), f"artifact:{local}")
             return
         self._ensure_begun()
-        request = pb.LogArtifactRequest(job_id=self.job_id, path=local, artifact_path=artifact_path.strip("/"))
+        request = pb.LogArtifactRequest(
+            job_id=self.job_id, path=local, artifact_path=artifact_path.strip("/"), session_id=self.session_id
+        )
         self._submit(Op("artifact", request))
 
     # ------------------------------------------------------------------------------------------
@@ -712,6 +765,16 @@ class TrainingCallbacks:
             error, self._state.deferred_error = self._state.deferred_error, None
             raise error
         return True
+
+    def _queue_row(self, step: int, metrics: dict[str, float]) -> None:
+        """A row from the clock thread (system metrics): queued like on_batch_end's, never raising."""
+        if self._state.ended or self._pid != os.getpid():
+            return
+        if len(self._batches) >= self.max_queued_batches:
+            self._transport.dropped_rows += 1
+            self._transport.dropped_points += len(metrics)
+            return
+        self._batches.append((self._epoch, step, metrics))
 
     def _end_at_exit(self, outcome: Outcome, error: BaseException | str | None, timeout: float) -> None:
         """An exit path ends the job (see ``_exit.py``); never raises."""

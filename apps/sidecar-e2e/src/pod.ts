@@ -6,7 +6,7 @@
 // WORKDIR from the Dockerfile, and the probes as the kubelet runs them. What cannot exist here is
 // replaced, and only that: the cluster's MLflow address (the test's server) and the trainer's image
 // (a command the test gives).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -88,6 +88,33 @@ export function imageConfig(): { entrypoint: string[]; env: Record<string, strin
   return { entrypoint: JSON.parse(entry[1]!) as string[], env, workingDir: workdir[1]! };
 }
 
+/**
+ * Whether `user` can run the pinned Node on the workspace's sources (a checkout under a directory
+ * only root may enter cannot): if not, the containers run as this process's user, and it is said.
+ */
+function canRunAs(user: { uid: number; gid: number }): boolean {
+  const probe = spawnSync(
+    process.execPath,
+    [
+      '-e',
+      `require('node:fs').accessSync(${JSON.stringify(SIDECAR_MAIN)}, require('node:fs').constants.R_OK)`,
+    ],
+    { ...user, stdio: 'pipe' },
+  );
+  if (probe.status === 0) return true;
+  const why =
+    probe.error?.message ??
+    probe.stderr
+      .toString()
+      .split('\n')
+      .find((line) => /Error/.test(line));
+  console.warn(
+    `pod rehearsal: uid ${user.uid} cannot run ${process.execPath} on ${SIDECAR_MAIN} (${why}); ` +
+      `the containers run as uid ${process.getuid?.()} instead`,
+  );
+  return false;
+}
+
 /** A free TCP port on loopback (asked of the OS). */
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -146,7 +173,7 @@ export async function preparePod(options: PodOptions): Promise<Pod> {
     objects.filter((o) => o.kind === 'ConfigMap').map((o) => [o.metadata.name, o.data ?? {}]),
   );
   const asRoot = process.getuid?.() === 0;
-  const user =
+  const podUser =
     asRoot && spec.securityContext?.runAsUser !== undefined
       ? {
           uid: spec.securityContext.runAsUser,
@@ -154,6 +181,7 @@ export async function preparePod(options: PodOptions): Promise<Pod> {
             spec.securityContext.fsGroup ?? spec.securityContext.runAsGroup ?? spec.securityContext.runAsUser,
         }
       : undefined;
+  const user = podUser && canRunAs(podUser) ? podUser : undefined;
 
   const root = mkdtempSync(path.join(tmpdir(), 'tc-pod-'));
   chmodSync(root, 0o755);

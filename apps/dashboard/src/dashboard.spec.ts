@@ -231,6 +231,35 @@ describe('the dashboard in Chromium', () => {
     await page.close();
   });
 
+  it('shows a lost job (the sidecar’s verdict) apart from a failed one, with the verdict as its reason', async () => {
+    // A sidecar of its own with the shortest lease; a trainer that begins, reports once and goes silent.
+    await using lossy = await startSidecarProcess({ args: ['--quiet', '--trainer-lease', '1'] });
+    const page = await newPage();
+    await page.goto(`http://${lossy.httpAddress}/`);
+    await page.getByTestId('watch-state').getByText('live').waitFor(WAIT);
+    const rpc = createClient(Service, lossy.address);
+    try {
+      await rpc.beginTraining({ jobId: 'lost-1', taskType: TaskType.OBJECT_DETECTION, modelName: 'yolo11n' });
+      await rpc.endEpoch({ jobId: 'lost-1', epoch: 0, metrics: { 'metrics/mAP50(B)': 0.3 } });
+    } finally {
+      rpc.close();
+    }
+    const row = page.locator('[data-testid=job-row][data-job-id="lost-1"]');
+    await row.waitFor(WAIT);
+    // The verdict arrives on the open page (WatchJobs), without a reload.
+    await expect.poll(() => row.getByTestId('job-status').textContent(), WAIT).toBe('lost');
+    expect(await row.getByTestId('job-reason').textContent()).toMatch(/^lost: /);
+    await page.getByTestId('filter-status').selectOption('lost');
+    await row.waitFor(WAIT);
+    await row.getByRole('link', { name: 'lost-1' }).click();
+    const reason = page.getByTestId('failure-reason');
+    await reason.waitFor(WAIT);
+    expect(await reason.locator('h2').textContent()).toBe('Why the sidecar declared it lost');
+    expect(await reason.locator('pre').textContent()).toMatch(/^lost: /);
+    expect(await page.getByTestId('job-status').textContent()).toBe('lost');
+    await page.close();
+  });
+
   it('downloads an artifact from the job page', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'tc-dashboard-'));
     try {

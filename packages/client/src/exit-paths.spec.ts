@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createClient } from '@training-callbacks/grpc-adapter';
-import { JobStatus, TrainingCallbacks as Service } from '@training-callbacks/proto';
+import { EndCause, JobStatus, TrainingCallbacks as Service } from '@training-callbacks/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SidecarProcess, startSidecarProcess } from './testing/sidecar.ts';
 import type { TrainingCallbacksClient } from './training-callbacks.ts';
@@ -71,6 +71,7 @@ describe('a trainer process that ends without onTrainEnd', { timeout: 60_000 }, 
     const job = await jobOf(trainer.jobId);
     expect(job).toMatchObject({
       status: JobStatus.FAILED,
+      endCause: EndCause.REPORTED,
       errorMessage: 'the process exited with code 3 before onTrainEnd',
       epochsReported: 1,
     });
@@ -82,7 +83,7 @@ describe('a trainer process that ends without onTrainEnd', { timeout: 60_000 }, 
     const trainer = startTrainer('exit-refused');
     expect((await trainer.exited).code).toBe(3);
     const job = await jobOf(trainer.jobId);
-    expect(job).toMatchObject({ status: JobStatus.FAILED, epochsReported: 1 });
+    expect(job).toMatchObject({ status: JobStatus.FAILED, endCause: EndCause.REPORTED, epochsReported: 1 });
     expect(job?.clientLosses?.failedWrites).toBe(1n);
     expect(job?.clientLosses?.reasons).toContain(
       '1 of 3 reports sent as the process exited not acknowledged',
@@ -93,7 +94,12 @@ describe('a trainer process that ends without onTrainEnd', { timeout: 60_000 }, 
     const trainer = startTrainer('drain');
     expect((await trainer.exited).code).toBe(0);
     const job = await jobOf(trainer.jobId);
-    expect(job).toMatchObject({ status: JobStatus.COMPLETED, errorMessage: '', epochsReported: 1 });
+    expect(job).toMatchObject({
+      status: JobStatus.COMPLETED,
+      endCause: EndCause.REPORTED,
+      errorMessage: '',
+      epochsReported: 1,
+    });
     expect(job?.clientLosses).toBeUndefined();
     const { blocks } = await reader.listBatchMetrics({ jobId: trainer.jobId });
     expect(blocks.reduce((n, b) => n + b.steps.length, 0)).toBe(100);
@@ -104,6 +110,7 @@ describe('a trainer process that ends without onTrainEnd', { timeout: 60_000 }, 
     expect((await trainer.exited).code).toBe(2);
     expect(await jobOf(trainer.jobId)).toMatchObject({
       status: JobStatus.FAILED,
+      endCause: EndCause.REPORTED,
       errorMessage: 'the process exited with code 2 before onTrainEnd',
       epochsReported: 1,
     });
@@ -116,6 +123,7 @@ describe('a trainer process that ends without onTrainEnd', { timeout: 60_000 }, 
     expect(output).toMatch(/Error: CUDA out of memory\n\s+at /);
     expect(await jobOf(trainer.jobId)).toMatchObject({
       status: JobStatus.FAILED,
+      endCause: EndCause.REPORTED,
       errorMessage: 'uncaught exception: Error: CUDA out of memory',
       epochsReported: 1,
     });
@@ -128,6 +136,7 @@ describe('a trainer process that ends without onTrainEnd', { timeout: 60_000 }, 
     expect(output).toContain('data loader died');
     expect(await jobOf(trainer.jobId)).toMatchObject({
       status: JobStatus.FAILED,
+      endCause: EndCause.REPORTED,
       errorMessage: 'unhandled rejection: Error: data loader died',
       epochsReported: 1,
     });
@@ -142,6 +151,7 @@ describe('a trainer process that ends without onTrainEnd', { timeout: 60_000 }, 
       expect({ code, by }).toEqual({ code: null, by: signal });
       expect(await jobOf(trainer.jobId)).toMatchObject({
         status: JobStatus.CANCELLED,
+        endCause: EndCause.REPORTED,
         errorMessage: `${signal} received`,
         epochsReported: 1,
       });
@@ -157,13 +167,21 @@ describe('a trainer process that ends without onTrainEnd', { timeout: 60_000 }, 
     expect(code).toBe(143);
     expect(await jobOf(trainer.jobId)).toMatchObject({
       status: JobStatus.CANCELLED,
+      endCause: EndCause.REPORTED,
       errorMessage: 'SIGTERM received',
     });
   });
 
-  it('exitHooks: false installs nothing: the job stays RUNNING', async () => {
+  it("exitHooks: false installs nothing: the client does not end the job; the sidecar's verdict does, from the process evidence it sent", async () => {
     const trainer = startTrainer('exit', { EXIT_HOOKS: '0' });
     expect((await trainer.exited).code).toBe(3);
-    expect((await jobOf(trainer.jobId))?.status).toBe(JobStatus.RUNNING);
+    // The sidecar watches the trainer's pid (same boot id): it gives its verdict once the process is gone.
+    let job = await jobOf(trainer.jobId);
+    for (const started = Date.now(); job?.status === JobStatus.RUNNING && Date.now() - started < 45_000; ) {
+      await new Promise((r) => setTimeout(r, 100));
+      job = await jobOf(trainer.jobId);
+    }
+    expect(job).toMatchObject({ status: JobStatus.FAILED, endCause: EndCause.PROCESS_EXITED });
+    expect(job?.endReason).toMatch(/^lost: trainer process \d+ on host .* exited/);
   });
 });

@@ -1,6 +1,6 @@
 // The client against the real sidecar, started as a child process on a free loopback port.
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createClient, RpcError, Status } from '@training-callbacks/grpc-adapter';
 import {
@@ -320,6 +320,20 @@ describe('the trainer process and heartbeats', () => {
     expect((await callbacks.onTrainBegin()).delivered).toBe(true);
     const peer = createClient(Service, leased.address);
     try {
+      const { job } = await peer.getJob({ jobId: callbacks.jobId });
+      const stat = await readFile(`/proc/${process.pid}/stat`, 'utf8');
+      expect(job?.trainer).toMatchObject({
+        pid: process.pid,
+        startTimeTicks: BigInt(
+          stat
+            .slice(stat.lastIndexOf(')') + 1)
+            .trim()
+            .split(/\s+/)[19]!,
+        ),
+        hostname: hostname(),
+        bootId: (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim(),
+        sessionId: callbacks.sessionId,
+      });
       await until(() => callbacks.stats().heartbeatsSent >= 3);
       // Another client ends the job: the next heartbeat hears it, and they stop.
       await peer.endTraining({ jobId: callbacks.jobId, outcome: TrainingOutcome.CANCELLED });

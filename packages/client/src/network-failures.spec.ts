@@ -4,7 +4,7 @@
 
 import { startTcpFaultProxy } from '@training-callbacks/fault-injection';
 import { createClient, type RpcError, Status } from '@training-callbacks/grpc-adapter';
-import { TrainingCallbacks as Service } from '@training-callbacks/proto';
+import { EndCause, JobStatus, TrainingCallbacks as Service } from '@training-callbacks/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SidecarProcess, startSidecarProcess } from './testing/sidecar.ts';
 import {
@@ -194,6 +194,39 @@ describe('retries over a failing network', { timeout: 60_000 }, () => {
     const { job } = await reader.getJob({ jobId: callbacks.jobId });
     expect(job?.clientLosses?.failedWrites).toBe(2n);
   });
+});
+
+describe('a partition longer than the lease', () => {
+  it('the job is declared lost, then the heartbeats of the same session revive it, and it ends COMPLETED', async () => {
+    await using leased = await startSidecarProcess({ args: ['--quiet', '--trainer-lease', '1'] });
+    const peer = createClient(Service, leased.address);
+    try {
+      await using proxy = await startTcpFaultProxy(leased.address);
+      await using callbacks = callbacksVia(proxy.address, {
+        onWarning: () => {},
+        channelOptions: { 'grpc.max_reconnect_backoff_ms': 200 },
+      });
+      expect((await callbacks.onTrainBegin()).delivered).toBe(true);
+      await proxy.setMode('blackhole');
+      const status = async () => (await peer.getJob({ jobId: callbacks.jobId })).job;
+      let job = await status();
+      for (const t = Date.now(); job?.status === JobStatus.RUNNING && Date.now() - t < 30_000; ) {
+        await new Promise((r) => setTimeout(r, 100));
+        job = await status();
+      }
+      expect(job).toMatchObject({ status: JobStatus.FAILED, endCause: EndCause.LEASE_EXPIRED });
+      await proxy.setMode('pass');
+      for (const t = Date.now(); job?.status !== JobStatus.RUNNING && Date.now() - t < 30_000; ) {
+        await new Promise((r) => setTimeout(r, 100));
+        job = await status();
+      }
+      expect(job?.status).toBe(JobStatus.RUNNING);
+      const ended = await callbacks.onTrainEnd();
+      expect(ended.job).toMatchObject({ status: JobStatus.COMPLETED, endCause: EndCause.REPORTED });
+    } finally {
+      peer.close();
+    }
+  }, 120_000);
 });
 
 describe('the batch buffer under a stalled sidecar', () => {

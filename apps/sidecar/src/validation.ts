@@ -6,15 +6,18 @@ import { checkMetricName } from '@training-callbacks/metric-catalog';
 import {
   type BeginTrainingRequest,
   BeginTrainingRequestSchema,
+  MAX_PARAMS,
+  PARAM_KEY_FORBIDDEN,
+  PARAM_KEY_MAX_LENGTH,
+  PARAM_VALUE_MAX_LENGTH,
   type TrainerProcess,
 } from '@training-callbacks/proto';
 
 export const JOB_ID_MAX_LENGTH = 128;
 /** More metrics than this in one epoch report is a bug in the trainer, not a real epoch. */
 export const MAX_METRICS_PER_CALL = 1000;
-export const PARAM_KEY_MAX_LENGTH = 250;
-export const PARAM_VALUE_MAX_LENGTH = 6000;
-export const MAX_PARAMS = 1000;
+// The params limits come from proto/request-limits.json (the Python client applies them too).
+export { MAX_PARAMS, PARAM_KEY_MAX_LENGTH, PARAM_VALUE_MAX_LENGTH };
 /** The MLflow run name's limit (as a tag key's; `mlflow.runName` is a tag). */
 export const RUN_NAME_MAX_LENGTH = 250;
 /** MLflow's tag key limit (`MAX_ENTITY_KEY_LENGTH`). */
@@ -153,7 +156,7 @@ export function checkParams(params: Readonly<Record<string, string>>): void {
   for (const key of keys) {
     if (key.length === 0) invalid('params has an empty key; name every parameter');
     checkLength(key, PARAM_KEY_MAX_LENGTH, `params key ${quote(key)}`);
-    if (CONTROL.test(key)) invalid(`params key ${quote(key)} contains control characters`);
+    if (PARAM_KEY_FORBIDDEN.test(key)) invalid(`params key ${quote(key)} contains control characters`);
     checkLength(params[key] ?? '', PARAM_VALUE_MAX_LENGTH, `params[${quote(key)}]`, " (MLflow's)");
   }
 }

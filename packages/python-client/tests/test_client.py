@@ -543,3 +543,27 @@ def test_sidecar_restarted_on_a_new_database(tmp_path: Path, job_id: str, caplog
             assert [e.epoch for e in reader.list_epochs(job_id)] == [1]
             assert reader.batch_points(job_id) == [(1, 10, "train_loss", 1.0)]
     assert "does not know job" in caplog.text
+
+
+def test_params_beyond_the_sidecars_limits_are_dropped_or_shortened_with_a_warning(
+    address: str, reader: SidecarClient, job_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A training_config whose flattened params the sidecar would refuse (MLflow's limits): the job
+    begins all the same, the warning names what was changed, the configuration is kept whole."""
+    config = {"prompt": "p" * 7000, "k" * 300: 1, "bad\nkey": 2, "lr": 0.1}
+    with caplog.at_level(logging.WARNING, "training_callbacks"):
+        cb = TrainingCallbacks(job_id, "image_classification", address=address, training_config=config, strict=True)
+        cb.on_train_begin()
+    job = reader.get_job(job_id)
+    assert job.status == pb.JOB_STATUS_RUNNING
+    params = dict(job.params)
+    assert params["lr"] == "0.1"
+    assert len(params["prompt"]) == 6000 and params["prompt"].endswith("… (cut from 7000 characters)")
+    [long_key] = [k for k in params if k.startswith("kkk")]
+    assert len(long_key) == 250 and long_key.startswith("k" * 241 + "_")
+    assert "bad\nkey" not in params
+    assert job.training_config["prompt"] == "p" * 7000  # whole, where it can be
+    warning = caplog.text
+    assert "3 params of job" in warning and "'prompt'" in warning and "'bad\\nkey' dropped" in warning
+    assert "shortened to 250 characters" in warning
+    assert cb.on_train_end()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -15,6 +16,7 @@ from google.protobuf import struct_pb2
 from ._client_connection import CONNECTION_ENV
 from ._client_connection import DEFAULT_ADDRESS as DEFAULT_ADDRESS
 from ._proto.trainingcallbacks.v1 import training_callbacks_pb2 as pb
+from ._request_limits import MAX_PARAMS, PARAM_KEY_FORBIDDEN, PARAM_KEY_MAX_LENGTH, PARAM_VALUE_MAX_LENGTH
 from .errors import ConfigurationError
 
 #: Environment variable read when no address is given (from proto/client-connection.json).
@@ -207,6 +209,35 @@ def flatten_params(value: Any, prefix: str = "") -> dict[str, str]:
     elif plain is not None:
         out[prefix.rstrip(".") or "value"] = str(plain)
     return out
+
+
+def params_within_limits(params: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """``params`` within what the sidecar accepts (proto/request-limits.json, MLflow's limits): a key
+    that is empty or holds control characters is dropped, a key too long is shortened (its start, then
+    ``_`` and 8 hex digits of its hash, so that two long keys stay apart), a value too long is cut
+    (saying so), and entries beyond the most a job may have are dropped. Returns the params and one
+    note per change, naming the param."""
+    kept: dict[str, str] = {}
+    notes: list[str] = []
+    for index, (key, value) in enumerate(params.items()):
+        shown = repr(key if len(key) <= 60 else key[:57] + "...")
+        if not key or PARAM_KEY_FORBIDDEN.search(key):
+            notes.append(f"{shown} dropped (an empty key or one with control characters)")
+            continue
+        if len(key) > PARAM_KEY_MAX_LENGTH:
+            digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+            short = f"{key[: PARAM_KEY_MAX_LENGTH - 9]}_{digest}"
+            notes.append(f"{shown} shortened to {len(short)} characters (the limit is {PARAM_KEY_MAX_LENGTH})")
+            key = short
+        if len(value) > PARAM_VALUE_MAX_LENGTH:
+            suffix = f"… (cut from {len(value)} characters)"
+            value = value[: PARAM_VALUE_MAX_LENGTH - len(suffix)] + suffix
+            notes.append(f"the value of {shown} cut to {PARAM_VALUE_MAX_LENGTH} characters")
+        if len(kept) >= MAX_PARAMS:
+            notes.append(f"{len(params) - index} params beyond the first {MAX_PARAMS} dropped, from {shown} on")
+            break
+        kept[key] = value
+    return kept, notes
 
 
 def resolve_rank(rank: int | None) -> int:

@@ -29,9 +29,11 @@ from ._config import (
     flatten_params,
     numeric_values,
     param_text,
+    params_within_limits,
     parse_task_type,
     resolve_rank,
     to_struct,
+    wire_text,
     world_size,
 )
 from ._connection import resolve_connection
@@ -698,7 +700,7 @@ class TrainingCallbacks:
             task_type=self.task_type,
             framework=self.framework,
             model_name=self.model_name,
-            params={str(k): param_text(v) for k, v in (params or {}).items()},
+            params=self._params_to_send(params),
             custom_metrics=custom,
             start_epoch=self.start_epoch,
             run_name=self.run_name,
@@ -712,6 +714,22 @@ class TrainingCallbacks:
         if training_config is not None:
             request.training_config.CopyFrom(training_config)
         return request
+
+    def _params_to_send(self, params: Mapping[str, Any] | None) -> dict[str, str]:
+        """The params as text, within the sidecar's limits: a param beyond them would have the whole
+        BeginTraining refused, so it is dropped or shortened, with a warning naming it."""
+        text = {wire_text(str(k)): param_text(v) for k, v in (params or {}).items()}
+        kept, notes = params_within_limits(text)
+        if notes:
+            self.warn_once(
+                "params-limits",
+                "training-callbacks: %d params of job %s are beyond what the sidecar (and MLflow) accepts: %s; "
+                "the full configuration is still stored as training_config",
+                len(notes),
+                self.job_id,
+                "; ".join(notes[:10]) + (f"; and {len(notes) - 10} more" if len(notes) > 10 else ""),
+            )
+        return kept
 
     def _queue_artifact(self, path: str | os.PathLike[str], artifact_path: str, *, directory: bool) -> None:
         if not self._usable():

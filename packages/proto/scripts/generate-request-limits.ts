@@ -1,0 +1,75 @@
+// Turns proto/request-limits.json — what the sidecar accepts in BeginTraining's params — into code for
+// the sidecar's validation and the Python client, which keeps a job's params within them before sending:
+//   packages/proto/src/gen/request_limits.ts
+//   packages/python-client/src/training_callbacks/_request_limits.py
+// Run through `npm run generate` (after `buf generate`, which empties src/gen); CI fails when the
+// committed output differs.
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+interface RequestLimits {
+  description: string;
+  params: {
+    maxEntries: number;
+    keyMaxLength: number;
+    valueMaxLength: number;
+    keyControlCharacterRanges: [number, number][];
+  };
+}
+
+const root = path.join(import.meta.dirname, '..', '..', '..');
+const source = 'proto/request-limits.json';
+const data = JSON.parse(readFileSync(path.join(root, source), 'utf8')) as RequestLimits;
+const { params } = data;
+for (const name of ['maxEntries', 'keyMaxLength', 'valueMaxLength'] as const) {
+  if (!Number.isInteger(params[name]) || params[name] < 1)
+    throw new Error(`${source}: params.${name} must be a positive integer`);
+}
+for (const [from, to] of params.keyControlCharacterRanges) {
+  if (!Number.isInteger(from) || !Number.isInteger(to) || from > to || from < 0 || to > 0x10ffff) {
+    throw new Error(`${source}: bad range [${from}, ${to}]`);
+  }
+}
+const hex = (n: number) => `\\u${n.toString(16).padStart(4, '0')}`;
+const characterClass = params.keyControlCharacterRanges.map(([a, b]) => `${hex(a)}-${hex(b)}`).join('');
+
+const header = `Generated from ${source} by packages/proto/scripts/generate-request-limits.ts; do not edit.`;
+const ts = `// ${header}
+// What the sidecar accepts in BeginTraining's params (lengths in code points); the Python client keeps
+// a job's params within the same limits before sending.
+
+/** Most params one job may have. */
+export const MAX_PARAMS = ${params.maxEntries};
+/** Longest param key. */
+export const PARAM_KEY_MAX_LENGTH = ${params.keyMaxLength};
+/** Longest param value. */
+export const PARAM_VALUE_MAX_LENGTH = ${params.valueMaxLength};
+/** Characters a param key must not contain. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+export const PARAM_KEY_FORBIDDEN = /[${characterClass}]/;
+`;
+
+const py = `"""${header}
+
+What the sidecar accepts in BeginTraining's params (lengths in code points): the client keeps a job's
+params within these limits before sending, so that the job still begins.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+#: Most params one job may have.
+MAX_PARAMS: Final = ${params.maxEntries}
+#: Longest param key.
+PARAM_KEY_MAX_LENGTH: Final = ${params.keyMaxLength}
+#: Longest param value.
+PARAM_VALUE_MAX_LENGTH: Final = ${params.valueMaxLength}
+#: Characters a param key must not contain.
+PARAM_KEY_FORBIDDEN: Final = re.compile("[${characterClass}]")
+`;
+
+writeFileSync(path.join(root, 'packages/proto/src/gen/request_limits.ts'), ts);
+writeFileSync(path.join(root, 'packages/python-client/src/training_callbacks/_request_limits.py'), py);
+console.log('generate-request-limits: the params limits → TS, Python');

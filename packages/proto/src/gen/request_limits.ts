@@ -1,0 +1,13 @@
+// Generated from proto/request-limits.json by packages/proto/scripts/generate-request-limits.ts; do not edit.
+// What the sidecar accepts in BeginTraining's params (lengths in code points); the Python client keeps
+// a job's params within the same limits before sending.
+
+/** Most params one job may have. */
+export const MAX_PARAMS = 1000;
+/** Longest param key. */
+export const PARAM_KEY_MAX_LENGTH = 250;
+/** Longest param value. */
+export const PARAM_VALUE_MAX_LENGTH = 6000;
+/** Characters a param key must not contain. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+export const PARAM_KEY_FORBIDDEN = /[\u0000-\u001f\u007f-\u009f]/;

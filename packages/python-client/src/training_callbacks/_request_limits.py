@@ -1,0 +1,19 @@
+"""Generated from proto/request-limits.json by packages/proto/scripts/generate-request-limits.ts; do not edit.
+
+What the sidecar accepts in BeginTraining's params (lengths in code points): the client keeps a job's
+params within these limits before sending, so that the job still begins.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+#: Most params one job may have.
+MAX_PARAMS: Final = 1000
+#: Longest param key.
+PARAM_KEY_MAX_LENGTH: Final = 250
+#: Longest param value.
+PARAM_VALUE_MAX_LENGTH: Final = 6000
+#: Characters a param key must not contain.
+PARAM_KEY_FORBIDDEN: Final = re.compile("[\u0000-\u001f\u007f-\u009f]")

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -166,4 +167,28 @@ def test_end_at_exit_off_leaves_the_job_running(address: str, reader: SidecarCli
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": SRC}, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert len(reader.batch_points(job_id)) == 1000  # still flushed at exit
-    assert reader.get_job(job_id).status == pb.JOB_STATUS_RUNNING
+    job = reader.get_job(job_id)
+    # Not ended by the client: RUNNING, or the sidecar's own verdict once it saw the process exit.
+    assert job.status == pb.JOB_STATUS_RUNNING or job.end_cause == pb.END_CAUSE_PROCESS_EXITED
+
+
+def test_a_sigkilled_trainer_is_a_lost_job_with_process_evidence(address: str, reader: SidecarClient, job_id: str) -> None:
+    """SIGKILL leaves the client nothing to run: the sidecar sees the process (same boot id, the pid and
+    start time BeginTraining sent) exit and ends the job FAILED, told apart from a reported failure."""
+    trainer = Trainer(address, job_id, "sigterm")
+    try:
+        trainer.wait_for("training")
+        pid = trainer.proc.pid
+        trainer.proc.kill()
+        trainer.finish()
+    finally:
+        trainer.kill()
+    deadline = time.monotonic() + 60  # generous: the verdict's own timing is the sidecar's e2e concern
+    job = reader.get_job(job_id)
+    while job.status == pb.JOB_STATUS_RUNNING and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = reader.get_job(job_id)
+    assert job.status == pb.JOB_STATUS_FAILED
+    assert job.end_cause == pb.END_CAUSE_PROCESS_EXITED
+    assert f"trainer process {pid}" in job.end_reason and job.error_message == ""
+    assert job.trainer.pid == pid and job.trainer.start_time_ticks > 0

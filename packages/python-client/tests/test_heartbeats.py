@@ -106,3 +106,25 @@ def test_a_heartbeat_for_a_job_the_sidecar_lost_begins_it_again(tmp_path: Path, 
     finally:
         cb.close()
         sidecar.stop()
+
+
+def test_an_epoch_of_three_leases_without_a_report_is_not_a_death(tmp_path: Path, job_id: str) -> None:
+    """A 2 s lease (a beat every 1/3 s): 7 s without a report from the loop, the job stays RUNNING,
+    its lease renewed by the background thread. The same silence without a client's heartbeats (the
+    raw RPC) is a lost job: the lease is real."""
+    with Sidecar(tmp_path / "sidecar", extra_args=["--trainer-lease", "2"]) as sidecar:
+        cb = TrainingCallbacks(job_id, "pose", address=sidecar.address, system_metrics_interval=None)
+        cb.on_train_begin()
+        cb.on_epoch_begin(0)
+        assert cb.flush(15)
+        with SidecarClient(sidecar.address) as reader:
+            silent = f"{job_id}-silent"
+            reader.stub.BeginTraining(pb.BeginTrainingRequest(job_id=silent, task_type=pb.TASK_TYPE_POSE_ESTIMATION), timeout=15)
+            time.sleep(7)  # an epoch of 3.5 leases
+            job = reader.get_job(job_id)
+            assert job.status == pb.JOB_STATUS_RUNNING, job.end_reason
+            lost = reader.get_job(silent)
+            assert (lost.status, lost.end_cause) == (pb.JOB_STATUS_FAILED, pb.END_CAUSE_LEASE_EXPIRED)
+            assert "no heartbeat" in lost.end_reason
+        assert cb.stats().heartbeats >= 10
+        assert cb.on_train_end()

@@ -124,6 +124,38 @@ describe('Connect on the HTTP listener', () => {
     }
   });
 
+  it('answers bad requests with the right code and changes nothing; reads also work as Connect GET', async () => {
+    const base = `http://${sidecar.httpAddress}/trainingcallbacks.v1.TrainingCallbacks`;
+    const post = (method: string, contentType: string, body: string | Uint8Array) =>
+      fetch(`${base}/${method}`, { method: 'POST', headers: { 'content-type': contentType }, body });
+    const undecodable = await post('GetJob', 'application/proto', new Uint8Array([0x0a, 0xff, 0xff]));
+    expect([undecodable.status, ((await undecodable.json()) as { code: string }).code]).toEqual([
+      400,
+      'invalid_argument',
+    ]);
+    // A stream's request too: the end-stream message carries the error.
+    const stream = await post(
+      'WatchJob',
+      'application/connect+proto',
+      new Uint8Array([0, 0, 0, 0, 3, 0x0a, 0xff, 0xff]),
+    );
+    const frame = new Uint8Array(await stream.arrayBuffer());
+    expect(frame[0]).toBe(0b10);
+    const endStream = JSON.parse(new TextDecoder().decode(frame.subarray(5))) as { error: { code: string } };
+    expect(endStream.error.code).toBe('invalid_argument');
+    const wrongType = await post('GetJob', 'application/json', JSON.stringify({ jobId: 42 }));
+    expect(((await wrongType.json()) as { code: string }).code).toBe('invalid_argument');
+    const unknown = await post('NoSuchMethod', 'application/json', '{}');
+    expect(unknown.status).toBe(404);
+    const write = await post('EndTraining', 'application/json', JSON.stringify({ jobId: 'c-1', outcome: 1 }));
+    expect(((await write.json()) as { code: string }).code).toBe('permission_denied');
+    expect((await grpc.getJob({ jobId: 'c-1' })).job?.endedAt).toBeUndefined();
+    // Connect GET (idempotent reads), e.g. for a cache in front of the sidecar.
+    const message = encodeURIComponent(JSON.stringify({ jobId: 'c-1' }));
+    const got = await fetch(`${base}/GetJob?connect=v1&encoding=json&message=${message}`);
+    expect(((await got.json()) as { job: { jobId: string } }).job.jobId).toBe('c-1');
+  });
+
   it('serves a stored artifact for download, and only stored ones', async () => {
     const base = `http://${sidecar.httpAddress}`;
     const response = await fetch(`${base}${artifactDownloadPath('c-1', 'weights/best é.pt')}`);

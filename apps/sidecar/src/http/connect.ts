@@ -16,6 +16,7 @@ import {
   createContextValues,
   type HandlerContext,
 } from '@connectrpc/connect';
+import type { UniversalHandler, UniversalServerResponse } from '@connectrpc/connect/protocol';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { Metadata } from '@grpc/grpc-js';
 import {
@@ -147,7 +148,12 @@ export function connectService<T extends GenServiceMethods>(
   }
 
   const handler = connectNodeAdapter({
-    routes: (router) => router.service(service, implementation as never),
+    routes: (router) => {
+      router.service(service, implementation as never);
+      // connect-es answers a request body that is no valid message with INTERNAL; the sidecar's table
+      // says INVALID_ARGUMENT (as on the gRPC port): INTERNAL is kept for bugs.
+      router.handlers.splice(0, router.handlers.length, ...router.handlers.map(undecodableAsInvalidArgument));
+    },
     connect: true,
     grpc: false,
     grpcWeb: false,
@@ -156,4 +162,65 @@ export function connectService<T extends GenServiceMethods>(
     contextValues: (request) => createContextValues().set(NODE_REQUEST, request as IncomingMessage),
   });
   return { prefix: `/${service.typeName}/`, handler };
+}
+
+/** connect-es' message for request bytes that do not decode (`createBinarySerialization`). */
+const UNDECODABLE = 'parse binary: ';
+
+/** The Connect error JSON `{code, message}` with an undecodable request turned into invalid_argument. */
+function rewriteError(json: Uint8Array): Uint8Array | undefined {
+  let error: { code?: string; message?: string };
+  try {
+    error = JSON.parse(new TextDecoder().decode(json)) as typeof error;
+  } catch {
+    return undefined;
+  }
+  const inner = (error as { error?: typeof error }).error ?? error;
+  if (inner.code !== 'internal' || !inner.message?.startsWith(UNDECODABLE)) return undefined;
+  inner.code = 'invalid_argument';
+  inner.message = `the request bytes do not decode as the method's request message (${inner.message.slice(UNDECODABLE.length)}); send a valid protobuf message`;
+  return new TextEncoder().encode(JSON.stringify(error));
+}
+
+async function* rewriteEndStream(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  for await (const chunk of body) {
+    // An end-stream envelope (flag 0b10, not compressed): 1 flag byte, 4 length bytes, JSON.
+    if (chunk.length > 5 && chunk[0] === 0b10) {
+      const length = new DataView(chunk.buffer, chunk.byteOffset).getUint32(1);
+      const rewritten = length === chunk.length - 5 ? rewriteError(chunk.subarray(5)) : undefined;
+      if (rewritten) {
+        const envelope = new Uint8Array(5 + rewritten.length);
+        envelope[0] = 0b10;
+        new DataView(envelope.buffer).setUint32(1, rewritten.length);
+        envelope.set(rewritten, 5);
+        yield envelope;
+        continue;
+      }
+    }
+    yield chunk;
+  }
+}
+
+/** Wraps a Connect handler so that undecodable request bytes answer invalid_argument (see above). */
+function undecodableAsInvalidArgument(handler: UniversalHandler): UniversalHandler {
+  const wrapped = async (request: Parameters<UniversalHandler>[0]): Promise<UniversalServerResponse> => {
+    const response = await handler(request);
+    if (!response.body) return response;
+    if (handler.method.methodKind !== 'unary') return { ...response, body: rewriteEndStream(response.body) };
+    if (response.status !== 500) return response;
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of response.body) chunks.push(chunk);
+    const json = Buffer.concat(chunks);
+    const rewritten = rewriteError(json);
+    // The length of the original body no longer applies.
+    response.header?.delete('content-length');
+    return {
+      ...response,
+      status: rewritten ? 400 : response.status,
+      body: (async function* () {
+        yield rewritten ?? json;
+      })(),
+    };
+  };
+  return Object.assign(wrapped, handler);
 }

@@ -222,7 +222,6 @@ describe('the dashboard in Chromium', () => {
     await row.waitFor(WAIT);
     expect(await row.getByTestId('job-status').textContent()).toBe('failed');
     expect(await row.getByTestId('job-reason').textContent()).toContain('CUDA out of memory');
-    if (SCREENSHOTS) await page.screenshot({ path: path.join(SCREENSHOTS, 'dashboard-list.png') });
     await row.getByRole('link', { name: 'failed-1' }).click();
     await page.getByTestId('failure-reason').waitFor(WAIT);
     expect(await page.getByTestId('failure-reason').textContent()).toContain(
@@ -249,6 +248,51 @@ describe('the dashboard in Chromium', () => {
     // The verdict arrives on the open page (WatchJobs), without a reload.
     await expect.poll(() => row.getByTestId('job-status').textContent(), WAIT).toBe('lost');
     expect(await row.getByTestId('job-reason').textContent()).toMatch(/^lost: /);
+    if (SCREENSHOTS) {
+      // The list's screenshot: this sidecar's lost job next to a live, a completed and a failed one.
+      const live = new TrainingCallbacks({
+        address: lossy.address,
+        jobId: 'resnet50-live',
+        taskType: 'image_classification',
+        modelName: 'resnet50',
+        framework: 'timm',
+        strict: true,
+      });
+      await live.onTrainBegin();
+      for (const [epoch, top1] of [71.2, 74.9, 76.3].entries())
+        await live.onEpochEnd(epoch, { eval_top1: top1 });
+      const done = new TrainingCallbacks({
+        address: lossy.address,
+        jobId: 'yolo11s-coco',
+        taskType: 'object_detection',
+        modelName: 'yolo11s',
+        framework: 'ultralytics',
+        strict: true,
+      });
+      await done.onTrainBegin();
+      await done.onEpochEnd(0, { 'metrics/mAP50(B)': 0.613 });
+      await done.onTrainEnd();
+      done.close();
+      const crashed = new TrainingCallbacks({
+        address: lossy.address,
+        jobId: 'segformer-ade',
+        taskType: 'semantic_segmentation',
+        modelName: 'segformer-b0',
+        framework: 'transformers',
+        strict: true,
+      });
+      await crashed.onTrainBegin();
+      await crashed.onEpochEnd(0, { eval_mean_iou: 0.281 });
+      await crashed.onTrainEnd({}, { error: new Error('CUDA out of memory: tried to allocate 2.00 GiB') });
+      crashed.close();
+      await page.locator('[data-testid=job-row]').nth(3).waitFor(WAIT);
+      const table = (await page.getByTestId('job-table').boundingBox())!;
+      await page.screenshot({
+        path: path.join(SCREENSHOTS, 'dashboard-list.png'),
+        clip: { x: 0, y: 0, width: 1400, height: table.y + table.height + 24 },
+      });
+      live.close();
+    }
     await page.getByTestId('filter-status').selectOption('lost');
     await row.waitFor(WAIT);
     await row.getByRole('link', { name: 'lost-1' }).click();

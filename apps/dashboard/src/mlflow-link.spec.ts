@@ -20,7 +20,9 @@ beforeAll(async () => {
     env: { MLFLOW_TRACKING_URI: mlflow.url },
   });
   browser = await launchChromium();
-}, 240_000);
+  // On a fresh clone the first start creates .venv/mlflow from PyPI (minutes; another project may be
+  // creating it already, venv.sh then waits for it).
+}, 900_000);
 
 afterAll(async () => {
   await browser?.close();

@@ -2,12 +2,13 @@
 # Debian packages the tests use, installed only when missing (idempotent; CI runs as root):
 #   openssl     the TLS tests make their certificates with it
 #   prometheus  apps/sidecar-e2e/src/prometheus.spec.ts scrapes a sidecar with a real Prometheus
-#   chromium    apps/dashboard's browser tests drive it through playwright-core (/usr/bin/chromium)
+#   chromium    apps/dashboard's browser tests drive it through playwright-core (/usr/bin/chromium);
+#               fonts-liberation (its recommended fonts) so that pages and screenshots have text
 set -euo pipefail
 need=()
 command -v openssl >/dev/null || need+=(openssl)
 command -v prometheus >/dev/null || need+=(prometheus)
-[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromium ] || need+=(chromium fonts-liberation)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "missing: ${need[*]} — install them (apt-get install ${need[*]}) or run this script as root" >&2

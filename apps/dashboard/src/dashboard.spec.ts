@@ -304,6 +304,21 @@ describe('the dashboard in Chromium', () => {
     await page.close();
   });
 
+  it('opens a job whose id needs escaping in a URL, from the list and by its address', async () => {
+    const jobId = 'exp/7 #1 ä?x=%2F';
+    const cb = callbacks(jobId);
+    await cb.onTrainBegin();
+    await cb.onEpochEnd(0, { 'metrics/mAP50(B)': 0.4 });
+    const page = await newPage();
+    await page.goto(`${base}/?q=${encodeURIComponent('exp/7')}`);
+    await page.getByRole('link', { name: jobId, exact: true }).click();
+    await expect.poll(() => page.getByTestId('primary-value').textContent(), WAIT).toBe('40.00%');
+    expect(await page.getByTestId('job-id').textContent()).toBe(jobId);
+    await page.reload();
+    await expect.poll(() => page.getByTestId('job-id').textContent(), WAIT).toBe(jobId);
+    await page.close();
+  });
+
   it('downloads an artifact from the job page', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'tc-dashboard-'));
     try {

@@ -334,7 +334,7 @@ def restart_section(args: argparse.Namespace, r: dict[str, object], overhead: in
     return "\n".join([
         f"### Python client: on_batch_end while the sidecar restarts ({time.strftime('%Y-%m-%d')})",
         "",
-        "Command: `tools/python/test-client.sh --bench --only-restarts --append docs/benchmarks.md` (runs "
+        f"Command: `tools/python/test-client.sh --bench --only-restarts{' --pin' if pins else ''} --append docs/benchmarks.md` (runs "
         f"`packages/python-client/bench/bench_on_batch_end.py --only-restarts --restart-seconds {args.restart_seconds:g} "
         f"--restarts {args.restarts} --metrics {args.metrics}{' --pin' if pins else ''}`; also part of the full `--bench` run): a {args.restart_seconds:g} s "
         f"run against the real sidecar, which restarts {args.restarts} times from another process ({restarts_text}). "

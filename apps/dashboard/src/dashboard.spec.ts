@@ -86,8 +86,13 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const cb of open) cb.close();
-  await browser?.close();
+  // Each step on its own: a failing one must not leave the sidecar or Chromium running.
+  for (const cb of open) {
+    try {
+      cb.close();
+    } catch {}
+  }
+  await browser?.close().catch(() => {});
   await sidecar?.[Symbol.asyncDispose]();
 });
 

@@ -1,11 +1,12 @@
 """Cost of the client's background clock (heartbeats and system/GPU samples), against the REAL sidecar.
 
 Measures:
-  1. the clock's CPU per trainer-hour: a trainer process that reports nothing for ``--seconds`` with
-     the clock at a stress rate (a sample and a heartbeat every second: ``--trainer-lease 6``,
-     ``system_metrics_interval=1``, the fake NVML of tests/fake_nvml for the GPU path), against the
-     same process with both off; the difference per event, scaled to the defaults (one sample and one
-     heartbeat every 10 s = 360 each per hour);
+  1. the clock's CPU per trainer-hour: a trainer process that reports nothing for ``--seconds``, three
+     times: heartbeats every 600 s and no samples (the baseline: the idle sender thread), heartbeats
+     every second (``--trainer-lease 6``), and heartbeats and samples every second
+     (``system_metrics_interval=1``, the fake NVML of tests/fake_nvml for the GPU path); the CPU per
+     heartbeat and per sample from the differences, scaled to the defaults (one of each every 10 s =
+     360 each per trainer-hour);
   2. ``on_batch_end`` (median, p99, max) with the clock on at that stress rate and off, in one process
      each, as in bench_on_batch_end.py.
 
@@ -37,7 +38,7 @@ IDLE = """
 import json, os, sys, time
 import training_callbacks as tc
 address, on, seconds = sys.argv[1], sys.argv[2] == "on", float(sys.argv[3])
-cb = tc.TrainingCallbacks("bench-clock-" + sys.argv[2], "image_classification", address=address,
+cb = tc.TrainingCallbacks("bench-clock-" + sys.argv[2] + sys.argv[1], "image_classification", address=address,
                           system_metrics_interval=1.0 if on else None)
 cb.on_train_begin()
 assert cb.flush(60)
@@ -83,20 +84,33 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200_000, help="on_batch_end calls of the latency runs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tc-bench-clock-") as tmp:
-        with Sidecar(Path(tmp) / "sidecar", extra_args=["--trainer-lease", "6"]) as sidecar:
-            off = child(IDLE, sidecar.address, "off", str(args.seconds))
-            on = child(IDLE, sidecar.address, "on", str(args.seconds))
-            events = max(on["heartbeats"], 1)
-            per_event_ms = max(on["cpu_s"] - off["cpu_s"], 0.0) / events * 1000
-            print(f"clock CPU, {args.seconds:.0f} s idle: off {off['cpu_s'] * 1000:.1f} ms, on {on['cpu_s'] * 1000:.1f} ms "
-                  f"({on['heartbeats']:.0f} heartbeats, {on['samples']:.0f} samples)")
-            print(f"  per heartbeat + sample: {per_event_ms:.2f} ms CPU; at the defaults (10 s, 360 of each per hour): "
-                  f"{per_event_ms * 360 / 1000:.2f} s CPU per trainer-hour")
+        with Sidecar(Path(tmp) / "slow", extra_args=["--trainer-lease", "3600"]) as slow, Sidecar(
+            Path(tmp) / "fast", extra_args=["--trainer-lease", "6"]
+        ) as fast:
+            base = child(IDLE, slow.address, "off", str(args.seconds))
+            beats = child(IDLE, fast.address, "off", str(args.seconds))
+            both = child(IDLE, fast.address, "on", str(args.seconds))
+            per_beat = max(beats["cpu_s"] - base["cpu_s"], 0.0) / max(beats["heartbeats"] - base["heartbeats"], 1)
+            per_sample = max(both["cpu_s"] - beats["cpu_s"], 0.0) / max(both["samples"], 1)
+            print(
+                f"clock CPU, {args.seconds:.0f} s without reports: baseline {base['cpu_s'] * 1000:.0f} ms "
+                f"({base['heartbeats']:.0f} heartbeats), heartbeats {beats['cpu_s'] * 1000:.0f} ms "
+                f"({beats['heartbeats']:.0f}), heartbeats + samples {both['cpu_s'] * 1000:.0f} ms "
+                f"({both['heartbeats']:.0f} + {both['samples']:.0f})"
+            )
+            hour = (per_beat + per_sample) * 360
+            print(
+                f"  per heartbeat {per_beat * 1000:.2f} ms CPU, per sample (CPU, memory, 2 fake GPUs) "
+                f"{per_sample * 1000:.2f} ms; at the defaults (every 10 s: 360 of each per hour) "
+                f"{hour:.2f} s CPU per trainer-hour ({hour / 36:.3f} % of one core)"
+            )
             for state in ("off", "on"):
-                r = child(LATENCY, sidecar.address, state, str(args.calls), str(HERE))
-                print(f"on_batch_end, clock {state:3}: median {r['median_us']:.2f} µs, p99 {r['p99_us']:.2f} µs, "
-                      f"p99.9 {r['p999_us']:.2f} µs, max {r['max_us']:.1f} µs ({r['heartbeats']:.0f} heartbeats, "
-                      f"{r['samples']:.0f} samples during the run)")
+                r = child(LATENCY, fast.address, state, str(args.calls), str(HERE))
+                print(
+                    f"on_batch_end, samples {state:3}: median {r['median_us']:.2f} µs, p99 {r['p99_us']:.2f} µs, "
+                    f"p99.9 {r['p999_us']:.2f} µs, max {r['max_us']:.1f} µs ({r['heartbeats']:.0f} heartbeats, "
+                    f"{r['samples']:.0f} samples during the run)"
+                )
     print(f"(python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, {time.strftime('%Y-%m-%d %H:%M')})")
 
 

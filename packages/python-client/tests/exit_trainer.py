@@ -90,6 +90,19 @@ elif mode == "sigterm-own-handler-continues":
     print("going on after SIGTERM", flush=True)
     cb.on_epoch_end(1, {"accuracy": 0.6})
     cb.on_train_end({"accuracy": 0.6})
+elif mode == "sigterm-composed-later":  # a framework's handler, set after the job began, calls the client's
+    report(cb)
+    stop = threading.Event()
+    client_handler = signal.getsignal(signal.SIGTERM)
+
+    def composed(signum: int, frame: object) -> None:
+        client_handler(signum, frame)  # type: ignore[operator, misc]
+        stop.set()  # the framework winds down by itself
+
+    signal.signal(signal.SIGTERM, composed)
+    while not stop.wait(0.01):
+        pass
+    print("wound down", flush=True)
 elif mode == "sigterm-ignored":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     report(cb)

@@ -125,6 +125,22 @@ def test_sigterm_that_the_program_survives_does_not_end_the_job(address: str, re
     assert [e.epoch for e in reader.list_epochs(job_id)] == [0, 1]
 
 
+def test_a_handler_set_later_that_calls_the_clients_decides(address: str, reader: SidecarClient, job_id: str) -> None:
+    """Lightning composes the SIGTERM handlers it finds with its own: the client's then only notes the
+    signal (it does not kill the process under the framework), and the exit that follows is a cancellation."""
+    trainer = Trainer(address, job_id, "sigterm-composed-later")
+    try:
+        trainer.wait_for("ready")
+        trainer.proc.send_signal(signal.SIGTERM)
+        trainer.wait_for("wound down")
+        code, stderr = trainer.finish()
+    finally:
+        trainer.kill()
+    assert code == 0, stderr
+    job = reader.get_job(job_id)
+    assert (job.status, job.error_message) == (pb.JOB_STATUS_CANCELLED, "the process exited after SIGTERM without on_train_end")
+
+
 def test_an_ignored_sigterm_changes_nothing(address: str, reader: SidecarClient, job_id: str) -> None:
     trainer = Trainer(address, job_id, "sigterm-ignored")
     try:

@@ -13,7 +13,8 @@ KeyboardInterrupt (unhandled)                 CANCELLED "KeyboardInterrupt"
 SIGTERM with no handler of the program's      CANCELLED "terminated by SIGTERM"; then the process dies of
 own (the default: the signal ends it)         the signal as it would have
 SIGTERM with the program's own handler        that handler decides: the job ends only when the process
-                                              does; that end is CANCELLED "... after SIGTERM"
+(set before the job began, or set after it    does; that end is CANCELLED "... after SIGTERM"
+and calling this one, as Lightning does)
 SIGKILL, ``os._exit``, an OOM kill            nothing can run here: the sidecar's lease and process
                                               watching give the verdict
 ===========================================  =========================================================
@@ -146,6 +147,11 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
             previous(signum, frame)
         finally:
             _in_sigterm = False
+        return
+    if signal.getsignal(signum) is not _sigterm:
+        # A handler installed over this one calls it (Lightning composes the handlers it finds): that
+        # handler decides whether the process ends; an end that follows is a cancellation.
+        _signal_received = signal.Signals(signum).name
         return
     # SIG_DFL (or a handler set outside Python): the signal ends the process. End the jobs, then die
     # of the signal exactly as without this handler.

@@ -3,12 +3,16 @@
 // lease. SIGKILL with process evidence → FAILED within 5 s; without it (another boot id) → within
 // lease + 5 s; an idle trainer that only heartbeats is never lost; a lost job's own session revives
 // it, another session is refused. The MLflow side and the partition: mlflow-verdicts.spec.ts.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { createClient } from '@training-callbacks/grpc-adapter';
 import { EndCause, type Job, JobStatus, TaskType, TrainingCallbacks } from '@training-callbacks/proto';
 import { type SidecarProcess, startSidecarProcess } from '@training-callbacks/sidecar/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryDatabase } from './database.ts';
+import { until } from './mlflow-helpers.ts';
 import { parsePrometheusText, sample } from './prometheus-text.ts';
 import { startTrainer } from './trainer-processes.ts';
 
@@ -216,6 +220,45 @@ describe('verdicts on lost trainers', () => {
     send('end');
     expect((await trainer.waitFor(/^ended (.*)$/))[1]).toContain('COMPLETED');
     expect((await job(jobId)).endCause).toBe(EndCause.REPORTED);
+  });
+
+  it('after a sidecar restart, watches the running trainers again (the verdict needs no new BeginTraining)', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'tc-verdict-restart-'));
+    try {
+      const first = await startSidecarProcess({ dataDir, args: ['--trainer-lease', String(LEASE_S)] });
+      const jobId = 'survives-restart';
+      const { trainer, begun } = await startTrainer(first.address, jobId);
+      await using _ = trainer;
+      expect(begun.processWatched).toBe(true);
+      await first.stop('SIGKILL');
+      await using second = await startSidecarProcess({
+        dataDir,
+        listen: first.address,
+        args: ['--trainer-lease', String(LEASE_S)],
+      });
+      // The trainer's heartbeats reach the new sidecar (its channel reconnects to the same address).
+      const beats = trainer.output.length;
+      await until(() => trainer.output.slice(beats).some((l) => l.includes('"status":"RUNNING"')), 30_000);
+      const reader = createClient(TrainingCallbacks, second.address);
+      try {
+        const killedAt = Date.now();
+        trainer.child.kill('SIGKILL');
+        await trainer.exited;
+        for (;;) {
+          const j = (await reader.getJob({ jobId })).job!;
+          if (j.status !== JobStatus.RUNNING) {
+            expect(j.endCause).toBe(EndCause.PROCESS_EXITED);
+            break;
+          }
+          expect(Date.now() - killedAt).toBeLessThan(5000);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      } finally {
+        reader.close();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a bad trainer or session id with INVALID_ARGUMENT and writes nothing', async () => {

@@ -1,4 +1,4 @@
-import { create } from '@bufbuild/protobuf';
+import { create, fromBinary } from '@bufbuild/protobuf';
 import { Client, credentials, Metadata, Server, ServerCredentials } from '@grpc/grpc-js';
 import {
   BatchMetricsBlockSchema,
@@ -7,7 +7,15 @@ import {
   TrainingCallbacks,
 } from '@training-callbacks/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, RpcError, type ServiceClient, type ServiceHandlers, Status } from './index.ts';
+import {
+  createClient,
+  createMethodDefinition,
+  RpcError,
+  type ServiceClient,
+  type ServiceHandlers,
+  Status,
+  sendsToMany,
+} from './index.ts';
 
 type Methods = typeof TrainingCallbacks extends { method: infer M } ? M : never;
 
@@ -147,5 +155,30 @@ describe('grpc-adapter over a real loopback server', () => {
       .getJob({ jobId: 'x' }, { deadline: new Date(Date.now() - 1) })
       .catch((e) => e)) as RpcError;
     expect(error.code).toBe(Status.DEADLINE_EXCEEDED);
+  });
+});
+
+describe('sendsToMany', () => {
+  const watchJobs = TrainingCallbacks.method.watchJobs;
+  const serialize = createMethodDefinition(watchJobs).responseSerialize;
+
+  it('serialises a marked message once: every call writes the bytes of the first encoding', () => {
+    const message = sendsToMany(
+      create(watchJobs.output, { seq: 7n, event: { case: 'job', value: { jobId: 'a' } } }),
+    );
+    const first = serialize(message);
+    // Changed after marking (which the contract forbids), a re-encoding would show the change.
+    message.seq = 8n;
+    const second = serialize(message);
+    expect(second).toBe(first);
+    expect(fromBinary(watchJobs.output, second).seq).toBe(7n);
+  });
+
+  it('encodes unmarked messages on every write', () => {
+    const message = create(watchJobs.output, { seq: 7n });
+    const first = serialize(message);
+    message.seq = 8n;
+    expect(fromBinary(watchJobs.output, serialize(message)).seq).toBe(8n);
+    expect(fromBinary(watchJobs.output, first).seq).toBe(7n);
   });
 });

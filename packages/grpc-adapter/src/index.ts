@@ -5,4 +5,9 @@ export type { ErrorMapper, StatusCode } from './rpc-error.ts';
 export { RpcError, Status, toStatusObject } from './rpc-error.ts';
 export type { AddServiceOptions, CallContext, MethodHandler, ServiceHandlers } from './server.ts';
 export { addService } from './server.ts';
-export { createMethodDefinition, createServiceDefinition, UndecodableRequest } from './service-definition.ts';
+export {
+  createMethodDefinition,
+  createServiceDefinition,
+  sendsToMany,
+  UndecodableRequest,
+} from './service-definition.ts';

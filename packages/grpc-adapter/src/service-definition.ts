@@ -9,11 +9,31 @@ import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import { RpcError, Status } from './rpc-error.ts';
 
+/**
+ * Messages marked by {@link sendsToMany}, and their bytes once the first call has serialised them
+ * (null until then). Weak: a message and its bytes go when the last call holding it has written it.
+ */
+const sharedEncodings = new WeakMap<object, Buffer | null>();
+
+/**
+ * Marks a message that several calls will send (one watch event fanned out to every subscriber): the
+ * server serialises it once, and every call writes the same bytes (grpc-js copies them into its own
+ * frame, so sharing them is safe). The message must not change after it is marked.
+ */
+export function sendsToMany<T extends object>(message: T): T {
+  if (!sharedEncodings.has(message)) sharedEncodings.set(message, null);
+  return message;
+}
+
 function serializer<T extends DescMessage>(schema: T) {
   // `create` returns a message unchanged, so handlers may return either messages or init objects.
   return (value: MessageInitShape<T>): Buffer => {
+    const shared = sharedEncodings.get(value);
+    if (shared) return shared;
     const bytes = toBinary(schema, create(schema, value));
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (shared === null) sharedEncodings.set(value, buffer);
+    return buffer;
   };
 }
 

@@ -1,32 +1,29 @@
-// WatchJobs and WatchJob: server streams that follow the store's change feed. A subscriber holds only
-// its cursor (the last seq it has passed on) and reads the feed in bounded pages when the stream can
-// take more — the adapter pulls the next event only once the previous one was written — so a viewer
-// that stops reading costs one page of feed rows, never a queue. Each page is coalesced (one event per
-// job, epoch, block or artifact, carrying its current state at the largest seq of its changes), and
-// events go out in seq order, so resuming after the last seq received misses and repeats nothing.
-// The feed lives in the database; the in-process commit signal only wakes readers early, and the
-// keepalive tick re-reads the feed too (writes of another sidecar sharing the database).
+// WatchJobs and WatchJob: server streams that follow the store's change feed through one shared
+// reader (watch-feed.ts: one read of the feed per wake-up for every subscriber, each event built and
+// encoded once for all its subscribers, a slow subscriber catching up on its own from its cursor).
+// Events are coalesced (one per job, epoch, block or artifact, carrying its current state at the
+// largest seq of its changes) and go out in seq order, so resuming after the last seq received misses
+// and repeats nothing. The feed lives in the database; the in-process commit signal only wakes the
+// reader early, and it polls the feed every keepalive interval too (writes of another sidecar sharing
+// the database).
 
-import type { MessageInitShape } from '@bufbuild/protobuf';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { type CallContext, RpcError, Status } from '@training-callbacks/grpc-adapter';
-import type {
-  Job,
-  WatchJobRequest,
-  WatchJobResponse,
+import { type CallContext, RpcError, Status, sendsToMany } from '@training-callbacks/grpc-adapter';
+import {
+  type Job,
+  type WatchJobRequest,
+  type WatchJobResponse,
   WatchJobResponseSchema,
-  WatchJobsRequest,
+  type WatchJobsRequest,
+  type WatchJobsResponse,
   WatchJobsResponseSchema,
 } from '@training-callbacks/proto';
 import type { ChangeRecord, Store } from '@training-callbacks/store';
 import { artifactToProto, blockToProto, epochToProto } from '../convert.ts';
 import { checkJobId } from '../validation.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
-
-/** Feed rows read at once: what a subscriber holds at most besides the event being written. */
-const FEED_PAGE = 256;
-/** Least time between two reads of the feed by one subscriber while writes keep coming. */
-const MIN_READ_INTERVAL_MS = 50;
+import { type FeedEvent, type Topic, WatchFeed } from './watch-feed.ts';
 
 export interface WatchOptions {
   /** A heartbeat after this long without an event (and a re-read of the feed). */
@@ -35,6 +32,9 @@ export interface WatchOptions {
 
 type JobsEvent = MessageInitShape<typeof WatchJobsResponseSchema>;
 type JobEvent = MessageInitShape<typeof WatchJobResponseSchema>;
+
+/** Job messages kept for reuse (e.g. the job list's event and a job's epoch event of one page). */
+const JOB_MESSAGES_KEPT = 1000;
 
 /** A group of changes that one event stands for, and the largest seq among them. */
 interface Coalesced {
@@ -62,6 +62,11 @@ function jobEventKey(change: ChangeRecord): string {
   return change.kind === 'job' || change.kind === 'mlflow' ? 'job' : `${change.kind}:${change.ref}`;
 }
 
+/** Changes the job list shows: batch blocks and artifacts leave the job row as it was. */
+function changesJobRow(change: ChangeRecord): boolean {
+  return change.kind !== 'batch' && change.kind !== 'artifact';
+}
+
 function startCursor(request: { afterSeq: bigint; fromHead: boolean }): bigint | 'head' {
   if (request.fromHead && request.afterSeq !== 0n) {
     throw new RpcError(
@@ -75,79 +80,6 @@ function startCursor(request: { afterSeq: bigint; fromHead: boolean }): bigint |
   return request.fromHead ? 'head' : request.afterSeq;
 }
 
-/**
- * Follows the feed from `after`: yields each non-empty page, or `undefined` when a keepalive is due.
- * Ends when the call is cancelled.
- */
-async function* followFeed(
-  store: Store,
-  signal: AbortSignal,
-  after: number,
-  options: WatchOptions & { jobId?: string },
-): AsyncGenerator<ChangeRecord[] | undefined, void, undefined> {
-  let cursor = after;
-  let dirty = false;
-  let wake: (() => void) | undefined;
-  const stop = store.onCommit((jobId) => {
-    if (options.jobId !== undefined && jobId !== undefined && jobId !== options.jobId) return;
-    dirty = true;
-    wake?.();
-  });
-  const aborted = () => wake?.();
-  signal.addEventListener('abort', aborted);
-  let lastSent = Date.now();
-  let lastRead = 0;
-  try {
-    while (!signal.aborted) {
-      const sinceRead = Date.now() - lastRead;
-      if (sinceRead < MIN_READ_INTERVAL_MS) await sleep(MIN_READ_INTERVAL_MS - sinceRead, signal);
-      dirty = false;
-      lastRead = Date.now();
-      const page = await store.readChanges({
-        afterSeq: cursor,
-        limit: FEED_PAGE,
-        ...(options.jobId !== undefined && { jobId: options.jobId }),
-      });
-      if (page.length > 0) {
-        cursor = page[page.length - 1]!.seq;
-        yield page;
-        lastSent = Date.now();
-        continue;
-      }
-      if (dirty) continue;
-      const due = lastSent + options.keepaliveMs - Date.now();
-      if (due <= 0) {
-        yield undefined;
-        lastSent = Date.now();
-        continue;
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, due);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = undefined;
-    }
-  } finally {
-    stop();
-    signal.removeEventListener('abort', aborted);
-  }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
-}
-
 function heartbeat(seq: number) {
   return {
     seq: BigInt(seq),
@@ -155,11 +87,84 @@ function heartbeat(seq: number) {
   };
 }
 
+/**
+ * Job messages by job, each with the feed seq it is valid for: read after every feed row up to that
+ * seq had committed, it stands for the job at any event up to that seq. A cache validated by the feed,
+ * never the source of truth: an event after it reads the job again (whichever sidecar wrote).
+ */
+export class JobMessages {
+  readonly #store: Pick<Store, 'getJob'>;
+  readonly #toProto: HandlerContext['jobsToProto'];
+  readonly #entries = new Map<string, { job: Job; seq: number }>();
+
+  constructor(store: Pick<Store, 'getJob'>, toProto: HandlerContext['jobsToProto']) {
+    this.#store = store;
+    this.#toProto = toProto;
+  }
+
+  /** The job as it is at `seq` or later; `coveredSeq` ≥ `seq`: every feed row up to it has committed. */
+  async get(jobId: string, seq: number, coveredSeq: number): Promise<Job | undefined> {
+    const entry = this.#entries.get(jobId);
+    if (entry && entry.seq >= seq) return entry.job;
+    const record = await this.#store.getJob(jobId);
+    if (!record) {
+      this.#entries.delete(jobId);
+      return undefined;
+    }
+    const [job] = await this.#toProto([record]);
+    const current = this.#entries.get(jobId);
+    if (!current || current.seq < coveredSeq) {
+      this.#entries.delete(jobId); // re-inserted last: the map's order is the order of use
+      this.#entries.set(jobId, { job: job!, seq: coveredSeq });
+      if (this.#entries.size > JOB_MESSAGES_KEPT) this.#entries.delete(this.#entries.keys().next().value!);
+    }
+    return job;
+  }
+}
+
 export function watchHandlers(
   ctx: HandlerContext,
   options: WatchOptions,
 ): HandlerGroup<'watchJobs' | 'watchJob'> {
-  const { store, jobsToProto } = ctx;
+  const { store } = ctx;
+  const feed = new WatchFeed(store, { keepaliveMs: options.keepaliveMs });
+  const jobs = new JobMessages(store, ctx.jobsToProto);
+
+  const jobList: Topic<WatchJobsResponse> = {
+    key: 'jobs',
+    rows: (page) => page.filter(changesJobRow),
+    async *events(rows, coveredSeq): AsyncGenerator<FeedEvent<WatchJobsResponse>> {
+      for (const group of coalesce(rows, (c) => c.jobId)) {
+        const job = await jobs.get(group.change.jobId, group.seq, coveredSeq);
+        if (!job) continue;
+        const message = create(WatchJobsResponseSchema, {
+          seq: BigInt(group.seq),
+          event: { case: 'job', value: job },
+        });
+        yield { seq: group.seq, message: sendsToMany(message) };
+      }
+    },
+  };
+
+  function jobTopic(jobId: string): Topic<WatchJobResponse> {
+    return {
+      key: `job:${jobId}`,
+      jobId,
+      rows: (page) => page.filter((c) => c.jobId === jobId),
+      async *events(rows, coveredSeq): AsyncGenerator<FeedEvent<WatchJobResponse>> {
+        for (const group of coalesce(rows, jobEventKey)) {
+          const event = await jobEvent(group, coveredSeq);
+          if (!event) continue;
+          const message = create(WatchJobResponseSchema, {
+            seq: BigInt(group.seq),
+            event: event.event,
+            ...(event.epochJob && { epochJob: event.epochJob }),
+          });
+          yield { seq: group.seq, message: sendsToMany(message) };
+        }
+      },
+    };
+  }
 
   async function resolveStart(request: { afterSeq: bigint; fromHead: boolean }): Promise<number> {
     const start = startCursor(request);
@@ -168,69 +173,36 @@ export function watchHandlers(
 
   return {
     async *watchJobs(request: WatchJobsRequest, call: CallContext): AsyncGenerator<JobsEvent> {
-      let seq = await resolveStart(request);
+      const seq = await resolveStart(request);
       yield heartbeat(seq);
-      for await (const page of followFeed(store, call.signal, seq, options)) {
-        if (page === undefined) {
-          yield heartbeat(seq);
-          continue;
-        }
-        // Batch blocks and artifacts leave the job row as it was: nothing to tell the job list.
-        const groups = coalesce(
-          page.filter((c) => c.kind === 'job' || c.kind === 'epoch' || c.kind === 'mlflow'),
-          (c) => c.jobId,
-        );
-        for (const group of groups) {
-          const job = await store.getJob(group.change.jobId);
-          if (!job) continue;
-          const [proto] = await jobsToProto([job]);
-          yield { seq: BigInt(group.seq), event: { case: 'job', value: proto! } };
-        }
-        seq = page[page.length - 1]!.seq;
+      for await (const notice of feed.follow(jobList, seq, call.signal)) {
+        yield notice.message ?? heartbeat(notice.seq);
       }
     },
 
     async *watchJob(request: WatchJobRequest, call: CallContext): AsyncGenerator<JobEvent> {
       checkJobId(request.jobId);
       await ctx.jobs.existing(request.jobId);
-      const jobId = request.jobId;
-      let seq = await resolveStart(request);
+      const seq = await resolveStart(request);
       yield heartbeat(seq);
-      for await (const page of followFeed(store, call.signal, seq, { ...options, jobId })) {
-        if (page === undefined) {
-          yield heartbeat(seq);
-          continue;
-        }
-        for (const group of coalesce(page, jobEventKey)) {
-          const event = await jobEvent(group);
-          if (event)
-            yield {
-              seq: BigInt(group.seq),
-              event: event.event,
-              ...(event.epochJob && { epochJob: event.epochJob }),
-            };
-        }
-        seq = page[page.length - 1]!.seq;
+      for await (const notice of feed.follow(jobTopic(request.jobId), seq, call.signal)) {
+        yield notice.message ?? heartbeat(notice.seq);
       }
     },
   };
 
-  async function jobProto(jobId: string) {
-    const job = await store.getJob(jobId);
-    return job && (await jobsToProto([job]))[0]!;
-  }
-
   async function jobEvent(
     group: Coalesced,
+    coveredSeq: number,
   ): Promise<{ event: NonNullable<WatchJobResponse['event']>; epochJob?: Job } | undefined> {
     const { change } = group;
     if (group.key === 'job') {
-      const job = await jobProto(change.jobId);
+      const job = await jobs.get(change.jobId, group.seq, coveredSeq);
       return job && { event: { case: 'job', value: job } };
     }
     if (change.kind === 'epoch') {
       const epoch = await store.getEpoch(change.jobId, change.ref!);
-      const job = await jobProto(change.jobId);
+      const job = await jobs.get(change.jobId, group.seq, coveredSeq);
       return epoch && job && { event: { case: 'epoch', value: epochToProto(epoch) }, epochJob: job };
     }
     if (change.kind === 'batch') {

@@ -1,0 +1,352 @@
+// One reader of the store's change feed for every watch stream of the sidecar. It reads the rows
+// committed since the last page once per wake-up (a commit signal, at most every MIN_READ_INTERVAL_MS;
+// or the poll interval, for writes of another sidecar sharing the database), builds each topic's
+// events once — the job list's, and each watched job's — and hands the same event objects to every
+// subscriber of the topic that is live (at the reader's seq).
+//
+// A subscriber is its cursor: the last seq it has passed on. It is live while the reader's pages join
+// its cursor with no gap; otherwise it catches up on its own, reading the feed from its cursor in
+// bounded pages when its stream can take more (as a resumed stream does first), and rejoins once it
+// has reached the reader. A live subscriber whose stream does not keep up holds at most
+// MAX_QUEUED_EVENTS shared events (and one page more): past that it drops them and catches up on its
+// own, from the database, coalesced. So a stalled viewer costs a cursor, never a queue.
+//
+// Why no gap and no duplicate: the reader's pages follow each other (each starts after the previous
+// one's last seq); a subscriber takes a page's events only when the page starts at or before its
+// cursor, and only the events after its cursor. An event is a coalesced group (one job, epoch, block or
+// artifact) at the largest seq of its rows and carries the item's current state, so an event after the
+// cursor covers every row of its group after the cursor.
+import type { ChangeRecord, Store } from '@training-callbacks/store';
+
+/** Feed rows read at once, by the shared reader and by a subscriber catching up. */
+export const FEED_PAGE = 256;
+/** Least time between two reads of the feed while writes keep coming. */
+const MIN_READ_INTERVAL_MS = 50;
+/** Shared events a live subscriber may hold besides one page's; past that it catches up on its own. */
+const MAX_QUEUED_EVENTS = 64;
+/** After a failed read, the shared reader tries again after this long (subscribers read on their own). */
+const RETRY_MS = 1000;
+
+/** An event of a topic, at the largest seq of the rows it stands for. */
+export interface FeedEvent<M> {
+  readonly seq: number;
+  readonly message: M;
+}
+
+/** What a subscriber is told: an event, or (no message) a keepalive at its cursor. */
+export type FeedNotice<M> = FeedEvent<M> | { readonly seq: number; readonly message?: undefined };
+
+/** A stream of events made from the feed: the job list, or one job. */
+export interface Topic<M> {
+  /** The topic's key: subscribers of one key share its events. */
+  readonly key: string;
+  /** Only this job's rows (lets a catching-up subscriber read them by the feed's job index). */
+  readonly jobId?: string;
+  /** The rows of a page that belong to this topic. */
+  rows(page: readonly ChangeRecord[]): ChangeRecord[];
+  /**
+   * The events of the topic's `rows` (coalesced, in seq order), each built when it is pulled (a
+   * catching-up subscriber holds one at a time). `coveredSeq`: every feed row up to it has committed
+   * (what the state read now reflects at least).
+   */
+  events(rows: readonly ChangeRecord[], coveredSeq: number): AsyncIterable<FeedEvent<M>>;
+}
+
+interface Subscriber {
+  readonly topic: Topic<unknown>;
+  /** The last seq passed on (or known to hold nothing for this topic). */
+  cursor: number;
+  live: boolean;
+  /** Live only: shared events not yet passed on, and the seq up to which pages were taken. */
+  queue: FeedEvent<unknown>[];
+  queueEnd: number;
+  /** Set while the subscriber waits for events. */
+  wake: (() => void) | undefined;
+}
+
+interface TopicState {
+  readonly topic: Topic<unknown>;
+  readonly subscribers: Set<Subscriber>;
+}
+
+export interface WatchFeedOptions {
+  /** A keepalive after this long without an event; the shared reader polls the feed as often. */
+  readonly keepaliveMs: number;
+}
+
+export class WatchFeed {
+  readonly #store: Pick<Store, 'readChanges' | 'headSeq' | 'onCommit'>;
+  readonly #keepaliveMs: number;
+  readonly #topics = new Map<string, TopicState>();
+  #subscribers = 0;
+  #running = false;
+  /** The last seq of the last page the reader handed out; -1 while it has not started. */
+  #published = -1;
+  #dirty = false;
+  /** The reader waits for a commit (not merely for its read interval to pass). */
+  #idle = false;
+  #wakeReader: (() => void) | undefined;
+  #stopSignal: (() => void) | undefined;
+  /** Feed reads by the shared reader (for tests and diagnostics). */
+  sharedReads = 0;
+
+  /** Subscribers following the shared reader (the others catch up on their own). */
+  get liveSubscribers(): number {
+    let live = 0;
+    for (const state of this.#topics.values()) for (const sub of state.subscribers) if (sub.live) live++;
+    return live;
+  }
+
+  /** Events handed to live subscribers and not yet passed on, over all of them. */
+  get queuedEvents(): number {
+    let queued = 0;
+    for (const state of this.#topics.values())
+      for (const sub of state.subscribers) queued += sub.queue.length;
+    return queued;
+  }
+
+  constructor(store: Pick<Store, 'readChanges' | 'headSeq' | 'onCommit'>, options: WatchFeedOptions) {
+    this.#store = store;
+    this.#keepaliveMs = options.keepaliveMs;
+  }
+
+  /**
+   * Follows `topic` from `after`: its events in seq order, and a keepalive notice whenever nothing was
+   * passed on for the keepalive interval. Ends when `signal` aborts.
+   */
+  async *follow<M>(topic: Topic<M>, after: number, signal: AbortSignal): AsyncGenerator<FeedNotice<M>> {
+    const sub: Subscriber = {
+      topic: topic as Topic<unknown>,
+      cursor: after,
+      live: false,
+      queue: [],
+      queueEnd: after,
+      wake: undefined,
+    };
+    this.#add(sub);
+    const aborted = () => sub.wake?.();
+    signal.addEventListener('abort', aborted);
+    let lastSent = Date.now();
+    try {
+      while (!signal.aborted) {
+        if (sub.live) {
+          const next = sub.queue.shift() as FeedEvent<M> | undefined;
+          if (next) {
+            sub.cursor = next.seq;
+            yield next;
+            lastSent = Date.now();
+            continue;
+          }
+          sub.cursor = Math.max(sub.cursor, sub.queueEnd);
+        } else {
+          const caughtUp = yield* this.#catchUp(sub, topic);
+          if (caughtUp === 'sent') lastSent = Date.now();
+          if (caughtUp !== 'waiting' || sub.live) continue;
+        }
+        const due = lastSent + this.#keepaliveMs - Date.now();
+        if (due <= 0) {
+          yield { seq: sub.cursor };
+          lastSent = Date.now();
+          continue;
+        }
+        // Live: until the reader hands out a page. Catching up: until the reader has started or
+        // moved on (a page the subscriber can rejoin at), polling in case it is waiting itself.
+        await this.#wait(sub, sub.live ? due : Math.min(due, MIN_READ_INTERVAL_MS));
+      }
+    } finally {
+      signal.removeEventListener('abort', aborted);
+      this.#remove(sub);
+    }
+  }
+
+  /**
+   * One page of catching up: the subscriber's rows after its cursor, read from the feed, passed on;
+   * live again once its cursor has reached the reader's. 'waiting' when there was nothing to read
+   * and the subscriber cannot rejoin yet.
+   */
+  async *#catchUp<M>(
+    sub: Subscriber,
+    topic: Topic<M>,
+  ): AsyncGenerator<FeedEvent<M>, 'sent' | 'read' | 'waiting'> {
+    // Every row up to the reader's seq had committed before this read began, so a short page holds
+    // all of this subscriber's rows up to it.
+    const published = this.#published;
+    const page = await this.#store.readChanges({
+      afterSeq: sub.cursor,
+      limit: FEED_PAGE,
+      ...(topic.jobId !== undefined && { jobId: topic.jobId }),
+    });
+    let sent = false;
+    if (page.length > 0) {
+      const rows = topic.rows(page);
+      for await (const event of topic.events(rows, page[page.length - 1]!.seq)) {
+        if (event.seq <= sub.cursor) continue;
+        sub.cursor = event.seq;
+        yield event;
+        sent = true;
+      }
+      sub.cursor = Math.max(sub.cursor, page[page.length - 1]!.seq);
+      if (page.length === FEED_PAGE) return sent ? 'sent' : 'read';
+    }
+    sub.cursor = Math.max(sub.cursor, published);
+    if (this.#published >= 0 && sub.cursor >= this.#published) {
+      sub.live = true;
+      sub.queue = [];
+      sub.queueEnd = sub.cursor;
+      return sent ? 'sent' : 'read';
+    }
+    // The reader moved on during the read: read again at once; not started yet: wait for it.
+    if (sent) return 'sent';
+    return this.#published > published ? 'read' : 'waiting';
+  }
+
+  #add(sub: Subscriber): void {
+    let state = this.#topics.get(sub.topic.key);
+    if (!state) {
+      state = { topic: sub.topic, subscribers: new Set() };
+      this.#topics.set(sub.topic.key, state);
+    }
+    state.subscribers.add(sub);
+    this.#subscribers++;
+    if (!this.#running) {
+      this.#running = true;
+      void this.#run();
+    }
+  }
+
+  #remove(sub: Subscriber): void {
+    const state = this.#topics.get(sub.topic.key);
+    if (state?.subscribers.delete(sub)) {
+      this.#subscribers--;
+      if (state.subscribers.size === 0) this.#topics.delete(sub.topic.key);
+    }
+    if (this.#subscribers === 0) this.#wakeReader?.();
+  }
+
+  #wait(sub: Subscriber, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      sub.wake = done;
+      function done() {
+        clearTimeout(timer);
+        sub.wake = undefined;
+        resolve();
+      }
+    });
+  }
+
+  /** The shared reader: runs while there are subscribers. */
+  async #run(): Promise<void> {
+    this.#stopSignal = this.#store.onCommit(() => {
+      this.#dirty = true;
+      if (this.#idle) this.#wakeReader?.();
+    });
+    let lastRead = 0;
+    try {
+      while (this.#subscribers > 0) {
+        try {
+          if (this.#published < 0) {
+            this.#published = await this.#store.headSeq();
+            this.#wakeAll();
+            continue;
+          }
+          const sinceRead = Date.now() - lastRead;
+          if (sinceRead < MIN_READ_INTERVAL_MS) await this.#readerSleep(MIN_READ_INTERVAL_MS - sinceRead);
+          if (this.#subscribers === 0) break;
+          this.#dirty = false;
+          lastRead = Date.now();
+          this.sharedReads++;
+          const page = await this.#store.readChanges({ afterSeq: this.#published, limit: FEED_PAGE });
+          if (page.length > 0) {
+            await this.#publish(page);
+            // A full page: more is waiting, read it at once.
+            if (page.length === FEED_PAGE) lastRead = 0;
+            continue;
+          }
+          if (this.#dirty) continue;
+          this.#idle = true;
+          await this.#readerSleep(this.#keepaliveMs);
+          this.#idle = false;
+        } catch {
+          // A failed read (a locked or full database): the live subscribers read on their own, where
+          // the failure ends their streams with its status; the reader tries again later.
+          this.#idle = false;
+          for (const state of this.#topics.values()) for (const sub of state.subscribers) this.#demote(sub);
+          await this.#readerSleep(RETRY_MS);
+        }
+      }
+    } finally {
+      // No await between the loop's last check and here: a subscriber added now starts a new reader.
+      this.#stopSignal?.();
+      this.#stopSignal = undefined;
+      this.#running = false;
+      this.#published = -1;
+    }
+  }
+
+  #readerSleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      this.#wakeReader = done;
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.#wakeReader = undefined;
+        resolve();
+      }
+    });
+  }
+
+  /** Builds each live topic's events of `page` once and hands them to its live subscribers. */
+  async #publish(page: readonly ChangeRecord[]): Promise<void> {
+    const endSeq = page[page.length - 1]!.seq;
+    const built = new Map<TopicState, FeedEvent<unknown>[]>();
+    const rowsOf = new Map<TopicState, number>();
+    for (const state of [...this.#topics.values()]) {
+      const rows = state.topic.rows(page);
+      rowsOf.set(state, rows.length);
+      if (rows.length === 0 || ![...state.subscribers].some((s) => s.live)) continue;
+      const events: FeedEvent<unknown>[] = [];
+      for await (const event of state.topic.events(rows, endSeq)) events.push(event);
+      built.set(state, events);
+    }
+    // From here on, synchronous: no subscriber can join or pass events on half-way.
+    this.#published = endSeq;
+    for (const state of this.#topics.values()) {
+      const events = built.get(state);
+      for (const sub of state.subscribers) {
+        if (sub.live) {
+          // Joined during the build (its topic had no live subscriber then), or its topic is new.
+          if (events === undefined && (rowsOf.get(state) ?? state.topic.rows(page).length) > 0)
+            this.#demote(sub);
+          else if (events !== undefined) this.#deliver(sub, events, endSeq);
+          else sub.queueEnd = Math.max(sub.queueEnd, endSeq);
+        }
+        sub.wake?.();
+      }
+    }
+  }
+
+  #deliver(sub: Subscriber, events: readonly FeedEvent<unknown>[], endSeq: number): void {
+    let first = 0;
+    while (first < events.length && events[first]!.seq <= sub.queueEnd) first++;
+    if (sub.queue.length > 0 && sub.queue.length + events.length - first > MAX_QUEUED_EVENTS) {
+      this.#demote(sub);
+      return;
+    }
+    for (let i = first; i < events.length; i++) sub.queue.push(events[i]!);
+    sub.queueEnd = Math.max(sub.queueEnd, endSeq);
+  }
+
+  /** The subscriber drops what it holds and catches up from its cursor on its own. */
+  #demote(sub: Subscriber): void {
+    if (!sub.live) return;
+    sub.live = false;
+    sub.queue = [];
+    sub.wake?.();
+  }
+
+  #wakeAll(): void {
+    for (const state of this.#topics.values()) for (const sub of state.subscribers) sub.wake?.();
+  }
+}

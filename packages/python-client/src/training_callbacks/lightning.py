@@ -11,7 +11,8 @@ One line::
   record, sent when the next epoch's first metrics arrive or at ``finalize``. Calls without an
   ``epoch`` key (``LearningRateMonitor``) join the epoch of the next call that has one;
 - ``finalize("success")`` → completed; ``finalize("failed")`` (Lightning calls it when training
-  raises, with the exception still being handled) → failed with the exception's message.
+  raises, with the exception still being handled) → failed with the exception's message, or
+  cancelled when it is a KeyboardInterrupt or Lightning's own stop on SIGTERM.
 
 Only global rank zero reports (Lightning's ``rank_zero_only``, and the client's own rank check).
 """
@@ -25,6 +26,7 @@ from typing import Any
 
 from lightning.pytorch.loggers.logger import Logger
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from ._adapter import HookAdapter
 from ._config import flatten_params, to_plain
@@ -114,6 +116,8 @@ class TrainingCallbacksLogger(HookAdapter, Logger):
             error = sys.exc_info()[1] or f"Lightning finalized the run with status {status!r}"
             if isinstance(error, KeyboardInterrupt):
                 outcome = "cancelled"
+            elif isinstance(error, SIGTERMException):  # Lightning stops the fit when it gets SIGTERM
+                outcome, error = "cancelled", "terminated by SIGTERM (Lightning stopped the fit)"
         client.on_train_end(outcome=outcome, error=error)  # type: ignore[arg-type]
 
     def _send_epoch(self) -> None:

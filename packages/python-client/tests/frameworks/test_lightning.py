@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 
 pytest.importorskip("lightning")
@@ -25,7 +28,7 @@ def data(n: int, seed: int) -> DataLoader:
 
 
 class Classifier(L.LightningModule):
-    def __init__(self, hidden: int = 16, lr: float = 0.05, fail_at_epoch: int = -1) -> None:
+    def __init__(self, hidden: int = 16, lr: float = 0.05, fail_at_epoch: int = -1, sigterm_at_epoch: int = -1) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.net = torch.nn.Sequential(torch.nn.Linear(8, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 2))
@@ -33,6 +36,8 @@ class Classifier(L.LightningModule):
     def training_step(self, batch, batch_idx):  # type: ignore[no-untyped-def]
         if self.current_epoch == self.hparams.fail_at_epoch:
             raise ValueError("diverged at epoch %d" % self.current_epoch)
+        if self.current_epoch == self.hparams.sigterm_at_epoch and batch_idx == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # as Kubernetes stops a pod
         x, y = batch
         loss = torch.nn.functional.cross_entropy(self.net(x), y)
         self.log("train_loss", loss, on_step=True, on_epoch=True)
@@ -115,3 +120,16 @@ def test_logger_pickles_for_spawned_workers(job_id: str) -> None:
     assert clone.version == job_id and clone.callbacks.params == {"hidden": "16"}
     logger.callbacks.close()
     clone.callbacks.close()
+
+
+def test_sigterm_during_fit_cancels(address: str, reader: SidecarClient, job_id: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Lightning's SIGTERM handler stops the fit (SIGTERMException) and finalizes "failed": the job
+    ends cancelled, named so; the process is not killed under Lightning by the client's handler."""
+    import training_callbacks._exit as exit_hooks
+
+    monkeypatch.setattr(exit_hooks, "_signal_received", None)  # this process goes on after the signal
+    with pytest.raises(SystemExit):  # Lightning's SIGTERMException
+        fit(TrainingCallbacksLogger(job_id, "image_classification", address=address), Classifier(sigterm_at_epoch=1), tmp_path)
+    job = reader.get_job(job_id)
+    assert (job.status, job.error_message) == (pb.JOB_STATUS_CANCELLED, "terminated by SIGTERM (Lightning stopped the fit)")
+    assert [e.epoch for e in reader.list_epochs(job_id)] == [0, 1]  # the stopped epoch with what it logged

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openStore, type Store } from '@training-callbacks/store';
+import { sampleJob } from '@training-callbacks/store/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startFeedCompaction } from './change-feed-compaction.ts';
 
@@ -18,18 +19,7 @@ afterEach(async () => {
 
 /** A job whose MLflow sync changed `n` times: `n` feed rows saying the same thing, and one epoch. */
 async function jobSyncedTimes(jobId: string, n: number): Promise<void> {
-  await store.createOrGetJob({
-    jobId,
-    task: 'image_classification',
-    framework: 'timm',
-    modelName: 'resnet50',
-    modelConfig: {},
-    trainingConfig: {},
-    params: {},
-    customMetrics: [],
-    startEpoch: 0,
-    primaryMetric: 'accuracy',
-  });
+  await store.createOrGetJob(sampleJob(jobId));
   await store.saveEpoch({
     jobId,
     epoch: 0,

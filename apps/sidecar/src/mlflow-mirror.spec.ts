@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { outboxItems } from '@training-callbacks/mlflow-bridge';
 import { type NewJob, openStore, type Store, type StoredOutboxItem } from '@training-callbacks/store';
+import { sampleJob } from '@training-callbacks/store/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type RunningMirror, startMirror } from './mlflow-mirror.ts';
 
@@ -39,18 +40,7 @@ async function deadPort(): Promise<number> {
 }
 
 function newJob(jobId: string): NewJob {
-  return {
-    jobId,
-    task: 'image_classification',
-    framework: 'timm',
-    modelName: 'resnet50',
-    modelConfig: {},
-    trainingConfig: {},
-    params: { lr: '0.001' },
-    customMetrics: [],
-    startEpoch: 0,
-    primaryMetric: 'accuracy',
-  };
+  return sampleJob(jobId, { params: { lr: '0.001' } });
 }
 
 /** Writes a job and its first outbox entries the way the RPC handlers do (one transaction each). */

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BatchBlock, openStore } from '../src/index.ts';
+import { sampleJob } from '../src/testing.ts';
 
 const durability = process.argv.includes('--full') ? 'full' : 'normal';
 const dir = mkdtempSync(join(tmpdir(), 'store-bench-'));
@@ -14,18 +15,7 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-const JOB = {
-  jobId: 'bench',
-  task: 'image_classification',
-  framework: 'timm',
-  modelName: 'resnet50',
-  modelConfig: {},
-  trainingConfig: {},
-  params: {},
-  customMetrics: [],
-  startEpoch: 0,
-  primaryMetric: 'accuracy',
-};
+const JOB = sampleJob('bench');
 
 try {
   await store.createOrGetJob(JOB);

@@ -2,25 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type NewJob, openStore, type Store } from './index.ts';
+import { openStore, type Store } from './index.ts';
+import { sampleJob } from './testing.ts';
 
 let dir: string;
 let store: Store;
-
-function newJob(jobId: string): NewJob {
-  return {
-    jobId,
-    task: 'image_classification',
-    framework: 'timm',
-    modelName: 'resnet50',
-    modelConfig: {},
-    trainingConfig: {},
-    params: {},
-    customMetrics: [],
-    startEpoch: 0,
-    primaryMetric: 'accuracy',
-  };
-}
 
 function block(epoch: number, first: number, n: number) {
   const steps = BigInt64Array.from({ length: n }, (_, i) => BigInt(first + i));
@@ -41,8 +27,8 @@ describe('the change feed', () => {
   it('records every write of a job in commit order, with what it refers to', async () => {
     let commits = 0;
     const stop = store.onCommit(() => commits++);
-    await store.createOrGetJob(newJob('a'));
-    await store.createOrGetJob(newJob('a')); // exists: nothing written, nothing recorded
+    await store.createOrGetJob(sampleJob('a'));
+    await store.createOrGetJob(sampleJob('a')); // exists: nothing written, nothing recorded
     await store.saveEpoch({
       jobId: 'a',
       epoch: 0,
@@ -70,7 +56,7 @@ describe('the change feed', () => {
       endedAt: new Date(),
     });
     stop();
-    await store.createOrGetJob(newJob('b'));
+    await store.createOrGetJob(sampleJob('b'));
 
     const changes = await store.readChanges({ afterSeq: 0, limit: 100 });
     expect(changes.map((c) => [c.jobId, c.kind])).toEqual([
@@ -100,8 +86,8 @@ describe('the change feed', () => {
   });
 
   it('reads one job in bounded pages after a seq', async () => {
-    await store.createOrGetJob(newJob('a'));
-    await store.createOrGetJob(newJob('b'));
+    await store.createOrGetJob(sampleJob('a'));
+    await store.createOrGetJob(sampleJob('b'));
     for (let i = 0; i < 5; i++) await store.appendBatchBlocks('a', [block(0, i * 10, 10)]);
     const first = await store.readChanges({ afterSeq: 0, jobId: 'a', limit: 3 });
     expect(first.map((c) => c.kind)).toEqual(['job', 'batch', 'batch']);
@@ -111,7 +97,7 @@ describe('the change feed', () => {
   });
 
   it('points resent with other values: the latest batch change refers to a block holding them', async () => {
-    await store.createOrGetJob(newJob('a'));
+    await store.createOrGetJob(sampleJob('a'));
     await store.appendBatchBlocks('a', [block(0, 0, 10)]);
     await store.appendBatchBlocks('a', [{ ...block(0, 0, 10), values: new Float64Array(10).fill(7) }]);
     const batch = (await store.readChanges({ afterSeq: 0, limit: 10 })).filter((c) => c.kind === 'batch');
@@ -124,7 +110,7 @@ describe('the change feed', () => {
 describe('compacting the change feed', () => {
   /** Every change kind, written more than once each: the feed a long-lived job leaves. */
   async function busyJob(jobId: string) {
-    await store.createOrGetJob(newJob(jobId));
+    await store.createOrGetJob(sampleJob(jobId));
     for (let resend = 0; resend < 3; resend++) {
       for (const epoch of [0, 1]) {
         await store.saveEpoch({

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { type NewJob, openStore, type Store } from './index.ts';
+import { sampleJob } from './testing.ts';
 
 let dir: string;
 let dbPath: string;
@@ -39,19 +40,7 @@ async function reopened(): Promise<Store> {
 }
 
 function job(jobId: string, overrides: Partial<NewJob> = {}): NewJob {
-  return {
-    jobId,
-    task: 'image_classification',
-    framework: '',
-    modelName: '',
-    modelConfig: {},
-    trainingConfig: {},
-    params: {},
-    customMetrics: [],
-    startEpoch: 0,
-    primaryMetric: 'accuracy',
-    ...overrides,
-  };
+  return sampleJob(jobId, { framework: '', modelName: '', ...overrides });
 }
 
 /** An object with an own `__proto__` entry, as JSON.parse and protobuf-es build them. */

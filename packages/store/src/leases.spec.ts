@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type NewJob, openStore, type Store, StoreError, type TrainerRecord } from './index.ts';
+import { sampleJob } from './testing.ts';
 
 let dir: string;
 let dbPath: string;
@@ -26,21 +27,7 @@ const TRAINER: TrainerRecord = {
 };
 
 function newJob(jobId: string, overrides: Partial<NewJob> = {}): NewJob {
-  return {
-    jobId,
-    task: 'image_classification',
-    framework: 'timm',
-    modelName: 'resnet50',
-    modelConfig: {},
-    trainingConfig: {},
-    params: {},
-    customMetrics: [],
-    startEpoch: 0,
-    primaryMetric: 'accuracy',
-    trainer: TRAINER,
-    leaseMs: 60_000,
-    ...overrides,
-  };
+  return sampleJob(jobId, { trainer: TRAINER, leaseMs: 60_000, ...overrides });
 }
 
 const verdict = (job: { lastSeenAtMs: number }) => ({

@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type BatchBlock, type NewJob, openStore, type Store } from './index.ts';
 import { type OutboxReader, type OutboxReaderPlan, openOutboxReader } from './outbox-reader.ts';
+import { sampleJob } from './testing.ts';
 
 let dir: string;
 let dbPath: string;
@@ -45,18 +46,11 @@ function rawWrite(sql: string, ...params: unknown[]): void {
 }
 
 function newJob(jobId: string): NewJob {
-  return {
-    jobId,
-    task: 'image_classification',
-    framework: 'timm',
-    modelName: 'resnet50',
+  return sampleJob(jobId, {
     modelConfig: { arch: 'resnet50' },
     trainingConfig: { epochs: 10 },
     params: { lr: '0.001' },
-    customMetrics: [],
-    startEpoch: 0,
-    primaryMetric: 'accuracy',
-  };
+  });
 }
 
 function block(epoch: number, names: string[], firstStep: bigint, rows: number, seed = 0): BatchBlock {

@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DatabaseOpenError, lockDatabase, openStore, SIDECAR_APPLICATION_ID } from './index.ts';
 import { SQLITE_MIGRATIONS } from './migrations/sqlite/index.ts';
 import { checkIntegrity, inspectDatabaseFile } from './sqlite-file.ts';
+import { sampleJob } from './testing.ts';
 
 let dir: string;
 let dbPath: string;
@@ -24,18 +25,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 /** A store database with one job, closed (its WAL folded into the file). */
 async function storeFile(): Promise<void> {
   const store = await openStore({ dbPath });
-  await store.createOrGetJob({
-    jobId: 'j',
-    task: 'image_classification',
-    framework: 'custom',
-    modelName: '',
-    modelConfig: {},
-    trainingConfig: {},
-    params: {},
-    customMetrics: [],
-    startEpoch: 0,
-    primaryMetric: 'accuracy',
-  });
+  await store.createOrGetJob(sampleJob('j', { framework: 'custom', modelName: '' }));
   await store.close();
 }
 

@@ -4,6 +4,20 @@ import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
+/** Line colours, in the order series take them (ten told apart: compare shows up to ten jobs). */
+export const SERIES_COLORS: readonly string[] = [
+  '#1c7ed6',
+  '#e8590c',
+  '#2f9e44',
+  '#ae3ec9',
+  '#f08c00',
+  '#0c8599',
+  '#c2255c',
+  '#5c940d',
+  '#364fc7',
+  '#868e96',
+];
+
 export interface ChartSeries {
   label: string;
   values: ReadonlyArray<number | null>;

@@ -3,23 +3,10 @@
 import type { EpochRecord, Job } from '@training-callbacks/proto';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, describeError, listAll } from '../api.ts';
-import { Chart } from '../chart.tsx';
+import { Chart, SERIES_COLORS as COLORS } from '../chart.tsx';
 import { definitionsOf, formatValue, labelOf, primaryValueOf, statusOf, taskLabel } from '../format.ts';
 import { jobHref, Link } from '../router.tsx';
 import { reportFailure, useCatalogs } from '../session.tsx';
-
-const COLORS = [
-  '#1c7ed6',
-  '#e8590c',
-  '#2f9e44',
-  '#ae3ec9',
-  '#f08c00',
-  '#0c8599',
-  '#c2255c',
-  '#5c940d',
-  '#364fc7',
-  '#868e96',
-];
 
 interface Loaded {
   job: Job;

@@ -12,7 +12,7 @@ import {
 } from '@training-callbacks/proto';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, artifactUrl, authorizationHeader, describeError, listAll, mlflowUiUrl } from '../api.ts';
-import { Chart, type ChartSeries } from '../chart.tsx';
+import { Chart, type ChartSeries, SERIES_COLORS as COLORS } from '../chart.tsx';
 import { type FollowState, follow, stateText } from '../follow.ts';
 import {
   dateOf,
@@ -37,19 +37,6 @@ import { Duration, reportFailure, useCatalogs } from '../session.tsx';
 const SERIES_POINTS = 2000;
 /** Live batch charts ask for a fresh series at most this often. */
 const REFRESH_MS = 250;
-
-const COLORS = [
-  '#1c7ed6',
-  '#e8590c',
-  '#2f9e44',
-  '#ae3ec9',
-  '#f08c00',
-  '#0c8599',
-  '#c2255c',
-  '#5c940d',
-  '#364fc7',
-  '#868e96',
-];
 
 interface Series {
   x: number[];

@@ -97,6 +97,46 @@ describe('list pages stay within --max-message-bytes and cover everything once',
     ).toBeLessThanOrEqual(999);
   });
 
+  it('ListBatchMetrics: small pages over many small blocks (a page of n points reads n + 1 blocks)', async () => {
+    const jobId = 'small-blocks';
+    await client.beginTraining({ jobId, taskType: TaskType.IMAGE_CLASSIFICATION });
+    // 300 blocks of one point, then 20 blocks of 2 rows × 3 names (a row wider than a page of 1 or 2).
+    const blocks = [
+      ...Array.from({ length: 300 }, (_, i) => ({
+        epoch: 0,
+        names: ['loss'],
+        steps: [BigInt(i)],
+        values: [i],
+      })),
+      ...Array.from({ length: 20 }, (_, i) => ({
+        epoch: 1,
+        names: ['loss', 'lr', 'grad_norm'],
+        steps: [BigInt(300 + 2 * i), BigInt(301 + 2 * i)],
+        values: [1, 2, 3, 4, 5, 6].map((v) => v + i),
+      })),
+    ];
+    expect((await client.reportBatchMetrics([{ jobId, blocks }])).acceptedPoints).toBe(420n);
+    const expected = Array.from({ length: 340 }, (_, i) => BigInt(i));
+    for (const pageSize of [1, 2, 7, 256, 257]) {
+      const pages = await allPages((pageToken) => client.listBatchMetrics({ jobId, pageSize, pageToken }));
+      const steps = pages.flatMap((p) => p.blocks.flatMap((b) => b.steps));
+      expect(steps, `page_size ${pageSize}`).toEqual(expected);
+      // Pages before the last are full up to a row's width, or one row wider than the page.
+      for (const page of pages.slice(0, -1)) {
+        const points = page.blocks.reduce((n, b) => n + b.values.length, 0);
+        if (points > pageSize) expect(page.blocks.map((b) => b.steps.length)).toEqual([1]);
+        else expect(points, `page_size ${pageSize}`).toBeGreaterThan(pageSize - 3);
+      }
+    }
+    // The dashboard's read of a job's batch names (stored normalised): one point and where to go on.
+    const first = await client.listBatchMetrics({ jobId, pageSize: 1 });
+    expect(first.blocks).toEqual([
+      expect.objectContaining({ names: ['train_loss'], steps: [0n], values: [0] }),
+    ]);
+    const second = await client.listBatchMetrics({ jobId, pageSize: 1, pageToken: first.nextPageToken });
+    expect(second.blocks.map((b) => b.steps)).toEqual([[1n]]);
+  });
+
   it('ListEpochs: epochs with many metrics, over several pages', async () => {
     const jobId = 'many-epochs';
     await client.beginTraining({ jobId, taskType: TaskType.IMAGE_CLASSIFICATION });

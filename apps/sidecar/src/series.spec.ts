@@ -56,3 +56,59 @@ describe('SeriesBuckets', () => {
     expect(empty.buckets()).toEqual([]);
   });
 });
+
+describe('SeriesBuckets.addColumn', () => {
+  /** The same points through add and through addColumn: the same buckets and total. */
+  function both(
+    min: bigint,
+    max: bigint,
+    maxBuckets: number,
+    steps: bigint[],
+    rows: number[][],
+    column: number,
+  ) {
+    const byPoint = new SeriesBuckets(min, max, maxBuckets);
+    rows.forEach((row, i) => {
+      byPoint.add(steps[i]!, row[column]!);
+    });
+    const byColumn = new SeriesBuckets(min, max, maxBuckets);
+    byColumn.addColumn(BigInt64Array.from(steps), Float64Array.from(rows.flat()), column, rows[0]!.length);
+    expect(byColumn.total).toBe(byPoint.total);
+    expect(byColumn.buckets()).toEqual(byPoint.buckets());
+    return byColumn.buckets();
+  }
+
+  it('reads one column of a block, negative and unordered steps included, as add does point by point', () => {
+    const steps = [5n, -3n, 7n, 7n, 2n, -4_294_967_297n, 4_294_967_296n, 0n, 11n];
+    const rows = steps.map((s, i) => [Number(s) * 10, i === 3 ? Number.NaN : -i, i]);
+    const buckets = both(-4_294_967_300n, 4_294_967_296n, 3, steps, rows, 1);
+    expect(buckets.reduce((n, b) => n + b.count, 0)).toBe(steps.length);
+    both(-3n, 7n, 4, steps, rows, 0);
+    const at7 = both(7n, 7n, 10, steps, rows, 2);
+    expect(at7).toEqual([{ firstStep: 7n, lastStep: 7n, min: 2, max: 3, last: 3, count: 2 }]);
+  });
+
+  it('a block with steps beyond 2^53 around an exact range keeps them out, and a huge range stays exact', () => {
+    const big = 9_007_199_254_740_993n; // 2^53 + 1: rounds to 2^53 as a Number
+    const steps = [big, 9_007_199_254_740_991n, -big, 1n];
+    const rows = steps.map((_, i) => [i]);
+    expect(both(0n, 9_007_199_254_740_991n, 2, steps, rows, 0).map((b) => b.count)).toEqual([1, 1]);
+    const wide = both(-9_223_372_036_854_775_808n, 9_223_372_036_854_775_807n, 7, steps, rows, 0);
+    expect(wide.flatMap((b) => [b.firstStep, b.lastStep])).toContain(big);
+  });
+
+  it('bucket edges of a wide exact range fall where BigInt division puts them', () => {
+    const max = 9_007_199_254_740_990n;
+    const steps: bigint[] = [];
+    for (const edge of [1n, 2n, 3n, 4n, 5n, 6n])
+      for (const d of [-1n, 0n, 1n]) steps.push((max / 7n) * edge + d);
+    both(
+      0n,
+      max,
+      7,
+      steps,
+      steps.map((_, i) => [i]),
+      0,
+    );
+  });
+});

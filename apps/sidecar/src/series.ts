@@ -2,8 +2,14 @@
 // finite value, the last point (the value at the bucket's largest step) and the count. The bucket width
 // is fixed by the requested range, so the answer is deterministic and a zoomed range, asked again,
 // comes back at full resolution once it holds no more steps than buckets.
+//
+// A series of a million points is bucketed on every chart load, so the state is kept in typed arrays
+// (no object per bucket or point), and a range within ±2^53 — every real one — is bucketed with
+// Numbers read straight from the stored int64 words: no BigInt per point. A range beyond that falls
+// back to exact BigInt arithmetic, point by point.
+import { endianness } from 'node:os';
 
-/** One bucket as it is accumulated. */
+/** One bucket as it is answered. */
 export interface Bucket {
   firstStep: bigint;
   lastStep: bigint;
@@ -13,13 +19,27 @@ export interface Bucket {
   count: number;
 }
 
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const WORD = 2 ** 32;
+/** The int64 words of a BigInt64Array can be read as (low, high) Int32 pairs. */
+const LITTLE_ENDIAN = endianness() === 'LE';
+
 /** Accumulates the points of one metric over [minStep, maxStep] into at most `maxBuckets` buckets. */
 export class SeriesBuckets {
-  // Steps are int64: kept as bigints, so steps beyond 2^53 stay exact and answer as they were stored.
+  // Steps are int64: answered as bigints, so steps beyond 2^53 stay exact and answer as they were stored.
   readonly #min: bigint;
   readonly #max: bigint;
   readonly #width: bigint;
-  readonly #buckets: (Bucket | undefined)[];
+  /** The range and width as Numbers, when all of the range is exact as a Number. */
+  readonly #exact: { min: number; max: number; width: number } | undefined;
+  readonly #count: Float64Array;
+  readonly #low: Float64Array;
+  readonly #high: Float64Array;
+  readonly #last: Float64Array;
+  /** First and last step per bucket: Numbers on the exact path, bigints otherwise. */
+  readonly #firstStep: Float64Array | BigInt64Array;
+  readonly #lastStep: Float64Array | BigInt64Array;
   #total = 0;
 
   constructor(minStep: bigint, maxStep: bigint, maxBuckets: number) {
@@ -28,36 +48,103 @@ export class SeriesBuckets {
     const span = maxStep - minStep + 1n;
     const buckets = BigInt(maxBuckets);
     this.#width = span <= 0n ? 1n : (span + buckets - 1n) / buckets;
-    this.#buckets = span <= 0n ? [] : new Array(Number((span + this.#width - 1n) / this.#width));
+    const n = span <= 0n ? 0 : Number((span + this.#width - 1n) / this.#width);
+    this.#exact =
+      minStep >= MIN_SAFE && maxStep <= MAX_SAFE && span <= MAX_SAFE
+        ? { min: Number(minStep), max: Number(maxStep), width: Number(this.#width) }
+        : undefined;
+    this.#count = new Float64Array(n);
+    this.#low = new Float64Array(n);
+    this.#high = new Float64Array(n);
+    this.#last = new Float64Array(n);
+    this.#firstStep = this.#exact ? new Float64Array(n) : new BigInt64Array(n);
+    this.#lastStep = this.#exact ? new Float64Array(n) : new BigInt64Array(n);
   }
 
   /** Adds one point; a point outside the range is ignored. A repeated step keeps the later value as last. */
   add(step: bigint, value: number): void {
     if (step < this.#min || step > this.#max) return;
-    this.#total++;
-    const index = Number((step - this.#min) / this.#width);
-    const finite = Number.isFinite(value);
-    const bucket = this.#buckets[index];
-    if (!bucket) {
-      this.#buckets[index] = {
-        firstStep: step,
-        lastStep: step,
-        min: finite ? value : Number.NaN,
-        max: finite ? value : Number.NaN,
-        last: value,
-        count: 1,
-      };
+    if (this.#exact) this.#addExact(Number(step), value);
+    else this.#addBig(step, value);
+  }
+
+  /**
+   * Adds column `column` of a stored block (`values` row-major, `width` values a row), as `add` would
+   * point by point.
+   */
+  addColumn(steps: BigInt64Array, values: Float64Array, column: number, width: number): void {
+    const exact = this.#exact;
+    if (!exact || !LITTLE_ENDIAN) {
+      for (let row = 0; row < steps.length; row++) this.add(steps[row]!, values[row * width + column]!);
       return;
     }
-    bucket.count++;
-    if (step < bucket.firstStep) bucket.firstStep = step;
-    if (step >= bucket.lastStep) {
-      bucket.lastStep = step;
-      bucket.last = value;
+    const words = new Int32Array(steps.buffer, steps.byteOffset, steps.length * 2);
+    const { min, max } = exact;
+    for (let row = 0; row < steps.length; row++) {
+      // Exact for |step| < 2^53; a step beyond rounds to a Number beyond the (exact) range: ignored.
+      const step = words[2 * row + 1]! * WORD + (words[2 * row]! >>> 0);
+      if (step < min || step > max) continue;
+      this.#addExact(step, values[row * width + column]!);
     }
+  }
+
+  #addExact(step: number, value: number): void {
+    const { min, width } = this.#exact!;
+    const offset = step - min;
+    // A floating quotient of two exact integers can round up across an integer: corrected.
+    let index = Math.floor(offset / width);
+    if (index * width > offset) index--;
+    else if ((index + 1) * width <= offset) index++;
+    const first = this.#firstStep as Float64Array;
+    const last = this.#lastStep as Float64Array;
+    if (this.#count[index] === 0) {
+      first[index] = step;
+      last[index] = step;
+    } else {
+      if (step < first[index]!) first[index] = step;
+      if (step < last[index]!) {
+        this.#addValue(index, value, false);
+        return;
+      }
+      last[index] = step;
+    }
+    this.#addValue(index, value, true);
+  }
+
+  #addBig(step: bigint, value: number): void {
+    const index = Number((step - this.#min) / this.#width);
+    const first = this.#firstStep as BigInt64Array;
+    const last = this.#lastStep as BigInt64Array;
+    if (this.#count[index] === 0) {
+      first[index] = step;
+      last[index] = step;
+    } else {
+      if (step < first[index]!) first[index] = step;
+      if (step < last[index]!) {
+        this.#addValue(index, value, false);
+        return;
+      }
+      last[index] = step;
+    }
+    this.#addValue(index, value, true);
+  }
+
+  /** Count, min and max of bucket `index` with `value`; `isLast`: it is the bucket's last point so far. */
+  #addValue(index: number, value: number, isLast: boolean): void {
+    this.#total++;
+    const finite = Number.isFinite(value);
+    const seen = this.#count[index]!;
+    this.#count[index] = seen + 1;
+    if (seen === 0) {
+      this.#low[index] = finite ? value : Number.NaN;
+      this.#high[index] = finite ? value : Number.NaN;
+      this.#last[index] = value;
+      return;
+    }
+    if (isLast) this.#last[index] = value;
     if (finite) {
-      if (!(value >= bucket.min)) bucket.min = value; // NaN min: the first finite value
-      if (!(value <= bucket.max)) bucket.max = value;
+      if (!(value >= this.#low[index]!)) this.#low[index] = value; // NaN min: the first finite value
+      if (!(value <= this.#high[index]!)) this.#high[index] = value;
     }
   }
 
@@ -68,6 +155,18 @@ export class SeriesBuckets {
 
   /** The non-empty buckets in step order. */
   buckets(): Bucket[] {
-    return this.#buckets.filter((b): b is Bucket => b !== undefined);
+    const out: Bucket[] = [];
+    for (let i = 0; i < this.#count.length; i++) {
+      if (this.#count[i] === 0) continue;
+      out.push({
+        firstStep: BigInt(this.#firstStep[i]!),
+        lastStep: BigInt(this.#lastStep[i]!),
+        min: this.#low[i]!,
+        max: this.#high[i]!,
+        last: this.#last[i]!,
+        count: this.#count[i]!,
+      });
+    }
+    return out;
   }
 }

@@ -147,7 +147,9 @@ export function readHandlers(
       }
       await existing(request.jobId);
       const stored = await store.listBatchBlocks(request.jobId, request.epoch, {
-        limit: BLOCKS_PER_PAGE + 1,
+        // Every block taken holds at least one point: a page of n points needs at most n blocks, and
+        // one more tells where the next page starts (page_size=1 reads 2 blocks, not 257).
+        limit: Math.min(BLOCKS_PER_PAGE, points) + 1,
         ...(after && { after: { firstStep: firstStep!, id: after[1] } }),
       });
       // Rows are taken while they fit the points and the bytes; a page may end inside a block, and
@@ -161,10 +163,14 @@ export function readHandlers(
         const rows = block.steps.length - from;
         const columns = block.names.length;
         const perRow = sliceBytes(block.names, 1) - sliceBytes(block.names, 0);
-        let take = Math.min(
-          rows,
-          Math.floor(points / columns),
-          Math.floor((budget - sliceBytes(block.names, 0)) / perRow),
+        // Never below 0: the forced first row of a block wider than the page overdraws the budgets.
+        let take = Math.max(
+          0,
+          Math.min(
+            rows,
+            Math.floor(points / columns),
+            Math.floor((budget - sliceBytes(block.names, 0)) / perRow),
+          ),
         );
         if (take <= 0 && blocks.length === 0) take = Math.min(rows, 1);
         if (take > 0) {

@@ -54,10 +54,7 @@ export function seriesHandlers(ctx: HandlerContext): HandlerGroup<'getMetricSeri
         for (const block of blocks) {
           const column = block.names.indexOf(name);
           if (column < 0) continue;
-          const width = block.names.length;
-          for (let row = 0; row < block.steps.length; row++) {
-            series.add(block.steps[row]!, block.values[row * width + column]!);
-          }
+          series.addColumn(block.steps, block.values, column, block.names.length);
         }
         if (blocks.length < BLOCK_PAGE) break;
         afterId = blocks[blocks.length - 1]!.id;

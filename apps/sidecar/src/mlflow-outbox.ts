@@ -2,7 +2,6 @@
 // thread and its MLflow sync thread (see mlflow-mirror.ts for why there are two threads).
 
 // The light entry: the main thread imports this module too, and needs none of the client or worker.
-import { isSystemMetric } from '@training-callbacks/metric-catalog';
 import type {
   MlflowConfig,
   MlflowJobMirror,
@@ -13,6 +12,7 @@ import type {
   OutboxItem,
 } from '@training-callbacks/mlflow-bridge';
 import { toJsonNumber } from '@training-callbacks/mlflow-bridge/core';
+import { isSystemMetric } from '@training-callbacks/proto';
 import type {
   OutboxReaderPlan,
   OutboxReads,

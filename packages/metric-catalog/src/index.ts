@@ -13,7 +13,6 @@ export type {
   TrainingValidationPair,
 } from './metric-definition.ts';
 export { checkMetricName, METRIC_NAME_MAX_LENGTH } from './metric-name.ts';
-export { isSystemMetric, SYSTEM_METRIC_PREFIX } from './system-metric.ts';
 export { getTaskCatalog, listTaskCatalogs } from './task-catalog.ts';
 export type { TaskType } from './task-type.ts';
 export { isTaskType, TASK_TYPES } from './task-type.ts';

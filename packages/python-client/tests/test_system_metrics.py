@@ -13,16 +13,13 @@ from pathlib import Path
 import pytest
 
 from training_callbacks import SidecarClient, TrainingCallbacks, pb
+from training_callbacks._system_metrics import GPU_METRICS, HOST_METRICS, SYSTEM_METRIC_PREFIX
 
 HERE = Path(__file__).resolve().parent
 SRC = str(HERE.parent / "src")
 TRAINER = HERE / "system_metrics_trainer.py"
 
-HOST = {
-    "system/cpu_utilization_percentage",
-    "system/system_memory_usage_megabytes",
-    "system/system_memory_usage_percentage",
-}
+HOST = {SYSTEM_METRIC_PREFIX + name for name in HOST_METRICS}
 #: The fake's two GPUs, in MLflow's names and units (bytes → MB of 10^6 bytes, mW → W); GPU 1 has no
 #: power reading.
 GPUS = {
@@ -64,6 +61,8 @@ def test_system_and_gpu_metrics_under_mlflows_names(address: str, reader: Sideca
     stored = series(reader, job_id)
     system = {name: points for name, points in stored.items() if name.startswith("system/")}
     assert set(system) == HOST | set(GPUS)  # names as MLflow's System metrics tab knows them
+    # Every GPU metric of proto/system-metrics.json (GPU 1 has no power reading).
+    assert {n.removeprefix(f"{SYSTEM_METRIC_PREFIX}gpu_0_") for n in GPUS if "gpu_0_" in n} == set(GPU_METRICS)
     assert "train_loss" in stored  # the training rows go on beside them
 
     for name, value in GPUS.items():

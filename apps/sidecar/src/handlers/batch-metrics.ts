@@ -3,7 +3,8 @@
 // anywhere stores nothing, so a client may resend it whole (points are identified by name and step,
 // so what was stored already is not stored twice; see the store's batch-points.ts).
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
-import { applyScale, checkMetricName, isSystemMetric } from '@training-callbacks/metric-catalog';
+import { applyScale, checkMetricName } from '@training-callbacks/metric-catalog';
+import { isSystemMetric } from '@training-callbacks/proto';
 import type { BatchBlock } from '@training-callbacks/store';
 import type { RejectionReason } from '../metrics.ts';
 import { BATCH_ITEM_KIND, type MetricSource, metricSourcesItem } from '../mlflow-items.ts';

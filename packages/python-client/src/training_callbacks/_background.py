@@ -3,21 +3,10 @@ the training loop — heartbeats (they keep the job's lease while an epoch runs 
 report) and system metrics (the sidecar, in another container, cannot see the trainer's GPUs).
 
 System metrics use MLflow's own names (``mlflow/system_metrics/metrics/*.py``), so that MLflow's
-"System metrics" tab shows them; they travel as batch metrics, step = whole seconds since the job
-was created (a resumed job, or a new process under the same id, goes on where the last left off:
-the store keeps one point per name and step). Units are in the names:
-
-=============================================  ==============================================
-``system/cpu_utilization_percentage``           all CPUs, busy share since the last sample, 0–100
-``system/system_memory_usage_megabytes``        MemTotal − MemAvailable, in MB (10^6 bytes)
-``system/system_memory_usage_percentage``       the same, share of MemTotal, 0–100
-``system/gpu_<i>_utilization_percentage``       NVML utilization.gpu, 0–100
-``system/gpu_<i>_memory_usage_megabytes``       NVML memory used, MB (10^6 bytes)
-``system/gpu_<i>_memory_usage_percentage``      memory used / total, 0–100
-``system/gpu_<i>_temperature_celsius``          NVML GPU temperature, °C (MLflow has no such metric; its style)
-``system/gpu_<i>_power_usage_watts``            NVML power usage / 1000
-``system/gpu_<i>_power_usage_percentage``       power usage / enforced power limit, 0–100
-=============================================  ==============================================
+"System metrics" tab shows them; the names and their units are in proto/system-metrics.json
+(generated into ``_system_metrics.py``, shared with the sidecar's MLflow mirror). They travel as
+batch metrics, step = whole seconds since the job was created (a resumed job, or a new process under
+the same id, goes on where the last left off: the store keeps one point per name and step).
 
 GPU metrics need ``nvidia-ml-py`` (module ``pynvml``; ``pip install "training-callbacks[gpu]"``),
 imported in this thread, and only when it is installed; without it, or without a GPU, there are no
@@ -37,6 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._proto.trainingcallbacks.v1 import training_callbacks_pb2 as pb
+from ._system_metrics import GPU_METRICS, HOST_METRICS, SYSTEM_METRIC_PREFIX
 
 if TYPE_CHECKING:
     from .callbacks import TrainingCallbacks
@@ -44,10 +34,17 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("training_callbacks")
 
-#: MLflow's prefix of system metrics (the "System metrics" tab shows the keys under it).
-SYSTEM_PREFIX = "system/"
 #: Samples kept while BeginTraining is not acknowledged yet (their step needs the job's creation time).
 _MAX_PENDING_SAMPLES = 360
+
+
+def _known(name: str) -> bool:
+    """A name of proto/system-metrics.json: a host metric, or ``gpu_<i>_`` and a GPU metric."""
+    if name in HOST_METRICS:
+        return True
+    head, _, index_and_rest = name.partition("_")
+    index, _, rest = index_and_rest.partition("_")
+    return head == "gpu" and index.isdigit() and rest in GPU_METRICS
 
 
 def _read(path: str) -> str | None:
@@ -267,7 +264,7 @@ class Background:
                 self._transport.state.warn_once(f"sampler:{type(sampler).__name__}", "training-callbacks: system metrics: %s", err)
         if values:
             self.samples += 1
-            self._pending.append((time.time(), {SYSTEM_PREFIX + k: v for k, v in values.items()}))
+            self._pending.append((time.time(), {SYSTEM_METRIC_PREFIX + k: v for k, v in values.items() if _known(k)}))
             if len(self._pending) > _MAX_PENDING_SAMPLES:
                 oldest = self._pending.pop(0)
                 self._transport.ledger.add(

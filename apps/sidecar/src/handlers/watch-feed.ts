@@ -24,6 +24,8 @@ export const FEED_PAGE = 256;
 const MIN_READ_INTERVAL_MS = 50;
 /** Shared events a live subscriber may hold besides one page's; past that it catches up on its own. */
 const MAX_QUEUED_EVENTS = 64;
+/** Longest stretch of building events before the reader lets other work in (the RPCs). */
+const BUILD_SLICE_MS = 2;
 /** After a failed read, the shared reader tries again after this long (subscribers read on their own). */
 const RETRY_MS = 1000;
 
@@ -302,12 +304,20 @@ export class WatchFeed {
     const endSeq = page[page.length - 1]!.seq;
     const built = new Map<TopicState, FeedEvent<unknown>[]>();
     const rowsOf = new Map<TopicState, number>();
+    let slice = performance.now();
     for (const state of [...this.#topics.values()]) {
       const rows = state.topic.rows(page);
       rowsOf.set(state, rows.length);
       if (rows.length === 0 || ![...state.subscribers].some((s) => s.live)) continue;
       const events: FeedEvent<unknown>[] = [];
-      for await (const event of state.topic.events(rows, endSeq)) events.push(event);
+      for await (const event of state.topic.events(rows, endSeq)) {
+        events.push(event);
+        // The store's reads are synchronous underneath: let the trainers' calls in between.
+        if (performance.now() - slice > BUILD_SLICE_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          slice = performance.now();
+        }
+      }
       built.set(state, events);
     }
     // From here on, synchronous: no subscriber can join or pass events on half-way.
@@ -315,14 +325,15 @@ export class WatchFeed {
     for (const state of this.#topics.values()) {
       const events = built.get(state);
       for (const sub of state.subscribers) {
-        if (sub.live) {
-          // Joined during the build (its topic had no live subscriber then), or its topic is new.
-          if (events === undefined && (rowsOf.get(state) ?? state.topic.rows(page).length) > 0)
-            this.#demote(sub);
-          else if (events !== undefined) this.#deliver(sub, events, endSeq);
-          else sub.queueEnd = Math.max(sub.queueEnd, endSeq);
+        if (!sub.live) {
+          sub.wake?.(); // catching up: it may rejoin at the new seq
+          continue;
         }
-        sub.wake?.();
+        // Joined during the build (its topic had no live subscriber then), or its topic is new.
+        if (events === undefined && (rowsOf.get(state) ?? state.topic.rows(page).length) > 0)
+          this.#demote(sub);
+        else if (events !== undefined) this.#deliver(sub, events, endSeq);
+        else sub.queueEnd = Math.max(sub.queueEnd, endSeq);
       }
     }
   }
@@ -336,6 +347,8 @@ export class WatchFeed {
     }
     for (let i = first; i < events.length; i++) sub.queue.push(events[i]!);
     sub.queueEnd = Math.max(sub.queueEnd, endSeq);
+    // Only a subscriber with something new is woken; the others' keepalive timers run on.
+    if (first < events.length) sub.wake?.();
   }
 
   /** The subscriber drops what it holds and catches up from its cursor on its own. */

@@ -140,3 +140,34 @@ it('stores the first and last millisecond of google.protobuf.Timestamp', async (
   expect(epoch?.beganAt?.toISOString()).toBe(first.toISOString());
   expect(epoch?.timestamp.toISOString()).toBe(last.toISOString());
 });
+
+it('gives back the same epoch and block by key (the watch streams’ reads) as by listing', async () => {
+  await store.createOrGetJob(job('w'));
+  const metrics = withProto<number>('{"__proto__": 0.5, "accuracy": 0.9, "top5": 1e999, "neg": -0}');
+  await store.beginEpoch('w', 0, new Date('2026-01-02T03:04:05.678Z'));
+  await store.saveEpoch({
+    jobId: 'w',
+    epoch: 0,
+    metrics,
+    columns: { accuracy: 0.9, loss: Number.NaN },
+    timestamp: new Date('2026-01-02T03:04:06.789Z'),
+    best: null,
+  });
+  await store.appendBatchBlocks('w', [
+    {
+      epoch: 0,
+      names: ['loss', 'lr'],
+      steps: BigInt64Array.from([1n, 2n ** 62n]),
+      values: Float64Array.from([Number.NaN, -0, 0.5, 1e-300]),
+    },
+  ]);
+  const s = await reopened();
+  const [listed] = await s.listEpochs('w');
+  const byKey = await s.getEpoch('w', 0);
+  expect(byKey).toEqual(listed);
+  expect(Object.is(byKey!.metrics.neg, -0)).toBe(true);
+  expect(await s.getEpoch('w', 1)).toBeUndefined();
+  const [block] = await s.readBatchBlocks('w', { afterId: 0, limit: 10 });
+  expect(await s.getBatchBlock(block!.id)).toEqual(block);
+  expect(await s.getBatchBlock(block!.id + 1)).toBeUndefined();
+});

@@ -1215,18 +1215,45 @@ class OrmStore implements Store {
     return this.#committed.add(listener);
   }
 
+  // getEpoch and getBatchBlock serve the watch streams, hundreds of times a second: Kysely binds the
+  // key, so the statement is prepared once (an entity manager query spells its values out, and each
+  // new SQL text would be prepared anew and push the ingest's statements out of the cache).
   async getEpoch(jobId: string, epoch: number): Promise<EpochRecord | undefined> {
-    const row = await this.#em().findOne(
-      TrainingMetric,
-      { job: jobId, epoch, timestamp: { $ne: null } },
-      { disableIdentityMap: true },
-    );
-    return row ? toEpochRecord(jobId, row) : undefined;
+    const row = await this.#kysely()
+      .selectFrom('TrainingMetric')
+      .select([
+        'epoch',
+        'loss',
+        'accuracy',
+        'learningRate',
+        'extraMetrics',
+        'nonFinite',
+        'timestamp',
+        'beganAt',
+      ])
+      .where('job', '=', jobId)
+      .where('epoch', '=', epoch)
+      .where('timestamp', 'is not', null)
+      .executeTakeFirst();
+    return row ? toEpochRecord(jobId, row as unknown as TrainingMetric) : undefined;
   }
 
   async getBatchBlock(id: number): Promise<StoredBatchBlock | undefined> {
-    const row = await this.#em().findOne(BatchMetricBlock, { id }, { disableIdentityMap: true });
-    return row ? { id, jobId: row.job.jobId, ...toBatchBlock(row) } : undefined;
+    const row = await this.#kysely()
+      .selectFrom('BatchMetricBlock')
+      .select(['job', 'epoch', 'names', 'steps', 'values'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row
+      ? {
+          id,
+          jobId: row.job as unknown as string,
+          epoch: row.epoch,
+          names: row.names,
+          steps: unpackInt64(row.steps as Uint8Array),
+          values: unpackFloat64(row.values as Uint8Array),
+        }
+      : undefined;
   }
 
   async readBatchBlocks(

@@ -31,7 +31,7 @@ export class SeriesBuckets {
   readonly #min: bigint;
   readonly #max: bigint;
   readonly #width: bigint;
-  /** The range and width as Numbers, when all of the range is exact as a Number. */
+  /** The range and width as Numbers, when all of the range is exact as a Number (and steps are read as words). */
   readonly #exact: { min: number; max: number; width: number } | undefined;
   readonly #count: Float64Array;
   readonly #low: Float64Array;
@@ -50,7 +50,7 @@ export class SeriesBuckets {
     this.#width = span <= 0n ? 1n : (span + buckets - 1n) / buckets;
     const n = span <= 0n ? 0 : Number((span + this.#width - 1n) / this.#width);
     this.#exact =
-      minStep >= MIN_SAFE && maxStep <= MAX_SAFE && span <= MAX_SAFE
+      LITTLE_ENDIAN && minStep >= MIN_SAFE && maxStep <= MAX_SAFE && span <= MAX_SAFE
         ? { min: Number(minStep), max: Number(maxStep), width: Number(this.#width) }
         : undefined;
     this.#count = new Float64Array(n);
@@ -64,7 +64,8 @@ export class SeriesBuckets {
   /** Adds one point; a point outside the range is ignored. A repeated step keeps the later value as last. */
   add(step: bigint, value: number): void {
     if (step < this.#min || step > this.#max) return;
-    if (this.#exact) this.#addExact(Number(step), value);
+    // One point as a block of one: the bucketing lives in addColumn (this is not the hot path).
+    if (this.#exact) this.addColumn(BigInt64Array.of(step), Float64Array.of(value), 0, 1);
     else this.#addBig(step, value);
   }
 
@@ -74,41 +75,55 @@ export class SeriesBuckets {
    */
   addColumn(steps: BigInt64Array, values: Float64Array, column: number, width: number): void {
     const exact = this.#exact;
-    if (!exact || !LITTLE_ENDIAN) {
-      for (let row = 0; row < steps.length; row++) this.add(steps[row]!, values[row * width + column]!);
+    if (!exact) {
+      for (let row = 0; row < steps.length; row++) {
+        const step = steps[row]!;
+        if (step >= this.#min && step <= this.#max) this.#addBig(step, values[row * width + column]!);
+      }
       return;
     }
     const words = new Int32Array(steps.buffer, steps.byteOffset, steps.length * 2);
-    const { min, max } = exact;
+    const { min, max, width: bucketWidth } = exact;
+    // Over locals: this loop runs once per stored point.
+    const count = this.#count;
+    const low = this.#low;
+    const high = this.#high;
+    const last = this.#last;
+    const first = this.#firstStep as Float64Array;
+    const lastStep = this.#lastStep as Float64Array;
+    let added = 0;
     for (let row = 0; row < steps.length; row++) {
       // Exact for |step| < 2^53; a step beyond rounds to a Number beyond the (exact) range: ignored.
       const step = words[2 * row + 1]! * WORD + (words[2 * row]! >>> 0);
       if (step < min || step > max) continue;
-      this.#addExact(step, values[row * width + column]!);
-    }
-  }
-
-  #addExact(step: number, value: number): void {
-    const { min, width } = this.#exact!;
-    const offset = step - min;
-    // A floating quotient of two exact integers can round up across an integer: corrected.
-    let index = Math.floor(offset / width);
-    if (index * width > offset) index--;
-    else if ((index + 1) * width <= offset) index++;
-    const first = this.#firstStep as Float64Array;
-    const last = this.#lastStep as Float64Array;
-    if (this.#count[index] === 0) {
-      first[index] = step;
-      last[index] = step;
-    } else {
-      if (step < first[index]!) first[index] = step;
-      if (step < last[index]!) {
-        this.#addValue(index, value, false);
-        return;
+      const value = values[row * width + column]!;
+      const offset = step - min;
+      let index = Math.floor(offset / bucketWidth);
+      if (index * bucketWidth > offset) index--;
+      else if ((index + 1) * bucketWidth <= offset) index++;
+      added++;
+      const finite = value - value === 0; // not NaN, not ±Infinity
+      const seen = count[index]!;
+      count[index] = seen + 1;
+      if (seen === 0) {
+        first[index] = step;
+        lastStep[index] = step;
+        low[index] = finite ? value : Number.NaN;
+        high[index] = finite ? value : Number.NaN;
+        last[index] = value;
+        continue;
       }
-      last[index] = step;
+      if (step < first[index]!) first[index] = step;
+      if (step >= lastStep[index]!) {
+        lastStep[index] = step;
+        last[index] = value;
+      }
+      if (finite) {
+        if (!(value >= low[index]!)) low[index] = value; // NaN min: the first finite value
+        if (!(value <= high[index]!)) high[index] = value;
+      }
     }
-    this.#addValue(index, value, true);
+    this.#total += added;
   }
 
   #addBig(step: bigint, value: number): void {

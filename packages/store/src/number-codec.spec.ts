@@ -13,6 +13,8 @@ import {
   unpackFloat64,
   unpackInt64,
   userKeyed,
+  viewFloat64,
+  viewInt64,
 } from './number-codec.ts';
 
 describe('number codec', () => {
@@ -69,6 +71,24 @@ describe('number codec', () => {
     expect(unpacked[0]).toBe(Math.PI);
     expect(unpacked[1]).toBeNaN();
     expect(() => unpackFloat64(Buffer.alloc(7))).toThrow(RangeError);
+  });
+
+  it('views aligned bytes in place and copies unaligned ones, with the same numbers', () => {
+    const steps = BigInt64Array.of(-1n, 2n ** 62n, 7n);
+    const values = Float64Array.of(Math.E, Number.NaN, -0);
+    const alignedSteps = new Uint8Array(packInt64(steps));
+    const alignedValues = new Uint8Array(packFloat64(values));
+    expect(viewInt64(alignedSteps)).toEqual(steps);
+    expect(viewInt64(alignedSteps).buffer).toBe(alignedSteps.buffer);
+    expect(viewFloat64(alignedValues)).toEqual(values);
+    expect(viewFloat64(alignedValues).buffer).toBe(alignedValues.buffer);
+    const shifted = Buffer.alloc(25);
+    Buffer.from(packInt64(steps)).copy(shifted, 1);
+    expect(viewInt64(shifted.subarray(1))).toEqual(steps);
+    expect(viewInt64(shifted.subarray(1)).buffer).not.toBe(shifted.buffer);
+    Buffer.from(packFloat64(values)).copy(shifted, 1);
+    expect(viewFloat64(shifted.subarray(1))).toEqual(values);
+    expect(() => viewInt64(Buffer.alloc(7))).toThrow(RangeError);
   });
 });
 

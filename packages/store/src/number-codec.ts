@@ -200,3 +200,22 @@ export function unpackInt64(bytes: Uint8Array): BigInt64Array {
 export function unpackFloat64(bytes: Uint8Array): Float64Array {
   return new Float64Array(alignedCopy(bytes));
 }
+
+/**
+ * Little-endian int64 steps as a view of `bytes` when they can be read in place (aligned, on a
+ * little-endian host), else a copy: for reads that scan millions of points and only look at them.
+ */
+export function viewInt64(bytes: Uint8Array): BigInt64Array {
+  if (LITTLE_ENDIAN_HOST && bytes.byteOffset % 8 === 0 && bytes.byteLength % 8 === 0) {
+    return new BigInt64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8);
+  }
+  return unpackInt64(bytes);
+}
+
+/** Little-endian doubles as a view of `bytes` when they can be read in place, else a copy. */
+export function viewFloat64(bytes: Uint8Array): Float64Array {
+  if (LITTLE_ENDIAN_HOST && bytes.byteOffset % 8 === 0 && bytes.byteLength % 8 === 0) {
+    return new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8);
+  }
+  return unpackFloat64(bytes);
+}

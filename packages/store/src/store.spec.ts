@@ -524,6 +524,33 @@ describe('batch blocks', () => {
     expect(types).toEqual([{ t: 'integer' }]);
   });
 
+  it('reads the blocks overlapping a step range in id order, big blocks in place, bit for bit', async () => {
+    const store = await openTestStore();
+    await store.createOrGetJob(newJob('job-rb'));
+    const names = ['loss', 'lr'];
+    // A block of 4 000 rows (its blobs are their own buffers: viewed), then small ones (copied or viewed).
+    const big = block(0, names, 0n, 4000);
+    big.values[1] = Number.NaN;
+    const small = [block(0, names, 4000n, 3), block(1, names, 5000n, 2), block(1, ['loss'], 6000n, 1)];
+    await store.appendBatchBlocks('job-rb', [big, ...small]);
+    const all = await store.readBatchBlocks('job-rb', { afterId: 0, limit: 10 });
+    expect(all.map((b) => b.steps[0])).toEqual([0n, 4000n, 5000n, 6000n]);
+    expect(all[0]!.steps).toEqual(big.steps);
+    expect(bitsOf(all[0]!.values)).toEqual(bitsOf(big.values));
+    all.slice(1).forEach((b, i) => {
+      expect(b).toMatchObject(small[i]!);
+    });
+    const ranged = await store.readBatchBlocks('job-rb', {
+      afterId: 0,
+      limit: 10,
+      minStep: 4002n,
+      maxStep: 5000n,
+    });
+    expect(ranged.map((b) => b.steps[0])).toEqual([4000n, 5000n]);
+    const paged = await store.readBatchBlocks('job-rb', { afterId: all[1]!.id, limit: 1 });
+    expect(paged.map((b) => b.id)).toEqual([all[2]!.id]);
+  });
+
   it('replaces a resent block instead of duplicating it', async () => {
     const store = await openTestStore();
     await store.createOrGetJob(newJob('job-rs'));

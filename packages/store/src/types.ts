@@ -630,7 +630,8 @@ export interface Store {
   getBatchBlock(id: number): Promise<StoredBatchBlock | undefined>;
   /**
    * A page of the job's batch blocks that overlap [minStep, maxStep] (either bound optional), in id
-   * order after `afterId`: what a reader walks to aggregate a long series in bounded memory.
+   * order after `afterId`: what a reader walks to aggregate a long series in bounded memory. The
+   * steps and values may be views of the stored bytes: read them, don't write them.
    */
   readBatchBlocks(
     jobId: string,

@@ -2,7 +2,14 @@
 // `precompiled.ts`). Each definition lists its values (which entity property converts each one) and
 // samples for the self-check that compares the precompiled query with the builder's, run at open.
 import type { MikroORM } from '@mikro-orm/core';
-import { type EncodedMetricMap, OutboxItem, StoreChange, TrainingJob, TrainingMetric } from './entities.ts';
+import {
+  BatchMetricBlock,
+  type EncodedMetricMap,
+  OutboxItem,
+  StoreChange,
+  TrainingJob,
+  TrainingMetric,
+} from './entities.ts';
 import {
   columnReader,
   type HotQuery,
@@ -254,6 +261,31 @@ function outboxInsert(n: number): HotQueryDefinition<OutboxInsert> {
   };
 }
 
+interface BlockKey extends Record<string, unknown> {
+  id: number;
+}
+
+/** A batch block by its row id (what a `batch` change refers to): the watch streams read one per change. */
+const batchBlockById: HotQueryDefinition<BlockKey> = {
+  name: 'batchBlockById',
+  slots: { id: [BatchMetricBlock, 'id'] },
+  build: (db, v) =>
+    db
+      .selectFrom('BatchMetricBlock')
+      .select(['job', 'epoch', 'names', 'steps', 'values'])
+      .where('id', '=', v.id),
+  samples: [{ id: 7 }],
+};
+
+/** A raw row of {@link batchBlockById}, read as the plugin would. */
+export interface BlockColumns {
+  job: string;
+  epoch: number;
+  names: string[];
+  steps: Uint8Array;
+  values: Uint8Array;
+}
+
 /** The store's compiled hot queries. */
 export class HotQueries {
   readonly epochState: HotQuery<EpochKey>;
@@ -267,6 +299,8 @@ export class HotQueries {
   /** Reads a raw row's columns of {@link epochStateWithMetrics} as the plugin would. */
   readonly readTimestamp: (row: Record<string, unknown>) => unknown;
   readonly readExtraMetrics: (row: Record<string, unknown>) => unknown;
+  readonly batchBlockById: HotQuery<BlockKey>;
+  readonly readBlock: (row: Record<string, unknown>) => BlockColumns;
 
   /** Compiles every hot query and runs the self-check (throws if a query differs from the builder's). */
   constructor(orm: MikroORM) {
@@ -282,5 +316,13 @@ export class HotQueries {
     );
     this.readTimestamp = columnReader(orm, TrainingMetric, 'timestamp');
     this.readExtraMetrics = columnReader(orm, TrainingMetric, 'extraMetrics');
+    this.batchBlockById = compiler.compile(batchBlockById);
+    const blockColumns = (['job', 'epoch', 'names', 'steps', 'values'] as const).map(
+      (property) => [property, columnReader(orm, BatchMetricBlock, property)] as const,
+    );
+    this.readBlock = (row) =>
+      Object.fromEntries(
+        blockColumns.map(([property, read]) => [property, read(row)]),
+      ) as unknown as BlockColumns;
   }
 }

@@ -1241,21 +1241,18 @@ class OrmStore implements Store {
   }
 
   async getBatchBlock(id: number): Promise<StoredBatchBlock | undefined> {
-    const row = await this.#kysely()
-      .selectFrom('BatchMetricBlock')
-      .select(['job', 'epoch', 'names', 'steps', 'values'])
-      .where('id', '=', id)
-      .executeTakeFirst();
-    return row
-      ? {
-          id,
-          jobId: row.job as unknown as string,
-          epoch: row.epoch,
-          names: row.names,
-          steps: unpackInt64(row.steps as Uint8Array),
-          values: unpackFloat64(row.values as Uint8Array),
-        }
-      : undefined;
+    const q = this.#hot.batchBlockById;
+    const row = await this.#exec.run((db) => db.get(q.sql, q.params({ id })));
+    if (!row) return undefined;
+    const block = this.#hot.readBlock(row as Record<string, unknown>);
+    return {
+      id,
+      jobId: block.job,
+      epoch: block.epoch,
+      names: block.names,
+      steps: unpackInt64(block.steps),
+      values: unpackFloat64(block.values),
+    };
   }
 
   async readBatchBlocks(

@@ -286,6 +286,48 @@ export interface BlockColumns {
   values: Uint8Array;
 }
 
+interface ChangesAfter extends Record<string, unknown> {
+  afterSeq: number;
+  limit: number;
+}
+
+/** The change feed after a seq (the watch streams' shared reader reads it several times a second). */
+const changesAfter: HotQueryDefinition<ChangesAfter> = {
+  name: 'changesAfter',
+  slots: { afterSeq: [StoreChange, 'seq'], limit: null },
+  build: (db, v) =>
+    db
+      .selectFrom('StoreChange')
+      .select(['seq', 'job', 'kind', 'ref'])
+      .where('seq', '>', v.afterSeq)
+      .orderBy('seq', 'asc')
+      .limit(v.limit),
+  samples: [{ afterSeq: 41, limit: 256 }],
+};
+
+/** The same, of one job (a stream catching up on its own). */
+const jobChangesAfter: HotQueryDefinition<ChangesAfter & { job: string }> = {
+  name: 'jobChangesAfter',
+  slots: { afterSeq: [StoreChange, 'seq'], job: [StoreChange, 'job'], limit: null },
+  build: (db, v) =>
+    db
+      .selectFrom('StoreChange')
+      .select(['seq', 'job', 'kind', 'ref'])
+      .where('seq', '>', v.afterSeq)
+      .where('job', '=', v.job)
+      .orderBy('seq', 'asc')
+      .limit(v.limit),
+  samples: [{ afterSeq: 41, job: 'job-1', limit: 256 }],
+};
+
+/** A raw feed row, read as the plugin would. */
+export interface ChangeColumns {
+  seq: number | bigint;
+  job: string;
+  kind: string;
+  ref: number | bigint | null;
+}
+
 /** The store's compiled hot queries. */
 export class HotQueries {
   readonly epochState: HotQuery<EpochKey>;
@@ -300,6 +342,9 @@ export class HotQueries {
   readonly readTimestamp: (row: Record<string, unknown>) => unknown;
   readonly readExtraMetrics: (row: Record<string, unknown>) => unknown;
   readonly batchBlockById: HotQuery<BlockKey>;
+  readonly changesAfter: HotQuery<ChangesAfter>;
+  readonly jobChangesAfter: HotQuery<ChangesAfter & { job: string }>;
+  readonly readChange: (row: Record<string, unknown>) => ChangeColumns;
   readonly readBlock: (row: Record<string, unknown>) => BlockColumns;
 
   /** Compiles every hot query and runs the self-check (throws if a query differs from the builder's). */
@@ -317,6 +362,15 @@ export class HotQueries {
     this.readTimestamp = columnReader(orm, TrainingMetric, 'timestamp');
     this.readExtraMetrics = columnReader(orm, TrainingMetric, 'extraMetrics');
     this.batchBlockById = compiler.compile(batchBlockById);
+    this.changesAfter = compiler.compile(changesAfter);
+    this.jobChangesAfter = compiler.compile(jobChangesAfter);
+    const changeColumns = (['seq', 'job', 'kind', 'ref'] as const).map(
+      (property) => [property, columnReader(orm, StoreChange, property)] as const,
+    );
+    this.readChange = (row) =>
+      Object.fromEntries(
+        changeColumns.map(([property, read]) => [property, read(row)]),
+      ) as unknown as ChangeColumns;
     const blockColumns = (['job', 'epoch', 'names', 'steps', 'values'] as const).map(
       (property) => [property, columnReader(orm, BatchMetricBlock, property)] as const,
     );

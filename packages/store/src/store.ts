@@ -1171,21 +1171,25 @@ class OrmStore implements Store {
   // ---- the change feed --------------------------------------------------------------------------
 
   async readChanges(query: ChangesQuery): Promise<ChangeRecord[]> {
-    let select = this.#kysely()
-      .selectFrom('StoreChange')
-      .select(['seq', 'job', 'kind', 'ref'])
-      .where('seq', '>', query.afterSeq);
-    if (query.jobId !== undefined) select = select.where('job', '=', query.jobId);
-    const rows = await select
-      .orderBy('seq', 'asc')
-      .limit(Math.max(1, Math.floor(query.limit)))
-      .execute();
-    return rows.map((r) => ({
-      seq: Number(r.seq),
-      jobId: r.job as unknown as string,
-      kind: r.kind as ChangeKind,
-      ref: r.ref === null ? null : Number(r.ref),
-    }));
+    const hot = this.#hot;
+    const limit = Math.max(1, Math.floor(query.limit));
+    const rows = await this.#exec.run((db) =>
+      query.jobId === undefined
+        ? db.all(hot.changesAfter.sql, hot.changesAfter.params({ afterSeq: query.afterSeq, limit }))
+        : db.all(
+            hot.jobChangesAfter.sql,
+            hot.jobChangesAfter.params({ afterSeq: query.afterSeq, job: query.jobId, limit }),
+          ),
+    );
+    return rows.map((raw) => {
+      const r = hot.readChange(raw as Record<string, unknown>);
+      return {
+        seq: Number(r.seq),
+        jobId: r.job,
+        kind: r.kind as ChangeKind,
+        ref: r.ref === null ? null : Number(r.ref),
+      };
+    });
   }
 
   async compactChanges(range: { fromSeq: number; toSeq: number }): Promise<number> {

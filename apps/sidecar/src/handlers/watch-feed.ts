@@ -26,6 +26,8 @@ const MIN_READ_INTERVAL_MS = 50;
 const MAX_QUEUED_EVENTS = 64;
 /** Longest stretch of building events before the reader lets other work in (the RPCs). */
 const BUILD_SLICE_MS = 2;
+/** Subscribers woken at once after a page; the next ones after the event loop has run. */
+const WAKE_TURN = 16;
 /** After a failed read, the shared reader tries again after this long (subscribers read on their own). */
 const RETRY_MS = 1000;
 
@@ -85,6 +87,9 @@ export class WatchFeed {
   /** The last seq of the last page the reader handed out; -1 while it has not started. */
   #published = -1;
   #dirty = false;
+  /** Subscribers given events and not woken yet (see #wakeInTurns). */
+  #toWake: Subscriber[] = [];
+  #waking = false;
   /** The reader waits for a commit (not merely for its read interval to pass). */
   #idle = false;
   #wakeReader: (() => void) | undefined;
@@ -336,6 +341,23 @@ export class WatchFeed {
         else sub.queueEnd = Math.max(sub.queueEnd, endSeq);
       }
     }
+    this.#wakeInTurns();
+  }
+
+  /**
+   * Wakes the subscribers given events, WAKE_TURN at a time with the event loop in between: each
+   * writes its events to its stream at once, and a hundred of them in one go would hold the trainers'
+   * calls back for as long.
+   */
+  #wakeInTurns(): void {
+    if (this.#waking) return;
+    this.#waking = true;
+    const turn = () => {
+      for (const sub of this.#toWake.splice(0, WAKE_TURN)) sub.wake?.();
+      if (this.#toWake.length > 0) setImmediate(turn);
+      else this.#waking = false;
+    };
+    turn();
   }
 
   #deliver(sub: Subscriber, events: readonly FeedEvent<unknown>[], endSeq: number): void {
@@ -348,7 +370,7 @@ export class WatchFeed {
     for (let i = first; i < events.length; i++) sub.queue.push(events[i]!);
     sub.queueEnd = Math.max(sub.queueEnd, endSeq);
     // Only a subscriber with something new is woken; the others' keepalive timers run on.
-    if (first < events.length) sub.wake?.();
+    if (first < events.length) this.#toWake.push(sub);
   }
 
   /** The subscriber drops what it holds and catches up from its cursor on its own. */

@@ -536,3 +536,6 @@ export const cut = on('cutStreams')
       { weight: 1, arbitrary: fc.double({ min: 0, max: 0.999, noNaN: true }) },
     )
   : fc.constant(undefined);
+
+/** Cuts an UploadArtifact stream mid-way, when both cut generators are on. */
+export const uploadCut = on('cutUploads') ? cut : fc.constant(undefined);

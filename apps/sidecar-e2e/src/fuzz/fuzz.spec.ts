@@ -109,7 +109,7 @@ const anyCase: fc.Arbitrary<Case> = fc.oneof(
   }),
   c(
     6,
-    fc.tuple(prepared(A.uploadArtifact), A.cut),
+    fc.tuple(prepared(A.uploadArtifact), A.uploadCut),
     'uploadArtifact',
     async ([{ input, begin: yes, m }, cut]) => {
       await begin(input.jobId, yes);

@@ -21,6 +21,7 @@ export const GENERATORS = {
   hugeParams: 'params and configs near and over the message-size limit',
   garbageBytes: 'raw undecodable request bytes (truncated, mutated, random)',
   cutStreams: 'client streams cancelled mid-way',
+  cutUploads: 'UploadArtifact streams cancelled mid-way (their staging files judged)',
   batchResend: 'batch points resent for the same (job, name, step)',
 } as const;
 
@@ -30,7 +31,13 @@ export type GeneratorId = keyof typeof GENERATORS;
  * Findings that are open, by generator: who fixes them. Keep this list short and shrinking; each
  * entry names the owner so the line can be deleted the moment the fix is on main.
  */
-export const KNOWN_OPEN: Partial<Record<GeneratorId, string>> = {};
+export const KNOWN_OPEN: Partial<Record<GeneratorId, string>> = {
+  // A cancelled UploadArtifact's handler is often told of the cancel only when the call's deadline
+  // passes (the fuzz client's 15 s, longer than the judge's 10 s), holding its .incoming staging file
+  // until then; without a deadline, until the connection closes. Reproduction and analysis:
+  // /work/notes/report-artifacts-fuzz.md.
+  cutUploads: 'artifacts-fuzz',
+};
 
 /** Whether a generator runs in this run. */
 export function generatorOn(id: GeneratorId): boolean {

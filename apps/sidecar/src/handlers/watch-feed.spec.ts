@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type ChangeRecord, openStore, type Store } from '@training-callbacks/store';
+import { sampleJob } from '@training-callbacks/store/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FEED_PAGE, type FeedNotice, type Topic, WatchFeed } from './watch-feed.ts';
 
@@ -15,18 +16,7 @@ beforeEach(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'watch-feed-'));
   store = await openStore({ dbPath: path.join(dir, 'db.sqlite') });
   controller = new AbortController();
-  await store.createOrGetJob({
-    jobId: 'a',
-    task: 'image_classification',
-    framework: 'timm',
-    modelName: 'resnet50',
-    modelConfig: {},
-    trainingConfig: {},
-    params: {},
-    customMetrics: [],
-    startEpoch: 0,
-    primaryMetric: 'accuracy',
-  });
+  await store.createOrGetJob(sampleJob('a'));
 });
 afterEach(async () => {
   controller.abort();

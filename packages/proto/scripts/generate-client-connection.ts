@@ -6,8 +6,7 @@
 //   docs/security.md, between the client-connection markers
 // Run through `npm run generate` (after `buf generate`, which empties src/gen); CI fails when the
 // committed output differs.
-import { readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { readDataFile, readRepoFile, writeGenerated } from './generated-files.ts';
 
 interface Setting {
   name: string;
@@ -28,12 +27,12 @@ interface ClientConnection {
   authorizationScheme: string;
 }
 
-const root = path.join(import.meta.dirname, '..', '..', '..');
-const source = 'proto/client-connection.json';
-const data = JSON.parse(readFileSync(path.join(root, source), 'utf8')) as ClientConnection;
+const { source, data, header } = readDataFile<ClientConnection>(
+  'proto/client-connection.json',
+  import.meta.filename,
+);
 check(data);
 
-const header = `Generated from ${source} by packages/proto/scripts/generate-client-connection.ts; do not edit.`;
 const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 const address = data.settings.find((s) => s.name === 'address')!;
 
@@ -108,13 +107,14 @@ const table = [
   '<!-- client-connection:end -->',
 ].join('\n');
 
-writeFileSync(path.join(root, 'packages/proto/src/gen/client_connection.ts'), ts);
-writeFileSync(path.join(root, 'packages/python-client/src/training_callbacks/_client_connection.py'), py);
-const docPath = path.join(root, 'docs/security.md');
-const doc = readFileSync(docPath, 'utf8');
+const doc = readRepoFile('docs/security.md');
 const marked = /<!-- client-connection:begin[^\n]*-->[\s\S]*?<!-- client-connection:end -->/;
 if (!marked.test(doc)) throw new Error('docs/security.md has no client-connection:begin/end markers');
-writeFileSync(docPath, doc.replace(marked, table));
+writeGenerated({
+  'packages/proto/src/gen/client_connection.ts': ts,
+  'packages/python-client/src/training_callbacks/_client_connection.py': py,
+  'docs/security.md': doc.replace(marked, table),
+});
 console.log(`generate-client-connection: ${data.settings.length} settings → TS, Python, docs/security.md`);
 
 function check(d: ClientConnection): void {

@@ -4,8 +4,7 @@
 //   packages/python-client/src/training_callbacks/_request_limits.py
 // Run through `npm run generate` (after `buf generate`, which empties src/gen); CI fails when the
 // committed output differs.
-import { readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { readDataFile, writeGenerated } from './generated-files.ts';
 
 interface RequestLimits {
   description: string;
@@ -17,9 +16,10 @@ interface RequestLimits {
   };
 }
 
-const root = path.join(import.meta.dirname, '..', '..', '..');
-const source = 'proto/request-limits.json';
-const data = JSON.parse(readFileSync(path.join(root, source), 'utf8')) as RequestLimits;
+const { source, data, header } = readDataFile<RequestLimits>(
+  'proto/request-limits.json',
+  import.meta.filename,
+);
 const { params } = data;
 for (const name of ['maxEntries', 'keyMaxLength', 'valueMaxLength'] as const) {
   if (!Number.isInteger(params[name]) || params[name] < 1)
@@ -33,7 +33,6 @@ for (const [from, to] of params.keyControlCharacterRanges) {
 const hex = (n: number) => `\\u${n.toString(16).padStart(4, '0')}`;
 const characterClass = params.keyControlCharacterRanges.map(([a, b]) => `${hex(a)}-${hex(b)}`).join('');
 
-const header = `Generated from ${source} by packages/proto/scripts/generate-request-limits.ts; do not edit.`;
 const ts = `// ${header}
 // What the sidecar accepts in BeginTraining's params (lengths in code points); the Python client keeps
 // a job's params within the same limits before sending.
@@ -70,6 +69,8 @@ PARAM_VALUE_MAX_LENGTH: Final = ${params.valueMaxLength}
 PARAM_KEY_FORBIDDEN: Final = re.compile("[${characterClass}]")
 `;
 
-writeFileSync(path.join(root, 'packages/proto/src/gen/request_limits.ts'), ts);
-writeFileSync(path.join(root, 'packages/python-client/src/training_callbacks/_request_limits.py'), py);
+writeGenerated({
+  'packages/proto/src/gen/request_limits.ts': ts,
+  'packages/python-client/src/training_callbacks/_request_limits.py': py,
+});
 console.log('generate-request-limits: the params limits → TS, Python');

@@ -5,8 +5,7 @@
 //   packages/python-client/src/training_callbacks/_results_csv.py  (training_callbacks.ultralytics)
 // Run through `npm run generate` (after `buf generate`, which empties src/gen); CI fails when the
 // committed output differs.
-import { readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { readDataFile, writeGenerated } from './generated-files.ts';
 
 interface ResultsCsv {
   description: string;
@@ -18,16 +17,13 @@ interface ResultsCsv {
   rules: string[];
 }
 
-const root = path.join(import.meta.dirname, '..', '..', '..');
-const source = 'proto/results-csv.json';
-const data = JSON.parse(readFileSync(path.join(root, source), 'utf8')) as ResultsCsv;
+const { source, data, header } = readDataFile<ResultsCsv>('proto/results-csv.json', import.meta.filename);
 if (!Number.isInteger(data.epochBase) || data.epochBase < 0) throw new Error(`${source}: bad epochBase`);
 if (!data.epochColumn || data.skippedColumns.includes(data.epochColumn)) {
   throw new Error(`${source}: epochColumn must be set and not skipped`);
 }
 if (!/^[a-z_]+$/.test(data.defaultTaskType)) throw new Error(`${source}: bad defaultTaskType`);
 
-const header = `Generated from ${source} by packages/proto/scripts/generate-results-csv.ts; do not edit.`;
 const ts = `// ${header}
 // How an Ultralytics results.csv becomes the contract's epochs, for every importer:
 ${data.rules.map((rule) => `// - ${rule}`).join('\n')}
@@ -69,6 +65,8 @@ EPOCH_BASE: Final = ${data.epochBase}
 SKIPPED_COLUMNS: Final[frozenset[str]] = frozenset({${data.skippedColumns.map((c) => JSON.stringify(c)).join(', ')}})
 `;
 
-writeFileSync(path.join(root, 'packages/proto/src/gen/results_csv.ts'), ts);
-writeFileSync(path.join(root, 'packages/python-client/src/training_callbacks/_results_csv.py'), py);
+writeGenerated({
+  'packages/proto/src/gen/results_csv.ts': ts,
+  'packages/python-client/src/training_callbacks/_results_csv.py': py,
+});
 console.log('generate-results-csv: the results.csv rules → TS, Python');

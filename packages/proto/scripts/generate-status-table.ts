@@ -5,8 +5,7 @@
 //   README.md, between the status-table markers
 // Run through `npm run generate` (after `buf generate`, which empties src/gen); CI fails when the
 // committed output differs.
-import { readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { readDataFile, readRepoFile, writeGenerated } from './generated-files.ts';
 
 type StatusClass = 'transient' | 'permanent' | 'suspect';
 interface StatusRow {
@@ -24,12 +23,13 @@ interface StatusTable {
   statuses: StatusRow[];
 }
 
-const root = path.join(import.meta.dirname, '..', '..', '..');
-const source = 'proto/status-table.json';
-const table = JSON.parse(readFileSync(path.join(root, source), 'utf8')) as StatusTable;
+const {
+  source,
+  data: table,
+  header,
+} = readDataFile<StatusTable>('proto/status-table.json', import.meta.filename);
 check(table);
 
-const header = `Generated from ${source} by packages/proto/scripts/generate-status-table.ts; do not edit.`;
 const byCode = table.statuses.map((s) => [s.code, s.class] as const);
 const classText = (c: StatusClass): string =>
   table.classes[c].replaceAll('{suspectAttempts}', String(table.suspectAttempts));
@@ -142,17 +142,15 @@ const markdown = [
   end,
 ].join('\n');
 
-const readmePath = path.join(root, 'README.md');
-const readme = readFileSync(readmePath, 'utf8');
+const readme = readRepoFile('README.md');
 const from = readme.indexOf(begin);
 const to = readme.indexOf(end);
 if (from < 0 || to < from) throw new Error(`README.md has no ${begin} … ${end} section to fill`);
-const outputs: [string, string][] = [
-  [path.join(root, 'packages/proto/src/gen/status_table.ts'), ts],
-  [path.join(root, 'packages/python-client/src/training_callbacks/_status_table.py'), py],
-  [readmePath, readme.slice(0, from) + markdown + readme.slice(to + end.length)],
-];
-for (const [file, text] of outputs) writeFileSync(file, text);
+writeGenerated({
+  'packages/proto/src/gen/status_table.ts': ts,
+  'packages/python-client/src/training_callbacks/_status_table.py': py,
+  'README.md': readme.slice(0, from) + markdown + readme.slice(to + end.length),
+});
 console.log(
   `generate-status-table: ${table.statuses.length} statuses from ${source} → TS, Python, README.md`,
 );

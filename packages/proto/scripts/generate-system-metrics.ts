@@ -4,8 +4,7 @@
 //   packages/python-client/src/training_callbacks/_system_metrics.py
 // Run through `npm run generate` (after `buf generate`, which empties src/gen); CI fails when the
 // committed output differs.
-import { readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { readDataFile, writeGenerated } from './generated-files.ts';
 
 interface SystemMetric {
   name: string;
@@ -19,15 +18,15 @@ interface SystemMetrics {
   gpu: SystemMetric[];
 }
 
-const root = path.join(import.meta.dirname, '..', '..', '..');
-const source = 'proto/system-metrics.json';
-const data = JSON.parse(readFileSync(path.join(root, source), 'utf8')) as SystemMetrics;
+const { source, data, header } = readDataFile<SystemMetrics>(
+  'proto/system-metrics.json',
+  import.meta.filename,
+);
 if (!/^[a-z]+\/$/.test(data.prefix)) throw new Error(`${source}: the prefix must be a word and "/"`);
 for (const metric of [...data.host, ...data.gpu]) {
   if (!/^[a-z0-9_]+$/.test(metric.name)) throw new Error(`${source}: bad metric name ${metric.name}`);
 }
 
-const header = `Generated from ${source} by packages/proto/scripts/generate-system-metrics.ts; do not edit.`;
 const ts = `// ${header}
 // The system metrics the clients sample, under MLflow's own names (its "System metrics" tab).
 
@@ -66,6 +65,8 @@ ${entries(data.gpu)}
 }
 `;
 
-writeFileSync(path.join(root, 'packages/proto/src/gen/system_metrics.ts'), ts);
-writeFileSync(path.join(root, 'packages/python-client/src/training_callbacks/_system_metrics.py'), py);
+writeGenerated({
+  'packages/proto/src/gen/system_metrics.ts': ts,
+  'packages/python-client/src/training_callbacks/_system_metrics.py': py,
+});
 console.log('generate-system-metrics: the system metric names → TS, Python');

@@ -8,9 +8,9 @@
 // (a command the test gives).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { freePort } from '@training-callbacks/mlflow-bridge/testing';
 import { parseAllDocuments } from 'yaml';
 import { healthOf } from './health.ts';
 import { type LoggedProcess, spawnLogged } from './processes.ts';
@@ -113,15 +113,6 @@ function canRunAs(user: { uid: number; gid: number }): boolean {
       `the containers run as uid ${process.getuid?.()} instead`,
   );
   return false;
-}
-
-/** A free TCP port on loopback (asked of the OS). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 const ADDRESS = /^(0\.0\.0\.0|127\.0\.0\.1|localhost|\[::\]|\[::1\]):(\d+)$/;

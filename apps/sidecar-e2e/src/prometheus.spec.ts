@@ -4,22 +4,14 @@
 // RPC latency histogram as a quantile.
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createClient } from '@training-callbacks/grpc-adapter';
+import { freePort } from '@training-callbacks/mlflow-bridge/testing';
 import { TaskType, TrainingCallbacks } from '@training-callbacks/proto';
 import { startSidecarProcess } from '@training-callbacks/sidecar/testing';
 import { expect, it } from 'vitest';
 import { spawnLogged } from './processes.ts';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function prometheusBinary(): string {
   try {

@@ -8,6 +8,8 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
 from training_callbacks import _results_csv
 from training_callbacks.ultralytics import read_results_csv
 
@@ -53,3 +55,22 @@ def test_numbers_as_float_reads_them(tmp_path: Path) -> None:
     assert math.isnan(a.pop("a"))
     assert a == {"b": -math.inf, "d": 0.001}
     assert b == {"a": math.inf}
+
+
+def test_a_file_without_the_epoch_column_is_an_error_not_an_empty_import(tmp_path: Path) -> None:
+    # Without the epoch column every row would be skipped; the CLI refuses such a file too.
+    path = tmp_path / "results.csv"
+    path.write_text("step,loss\n1,0.5\n")
+    with pytest.raises(ValueError, match=r'no "epoch" column \(it has \'step\', \'loss\'\)'):
+        read_results_csv(path)
+    path.write_text("")
+    with pytest.raises(ValueError, match="it has nothing"):
+        read_results_csv(path)
+
+
+def test_an_epoch_that_is_no_number_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "results.csv"
+    for epoch in ("two", "inf", "nan"):
+        path.write_text(f"epoch,loss\n1,0.5\n{epoch},0.4\n")
+        with pytest.raises(ValueError, match=f'line 3: the epoch "{epoch}" is not a number'):
+            read_results_csv(path)

@@ -26,6 +26,7 @@ The event handlers are methods of an importable class (no closures), and the obj
 from __future__ import annotations
 
 import csv
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -186,6 +187,9 @@ def import_results_csv(
 
     Returns:
         The number of epochs reported.
+
+    Raises:
+        ValueError: The file has no ``epoch`` column or an epoch that is no number (nothing is sent).
     """
     client = callbacks or TrainingCallbacks(
         job_id or "", task_type, framework=_results_csv.FRAMEWORK, **client_kwargs
@@ -205,11 +209,26 @@ def read_results_csv(path: str | os.PathLike[str]) -> list[tuple[int, dict[str, 
     """Parses ``results.csv`` into ``(0-based epoch, metrics)`` pairs (see :func:`import_results_csv`)."""
     out: list[tuple[int, dict[str, float]]] = []
     with open(path, newline="", encoding="utf-8") as f:
-        for raw in csv.DictReader(f):
+        reader = csv.DictReader(f)
+        names = [(name or "").strip() for name in reader.fieldnames or []]
+        if _results_csv.EPOCH_COLUMN not in names:
+            # Without it every row would be skipped: an import of nothing, said as an error instead.
+            raise ValueError(
+                f'{os.fspath(path)}: the first line has no "{_results_csv.EPOCH_COLUMN}" column (it has '
+                f"{', '.join(repr(n) for n in names) or 'nothing'}); give the results.csv Ultralytics writes "
+                "into its run directory"
+            )
+        for raw in reader:
             row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
             epoch_text = row.pop(_results_csv.EPOCH_COLUMN, "")
             if not epoch_text:
                 continue
+            try:
+                epoch_number = float(epoch_text)
+            except ValueError:
+                epoch_number = math.nan
+            if not math.isfinite(epoch_number):
+                raise ValueError(f'{os.fspath(path)}: line {reader.line_num}: the epoch "{epoch_text}" is not a number')
             metrics: dict[str, float] = {}
             for name, text in row.items():
                 if not name or not text or name in _results_csv.SKIPPED_COLUMNS:
@@ -218,7 +237,7 @@ def read_results_csv(path: str | os.PathLike[str]) -> list[tuple[int, dict[str, 
                     metrics[name] = float(text)
                 except ValueError:
                     continue
-            out.append((int(float(epoch_text)) - _results_csv.EPOCH_BASE, metrics))
+            out.append((int(epoch_number) - _results_csv.EPOCH_BASE, metrics))
     return out
 
 

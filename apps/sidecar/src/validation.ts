@@ -6,6 +6,8 @@ import { checkMetricName } from '@training-callbacks/metric-catalog';
 import {
   type BeginTrainingRequest,
   BeginTrainingRequestSchema,
+  BOOT_ID_MAX_LENGTH,
+  HOSTNAME_MAX_LENGTH,
   MAX_PARAMS,
   PARAM_KEY_FORBIDDEN,
   PARAM_KEY_MAX_LENGTH,
@@ -114,9 +116,8 @@ export function checkShortText(value: string, field: string): void {
   if (CONTROL.test(value)) invalid(`${field} ${quote(value)} contains control characters`);
 }
 
-/** TrainerProcess limits (the contract's): a host name, a boot id (a UUID), a client session id. */
-export const HOSTNAME_MAX_LENGTH = 255;
-export const BOOT_ID_MAX_LENGTH = 64;
+// TrainerProcess limits (the contract's): a host name's and a boot id's come from
+// proto/request-limits.json (the clients keep what they send within them); a client session id's.
 export const SESSION_ID_MAX_LENGTH = 128;
 
 function checkPrintable(value: string, max: number, field: string): void {

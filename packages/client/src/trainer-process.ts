@@ -4,7 +4,7 @@
 // this client's later reports and heartbeats revive a job declared lost. Read once per client.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { TrainerProcess } from '@training-callbacks/proto';
+import { BOOT_ID_MAX_LENGTH, HOSTNAME_MAX_LENGTH, type TrainerProcess } from '@training-callbacks/proto';
 
 type TrainerProcessInit = Pick<
   TrainerProcess,
@@ -38,8 +38,8 @@ export function thisTrainerProcess(sessionId: string): TrainerProcessInit {
   return {
     pid: process.pid,
     startTimeTicks: startTimeTicks(readOr('/proc/self/stat', '')),
-    hostname: hostname().slice(0, 255),
-    bootId: readOr('/proc/sys/kernel/random/boot_id', '').trim().slice(0, 64),
+    hostname: hostname().slice(0, HOSTNAME_MAX_LENGTH),
+    bootId: readOr('/proc/sys/kernel/random/boot_id', '').trim().slice(0, BOOT_ID_MAX_LENGTH),
     sessionId,
   };
 }

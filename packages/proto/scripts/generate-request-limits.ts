@@ -1,4 +1,4 @@
-// Turns proto/request-limits.json — what the sidecar accepts in BeginTraining's params — into code for
+// Turns proto/request-limits.json — what the sidecar accepts in BeginTraining's params and trainer — into code for
 // the sidecar's validation and the Python client, which keeps a job's params within them before sending:
 //   packages/proto/src/gen/request_limits.ts
 //   packages/python-client/src/training_callbacks/_request_limits.py
@@ -14,16 +14,24 @@ interface RequestLimits {
     valueMaxLength: number;
     keyControlCharacterRanges: [number, number][];
   };
+  trainer: {
+    hostnameMaxLength: number;
+    bootIdMaxLength: number;
+  };
 }
 
 const { source, data, header } = readDataFile<RequestLimits>(
   'proto/request-limits.json',
   import.meta.filename,
 );
-const { params } = data;
+const { params, trainer } = data;
 for (const name of ['maxEntries', 'keyMaxLength', 'valueMaxLength'] as const) {
   if (!Number.isInteger(params[name]) || params[name] < 1)
     throw new Error(`${source}: params.${name} must be a positive integer`);
+}
+for (const name of ['hostnameMaxLength', 'bootIdMaxLength'] as const) {
+  if (!Number.isInteger(trainer[name]) || trainer[name] < 1)
+    throw new Error(`${source}: trainer.${name} must be a positive integer`);
 }
 for (const [from, to] of params.keyControlCharacterRanges) {
   if (!Number.isInteger(from) || !Number.isInteger(to) || from > to || from < 0 || to > 0x10ffff) {
@@ -46,6 +54,10 @@ export const PARAM_VALUE_MAX_LENGTH = ${params.valueMaxLength};
 /** Characters a param key must not contain. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 export const PARAM_KEY_FORBIDDEN = /[${characterClass}]/;
+/** Longest TrainerProcess.hostname. */
+export const HOSTNAME_MAX_LENGTH = ${trainer.hostnameMaxLength};
+/** Longest TrainerProcess.boot_id. */
+export const BOOT_ID_MAX_LENGTH = ${trainer.bootIdMaxLength};
 `;
 
 const py = `"""${header}
@@ -67,6 +79,10 @@ PARAM_KEY_MAX_LENGTH: Final = ${params.keyMaxLength}
 PARAM_VALUE_MAX_LENGTH: Final = ${params.valueMaxLength}
 #: Characters a param key must not contain.
 PARAM_KEY_FORBIDDEN: Final = re.compile("[${characterClass}]")
+#: Longest TrainerProcess.hostname.
+HOSTNAME_MAX_LENGTH: Final = ${trainer.hostnameMaxLength}
+#: Longest TrainerProcess.boot_id.
+BOOT_ID_MAX_LENGTH: Final = ${trainer.bootIdMaxLength}
 `;
 
 writeGenerated({

@@ -11,3 +11,7 @@ export const PARAM_VALUE_MAX_LENGTH = 6000;
 /** Characters a param key must not contain. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 export const PARAM_KEY_FORBIDDEN = /[\u0000-\u001f\u007f-\u009f]/;
+/** Longest TrainerProcess.hostname. */
+export const HOSTNAME_MAX_LENGTH = 255;
+/** Longest TrainerProcess.boot_id. */
+export const BOOT_ID_MAX_LENGTH = 64;

@@ -17,3 +17,7 @@ PARAM_KEY_MAX_LENGTH: Final = 250
 PARAM_VALUE_MAX_LENGTH: Final = 6000
 #: Characters a param key must not contain.
 PARAM_KEY_FORBIDDEN: Final = re.compile("[\u0000-\u001f\u007f-\u009f]")
+#: Longest TrainerProcess.hostname.
+HOSTNAME_MAX_LENGTH: Final = 255
+#: Longest TrainerProcess.boot_id.
+BOOT_ID_MAX_LENGTH: Final = 64

@@ -11,9 +11,8 @@ import uuid
 
 from ._proto.trainingcallbacks.v1 import training_callbacks_pb2 as pb
 
-#: The contract's bounds (proto/…/training_callbacks.proto, TrainerProcess): longer values are left out.
-_MAX_HOSTNAME = 255
-_MAX_BOOT_ID = 64
+# The contract's bounds of TrainerProcess (proto/request-limits.json): longer values are left out.
+from ._request_limits import BOOT_ID_MAX_LENGTH, HOSTNAME_MAX_LENGTH
 
 
 def new_session_id() -> str:
@@ -40,7 +39,7 @@ def boot_id() -> str:
             value = f.read().strip()
     except (OSError, UnicodeDecodeError):
         return ""
-    return value if len(value) <= _MAX_BOOT_ID and value.isprintable() else ""
+    return value if len(value) <= BOOT_ID_MAX_LENGTH and value.isprintable() else ""
 
 
 def _hostname() -> str:
@@ -48,7 +47,7 @@ def _hostname() -> str:
         name = socket.gethostname()
     except OSError:
         return ""
-    return name if len(name) <= _MAX_HOSTNAME and name.isprintable() else ""
+    return name if len(name) <= HOSTNAME_MAX_LENGTH and name.isprintable() else ""
 
 
 def trainer_process(session_id: str) -> pb.TrainerProcess:

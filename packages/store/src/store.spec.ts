@@ -795,6 +795,11 @@ describe('artifacts', () => {
     expect(listed[1]!.sizeBytes).toBe(7);
     const page = await store.listArtifacts('job-a', { afterId: listed[0]!.id, limit: 1 });
     expect(page.map((a) => a.artifactPath)).toEqual(['config.yaml']);
+    // One artifact by its path (the download route's lookup), of this job only.
+    expect(await store.listArtifacts('job-a', { artifactPath: 'config.yaml' })).toMatchObject([
+      { artifactPath: 'config.yaml', sizeBytes: 7, id: listed[1]!.id },
+    ]);
+    expect(await store.listArtifacts('job-a', { artifactPath: 'checkpoints' })).toEqual([]);
     expect(await store.listArtifacts('other')).toEqual([]);
     await expect(store.putArtifacts('ghost', [best])).rejects.toMatchObject({ kind: 'not_found' });
   });

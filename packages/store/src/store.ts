@@ -977,7 +977,11 @@ class OrmStore implements Store {
   async listArtifacts(jobId: string, page: ArtifactPage = {}): Promise<ListedArtifact[]> {
     const rows = await this.#em().find(
       Artifact,
-      { job: jobId, ...(page.afterId !== undefined && { id: { $gt: page.afterId } }) },
+      {
+        job: jobId,
+        ...(page.afterId !== undefined && { id: { $gt: page.afterId } }),
+        ...(page.artifactPath !== undefined && { artifactPath: page.artifactPath }),
+      },
       {
         // Logging order: the id of the first logging (a re-logged path keeps its place).
         orderBy: { id: 'asc' },

@@ -376,10 +376,14 @@ export interface ListedArtifact extends ArtifactRecord {
   id: number;
 }
 
-/** A page of {@link Store.listArtifacts}: artifacts after `afterId`, at most `limit`. */
+/**
+ * A page of {@link Store.listArtifacts}: artifacts after `afterId`, at most `limit`; with
+ * `artifactPath`, only the artifact of that path (one row at most, by the job's unique path index).
+ */
 export interface ArtifactPage {
   afterId?: number;
   limit?: number;
+  artifactPath?: string;
 }
 
 /** Input of {@link Store.endJob}. */

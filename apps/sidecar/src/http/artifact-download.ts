@@ -12,9 +12,6 @@ import { type HttpHandler, plain } from './listener.ts';
 /** The route prefix; the dashboard builds its links with {@link artifactDownloadPath}'s rule. */
 export const ARTIFACT_DOWNLOAD_PREFIX = '/artifacts/';
 
-/** Artifacts looked at per store page while searching a job's artifact by path. */
-const PAGE = 500;
-
 /** The download path of `artifactPath` of `jobId`. */
 export function artifactDownloadPath(jobId: string, artifactPath: string): string {
   return `${ARTIFACT_DOWNLOAD_PREFIX}${encodeURIComponent(jobId)}/${artifactPath.split('/').map(encodeURIComponent).join('/')}`;
@@ -52,22 +49,8 @@ export function artifactDownloadHandler(store: Store, artifactStore: string): Ht
     }
     const { jobId, artifactPath } = wanted;
     if (!(await store.getJob(jobId))) return plain(response, 404, `no job ${JSON.stringify(jobId)}\n`);
-    let storedPath: string | undefined;
-    let sha256 = '';
-    for (let afterId: number | undefined; storedPath === undefined; ) {
-      const page = await store.listArtifacts(jobId, {
-        limit: PAGE,
-        ...(afterId !== undefined && { afterId }),
-      });
-      const found = page.find((a) => a.artifactPath === artifactPath);
-      if (found) {
-        storedPath = found.storedPath;
-        sha256 = found.sha256;
-      }
-      if (page.length < PAGE) break;
-      afterId = page[page.length - 1]!.id;
-    }
-    if (storedPath === undefined) {
+    const [artifact] = await store.listArtifacts(jobId, { artifactPath, limit: 1 });
+    if (!artifact) {
       return plain(
         response,
         404,
@@ -77,7 +60,7 @@ export function artifactDownloadHandler(store: Store, artifactStore: string): Ht
     let file: string;
     let size: number;
     try {
-      const [real, base] = await Promise.all([realpath(storedPath), realpath(artifactStore)]);
+      const [real, base] = await Promise.all([realpath(artifact.storedPath), realpath(artifactStore)]);
       if (!real.startsWith(base + path.sep)) {
         return plain(
           response,
@@ -103,7 +86,7 @@ export function artifactDownloadHandler(store: Store, artifactStore: string): Ht
       'content-length': size,
       'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(name)}`,
       'cache-control': 'private, no-cache',
-      etag: `"${sha256}"`,
+      etag: `"${artifact.sha256}"`,
       'x-content-type-options': 'nosniff',
     });
     if (request.method === 'HEAD') return void response.end();

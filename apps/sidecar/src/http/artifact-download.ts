@@ -73,7 +73,9 @@ export function artifactDownloadHandler(store: Store, artifactStore: string): Ht
       file = real;
       size = info.size;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // ENOTDIR: a directory on the stored path was replaced by a file; the file is gone all the same.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
       return plain(
         response,
         410,

@@ -172,6 +172,31 @@ describe('Connect on the HTTP listener', () => {
       expect([url, (await fetch(`${base}${url}`)).status]).toEqual([url, status]);
     }
   });
+
+  it('answers 410, not 500, when a recorded file is gone (its directory replaced by a file)', async () => {
+    const sha256 = createHash('sha256').update(content).digest('hex');
+    await grpc.uploadArtifact(
+      (async function* () {
+        yield {
+          part: {
+            case: 'header' as const,
+            value: { jobId: 'c-1', artifactPath: 'gone/x.pt', sizeBytes: BigInt(content.length), sha256 },
+          },
+        };
+        yield { part: { case: 'chunk' as const, value: content } };
+      })(),
+    );
+    const url = `http://${sidecar.httpAddress}${artifactDownloadPath('c-1', 'gone/x.pt')}`;
+    expect((await fetch(url)).status).toBe(200);
+    const directory = path.join(sidecar.dataDir, 'artifacts', 'c-1', 'gone');
+    await rm(directory, { recursive: true });
+    await writeFile(directory, 'not a directory');
+    const response = await fetch(url);
+    expect([response.status, await response.text()]).toEqual([
+      410,
+      'artifact "gone/x.pt" of job "c-1" is recorded, but its file is gone from the artifact store\n',
+    ]);
+  });
 });
 
 describe('Connect with --auth-token-file', () => {

@@ -364,19 +364,26 @@ export class HotQueries {
     this.batchBlockById = compiler.compile(batchBlockById);
     this.changesAfter = compiler.compile(changesAfter);
     this.jobChangesAfter = compiler.compile(jobChangesAfter);
-    const changeColumns = (['seq', 'job', 'kind', 'ref'] as const).map(
-      (property) => [property, columnReader(orm, StoreChange, property)] as const,
-    );
+    // One reader per column, called directly: the feed reader maps every row of every page.
+    const change = (property: keyof ChangeColumns) => columnReader(orm, StoreChange, property);
+    const [seq, changeJob, kind, ref] = [change('seq'), change('job'), change('kind'), change('ref')];
     this.readChange = (row) =>
-      Object.fromEntries(
-        changeColumns.map(([property, read]) => [property, read(row)]),
-      ) as unknown as ChangeColumns;
-    const blockColumns = (['job', 'epoch', 'names', 'steps', 'values'] as const).map(
-      (property) => [property, columnReader(orm, BatchMetricBlock, property)] as const,
-    );
+      ({ seq: seq(row), job: changeJob(row), kind: kind(row), ref: ref(row) }) as ChangeColumns;
+    const block = (property: keyof BlockColumns) => columnReader(orm, BatchMetricBlock, property);
+    const [blockJob, epoch, names, steps, values] = [
+      block('job'),
+      block('epoch'),
+      block('names'),
+      block('steps'),
+      block('values'),
+    ];
     this.readBlock = (row) =>
-      Object.fromEntries(
-        blockColumns.map(([property, read]) => [property, read(row)]),
-      ) as unknown as BlockColumns;
+      ({
+        job: blockJob(row),
+        epoch: epoch(row),
+        names: names(row),
+        steps: steps(row),
+        values: values(row),
+      }) as BlockColumns;
   }
 }

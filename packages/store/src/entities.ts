@@ -10,12 +10,6 @@ import type { ClientLossesRecord, TrainerRecord } from './types.ts';
 /** The statuses a job can be in; stored as text with a check constraint. */
 export const JOB_STATUSES = ['running', 'completed', 'failed', 'cancelled'] as const;
 
-/**
- * Why a job ended: the trainer reported it, or the sidecar lost the trainer (no sign of life for the
- * lease, or its process seen exiting). Stored as text; '' while the job runs.
- */
-export const END_CAUSES = ['reported', 'lease_expired', 'process_exited'] as const;
-
 /** Display format of a custom metric, as stored in `training_job.custom_metrics`. */
 export interface StoredCustomMetric {
   name: string;
@@ -65,7 +59,7 @@ export const TrainingJobSchema = defineEntity({
     createdAt: p.datetime(),
     updatedAt: p.datetime(),
     endedAt: p.datetime().nullable(),
-    /** Why the job is not running: '' while it runs, else one of END_CAUSES. */
+    /** Why the job is not running: '' while it runs, else an EndCause (types.ts). */
     endCause: p.string().default(''),
     /** The sidecar's verdict on a lost job ("lost: …"); '' otherwise. */
     endReason: p.text().default(''),

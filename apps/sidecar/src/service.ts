@@ -31,10 +31,6 @@ export function createTrainingCallbacksService(options: ServiceOptions): {
   return { handlers: handlersOf(ctx), verdicts: ctx.verdicts };
 }
 
-export function createTrainingCallbacksHandlers(options: ServiceOptions): ServiceHandlers<Methods> {
-  return handlersOf(createHandlerContext(options));
-}
-
 function handlersOf(ctx: HandlerContext): ServiceHandlers<Methods> {
   return {
     ...beginTrainingHandlers(ctx),

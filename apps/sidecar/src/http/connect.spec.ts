@@ -156,6 +156,22 @@ describe('Connect on the HTTP listener', () => {
     expect(((await got.json()) as { job: { jobId: string } }).job.jobId).toBe('c-1');
   });
 
+  it('answers a read whose HTTP headers gRPC metadata cannot carry, instead of INTERNAL', async () => {
+    const response = await fetch(
+      `http://${sidecar.httpAddress}/trainingcallbacks.v1.TrainingCallbacks/GetJob`,
+      {
+        method: 'POST',
+        // Legal HTTP, illegal gRPC metadata: "~" in a name, a Latin-1 byte in a value.
+        headers: { 'content-type': 'application/json', 'x-odd~name': '1', 'x-latin-1': 'caf\u00e9' },
+        body: JSON.stringify({ jobId: 'c-1' }),
+      },
+    );
+    expect([response.status, ((await response.json()) as { job?: { jobId: string } }).job?.jobId]).toEqual([
+      200,
+      'c-1',
+    ]);
+  });
+
   it('serves a stored artifact for download, and only stored ones', async () => {
     const base = `http://${sidecar.httpAddress}`;
     const response = await fetch(`${base}${artifactDownloadPath('c-1', 'weights/best é.pt')}`);

@@ -56,7 +56,13 @@ export function isReadMethod(method: DescMethod): boolean {
 function callContextOf(context: HandlerContext): CallContext {
   const metadata = new Metadata();
   context.requestHeader.forEach((value, key) => {
-    if (!key.endsWith('-bin')) metadata.set(key, value);
+    if (key.endsWith('-bin')) return;
+    try {
+      metadata.set(key, value);
+    } catch {
+      // Legal HTTP that gRPC metadata cannot carry (a "~" in a name, a non-ASCII value): no handler
+      // reads such a header, and the call must not fail INTERNAL for it.
+    }
   });
   const socket = context.values.get(NODE_REQUEST)?.socket;
   return {

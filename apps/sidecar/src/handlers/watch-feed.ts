@@ -94,8 +94,6 @@ export class WatchFeed {
   #idle = false;
   #wakeReader: (() => void) | undefined;
   #stopSignal: (() => void) | undefined;
-  /** Feed reads by the shared reader (for tests and diagnostics). */
-  sharedReads = 0;
 
   /** Subscribers following the shared reader (the others catch up on their own). */
   get liveSubscribers(): number {
@@ -262,7 +260,6 @@ export class WatchFeed {
           if (this.#subscribers === 0) break;
           this.#dirty = false;
           lastRead = Date.now();
-          this.sharedReads++;
           const page = await this.#store.readChanges({ afterSeq: this.#published, limit: FEED_PAGE });
           if (page.length > 0) {
             await this.#publish(page);

@@ -4,9 +4,10 @@
 // artifact path in the store, and only when its real path lies inside the artifact store: the URL
 // never names a file on disk.
 import { createReadStream } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { Store } from '@training-callbacks/store';
+import { confinedFile } from './confined-file.ts';
 import { type HttpHandler, plain } from './listener.ts';
 
 /** The route prefix; the dashboard builds its links with {@link artifactDownloadPath}'s rule. */
@@ -57,25 +58,20 @@ export function artifactDownloadHandler(store: Store, artifactStore: string): Ht
         `job ${JSON.stringify(jobId)} has no artifact ${JSON.stringify(artifactPath)} (ListArtifacts lists its artifacts)\n`,
       );
     }
-    let file: string;
-    let size: number;
-    try {
-      const [real, base] = await Promise.all([realpath(artifact.storedPath), realpath(artifactStore)]);
-      if (!real.startsWith(base + path.sep)) {
-        return plain(
-          response,
-          403,
-          `artifact ${JSON.stringify(artifactPath)} is not inside the artifact store\n`,
-        );
-      }
-      const info = await stat(real);
-      if (!info.isFile()) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
-      file = real;
-      size = info.size;
-    } catch (error) {
-      // ENOTDIR: a directory on the stored path was replaced by a file; the file is gone all the same.
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
+    // No artifact store (never written to, or removed): no stored file either.
+    const base = await realpath(artifactStore).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+    const file = base === undefined ? undefined : await confinedFile(base, artifact.storedPath);
+    if (file === 'outside') {
+      return plain(
+        response,
+        403,
+        `artifact ${JSON.stringify(artifactPath)} is not inside the artifact store\n`,
+      );
+    }
+    if (!file) {
       return plain(
         response,
         410,
@@ -85,14 +81,14 @@ export function artifactDownloadHandler(store: Store, artifactStore: string): Ht
     const name = path.posix.basename(artifactPath);
     response.writeHead(200, {
       'content-type': 'application/octet-stream',
-      'content-length': size,
+      'content-length': file.size,
       'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(name)}`,
       'cache-control': 'private, no-cache',
       etag: `"${artifact.sha256}"`,
       'x-content-type-options': 'nosniff',
     });
     if (request.method === 'HEAD') return void response.end();
-    createReadStream(file)
+    createReadStream(file.path)
       .on('error', () => response.destroy())
       .pipe(response);
   };

@@ -4,9 +4,10 @@
 // hash of its content, so /assets/* may be cached for ever; index.html must be revalidated, or a
 // browser would keep loading the assets of an older build.
 import { createReadStream } from 'node:fs';
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import path from 'node:path';
+import { type ConfinedFile, confinedFile } from './confined-file.ts';
 import { type HttpHandler, plain } from './listener.ts';
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
@@ -132,19 +133,10 @@ function htmlHeaders(): Record<string, string> {
   };
 }
 
-/** The regular file at `candidate` when it lies inside `base` (symbolic links resolved), else undefined. */
-async function servedFile(
-  base: string,
-  candidate: string,
-): Promise<{ path: string; size: number; mtimeMs: number } | undefined> {
-  try {
-    const real = await realpath(candidate);
-    if (!real.startsWith(base + path.sep)) return undefined;
-    const info = await stat(real);
-    return info.isFile() ? { path: real, size: info.size, mtimeMs: info.mtimeMs } : undefined;
-  } catch {
-    return undefined;
-  }
+/** The regular file at `candidate` inside `base`, else undefined (any failure: the page falls back). */
+async function servedFile(base: string, candidate: string): Promise<ConfinedFile | undefined> {
+  const file = await confinedFile(base, candidate).catch(() => undefined);
+  return file === 'outside' ? undefined : file;
 }
 
 function cacheOf(base: string, file: string): string {

@@ -12,9 +12,17 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { createInterface } from 'node:readline';
 import { createClient } from '@training-callbacks/grpc-adapter';
-import { TaskType, TrainingCallbacks, TrainingOutcome } from '@training-callbacks/proto';
+import {
+  enumNames,
+  JobStatusSchema,
+  TaskType,
+  TrainingCallbacks,
+  TrainingOutcome,
+} from '@training-callbacks/proto';
 
-const STATUS_NAMES = ['UNSPECIFIED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'];
+const statuses = enumNames<string>()(JobStatusSchema);
+/** `RUNNING`, `COMPLETED`, … as the specs match them (from the contract's enum, not re-typed). */
+const statusName = (status: number): string => statuses.name(status)?.toUpperCase() ?? 'UNSPECIFIED';
 
 const [address, jobId, ...rest] = process.argv.slice(2);
 if (!address || !jobId) throw new Error('usage: verdict-trainer.ts <address> <job id> [--boot-id ID]');
@@ -51,7 +59,7 @@ const timer = setInterval(async () => {
   if (!beating) return;
   try {
     const answer = await rpc.heartbeat({ jobId, sessionId }, { deadline: 1000 });
-    line('heartbeat', { status: STATUS_NAMES[answer.status], revived: answer.revived });
+    line('heartbeat', { status: statusName(answer.status), revived: answer.revived });
   } catch (error) {
     line('heartbeat-failed', { message: (error as Error).message.split('\n')[0] });
   }
@@ -67,7 +75,7 @@ for await (const command of createInterface({ input: process.stdin })) {
     line('silent', {});
   } else if (verb === 'end') {
     const { job } = await rpc.endTraining({ jobId, outcome: TrainingOutcome.COMPLETED, sessionId });
-    line('ended', { status: STATUS_NAMES[job!.status] });
+    line('ended', { status: statusName(job!.status) });
     break;
   }
 }

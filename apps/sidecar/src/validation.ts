@@ -111,19 +111,19 @@ export function checkEpoch(epoch: number, field = 'epoch'): void {
   if (epoch < 0) invalid(`${field} is ${epoch}; epochs are counted from 0`);
 }
 
-export function checkShortText(value: string, field: string): void {
-  checkLength(value, NAME_MAX_LENGTH, field);
+/** A text field within `max` characters and without control characters. */
+function checkPrintable(value: string, max: number, field: string): void {
+  checkLength(value, max, field);
   if (CONTROL.test(value)) invalid(`${field} ${quote(value)} contains control characters`);
+}
+
+export function checkShortText(value: string, field: string): void {
+  checkPrintable(value, NAME_MAX_LENGTH, field);
 }
 
 // TrainerProcess limits (the contract's): a host name's and a boot id's come from
 // proto/request-limits.json (the clients keep what they send within them); a client session id's.
 export const SESSION_ID_MAX_LENGTH = 128;
-
-function checkPrintable(value: string, max: number, field: string): void {
-  checkLength(value, max, field);
-  if (CONTROL.test(value)) invalid(`${field} ${quote(value)} contains control characters`);
-}
 
 /** A report's or heartbeat's `session_id`: empty, or printable and at most 128 characters. */
 export function checkSessionId(sessionId: string, field = 'session_id'): void {
@@ -163,8 +163,7 @@ export function checkParams(params: Readonly<Record<string, string>>): void {
 }
 
 export function checkRunName(runName: string): void {
-  checkLength(runName, RUN_NAME_MAX_LENGTH, 'run_name');
-  if (CONTROL.test(runName)) invalid(`run_name ${quote(runName)} contains control characters`);
+  checkPrintable(runName, RUN_NAME_MAX_LENGTH, 'run_name');
 }
 
 /** What is wrong with an MLflow tag key, or undefined when MLflow accepts it and it is not reserved. */

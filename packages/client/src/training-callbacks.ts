@@ -18,6 +18,7 @@ import {
   type TaskCatalog,
   type TaskType,
   TrainingCallbacks as TrainingCallbacksService,
+  UPLOAD_FALLBACK_CODES,
 } from '@training-callbacks/proto';
 import {
   hashFile,
@@ -912,7 +913,7 @@ export class TrainingCallbacks implements ExitParticipant {
         return response.artifacts;
       } catch (thrown) {
         const error = RpcError.from(thrown);
-        const fallback = error.code === Status.PERMISSION_DENIED || error.code === Status.FAILED_PRECONDITION;
+        const fallback = UPLOAD_FALLBACK_CODES.has(error.code); // proto/status-table.json
         if (transfer === 'path' || !fallback) throw error;
       }
     }

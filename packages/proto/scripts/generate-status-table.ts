@@ -19,6 +19,8 @@ interface StatusTable {
   retryMetadataKey: string;
   retryMetadataValues: { transient: string; permanent: string };
   suspectAttempts: number;
+  uploadFallbackStatuses: string[];
+  uploadFallbackMeaning: string;
   classes: Record<StatusClass, string>;
   statuses: StatusRow[];
 }
@@ -31,6 +33,9 @@ const {
 check(table);
 
 const byCode = table.statuses.map((s) => [s.code, s.class] as const);
+const uploadFallbackCodes = table.uploadFallbackStatuses.map(
+  (name) => table.statuses.find((s) => s.name === name)!.code,
+);
 const classText = (c: StatusClass): string =>
   table.classes[c].replaceAll('{suspectAttempts}', String(table.suspectAttempts));
 
@@ -59,6 +64,9 @@ export const STATUS_CLASSES: ReadonlyMap<number, StatusClass> = new Map<number, 
 ${byCode.map(([code, cls]) => `  [${code}, '${cls}'],`).join('\n')}
 ]);
 
+/** The codes ${table.uploadFallbackStatuses.join(', ')}: ${table.uploadFallbackMeaning}. */
+export const UPLOAD_FALLBACK_CODES: ReadonlySet<number> = new Set([${uploadFallbackCodes.join(', ')}]);
+
 /**
  * The class of a failed write with status \`code\`; \`retryMarker\` is the value of the
  * {@link RETRY_METADATA_KEY} trailer, if the sidecar sent one. A code missing from the table is permanent.
@@ -86,6 +94,7 @@ __all__ = [
     "STATUS_CLASSES",
     "STATUS_CLASS_MEANINGS",
     "SUSPECT_ATTEMPTS",
+    "UPLOAD_FALLBACK_CODES",
     "StatusClass",
     "classify_status",
 ]
@@ -112,6 +121,9 @@ STATUS_CLASSES: dict[int, StatusClass] = {
 ${byCode.map(([code, cls]) => `    ${code}: "${cls}",`).join('\n')}
 }
 
+
+#: The codes ${table.uploadFallbackStatuses.join(', ')}: ${table.uploadFallbackMeaning}.
+UPLOAD_FALLBACK_CODES: frozenset[int] = frozenset({${uploadFallbackCodes.join(', ')}})
 
 def classify_status(code: int, retry_marker: str | None = None) -> StatusClass:
     """The class of a failed write with status \`\`code\`\`; \`\`retry_marker\`\` is the value of the
@@ -167,4 +179,8 @@ function check(t: StatusTable): void {
     seen.add(s.code);
   }
   if (!(t.suspectAttempts >= 1)) throw new Error(`${source}: suspectAttempts must be at least 1`);
+  for (const name of t.uploadFallbackStatuses) {
+    if (!t.statuses.some((s) => s.name === name))
+      throw new Error(`${source}: uploadFallbackStatuses names unknown ${name}`);
+  }
 }

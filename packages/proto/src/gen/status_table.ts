@@ -40,6 +40,9 @@ export const STATUS_CLASSES: ReadonlyMap<number, StatusClass> = new Map<number, 
   [16, 'permanent'],
 ]);
 
+/** The codes PERMISSION_DENIED, FAILED_PRECONDITION: the statuses of a refused LogArtifact (by path) on which a client sends the file with UploadArtifact instead: the sidecar cannot read the path (no shared volume, outside its artifact roots). */
+export const UPLOAD_FALLBACK_CODES: ReadonlySet<number> = new Set([7, 9]);
+
 /**
  * The class of a failed write with status `code`; `retryMarker` is the value of the
  * {@link RETRY_METADATA_KEY} trailer, if the sidecar sent one. A code missing from the table is permanent.

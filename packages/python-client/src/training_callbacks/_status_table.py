@@ -14,6 +14,7 @@ __all__ = [
     "STATUS_CLASSES",
     "STATUS_CLASS_MEANINGS",
     "SUSPECT_ATTEMPTS",
+    "UPLOAD_FALLBACK_CODES",
     "StatusClass",
     "classify_status",
 ]
@@ -57,6 +58,9 @@ STATUS_CLASSES: dict[int, StatusClass] = {
     16: "permanent",
 }
 
+
+#: The codes PERMISSION_DENIED, FAILED_PRECONDITION: the statuses of a refused LogArtifact (by path) on which a client sends the file with UploadArtifact instead: the sidecar cannot read the path (no shared volume, outside its artifact roots).
+UPLOAD_FALLBACK_CODES: frozenset[int] = frozenset({7, 9})
 
 def classify_status(code: int, retry_marker: str | None = None) -> StatusClass:
     """The class of a failed write with status ``code``; ``retry_marker`` is the value of the

@@ -31,17 +31,13 @@ from ._connection import Connection, create_channel
 from ._losses import LossLedger, Losses
 from ._proto.trainingcallbacks.v1 import training_callbacks_pb2 as pb
 from ._proto.trainingcallbacks.v1 import training_callbacks_pb2_grpc as pb_grpc
-from ._status_table import SUSPECT_ATTEMPTS
+from ._status_table import SUSPECT_ATTEMPTS, UPLOAD_FALLBACK_CODES
 from .errors import SidecarRejectedError, SidecarUnavailableError, status_class
 
 logger = logging.getLogger("training_callbacks")
 
 #: Size of one UploadArtifact chunk (the contract allows up to 1 MiB).
 CHUNK_BYTES = 1024 * 1024
-#: Codes on which LogArtifact falls back to streaming the file (no shared volume / outside the roots).
-_UPLOAD_FALLBACK_CODES = frozenset(
-    {grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND}
-)
 #: Values per block and per ReportBatchMetrics message. Building or serialising a message is one C
 #: call that holds the GIL, so they are kept small (a 32K-value message is ~300 KB, well under
 #: grpc's default 4 MiB limit, and takes a fraction of a millisecond) to keep the training thread's
@@ -453,7 +449,8 @@ class Transport:
             try:
                 return stub.LogArtifact(request, timeout=self.settings.call_timeout)
             except grpc.RpcError as err:
-                if err.code() not in _UPLOAD_FALLBACK_CODES or not os.path.exists(request.path):
+                # UPLOAD_FALLBACK_CODES (proto/status-table.json): the sidecar cannot read the path.
+                if err.code().value[0] not in UPLOAD_FALLBACK_CODES or not os.path.exists(request.path):
                     raise
                 logger.debug("training-callbacks: LogArtifact refused (%s); uploading %s", err.code().name, request.path)
         uploads: list[tuple[str, str]] = []

@@ -156,6 +156,23 @@ describe('Connect on the HTTP listener', () => {
     expect(((await got.json()) as { job: { jobId: string } }).job.jobId).toBe('c-1');
   });
 
+  it('answers INVALID_ARGUMENT, not INTERNAL, to a GET message that is no base64 and a stream message flagged compressed without an encoding', async () => {
+    const base = `http://${sidecar.httpAddress}/trainingcallbacks.v1.TrainingCallbacks`;
+    const notBase64 = await fetch(`${base}/GetJob?connect=v1&encoding=proto&base64=1&message=!!!`);
+    expect([notBase64.status, ((await notBase64.json()) as { code: string }).code]).toEqual([
+      400,
+      'invalid_argument',
+    ]);
+    const flagged = await fetch(`${base}/WatchJobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/connect+json' },
+      body: new Uint8Array([1, 0, 0, 0, 2, 0x7b, 0x7d]),
+    });
+    const frame = new Uint8Array(await flagged.arrayBuffer());
+    const endStream = JSON.parse(new TextDecoder().decode(frame.subarray(5))) as { error: { code: string } };
+    expect(endStream.error.code).toBe('invalid_argument');
+  });
+
   it('answers a read whose HTTP headers gRPC metadata cannot carry, instead of INTERNAL', async () => {
     const response = await fetch(
       `http://${sidecar.httpAddress}/trainingcallbacks.v1.TrainingCallbacks/GetJob`,

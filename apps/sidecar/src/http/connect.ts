@@ -8,6 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { DescMethod } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
+import { base64Decode } from '@bufbuild/protobuf/wire';
 import { MethodOptions_IdempotencyLevel } from '@bufbuild/protobuf/wkt';
 import {
   Code,
@@ -172,6 +173,8 @@ export function connectService<T extends GenServiceMethods>(
 
 /** connect-es' message for request bytes that do not decode (`createBinarySerialization`). */
 const UNDECODABLE = 'parse binary: ';
+/** connect-es' message for a stream envelope flagged compressed with no compression negotiated. */
+const UNDECLARED_COMPRESSION = 'received compressed envelope, but do not know how to decompress';
 
 /** The Connect error JSON `{code, message}` with an undecodable request turned into invalid_argument. */
 function rewriteError(json: Uint8Array): Uint8Array | undefined {
@@ -182,9 +185,15 @@ function rewriteError(json: Uint8Array): Uint8Array | undefined {
     return undefined;
   }
   const inner = (error as { error?: typeof error }).error ?? error;
-  if (inner.code !== 'internal' || !inner.message?.startsWith(UNDECODABLE)) return undefined;
+  if (inner.code !== 'internal' || !inner.message) return undefined;
+  if (inner.message.startsWith(UNDECODABLE))
+    inner.message = `the request bytes do not decode as the method's request message (${inner.message.slice(UNDECODABLE.length)}); send a valid protobuf message`;
+  else if (inner.message === UNDECLARED_COMPRESSION)
+    inner.message =
+      'a request message is flagged compressed, but the request names no connect-content-encoding; ' +
+      'send it uncompressed or name its encoding (gzip)';
+  else return undefined;
   inner.code = 'invalid_argument';
-  inner.message = `the request bytes do not decode as the method's request message (${inner.message.slice(UNDECODABLE.length)}); send a valid protobuf message`;
   return new TextEncoder().encode(JSON.stringify(error));
 }
 
@@ -210,6 +219,9 @@ async function* rewriteEndStream(body: AsyncIterable<Uint8Array>): AsyncIterable
 /** Wraps a Connect handler so that undecodable request bytes answer invalid_argument (see above). */
 function undecodableAsInvalidArgument(handler: UniversalHandler): UniversalHandler {
   const wrapped = async (request: Parameters<UniversalHandler>[0]): Promise<UniversalServerResponse> => {
+    // A Connect GET's base64 message that is no base64: connect-es answers a bare INTERNAL for it.
+    const badBase64 = request.method === 'GET' ? undecodableBase64(request.url) : undefined;
+    if (badBase64) return badBase64;
     const response = await handler(request);
     if (!response.body) return response;
     if (handler.method.methodKind !== 'unary') return { ...response, body: rewriteEndStream(response.body) };
@@ -229,4 +241,29 @@ function undecodableAsInvalidArgument(handler: UniversalHandler): UniversalHandl
     };
   };
   return Object.assign(wrapped, handler);
+}
+
+/** The invalid_argument answer to a Connect GET whose `base64=1` message does not decode, else undefined. */
+function undecodableBase64(url: string): UniversalServerResponse | undefined {
+  const query = new URL(url, 'http://localhost').searchParams;
+  if (query.get('base64') !== '1') return undefined;
+  try {
+    base64Decode(query.get('message') ?? ''); // the decoder connect-es uses, so the same rule
+    return undefined;
+  } catch {
+    const body = new TextEncoder().encode(
+      JSON.stringify({
+        code: 'invalid_argument',
+        message:
+          'the message query parameter is not base64 (base64=1); encode the request message as base64url',
+      }),
+    );
+    return {
+      status: 400,
+      header: new Headers({ 'content-type': 'application/json' }),
+      body: (async function* () {
+        yield body;
+      })(),
+    };
+  }
 }

@@ -59,7 +59,7 @@ def test_system_and_gpu_metrics_under_mlflows_names(address: str, reader: Sideca
     interval = 2
     train(address, job_id, str(interval), 11, nvml=True)
     stored = series(reader, job_id)
-    system = {name: points for name, points in stored.items() if name.startswith("system/")}
+    system = {name: points for name, points in stored.items() if name.startswith(SYSTEM_METRIC_PREFIX)}
     assert set(system) == HOST | set(GPUS)  # names as MLflow's System metrics tab knows them
     # Every GPU metric of proto/system-metrics.json (GPU 1 has no power reading).
     assert {n.removeprefix(f"{SYSTEM_METRIC_PREFIX}gpu_0_") for n in GPUS if "gpu_0_" in n} == set(GPU_METRICS)
@@ -89,7 +89,7 @@ def test_without_nvml_there_are_no_gpu_metrics_and_nothing_else_changes(address:
     assert importlib.util.find_spec("pynvml") is None, "the client's test environment must not have nvidia-ml-py"
     train(address, job_id, "1", 4, nvml=False)
     stored = series(reader, job_id)
-    assert {name for name in stored if name.startswith("system/")} == HOST
+    assert {name for name in stored if name.startswith(SYSTEM_METRIC_PREFIX)} == HOST
     assert reader.get_job(job_id).status == pb.JOB_STATUS_COMPLETED
     assert [e.epoch for e in reader.list_epochs(job_id)] == [0]
 

@@ -322,6 +322,16 @@ describe('training-callbacks against a real sidecar', { timeout: TIMEOUT }, () =
     expect(down.stdout).toBe('');
     expect(down.stderr).toMatch(/cannot reach the sidecar at 127\.0\.0\.1:1[\s\S]*training-callbacks serve/);
 
+    // import-csv reports through the TS client: an unreachable sidecar fails the command too.
+    const importDown = await runCli(
+      ['import-csv', RESULTS_CSV, '--job', 'x', '--address', '127.0.0.1:1', '--timeout', '2'],
+      env,
+    );
+    expect(importDown.code, importDown.stderr).toBe(CLI_EXIT_CODES.unavailable.code);
+    expect(importDown.stdout).toBe('');
+    expect(importDown.stderr).not.toMatch(/began job/);
+    expect(importDown.stderr).toMatch(/cannot reach the sidecar at 127\.0\.0\.1:1/);
+
     const noMlflow = await runCli(['mlflow', 'retry', 'yolo-csv'], env);
     expect(noMlflow.code).toBe(CLI_EXIT_CODES.refused.code);
     expect(noMlflow.stderr).toMatch(/FAILED_PRECONDITION: .*MLFLOW_TRACKING_URI/);

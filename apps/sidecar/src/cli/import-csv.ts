@@ -2,7 +2,7 @@
 // importer does (the rules of proto/results-csv.json): BeginTraining, EndEpoch per row, EndTraining.
 import { readFile } from 'node:fs/promises';
 import { toJson } from '@bufbuild/protobuf';
-import { RpcError, TrainingCallbacks, toTaskType } from '@training-callbacks/client';
+import { RpcError, Status, TrainingCallbacks, toTaskType } from '@training-callbacks/client';
 import {
   JobSchema,
   MetricTier,
@@ -56,6 +56,10 @@ export async function importResultsCsv(
     taskType,
     framework: RESULTS_CSV_FRAMEWORK,
     deadlineMs: connection.timeoutMs,
+    // Not a training loop: a report that fails must fail the command (exit code and message), not
+    // be queued in the background while it prints empty summaries. Retried within --timeout.
+    strict: true,
+    retry: { maxRetryTimeMs: connection.timeoutMs },
     ...(options.model !== undefined && { modelName: options.model }),
     ...(options.runName !== undefined && { runName: options.runName }),
   });
@@ -66,7 +70,7 @@ export async function importResultsCsv(
   for (const { epoch, metrics } of epochs) {
     if (context.signal.aborted)
       throw new RpcError(
-        1,
+        Status.CANCELLED,
         'interrupted; run the same command again to finish (epochs already sent are replaced, not repeated)',
       );
     const { summary, verdicts } = await callbacks.onEpochEnd(epoch, metrics);

@@ -8,28 +8,17 @@
 // (one TS client: 1 000 steps/s × 10 metrics, EndEpoch every second) and a burst (100 k points/s) —
 // the sidecar's CPU (/proc/<pid>/stat, all threads) and RSS sampled every 250 ms (peak).
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { TrainingCallbacks } from '@training-callbacks/client';
 import { startMlflowServer } from '@training-callbacks/mlflow-bridge/testing';
 import { startSidecarProcess } from '@training-callbacks/sidecar/testing';
+import { cpuSeconds, rssMiB } from './proc-stats.ts';
 
 const quick = process.argv.includes('--quick');
 const IDLE_MS = quick ? 3000 : 20_000;
 const PHASE_MS = quick ? 5000 : 30_000;
-const CLOCK_TICKS = 100;
-
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-
-async function rssMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
-}
 
 /** Runs `work` for `ms`, sampling the sidecar: CPU in cores over the phase, peak and last RSS. */
 async function measure(pid: number, ms: number, work: (until: number) => Promise<unknown>) {

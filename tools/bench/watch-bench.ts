@@ -13,12 +13,12 @@
 // sidecar's CPU time (/proc/<pid>/stat), the EndEpoch latencies, the points acknowledged and the
 // events the watchers received. The result is the median over rounds of each phase and the on/off ratio.
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { TrainingCallbacks } from '@training-callbacks/client';
 import { startSidecarProcess } from '@training-callbacks/sidecar/testing';
+import { cpuSeconds, rssMiB } from './proc-stats.ts';
 
 const quick = process.argv.includes('--quick');
 /** `--profile DIR`: the sidecar writes a V8 CPU profile there (open it in Chrome DevTools). */
@@ -34,20 +34,8 @@ const ROUNDS = quick ? 1 : 5;
 const PHASE_MS = quick ? 4000 : 12_000;
 const SETTLE_MS = quick ? 1000 : 2000;
 const TICK_MS = 5;
-const CLOCK_TICKS = 100; // USER_HZ on Linux
 
 const stepsPerJobPerSecond = POINTS_PER_SECOND / METRICS_PER_STEP / JOBS;
-
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime, stime
-}
-
-async function rssMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
-}
 
 const percentile = (sorted: readonly number[], p: number) =>
   sorted.length === 0

@@ -1,6 +1,7 @@
 // What every command's action gets: the parsed options, the outputs, a signal that Ctrl-C aborts, and
-import { listAll } from '@training-callbacks/client';
 // (for client commands) the connection.
+import { listAll, RpcError, Status } from '@training-callbacks/client';
+import type { Job } from '@training-callbacks/proto';
 import type { CliConnection } from './connection.ts';
 import type { Output } from './output.ts';
 
@@ -27,4 +28,11 @@ export function everyItem<Res extends { nextPageToken: string }, T>(
   items: (page: Res) => readonly T[],
 ): AsyncGenerator<T> {
   return listAll((request: { pageToken?: string }) => call(request.pageToken ?? ''), {}, items);
+}
+
+/** The job (GetJob); NOT_FOUND, as the sidecar answers for an unknown id, when the answer holds none. */
+export async function getJob(context: ClientContext, jobId: string): Promise<Job> {
+  const { job } = await context.connection.client.getJob({ jobId }, callOptions(context));
+  if (!job) throw new RpcError(Status.NOT_FOUND, `job "${jobId}" not found`);
+  return job;
 }

@@ -5,7 +5,7 @@
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { columnValues } from '@training-callbacks/metric-catalog';
 import type { EpochRecord } from '@training-callbacks/proto';
-import { type ClientContext, callOptions, everyItem } from './command-context.ts';
+import { type ClientContext, callOptions, everyItem, getJob } from './command-context.ts';
 import { csvLine } from './csv.ts';
 import { UsageError } from './exit-codes.ts';
 import { JobMetrics } from './job-format.ts';
@@ -66,7 +66,7 @@ export async function exportEpochs(
   }
   const { client } = context.connection;
   const { out } = context;
-  const { job } = await client.getJob({ jobId }, callOptions(context));
+  const job = await getJob(context, jobId);
   const epochs = everyItem(
     (pageToken) => client.listEpochs({ jobId, pageSize: 1000, pageToken }, callOptions(context)),
     (page) => page.epochs,
@@ -94,7 +94,7 @@ export async function exportEpochs(
     const rows = [];
     for await (const epoch of epochs) rows.push(row(jobId, epoch));
     count = rows.length;
-    const names = new JobMetrics(job!)
+    const names = new JobMetrics(job)
       .order(rows.flatMap((r) => Object.keys(r.metrics)))
       .filter((name) => !SAME_AS_COLUMN.has(name));
     out.data(csvLine([...EXPORT_COLUMNS, ...names.map(metricColumn)]));

@@ -1,7 +1,7 @@
 // `jobs list`, `jobs show JOB` and `jobs watch [JOB]`: the sidecar's jobs as tables (values formatted by
 // the metric catalog) or as the contract's messages in proto3's JSON mapping.
 import { toJson } from '@bufbuild/protobuf';
-import { RpcError, Status, toTaskType } from '@training-callbacks/client';
+import { type RpcError, toTaskType } from '@training-callbacks/client';
 import {
   type EpochRecord,
   EpochRecordSchema,
@@ -14,7 +14,7 @@ import {
   type WatchJobsResponse,
   WatchJobsResponseSchema,
 } from '@training-callbacks/proto';
-import { type ClientContext, callOptions, everyItem } from './command-context.ts';
+import { type ClientContext, callOptions, everyItem, getJob } from './command-context.ts';
 import { UsageError } from './exit-codes.ts';
 import {
   bestText,
@@ -189,8 +189,7 @@ export async function showJob(
   options: { json?: boolean },
 ): Promise<number> {
   const { client } = context.connection;
-  const { job } = await client.getJob({ jobId }, callOptions(context));
-  if (!job) throw new RpcError(Status.NOT_FOUND, `job "${jobId}" not found`);
+  const job = await getJob(context, jobId);
   const epochs: EpochRecord[] = [];
   const pages = everyItem(
     (pageToken) => client.listEpochs({ jobId, pageSize: 1000, pageToken }, callOptions(context)),
@@ -311,8 +310,7 @@ export async function watchJob(
   const { client } = context.connection;
   const start = watchStart(options);
   // The job first: NOT_FOUND at once for an unknown id, and its task for the formats.
-  const { job } = await client.getJob({ jobId }, callOptions(context));
-  let metrics = new JobMetrics(job!);
+  let metrics = new JobMetrics(await getJob(context, jobId));
   const { out } = context;
   const events = resumableWatch<WatchJobResponse>({
     ...start,

@@ -3,7 +3,7 @@
 // for a run that vanished from MLflow).
 import { toJson } from '@bufbuild/protobuf';
 import { type Job, JobSchema, MlflowSyncSchema } from '@training-callbacks/proto';
-import { type ClientContext, callOptions, everyItem } from './command-context.ts';
+import { type ClientContext, callOptions, everyItem, getJob } from './command-context.ts';
 import { durationText, mlflowText, statusName } from './job-format.ts';
 import { renderTable } from './output.ts';
 
@@ -29,8 +29,7 @@ export async function mlflowStatus(
   const { out } = context;
   const jobs: Job[] = [];
   if (jobId !== undefined) {
-    const { job } = await client.getJob({ jobId }, callOptions(context));
-    jobs.push(job!);
+    jobs.push(await getJob(context, jobId));
   } else {
     const pages = everyItem(
       (pageToken) => client.listJobs({ pageSize: 1000, pageToken }, callOptions(context)),

@@ -30,16 +30,9 @@ function jsonNumber(value: number | undefined): number | string | null {
   return Number.isNaN(value) ? 'NaN' : value > 0 ? 'Infinity' : '-Infinity';
 }
 
-/** A value in CSV: the shortest text that reads back as the same double; empty when missing. */
+/** A value in CSV: the shortest text that reads back as the same double (NaN, Infinity as in JSON); empty when missing. */
 function csvNumber(value: number | undefined): string {
-  if (value === undefined) return '';
-  return Number.isNaN(value)
-    ? 'NaN'
-    : Number.isFinite(value)
-      ? String(value)
-      : value > 0
-        ? 'Infinity'
-        : '-Infinity';
+  return value === undefined ? '' : String(jsonNumber(value));
 }
 
 function row(jobId: string, epoch: EpochRecord) {

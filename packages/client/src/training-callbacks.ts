@@ -304,6 +304,7 @@ function errorMessage(error: unknown): string {
   return typeof error === 'string' ? error : String(error);
 }
 
+const DELIVERED = { delivered: true, pending: false, error: undefined } as const;
 const NOT_DELIVERED = { delivered: false, pending: false } as const;
 
 /** Queued epoch reports the exit path still sends (from its child process, before EndTraining). */
@@ -341,6 +342,8 @@ export class TrainingCallbacks implements ExitParticipant {
   private readonly strict: boolean;
   private readonly retryPolicy: RetryPolicy;
   private readonly reporter: BatchReporter;
+  /** The batch buffer's bound (named in the losses). */
+  private readonly bufferPoints: number;
   private readonly queue: ReportQueue;
   private readonly lost = new LossLedger();
   private readonly connection: Connection;
@@ -400,6 +403,7 @@ export class TrainingCallbacks implements ExitParticipant {
       channelOptions,
     });
     const batch: BatchOptions = { ...DEFAULT_BATCH_OPTIONS, ...options.batch };
+    this.bufferPoints = batch.bufferPoints;
     this.reporter = new BatchReporter(
       batch,
       (blocks) => {
@@ -495,15 +499,19 @@ export class TrainingCallbacks implements ExitParticipant {
       what,
       'write',
       async () => {
-        if (this.beginError) {
-          throw new RpcError(
-            Status.FAILED_PRECONDITION,
-            `not sent: BeginTraining was refused (${this.beginError.codeName}: ${this.beginError.message})`,
-          );
-        }
+        this.assertBeginNotFailed();
         return this.resendAfterRebegin(send);
       },
       encode,
+    );
+  }
+
+  /** A report of a job whose BeginTraining failed (refused, or given up) is not sent: FAILED_PRECONDITION. */
+  private assertBeginNotFailed(): void {
+    if (!this.beginError) return;
+    throw new RpcError(
+      Status.FAILED_PRECONDITION,
+      `not sent: BeginTraining was refused (${this.beginError.codeName}: ${this.beginError.message})`,
     );
   }
 
@@ -535,9 +543,7 @@ export class TrainingCallbacks implements ExitParticipant {
 
   private static delivery(result: Settled<unknown> | undefined): Delivery {
     if (result === undefined) return { delivered: false, pending: true, error: undefined };
-    return result.delivered
-      ? { delivered: true, pending: false, error: undefined }
-      : { ...NOT_DELIVERED, error: result.error };
+    return result.delivered ? DELIVERED : { ...NOT_DELIVERED, error: result.error };
   }
 
   /**
@@ -583,10 +589,9 @@ export class TrainingCallbacks implements ExitParticipant {
 
   /** What could not be delivered so far, with the reasons (sent with EndTraining). */
   losses(): Losses {
-    const batch = { ...DEFAULT_BATCH_OPTIONS, ...this.options.batch };
     return this.lost.snapshot(
       this.reporter.buffer.dropped,
-      `batch buffer full (${batch.bufferPoints} points), or points reported after onTrainEnd or for a refused job`,
+      `batch buffer full (${this.bufferPoints} points), or points reported after onTrainEnd or for a refused job`,
     );
   }
 
@@ -718,13 +723,13 @@ export class TrainingCallbacks implements ExitParticipant {
     let batchError: RpcError | undefined;
     const barrier = this.queue.enqueue('flush', 'barrier', async () => undefined);
     // The batch points reported so far, whatever the queue's order (before BeginTraining they wait).
-    const points = this.started()
+    const points = this.beginAcknowledged
       ? this.reporter.flush().catch((e: unknown) => {
           batchError = RpcError.from(e);
         })
       : Promise.resolve();
     const done = await within(Promise.all([barrier, points]), timeoutMs);
-    const pendingBeforeBegin = !this.started() && this.reporter.buffer.pending > 0;
+    const pendingBeforeBegin = !this.beginAcknowledged && this.reporter.buffer.pending > 0;
     if (this.strict) {
       if (batchError) throw batchError;
       if (pendingBeforeBegin) {
@@ -740,10 +745,6 @@ export class TrainingCallbacks implements ExitParticipant {
         );
     }
     return { ...this.deliveryReport(), complete: done !== undefined && !pendingBeforeBegin };
-  }
-
-  private started(): boolean {
-    return this.beginAcknowledged;
   }
 
   /** Sends the batch points reported so far; a failure is counted (losses, stats), not thrown. */
@@ -834,12 +835,7 @@ export class TrainingCallbacks implements ExitParticipant {
     );
     const errorText = options.error === undefined ? '' : errorMessage(options.error);
     const settled = await this.queue.enqueue('EndTraining', 'end', async () => {
-      if (this.beginError) {
-        throw new RpcError(
-          Status.FAILED_PRECONDITION,
-          `not sent: BeginTraining was refused (${this.beginError.message})`,
-        );
-      }
+      this.assertBeginNotFailed();
       // Everything queued before the end is settled now (acknowledged, refused or given up).
       return this.call(
         (deadline) =>
@@ -1065,5 +1061,3 @@ export class TrainingCallbacks implements ExitParticipant {
     }
   }
 }
-
-const DELIVERED = { delivered: true, pending: false, error: undefined } as const;

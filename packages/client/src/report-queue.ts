@@ -140,11 +140,6 @@ export class ReportQueue {
     this.entries.splice(0, this.entries.length, ...kept);
   }
 
-  /** True once {@link giveUp} was called. */
-  get hasGivenUp(): boolean {
-    return this.givenUp !== undefined;
-  }
-
   /** Stops: every waiting report is lost with `why`; resolves when the one in flight settled. */
   async close(why: string): Promise<void> {
     this.closed = why;

@@ -476,8 +476,10 @@ export class TrainingCallbacks implements ExitParticipant {
         this.reporter.retries++;
         this.warnOnce(
           'unreachable',
-          `the sidecar at ${this.address} does not answer (${error.codeName}: ${error.message}); reports are ` +
-            'queued and retried in the background, training goes on',
+          `the sidecar at ${this.address} does not answer (${error.codeName}: ${error.message}); ` +
+            (untilAcknowledged
+              ? 'reports are queued and retried in the background, training goes on'
+              : `retried for up to ${policy.maxRetryTimeMs} ms, then the call rejects (strict mode)`),
         );
       },
       signal,

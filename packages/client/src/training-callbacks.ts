@@ -513,7 +513,7 @@ export class TrainingCallbacks implements ExitParticipant {
     if (!this.beginError) return;
     throw new RpcError(
       Status.FAILED_PRECONDITION,
-      `not sent: BeginTraining was refused (${this.beginError.codeName}: ${this.beginError.message})`,
+      `not sent: BeginTraining failed (${this.beginError.codeName}: ${this.beginError.message})`,
     );
   }
 
@@ -660,7 +660,7 @@ export class TrainingCallbacks implements ExitParticipant {
         this.beginError = settled.error;
         this.accepting = false;
         return this.reporter.giveUp(
-          `dropped: BeginTraining was refused (${settled.error.codeName}: ${settled.error.message})`,
+          `dropped: BeginTraining failed (${settled.error.codeName}: ${settled.error.message})`,
         );
       });
     }

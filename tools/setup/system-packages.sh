@@ -4,11 +4,14 @@
 #   prometheus  apps/sidecar-e2e/src/prometheus.spec.ts scrapes a sidecar with a real Prometheus
 #   chromium    apps/dashboard's browser tests drive it through playwright-core (/usr/bin/chromium);
 #               fonts-liberation (its recommended fonts) so that pages and screenshots have text
+#   postgresql  the PostgreSQL dialect's tests start real servers from its binaries
+#               (packages/postgres-testing); no service is started
 set -euo pipefail
 need=()
 command -v openssl >/dev/null || need+=(openssl)
 command -v prometheus >/dev/null || need+=(prometheus)
 [ -x /usr/bin/chromium ] || need+=(chromium fonts-liberation)
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "missing: ${need[*]} — install them (apt-get install ${need[*]}) or run this script as root" >&2

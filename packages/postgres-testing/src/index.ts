@@ -1,0 +1,1 @@
+export { type PostgresServer, type PostgresServerOptions, startPostgres } from './postgres-server.ts';

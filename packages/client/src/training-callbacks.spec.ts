@@ -5,7 +5,10 @@ import path from 'node:path';
 import { createClient, RpcError, Status } from '@training-callbacks/grpc-adapter';
 import {
   JobStatus,
+  MAX_PARAMS,
   MetricTier,
+  PARAM_KEY_MAX_LENGTH,
+  PARAM_VALUE_MAX_LENGTH,
   TrainingCallbacks as Service,
   TrainingOutcome,
 } from '@training-callbacks/proto';
@@ -169,6 +172,59 @@ describe('TrainingCallbacks against the real sidecar', { timeout: 60_000 }, () =
     ({ job } = await reader.getJob({ jobId }));
     expect(job?.runName).toBe('sweep 2');
     expect(job?.tags).toEqual({ team: 'vision-2' });
+  });
+
+  it('keeps params within the sidecar limits (proto/request-limits.json): the job begins, a warning names each change', async () => {
+    // Past any one limit the sidecar refuses the whole BeginTraining (INVALID_ARGUMENT).
+    const warnings: string[] = [];
+    const longStart = '🙂'.repeat(PARAM_KEY_MAX_LENGTH); // counted in code points, not UTF-16 units
+    await using callbacks = callbacksFor({
+      strict: true,
+      onWarning: (w) => warnings.push(w),
+      params: {
+        prompt: 'p'.repeat(PARAM_VALUE_MAX_LENGTH + 1000),
+        [`${longStart}-first`]: 1,
+        [`${longStart}-second`]: 2,
+        'bad\nkey': 3,
+        '': 4,
+        lr: 0.1,
+      },
+    });
+    const begun = await callbacks.onTrainBegin();
+    expect(begun.delivered).toBe(true);
+    const { job } = await reader.getJob({ jobId: callbacks.jobId });
+    expect(job?.status).toBe(JobStatus.RUNNING);
+    const params = job?.params ?? {};
+    expect(params.lr).toBe('0.1');
+    expect(Array.from(params.prompt ?? '')).toHaveLength(PARAM_VALUE_MAX_LENGTH);
+    expect(params.prompt).toMatch(/… \(cut from 7000 characters\)$/);
+    const long = Object.keys(params).filter((k) => k.startsWith('🙂'));
+    expect(long).toHaveLength(2); // shortened apart: start, '_', 8 hex digits of the key's hash
+    for (const key of long) {
+      expect(Array.from(key)).toHaveLength(PARAM_KEY_MAX_LENGTH);
+      expect(key.startsWith(`${'🙂'.repeat(PARAM_KEY_MAX_LENGTH - 9)}_`)).toBe(true);
+      expect(key).toMatch(/_[0-9a-f]{8}$/);
+    }
+    expect(Object.keys(params).sort()).toEqual([...long, 'lr', 'prompt'].sort());
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('5 params are beyond what the sidecar');
+    expect(warnings[0]).toContain('"bad\\nkey" dropped');
+    expect(warnings[0]).toContain(`shortened to ${PARAM_KEY_MAX_LENGTH} characters`);
+    expect(warnings[0]).toContain('the value of "prompt" cut');
+    expect((await callbacks.onTrainEnd()).job?.status).toBe(JobStatus.COMPLETED);
+  });
+
+  it('keeps at most MAX_PARAMS params, dropping the rest with a warning', async () => {
+    const warnings: string[] = [];
+    const many = Object.fromEntries(Array.from({ length: MAX_PARAMS + 5 }, (_, i) => [`p${i}`, i]));
+    await using callbacks = callbacksFor({ strict: true, onWarning: (w) => warnings.push(w), params: many });
+    expect((await callbacks.onTrainBegin()).delivered).toBe(true);
+    const { job } = await reader.getJob({ jobId: callbacks.jobId });
+    expect(Object.keys(job?.params ?? {})).toHaveLength(MAX_PARAMS);
+    expect(job?.params[`p${MAX_PARAMS - 1}`]).toBe(String(MAX_PARAMS - 1));
+    expect(warnings.join('\n')).toContain(
+      `5 params beyond the first ${MAX_PARAMS} dropped, from "p${MAX_PARAMS}" on`,
+    );
   });
 
   it('uploads in ≤ 1 MiB chunks when the path is outside the sidecar artifact roots', async () => {

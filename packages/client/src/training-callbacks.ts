@@ -45,6 +45,7 @@ import {
   toOutcome,
   toTaskType,
 } from './names.ts';
+import { paramsWithinLimits } from './params-limits.ts';
 import { DEFAULT_MAX_QUEUED_REPORTS, type EncodedCall, ReportQueue, type Settled } from './report-queue.ts';
 import { type CallWithRetryOptions, callWithRetry, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
 import { sendReportsAndEndSync } from './sync-call.ts';
@@ -610,7 +611,17 @@ export class TrainingCallbacks implements ExitParticipant {
   private beginRequest() {
     const o = this.options;
     // fromEntries defines each entry; `params[key] = …` on a plain object would drop a `__proto__` key.
-    const params = Object.fromEntries(Object.entries(o.params ?? {}).map(([k, v]) => [k, String(v)]));
+    const asText = Object.fromEntries(Object.entries(o.params ?? {}).map(([k, v]) => [k, String(v)]));
+    // A param beyond the sidecar's limits would have the whole BeginTraining refused.
+    const { params, notes } = paramsWithinLimits(asText);
+    if (notes.length > 0) {
+      const shown =
+        notes.slice(0, 10).join('; ') + (notes.length > 10 ? `; and ${notes.length - 10} more` : '');
+      this.warnOnce(
+        'params-limits',
+        `${notes.length} params are beyond what the sidecar (and MLflow) accepts: ${shown}; the full configuration is still stored as trainingConfig`,
+      );
+    }
     return {
       jobId: this.jobId,
       taskType: this.taskType,

@@ -18,6 +18,7 @@ import collections
 import hashlib
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -48,6 +49,42 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 #: One batch row as queued by ``on_batch_end``: (epoch, step, metrics).
 Row = tuple[int, int, dict[str, Any]]
+
+
+class Wake:
+    """The sender's wake-up signal, set from the training thread without ever waiting.
+
+    A ``threading.Event`` will not do: its ``set()`` takes the lock of a Condition the sender holds
+    while it waits, wakes and clears, and a training thread that finds it held releases the GIL and
+    then waits for the sender to hand the GIL back (up to the 5 ms switch interval) — an
+    ``on_batch_end`` of several milliseconds while the sidecar restarts. ``queue.SimpleQueue.put``
+    is one C call that takes no lock a waiter holds and does not release the GIL.
+    """
+
+    __slots__ = ("_signals",)
+
+    def __init__(self) -> None:
+        self._signals: queue.SimpleQueue[None] = queue.SimpleQueue()
+
+    def set(self) -> None:
+        """Wakes the sender (or makes its next wait return at once). Never blocks."""
+        self._signals.put(None)
+
+    def wait(self, timeout: float) -> None:
+        """Until set or ``timeout`` seconds have passed (sender thread only); consumes the signals."""
+        try:
+            self._signals.get(timeout=timeout)
+        except queue.Empty:
+            return
+        self.clear()
+
+    def clear(self) -> None:
+        """Forgets the signals given so far (sender thread only)."""
+        try:
+            while True:
+                self._signals.get_nowait()
+        except queue.Empty:
+            pass
 
 
 @dataclass
@@ -134,7 +171,7 @@ class Transport:
         self.lock = threading.RLock()
         self.batches: collections.deque[Row] = collections.deque()
         self.ops: collections.deque[Op] = collections.deque()
-        self.wake = threading.Event()
+        self.wake = Wake()
         self.stop = threading.Event()
         #: The queue length at which the training thread wakes the sender (rather than waiting for flush_interval).
         self.wake_rows = max(1, min(8192, settings.max_queued_batches // 4))

@@ -27,6 +27,7 @@ import {
   type UploadItem,
   uploadRequests,
 } from './artifact-files.ts';
+import { precompileBatchBuffer } from './batch-buffer.ts';
 import { toBatchRequests } from './batch-encoding.ts';
 import {
   type BatchOptions,
@@ -405,6 +406,7 @@ export class TrainingCallbacks implements ExitParticipant {
     });
     const batch: BatchOptions = { ...DEFAULT_BATCH_OPTIONS, ...options.batch };
     this.bufferPoints = batch.bufferPoints;
+    precompileBatchBuffer(); // here, not in the trainer's first onBatchEnd
     this.reporter = new BatchReporter(
       batch,
       (blocks) => {

@@ -1,10 +1,13 @@
 // Test helpers: start the real sidecar as a child process (the way it runs in production) on a
-// free loopback port with a temporary SQLite file. `await using` ends it even when a test fails.
+// free loopback port with a temporary SQLite file — or, when TRAINING_CALLBACKS_TEST_POSTGRES names a
+// PostgreSQL server (the e2e suite's PostgreSQL run), a fresh database on it. `await using` ends it even
+// when a test fails.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { createTestDatabase } from '@training-callbacks/postgres-testing';
 
 export type { CertificateFiles } from './testing-certificates.ts';
 export { createCertificateAuthority, issueCertificate } from './testing-certificates.ts';
@@ -20,7 +23,10 @@ const STARTUP_TIMEOUT_MS = 60_000;
 export interface SidecarProcessOptions {
   /** Directory for the database and artifacts; a fresh temp dir (removed on dispose) when omitted. */
   dataDir?: string;
-  /** The database file; default `<dataDir>/training-callbacks.sqlite`. */
+  /**
+   * The database (`--db`): a file, or a `postgres://` URL. Default: a fresh database on the server of
+   * `TRAINING_CALLBACKS_TEST_POSTGRES` when that is set, else `<dataDir>/training-callbacks.sqlite`.
+   */
   dbPath?: string;
   /** Extra flags, e.g. `['--artifact-root', dir]`. */
   args?: readonly string[];
@@ -45,6 +51,7 @@ export interface SidecarProcess extends AsyncDisposable {
   /** The HTTP listener's "host:port" (probes, /metrics); undefined when started with `--http off`. */
   readonly httpAddress: string | undefined;
   readonly dataDir: string;
+  /** The `--db` it was started with: a SQLite file or a `postgres://` URL. */
   readonly dbPath: string;
   readonly child: ChildProcess;
   /** Every line the process printed so far (stdout and stderr). */
@@ -53,6 +60,20 @@ export interface SidecarProcess extends AsyncDisposable {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
   /** Resolves with the exit code (or the signal name) once the process has exited. */
   readonly exited: Promise<number | string>;
+}
+
+/**
+ * Set (by the e2e suite's PostgreSQL run) to a PostgreSQL server's URL: every sidecar started here without
+ * an explicit `dbPath` then gets a fresh database on that server instead of a SQLite file.
+ */
+export const TEST_POSTGRES_ENV = 'TRAINING_CALLBACKS_TEST_POSTGRES';
+
+/** The `--db` for a sidecar of `options`: its own, else a fresh PostgreSQL database or the SQLite file. */
+async function databaseFor(options: SidecarProcessOptions, dataDir: string): Promise<string> {
+  if (options.dbPath !== undefined) return options.dbPath;
+  const server = process.env[TEST_POSTGRES_ENV];
+  if (server) return createTestDatabase(server);
+  return path.join(dataDir, 'training-callbacks.sqlite');
 }
 
 function spawnSidecar(options: SidecarProcessOptions, dbPath: string): ChildProcess {
@@ -84,10 +105,7 @@ function spawnSidecar(options: SidecarProcessOptions, dbPath: string): ChildProc
 export async function runSidecarUntilExit(
   options: SidecarProcessOptions & { dataDir: string },
 ): Promise<{ code: number | string; output: string }> {
-  const child = spawnSidecar(
-    options,
-    options.dbPath ?? path.join(options.dataDir, 'training-callbacks.sqlite'),
-  );
+  const child = spawnSidecar(options, await databaseFor(options, options.dataDir));
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
@@ -108,7 +126,7 @@ export async function runSidecarUntilExit(
 export async function startSidecarProcess(options: SidecarProcessOptions = {}): Promise<SidecarProcess> {
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'tc-sidecar-')));
-  const dbPath = options.dbPath ?? path.join(dataDir, 'training-callbacks.sqlite');
+  const dbPath = await databaseFor(options, dataDir);
   const child = spawnSidecar(options, dbPath);
   const output: string[] = [];
   let httpAddress: string | undefined;

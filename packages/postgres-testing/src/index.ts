@@ -1,1 +1,6 @@
-export { type PostgresServer, type PostgresServerOptions, startPostgres } from './postgres-server.ts';
+export {
+  createTestDatabase,
+  type PostgresServer,
+  type PostgresServerOptions,
+  startPostgres,
+} from './postgres-server.ts';

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PostgresServer, startPostgres } from './index.ts';
+import { createTestDatabase, type PostgresServer, startPostgres } from './index.ts';
 
 /** Whether something accepts TCP connections on the loopback port. */
 const listening = (port: number) =>
@@ -58,6 +58,15 @@ describe('startPostgres', () => {
     const url = await pg.createDatabase('copy', { template: 'test' });
     expect(url).toBe(`postgres://postgres@127.0.0.1:${pg.port}/copy`);
     expect(await pg.sql('SELECT n FROM seeded', { database: 'copy' })).toEqual([['7']]);
+  });
+
+  it('createTestDatabase() makes a fresh database from a URL alone (as another process would)', async () => {
+    const first = new URL(await createTestDatabase(pg.url));
+    const second = new URL(await createTestDatabase(pg.url));
+    expect(first.host).toBe(`127.0.0.1:${pg.port}`);
+    expect(first.pathname).not.toBe(second.pathname);
+    const name = first.pathname.slice(1);
+    expect(await pg.sql(`SELECT count(*) FROM pg_database WHERE datname = '${name}'`)).toEqual([['1']]);
   });
 
   it('reports SQL errors with the server message', async () => {

@@ -155,6 +155,34 @@ async function templateDataDir(bin: string, version: number, user: User): Promis
   return template;
 }
 
+let databasesMade = 0;
+
+/**
+ * Creates a fresh, uniquely named database on the server of `serverUrl` (any database's URL on it, e.g. a
+ * {@link PostgresServer}'s `url`, passed between processes through the environment) and returns its URL.
+ * For helpers that give every sidecar of a run its own database on one shared server.
+ */
+export async function createTestDatabase(serverUrl: string, prefix = 'tc'): Promise<string> {
+  const name = `${prefix}_${process.pid}_${++databasesMade}_${Math.random().toString(36).slice(2, 8)}`;
+  const url = new URL(serverUrl);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  await run(join(findBinaries(), 'psql'), [
+    '-X',
+    '-q',
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-d',
+    admin.href,
+    '-c',
+    `CREATE DATABASE "${name}"`,
+  ]).catch((error: { stderr?: string }) => {
+    throw new Error(`creating a test database on ${url.host}: ${error.stderr?.trim() || String(error)}`);
+  });
+  url.pathname = `/${name}`;
+  return url.href;
+}
+
 async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
@@ -264,7 +292,10 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
   const shutDown = async () => {
     if (!child) return;
     signal('SIGINT', false); // fast shutdown: disconnect clients, checkpoint, exit
-    const gone = await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)]);
+    const gone = await Promise.race([
+      exited.then(() => true),
+      sleep(15_000, undefined, { ref: false }).then(() => false),
+    ]);
     if (!gone) signal('SIGKILL', true);
     await exited;
   };

@@ -8,11 +8,13 @@
 // streaming 2 000 points/s with onBatchEnd — 10 metrics a step), the jobs' EndEpoch calls in a process
 // of their own (watch-bench-epochs.ts: once a second per job, staggered, round trip timed), and the
 // watchers in another (watch-bench-watchers.ts: 80 WatchJob streams over the 50 jobs and 20 WatchJobs,
-// from the head).
+// from the head). With two cores or more, the sidecar and the EndEpoch process are pinned to one CPU
+// and the watchers to another (taskset), so that the watchers' own decoding is not counted against
+// the sidecar's latency.
 // Phases alternate, watchers off / on, ROUNDS times; each phase measures, after a settling second, the
 // sidecar's CPU time (/proc/<pid>/stat), the EndEpoch latencies, the points acknowledged and the
 // events the watchers received. The result is the median over rounds of each phase and the on/off ratio.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -36,6 +38,30 @@ const SETTLE_MS = quick ? 1000 : 2000;
 const TICK_MS = 5;
 
 const stepsPerJobPerSecond = POINTS_PER_SECOND / METRICS_PER_STEP / JOBS;
+
+/**
+ * CPUs for the sidecar (and the EndEpoch timer, a light load alike in both phases) and for the
+ * watchers: on separate cores, the watchers' decoding does not take the sidecar's core, so the on/off
+ * difference is what the watch streams cost the sidecar. Undefined (no pinning) on one core or
+ * without taskset (util-linux).
+ */
+const pinning = (() => {
+  if (cpus().length < 2) return undefined;
+  try {
+    execFileSync('taskset', ['--version'], { stdio: 'ignore' });
+  } catch {
+    return undefined;
+  }
+  return { sidecar: '0', watchers: '1' };
+})();
+
+/** Pins every thread of `pid` (and the threads it starts later) to `cpuList`. */
+function pin(pid: number, cpuList: string | undefined): void {
+  if (cpuList !== undefined)
+    execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', cpuList, String(pid)], {
+      stdio: 'ignore',
+    });
+}
 
 const percentile = (sorted: readonly number[], p: number) =>
   sorted.length === 0
@@ -65,6 +91,7 @@ async function startHelper(script: string, args: readonly string[]) {
       child.stdin!.write(`${command}\n`);
       return answer;
     },
+    pid: child.pid!,
     stop: () => child.kill('SIGKILL'),
   };
 }
@@ -72,6 +99,7 @@ async function startHelper(script: string, args: readonly string[]) {
 /** The watchers' process: `send('on' | 'off')`, `events()` = events received so far. */
 async function startWatchers(address: string, jobIds: readonly string[]) {
   const helper = await startHelper('watch-bench-watchers.ts', [address, String(WATCHERS), ...jobIds]);
+  pin(helper.pid, pinning?.watchers);
   return {
     send: (command: 'on' | 'off') => helper.send(command),
     async events(): Promise<{ events: number; errors: number }> {
@@ -85,6 +113,7 @@ async function startWatchers(address: string, jobIds: readonly string[]) {
 /** The trainers' EndEpoch calls: `latencies()` = the round trips (ms) since the last call. */
 async function startEpochs(address: string, jobIds: readonly string[]) {
   const helper = await startHelper('watch-bench-epochs.ts', [address, ...jobIds]);
+  pin(helper.pid, pinning?.sidecar);
   return {
     async latencies(): Promise<number[]> {
       const { latencies, failed } = JSON.parse(await helper.ask('report')) as {
@@ -117,6 +146,7 @@ async function main(): Promise<void> {
     timeoutMs: 120_000,
   });
   const pid = sidecar.child.pid!;
+  pin(pid, pinning?.sidecar);
   const jobIds = Array.from({ length: JOBS }, (_, i) => `watch-bench-${i}`);
   const jobs = await Promise.all(
     jobIds.map(async (jobId) => {
@@ -229,6 +259,7 @@ process (${METRICS_PER_STEP} metrics a step, \`onBatchEnd\`); each job sends End
 (staggered; round trip timed there, away from the generator's busy event loop). ${WATCHERS} watchers in a process of their own (${(WATCHERS * 4) / 5} \`WatchJob\` over the ${JOBS} jobs, ${WATCHERS / 5} \`WatchJobs\`, from the
 head) are connected in one phase and not in the other; phases alternate ${ROUNDS} times (${PHASE_MS / 1000} s each, measured after
 ${SETTLE_MS / 1000} s of settling); medians over rounds. CPU is the sidecar process's (all threads), in cores.
+${pinning ? `Pinned with \`taskset\`: the sidecar and the EndEpoch process on CPU ${pinning.sidecar}, the watchers on CPU ${pinning.watchers} (the load generator is not pinned).` : 'No CPU pinning (one core, or no taskset).'}
 
 | | sidecar CPU | EndEpoch p50 | EndEpoch p99 | points/s acknowledged | watch events/s | peak RSS |
 |---|---|---|---|---|---|---|

@@ -20,8 +20,13 @@ const sharedEncodings = new WeakMap<object, Buffer | null>();
  * server serialises it once, and every call writes the same bytes (grpc-js copies them into its own
  * frame, so sharing them is safe). The message must not change after it is marked.
  */
-export function sendsToMany<T extends object>(message: T): T {
-  if (!sharedEncodings.has(message)) sharedEncodings.set(message, null);
+export function sendsToMany<T extends object>(message: T, encoding?: Uint8Array): T {
+  if (!sharedEncodings.has(message)) {
+    // `encoding`: the message's bytes when the caller has encoded it already (they must be what
+    // protobuf-es writes for it); the message itself is then only read by other transports.
+    const bytes = encoding && Buffer.from(encoding.buffer, encoding.byteOffset, encoding.byteLength);
+    sharedEncodings.set(message, bytes ?? null);
+  }
   return message;
 }
 

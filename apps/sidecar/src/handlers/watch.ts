@@ -20,8 +20,9 @@ import {
   WatchJobsResponseSchema,
 } from '@training-callbacks/proto';
 import type { ChangeRecord, Store } from '@training-callbacks/store';
-import { artifactToProto, blockToProto, epochToProto } from '../convert.ts';
+import { artifactToProto, epochToProto } from '../convert.ts';
 import { checkJobId } from '../validation.ts';
+import { batchEventMessage } from './batch-event.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
 import { type FeedEvent, type Topic, WatchFeed } from './watch-feed.ts';
 
@@ -153,6 +154,12 @@ export function watchHandlers(
       rows: (page) => page.filter((c) => c.jobId === jobId),
       async *events(rows, coveredSeq): AsyncGenerator<FeedEvent<WatchJobResponse>> {
         for (const group of coalesce(rows, jobEventKey)) {
+          if (group.change.kind === 'batch') {
+            // The most frequent event by far: encoded straight from the stored block (batch-event.ts).
+            const block = await store.getBatchBlock(group.change.ref!);
+            if (block) yield { seq: group.seq, message: batchEventMessage(group.seq, block) };
+            continue;
+          }
           const event = await jobEvent(group, coveredSeq);
           if (!event) continue;
           const message = create(WatchJobResponseSchema, {
@@ -195,6 +202,7 @@ export function watchHandlers(
     group: Coalesced,
     coveredSeq: number,
   ): Promise<{ event: NonNullable<WatchJobResponse['event']>; epochJob?: Job } | undefined> {
+    // Batch changes are built by batchEventMessage (see the job topic's events).
     const { change } = group;
     if (group.key === 'job') {
       const job = await jobs.get(change.jobId, group.seq, coveredSeq);
@@ -205,10 +213,7 @@ export function watchHandlers(
       const job = await jobs.get(change.jobId, group.seq, coveredSeq);
       return epoch && job && { event: { case: 'epoch', value: epochToProto(epoch) }, epochJob: job };
     }
-    if (change.kind === 'batch') {
-      const block = await store.getBatchBlock(change.ref!);
-      return block && { event: { case: 'batch', value: blockToProto(block) } };
-    }
+
     const artifact = await store.getArtifact(change.ref!);
     return artifact && { event: { case: 'artifact', value: artifactToProto(artifact) } };
   }

@@ -1,4 +1,4 @@
-import { create, fromBinary } from '@bufbuild/protobuf';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Client, credentials, Metadata, Server, ServerCredentials } from '@grpc/grpc-js';
 import {
   BatchMetricsBlockSchema,
@@ -172,6 +172,12 @@ describe('sendsToMany', () => {
     const second = serialize(message);
     expect(second).toBe(first);
     expect(fromBinary(watchJobs.output, second).seq).toBe(7n);
+  });
+
+  it('writes the bytes it was given with the message, without encoding the message', () => {
+    const message = create(watchJobs.output, { seq: 7n });
+    const given = toBinary(watchJobs.output, create(watchJobs.output, { seq: 9n }));
+    expect(fromBinary(watchJobs.output, serialize(sendsToMany(message, given))).seq).toBe(9n);
   });
 
   it('encodes unmarked messages on every write', () => {

@@ -1,4 +1,4 @@
-// What a benchmark samples of a process from /proc (Linux): its CPU time and its resident memory.
+// What a benchmark samples from /proc (Linux): a process's CPU time and resident memory, the host's steal.
 import { readFile } from 'node:fs/promises';
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
@@ -15,4 +15,14 @@ export async function cpuSeconds(pid: number): Promise<number> {
 export async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+/**
+ * CPU time the hypervisor gave other guests while this machine's CPUs wanted to run ("steal", all
+ * CPUs), in seconds so far: on a shared host it tells a noisy measurement from a slow program.
+ */
+export async function stealSeconds(): Promise<number> {
+  const stat = await readFile('/proc/stat', 'utf8');
+  const fields = stat.slice(0, stat.indexOf('\n')).trim().split(/\s+/);
+  return Number(fields[8] ?? 0) / CLOCK_TICKS; // cpu user nice system idle iowait irq softirq steal
 }

@@ -73,6 +73,22 @@ def per_call_cpu(cb: TrainingCallbacks, calls: int, metrics_per_row: int) -> lis
     return samples
 
 
+def host_cpu_times() -> tuple[int, int]:
+    """(steal, total) jiffies of all CPUs from /proc/stat ((0, 0) elsewhere). Steal is time the
+    hypervisor ran other guests: a thread's clock counts it as its own CPU time."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def steal_percent(before: tuple[int, int], after: tuple[int, int]) -> float:
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total * 100 if total > 0 else 0.0
+
+
 def involuntary_switches() -> int:
     import resource
 
@@ -186,6 +202,7 @@ def restarts(seconds: float, count: int, metrics_per_row: int, tmp: Path, pin: b
     gc.callbacks.append(on_gc)
     epoch_calls: list[int] = []
     gc.collect()
+    host_before = host_cpu_times()
     start = clock()
     end = start + int(seconds * 1e9)
     next_epoch = clock() + 5_000_000_000
@@ -215,6 +232,7 @@ def restarts(seconds: float, count: int, metrics_per_row: int, tmp: Path, pin: b
                 epoch += 1
                 next_epoch += 5_000_000_000
     gc.callbacks.remove(on_gc)
+    steal = steal_percent(host_before, host_cpu_times())
     delivered = cb.on_train_end(timeout=120)
     losses = cb.losses()
     stats = cb.stats()
@@ -232,6 +250,7 @@ def restarts(seconds: float, count: int, metrics_per_row: int, tmp: Path, pin: b
         "losses": losses.describe(),
         "restarts": [json.loads(line) for line in log.read_text().splitlines()],
         "pins": pins,
+        "steal": steal,
     }
 
 
@@ -351,7 +370,8 @@ def restart_section(args: argparse.Namespace, r: dict[str, object], overhead: in
         f"--restarts {args.restarts} --metrics {args.metrics}{' --pin' if pins else ''}`; also part of the full `--bench` run): a {args.restart_seconds:g} s "
         f"run against the real sidecar, which restarts {args.restarts} times from another process ({restarts_text}). "
         "The trainer calls on_batch_end, and every 8 steps does 0.5 ms of GPU-like work that releases the GIL; "
-        f"an epoch ends every 5 s.{pinned} Load average at the end {load}.",
+        f"an epoch ends every 5 s.{pinned} Load average at the end {load}; the hypervisor's steal time during the run "
+        f"{r['steal']:.1f} % of the host's CPU.",
         "",
         f"| on_batch_end, {args.metrics} metrics/row, {len(samples):,} calls | median | p99 | p99.9 | max | calls > 1 ms |",
         "|---|---|---|---|---|---|",
@@ -363,12 +383,12 @@ def restart_section(args: argparse.Namespace, r: dict[str, object], overhead: in
         f"Of the {len(over)} calls over 1 ms, {sum(1 for x in over if x[3])} waited on another thread (a voluntary "
         f"context switch: the GIL or a lock) and {sum(1 for x in over if x[4] and not x[3])} were preempted by the OS "
         f"(an involuntary switch; the machine's load average was {load}); their CPU time was at most "
-        f"{max((x[2] for x in over), default=0)} µs; {sum(1 for x in over if x[5] >= 0)} ran a garbage collection "
+        f"{max((x[2] for x in over), default=0)} µs (steal time counts as the thread's CPU time); {sum(1 for x in over if x[5] >= 0)} ran a garbage collection "
         f"(the interpreter's, triggered by allocations). Every call over 200 µs (at s, wall µs, CPU µs, voluntary, "
         f"involuntary switches, generation collected or -1): {r['slow'] or 'none'}.",
         "Target: max ≤ 1 ms.",
         "",
-        summary_line(s, len(samples), args.restarts, load),
+        summary_line(s, len(samples), args.restarts, f"{load}; steal {r['steal']:.1f} %"),
     ])
 
 

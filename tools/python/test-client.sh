@@ -9,9 +9,11 @@
 #                                                     Face and a plain torch loop on CPU, offline
 #                                                     (.venv/frameworks, ~6 GB, first install ~2-5 min)
 #   tools/python/test-client.sh --all                both suites
-#   tools/python/test-client.sh --bench [--only-restarts] [--append docs/benchmarks.md]
+#   tools/python/test-client.sh --bench [--only-restarts] [--pin] [--append docs/benchmarks.md]
 #                                                     on_batch_end cost and throughput; with the
-#                                                     sidecar restarting 3 times in a 60 s run
+#                                                     sidecar restarting 3 times in a 60 s run (--pin:
+#                                                     training thread on a CPU of its own; prints a
+#                                                     SUMMARY line)
 #   tools/python/test-client.sh --check-generated    regenerate the Python stubs; fail if they changed
 #
 # Other arguments go to pytest (e.g. -k fork -x).

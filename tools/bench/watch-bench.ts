@@ -15,7 +15,7 @@
 // sidecar's CPU time (/proc/<pid>/stat), the EndEpoch latencies, the points acknowledged and the
 // events the watchers received. The result is the median over rounds of each phase and the on/off ratio.
 import { execFileSync, spawn } from 'node:child_process';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { TrainingCallbacks } from '@training-callbacks/client';
@@ -262,7 +262,7 @@ async function main(): Promise<void> {
 ## Watchers: 100 watch streams on 50 live jobs at 100 k points/s
 
 Command: \`npm run bench:watch\` (script: \`tools/bench/watch-bench.ts\`${quick ? ', --quick' : ''}).
-Measured ${date} on ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}.
+Measured ${date} on ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; load average (1 min) at the end ${loadavg()[0]!.toFixed(1)}.
 One sidecar (built dist, \`--quiet\`) ingests ${POINTS_PER_SECOND.toLocaleString('en')} batch points/s from ${JOBS} TS clients in the bench
 process (${METRICS_PER_STEP} metrics a step, \`onBatchEnd\`); each job sends EndEpoch once a second from a process of its own
 (staggered; round trip timed there, away from the generator's busy event loop). ${WATCHERS} watchers in a process of their own (${(WATCHERS * 4) / 5} \`WatchJob\` over the ${JOBS} jobs, ${WATCHERS / 5} \`WatchJobs\`, from the

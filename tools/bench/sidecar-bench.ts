@@ -1,23 +1,12 @@
-// The sidecar benchmark (issue: core sidecar). Run: `npm run bench` (add `-- --quick` for a smoke run).
-//
-// Measures, with the sidecar and a yardstick server as separate child processes and the client here:
-// - end-epoch round trip (client call → validation → catalog → SQLite commit → acknowledgement), p50/p99,
-//   interleaved round by round with a bare grpc-js server that only commits one SQLite row, so the ratio
-//   is measured side by side under the same machine noise;
-// - sustained batch-metric ingest through the TypeScript client (onBatchEnd → blocks → client stream →
-//   commit → ack), counting only acknowledged points and checking them against the SQLite file;
-// - the sidecar's idle RSS.
-// Results replace the "sidecar" section of docs/benchmarks.md.
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { TrainingCallbacks } from '@training-callbacks/client';
 import { createClient } from '@training-callbacks/grpc-adapter';
 import { TrainingCallbacks as Service, TaskType } from '@training-callbacks/proto';
 import { startSidecarProcess } from '@training-callbacks/sidecar/testing';
 import Database from 'better-sqlite3';
+import { latencyStats, profileBusyMs, profileShares, startBare } from './latency-stats.ts';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 2 : 10;
@@ -27,86 +16,9 @@ const INGEST_STEPS = quick ? 20_000 : 200_000;
 const METRICS_PER_STEP = 10;
 const root = path.resolve(import.meta.dirname, '../..');
 
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
 async function rssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
-}
-
-async function startBare(dbPath: string): Promise<{ address: string; kill(): void }> {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@training-callbacks/source', path.join(import.meta.dirname, 'bare-server.ts'), dbPath],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const address = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const match = /listening on (\S+)/.exec(line);
-      if (match) resolve(match[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`bare server exited ${code}`)));
-  });
-  return { address, kill: () => child.kill('SIGKILL') };
-}
-
-/** Where a CPU-profile sample's time goes, by the code it ran in (self time, not inclusive). */
-function categoryOf(url: string, fn: string): string | undefined {
-  if (fn === '(idle)') return undefined;
-  if (fn === '(garbage collector)') return 'garbage collection';
-  if (fn === '(program)') return 'V8 internals (program)';
-  if (
-    /esm\/(loader|module_job|utils|translators)|cjs\/loader|compileSourceTextModule|wrapSafe/.test(url + fn)
-  )
-    return 'start-up';
-  // The store's dialect module calls the native statements; their time is SQLite's own work.
-  if (/better-sqlite3|store\/(src|dist)\/sqlite-dialect/.test(url))
-    return 'SQLite statements and commit (better-sqlite3)';
-  if (/packages\/store|@mikro-orm|kysely/.test(url)) return 'store (MikroORM / Kysely)';
-  if (/@bufbuild\/protobuf/.test(url)) return 'protobuf encode / decode';
-  if (/@grpc\/grpc-js|internal\/http2|grpc-adapter/.test(url))
-    return 'gRPC + HTTP/2 (grpc-js, node:http2, adapter)';
-  if (/apps\/sidecar|metric-catalog/.test(url))
-    return 'sidecar logic (validation, catalog, best epoch, response)';
-  return 'Node runtime (streams, events, microtasks, timers)';
-}
-
-/** Sums a .cpuprofile's self time per category, start-up excluded, as shares of busy time. */
-async function profileShares(file: string): Promise<[string, number][]> {
-  const profile = JSON.parse(await readFile(file, 'utf8')) as {
-    nodes: { id: number; callFrame: { url: string; functionName: string } }[];
-    samples: number[];
-    timeDeltas: number[];
-  };
-  const nodes = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
-  const totals = new Map<string, number>();
-  profile.samples.forEach((id, i) => {
-    const frame = nodes.get(id)!;
-    const category = categoryOf(frame.url, frame.functionName);
-    if (category && category !== 'start-up')
-      totals.set(category, (totals.get(category) ?? 0) + (profile.timeDeltas[i] ?? 0));
-  });
-  const busy = [...totals.values()].reduce((a, b) => a + b, 0);
-  return [...totals].map(([k, v]) => [k, v / busy] as [string, number]).sort((a, b) => b[1] - a[1]);
-}
-
-/** Busy (non-idle) milliseconds in a .cpuprofile, start-up excluded. */
-async function profileBusyMs(file: string): Promise<number> {
-  const profile = JSON.parse(await readFile(file, 'utf8')) as {
-    nodes: { id: number; callFrame: { url: string; functionName: string } }[];
-    samples: number[];
-    timeDeltas: number[];
-  };
-  const nodes = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
-  let busy = 0;
-  profile.samples.forEach((id, i) => {
-    const frame = nodes.get(id)!;
-    const category = categoryOf(frame.url, frame.functionName);
-    if (category && category !== 'start-up') busy += profile.timeDeltas[i] ?? 0;
-  });
-  return busy / 1000;
 }
 
 const epochMetrics = (epoch: number) => ({
@@ -161,10 +73,7 @@ async function main(): Promise<void> {
       process.stdout.write(`\rend-epoch round ${round}/${ROUNDS}`);
     }
     process.stdout.write('\n');
-    const stats = (values: number[]) => {
-      const sorted = [...values].sort((a, b) => a - b);
-      return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), n: sorted.length };
-    };
+    const stats = latencyStats;
     const epochSidecar = stats(samples.sidecar);
     const epochBare = stats(samples.bare);
     console.log(

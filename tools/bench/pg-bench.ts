@@ -1,0 +1,274 @@
+// The store benchmark on both dialects (issue 9). Run: `npm run bench:store` (add `-- --quick` for a smoke
+// run). One run, side by side, the sidecar and yardsticks as separate processes, the client here:
+// - end-epoch round trip p50/p99 on SQLite and on PostgreSQL, each interleaved round by round with its own
+//   bare yardstick (grpc-js + one commit on that database: bare-server.ts, bare-server-postgres.ts);
+// - sustained batch ingest (points/s, acknowledged) through the TypeScript client on each dialect;
+// - 1 and 3 sidecars on one PostgreSQL: aggregate ingest of 3 concurrent trainers;
+// - end-epoch p50/p99 under load from 50 concurrent trainers: ONE load-generator process
+//   (trainer-load.ts) with 50 channels, 2,000 points/s each and an EndEpoch every 3 s per job;
+// - idle RSS of the sidecar on each dialect.
+// PostgreSQL is a real server (@training-callbacks/postgres-testing: fsync off — so is the comparison:
+// both the sidecar and its yardstick commit on it). Results replace the "store" section of docs/benchmarks.md.
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import path from 'node:path';
+import { TrainingCallbacks } from '@training-callbacks/client';
+import { createClient } from '@training-callbacks/grpc-adapter';
+import { startPostgres } from '@training-callbacks/postgres-testing';
+import { TrainingCallbacks as Service, TaskType } from '@training-callbacks/proto';
+import { type SidecarProcess, startSidecarProcess } from '@training-callbacks/sidecar/testing';
+import { latencyStats, profileShares, startBare } from './latency-stats.ts';
+import { rssMiB } from './proc-stats.ts';
+
+const quick = process.argv.includes('--quick');
+const ROUNDS = quick ? 2 : 10;
+const CALLS_PER_ROUND = quick ? 200 : 500;
+const INGEST_STEPS = quick ? 20_000 : 200_000;
+const METRICS_PER_STEP = 10;
+const LOAD_TRAINERS = 50;
+const LOAD_POINTS_PER_S = 2_000;
+const LOAD_EPOCH_EVERY_S = 3;
+const LOAD_SECONDS = quick ? 8 : 30;
+const root = path.resolve(import.meta.dirname, '../..');
+
+type Stats = ReturnType<typeof latencyStats>;
+const ms = (s: Stats | undefined) => (s ? `${s.p50.toFixed(3)} / ${s.p99.toFixed(3)} ms` : 'not measured');
+
+const epochMetrics = (epoch: number) => ({
+  accuracy: 0.5 + (epoch % 1000) / 2500,
+  top5_accuracy: 0.9,
+  train_loss: 1 / (epoch + 1),
+  val_loss: 1.1 / (epoch + 1),
+  learning_rate: 1e-3,
+});
+
+/** Acknowledged batch points per second of one trainer streaming INGEST_STEPS × 10 metrics. */
+async function ingest(address: string, jobId: string): Promise<number> {
+  const names = Array.from({ length: METRICS_PER_STEP }, (_, i) => (i === 0 ? 'loss' : `metric_${i}`));
+  const callbacks = new TrainingCallbacks({
+    address,
+    jobId,
+    taskType: 'image_classification',
+    framework: 'bench',
+    channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
+  });
+  await callbacks.onTrainBegin();
+  const metrics: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+  const start = process.hrtime.bigint();
+  for (let step = 0; step < INGEST_STEPS; step++) {
+    for (let i = 0; i < METRICS_PER_STEP; i++) metrics[names[i]!] = step * 1e-3 + i;
+    callbacks.onBatchEnd(step, metrics, { epoch: Math.floor(step / 10_000) });
+    if (step % 8192 === 8191) await new Promise((r) => setImmediate(r));
+  }
+  await callbacks.flush();
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const batch = callbacks.stats();
+  if (batch.pointsDropped || batch.pointsFailed || batch.pointsRejected) {
+    throw new Error(`ingest lost points: ${JSON.stringify(batch)}`);
+  }
+  await callbacks.onTrainEnd();
+  callbacks.close();
+  return batch.pointsAccepted / seconds;
+}
+
+/** Runs trainer-load.ts against `addresses` and returns its EndEpoch latencies. */
+async function underLoad(addresses: string[]): Promise<{ stats: Stats; points: number; lost: number }> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--conditions=@training-callbacks/source',
+      path.join(import.meta.dirname, 'trainer-load.ts'),
+      addresses.join(','),
+      String(LOAD_TRAINERS),
+      String(LOAD_POINTS_PER_S),
+      String(LOAD_EPOCH_EVERY_S),
+      String(LOAD_SECONDS),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.on('data', (chunk) => (out += chunk));
+  const code = await new Promise((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`trainer-load exited ${code}`);
+  const result = JSON.parse(out.trim().split('\n').at(-1)!) as {
+    endEpochMs: number[];
+    points: number;
+    lost: number;
+  };
+  return { stats: latencyStats(result.endEpochMs), points: result.points, lost: result.lost };
+}
+
+/** Whether a sidecar started on `url` keeps its tables in PostgreSQL (the dialect exists). */
+async function servesPostgres(sidecar: SidecarProcess, sql: (s: string) => Promise<string[][]>) {
+  const [[tables] = ['0']] = await sql(
+    "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name NOT LIKE 'bare_%'",
+  );
+  return sidecar.child.exitCode === null && Number(tables) > 0;
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'tc-store-bench-'));
+  await using pg = await startPostgres({ database: 'bench' });
+  console.log(`store benchmark${quick ? ' (quick)' : ''}: PostgreSQL ${pg.version} at ${pg.url}`);
+  const sidecars: SidecarProcess[] = [];
+  const start = async (db: string | undefined, name: string) => {
+    const dataDir = path.join(dir, name);
+    await mkdir(dataDir);
+    const s = await startSidecarProcess({ dataDir, dbPath: db, args: ['--quiet'], entry: 'dist' });
+    sidecars.push(s);
+    return s;
+  };
+  const bares: { kill(): void }[] = [];
+  try {
+    const sqlite = await start(undefined, 'sqlite');
+    const postgres = await start(pg.url, 'pg');
+    const pgServed = await servesPostgres(postgres, (s) => pg.sql(s));
+    const pgNote = pgServed
+      ? ''
+      : `the sidecar does not store in PostgreSQL yet (started with --db ${pg.url} it created no tables there)`;
+    if (!pgServed) console.log(`PostgreSQL sidecar rows NOT MEASURED: ${pgNote}`);
+    const bareSqlite = await startBare(path.join(dir, 'bare.sqlite'));
+    const barePg = await startBare(await pg.createDatabase('bare'), 'bare-server-postgres.ts');
+    bares.push(bareSqlite, barePg);
+
+    await new Promise((r) => setTimeout(r, 3000));
+    const idle = {
+      sqlite: await rssMiB(sqlite.child.pid!),
+      postgres: pgServed ? await rssMiB(postgres.child.pid!) : undefined,
+    };
+
+    // End-epoch, interleaved over the four servers round by round.
+    const servers = [
+      ['sqlite', sqlite.address],
+      ['bareSqlite', bareSqlite.address],
+      ...(pgServed ? [['postgres', postgres.address]] : []),
+      ['barePg', barePg.address],
+    ] as const;
+    const samples: Record<string, number[]> = Object.fromEntries(servers.map(([name]) => [name, []]));
+    const clients = servers.map(([name, address]) => [name, createClient(Service, address)] as const);
+    for (const [, client] of clients) {
+      await client
+        .beginTraining({ jobId: 'bench-epochs', taskType: TaskType.IMAGE_CLASSIFICATION, framework: 'bench' })
+        .catch(() => {});
+    }
+    let epoch = 0;
+    for (let round = 0; round < ROUNDS + 1; round++) {
+      for (const [name, client] of clients) {
+        const times: number[] = [];
+        for (let i = 0; i < CALLS_PER_ROUND; i++) {
+          const request = { jobId: 'bench-epochs', epoch: epoch++, metrics: epochMetrics(epoch) };
+          const t = process.hrtime.bigint();
+          await client.endEpoch(request);
+          times.push(Number(process.hrtime.bigint() - t) / 1e6);
+        }
+        if (round > 0) samples[name]!.push(...times); // round 0 warms up every server
+      }
+      process.stdout.write(`\rend-epoch round ${round}/${ROUNDS}`);
+    }
+    process.stdout.write('\n');
+    for (const [, client] of clients) client.close();
+    const epochs = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, latencyStats(v)]));
+    for (const [k, v] of Object.entries(epochs)) console.log(`end-epoch ${k}: ${ms(v)}`);
+
+    // Sustained ingest, one trainer per dialect.
+    const ingestSqlite = await ingest(sqlite.address, 'bench-ingest-sqlite');
+    console.log(`ingest sqlite ${(ingestSqlite / 1e6).toFixed(2)} M points/s`);
+    let ingestPg: number | undefined;
+    let threeOnOne: number | undefined;
+    let threeOnThree: number | undefined;
+    let loadPg3: Awaited<ReturnType<typeof underLoad>> | undefined;
+    let loadPg: Awaited<ReturnType<typeof underLoad>> | undefined;
+    if (pgServed) {
+      ingestPg = await ingest(postgres.address, 'bench-ingest-pg');
+      console.log(`ingest postgres ${(ingestPg / 1e6).toFixed(2)} M points/s`);
+      // 1 vs 3 sidecars on one PostgreSQL: three concurrent trainers.
+      const sum = (rates: number[]) => rates.reduce((a, b) => a + b, 0);
+      threeOnOne = sum(await Promise.all([0, 1, 2].map((i) => ingest(postgres.address, `bench-1x-${i}`))));
+      const more = [postgres, await start(pg.url, 'pg2'), await start(pg.url, 'pg3')];
+      threeOnThree = sum(await Promise.all(more.map((s, i) => ingest(s.address, `bench-3x-${i}`))));
+      console.log(
+        `3 trainers: 1 sidecar ${(threeOnOne / 1e6).toFixed(2)}, 3 sidecars ${(threeOnThree / 1e6).toFixed(2)} M points/s`,
+      );
+      loadPg = await underLoad([postgres.address]);
+      console.log(`50 trainers, postgres, 1 sidecar: ${ms(loadPg.stats)}`);
+      loadPg3 = await underLoad(more.map((s) => s.address));
+      console.log(`50 trainers, postgres, 3 sidecars: ${ms(loadPg3.stats)}`);
+    }
+    const loadSqlite = await underLoad([sqlite.address]);
+    console.log(
+      `50 trainers, sqlite: ${ms(loadSqlite.stats)} (${loadSqlite.points} points, ${loadSqlite.lost} lost)`,
+    );
+
+    // What limits the loaded sidecar: a --cpu-prof pass of a fresh SQLite sidecar under the same load (the
+    // profiler's overhead stays out of the numbers above), summed by what ran.
+    const profileDir = path.join(dir, 'profile');
+    await mkdir(path.join(dir, 'profiled'));
+    const profiled = await startSidecarProcess({
+      dataDir: path.join(dir, 'profiled'),
+      args: ['--quiet'],
+      entry: 'dist',
+      nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+    });
+    await underLoad([profiled.address]);
+    await profiled.stop('SIGTERM'); // a clean exit writes the profile
+    const [profileFile] = (await readdir(profileDir)).map((f) => path.join(profileDir, f));
+    const shares = await profileShares(profileFile!);
+    const profileLine = shares
+      .filter(([, v]) => v >= 0.02)
+      .map(([k, v]) => `${k} ${(v * 100).toFixed(0)} %`)
+      .join(', ');
+    console.log(`profile under load: ${profileLine}`);
+
+    const ratio = (a?: Stats, b?: Stats) =>
+      a && b ? `${(a.p50 / b.p50).toFixed(2)}× / ${(a.p99 / b.p99).toFixed(2)}×` : '—';
+    const rate = (r?: number) => (r === undefined ? 'not measured' : `${(r / 1e6).toFixed(2)} M points/s`);
+    const met = (ok: boolean | undefined) => (ok === undefined ? '—' : ok ? 'met' : '**missed**');
+    const cpu = cpus()[0]?.model ?? 'unknown CPU';
+    const load = loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' / ');
+    const section = `<!-- store:start -->
+## Store on both dialects: SQLite and PostgreSQL side by side
+
+Command: \`npm run bench:store\` (script: \`tools/bench/pg-bench.ts\`). Measured ${new Date().toISOString().slice(0, 10)} on
+${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, PostgreSQL ${pg.version}
+(a local server from \`@training-callbacks/postgres-testing\`: fsync off, loopback TCP). The sidecars (built, as
+\`npm start\` runs them), the yardsticks and the load generator are separate processes; the round-trip client is
+the benchmark's own process. End-epoch: ${ROUNDS} interleaved rounds × ${CALLS_PER_ROUND} calls per server. Load
+average at the end (1 / 5 / 15 min): ${load} — the machine is shared, so compare within a row, not with other runs.
+${pgNote ? `\n**PostgreSQL sidecar rows not measured in this run:** ${pgNote}.\n` : ''}
+| measure | SQLite | PostgreSQL | target |
+|---|---|---|---|
+| end-epoch sidecar, p50 / p99 | ${ms(epochs.sqlite)} | ${ms(epochs.postgres)} | |
+| end-epoch yardstick (grpc-js + one commit), p50 / p99 | ${ms(epochs.bareSqlite)} | ${ms(epochs.barePg)} | |
+| sidecar ÷ yardstick, p50 / p99 | ${ratio(epochs.sqlite, epochs.bareSqlite)} | ${ratio(epochs.postgres, epochs.barePg)} | SQLite p50 ≤ 1.36× (goal 1.25×): ${met(epochs.sqlite && epochs.sqlite.p50 / epochs.bareSqlite!.p50 <= 1.36)}; PostgreSQL p50 ≤ 1.5×: ${met(epochs.postgres && epochs.postgres.p50 / epochs.barePg!.p50 <= 1.5)} |
+| sustained batch ingest, one trainer (${INGEST_STEPS.toLocaleString('en')} steps × ${METRICS_PER_STEP} metrics) | ${rate(ingestSqlite)} | ${rate(ingestPg)} | ≥ 1 M points/s: ${met(ingestSqlite >= 1e6)} / ${met(ingestPg === undefined ? undefined : ingestPg >= 1e6)} |
+| 3 concurrent trainers: 1 sidecar / 3 sidecars on one PostgreSQL | — | ${rate(threeOnOne)} / ${rate(threeOnThree)} | |
+| end-epoch under 50 trainers (1 load process, 50 channels, ${LOAD_POINTS_PER_S.toLocaleString('en')} points/s each, EndEpoch every ${LOAD_EPOCH_EVERY_S} s, ${LOAD_SECONDS} s), p50 / p99, 1 sidecar | ${ms(loadSqlite.stats)} | ${ms(loadPg?.stats)} | p99 ≤ 10 ms: ${met(loadSqlite.stats.p99 <= 10)} / ${met(loadPg && loadPg.stats.p99 <= 10)} |
+| the same on 3 sidecars sharing the PostgreSQL | — | ${ms(loadPg3?.stats)} | |
+| idle RSS of the sidecar | ${idle.sqlite.toFixed(0)} MiB | ${idle.postgres === undefined ? 'not measured' : `${idle.postgres.toFixed(0)} MiB`} | ≤ 110 MB |
+
+The under-load EndEpoch is timed in the load generator from \`onEpochEnd\` to its answer: it includes the
+client sending that epoch's queued batch points first (the client's per-job order), as a trainer sees it;
+the load generator delivered ${loadSqlite.points.toLocaleString('en')} points in ${LOAD_SECONDS} s on SQLite
+(${((loadSqlite.points / LOAD_SECONDS / (LOAD_TRAINERS * LOAD_POINTS_PER_S)) * 100).toFixed(0)} % of the offered
+${(LOAD_TRAINERS * LOAD_POINTS_PER_S).toLocaleString('en')} points/s), ${loadSqlite.lost} lost.
+
+Profile of a SQLite sidecar under the 50-trainer load (\`--cpu-prof\`, self time by what ran): ${profileLine}.
+<!-- store:end -->`;
+    const file = path.join(root, 'docs/benchmarks.md');
+    const doc = await readFile(file, 'utf8');
+    const next = doc.includes('<!-- store:start -->')
+      ? doc.replace(/<!-- store:start -->[\s\S]*<!-- store:end -->/, section)
+      : `${doc.trimEnd()}\n\n${section}\n`;
+    if (!quick) await writeFile(file, next);
+    console.log(section);
+  } finally {
+    for (const bare of bares) bare.kill();
+    for (const s of sidecars) await s[Symbol.asyncDispose]();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,66 @@
+// The load generator of pg-bench.ts: ONE light process playing N concurrent trainers, each on its own
+// gRPC channel (a local subchannel pool per trainer: its own HTTP/2 connection) through the TypeScript
+// client: POINTS_PER_S batch points per second each (10 metrics per step) and an awaited EndEpoch every
+// EPOCH_EVERY_S seconds, whose round trips it times. Trainers are spread round-robin over the addresses.
+// Prints one JSON line: {"endEpochMs": [...], "points": n, "lost": n}.
+//   node --conditions=@training-callbacks/source trainer-load.ts ADDR[,ADDR…] TRAINERS POINTS_PER_S EPOCH_EVERY_S SECONDS
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TrainingCallbacks } from '@training-callbacks/client';
+
+const [addressList, trainersArg, pointsArg, epochEveryArg, secondsArg] = process.argv.slice(2);
+const addresses = addressList!.split(',');
+const trainers = Number(trainersArg);
+const pointsPerSecond = Number(pointsArg);
+const epochEveryMs = Number(epochEveryArg) * 1000;
+const durationMs = Number(secondsArg) * 1000;
+const METRICS = 10;
+const TICK_MS = 50; // steps are sent in ticks: 2,000 points/s = 200 steps/s = 10 steps per 50 ms
+const stepsPerTick = Math.max(1, Math.round((pointsPerSecond / METRICS) * (TICK_MS / 1000)));
+const names = Array.from({ length: METRICS }, (_, i) => (i === 0 ? 'loss' : `metric_${i}`));
+
+const endEpochMs: number[] = [];
+let points = 0;
+let lost = 0;
+
+async function trainer(n: number, runId: string): Promise<void> {
+  const callbacks = new TrainingCallbacks({
+    address: addresses[n % addresses.length]!,
+    jobId: `load-${runId}-${n}`,
+    taskType: 'image_classification',
+    framework: 'bench',
+    channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
+  });
+  await callbacks.onTrainBegin();
+  const start = Date.now();
+  // Trainers start spread over one epoch interval, so their EndEpochs do not all come at once.
+  let nextEpochAt = start + (epochEveryMs * n) / trainers;
+  let step = 0;
+  let epoch = 0;
+  const metrics: Record<string, number> = Object.fromEntries(names.map((m) => [m, 0]));
+  while (Date.now() - start < durationMs) {
+    const tickStart = Date.now();
+    for (let i = 0; i < stepsPerTick; i++, step++) {
+      for (let m = 0; m < METRICS; m++) metrics[names[m]!] = step * 1e-3 + m;
+      callbacks.onBatchEnd(step, metrics, { epoch });
+      points += METRICS;
+    }
+    if (Date.now() >= nextEpochAt) {
+      const t = process.hrtime.bigint();
+      const answer = await callbacks.onEpochEnd(epoch, {
+        accuracy: 0.5 + epoch / 1000,
+        val_loss: 1 / (epoch + 1),
+      });
+      if (answer.delivered) endEpochMs.push(Number(process.hrtime.bigint() - t) / 1e6);
+      epoch++;
+      nextEpochAt += epochEveryMs;
+    }
+    await sleep(Math.max(0, TICK_MS - (Date.now() - tickStart)));
+  }
+  const { losses } = await callbacks.onTrainEnd();
+  lost += losses.droppedPoints + losses.refusedPoints + losses.failedWrites;
+  callbacks.close();
+}
+
+const runId = Math.random().toString(36).slice(2, 8);
+await Promise.all(Array.from({ length: trainers }, (_, n) => trainer(n, runId)));
+console.log(JSON.stringify({ endEpochMs, points, lost }));

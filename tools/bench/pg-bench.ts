@@ -115,7 +115,14 @@ async function main(): Promise<void> {
   const start = async (db: string | undefined, name: string) => {
     const dataDir = path.join(dir, name);
     await mkdir(dataDir);
-    const s = await startSidecarProcess({ dataDir, dbPath: db, args: ['--quiet'], entry: 'dist' });
+    // cwd: a sidecar without the dialect takes the URL for a relative file name; keep that in the temp dir.
+    const s = await startSidecarProcess({
+      dataDir,
+      cwd: dataDir,
+      dbPath: db,
+      args: ['--quiet'],
+      entry: 'dist',
+    });
     sidecars.push(s);
     return s;
   };
@@ -249,9 +256,8 @@ ${pgNote ? `\n**PostgreSQL sidecar rows not measured in this run:** ${pgNote}.\n
 | the same on 3 sidecars sharing the PostgreSQL | — | ${ms(loadPg3?.stats)} | |
 | idle RSS of the sidecar | ${idle.sqlite.toFixed(0)} MiB | ${idle.postgres === undefined ? 'not measured' : `${idle.postgres.toFixed(0)} MiB`} | ≤ 110 MB |
 
-The under-load EndEpoch is timed in the load generator from \`onEpochEnd\` to its answer: it includes the
-client sending that epoch's queued batch points first (the client's per-job order), as a trainer sees it;
-the load generator delivered ${loadSqlite.points.toLocaleString('en')} points in ${LOAD_SECONDS} s on SQLite
+Under load, EndEpoch is a plain unary call of each trainer (own channel) timed in the load generator, while
+the trainers' TypeScript clients stream their batch points; the load generator delivered ${loadSqlite.points.toLocaleString('en')} points in ${LOAD_SECONDS} s on SQLite
 (${((loadSqlite.points / LOAD_SECONDS / (LOAD_TRAINERS * LOAD_POINTS_PER_S)) * 100).toFixed(0)} % of the offered
 ${(LOAD_TRAINERS * LOAD_POINTS_PER_S).toLocaleString('en')} points/s), ${loadSqlite.lost} lost.
 

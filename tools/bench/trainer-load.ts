@@ -1,11 +1,16 @@
 // The load generator of pg-bench.ts: ONE light process playing N concurrent trainers, each on its own
 // gRPC channel (a local subchannel pool per trainer: its own HTTP/2 connection) through the TypeScript
-// client: POINTS_PER_S batch points per second each (10 metrics per step) and an awaited EndEpoch every
-// EPOCH_EVERY_S seconds, whose round trips it times. Trainers are spread round-robin over the addresses.
+// client: POINTS_PER_S batch points per second each (10 metrics per step), and an EndEpoch every
+// EPOCH_EVERY_S seconds as a plain unary call (its own channel), whose round trip it times: the sidecar's
+// end-epoch latency while it ingests everyone's points. (The client's onEpochEnd would first send the
+// epoch's queued points, its per-job order, and time the client's queue instead.) Trainers are spread
+// round-robin over the addresses.
 // Prints one JSON line: {"endEpochMs": [...], "points": n, "lost": n}.
 //   node --conditions=@training-callbacks/source trainer-load.ts ADDR[,ADDR…] TRAINERS POINTS_PER_S EPOCH_EVERY_S SECONDS
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TrainingCallbacks } from '@training-callbacks/client';
+import { createClient } from '@training-callbacks/grpc-adapter';
+import { TrainingCallbacks as Service } from '@training-callbacks/proto';
 
 const [addressList, trainersArg, pointsArg, epochEveryArg, secondsArg] = process.argv.slice(2);
 const addresses = addressList!.split(',');
@@ -25,12 +30,16 @@ let lost = 0;
 async function trainer(n: number, runId: string): Promise<void> {
   const callbacks = new TrainingCallbacks({
     address: addresses[n % addresses.length]!,
-    jobId: `load-${runId}-${n}`,
+    jobId: `load-${runId}-${n}`, // the same job as the EndEpoch calls below
     taskType: 'image_classification',
     framework: 'bench',
     channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
   });
   await callbacks.onTrainBegin();
+  const rpc = createClient(Service, addresses[n % addresses.length]!, {
+    channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
+  });
+  const jobId = `load-${runId}-${n}`;
   const start = Date.now();
   // Trainers start spread over one epoch interval, so their EndEpochs do not all come at once.
   let nextEpochAt = start + (epochEveryMs * n) / trainers;
@@ -59,6 +68,7 @@ async function trainer(n: number, runId: string): Promise<void> {
   const { losses } = await callbacks.onTrainEnd();
   lost += losses.droppedPoints + losses.refusedPoints + losses.failedWrites;
   callbacks.close();
+  rpc.close();
 }
 
 const runId = Math.random().toString(36).slice(2, 8);

@@ -41,6 +41,8 @@ export interface SidecarProcessOptions {
    * dist/main.js the way `npm start` does (build first: `nx run @training-callbacks/sidecar:build`).
    */
   entry?: 'source' | 'dist';
+  /** Working directory of the process; default this process's. */
+  cwd?: string;
   /** Extra Node flags for the sidecar process, e.g. `['--cpu-prof', '--cpu-prof-dir', dir]`. */
   nodeFlags?: readonly string[];
 }
@@ -94,7 +96,7 @@ function spawnSidecar(options: SidecarProcessOptions, dbPath: string): ChildProc
       ...(options.args?.includes('--trainer-lease') ? [] : ['--trainer-lease', '3600']),
       ...(options.args ?? []),
     ],
-    { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
 }
 

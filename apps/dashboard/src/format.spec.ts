@@ -27,7 +27,8 @@ describe('formatValue', () => {
     expect(formatValue(0.23404, undefined)).toBe('0.2340');
     expect(formatValue(11.6, definition(MetricFormat.INT))).toBe('12');
     expect(formatValue(Number.NaN, definition(MetricFormat.PERCENT))).toBe('NaN');
-    expect(formatValue(-Infinity, undefined)).toBe('−∞');
+    expect(formatValue(-Infinity, undefined)).toBe('-Inf');
+    expect(formatValue(0.00025, undefined)).toBe('2.500e-4');
     expect(formatValue(undefined, undefined)).toBe('—');
   });
 });
@@ -52,7 +53,8 @@ describe('statusOf', () => {
     expect(statusOf(failed)).toEqual({ label: 'failed', kind: 'failed', reason: 'CUDA out of memory' });
     expect(matchesStatusFilter(lost, 'lost')).toBe(true);
     expect(matchesStatusFilter(failed, 'lost')).toBe(false);
-    expect(matchesStatusFilter(lost, 'failed')).toBe(true);
+    expect(matchesStatusFilter(lost, 'failed')).toBe(false);
+    expect(matchesStatusFilter(failed, 'failed')).toBe(true);
     expect(statusOf(create(JobSchema, { status: JobStatus.COMPLETED })).reason).toBe('');
   });
 

@@ -3,20 +3,24 @@
 // re-types a metric.
 import { type Timestamp, timestampDate } from '@bufbuild/protobuf/wkt';
 import {
-  EndCause,
+  type MetricFormat as CatalogMetricFormat,
+  formatMetricValue,
+} from '@training-callbacks/metric-catalog/format-metric';
+import {
+  displayStatus,
   enumNames,
+  isLost,
   type Job,
   JobStatus,
-  JobStatusSchema,
   type MetricDefinition,
-  MetricFormat,
+  MetricFormatSchema,
+  statusFilter,
   type TaskCatalog,
   TaskType,
   TaskTypeSchema,
 } from '@training-callbacks/proto';
 
 const taskNames = enumNames<string>()(TaskTypeSchema);
-const statusNames = enumNames<string>()(JobStatusSchema);
 
 /** "object_detection" → "object detection". */
 export function taskLabel(task: TaskType): string {
@@ -31,30 +35,17 @@ export function parseTask(name: string | null): TaskType {
   return (name && taskNames.parse(name)) || TaskType.UNSPECIFIED;
 }
 
-export function statusName(status: JobStatus): string {
-  return statusNames.name(status) ?? 'unknown';
-}
-
-export function parseStatus(name: string | null): JobStatus {
-  return (name && statusNames.parse(name)) || JobStatus.UNSPECIFIED;
-}
-
 export const TASKS: readonly TaskType[] = taskNames.names().map((n) => taskNames.number(n));
-export const STATUSES: readonly JobStatus[] = statusNames.names().map((n) => statusNames.number(n));
 
-/** A metric value as its definition says: "91.20%", "0.2340", "12"; NaN and ±Infinity as such. */
+const formatNames = enumNames<CatalogMetricFormat>()(MetricFormatSchema);
+
+/**
+ * A metric value as its definition says, by the catalog's one formatter (the CLI and the sidecar's
+ * console line use it too): "91.20%", "0.2340", "2.500e-4", "12"; NaN and ±Inf as such; "—" when missing.
+ */
 export function formatValue(value: number | undefined, definition: MetricDefinition | undefined): string {
   if (value === undefined) return '—';
-  if (Number.isNaN(value)) return 'NaN';
-  if (!Number.isFinite(value)) return value > 0 ? '+∞' : '−∞';
-  switch (definition?.format) {
-    case MetricFormat.PERCENT:
-      return `${(value * 100).toFixed(2)}%`;
-    case MetricFormat.INT:
-      return Math.round(value).toString();
-    default:
-      return value.toFixed(4);
-  }
+  return formatMetricValue({ format: formatName(definition) }, value);
 }
 
 /** The definitions that apply to a job: its task's standard metrics, then its custom metrics. */
@@ -90,15 +81,9 @@ export function directionOf(definition: MetricDefinition | undefined): string {
   return definition.higherIsBetter ? '↑ higher is better' : '↓ lower is better';
 }
 
-export function formatName(definition: MetricDefinition | undefined): string {
-  switch (definition?.format) {
-    case MetricFormat.PERCENT:
-      return 'percent';
-    case MetricFormat.INT:
-      return 'int';
-    default:
-      return 'float';
-  }
+/** The definition's format by the catalog's name: "percent", "float" (also when unspecified) or "int". */
+export function formatName(definition: MetricDefinition | undefined): CatalogMetricFormat {
+  return (definition && formatNames.name(definition.format)) || 'float';
 }
 
 export function dateOf(timestamp: Timestamp | undefined): Date | undefined {
@@ -148,11 +133,6 @@ export function primaryValueOf(job: Job): number | undefined {
   return job.finalPrimaryValue ?? job.bestValue;
 }
 
-/** True when the sidecar declared the job lost (its trainer stopped heartbeating or its process exited). */
-export function isLost(job: Job): boolean {
-  return job.endCause === EndCause.LEASE_EXPIRED || job.endCause === EndCause.PROCESS_EXITED;
-}
-
 /**
  * What the job's status badge says and why. A lost job (the sidecar's verdict: FAILED with a lost end
  * cause) is told apart from one whose trainer reported a failure; each shows its reason (the verdict's
@@ -160,7 +140,7 @@ export function isLost(job: Job): boolean {
  */
 export function statusOf(job: Job): { label: string; kind: string; reason: string } {
   const lost = isLost(job);
-  const label = lost ? 'lost' : statusName(job.status);
+  const label = displayStatus(job);
   const losses = job.clientLosses;
   const lossReason =
     losses && (losses.droppedPoints > 0n || losses.refusedPoints > 0n || losses.failedWrites > 0n)
@@ -174,13 +154,9 @@ export function statusOf(job: Job): { label: string; kind: string; reason: strin
   return { label, kind: label, reason: [endReason, lossReason].filter(Boolean).join(' — ') };
 }
 
-/** The list's status filter: a JobStatus name, or "lost" (failed by the sidecar's verdict). */
-export const STATUS_FILTERS: readonly string[] = [...STATUSES.map((s) => statusName(s)), 'lost'];
-
+/** The list's status filter: what a job's badge says (a JobStatus name, or "lost"); '' keeps every job. */
 export function matchesStatusFilter(job: Job, filter: string): boolean {
-  if (filter === '') return true;
-  if (filter === 'lost') return isLost(job);
-  return job.status === parseStatus(filter);
+  return filter === '' || (statusFilter(filter)?.keep(job) ?? false);
 }
 
 /** MLflow sync as one short phrase, and whether it needs attention. */

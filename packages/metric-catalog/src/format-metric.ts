@@ -1,6 +1,8 @@
 import type { MetricClassifier, MetricVerdict } from './metric-classifier.ts';
 import type { MetricDefinition } from './metric-definition.ts';
 
+export type { MetricFormat } from './metric-definition.ts';
+
 // Float values outside [SMALL, LARGE) (other than 0) use exponent form, which keeps four significant
 // digits where four decimals would lose them (learning rates such as 0.00025 → 2.500e-4).
 const SMALL = 1e-3;
@@ -11,7 +13,10 @@ const LARGE = 1e6;
  * `float` → `0.2340` (`2.500e-4` for tiny or huge values), `int` → `12`. Without a definition the value is
  * formatted as a float. NaN → `NaN`, ±Infinity → `+Inf`/`-Inf`.
  */
-export function formatMetricValue(definition: MetricDefinition | undefined, value: number): string {
+export function formatMetricValue(
+  definition: Pick<MetricDefinition, 'format'> | undefined,
+  value: number,
+): string {
   if (Number.isNaN(value)) {
     return 'NaN';
   }

@@ -11,3 +11,4 @@ export * from './gen/results_csv.ts';
 export * from './gen/status_table.ts';
 export * from './gen/system_metrics.ts';
 export * from './gen/trainingcallbacks/v1/training_callbacks_pb.ts';
+export { DISPLAY_STATUSES, displayStatus, isLost, statusFilter } from './job-status.ts';

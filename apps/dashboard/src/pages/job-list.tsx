@@ -1,7 +1,7 @@
 // The job list, live: ListJobs once the WatchJobs stream is open, then every event replaces its job
 // (the newer by updated_at wins, so a late answer never rolls a row back). Filters and the id search
 // live in the URL (?status=failed&task=object_detection&q=yolo), so a filtered view can be shared.
-import { type Job, TaskType } from '@training-callbacks/proto';
+import { DISPLAY_STATUSES, type Job, TaskType } from '@training-callbacks/proto';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, listAll, mlflowUiUrl } from '../api.ts';
 import { type FollowState, follow, stateText } from '../follow.ts';
@@ -15,7 +15,6 @@ import {
   mlflowRunUrl,
   parseTask,
   primaryValueOf,
-  STATUS_FILTERS,
   statusOf,
   syncOf,
   TASKS,
@@ -32,7 +31,7 @@ function newer(current: Job | undefined, incoming: Job): boolean {
 }
 
 export function JobList(props: { query: URLSearchParams }) {
-  const statusFilter = STATUS_FILTERS.includes(props.query.get('status') ?? '')
+  const statusFilter = DISPLAY_STATUSES.includes(props.query.get('status') ?? '')
     ? props.query.get('status')!
     : '';
   const task = parseTask(props.query.get('task'));
@@ -113,7 +112,7 @@ export function JobList(props: { query: URLSearchParams }) {
             onChange={(e) => setQuery('status', (e.target as HTMLSelectElement).value)}
           >
             <option value="">any</option>
-            {STATUS_FILTERS.map((s) => (
+            {DISPLAY_STATUSES.map((s) => (
               <option value={s}>{s}</option>
             ))}
           </select>

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { toJson } from '@bufbuild/protobuf';
 import { RpcError, Status, TrainingCallbacks, toTaskType } from '@training-callbacks/client';
 import {
+  displayStatus,
   JobSchema,
   MetricTier,
   RESULTS_CSV_DEFAULT_TASK_TYPE,
@@ -11,7 +12,7 @@ import {
 } from '@training-callbacks/proto';
 import type { ClientContext } from './command-context.ts';
 import { UsageError } from './exit-codes.ts';
-import { bestText, statusName } from './job-format.ts';
+import { bestText } from './job-format.ts';
 import { ResultsCsvError, readResultsCsv } from './results-csv.ts';
 
 /** Options of `import-csv`. */
@@ -89,6 +90,7 @@ export async function importResultsCsv(
     job = (await callbacks.onTrainEnd()).job ?? job;
   }
   if (options.json) out.data(JSON.stringify(toJson(JobSchema, job!)));
-  else out.data(`${options.job}  ${statusName(job!)}  ${job!.epochsReported} epochs  best ${bestText(job!)}`);
+  else
+    out.data(`${options.job}  ${displayStatus(job!)}  ${job!.epochsReported} epochs  best ${bestText(job!)}`);
   return 0;
 }

@@ -11,46 +11,20 @@ import {
   type MetricFormat,
 } from '@training-callbacks/metric-catalog';
 import {
-  EndCause,
   type EpochRecord,
   enumNames,
   type Job,
-  JobStatus,
-  JobStatusSchema,
   MetricFormatSchema,
   type MlflowSync,
   type MetricDefinition as ProtoMetricDefinition,
   TaskTypeSchema,
 } from '@training-callbacks/proto';
 
-const statuses = enumNames<string>()(JobStatusSchema);
 const tasks = enumNames<string>()(TaskTypeSchema);
 const formats = enumNames<MetricFormat>()(MetricFormatSchema);
 
-/** Whether the sidecar ended the job as lost (no heartbeat for the lease, or its process exited). */
-export const isLost = (job: Job): boolean =>
-  job.endCause === EndCause.LEASE_EXPIRED || job.endCause === EndCause.PROCESS_EXITED;
-
-/** `running`, `completed`, `failed`, `cancelled`, or `lost` (FAILED by the sidecar's verdict, not the trainer's). */
-export const statusName = (job: Job): string =>
-  isLost(job) ? 'lost' : (statuses.name(job.status) ?? 'unknown');
-
 /** `object_detection`, … */
 export const taskName = (job: Job): string => tasks.name(job.taskType) ?? 'unknown';
-
-/** The status names, for `--status`: the contract's, and `lost`. */
-export const STATUS_NAMES: readonly string[] = [...statuses.names(), 'lost'];
-
-/**
- * A `--status` name → the ListJobs filter and which of its jobs to keep: `lost` is FAILED with a lost
- * verdict, `failed` the other FAILED jobs. Undefined for a name that is none.
- */
-export function parseStatus(name: string): { status: number; keep: (job: Job) => boolean } | undefined {
-  if (name.toLowerCase() === 'lost') return { status: JobStatus.FAILED, keep: isLost };
-  const status = statuses.parse(name);
-  if (status === undefined) return undefined;
-  return { status, keep: status === JobStatus.FAILED ? (job) => !isLost(job) : () => true };
-}
 
 function fromProto(definition: ProtoMetricDefinition): MetricDefinition {
   return {

@@ -3,11 +3,14 @@
 import { toJson } from '@bufbuild/protobuf';
 import { type RpcError, toTaskType } from '@training-callbacks/client';
 import {
+  DISPLAY_STATUSES,
+  displayStatus,
   type EpochRecord,
   EpochRecordSchema,
   type Job,
   JobSchema,
   JobStatus,
+  statusFilter,
   TaskType,
   type WatchJobResponse,
   WatchJobResponseSchema,
@@ -22,9 +25,6 @@ import {
   JobMetrics,
   jobDuration,
   mlflowText,
-  parseStatus,
-  STATUS_NAMES,
-  statusName,
   taskName,
   timeText,
 } from './job-format.ts';
@@ -49,7 +49,7 @@ const STATUS_STYLE = {
 } as const;
 
 function styledStatus(out: Output, job: Job): string {
-  const name = statusName(job);
+  const name = displayStatus(job);
   const style = STATUS_STYLE[name as keyof typeof STATUS_STYLE];
   return style ? out.style(style, name) : name;
 }
@@ -70,13 +70,13 @@ function taskFilter(raw: string | undefined): TaskType {
   }
 }
 
-function statusFilter(raw: string | undefined): { status: JobStatus; keep: (job: Job) => boolean } {
+function statusOption(raw: string | undefined): { status: JobStatus; keep: (job: Job) => boolean } {
   if (raw === undefined) return { status: JobStatus.UNSPECIFIED, keep: () => true };
-  const filter = parseStatus(raw);
+  const filter = statusFilter(raw);
   if (filter === undefined) {
-    throw new UsageError(`--status "${raw}" is not a job status; use one of ${STATUS_NAMES.join(', ')}`);
+    throw new UsageError(`--status "${raw}" is not a job status; use one of ${DISPLAY_STATUSES.join(', ')}`);
   }
-  return { status: filter.status as JobStatus, keep: filter.keep };
+  return filter;
 }
 
 /** The list's row of a job. */
@@ -111,7 +111,7 @@ const LIST_HEADER = [
 export async function listJobs(context: ClientContext, options: ListOptions): Promise<number> {
   const { client } = context.connection;
   const limit = positiveInteger('--limit', options.limit);
-  const filter = statusFilter(options.status);
+  const filter = statusOption(options.status);
   const request = {
     status: filter.status,
     taskType: taskFilter(options.task),

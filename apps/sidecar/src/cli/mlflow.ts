@@ -2,16 +2,16 @@
 // mirror and its two repairs (RetryMlflowSync after a parked error's cause is fixed; RemirrorMlflowRun
 // for a run that vanished from MLflow).
 import { toJson } from '@bufbuild/protobuf';
-import { type Job, JobSchema, MlflowSyncSchema } from '@training-callbacks/proto';
+import { displayStatus, type Job, JobSchema, MlflowSyncSchema } from '@training-callbacks/proto';
 import { type ClientContext, callOptions, everyItem, getJob } from './command-context.ts';
-import { durationText, mlflowText, statusName } from './job-format.ts';
+import { durationText, mlflowText } from './job-format.ts';
 import { renderTable } from './output.ts';
 
 function syncRow(job: Job): string[] {
   const sync = job.mlflowSync;
   return [
     job.jobId,
-    statusName(job),
+    displayStatus(job),
     job.mlflowRunId || '–',
     !sync?.enabled ? 'off' : sync.parkedError ? 'parked' : sync.inSync ? 'in sync' : 'pending',
     String(sync?.pendingItems ?? 0n),

@@ -2,7 +2,11 @@
 // the connection flags; `serve` hands its arguments untouched to the sidecar's own parser (config.ts),
 // so its flags are defined once.
 import { TASK_TYPE_NAMES } from '@training-callbacks/client';
-import { RESULTS_CSV_DEFAULT_TASK_TYPE, RESULTS_CSV_RULES } from '@training-callbacks/proto';
+import {
+  DISPLAY_STATUSES,
+  RESULTS_CSV_DEFAULT_TASK_TYPE,
+  RESULTS_CSV_RULES,
+} from '@training-callbacks/proto';
 import { Command, CommanderError, Option } from 'commander';
 import { serve } from '../serve.ts';
 import type { ClientContext, CommandContext } from './command-context.ts';
@@ -10,7 +14,6 @@ import { addConnectionOptions, type CliConnection, openConnection } from './conn
 import { CLI_EXIT_CODES, cliExitCodesHelp, describeFailure, UsageError } from './exit-codes.ts';
 import { EXPORT_COLUMNS, EXPORT_FORMATS, exportEpochs } from './export-epochs.ts';
 import { importResultsCsv } from './import-csv.ts';
-import { STATUS_NAMES } from './job-format.ts';
 import { listJobs, showJob, watchJob, watchJobs } from './jobs.ts';
 import { mlflowRemirror, mlflowRetry, mlflowStatus } from './mlflow.ts';
 import { type CliIo, Output } from './output.ts';
@@ -91,7 +94,7 @@ export async function runCli(argv: readonly string[], io: CliIo, signal: AbortSi
       .description(
         'the jobs, newest first: status, task, model, best epoch and value (formatted by the catalog), MLflow sync',
       )
-      .addOption(new Option('--status <STATUS>', 'only jobs with this status').choices(STATUS_NAMES))
+      .addOption(new Option('--status <STATUS>', 'only jobs with this status').choices(DISPLAY_STATUSES))
       .addOption(new Option('--task <TASK>', 'only jobs of this task type').choices(TASK_TYPE_NAMES))
       .option('--limit <N>', 'at most N jobs')
       .option('--json', 'a JSON array of jobs (proto3 JSON mapping of trainingcallbacks.v1.Job)'),

@@ -3,7 +3,7 @@
 // data by `compileOutboxReaderPlan`, so a reader without MikroORM reads exactly what the store reads.
 import type { MikroORM } from '@mikro-orm/core';
 import { BatchMetricBlock, OutboxItem, TrainingJob } from './entities.ts';
-import type { OutboxReaderPlan } from './outbox-reader.ts';
+import type { OutboxReaderPlan } from './portable-query.ts';
 import { HotQueryCompiler, type HotQueryDefinition, type TypedKysely } from './precompiled.ts';
 
 /** The first entry of every job that has entries (one index pass over (job_id, id)). */

@@ -21,26 +21,18 @@ import {
   type StatusCountRow,
   type StatusHeadRow,
 } from './outbox-rows.ts';
-import { bindParams, checkColumns, decodeRow, type PortableQuery } from './portable-query.ts';
+import {
+  bindParams,
+  checkColumns,
+  decodeRow,
+  type OutboxReaderPlan,
+  type PortableQuery,
+} from './portable-query.ts';
 import { SQLITE_BUSY_TIMEOUT_MS } from './sqlite-settings.ts';
 import type { MirrorState, OutboxReads, OutboxStatus, StoredOutboxItem } from './types.ts';
 
-export type { PortableQuery } from './portable-query.ts';
+export type { OutboxReaderPlan, PortableQuery } from './portable-query.ts';
 export type { MirrorState, OutboxReads, OutboxStatus, StoredOutboxItem } from './types.ts';
-
-/**
- * The outbox reader's queries, compiled by the store (`Store.outboxReaderPlan()`). Plain data: pass it
- * to another thread in `workerData`.
- */
-export interface OutboxReaderPlan {
-  readonly dueJobs: PortableQuery;
-  readonly nextDueAtMs: PortableQuery;
-  readonly peek: PortableQuery;
-  readonly block: PortableQuery;
-  readonly statusCounts: PortableQuery;
-  readonly statusHead: PortableQuery;
-  readonly mirrorState: PortableQuery;
-}
 
 /** Options of {@link openOutboxReader}. */
 export interface OutboxReaderOptions {

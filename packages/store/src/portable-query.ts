@@ -93,3 +93,17 @@ export function checkColumns(query: PortableQuery, resultColumns: readonly strin
     }
   }
 }
+
+/**
+ * The outbox reader's queries, compiled by the store (`Store.outboxReaderPlan()`). Plain data: pass it
+ * to another thread in `workerData`.
+ */
+export interface OutboxReaderPlan {
+  readonly dueJobs: PortableQuery;
+  readonly nextDueAtMs: PortableQuery;
+  readonly peek: PortableQuery;
+  readonly block: PortableQuery;
+  readonly statusCounts: PortableQuery;
+  readonly statusHead: PortableQuery;
+  readonly mirrorState: PortableQuery;
+}

@@ -40,8 +40,8 @@ import {
   statusCountsQuery,
   statusHeadsQuery,
 } from './outbox-queries.ts';
-import type { OutboxReaderPlan } from './outbox-reader.ts';
 import { mirrorStateOf, outboxLimit, outboxStatuses, peekItems } from './outbox-rows.ts';
+import type { OutboxReaderPlan } from './portable-query.ts';
 import {
   type HotPathExecutor,
   openSqliteOrm,

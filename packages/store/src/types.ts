@@ -1,5 +1,5 @@
 // The public types of the store. Records are plain objects: no ORM entity leaves the package.
-import type { OutboxReaderPlan } from './outbox-reader.ts';
+import type { OutboxReaderPlan } from './portable-query.ts';
 
 /** Where a job is in its life. */
 export type JobStatus = 'running' | 'completed' | 'failed' | 'cancelled';

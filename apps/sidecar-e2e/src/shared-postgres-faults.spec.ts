@@ -99,7 +99,7 @@ describe('three sidecars on one PostgreSQL', () => {
           for (let epoch = 0; epoch < EPOCHS; epoch++) {
             void cb.onEpochBegin(epoch);
             for (let i = 0; i < STEPS; i++)
-              cb.onBatchEnd(epoch * STEPS + i, { loss: loss(epoch * STEPS + i) });
+              cb.onBatchEnd(epoch * STEPS + i, { train_loss: loss(epoch * STEPS + i) });
             void cb.onEpochEnd(epoch, { accuracy: accuracy(epoch) });
             await sleep(PAUSE_MS);
           }
@@ -179,7 +179,7 @@ describe('three sidecars on one PostgreSQL', () => {
       await expectExactlyOnce(
         mlflow,
         run.info.runId,
-        'loss',
+        'batch/train_loss',
         Array.from({ length: EPOCHS * STEPS }, (_, s) => s),
         loss,
       );

@@ -13,7 +13,7 @@ from training_callbacks import TrainingCallbacks
 address, job_id = sys.argv[1], sys.argv[2]
 epochs, steps, pause = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 
-# The spec's value rules (shared-postgres-faults.spec.ts: loss, accuracy).
+# The spec's value rules (shared-postgres-faults.spec.ts: loss → train_loss, accuracy).
 callbacks = TrainingCallbacks(
     job_id,
     task_type="image_classification",
@@ -25,7 +25,7 @@ with callbacks:
         callbacks.on_epoch_begin(epoch)
         for i in range(steps):
             step = epoch * steps + i
-            callbacks.on_batch_end(step, {"loss": 1 / (step + 1)})
+            callbacks.on_batch_end(step, {"train_loss": 1 / (step + 1)})
         callbacks.on_epoch_end(epoch, {"accuracy": 0.5 + epoch / 100})
         time.sleep(pause)
     callbacks.on_train_end({"accuracy": 0.5 + (epochs - 1) / 100})

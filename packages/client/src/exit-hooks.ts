@@ -1,7 +1,7 @@
 // Every way a Node process ends, for the jobs still running in it: each gets its outcome and message
 // within a bounded flush deadline, and the process ends as it would have without us.
 //
-// - SIGTERM / SIGINT: CANCELLED ("SIGTERM received"). Only when the signal would end the process (no
+// - SIGTERM / SIGINT: CANCELLED ("terminated by SIGTERM", the Python client's words). Only when the signal would end the process (no
 //   other listener): the queue is flushed (at most exitFlushTimeoutMs), then our listener is removed
 //   and the signal raised again, so the default action ends the process (killed by the signal, as
 //   before). A second signal while flushing ends it at once.
@@ -46,7 +46,8 @@ function describeError(error: unknown): string {
 /** The outcome when the process exits with `code` (no signal handled by us). */
 function exitOutcome(code: number): [OutcomeName, string | undefined] {
   if (fatal !== undefined) return ['failed', fatal];
-  if (signalled !== undefined) return ['cancelled', `${signalled} received`];
+  if (signalled !== undefined)
+    return ['cancelled', `the process exited after ${signalled} without onTrainEnd`];
   if (code === 0) return ['completed', undefined];
   return ['failed', `the process exited with code ${code} before onTrainEnd`];
 }
@@ -94,7 +95,7 @@ function onSignal(signal: HandledSignal): void {
   // Another listener decides what the signal does; if the process then exits, 'exit' ends the job.
   if (process.listenerCount(signal) > 1) return;
   signalEnding = true;
-  const message = `${signal} received`;
+  const message = `terminated by ${signal}`;
   void Promise.all(
     [...participants].map((p) =>
       p.endOnExit('cancelled', message, p.exitFlushTimeoutMs).catch(() => undefined),

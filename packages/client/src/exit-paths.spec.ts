@@ -152,7 +152,7 @@ describe('a trainer process that ends without onTrainEnd', { timeout: 60_000 }, 
       expect(await jobOf(trainer.jobId)).toMatchObject({
         status: JobStatus.CANCELLED,
         endCause: EndCause.REPORTED,
-        errorMessage: `${signal} received`,
+        errorMessage: `terminated by ${signal}`,
         epochsReported: 1,
       });
     });
@@ -168,7 +168,7 @@ describe('a trainer process that ends without onTrainEnd', { timeout: 60_000 }, 
     expect(await jobOf(trainer.jobId)).toMatchObject({
       status: JobStatus.CANCELLED,
       endCause: EndCause.REPORTED,
-      errorMessage: 'SIGTERM received',
+      errorMessage: 'the process exited after SIGTERM without onTrainEnd',
     });
   });
 

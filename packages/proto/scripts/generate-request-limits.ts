@@ -1,5 +1,5 @@
 // Turns proto/request-limits.json — what the sidecar accepts in BeginTraining's params and trainer — into code for
-// the sidecar's validation and the Python client, which keeps a job's params within them before sending:
+// the sidecar's validation and both clients, which keep a job's params within them before sending:
 //   packages/proto/src/gen/request_limits.ts
 //   packages/python-client/src/training_callbacks/_request_limits.py
 // Run through `npm run generate` (after `buf generate`, which empties src/gen); CI fails when the
@@ -42,8 +42,8 @@ const hex = (n: number) => `\\u${n.toString(16).padStart(4, '0')}`;
 const characterClass = params.keyControlCharacterRanges.map(([a, b]) => `${hex(a)}-${hex(b)}`).join('');
 
 const ts = `// ${header}
-// What the sidecar accepts in BeginTraining's params (lengths in code points); the Python client keeps
-// a job's params within the same limits before sending.
+// What the sidecar accepts in BeginTraining's params (lengths in code points); both clients keep a
+// job's params within the same limits before sending.
 
 /** Most params one job may have. */
 export const MAX_PARAMS = ${params.maxEntries};

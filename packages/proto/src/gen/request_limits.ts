@@ -1,6 +1,6 @@
 // Generated from proto/request-limits.json by packages/proto/scripts/generate-request-limits.ts; do not edit.
-// What the sidecar accepts in BeginTraining's params (lengths in code points); the Python client keeps
-// a job's params within the same limits before sending.
+// What the sidecar accepts in BeginTraining's params (lengths in code points); both clients keep a
+// job's params within the same limits before sending.
 
 /** Most params one job may have. */
 export const MAX_PARAMS = 1000;

@@ -198,7 +198,14 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
   }
   const { values } = parsed;
   if (values.help) return undefined;
-  const dbPath = path.resolve(values.db ?? env.TRAINING_CALLBACKS_DB ?? 'data/training-callbacks.sqlite');
+  const dbRaw = values.db ?? env.TRAINING_CALLBACKS_DB ?? 'data/training-callbacks.sqlite';
+  // A URL would otherwise be taken for a relative file name (`postgres:/…` as a directory): refuse it.
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(dbRaw)) {
+    throw new ConfigError(
+      `--db "${dbRaw.replace(/\/\/[^@/]*@/, '//…@')}" is a URL; this version stores in a SQLite file only (PostgreSQL is not supported yet): give a file path, e.g. --db ./data/training-callbacks.sqlite`,
+    );
+  }
+  const dbPath = path.resolve(dbRaw);
   const durability = values.durability ?? env.TRAINING_CALLBACKS_DURABILITY ?? 'normal';
   if (durability !== 'normal' && durability !== 'full') {
     throw new ConfigError(`--durability must be "normal" or "full", got "${durability}"`);

@@ -62,6 +62,57 @@ describe('the failure table at the error edge', () => {
     expect(onStream?.message).toContain(`cannot write ${artifactStore}:`);
   });
 
+  /** An error as node-postgres throws it for a server's answer (DatabaseError: message, code, severity). */
+  const postgresError = (code: string, message = 'boom', severity = 'ERROR') =>
+    Object.assign(new Error(message), { code, severity });
+  const pgUrl = 'postgres://tc:s3cret@db.internal:5432/callbacks?sslmode=require';
+  const pgMap = createFailureMapper({ dbPath: pgUrl, artifactStore, onStorageFailure: (f) => seen.push(f) });
+
+  it.each([
+    ['57P01', 'terminating connection due to administrator command', 'unreachable'],
+    ['57P03', 'the database system is starting up', 'unreachable'],
+    ['08006', 'connection failure', 'unreachable'],
+    ['53300', 'sorry, too many clients already', 'unreachable'],
+    ['53100', 'could not extend file: No space left on device', 'disk_full'],
+    ['55P03', 'canceling statement due to lock timeout', 'busy'],
+    ['25006', 'cannot execute INSERT in a read-only transaction', 'read_only'],
+    ['XX001', 'invalid page in block 4 of relation base/16384/16385', 'damaged'],
+  ])(
+    'PostgreSQL %s (%s) → the %s row, naming the database without its password',
+    (code, message, failure) => {
+      const mapped = pgMap(new Error('insert failed', { cause: postgresError(code, message, 'FATAL') }));
+      expect(mapped?.codeName).toBe(failure === 'damaged' ? 'DATA_LOSS' : 'UNAVAILABLE');
+      expect(mapped?.message).toContain(code);
+      expect(mapped?.message).toContain('db.internal:5432/callbacks');
+      expect(mapped?.message).not.toContain('s3cret');
+      expect(seen.at(-1)).toBe(failure);
+    },
+  );
+
+  it('a refused or reset connection is the database being unreachable, not an artifact file', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), {
+      code: 'ECONNREFUSED',
+      errno: -111,
+      syscall: 'connect',
+    });
+    const mapped = pgMap(refused);
+    expect(mapped?.codeName).toBe('UNAVAILABLE');
+    expect(mapped?.message).toMatch(/reconnects by itself/);
+    expect(mapped?.message).toContain('db.internal');
+    expect(mapped?.message).not.toContain(artifactStore);
+    expect(pgMap(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))?.codeName).toBe(
+      'UNAVAILABLE',
+    );
+  });
+
+  it('a server error that is the request or a bug stays INTERNAL (undefined); an errno code is no SQLSTATE', () => {
+    expect(pgMap(postgresError('42703', 'column "x" does not exist'))).toBeUndefined();
+    expect(pgMap(postgresError('23505', 'duplicate key value violates unique constraint'))).toBeUndefined();
+    // Five capital letters but no severity: the errno code of a file, not a PostgreSQL answer.
+    const file = path.join(artifactStore, 'job', 'w.bin');
+    expect(pgMap(errnoError('EROFS', file))?.message).toContain(file);
+  });
+
   it("maps the store's own refusals and leaves unknown errors to INTERNAL (undefined)", () => {
     expect(map(new StoreError('not_found', 'job "x" not found'))?.codeName).toBe('NOT_FOUND');
     expect(map(new StoreError('invalid_argument', 'bad cursor'))?.codeName).toBe('INVALID_ARGUMENT');

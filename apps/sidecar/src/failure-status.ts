@@ -10,10 +10,10 @@
 import { statfsSync } from 'node:fs';
 import path from 'node:path';
 import { type ErrorMapper, RpcError, Status, type StatusCode } from '@training-callbacks/grpc-adapter';
-import { StoreError, sqliteCode } from '@training-callbacks/store';
+import { postgresCode, redactedDatabaseUrl, StoreError, sqliteCode } from '@training-callbacks/store';
 
 /** A failure of the machine under the sidecar, not of the request. */
-export type StorageFailure = 'disk_full' | 'busy' | 'io' | 'read_only' | 'damaged';
+export type StorageFailure = 'disk_full' | 'busy' | 'io' | 'read_only' | 'damaged' | 'unreachable';
 
 /** Where it happened: the database, or a file of the artifact store. */
 interface FailureRow {
@@ -50,6 +50,13 @@ export const FAILURE_STATUS: Readonly<Record<StorageFailure, FailureRow>> = {
       `cannot write ${where}: it is read-only or not writable by the sidecar (${detail}). ${NOTHING_STORED}. ` +
       'Make it (and its directory) writable again; the sidecar notices by itself, then resend',
   },
+  unreachable: {
+    status: Status.UNAVAILABLE,
+    message: (where, detail) =>
+      `the database server of ${where} cannot be reached or closed the connection (${detail}). ` +
+      `${NOTHING_STORED}. The sidecar reconnects by itself once the server is back (health turns SERVING ` +
+      'again), then resend; if it persists, check that the server runs and accepts connections',
+  },
   damaged: {
     status: Status.DATA_LOSS,
     message: (where, detail) =>
@@ -58,9 +65,9 @@ export const FAILURE_STATUS: Readonly<Record<StorageFailure, FailureRow>> = {
   },
 };
 
-/** The storage failure an error is, by its SQLite result code or its errno code. */
+/** The storage failure an error is, by its SQLite result code, PostgreSQL SQLSTATE or errno code. */
 export function storageFailureOf(error: unknown): { failure: StorageFailure; code: string } | undefined {
-  const code = sqliteCode(error) ?? errnoCode(error);
+  const code = sqliteCode(error) ?? postgresCode(error) ?? errnoCode(error);
   if (code === undefined) return undefined;
   const failure = FAILURE_OF_CODE.find(([prefix]) => code === prefix || code.startsWith(`${prefix}_`))?.[1];
   return failure && { failure, code };
@@ -83,6 +90,28 @@ const FAILURE_OF_CODE: readonly (readonly [string, StorageFailure])[] = [
   ['EPERM', 'read_only'],
   ['SQLITE_CORRUPT', 'damaged'],
   ['SQLITE_NOTADB', 'damaged'],
+  // PostgreSQL's SQLSTATEs (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+  ['53100', 'disk_full'], // disk_full
+  ['55P03', 'busy'], // lock_not_available (a lock_timeout ran out)
+  ['58030', 'io'], // io_error
+  ['25006', 'read_only'], // read_only_sql_transaction: a standby, or default_transaction_read_only
+  ['XX001', 'damaged'], // data_corrupted
+  ['XX002', 'damaged'], // index_corrupted
+  // The server went away (a restart, a failover, a pooler) or refuses connections for now.
+  ['08000', 'unreachable'], // connection_exception
+  ['08001', 'unreachable'], // sqlclient_unable_to_establish_sqlconnection
+  ['08003', 'unreachable'], // connection_does_not_exist
+  ['08004', 'unreachable'], // sqlserver_rejected_establishment_of_sqlconnection
+  ['08006', 'unreachable'], // connection_failure
+  ['57P01', 'unreachable'], // admin_shutdown (pg_terminate_backend, a fast shutdown)
+  ['57P02', 'unreachable'], // crash_shutdown
+  ['57P03', 'unreachable'], // cannot_connect_now (starting up, shutting down, recovering)
+  ['53300', 'unreachable'], // too_many_connections
+  ['ECONNREFUSED', 'unreachable'],
+  ['ECONNRESET', 'unreachable'],
+  ['ETIMEDOUT', 'unreachable'],
+  ['EHOSTUNREACH', 'unreachable'],
+  ['ENETUNREACH', 'unreachable'],
 ];
 
 function errnoCode(error: unknown): string | undefined {
@@ -119,7 +148,7 @@ const STORE_ERROR_STATUS: Readonly<Record<StoreError['kind'], StatusCode>> = {
 
 /** Options of {@link createFailureMapper}. */
 export interface FailureMapperOptions {
-  /** The database file, named in the messages of SQLite failures. */
+  /** The database file or PostgreSQL URL, named in the messages of database failures (without a password). */
   dbPath: string;
   /**
    * The artifact store, named for a file-system error that carries no path (a failed write on an
@@ -138,7 +167,11 @@ export function createFailureMapper(options: FailureMapperOptions): ErrorMapper 
     }
     const found = storageFailureOf(error);
     if (!found) return undefined;
-    const where = sqliteCode(error) ? options.dbPath : (errnoPath(error) ?? options.artifactStore);
+    const onDatabase =
+      sqliteCode(error) !== undefined || postgresCode(error) !== undefined || found.failure === 'unreachable';
+    const where = onDatabase
+      ? redactedDatabaseUrl(options.dbPath)
+      : (errnoPath(error) ?? options.artifactStore);
     // SQLite reports some writes on a full disk (fsync, the WAL index) as a plain I/O error.
     const failure = found.failure === 'io' && freeBytes(where) === 0 ? 'disk_full' : found.failure;
     options.onStorageFailure?.(failure, error);

@@ -1,5 +1,6 @@
 // Public surface of @training-callbacks/store: explicit named exports, `export type` for types.
 export type { OutboxReaderPlan } from './outbox-reader.ts';
+export { postgresCode, redactedDatabaseUrl } from './postgres-code.ts';
 export type { DatabaseFileKind, DatabaseLock, DatabaseRefusal } from './sqlite-file.ts';
 export { DatabaseOpenError, lockDatabase, SIDECAR_APPLICATION_ID, sqliteCode } from './sqlite-file.ts';
 export { openStore } from './store.ts';

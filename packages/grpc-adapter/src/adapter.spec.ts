@@ -8,6 +8,7 @@ import {
 } from '@training-callbacks/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  cancelCall,
   createClient,
   createMethodDefinition,
   RpcError,
@@ -28,7 +29,10 @@ const internalErrors: unknown[] = [];
 class KnownFailure extends Error {}
 const mapError = (error: unknown) =>
   error instanceof KnownFailure ? new RpcError(Status.UNAVAILABLE, `mapped: ${error.message}`) : undefined;
-const implemented: Pick<ServiceHandlers<Methods>, 'getJob' | 'reportBatchMetrics'> = {
+/** How each UploadArtifact handler's read of its stream ended ("ended after n" or the error's code). */
+const uploadEndings: string[] = [];
+let uploadEnded: (() => void) | undefined;
+const implemented: Pick<ServiceHandlers<Methods>, 'getJob' | 'reportBatchMetrics' | 'uploadArtifact'> = {
   getJob: async (request) => {
     if (request.jobId === 'missing') throw new RpcError(Status.NOT_FOUND, 'job "missing" not found');
     if (request.jobId === 'bug') throw new Error('secret internals');
@@ -39,6 +43,19 @@ const implemented: Pick<ServiceHandlers<Methods>, 'getJob' | 'reportBatchMetrics
     let points = 0;
     for await (const request of requests) for (const block of request.blocks) points += block.values.length;
     return { acceptedPoints: BigInt(points) };
+  },
+  uploadArtifact: async (requests) => {
+    let messages = 0;
+    try {
+      for await (const _ of requests) messages++;
+      uploadEndings.push(`ended after ${messages}`);
+    } catch (error) {
+      uploadEndings.push(error instanceof RpcError ? error.codeName : String(error));
+      throw error;
+    } finally {
+      uploadEnded?.();
+    }
+    return {};
   },
 };
 const handlers = {
@@ -148,6 +165,47 @@ describe('grpc-adapter over a real loopback server', () => {
       { jobId: 'j', blocks: [block, block] },
     ]);
     expect(response.acceptedPoints).toBe(6n);
+  });
+
+  // The handler must hear of a cancel at once: it may hold a file or a transaction until it does.
+  // It hears either CANCELLED or the end of what was sent (a grpc-js cancel sends END_STREAM before
+  // RST_STREAM) — but without a deadline, only a cancel that reached the server ends it at all.
+  describe('a client stream cancelled mid-way (no deadline)', () => {
+    const UPLOAD = `/${TrainingCallbacks.typeName}/UploadArtifact`;
+    const chunk = Buffer.from([0x12, 0x03, 0x61, 0x62, 0x63]); // UploadArtifactRequest{chunk: "abc"}
+    const handlerEnding = () =>
+      new Promise<string>((resolve) => {
+        uploadEnded = () => resolve(uploadEndings.at(-1)!);
+      });
+
+    it('ends its handler when written and cancelled in one go (grpc-js starts the call after such a cancel)', async () => {
+      const before = internalErrors.length;
+      for (let round = 0; round < 10; round++) {
+        const ending = handlerEnding();
+        const call = raw.makeClientStreamRequest(UPLOAD, identity, identity, new Metadata(), {}, () => {});
+        call.write(chunk);
+        call.write(chunk);
+        cancelCall(call);
+        expect(['CANCELLED', 'ended after 2']).toContain(await ending);
+      }
+      // A cancelled stream's ERR_STREAM_PREMATURE_CLOSE is CANCELLED, not a bug.
+      expect(internalErrors).toHaveLength(before);
+    });
+
+    it('ends its handler when an AbortSignal is aborted right after the call', async () => {
+      const ending = handlerEnding();
+      const abort = new AbortController();
+      const never = (async function* () {
+        yield { part: { case: 'chunk' as const, value: new Uint8Array([1]) } };
+        await new Promise(() => {});
+      })();
+      const answer = client
+        .uploadArtifact(never, { signal: abort.signal })
+        .catch((e: RpcError) => e.codeName);
+      abort.abort();
+      expect(await answer).toBe('CANCELLED');
+      expect(['CANCELLED', 'ended after 0', 'ended after 1']).toContain(await ending);
+    });
   });
 
   it('honours deadlines', async () => {

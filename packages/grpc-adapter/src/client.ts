@@ -64,10 +64,27 @@ function toGrpcOptions(options: CallOptions | undefined): {
   return { metadata, callOptions };
 }
 
+/**
+ * Cancels a grpc-js client call so that the server hears of it, also right after the call started.
+ *
+ * grpc-js 1.14 (ResolvingCall.getConfig, build/src/resolving-call.js) creates the call's child — the
+ * one that opens the HTTP/2 stream — in a promise callback after `start`, and that callback does not
+ * look whether the call was cancelled meanwhile. A `cancel()` in that window (a stream written and
+ * cancelled in one go) ends the call locally with CANCELLED, and then the child starts anyway: it
+ * sends the headers and the queued messages and is never reset, so the server's handler waits for
+ * the rest until the deadline — for ever without one — holding what it holds (an upload's staging
+ * file). A second cancel once that callback has run (a macrotask later) reaches the child:
+ * ResolvingCall.cancelWithStatus always forwards to its child, ended or not.
+ */
+export function cancelCall(call: { cancel(): void }): void {
+  call.cancel();
+  setImmediate(() => call.cancel());
+}
+
 function bindAbort(call: { cancel(): void }, signal: AbortSignal | undefined): void {
   if (!signal) return;
-  if (signal.aborted) call.cancel();
-  else signal.addEventListener('abort', () => call.cancel(), { once: true });
+  if (signal.aborted) cancelCall(call);
+  else signal.addEventListener('abort', () => cancelCall(call), { once: true });
 }
 
 /**
@@ -125,7 +142,7 @@ export function createClient<T extends GenServiceMethods>(
               }
               call.end();
             })().catch((error: unknown) => {
-              call.cancel();
+              cancelCall(call);
               reject(RpcError.from(error, Status.CANCELLED));
             });
           });
@@ -142,7 +159,7 @@ export function createClient<T extends GenServiceMethods>(
               throw RpcError.from(error);
             } finally {
               // A reader that stops early (break, return) ends the call instead of leaving it open.
-              call.cancel();
+              cancelCall(call);
             }
           })();
         };

@@ -1,5 +1,5 @@
 export type { CallOptions, ClientMethod, CreateClientOptions, ServiceClient } from './client.ts';
-export { createClient } from './client.ts';
+export { cancelCall, createClient } from './client.ts';
 export { addReflection } from './reflection.ts';
 export type { ErrorMapper, StatusCode } from './rpc-error.ts';
 export { RpcError, Status, toStatusObject } from './rpc-error.ts';

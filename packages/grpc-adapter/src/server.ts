@@ -56,12 +56,31 @@ function decoded(request: unknown): Promise<unknown> | undefined {
   return request instanceof UndecodableRequest ? Promise.reject(request.toRpcError()) : undefined;
 }
 
-/** A client stream whose undecodable message ends the handler's loop with INVALID_ARGUMENT. */
-async function* decodedStream(call: AsyncIterable<unknown>): AsyncIterable<unknown> {
-  for await (const message of call) {
-    if (message instanceof UndecodableRequest) throw message.toRpcError();
-    yield message;
+const clientCancelled = () => new RpcError(Status.CANCELLED, 'call cancelled by the client');
+
+/**
+ * A client stream as the handler reads it: an undecodable message ends the loop with
+ * INVALID_ARGUMENT, and a cancel that grpc-js has reported (`cancelled`) with CANCELLED. grpc-js
+ * destroys the stream on a cancel; Node's iterator then throws ERR_STREAM_PREMATURE_CLOSE, which
+ * would otherwise reach the error edge as a bug (INTERNAL, logged).
+ *
+ * A cancel can also look like a complete stream: a grpc-js client's cancel ends its side of the
+ * HTTP/2 stream (END_STREAM) before it resets it (RST_STREAM), so the handler may see the end of
+ * the messages sent so far a few milliseconds before grpc-js reports the cancel. A handler must
+ * therefore judge what it received by its own rules (an upload checks its size and checksum), not
+ * by the end alone — as it must anyway: the cancel may equally come just after a real end.
+ */
+async function* decodedStream(call: ServerReadableStream<unknown, unknown>): AsyncIterable<unknown> {
+  try {
+    for await (const message of call) {
+      if (call.cancelled) break;
+      if (message instanceof UndecodableRequest) throw message.toRpcError();
+      yield message;
+    }
+  } catch (error) {
+    throw call.cancelled ? clientCancelled() : error;
   }
+  if (call.cancelled) throw clientCancelled();
 }
 
 function contextOf(
@@ -79,7 +98,7 @@ function contextOf(
       if (!controller) {
         const created = new AbortController();
         controller = created;
-        const abort = () => created.abort(new RpcError(Status.CANCELLED, 'call cancelled by the client'));
+        const abort = () => created.abort(clientCancelled());
         if (call.cancelled) abort();
         else call.once('cancelled', abort);
       }

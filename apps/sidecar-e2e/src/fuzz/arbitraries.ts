@@ -529,13 +529,14 @@ export const mutation = fc.oneof(
 
 export type Mutation = NonNullable<typeof mutation extends fc.Arbitrary<infer T> ? T : never>;
 
-/** Cuts a stream mid-way: after how many messages (relative), when the generator is on. */
-export const cut = on('cutStreams')
-  ? fc.oneof(
-      { weight: 6, arbitrary: fc.constant(undefined) },
-      { weight: 1, arbitrary: fc.double({ min: 0, max: 0.999, noNaN: true }) },
-    )
-  : fc.constant(undefined);
+/** Sometimes a cut: after how many messages (relative) a stream is cancelled. */
+const someCut = fc.oneof(
+  { weight: 6, arbitrary: fc.constant(undefined) },
+  { weight: 1, arbitrary: fc.double({ min: 0, max: 0.999, noNaN: true }) },
+);
 
-/** Cuts an UploadArtifact stream mid-way, when both cut generators are on. */
-export const uploadCut = on('cutUploads') ? cut : fc.constant(undefined);
+/** Cuts a ReportBatchMetrics stream mid-way, when the generator is on. */
+export const cut = on('cutStreams') ? someCut : fc.constant(undefined);
+
+/** Cuts an UploadArtifact stream mid-way, when its generator is on (independent of `cutStreams`). */
+export const uploadCut = on('cutUploads') ? someCut : fc.constant(undefined);

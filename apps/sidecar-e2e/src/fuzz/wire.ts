@@ -2,6 +2,7 @@
 // itself (so it can also send truncated, mutated or random bytes the typed client would never
 // produce) and decodes the answers itself. One home for every call the suite makes on the wire.
 import { Client, credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { cancelCall } from '@training-callbacks/grpc-adapter';
 
 /** What one call came back with: the response bytes, or the status the sidecar (or the channel) gave. */
 export type Outcome =
@@ -74,7 +75,8 @@ export class RawClient {
           if (!call.write(message)) await new Promise((r) => call.once('drain', r));
         }
         if (plan.cutAfter === undefined) call.end();
-        else call.cancel();
+        // cancelCall: a bare cancel() right after the writes may never reach the sidecar (grpc-js).
+        else cancelCall(call);
       })();
     });
   }
@@ -94,7 +96,7 @@ export class RawClient {
         settled = true;
         clearTimeout(timer);
         resolve(result);
-        call.cancel();
+        cancelCall(call);
       };
       const timer = setTimeout(
         () =>

@@ -323,3 +323,60 @@ it('stages uploads outside every job directory and leaves no staging file behind
   await upload('names', 'staged.bin', 'staged');
   expect(await readdir(path.join(store, '.incoming'))).toEqual([]);
 });
+
+describe('an upload whose database write fails after its file was placed', () => {
+  it('leaves the store as the database says: no new file, and a replaced version put back', async () => {
+    await using locked = await startSidecarProcess({ args: ['--quiet'] });
+    const c = createClient(TrainingCallbacks, locked.address);
+    const send = (artifactPath: string, text: string) => {
+      const bytes = new TextEncoder().encode(text);
+      return c.uploadArtifact([
+        {
+          part: {
+            case: 'header',
+            value: { jobId: 'redo', artifactPath, sizeBytes: BigInt(bytes.length), sha256: sha256(bytes) },
+          },
+        },
+        { part: { case: 'chunk', value: bytes } },
+      ]);
+    };
+    await c.beginTraining({ jobId: 'redo', taskType: TaskType.IMAGE_CLASSIFICATION });
+    const first = await send('model.pt', 'version 1');
+    const lockedStore = path.join(path.dirname(locked.dbPath), 'artifacts');
+    const listing = () => readdir(lockedStore, { recursive: true }).then((names) => names.sort());
+    const before = await listing();
+
+    // Another process holds the write lock: the file is received, checked and moved into place, and
+    // then the record cannot be written (UNAVAILABLE after the busy wait).
+    const other = new Database(locked.dbPath);
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      await expectRefused(locked.dbPath, () => send('model.pt', 'version 2'), Status.UNAVAILABLE, /locked/);
+      await expectRefused(
+        locked.dbPath,
+        () => send('other.pt', 'never recorded'),
+        Status.UNAVAILABLE,
+        /locked/,
+      );
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    expect(await listing()).toEqual(before);
+    const [{ stored_path: stored }] = queryDatabase<{ stored_path: string }>(
+      locked.dbPath,
+      "select stored_path from artifact where job_id = 'redo' and artifact_path = 'model.pt'",
+    ) as [{ stored_path: string }];
+    expect(await readFile(stored, 'utf8')).toBe('version 1');
+    expect(sha256(await readFile(stored))).toBe(first.artifact!.sha256);
+
+    // Once the lock is gone the same upload is stored (health recovers by itself first).
+    for (const until = Date.now() + 15_000; ; await new Promise((r) => setTimeout(r, 100))) {
+      const again = await send('model.pt', 'version 2').catch((e: unknown) => e);
+      if (!(again instanceof Error)) break;
+      if (Date.now() > until) throw again;
+    }
+    expect(await readFile(stored, 'utf8')).toBe('version 2');
+    c.close();
+  });
+});

@@ -3,7 +3,7 @@
 // last.pt a second later cannot change what was logged, and the MLflow bridge uploads from here.
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
@@ -20,13 +20,16 @@ export interface ArtifactFiles {
   /**
    * Copies a file or every file under a directory into the store; returns the records. `stored` are
    * the job's artifact paths already stored: a new path that clashes with one of them (file against
-   * directory) is refused with FAILED_PRECONDITION before anything is copied.
+   * directory) is refused with FAILED_PRECONDITION before anything is copied. `record` stores the
+   * records (the database write); when it fails, the files placed are taken out again and the
+   * versions they replaced put back, so the store holds what the database says it holds.
    */
   copyIn(
     jobId: string,
     source: string,
     artifactDir: string,
     stored: Iterable<string>,
+    record: (records: ArtifactRecord[]) => Promise<void>,
   ): Promise<ArtifactRecord[]>;
   /** Writes an uploaded stream into the store, checking size, checksum and clashes (as `copyIn`). */
   receive(
@@ -35,6 +38,7 @@ export interface ArtifactFiles {
     expected: { sizeBytes: bigint; sha256: string },
     chunks: AsyncIterable<Uint8Array>,
     stored: Iterable<string>,
+    record: (records: ArtifactRecord[]) => Promise<void>,
   ): Promise<ArtifactRecord>;
 }
 
@@ -166,36 +170,107 @@ export function createArtifactFiles(options: {
     }
   }
 
-  /** Moves a checked staging file into place. */
-  async function place(partial: string, jobId: string, artifactPath: string): Promise<string> {
+  /** A staging file moved into place, until the database has recorded it. */
+  interface Placed {
+    readonly target: string;
+    /** Takes the file out again and puts back the version it replaced (the record was not stored). */
+    undo(): Promise<void>;
+    /** Drops the replaced version (the record was stored). */
+    keep(): Promise<void>;
+  }
+
+  /**
+   * Moves a checked staging file into place. A version already stored at the target (the same
+   * artifact path logged again) stays reachable as a hard link in the staging directory until the
+   * database has the new record: without it, a failed database write would leave the old record
+   * pointing at the new bytes.
+   */
+  async function place(partial: string, jobId: string, artifactPath: string): Promise<Placed> {
+    let previous: string | undefined;
     try {
       // Inside the try: a refused target must not leave the staging file behind.
       const target = storedPathOf(store, jobId, artifactPath);
       await mkdir(path.dirname(target), { recursive: true });
+      const backup = path.join(incoming, randomUUID());
+      previous = await link(target, backup).then(
+        () => backup,
+        () => undefined, // nothing stored there yet (or not a file: the rename below says what)
+      );
       await rename(partial, target);
-      return target;
+      const kept = previous;
+      return {
+        target,
+        undo: () => (kept ? rename(kept, target) : rm(target, { force: true })),
+        keep: () => (kept ? rm(kept, { force: true }) : Promise.resolve()),
+      };
     } catch (error) {
       await rm(partial, { force: true });
+      if (previous) await rm(previous, { force: true });
       throw fileSystemRefusal(error, artifactPath);
     }
   }
 
-  async function copyFile(jobId: string, source: string, artifactPath: string): Promise<ArtifactRecord> {
+  /**
+   * Stores the records of placed files; when that fails, undoes the placements (latest first, so
+   * a path placed twice ends as it was) before the failure travels on.
+   */
+  async function recordPlaced(
+    placed: readonly Placed[],
+    records: ArtifactRecord[],
+    record: (records: ArtifactRecord[]) => Promise<void>,
+  ): Promise<void> {
+    try {
+      await record(records);
+    } catch (error) {
+      for (const p of [...placed].reverse()) await p.undo().catch(() => {});
+      throw error;
+    }
+    for (const p of placed) await p.keep().catch(() => {});
+  }
+
+  async function copyFile(
+    jobId: string,
+    source: string,
+    artifactPath: string,
+  ): Promise<{ record: ArtifactRecord; placed: Placed }> {
     const hash = createHash('sha256');
     let size = 0;
     const partial = await storeStream(jobId, artifactPath, createReadStream(source), (chunk) => {
       hash.update(chunk);
       size += chunk.byteLength;
     });
-    const target = await place(partial, jobId, artifactPath);
-    return {
+    const placed = await place(partial, jobId, artifactPath);
+    const record = {
       artifactPath,
       sizeBytes: size,
       sha256: hash.digest('hex'),
       sourcePath: source,
-      storedPath: target,
+      storedPath: placed.target,
       loggedAt: new Date(),
     };
+    return { record, placed };
+  }
+
+  /** Copies files one by one, then records them; a failure part-way takes the copied ones out again. */
+  async function copyFiles(
+    jobId: string,
+    files: readonly { full: string; artifactPath: string }[],
+    record: (records: ArtifactRecord[]) => Promise<void>,
+  ): Promise<ArtifactRecord[]> {
+    const placed: Placed[] = [];
+    const records: ArtifactRecord[] = [];
+    try {
+      for (const file of files) {
+        const copied = await copyFile(jobId, file.full, file.artifactPath);
+        placed.push(copied.placed);
+        records.push(copied.record);
+      }
+    } catch (error) {
+      for (const p of placed.reverse()) await p.undo().catch(() => {});
+      throw error;
+    }
+    await recordPlaced(placed, records, record);
+    return records;
   }
 
   /** The artifact path a trainer's file gets; refused (naming the file) when it breaks the rules. */
@@ -246,13 +321,13 @@ export function createArtifactFiles(options: {
       return real;
     },
 
-    async copyIn(jobId, source, artifactDir, stored) {
+    async copyIn(jobId, source, artifactDir, stored, record) {
       const info = await stat(source);
       const prefix = artifactDir ? `${artifactDir}/` : '';
       if (info.isFile()) {
         const artifactPath = derivedPath(prefix, path.basename(source), source);
         refuseClash(stored, [artifactPath]);
-        return [await copyFile(jobId, source, artifactPath)];
+        return copyFiles(jobId, [{ full: source, artifactPath }], record);
       }
       if (!info.isDirectory()) {
         throw new RpcError(
@@ -290,12 +365,10 @@ export function createArtifactFiles(options: {
         stored,
         files.map((f) => f.artifactPath),
       );
-      const records: ArtifactRecord[] = [];
-      for (const file of files) records.push(await copyFile(jobId, file.full, file.artifactPath));
-      return records;
+      return copyFiles(jobId, files, record);
     },
 
-    async receive(jobId, artifactPath, expected, chunks, stored) {
+    async receive(jobId, artifactPath, expected, chunks, stored, record) {
       refuseClash(stored, [artifactPath]);
       const hash = createHash('sha256');
       let size = 0n;
@@ -320,15 +393,17 @@ export function createArtifactFiles(options: {
         await rm(partial, { force: true });
         throw new RpcError(Status.INVALID_ARGUMENT, `upload of ${quote(artifactPath)} ${problem}`);
       }
-      const target = await place(partial, jobId, artifactPath);
-      return {
+      const placed = await place(partial, jobId, artifactPath);
+      const received = {
         artifactPath,
         sizeBytes: Number(size),
         sha256: digest,
         sourcePath: '',
-        storedPath: target,
+        storedPath: placed.target,
         loggedAt: new Date(),
       };
+      await recordPlaced([placed], [received], record);
+      return received;
     },
   };
 }

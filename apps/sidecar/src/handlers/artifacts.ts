@@ -29,11 +29,12 @@ export function artifactHandlers(ctx: HandlerContext): HandlerGroup<'logArtifact
         real,
         request.artifactPath,
         await storedPaths(request.jobId),
-      );
-      await store.putArtifacts(
-        request.jobId,
-        records,
-        mirrored(() => records.map(artifactItem)),
+        (placed) =>
+          store.putArtifacts(
+            request.jobId,
+            placed,
+            mirrored(() => placed.map(artifactItem)),
+          ),
       );
       notify();
       await ctx.verdicts.alive(request.jobId);
@@ -80,11 +81,12 @@ export function artifactHandlers(ctx: HandlerContext): HandlerGroup<'logArtifact
         { sizeBytes, sha256 },
         chunks,
         await storedPaths(jobId),
-      );
-      await store.putArtifacts(
-        jobId,
-        [record],
-        mirrored(() => [artifactItem(record)]),
+        (placed) =>
+          store.putArtifacts(
+            jobId,
+            placed,
+            mirrored(() => placed.map(artifactItem)),
+          ),
       );
       notify();
       await ctx.verdicts.alive(jobId);

@@ -33,13 +33,12 @@ export type GeneratorId = keyof typeof GENERATORS;
  */
 export const KNOWN_OPEN: Partial<Record<GeneratorId, string>> = {
   // A grpc-js client's cancel ends its side of the stream (END_STREAM) before it resets it
-  // (RST_STREAM): the sidecar may see a complete stream of the messages before the cut and commit
-  // them, then the cancel — the client was told CANCELLED, the judge sees "a refused call changed
-  // the database". Hidden until the cancel reached the sidecar at all (grpc-adapter cancelCall).
-  // Decide: points committed before a client cancel are kept (resends dedupe by job, name, step;
-  // the judge then accepts a stored prefix) or the handler waits for the cancel. Owner: issue 8,
-  // point 5 (assigned by the lead); analysis in the upload-cancel report.
-  cutStreams: 'upload-cancel',
+  // (RST_STREAM), so the sidecar may read a complete stream and commit it before the cancel arrives.
+  // The proto allows that (see ReportBatchMetrics) and the judge accepts it for the cut case itself
+  // (runner.ts, cutStreamsStored). Open: the commit can also land after the judge has looked, and is
+  // then blamed on the next case ("a read changed the database": seen once in 2,500 cases). The judge
+  // must wait for the cut call's handler to finish (e.g. an in-flight calls gauge on /metrics).
+  cutStreams: 'issue 8, point 10: the fuzz judge waits for a cut call to finish (next session)',
 };
 
 /** Whether a generator runs in this run. */

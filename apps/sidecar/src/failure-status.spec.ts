@@ -116,6 +116,7 @@ describe('the failure table at the error edge', () => {
   it("maps the store's own refusals and leaves unknown errors to INTERNAL (undefined)", () => {
     expect(map(new StoreError('not_found', 'job "x" not found'))?.codeName).toBe('NOT_FOUND');
     expect(map(new StoreError('invalid_argument', 'bad cursor'))?.codeName).toBe('INVALID_ARGUMENT');
+    expect(map(new StoreError('ended', 'job "j" has ended'))?.codeName).toBe('FAILED_PRECONDITION');
     expect(map(new TypeError('undefined is not a function'))).toBeUndefined();
     expect(map(sqliteError('SQLITE_ERROR', 'no such column'))).toBeUndefined();
     expect(map('a string')).toBeUndefined();

@@ -144,6 +144,7 @@ const STORE_ERROR_STATUS: Readonly<Record<StoreError['kind'], StatusCode>> = {
   not_found: Status.NOT_FOUND,
   conflict: Status.FAILED_PRECONDITION,
   invalid_argument: Status.INVALID_ARGUMENT,
+  ended: Status.FAILED_PRECONDITION,
 };
 
 /** Options of {@link createFailureMapper}. */

@@ -1,5 +1,5 @@
 /** What went wrong, for the sidecar's mapping to gRPC status codes. */
-export type StoreErrorKind = 'not_found' | 'conflict' | 'invalid_argument';
+export type StoreErrorKind = 'not_found' | 'conflict' | 'invalid_argument' | 'ended';
 
 /**
  * The one error type the store throws on purpose. Everything else (I/O, a corrupt file) propagates as
@@ -8,6 +8,8 @@ export type StoreErrorKind = 'not_found' | 'conflict' | 'invalid_argument';
  *   foreign key refuses it).
  * - `conflict`: a uniqueness rule refused the write.
  * - `invalid_argument`: an argument the store itself cannot interpret (an unreadable list cursor).
+ * - `ended`: a report for a job that is no longer running (checked inside the write's transaction, so
+ *   a report racing the job's end, from this sidecar or another, lands before the end or not at all).
  */
 export class StoreError extends Error {
   readonly kind: StoreErrorKind;

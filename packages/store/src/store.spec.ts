@@ -164,6 +164,37 @@ describe('jobs', () => {
     expect(await store.getJob('missing')).toBeUndefined();
   });
 
+  it('refuses an epoch for a job another store ended, inside the write; a reopen lets it in again', async () => {
+    // Two stores on one file stand for two sidecars sharing a database: neither's memory is the truth.
+    const a = await openTestStore();
+    const b = await openTestStore();
+    await a.createOrGetJob(newJob('job-x'));
+    const epoch = (n: number) => ({
+      jobId: 'job-x',
+      epoch: n,
+      metrics: { accuracy: 0.5 },
+      columns: { accuracy: 0.5 },
+      timestamp: new Date(),
+      best: { epoch: n, value: 0.5 },
+    });
+    await a.saveEpoch(epoch(0));
+    await b.endJob({
+      jobId: 'job-x',
+      status: 'failed',
+      finalMetrics: {},
+      errorMessage: 'OOM',
+      endedAt: new Date(),
+    });
+    await expect(a.saveEpoch(epoch(1))).rejects.toMatchObject({ kind: 'ended' });
+    expect(inspect('SELECT epoch FROM training_metric WHERE job_id = ?', 'job-x')).toEqual([{ epoch: 0 }]);
+    expect(await a.getJob('job-x')).toMatchObject({ status: 'failed', epochsReported: 1 });
+
+    await b.reopenJob('job-x', { startEpoch: 1 });
+    await a.saveEpoch(epoch(1));
+    expect(await b.getJob('job-x')).toMatchObject({ status: 'running', epochsReported: 2 });
+    await expect(a.saveEpoch({ ...epoch(0), jobId: 'nope' })).rejects.toMatchObject({ kind: 'not_found' });
+  });
+
   it('reopens a job: new start epoch and configs, running again, endedAt cleared', async () => {
     let store = await openTestStore();
     await store.createOrGetJob(newJob('job-r'));

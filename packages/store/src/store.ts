@@ -133,6 +133,18 @@ function notFound(jobId: string): StoreError {
   return new StoreError('not_found', `job ${JSON.stringify(jobId)} not found`);
 }
 
+/** A job's status, read inside a write's transaction (see saveEpoch). */
+const JOB_STATUS_SQL = 'SELECT status FROM training_job WHERE job_id = ?';
+
+/** A report for a job that has ended: the sidecar answers FAILED_PRECONDITION. */
+function jobEnded(jobId: string, status: string): StoreError {
+  return new StoreError(
+    'ended',
+    `job ${JSON.stringify(jobId)} has ended (${status}); reports after the end are refused — ` +
+      'call BeginTraining again to resume a failed or cancelled job, or use a new job id',
+  );
+}
+
 /** A non-finite value of a nullable double column is NULL; the JSON entry `name` keeps the truth. */
 function restoreFromJson(
   column: number | null,
@@ -571,6 +583,12 @@ class OrmStore implements Store {
       await this.#exec.transaction((db) => {
         // One indexed lookup tells whether this epoch is new; counting the job's epochs instead
         // would cost O(epochs) on every report.
+        // The job must still be running when the epoch is written: read in the write transaction
+        // (SQLite's BEGIN IMMEDIATE holds the write lock), so an EndTraining on any sidecar either
+        // committed before (refused here) or commits after this epoch.
+        const job = db.get(JOB_STATUS_SQL, [jobId]);
+        if (job === undefined) throw notFound(jobId);
+        if (job.status !== 'running') throw jobEnded(jobId, String(job.status));
         const previous = db.get(stateQuery.sql, state);
         const isNew = previous === undefined || hot.readTimestamp(previous) == null;
         db.run(hot.epochUpsert.sql, upsert);

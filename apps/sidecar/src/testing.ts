@@ -70,8 +70,12 @@ export interface SidecarProcess extends AsyncDisposable {
  */
 export const TEST_POSTGRES_ENV = 'TRAINING_CALLBACKS_TEST_POSTGRES';
 
-/** The `--db` for a sidecar of `options`: its own, else a fresh PostgreSQL database or the SQLite file. */
-async function databaseFor(options: SidecarProcessOptions, dataDir: string): Promise<string> {
+/**
+ * The `--db` for a sidecar of `options`: its own, else a fresh PostgreSQL database or the SQLite file.
+ * Synchronous unless a database must be created: given a dataDir, a SQLite sidecar is then spawned
+ * before startSidecarProcess first awaits (the restart bench pins the child's CPU by the spawning thread's).
+ */
+function databaseFor(options: SidecarProcessOptions, dataDir: string): string | Promise<string> {
   if (options.dbPath !== undefined) return options.dbPath;
   const server = process.env[TEST_POSTGRES_ENV];
   if (server) return createTestDatabase(server);
@@ -128,7 +132,8 @@ export async function runSidecarUntilExit(
 export async function startSidecarProcess(options: SidecarProcessOptions = {}): Promise<SidecarProcess> {
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'tc-sidecar-')));
-  const dbPath = await databaseFor(options, dataDir);
+  const database = databaseFor(options, dataDir);
+  const dbPath = typeof database === 'string' ? database : await database;
   const child = spawnSidecar(options, dbPath);
   const output: string[] = [];
   let httpAddress: string | undefined;

@@ -17,14 +17,15 @@ import training_callbacks as tc
 address, job_id, mode = sys.argv[1:4]
 
 
-def report(cb: tc.TrainingCallbacks) -> None:
+def report(cb: tc.TrainingCallbacks, *, announce: bool = True) -> None:
     cb.on_train_begin()
     cb.on_epoch_begin(0)
     for step in range(100):
         cb.on_batch_end(step, {"loss": 1.0 / (step + 1)})
     cb.on_epoch_end(0, {"accuracy": 0.5})
     assert cb.flush(30), "the sidecar did not acknowledge the reports"
-    print("ready", flush=True)
+    if announce:
+        print("ready", flush=True)
 
 
 def train_until_signalled(cb: tc.TrainingCallbacks) -> None:
@@ -91,7 +92,7 @@ elif mode == "sigterm-own-handler-continues":
     cb.on_epoch_end(1, {"accuracy": 0.6})
     cb.on_train_end({"accuracy": 0.6})
 elif mode == "sigterm-composed-later":  # a framework's handler, set after the job began, calls the client's
-    report(cb)
+    report(cb, announce=False)  # "ready" once the framework's handler is in place: the test signals then
     stop = threading.Event()
     client_handler = signal.getsignal(signal.SIGTERM)
 
@@ -100,6 +101,7 @@ elif mode == "sigterm-composed-later":  # a framework's handler, set after the j
         stop.set()  # the framework winds down by itself
 
     signal.signal(signal.SIGTERM, composed)
+    print("ready", flush=True)
     while not stop.wait(0.01):
         pass
     print("wound down", flush=True)

@@ -13,11 +13,11 @@ import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
-import { TrainingCallbacks } from '@training-callbacks/client';
 import { createClient } from '@training-callbacks/grpc-adapter';
 import { startPostgres } from '@training-callbacks/postgres-testing';
 import { TrainingCallbacks as Service, TaskType } from '@training-callbacks/proto';
 import { type SidecarProcess, startSidecarProcess } from '@training-callbacks/sidecar/testing';
+import { runIngest } from './ingest-run.ts';
 import { latencyStats, profileShares, startBare } from './latency-stats.ts';
 import { rssMiB } from './proc-stats.ts';
 
@@ -45,31 +45,14 @@ const epochMetrics = (epoch: number) => ({
 
 /** Acknowledged batch points per second of one trainer streaming INGEST_STEPS × 10 metrics. */
 async function ingest(address: string, jobId: string): Promise<number> {
-  const names = Array.from({ length: METRICS_PER_STEP }, (_, i) => (i === 0 ? 'loss' : `metric_${i}`));
-  const callbacks = new TrainingCallbacks({
+  const { pointsPerSecond } = await runIngest({
     address,
     jobId,
-    taskType: 'image_classification',
-    framework: 'bench',
+    steps: INGEST_STEPS,
+    metricsPerStep: METRICS_PER_STEP,
     channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
   });
-  await callbacks.onTrainBegin();
-  const metrics: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
-  const start = process.hrtime.bigint();
-  for (let step = 0; step < INGEST_STEPS; step++) {
-    for (let i = 0; i < METRICS_PER_STEP; i++) metrics[names[i]!] = step * 1e-3 + i;
-    callbacks.onBatchEnd(step, metrics, { epoch: Math.floor(step / 10_000) });
-    if (step % 8192 === 8191) await new Promise((r) => setImmediate(r));
-  }
-  await callbacks.flush();
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  const batch = callbacks.stats();
-  if (batch.pointsDropped || batch.pointsFailed || batch.pointsRejected) {
-    throw new Error(`ingest lost points: ${JSON.stringify(batch)}`);
-  }
-  await callbacks.onTrainEnd();
-  callbacks.close();
-  return batch.pointsAccepted / seconds;
+  return pointsPerSecond;
 }
 
 /** Runs trainer-load.ts against `addresses` and returns its EndEpoch latencies. */

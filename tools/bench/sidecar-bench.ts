@@ -1,11 +1,11 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
-import { TrainingCallbacks } from '@training-callbacks/client';
 import { createClient } from '@training-callbacks/grpc-adapter';
 import { TrainingCallbacks as Service, TaskType } from '@training-callbacks/proto';
 import { startSidecarProcess } from '@training-callbacks/sidecar/testing';
 import Database from 'better-sqlite3';
+import { runIngest } from './ingest-run.ts';
 import { latencyStats, profileBusyMs, profileShares, startBare } from './latency-stats.ts';
 
 const quick = process.argv.includes('--quick');
@@ -83,38 +83,19 @@ async function main(): Promise<void> {
     bareClient.close();
 
     // Sustained ingest through the TypeScript client.
-    const names = Array.from({ length: METRICS_PER_STEP }, (_, i) => (i === 0 ? 'loss' : `metric_${i}`));
     const rates: number[] = [];
     for (let run = 0; run < INGEST_RUNS; run++) {
       const jobId = `bench-ingest-${run}`;
-      const callbacks = new TrainingCallbacks({
+      const { acknowledged, pointsPerSecond } = await runIngest({
         address: sidecar.address,
         jobId,
-        taskType: 'image_classification',
-        framework: 'bench',
+        steps: INGEST_STEPS,
+        metricsPerStep: METRICS_PER_STEP,
       });
-      await callbacks.onTrainBegin();
-      const metrics: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
-      const start = process.hrtime.bigint();
-      for (let step = 0; step < INGEST_STEPS; step++) {
-        for (let i = 0; i < METRICS_PER_STEP; i++) metrics[names[i]!] = step * 1e-3 + i;
-        callbacks.onBatchEnd(step, metrics, { epoch: Math.floor(step / 10_000) });
-        // Yield now and then so the background sender runs, as it does between a trainer's steps.
-        if (step % 8192 === 8191) await new Promise((r) => setImmediate(r));
-      }
-      await callbacks.flush();
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      const batch = callbacks.stats();
-      if (batch.pointsDropped || batch.pointsFailed || batch.pointsRejected) {
-        throw new Error(`ingest lost points: ${JSON.stringify(batch)}`);
-      }
-      const acknowledged = batch.pointsAccepted;
-      rates.push(acknowledged / seconds);
+      rates.push(pointsPerSecond);
       process.stdout.write(
-        `\ringest run ${run + 1}/${INGEST_RUNS}: ${(acknowledged / seconds / 1e6).toFixed(2)} M points/s`,
+        `\ringest run ${run + 1}/${INGEST_RUNS}: ${(pointsPerSecond / 1e6).toFixed(2)} M points/s`,
       );
-      await callbacks.onTrainEnd();
-      callbacks.close();
       // Acknowledged must mean committed: count the points in the SQLite file.
       const db = new Database(sidecar.dbPath, { readonly: true });
       const rows = db.prepare('select names, steps from batch_metric_block where job_id = ?').all(jobId) as {
@@ -128,7 +109,7 @@ async function main(): Promise<void> {
       );
       if (stored !== acknowledged || stored !== INGEST_STEPS * METRICS_PER_STEP) {
         throw new Error(
-          `acknowledged ${acknowledged} points but the database holds ${stored}; client stats ${JSON.stringify(batch)}`,
+          `acknowledged ${acknowledged} points but the database holds ${stored} (the client counted no loss)`,
         );
       }
     }

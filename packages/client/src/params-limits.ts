@@ -7,8 +7,11 @@
 import { createHash } from 'node:crypto';
 import {
   MAX_PARAMS,
+  PARAM_KEY_DIGEST_HEX_DIGITS,
+  PARAM_KEY_DIGEST_SEPARATOR,
   PARAM_KEY_FORBIDDEN,
   PARAM_KEY_MAX_LENGTH,
+  PARAM_VALUE_CUT_SUFFIX,
   PARAM_VALUE_MAX_LENGTH,
 } from '@training-callbacks/proto';
 
@@ -42,8 +45,12 @@ export function paramsWithinLimits(params: Readonly<Record<string, string>>): Pa
     }
     let key = rawKey;
     if (keyPoints.length > PARAM_KEY_MAX_LENGTH) {
-      const digest = createHash('sha256').update(rawKey, 'utf8').digest('hex').slice(0, 8);
-      key = `${keyPoints.slice(0, PARAM_KEY_MAX_LENGTH - 9).join('')}_${digest}`;
+      const digest = createHash('sha256')
+        .update(rawKey, 'utf8')
+        .digest('hex')
+        .slice(0, PARAM_KEY_DIGEST_HEX_DIGITS);
+      const tail = `${PARAM_KEY_DIGEST_SEPARATOR}${digest}`;
+      key = keyPoints.slice(0, PARAM_KEY_MAX_LENGTH - codePoints(tail).length).join('') + tail;
       notes.push(
         `${shown} shortened to ${codePoints(key).length} characters (the limit is ${PARAM_KEY_MAX_LENGTH})`,
       );
@@ -51,7 +58,7 @@ export function paramsWithinLimits(params: Readonly<Record<string, string>>): Pa
     let value = rawValue;
     const valuePoints = codePoints(rawValue);
     if (valuePoints.length > PARAM_VALUE_MAX_LENGTH) {
-      const suffix = `… (cut from ${valuePoints.length} characters)`;
+      const suffix = PARAM_VALUE_CUT_SUFFIX.replace('{length}', String(valuePoints.length));
       value = valuePoints.slice(0, PARAM_VALUE_MAX_LENGTH - codePoints(suffix).length).join('') + suffix;
       notes.push(`the value of ${shown} cut to ${PARAM_VALUE_MAX_LENGTH} characters`);
     }

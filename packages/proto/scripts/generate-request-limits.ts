@@ -13,6 +13,9 @@ interface RequestLimits {
     keyMaxLength: number;
     valueMaxLength: number;
     keyControlCharacterRanges: [number, number][];
+    shortenedKeyDigestHexDigits: number;
+    shortenedKeySeparator: string;
+    cutValueSuffix: string;
   };
   trainer: {
     hostnameMaxLength: number;
@@ -25,7 +28,7 @@ const { source, data, header } = readDataFile<RequestLimits>(
   import.meta.filename,
 );
 const { params, trainer } = data;
-for (const name of ['maxEntries', 'keyMaxLength', 'valueMaxLength'] as const) {
+for (const name of ['maxEntries', 'keyMaxLength', 'valueMaxLength', 'shortenedKeyDigestHexDigits'] as const) {
   if (!Number.isInteger(params[name]) || params[name] < 1)
     throw new Error(`${source}: params.${name} must be a positive integer`);
 }
@@ -38,6 +41,9 @@ for (const [from, to] of params.keyControlCharacterRanges) {
     throw new Error(`${source}: bad range [${from}, ${to}]`);
   }
 }
+if (params.shortenedKeyDigestHexDigits > 64) throw new Error(`${source}: a SHA-256 has 64 hex digits`);
+if (!params.cutValueSuffix.includes('{length}'))
+  throw new Error(`${source}: params.cutValueSuffix must hold {length}`);
 const hex = (n: number) => `\\u${n.toString(16).padStart(4, '0')}`;
 const characterClass = params.keyControlCharacterRanges.map(([a, b]) => `${hex(a)}-${hex(b)}`).join('');
 
@@ -51,6 +57,11 @@ export const MAX_PARAMS = ${params.maxEntries};
 export const PARAM_KEY_MAX_LENGTH = ${params.keyMaxLength};
 /** Longest param value. */
 export const PARAM_VALUE_MAX_LENGTH = ${params.valueMaxLength};
+/** A key too long: its start, this separator and this many hex digits of its SHA-256. */
+export const PARAM_KEY_DIGEST_SEPARATOR = ${JSON.stringify(params.shortenedKeySeparator)};
+export const PARAM_KEY_DIGEST_HEX_DIGITS = ${params.shortenedKeyDigestHexDigits};
+/** The end of a value too long, \`{length}\` its length in code points. */
+export const PARAM_VALUE_CUT_SUFFIX = ${JSON.stringify(params.cutValueSuffix)};
 /** Characters a param key must not contain. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 export const PARAM_KEY_FORBIDDEN = /[${characterClass}]/;
@@ -77,6 +88,11 @@ MAX_PARAMS: Final = ${params.maxEntries}
 PARAM_KEY_MAX_LENGTH: Final = ${params.keyMaxLength}
 #: Longest param value.
 PARAM_VALUE_MAX_LENGTH: Final = ${params.valueMaxLength}
+#: A key too long: its start, this separator and this many hex digits of its SHA-256.
+PARAM_KEY_DIGEST_SEPARATOR: Final = ${JSON.stringify(params.shortenedKeySeparator)}
+PARAM_KEY_DIGEST_HEX_DIGITS: Final = ${params.shortenedKeyDigestHexDigits}
+#: The end of a value too long, \`\`{length}\`\` its length in code points.
+PARAM_VALUE_CUT_SUFFIX: Final = ${JSON.stringify(params.cutValueSuffix)}
 #: Characters a param key must not contain.
 PARAM_KEY_FORBIDDEN: Final = re.compile("[${characterClass}]")
 #: Longest TrainerProcess.hostname.

@@ -16,7 +16,15 @@ from google.protobuf import struct_pb2
 from ._client_connection import CONNECTION_ENV
 from ._client_connection import DEFAULT_ADDRESS as DEFAULT_ADDRESS
 from ._proto.trainingcallbacks.v1 import training_callbacks_pb2 as pb
-from ._request_limits import MAX_PARAMS, PARAM_KEY_FORBIDDEN, PARAM_KEY_MAX_LENGTH, PARAM_VALUE_MAX_LENGTH
+from ._request_limits import (
+    MAX_PARAMS,
+    PARAM_KEY_DIGEST_HEX_DIGITS,
+    PARAM_KEY_DIGEST_SEPARATOR,
+    PARAM_KEY_FORBIDDEN,
+    PARAM_KEY_MAX_LENGTH,
+    PARAM_VALUE_CUT_SUFFIX,
+    PARAM_VALUE_MAX_LENGTH,
+)
 from .errors import ConfigurationError
 
 #: Environment variable read when no address is given (from proto/client-connection.json).
@@ -225,12 +233,13 @@ def params_within_limits(params: Mapping[str, str]) -> tuple[dict[str, str], lis
             notes.append(f"{shown} dropped (an empty key or one with control characters)")
             continue
         if len(key) > PARAM_KEY_MAX_LENGTH:
-            digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-            short = f"{key[: PARAM_KEY_MAX_LENGTH - 9]}_{digest}"
+            digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:PARAM_KEY_DIGEST_HEX_DIGITS]
+            tail = PARAM_KEY_DIGEST_SEPARATOR + digest
+            short = key[: PARAM_KEY_MAX_LENGTH - len(tail)] + tail
             notes.append(f"{shown} shortened to {len(short)} characters (the limit is {PARAM_KEY_MAX_LENGTH})")
             key = short
         if len(value) > PARAM_VALUE_MAX_LENGTH:
-            suffix = f"… (cut from {len(value)} characters)"
+            suffix = PARAM_VALUE_CUT_SUFFIX.replace("{length}", str(len(value)))
             value = value[: PARAM_VALUE_MAX_LENGTH - len(suffix)] + suffix
             notes.append(f"the value of {shown} cut to {PARAM_VALUE_MAX_LENGTH} characters")
         if len(kept) >= MAX_PARAMS:

@@ -15,6 +15,11 @@ MAX_PARAMS: Final = 1000
 PARAM_KEY_MAX_LENGTH: Final = 250
 #: Longest param value.
 PARAM_VALUE_MAX_LENGTH: Final = 6000
+#: A key too long: its start, this separator and this many hex digits of its SHA-256.
+PARAM_KEY_DIGEST_SEPARATOR: Final = "_"
+PARAM_KEY_DIGEST_HEX_DIGITS: Final = 8
+#: The end of a value too long, ``{length}`` its length in code points.
+PARAM_VALUE_CUT_SUFFIX: Final = "… (cut from {length} characters)"
 #: Characters a param key must not contain.
 PARAM_KEY_FORBIDDEN: Final = re.compile("[\u0000-\u001f\u007f-\u009f]")
 #: Longest TrainerProcess.hostname.

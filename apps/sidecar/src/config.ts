@@ -200,9 +200,11 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
   if (values.help) return undefined;
   const dbRaw = values.db ?? env.TRAINING_CALLBACKS_DB ?? 'data/training-callbacks.sqlite';
   // A URL would otherwise be taken for a relative file name (`postgres:/…` as a directory): refuse it.
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(dbRaw)) {
+  // Only the scheme is shown: the URL may carry a password.
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(dbRaw)?.[1];
+  if (scheme !== undefined) {
     throw new ConfigError(
-      `--db "${dbRaw.replace(/\/\/[^@/]*@/, '//…@')}" is a URL; this version stores in a SQLite file only (PostgreSQL is not supported yet): give a file path, e.g. --db ./data/training-callbacks.sqlite`,
+      `--db is a ${scheme}:// URL; this version stores in a SQLite file only (PostgreSQL is not supported yet): give a file path, e.g. --db ./data/training-callbacks.sqlite`,
     );
   }
   const dbPath = path.resolve(dbRaw);

@@ -1,7 +1,7 @@
 // The mirror's two threads with real components: a real SQLite file written by the main thread's store,
-// the real sync thread (its outbox reader, the bridge's worker and HTTP client) and an MLflow URL that
-// nobody listens on. The thread must read what the main store commits and have its failed attempts
-// written back through the main thread; stop() must end it.
+// the real sync thread (the bridge's worker and HTTP client, its outbox calls run by the main thread)
+// and an MLflow URL that nobody listens on. The thread must read what the main store commits and have
+// its failed attempts written back through the main thread; stop() must end it.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -96,7 +96,6 @@ describe('startMirror', () => {
     mirror = await startMirror({
       config: { trackingUri: `http://127.0.0.1:${await deadPort()}`, requestTimeoutMs: 2_000 },
       store,
-      dbPath,
       retryHorizonMs: 3_600_000,
       maxBackoffMs: 200,
       log: (line) => lines.push(line),
@@ -154,7 +153,6 @@ describe('startMirror', () => {
       mirror = await startMirror({
         config: { trackingUri: `http://127.0.0.1:${await deadPort()}` },
         store,
-        dbPath,
         retryHorizonMs: 3_600_000,
         maxBackoffMs: 200,
         log: () => undefined,
@@ -173,22 +171,22 @@ describe('startMirror', () => {
     },
   );
 
-  it('refuses an in-memory database (the thread reads the file)', async () => {
-    const memory = await openStore({ dbPath: ':memory:' });
-    try {
-      await expect(
-        startMirror({
-          config: { trackingUri: 'http://127.0.0.1:9' },
-          store: memory,
-          dbPath: ':memory:',
-          retryHorizonMs: 1_000,
-          maxBackoffMs: 100,
-          log: () => undefined,
-          logError: () => undefined,
-        }),
-      ).rejects.toThrow(/needs the database in a file/);
-    } finally {
-      await memory.close();
-    }
+  it('mirrors an in-memory store too (the thread reads through the main thread, not the file)', async () => {
+    await store.close();
+    store = await openStore({ dbPath: ':memory:' });
+    await beginJob('in-memory');
+    mirror = await startMirror({
+      config: { trackingUri: `http://127.0.0.1:${await deadPort()}`, requestTimeoutMs: 2_000 },
+      store,
+      retryHorizonMs: 3_600_000,
+      maxBackoffMs: 200,
+      log: () => undefined,
+      logError: () => undefined,
+    });
+    await eventually(async () => {
+      const item = await head('in-memory');
+      expect(item.attempts).toBeGreaterThanOrEqual(1);
+      expect(item.lastError).toBeTruthy();
+    });
   });
 });

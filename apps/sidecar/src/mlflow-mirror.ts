@@ -2,8 +2,8 @@
 // service.ts) and call `notify()` after the commit; nothing a trainer waits for ever talks to MLflow.
 // The sync worker runs in a thread of its own (mlflow-sync-thread.ts) so that its reads, request
 // building and HTTP never run between two RPCs here: with MLflow healthy, a trainer sees the same
-// latency as with MLflow down. This thread stays the database's one writer and runs the worker's few
-// writes (one per delivered log-batch request, not one per point).
+// latency as with MLflow down. The thread has no connection of its own: this thread runs its outbox
+// reads and writes on the store (a few per log-batch step, not one per point).
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -12,9 +12,8 @@ import type { Store } from '@training-callbacks/store';
 import type { LogFn } from './logging.ts';
 import {
   type FromSyncThread,
-  runOutboxWrite,
+  runOutboxCall,
   type SyncThreadData,
-  storeOutbox,
   syncStatusOf,
   type ToSyncThread,
 } from './mlflow-outbox.ts';
@@ -38,12 +37,8 @@ export interface Mirror {
 
 export interface MirrorOptions {
   config: MlflowConfig;
-  /**
-   * The store (written here) and its file (read by the sync thread through an outbox reader: a
-   * read-only connection of its own, without MikroORM).
-   */
+  /** The store: the sync thread's outbox reads and writes run on it, in this thread. */
   store: Store;
-  dbPath: string;
   /** How long a failing item is retried from its receipt before it is parked. */
   retryHorizonMs: number;
   /** Longest wait between two attempts. */
@@ -91,9 +86,6 @@ const THREAD_URL = new URL(`./mlflow-sync-thread${extname(fileURLToPath(import.m
 
 export async function startMirror(options: MirrorOptions): Promise<RunningMirror> {
   const { store, log, logError } = options;
-  if (options.dbPath === ':memory:') {
-    throw new Error('MLflow mirroring needs the database in a file (--db PATH), not :memory:');
-  }
   // Parked and waiting items get another chance at every start (the operator may have restarted
   // after fixing the cause).
   const retried = await store.retryOutboxNow(undefined, Date.now());
@@ -103,10 +95,7 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
       items: retried,
     });
   }
-  const outbox = storeOutbox(store);
   const workerData: SyncThreadData = {
-    dbPath: options.dbPath,
-    readerPlan: store.outboxReaderPlan(),
     config: options.config,
     retryHorizonMs: options.retryHorizonMs,
     maxBackoffMs: options.maxBackoffMs,
@@ -135,8 +124,8 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
           case 'requests':
             options.onMlflowRequests?.(message.observations);
             break;
-          case 'write':
-            runOutboxWrite(outbox, message.method, message.args).then(
+          case 'call':
+            runOutboxCall(store, message.method, message.args).then(
               (value) => thread.postMessage({ type: 'result', id: message.id, value } satisfies ToSyncThread),
               (error: unknown) =>
                 thread.postMessage({

@@ -13,13 +13,7 @@ import type {
 } from '@training-callbacks/mlflow-bridge';
 import { toJsonNumber } from '@training-callbacks/mlflow-bridge/core';
 import { isSystemMetric } from '@training-callbacks/proto';
-import type {
-  OutboxReaderPlan,
-  OutboxReads,
-  OutboxStatus,
-  Store,
-  StoredOutboxItem,
-} from '@training-callbacks/store';
+import type { OutboxStatus, Store, StoredOutboxItem } from '@training-callbacks/store';
 import type { LogFields } from './logging.ts';
 import { mlflowMetricName } from './mlflow-items.ts';
 
@@ -73,31 +67,42 @@ function toBridgeItem(item: StoredOutboxItem): OutboxItem {
   return { ...base, ...({ kind: item.kind, payload: item.payload } as NewOutboxItem) };
 }
 
-/** The outbox methods that only read: the sync thread runs them on a connection of its own. */
-export type OutboxReadMethods = Pick<
-  MlflowOutbox,
-  'dueJobs' | 'peek' | 'nextDueAtMs' | 'getMirror' | 'syncStatus'
->;
+/**
+ * The store's outbox methods the sync worker uses. The sync thread has no database connection: it asks
+ * the main thread to run each of them on its store (see mlflow-mirror.ts), reads and writes alike.
+ */
+export const OUTBOX_CALLS = [
+  'outboxDueJobs',
+  'peekOutbox',
+  'outboxNextDueAtMs',
+  'outboxStatus',
+  'getMirrorState',
+  'enqueueOutbox',
+  'completeOutbox',
+  'rescheduleOutboxItem',
+  'parkOutboxItem',
+  'retryOutboxNow',
+  'saveMirrorState',
+] as const;
+export type OutboxCall = (typeof OUTBOX_CALLS)[number];
+/** The store as the sync worker uses it: the store itself, or the sync thread's calls to it. */
+export type OutboxCalls = Pick<Store, OutboxCall>;
 
-/** The outbox's reads (of the store, or of an outbox reader) through the bridge's interface. */
-export function outboxReads(reads: OutboxReads, maxBlockPoints = MAX_POINTS_PER_STEP): OutboxReadMethods {
+/**
+ * The store's outbox through the bridge's interface (no SQL here: the store owns it). Stored entries
+ * become bridge items here, so in the sync thread the payloads are built there, not on the main thread.
+ */
+export function storeOutbox(store: OutboxCalls, maxBlockPoints = MAX_POINTS_PER_STEP): MlflowOutbox {
   return {
-    dueJobs: (nowMs, limit) => reads.outboxDueJobs(nowMs, limit),
+    dueJobs: (nowMs, limit) => store.outboxDueJobs(nowMs, limit),
     async peek(jobId, limit) {
-      return (await reads.peekOutbox(jobId, limit, maxBlockPoints)).map(toBridgeItem);
+      return (await store.peekOutbox(jobId, limit, maxBlockPoints)).map(toBridgeItem);
     },
-    nextDueAtMs: () => reads.outboxNextDueAtMs(),
-    getMirror: (jobId): Promise<MlflowJobMirror | undefined> => reads.getMirrorState(jobId),
+    nextDueAtMs: () => store.outboxNextDueAtMs(),
+    getMirror: (jobId): Promise<MlflowJobMirror | undefined> => store.getMirrorState(jobId),
     async syncStatus(jobId, nowMs) {
-      return syncStatusOf((await reads.outboxStatus([jobId])).get(jobId), nowMs);
+      return syncStatusOf((await store.outboxStatus([jobId])).get(jobId), nowMs);
     },
-  };
-}
-
-/** The store's outbox table through the bridge's interface (no SQL here: the store owns it). */
-export function storeOutbox(store: Store, maxBlockPoints = MAX_POINTS_PER_STEP): MlflowOutbox {
-  return {
-    ...outboxReads(store, maxBlockPoints),
     enqueue: (jobId, items, nowMs) => store.enqueueOutbox(jobId, items, nowMs),
     complete: (ids) => store.completeOutbox(ids),
     reschedule: (id, update) => store.rescheduleOutboxItem(id, update),
@@ -118,15 +123,8 @@ export function syncStatusOf(s: OutboxStatus | undefined, nowMs: number): Mlflow
   };
 }
 
-/** The outbox methods that write: the sync thread asks the main thread (the one writer) to run them. */
-export const OUTBOX_WRITES = ['enqueue', 'complete', 'reschedule', 'park', 'retryNow', 'saveMirror'] as const;
-export type OutboxWrite = (typeof OUTBOX_WRITES)[number];
-
 /** What the sync thread is started with (structured-cloned). */
 export interface SyncThreadData {
-  dbPath: string;
-  /** The store's outbox queries, compiled by the main thread's store for the thread's outbox reader. */
-  readerPlan: OutboxReaderPlan;
   config: MlflowConfig;
   retryHorizonMs: number;
   maxBackoffMs: number;
@@ -144,12 +142,15 @@ export type FromSyncThread =
   | { type: 'ready' }
   | { type: 'stopped' }
   | { type: 'log'; error: boolean; line: string; fields?: LogFields }
-  | { type: 'write'; id: number; method: OutboxWrite; args: unknown[] }
+  /** Run `method` of the store with `args`; the answer comes back as a `result` of the same id. */
+  | { type: 'call'; id: number; method: OutboxCall; args: unknown[] }
   /** MLflow requests since the last report ([outcome, seconds]), for the main thread's /metrics. */
   | { type: 'requests'; observations: Array<[MlflowRequestOutcome, number]> };
 
-/** The writes of `outbox` as the main thread runs them for the sync thread. */
-export function runOutboxWrite(outbox: MlflowOutbox, method: OutboxWrite, args: unknown[]): Promise<unknown> {
-  const fn = outbox[method] as (...a: unknown[]) => Promise<unknown>;
-  return fn.apply(outbox, args);
+/** Runs a sync thread's call on the main thread's store. */
+export function runOutboxCall(store: OutboxCalls, method: OutboxCall, args: unknown[]): Promise<unknown> {
+  if (!OUTBOX_CALLS.includes(method))
+    return Promise.reject(new Error(`not an outbox call: ${String(method)}`));
+  const fn = store[method] as (...a: unknown[]) => Promise<unknown>;
+  return fn.apply(store, args);
 }

@@ -1,32 +1,31 @@
-// The MLflow sync thread: the bridge's sync worker and HTTP client, with a read-only connection of its
-// own to the store. Reading the outbox, decoding payloads, building and sending log-batch bodies all
-// happen here, so none of it ever runs between two of a trainer's RPCs on the main thread. Writes (an
-// item delivered, rescheduled or parked; a run's ids) go to the main thread, the database's one
-// writer: SQLite allows one writer at a time, and a second one would make the RPCs' commits wait in
-// SQLite's busy handler (≥ 1 ms a time).
+// The MLflow sync thread: the bridge's sync worker and HTTP client. Building and sending log-batch
+// bodies (decoding stored blocks into MLflow's metrics, JSON, HTTP) happens here, so none of it runs
+// between two of a trainer's RPCs on the main thread. The thread has no database connection: every
+// outbox read and write (the due jobs, a peek, an item delivered, rescheduled or parked, a run's ids)
+// is a call to the main thread, which runs it on its store — one connection pool, one dialect, and on
+// SQLite the database's one writer (a second writer would make the RPCs' commits wait in SQLite's busy
+// handler). The calls are few: one peek and one completion per log-batch step of up to
+// MAX_POINTS_PER_STEP points, not one per point.
 //
-// The reads go through the store's outbox reader (better-sqlite3 and the store's outbox queries,
-// compiled by the main thread's store), not through a second store: this thread must not load
-// MikroORM, which would cost some 17 MB of memory. Import nothing of `@training-callbacks/store` here
-// but its `outbox-reader` entry (and types).
+// Import nothing of `@training-callbacks/store` here but types: loading MikroORM in this thread would
+// cost some 17 MB of memory.
 import { readlinkSync } from 'node:fs';
 import { constants, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
   createMlflowClient,
   createSyncWorker,
-  type MlflowOutbox,
   type MlflowRequestOutcome,
 } from '@training-callbacks/mlflow-bridge';
-import { openOutboxReader } from '@training-callbacks/store/outbox-reader';
 import type { LogFields } from './logging.ts';
 import {
   type FromSyncThread,
   MAX_POINTS_PER_STEP,
-  OUTBOX_WRITES,
-  type OutboxWrite,
-  outboxReads,
+  OUTBOX_CALLS,
+  type OutboxCall,
+  type OutboxCalls,
   type SyncThreadData,
+  storeOutbox,
   type ToSyncThread,
 } from './mlflow-outbox.ts';
 import { RUN_GONE_HINT, syncEventLogger } from './mlflow-sync-log.ts';
@@ -53,19 +52,19 @@ const log = (line: string, fields: LogFields | undefined, error = false) =>
 
 const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 let nextId = 1;
-function write(method: OutboxWrite, args: unknown[]): Promise<unknown> {
+/** Runs `method` of the main thread's store; resolves with its answer (structured-cloned). */
+function call(method: OutboxCall, args: unknown[]): Promise<unknown> {
   const id = nextId++;
   return new Promise((resolve, reject) => {
     pending.set(id, { resolve, reject });
-    post({ type: 'write', id, method, args });
+    post({ type: 'call', id, method, args });
   });
 }
 
-const reader = openOutboxReader({ dbPath: data.dbPath, plan: data.readerPlan });
-const writes = Object.fromEntries(
-  OUTBOX_WRITES.map((method) => [method, (...args: unknown[]) => write(method, args)]),
-) as unknown as Pick<MlflowOutbox, OutboxWrite>;
-const outbox: MlflowOutbox = { ...outboxReads(reader), ...writes };
+const storeCalls = Object.fromEntries(
+  OUTBOX_CALLS.map((method) => [method, (...args: unknown[]) => call(method, args)]),
+) as unknown as OutboxCalls;
+const outbox = storeOutbox(storeCalls, MAX_POINTS_PER_STEP);
 
 // Request outcomes go to the main thread's /metrics in one message a second at most, not one per request.
 const REQUESTS_REPORT_MS = 1000;
@@ -121,7 +120,6 @@ port.on('message', (message: ToSyncThread) => {
         // Whatever was in flight and not confirmed stays in the outbox; MLflow drops the exact resend.
         await client.close().catch(() => undefined);
         reportRequests();
-        reader.close();
         post({ type: 'stopped' });
         port.close();
       })();

@@ -169,7 +169,6 @@ export async function startSidecar(
       mirror = await startMirror({
         config: config.mlflow,
         store,
-        dbPath: config.dbPath,
         retryHorizonMs: config.mlflowRetryHorizonMs,
         maxBackoffMs: config.mlflowMaxBackoffMs,
         requestConcurrency: config.mlflowRequestConcurrency,

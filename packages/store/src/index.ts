@@ -1,5 +1,4 @@
 // Public surface of @training-callbacks/store: explicit named exports, `export type` for types.
-export type { OutboxReaderPlan } from './outbox-reader.ts';
 export { postgresCode, redactedDatabaseUrl } from './postgres-code.ts';
 export type { DatabaseFileKind, DatabaseLock, DatabaseRefusal } from './sqlite-file.ts';
 export { DatabaseOpenError, lockDatabase, SIDECAR_APPLICATION_ID, sqliteCode } from './sqlite-file.ts';
@@ -36,7 +35,6 @@ export type {
   NewJob,
   OperationalCounts,
   OutboxItemInput,
-  OutboxReads,
   OutboxStatus,
   OutboxWrite,
   RenewLeaseOptions,

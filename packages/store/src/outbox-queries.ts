@@ -1,10 +1,5 @@
-// The outbox's read queries, written once as Kysely builders. The store runs them through Kysely
-// (store.ts); the outbox reader (outbox-reader.ts) runs the very same queries compiled once into plain
-// data by `compileOutboxReaderPlan`, so a reader without MikroORM reads exactly what the store reads.
-import type { MikroORM } from '@mikro-orm/core';
-import { BatchMetricBlock, OutboxItem, TrainingJob } from './entities.ts';
-import type { OutboxReaderPlan } from './portable-query.ts';
-import { HotQueryCompiler, type HotQueryDefinition, type TypedKysely } from './precompiled.ts';
+// The outbox's read queries as Kysely builders over the store's tables; the store runs them (store.ts).
+import type { TypedKysely } from './precompiled.ts';
 
 /** The first entry of every job that has entries (one index pass over (job_id, id)). */
 function heads(db: TypedKysely) {
@@ -73,77 +68,4 @@ export function mirrorStateQuery(db: TypedKysely, v: { jobId: string }) {
     .selectFrom('TrainingJob')
     .select(['mlflowExperimentId', 'mlflowRunId', 'mlflowArtifactUri', 'mlflowMetricKeys'])
     .where('jobId', '=', v.jobId);
-}
-
-// The same queries as definitions for the compiler: which property converts each value, and samples
-// for the self-check (distinct values per slot).
-
-const dueJobs: HotQueryDefinition<{ nowMs: number; limit: number }> = {
-  name: 'outboxDueJobs',
-  slots: { nowMs: [OutboxItem, 'nextAttemptAtMs'], limit: null },
-  build: dueJobsQuery,
-  samples: [{ nowMs: 1_700_000_000_123, limit: 7 }],
-  reads: OutboxItem,
-};
-
-const nextDueAtMs: HotQueryDefinition<Record<string, never>> = {
-  name: 'outboxNextDueAtMs',
-  slots: {},
-  build: nextDueQuery,
-  samples: [{}],
-  reads: OutboxItem,
-};
-
-const peek: HotQueryDefinition<{ job: string; limit: number }> = {
-  name: 'peekOutbox',
-  slots: { job: [OutboxItem, 'job'], limit: null },
-  build: peekQuery,
-  samples: [{ job: 'job-1', limit: 9 }],
-  reads: OutboxItem,
-};
-
-const block: HotQueryDefinition<{ id: number }> = {
-  name: 'outboxBlock',
-  slots: { id: [BatchMetricBlock, 'id'] },
-  build: blockQuery,
-  samples: [{ id: 42 }],
-  reads: BatchMetricBlock,
-};
-
-const statusCounts: HotQueryDefinition<{ job: string }> = {
-  name: 'outboxStatusCounts',
-  slots: { job: [OutboxItem, 'job'] },
-  build: (db, v) => statusCountsQuery(db, { jobs: [v.job] }),
-  samples: [{ job: 'job-1' }],
-  reads: OutboxItem,
-};
-
-const statusHead: HotQueryDefinition<{ id: number }> = {
-  name: 'outboxStatusHead',
-  slots: { id: [OutboxItem, 'id'] },
-  build: (db, v) => statusHeadsQuery(db, { ids: [v.id] }),
-  samples: [{ id: 43 }],
-  reads: OutboxItem,
-};
-
-const mirrorState: HotQueryDefinition<{ jobId: string }> = {
-  name: 'getMirrorState',
-  slots: { jobId: [TrainingJob, 'jobId'] },
-  build: mirrorStateQuery,
-  samples: [{ jobId: 'job-1' }],
-  reads: TrainingJob,
-};
-
-/** Compiles the outbox reader's queries (self-checked against the builders; throws if one differs). */
-export function compileOutboxReaderPlan(orm: MikroORM): OutboxReaderPlan {
-  const compiler = new HotQueryCompiler(orm);
-  return {
-    dueJobs: compiler.compilePortable(dueJobs),
-    nextDueAtMs: compiler.compilePortable(nextDueAtMs),
-    peek: compiler.compilePortable(peek),
-    block: compiler.compilePortable(block),
-    statusCounts: compiler.compilePortable(statusCounts),
-    statusHead: compiler.compilePortable(statusHead),
-    mirrorState: compiler.compilePortable(mirrorState),
-  };
 }

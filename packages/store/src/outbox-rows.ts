@@ -1,6 +1,4 @@
-// The outbox's rows as records: shared by the store (rows read through Kysely and MikroORM's plugin)
-// and by the outbox reader (the same rows decoded from the portable queries), so both answer alike.
-// Imports nothing heavy: the outbox reader loads it in a thread that must not load MikroORM.
+// The outbox's rows (read through Kysely and MikroORM's plugin) as the store's records.
 import { unpackFloat64, unpackInt64 } from './number-codec.ts';
 import type { MirrorState, OutboxStatus, StoredOutboxItem } from './types.ts';
 

@@ -1,9 +1,7 @@
 import type { MikroORM } from '@mikro-orm/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OutboxItem, TrainingJob, TrainingMetric } from './entities.ts';
+import { TrainingMetric } from './entities.ts';
 import { HotQueries } from './hot-queries.ts';
-import { compileOutboxReaderPlan } from './outbox-queries.ts';
-import { checkColumns, decodeRow } from './portable-query.ts';
 import { HotQueryCompiler } from './precompiled.ts';
 import { openSqliteOrm } from './sqlite-dialect.ts';
 
@@ -65,57 +63,5 @@ describe('precompiled hot queries', () => {
         samples: [{ job: 'j', epoch: 1 }],
       }),
     ).toThrow(/epoch is not a parameter/);
-  });
-});
-
-describe('portable queries (the outbox reader’s plan)', () => {
-  it('say how each parameter is bound and how each column is read', () => {
-    const plan = compileOutboxReaderPlan(orm);
-    // nextAttemptAtMs is a bigint column: MikroORM binds its values as text; the LIMIT as given.
-    expect(plan.dueJobs.params).toEqual([
-      { slot: 'nowMs', bind: 'string' },
-      { slot: 'limit', bind: 'value' },
-    ]);
-    expect(plan.nextDueAtMs.params).toEqual([{ constant: 1 }]);
-    expect(plan.peek.columns.job_id).toEqual({ property: 'job', decode: 'as-is' });
-    expect(plan.peek.columns.created_at_ms).toEqual({ property: 'createdAtMs', decode: 'number' });
-    expect(plan.block.columns.names).toEqual({ property: 'names', decode: 'json' });
-    expect(plan.block.columns.values).toEqual({ property: 'values', decode: 'buffer' });
-    expect(
-      decodeRow(plan.peek, { id: 3, job_id: 'j', payload: '{"a":"NaN"}', created_at_ms: 5, pending: 2 }),
-    ).toEqual({ id: 3, job: 'j', payload: { a: 'NaN' }, createdAtMs: 5, pending: 2 });
-    // Dates need MikroORM: a query returning one is refused when its statement is prepared.
-    expect(plan.mirrorState.columns.created_at).toEqual({ property: 'createdAt', decode: 'unsupported' });
-    expect(() => checkColumns(plan.mirrorState, ['mlflow_run_id', 'created_at'])).toThrow(/without MikroORM/);
-  });
-
-  it('refuse what plain data cannot say', () => {
-    const compiler = new HotQueryCompiler(orm);
-    // A JSON value is serialized by MikroORM: the plan could not bind it.
-    expect(() =>
-      compiler.compilePortable({
-        name: 'jsonValue',
-        slots: { payload: [OutboxItem, 'payload'] },
-        build: (db, v) =>
-          db
-            .selectFrom('OutboxItem')
-            .select('id')
-            .where('payload', '=', v.payload as never),
-        samples: [{ payload: { a: 1 } }],
-        reads: OutboxItem,
-      }),
-    ).toThrow(/plain data cannot say/);
-    expect(() =>
-      compiler.compilePortable({
-        name: 'noEntity',
-        slots: { jobId: [TrainingJob, 'jobId'] },
-        build: (db, v) =>
-          db
-            .selectFrom('TrainingJob')
-            .select('status')
-            .where('jobId', '=', v.jobId as string),
-        samples: [{ jobId: 'j' }],
-      }),
-    ).toThrow(/which entity/);
   });
 });

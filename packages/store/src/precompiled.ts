@@ -11,33 +11,10 @@
 // builder path (the plugin with `convertValues`) for sample values and requires exactly the same SQL
 // and parameters, so an upgrade of MikroORM or Kysely that changes either fails loudly at open
 // instead of silently writing something else.
-//
-// `compilePortable` compiles a SELECT the same way into plain data (portable-query.ts): the SQL, each
-// parameter's slot and binding, and how each column of the entity read is decoded. The outbox reader
-// runs those on better-sqlite3 alone, in a thread that must not load MikroORM (outbox-reader.ts).
 import { isDeepStrictEqual } from 'node:util';
-import {
-  BigIntType,
-  BlobType,
-  DoubleType,
-  type EntityName,
-  type EntityProperty,
-  JsonType,
-  type MikroORM,
-  type Platform,
-  Type,
-} from '@mikro-orm/core';
+import type { EntityName, EntityProperty, MikroORM, Platform } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/sql';
 import { KYSELY_OPTIONS, type StoreDB } from './kysely-db.ts';
-import {
-  bindParams,
-  type ColumnDecoding,
-  decodeValue,
-  type PortableBinding,
-  type PortableColumn,
-  type PortableParam,
-  type PortableQuery,
-} from './portable-query.ts';
 
 /** The Kysely instance a hot query is built with (MikroORM's, with the naming plugin). */
 export type TypedKysely = ReturnType<typeof typedKysely>;
@@ -63,8 +40,6 @@ export interface HotQueryDefinition<V extends Record<string, unknown>> {
   readonly build: (db: TypedKysely, values: V) => Compilable;
   /** Values for the self-check: use distinct values per slot, and null for nullable slots once. */
   readonly samples: readonly V[];
-  /** The entity whose rows a SELECT returns (for {@link HotQueryCompiler.compilePortable}). */
-  readonly reads?: EntityName;
 }
 
 /** A compiled hot query: its SQL, and how to lay out its parameters. */
@@ -108,63 +83,6 @@ export function columnReader(orm: MikroORM, entity: EntityName, property: string
   };
 }
 
-/**
- * How the plugin's `prepareOutputValue` converts a column of `prop`, as plain data (see
- * `portable-query.ts`). Only conversions that the probes below confirm are handed over.
- */
-function decodingOf(prop: EntityProperty, platform: Platform): ColumnDecoding {
-  const type = prop.customType;
-  if (!type) {
-    return prop.runtimeType === 'Date' || prop.runtimeType === 'boolean' ? 'unsupported' : 'as-is';
-  }
-  const decode: ColumnDecoding =
-    type instanceof JsonType
-      ? 'json'
-      : (type instanceof BigIntType && type.mode === 'number') ||
-          (type instanceof DoubleType && prop.runtimeType === 'number')
-        ? 'number'
-        : type instanceof BlobType
-          ? 'buffer'
-          : type.convertToJSValue === Type.prototype.convertToJSValue
-            ? 'as-is'
-            : 'unsupported';
-  // The decoding must agree with the type's own conversion on values SQLite returns for the column.
-  const probes = DECODING_PROBES[decode];
-  for (const probe of probes) {
-    const expected = type.convertToJSValue(probe, platform);
-    if (!isDeepStrictEqual(decodeValue(decode, probe), expected)) {
-      throw new Error(
-        `portable query: ${prop.name} (${type.constructor.name}) does not read as ${decode} ` +
-          `(MikroORM changed?): ${String(probe)}`,
-      );
-    }
-  }
-  return decode;
-}
-
-const DECODING_PROBES: Record<ColumnDecoding, readonly unknown[]> = {
-  'as-is': [7, 'text', 0.5],
-  json: ['{"a":[1,"NaN",null],"b":{"c":"-0"}}', '["x","y"]', '{}', 'not json'],
-  number: [1_700_000_000_123, 0, -5, 0.25, '42'],
-  buffer: [Buffer.from([1, 2, 3, 255]), Buffer.alloc(0)],
-  unsupported: [],
-};
-
-/** The result columns of `entity` that the plugin renames or converts (see `portable-query.ts`). */
-function portableColumns(orm: MikroORM, entity: EntityName): Record<string, PortableColumn> {
-  const meta = orm.getMetadata().find(entity);
-  if (!meta) throw new Error('portable query: unknown entity');
-  const platform = orm.em.getPlatform();
-  const columns: Record<string, PortableColumn> = {};
-  // As the plugin's field map: field names first, then property names, first one wins.
-  for (const prop of meta.props) {
-    const column = { property: prop.name, decode: decodingOf(prop, platform) };
-    for (const field of prop.fieldNames ?? []) columns[field] ??= column;
-    columns[prop.name] ??= column;
-  }
-  return columns;
-}
-
 function propertyOf(orm: MikroORM, entity: EntityName, property: string): EntityProperty {
   const meta = orm.getMetadata().find(entity);
   const prop = meta?.properties[property as never] as EntityProperty | undefined;
@@ -203,38 +121,6 @@ export class HotQueryCompiler {
       },
     };
     this.#selfCheck(definition, query.sql, query.params);
-    return query;
-  }
-
-  /**
-   * Compiles a SELECT into plain data (see `portable-query.ts`) for a reader without MikroORM: its
-   * SQL, the order of its parameters and how each is bound, and how the rows of `definition.reads`
-   * are decoded. Each value's conversion must be one the data can express (as given, or as text),
-   * and the same self-check holds the portable parameters to the builder's.
-   */
-  compilePortable<V extends Record<string, unknown>>(definition: HotQueryDefinition<V>): PortableQuery {
-    if (!definition.reads) throw new Error(`portable query ${definition.name}: which entity does it read?`);
-    const { sql, layout } = this.#layout(definition);
-    const params = layout.map((step): PortableParam => {
-      if (step.slot === undefined) {
-        const constant = step.constant;
-        if (constant !== null && typeof constant !== 'string' && typeof constant !== 'number') {
-          throw new Error(
-            `portable query ${definition.name}: constant ${String(constant)} is not plain data`,
-          );
-        }
-        return { constant };
-      }
-      const slot = step.slot;
-      return { slot, bind: bindingOf(definition, slot, step.convert!) };
-    });
-    const query: PortableQuery = {
-      name: definition.name,
-      sql,
-      params,
-      columns: portableColumns(this.#orm, definition.reads),
-    };
-    this.#selfCheck(definition, sql, (values) => bindParams(query, values));
     return query;
   }
 
@@ -287,20 +173,6 @@ export class HotQueryCompiler {
       }
     }
   }
-}
-
-/** How a value is bound in a portable query: its conversion must be the identity or `String`. */
-function bindingOf<V extends Record<string, unknown>>(
-  definition: HotQueryDefinition<V>,
-  slot: string,
-  convert: Convert,
-): PortableBinding {
-  const samples = definition.samples.map((sample) => sample[slot]);
-  if (samples.every((value) => Object.is(convert(value), value))) return 'value';
-  if (samples.every((value) => convert(value) === (value == null ? value : String(value)))) return 'string';
-  throw new Error(
-    `portable query ${definition.name}: value ${slot} is converted in a way plain data cannot say`,
-  );
 }
 
 function inspectParams(params: readonly unknown[]): string {

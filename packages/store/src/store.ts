@@ -3,7 +3,7 @@
 // the unit of work: they write INSERT … ON CONFLICT DO UPDATE through the EntityManager's Kysely
 // instance with bound parameters (see kysely-db.ts); saveEpoch and beginEpoch use those queries
 // compiled once and run them on the native driver (see hot-queries.ts, precompiled.ts). Reads use
-// em.find; the outbox's reads are Kysely queries shared with the outbox reader (outbox-queries.ts).
+// em.find; the outbox's reads are Kysely queries (outbox-queries.ts).
 import {
   ForeignKeyConstraintViolationException,
   type MikroORM,
@@ -32,7 +32,6 @@ import {
 } from './number-codec.ts';
 import {
   blockQuery,
-  compileOutboxReaderPlan,
   dueJobsQuery,
   mirrorStateQuery,
   nextDueQuery,
@@ -41,7 +40,6 @@ import {
   statusHeadsQuery,
 } from './outbox-queries.ts';
 import { mirrorStateOf, outboxLimit, outboxStatuses, peekItems } from './outbox-rows.ts';
-import type { OutboxReaderPlan } from './portable-query.ts';
 import {
   type HotPathExecutor,
   openSqliteOrm,
@@ -368,7 +366,6 @@ class OrmStore implements Store {
   readonly #orm: MikroORM;
   readonly #hot: HotQueries;
   readonly #exec: HotPathExecutor;
-  #readerPlan: OutboxReaderPlan | undefined;
   readonly #committed = new CommitSignal();
   /** Transactions that appended to the feed: their commit wakes the readers. */
   readonly #appended = new WeakSet<StoreTransaction>();
@@ -1166,11 +1163,6 @@ class OrmStore implements Store {
   async getMirrorState(jobId: string): Promise<MirrorState | undefined> {
     const row = await mirrorStateQuery(this.#kysely(), { jobId }).executeTakeFirst();
     return row ? mirrorStateOf(row) : undefined;
-  }
-
-  outboxReaderPlan(): OutboxReaderPlan {
-    this.#readerPlan ??= compileOutboxReaderPlan(this.#orm);
-    return this.#readerPlan;
   }
 
   async saveMirrorState(jobId: string, state: MirrorState): Promise<void> {

@@ -1,5 +1,4 @@
 // The public types of the store. Records are plain objects: no ORM entity leaves the package.
-import type { OutboxReaderPlan } from './portable-query.ts';
 
 /** Where a job is in its life. */
 export type JobStatus = 'running' | 'completed' | 'failed' | 'cancelled';
@@ -597,12 +596,6 @@ export interface Store {
     build: (job: JobSnapshot) => { before: OutboxItemInput[]; blockKind: string; after: OutboxItemInput[] },
     nowMs: number,
   ): Promise<{ dropped: number; queued: number; job: JobRecord }>;
-  /**
-   * The outbox's read queries compiled into plain data, for {@link OutboxReads} on a connection of its
-   * own without MikroORM (`openOutboxReader` of `@training-callbacks/store/outbox-reader`, e.g. in a
-   * worker thread). Compiled on the first call and self-checked against the query builders.
-   */
-  outboxReaderPlan(): OutboxReaderPlan;
 
   // The change feed (see ChangeKind): what the watch streams read. Every write above appends to it in
   // its own transaction, so the feed and the data never disagree.
@@ -655,9 +648,3 @@ export interface Store {
   probeWrite(): Promise<void>;
   close(): Promise<void>;
 }
-
-/** The outbox's reads: what a consumer of the outbox reads, from the store or an outbox reader. */
-export type OutboxReads = Pick<
-  Store,
-  'outboxDueJobs' | 'peekOutbox' | 'outboxNextDueAtMs' | 'outboxStatus' | 'getMirrorState'
->;

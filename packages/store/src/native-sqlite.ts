@@ -1,5 +1,5 @@
 // The better-sqlite3 of MikroORM's SQLite driver, for the few places that talk to SQLite without
-// MikroORM (the outbox reader, the start-up checks, the database lock). Imports nothing heavy.
+// MikroORM (the start-up checks, the integrity check thread, the database lock). Imports nothing heavy.
 import { createRequire } from 'node:module';
 
 /** The part of better-sqlite3's `Database` used without MikroORM. */

@@ -2,7 +2,7 @@
 // and the `liveness` / `readiness` gRPC health names — against the real sidecar process.
 import { credentials, loadPackageDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { createClient } from '@training-callbacks/grpc-adapter';
+import { createClient, Status } from '@training-callbacks/grpc-adapter';
 import { TaskType, TrainingCallbacks, TrainingOutcome } from '@training-callbacks/proto';
 import { startSidecarProcess } from '@training-callbacks/sidecar/testing';
 import { protoPath as healthProto } from 'grpc-health-check';
@@ -94,6 +94,48 @@ it('serves /metrics with RPC, ingest, rejection, job, outbox and database series
   expect(value('training_callbacks_process_resident_memory_bytes')).toBeGreaterThan(10_000_000);
   // Low cardinality: no label anywhere carries a job id.
   for (const s of series) expect(Object.values(s.labels)).not.toContain('m-1');
+  client.close();
+});
+
+it('counts running handlers in rpc_handlers_in_flight, also a cancelled stream until its handler has finished', async () => {
+  await using sidecar = await startSidecarProcess({ args: ['--quiet'] });
+  const client = createClient(TrainingCallbacks, sidecar.address);
+  await client.beginTraining({ jobId: 'f-1', taskType: TaskType.IMAGE_CLASSIFICATION });
+  const inFlight = async (method: string) =>
+    sample(
+      parsePrometheusText(await (await fetch(`http://${sidecar.httpAddress}/metrics`)).text()),
+      'training_callbacks_rpc_handlers_in_flight',
+      { service: 'trainingcallbacks.v1.TrainingCallbacks', method },
+    );
+  const until = async (method: string, value: number) => {
+    for (const deadline = Date.now() + 10_000; (await inFlight(method)) !== value; ) {
+      if (Date.now() > deadline) throw new Error(`${method} in flight stays ${await inFlight(method)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  expect(await inFlight('ReportBatchMetrics')).toBe(0);
+  expect(await inFlight('BeginTraining')).toBe(0); // its call has finished
+
+  // A stream whose client holds it open: its handler runs (waits for more) until the client ends it.
+  async function* heldOpen(release: Promise<void>) {
+    yield { jobId: 'f-1', blocks: [{ epoch: 0, names: ['loss'], steps: [1n], values: [0.5] }] };
+    await release;
+  }
+  const { promise: ended, resolve: end } = Promise.withResolvers<void>();
+  const answer = client.reportBatchMetrics(heldOpen(ended));
+  await until('ReportBatchMetrics', 1);
+  end();
+  expect((await answer).acceptedPoints).toBe(1n);
+  await until('ReportBatchMetrics', 0);
+
+  // A cancelled stream counts until its handler has seen the cancel and returned.
+  const abort = new AbortController();
+  const never = new Promise<void>(() => {});
+  const cancelled = client.reportBatchMetrics(heldOpen(never), { signal: abort.signal });
+  await until('ReportBatchMetrics', 1);
+  abort.abort();
+  await expect(cancelled).rejects.toMatchObject({ code: Status.CANCELLED });
+  await until('ReportBatchMetrics', 0);
   client.close();
 });
 

@@ -2,6 +2,8 @@
 // a job id, a metric name or a message; every label has a small fixed set of values. Counters are
 // bumped where the event happens (the RPC interceptor, the handlers, the MLflow thread's batches);
 // store-wide gauges (jobs by status, outbox depth) are read from the database when scraped.
+
+import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import {
   ServerInterceptingCall,
   type ServerInterceptingCallInterface,
@@ -9,6 +11,7 @@ import {
   ServerListenerBuilder,
   status as Status,
 } from '@grpc/grpc-js';
+import type { ServiceHandlers } from '@training-callbacks/grpc-adapter';
 import type { MlflowRequestOutcome } from '@training-callbacks/mlflow-bridge';
 import type { ClientLossesRecord, OperationalCounts, Store } from '@training-callbacks/store';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
@@ -31,6 +34,15 @@ export interface SidecarMetrics {
   readonly registry: Registry;
   /** Counts and times every gRPC call (all services) by method and status code. */
   readonly rpcInterceptor: ServerInterceptor;
+  /**
+   * `handlers` wrapped so that `rpc_handlers_in_flight` counts each call from its handler being called
+   * until the handler has finished. Unlike the status the interceptor sees, this outlives a client's
+   * cancel: a cut stream's handler may still commit what it read (see ReportBatchMetrics' proto).
+   */
+  countHandlersInFlight<T extends GenServiceMethods>(
+    service: GenService<T>,
+    handlers: ServiceHandlers<T>,
+  ): ServiceHandlers<T>;
   epochIngested(): void;
   batchPointsIngested(points: number): void;
   metricsRejected(source: 'epoch' | 'batch', reason: RejectionReason, count: number): void;
@@ -66,6 +78,14 @@ export function createSidecarMetrics(): SidecarMetrics {
     help: 'Time from a gRPC call arriving to its status being sent, by service and method',
     labelNames: ['service', 'method'] as const,
     buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const handlersInFlight = new Gauge({
+    name: `${PREFIX}rpc_handlers_in_flight`,
+    help:
+      'Handlers running now, by service and method: from the handler being called until it has finished, ' +
+      'also after its client cancelled (a server stream counts from its first read)',
+    labelNames: ['service', 'method'] as const,
     registers: [registry],
   });
   const epochs = new Counter({
@@ -209,6 +229,36 @@ export function createSidecarMetrics(): SidecarMetrics {
   return {
     registry,
     rpcInterceptor,
+    countHandlersInFlight<T extends GenServiceMethods>(service: GenService<T>, handlers: ServiceHandlers<T>) {
+      const wrapped: Record<string, unknown> = {};
+      for (const method of service.methods) {
+        const byName = handlers as unknown as Record<string, (...args: unknown[]) => unknown>;
+        const handler = byName[method.localName]!;
+        // One child per method, made now: the series reads 0 before the first call, and each call
+        // costs an increment, not a label lookup.
+        const gauge = handlersInFlight.labels({ service: service.typeName, method: method.name });
+        gauge.set(0);
+        wrapped[method.localName] =
+          method.methodKind === 'server_streaming'
+            ? async function* (...args: unknown[]) {
+                gauge.inc();
+                try {
+                  yield* handler(...args) as AsyncIterable<unknown>;
+                } finally {
+                  gauge.dec();
+                }
+              }
+            : async (...args: unknown[]) => {
+                gauge.inc(); // before the handler's first await: at once when the call starts
+                try {
+                  return await (handler(...args) as Promise<unknown>);
+                } finally {
+                  gauge.dec();
+                }
+              };
+      }
+      return wrapped as ServiceHandlers<T>;
+    },
     epochIngested: () => epochs.inc(),
     batchPointsIngested: (points) => batchPoints.inc(points),
     metricsRejected: (source, reason, count) => rejected.inc({ source, reason }, count),

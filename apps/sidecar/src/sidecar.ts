@@ -196,7 +196,7 @@ export async function startSidecar(
     // Leases extended, visible trainers watched, the sweeper running, before the first call.
     await verdicts.start();
     const running = verdicts;
-    const handlers = service.handlers;
+    const handlers = metrics.countHandlersInFlight(TrainingCallbacks, service.handlers);
     const errorEdge = {
       mapError: createFailureMapper({
         dbPath: config.dbPath,

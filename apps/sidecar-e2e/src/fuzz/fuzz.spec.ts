@@ -160,7 +160,8 @@ it(`answers ${CASES} hostile calls over every RPC without INTERNAL, stays SERVIN
     `fuzz: ${CASES} generated cases (${runner.cases} judged calls) in ${seconds} s, seed ${SEED}: ` +
       `${internal} INTERNAL, ${findings.length} distinct findings, ${runner.watch.digests} full database digest comparisons\n` +
       `fuzz: per RPC: ${perRpc.join(', ')}\n` +
-      `fuzz: cut batch streams stored whole before their cancel arrived (allowed by the proto): ${runner.cutStreamsStored}\n` +
+      `fuzz: cut streams judged after their handler finished: ${[...runner.cutCalls].map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}; ` +
+      `stored whole before their cancel arrived (allowed): ${[...runner.cutStreamsStored].map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}\n` +
       `fuzz: seconds per RPC's cases: ${[...spent].map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}`).join(', ')}\n` +
       `fuzz: generators off for known-open findings: ${Object.keys(KNOWN_OPEN).join(', ') || 'none'}`,
   );

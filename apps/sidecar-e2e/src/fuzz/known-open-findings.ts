@@ -31,15 +31,7 @@ export type GeneratorId = keyof typeof GENERATORS;
  * Findings that are open, by generator: who fixes them. Keep this list short and shrinking; each
  * entry names the owner so the line can be deleted the moment the fix is on main.
  */
-export const KNOWN_OPEN: Partial<Record<GeneratorId, string>> = {
-  // A grpc-js client's cancel ends its side of the stream (END_STREAM) before it resets it
-  // (RST_STREAM), so the sidecar may read a complete stream and commit it before the cancel arrives.
-  // The proto allows that (see ReportBatchMetrics) and the judge accepts it for the cut case itself
-  // (runner.ts, cutStreamsStored). Open: the commit can also land after the judge has looked, and is
-  // then blamed on the next case ("a read changed the database": seen once in 2,500 cases). The judge
-  // must wait for the cut call's handler to finish (e.g. an in-flight calls gauge on /metrics).
-  cutStreams: 'issue 8, point 10: the fuzz judge waits for a cut call to finish (next session)',
-};
+export const KNOWN_OPEN: Partial<Record<GeneratorId, string>> = {};
 
 /** Whether a generator runs in this run. */
 export function generatorOn(id: GeneratorId): boolean {

@@ -32,7 +32,7 @@ import {
 import type { SidecarProcess } from '@training-callbacks/sidecar/testing';
 import type { BatchBlockCase, Mutation } from './arbitraries.ts';
 import { DatabaseWatch, listFiles } from './digest.ts';
-import { healthStatus, type Outcome, RawClient } from './wire.ts';
+import { handlersInFlight, healthStatus, type Outcome, RawClient } from './wire.ts';
 
 type Methods = typeof TrainingCallbacks.method;
 export type MethodName = keyof Methods;
@@ -43,6 +43,8 @@ type ReqInit<M extends MethodName> = MessageInitShape<Methods[M]['input']>;
 /** Statuses that are never a proper answer to any input. */
 const BUG_STATUSES = new Set(['INTERNAL', 'UNKNOWN', 'DATA_LOSS', 'UNIMPLEMENTED', 'DEADLINE_EXCEEDED']);
 const HEALTH_EVERY = 25;
+/** How long a cut call's handler may take to finish after the cancel (the calls' own deadline). */
+const CUT_HANDLER_WAIT_MS = 15_000;
 
 export interface Finding {
   readonly rpc: string;
@@ -138,8 +140,10 @@ export class FuzzRunner {
   readonly counts = new Map<string, number>();
   readonly #findings = new Map<string, { finding: Omit<Finding, 'count'>; count: number }>();
   #cases = 0;
-  /** Cut ReportBatchMetrics streams the sidecar had read to their end and stored before the cancel. */
-  cutStreamsStored = 0;
+  /** Cut (client-cancelled) stream calls judged, by RPC. */
+  readonly cutCalls = new Map<string, number>();
+  /** Cut streams the sidecar had read to their end and stored before the cancel arrived, by RPC. */
+  readonly cutStreamsStored = new Map<string, number>();
   #freshEpoch = 1_000_000;
   readonly #onFinding: (f: Finding) => void;
 
@@ -244,15 +248,19 @@ export class FuzzRunner {
       this.#find(name, 'undecodable request answered OK', 'OK', input);
     }
     if (!outcome.ok || !opts.write) {
-      // For a cut stream, make sure the sidecar has seen the cancellation before looking.
-      if (opts.cut) await healthStatus(this.client);
+      if (opts.cut) await this.#cutCallFinished(name, input);
       const changed = this.watch.unchanged();
-      if (changed && opts.cut && opts.write && !outcome.ok && outcome.codeName === 'CANCELLED') {
+      const storedBeforeCancel =
+        changed !== undefined && opts.cut && opts.write && !outcome.ok && outcome.codeName === 'CANCELLED';
+      if (storedBeforeCancel) {
         // The client cancelled after its last message; grpc-js sends END_STREAM before RST_STREAM, so the
-        // sidecar may have read a complete stream and committed it before the cancel arrived. The proto
-        // allows exactly that ("like an acknowledgement lost on the way; resending stores nothing
-        // twice", which the batchResend generator checks): counted, not a finding.
-        this.cutStreamsStored++;
+        // sidecar may have read a complete stream (a batch stream's prefix, or an upload whose header and
+        // content agree) and committed it before the cancel arrived. The proto allows exactly that for
+        // ReportBatchMetrics ("like an acknowledgement lost on the way; resending stores nothing twice",
+        // which the batchResend generator checks), and the server adapter documents it for every client
+        // stream (grpc-adapter's decodedStream): counted, and judged as an accepted call.
+        this.cutStreamsStored.set(name, (this.cutStreamsStored.get(name) ?? 0) + 1);
+        if (files !== undefined) this.#checkAcceptedFiles(name, files, input);
       } else if (changed)
         this.#find(
           name,
@@ -260,7 +268,7 @@ export class FuzzRunner {
           changed,
           input,
         );
-      if (files !== undefined && !(await this.#filesReturnTo(files, opts.cut ? 10_000 : 0))) {
+      if (!storedBeforeCancel && files !== undefined && this.#files().join('\n') !== files.join('\n')) {
         const was = new Set(files);
         const left = this.#files().filter((f) => !was.has(f));
         this.#find(
@@ -273,16 +281,7 @@ export class FuzzRunner {
     } else {
       this.watch.end();
       if (!this.watch.sameFile()) this.#find(name, 'the database file was replaced', 'OK', input);
-      if (files !== undefined) {
-        // An accepted artifact call writes inside the artifact store only.
-        const after = this.#files();
-        const was = new Set(files);
-        const now = new Set(after);
-        const changed = [...after.filter((f) => !was.has(f)), ...files.filter((f) => !now.has(f))];
-        const outside = changed.filter((f) => !f.startsWith(`artifacts${path.sep}`));
-        if (outside.length > 0)
-          this.#find(name, 'an accepted call wrote outside the artifact store', show(outside, 200), input);
-      }
+      if (files !== undefined) this.#checkAcceptedFiles(name, files, input);
     }
     await this.#alive(name, input);
     if (!outcome.ok) return undefined;
@@ -291,15 +290,45 @@ export class FuzzRunner {
     return response;
   }
 
+  /** An accepted artifact call writes inside the artifact store only (`files`: as before the call). */
+  #checkAcceptedFiles(name: MethodName, files: string[], input: unknown): void {
+    const after = this.#files();
+    const was = new Set(files);
+    const now = new Set(after);
+    const changed = [...after.filter((f) => !was.has(f)), ...files.filter((f) => !now.has(f))];
+    const outside = changed.filter((f) => !f.startsWith(`artifacts${path.sep}`));
+    if (outside.length > 0)
+      this.#find(name, 'an accepted call wrote outside the artifact store', show(outside, 200), input);
+  }
+
   /**
-   * Whether the files are (again) as listed: at once, or within `graceMs` — a cut stream's handler
-   * removes its partial file after it has seen the cancellation, which the client does not wait for.
+   * Waits until the handler of a cut (client-cancelled) call has finished. The client's cancel ends its
+   * own call at once, but the sidecar's handler may still be reading the stream, committing what it read
+   * (allowed: see ReportBatchMetrics), or removing an upload's staging file; judged earlier, that work
+   * would land after the look and be blamed on the next case. First a health call on the same channel:
+   * its answer comes after the sidecar processed every frame sent before it — the cut call's headers
+   * too, so its handler has started by then if it ever will (grpc-js calls it synchronously on the
+   * HTTP/2 stream's arrival). Then the sidecar's own count of running handlers, until it is 0 (cases
+   * run one at a time, so no other handler of this method runs).
    */
-  async #filesReturnTo(files: string[], graceMs: number): Promise<boolean> {
-    const expected = files.join('\n');
-    for (const until = Date.now() + graceMs; ; await new Promise((r) => setTimeout(r, 20))) {
-      if (this.#files().join('\n') === expected) return true;
-      if (Date.now() >= until) return false;
+  async #cutCallFinished(name: MethodName, input: unknown): Promise<void> {
+    this.cutCalls.set(name, (this.cutCalls.get(name) ?? 0) + 1);
+    await healthStatus(this.client);
+    const method = TrainingCallbacks.method[name].name;
+    const httpAddress = this.sidecar.httpAddress;
+    if (httpAddress === undefined) throw new Error('the fuzz sidecar needs its HTTP listener (/metrics)');
+    for (const until = Date.now() + CUT_HANDLER_WAIT_MS; ; await new Promise((r) => setTimeout(r, 5))) {
+      const running = await handlersInFlight(httpAddress, TrainingCallbacks.typeName, method);
+      if (running === 0) return;
+      if (Date.now() >= until) {
+        this.#find(
+          name,
+          `a cut call's handler is still running ${CUT_HANDLER_WAIT_MS / 1000} s after the cancel`,
+          `${running} in flight`,
+          input,
+        );
+        return;
+      }
     }
   }
 

@@ -3,6 +3,7 @@
 // produce) and decodes the answers itself. One home for every call the suite makes on the wire.
 import { Client, credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { cancelCall } from '@training-callbacks/grpc-adapter';
+import { parsePrometheusText, sample } from '../prometheus-text.ts';
 
 /** What one call came back with: the response bytes, or the status the sidecar (or the channel) gave. */
 export type Outcome =
@@ -126,4 +127,18 @@ export async function healthStatus(client: RawClient, service = ''): Promise<num
   if (!answer.ok) return `${answer.codeName}: ${answer.message}`;
   // HealthCheckResponse{status = 1}: tag 0x08, varint; an empty message is status 0 (UNKNOWN).
   return answer.bytes.length >= 2 && answer.bytes[0] === 0x08 ? answer.bytes[1]! : 0;
+}
+
+/**
+ * How many handlers of `service`/`method` are running in the sidecar now, from its /metrics on the
+ * HTTP listener at `httpAddress` (rpc_handlers_in_flight: a handler counts until it has finished, also
+ * after its client cancelled).
+ */
+export async function handlersInFlight(
+  httpAddress: string,
+  service: string,
+  method: string,
+): Promise<number> {
+  const text = await (await fetch(`http://${httpAddress}/metrics`)).text();
+  return sample(parsePrometheusText(text), 'training_callbacks_rpc_handlers_in_flight', { service, method });
 }

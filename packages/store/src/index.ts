@@ -17,6 +17,7 @@ export type {
   ClientLossesRecord,
   CustomMetricDefinition,
   EndCause,
+  EndingJob,
   EndJobInput,
   EpochPage,
   EpochRecord,

@@ -195,6 +195,180 @@ describe('jobs', () => {
     await expect(a.saveEpoch({ ...epoch(0), jobId: 'nope' })).rejects.toMatchObject({ kind: 'not_found' });
   });
 
+  it('ends a job once: a second end, from another store, is refused with ended and changes nothing', async () => {
+    const a = await openTestStore();
+    const b = await openTestStore();
+    await a.createOrGetJob(newJob('job-once'));
+    const end = (status: 'completed' | 'failed', errorMessage = '') => ({
+      jobId: 'job-once',
+      status,
+      finalMetrics: {},
+      errorMessage,
+      endedAt: new Date(),
+    });
+    await a.endJob(end('completed'));
+    await expect(b.endJob(end('failed', 'late'))).rejects.toMatchObject({
+      kind: 'ended',
+      message: expect.stringMatching(/already ended \(completed\)/),
+    });
+    await expect(a.endJob(end('completed'))).rejects.toMatchObject({ kind: 'ended' });
+    expect(await b.getJob('job-once')).toMatchObject({ status: 'completed', errorMessage: '' });
+    expect(
+      inspect("SELECT count(*) AS n FROM store_change WHERE job_id = ? AND kind = 'job'", 'job-once'),
+    ).toEqual([{ n: 2 }]);
+  });
+
+  it('ends a job from what the database holds when it ends: best value, losses, last epoch', async () => {
+    const a = await openTestStore();
+    const b = await openTestStore();
+    await a.createOrGetJob(newJob('job-f', { startEpoch: 2 }));
+    // Epochs stored through the other store: the ending one never saw them.
+    for (const [epoch, accuracy] of [
+      [2, 0.5],
+      [3, 0.75],
+      [4, 0.625],
+    ] as const) {
+      await b.saveEpoch({
+        jobId: 'job-f',
+        epoch,
+        metrics: { accuracy },
+        columns: { accuracy },
+        timestamp: new Date(),
+        best: { epoch: 3, value: 0.75 },
+      });
+    }
+    const seen: unknown[] = [];
+    const ended = await a.endJob({
+      jobId: 'job-f',
+      status: 'completed',
+      finalMetrics: { loss: 0.1 },
+      errorMessage: '',
+      endedAt: new Date(),
+      clientLosses: (stored) => {
+        seen.push(stored);
+        return { droppedPoints: 1, refusedPoints: 0, failedWrites: 0, reasons: ['full'] };
+      },
+      outbox: (job) => {
+        seen.push(job);
+        return [{ kind: 'job_ended', payload: { step: job.lastEpoch } }];
+      },
+    });
+    expect(ended).toMatchObject({
+      finalPrimaryValue: 0.75,
+      finalAccuracy: 0.75,
+      clientLosses: { droppedPoints: 1 },
+    });
+    expect(seen).toEqual([{ startEpoch: 2, lastEpoch: 4 }, undefined]);
+    expect(inspect('SELECT payload FROM outbox_item WHERE job_id = ?', 'job-f')).toEqual([
+      { payload: JSON.stringify({ step: 4 }) },
+    ]);
+    // A resumed job's earlier losses are what the next end adds to.
+    await b.reopenJob('job-f', { startEpoch: 5, from: { status: 'completed', endCause: 'reported' } });
+    const again = await a.endJob({
+      jobId: 'job-f',
+      status: 'failed',
+      finalMetrics: {},
+      finalPrimaryValue: 0.5,
+      errorMessage: 'OOM',
+      endedAt: new Date(),
+      clientLosses: (stored) => stored && { ...stored, droppedPoints: stored.droppedPoints + 2 },
+      outbox: (job) => [{ kind: 'job_ended', payload: job }],
+    });
+    expect(again).toMatchObject({
+      finalPrimaryValue: 0.5,
+      finalAccuracy: 0.75,
+      clientLosses: { droppedPoints: 3 },
+    });
+    expect(inspect('SELECT payload FROM outbox_item WHERE job_id = ? ORDER BY id', 'job-f').at(-1)).toEqual({
+      payload: JSON.stringify({ startEpoch: 5, lastEpoch: 4 }),
+    });
+  });
+
+  it('refuses batch blocks and artifacts for a job another store ended, inside the write', async () => {
+    const a = await openTestStore();
+    const b = await openTestStore();
+    await a.createOrGetJob(newJob('job-w'));
+    const artifact = (path: string) => ({
+      artifactPath: path,
+      sizeBytes: 1,
+      sha256: '0'.repeat(64),
+      sourcePath: '/tmp/x',
+      storedPath: `/store/${path}`,
+      loggedAt: new Date(),
+    });
+    await a.appendBatchBlocks('job-w', [block(0, ['loss'], 0n, 2)], { outboxKind: 'batch_metrics' });
+    await a.putArtifacts('job-w', [artifact('a.txt')], { outbox: [{ kind: 'artifact', payload: {} }] });
+    await b.endJob({
+      jobId: 'job-w',
+      status: 'cancelled',
+      finalMetrics: {},
+      errorMessage: '',
+      endedAt: new Date(),
+    });
+    await expect(
+      a.appendBatchBlocks('job-w', [block(0, ['loss'], 2n, 2)], {
+        outboxKind: 'batch_metrics',
+        outbox: [{ kind: 'metric_sources', payload: {} }],
+      }),
+    ).rejects.toMatchObject({ kind: 'ended', message: expect.stringMatching(/has ended \(cancelled\)/) });
+    await expect(a.putArtifacts('job-w', [artifact('b.txt')])).rejects.toMatchObject({ kind: 'ended' });
+    expect(inspect('SELECT first_step FROM batch_metric_block WHERE job_id = ?', 'job-w')).toEqual([
+      { first_step: 0 },
+    ]);
+    expect(inspect('SELECT artifact_path FROM artifact WHERE job_id = ?', 'job-w')).toEqual([
+      { artifact_path: 'a.txt' },
+    ]);
+    expect(inspect('SELECT kind FROM outbox_item WHERE job_id = ? ORDER BY id', 'job-w')).toEqual([
+      { kind: 'batch_metrics' },
+      { kind: 'artifact' },
+    ]);
+    await expect(a.appendBatchBlocks('nope', [block(0, ['loss'], 0n, 1)])).rejects.toMatchObject({
+      kind: 'not_found',
+    });
+    await expect(a.putArtifacts('nope', [artifact('a.txt')])).rejects.toMatchObject({ kind: 'not_found' });
+  });
+
+  it('resumes a job only from the state the caller decided on', async () => {
+    const a = await openTestStore();
+    const b = await openTestStore();
+    await a.createOrGetJob(newJob('job-s'));
+    const failed = await a.endJob({
+      jobId: 'job-s',
+      status: 'failed',
+      finalMetrics: {},
+      errorMessage: 'x',
+      endedAt: new Date(),
+    });
+    // Both read it failed; b resumes it first, so a's decision (made on "failed") no longer holds.
+    await b.reopenJob('job-s', { startEpoch: 3, from: failed });
+    await expect(
+      a.reopenJob('job-s', { startEpoch: 1, from: failed, outbox: [{ kind: 'job_begun', payload: {} }] }),
+    ).rejects.toMatchObject({
+      kind: 'conflict',
+      message: expect.stringMatching(/changed meanwhile \(failed → running\)/),
+    });
+    expect(await a.getJob('job-s')).toMatchObject({ status: 'running', startEpoch: 3 });
+    expect(inspect('SELECT count(*) AS n FROM outbox_item WHERE job_id = ?', 'job-s')).toEqual([{ n: 0 }]);
+    // Decided again on the job as it is now (running), the resume goes through.
+    const now = (await a.getJob('job-s'))!;
+    expect(await a.reopenJob('job-s', { startEpoch: 1, from: now })).toMatchObject({
+      status: 'running',
+      startEpoch: 1,
+    });
+    // A resume decided on "running" does not undo an end that came in between.
+    await b.endJob({
+      jobId: 'job-s',
+      status: 'completed',
+      finalMetrics: {},
+      errorMessage: '',
+      endedAt: new Date(),
+    });
+    await expect(a.reopenJob('job-s', { startEpoch: 2, from: now })).rejects.toMatchObject({
+      kind: 'conflict',
+    });
+    expect(await b.getJob('job-s')).toMatchObject({ status: 'completed' });
+  });
+
   it('reopens a job: new start epoch and configs, running again, endedAt cleared', async () => {
     let store = await openTestStore();
     await store.createOrGetJob(newJob('job-r'));
@@ -273,8 +447,9 @@ describe('jobs', () => {
     });
     expect(row!.final_primary_value).toBeNull();
 
+    await store.createOrGetJob(newJob('job-e2'));
     const finite = await store.endJob({
-      jobId: 'job-e',
+      jobId: 'job-e2',
       status: 'cancelled',
       finalMetrics: { accuracy: 0.5 },
       finalPrimaryValue: 0.5,

@@ -9,7 +9,7 @@ import {
   type MikroORM,
   UniqueConstraintViolationException,
 } from '@mikro-orm/core';
-import type { EntityManager } from '@mikro-orm/sql';
+import { type EntityManager, SqlitePlatform } from '@mikro-orm/sql';
 import { planBatchWrite, stepBounds } from './batch-points.ts';
 import { CommitSignal, changeRows } from './change-feed.ts';
 import { Artifact, BatchMetricBlock, TrainingJob, TrainingMetric } from './entities.ts';
@@ -141,6 +141,11 @@ function jobEnded(jobId: string, status: string): StoreError {
     `job ${JSON.stringify(jobId)} has ended (${status}); reports after the end are refused — ` +
       'call BeginTraining again to resume a failed or cancelled job, or use a new job id',
   );
+}
+
+/** An end for a job that is no longer running (another end, or a verdict, came first). */
+function alreadyEnded(jobId: string, status: string): StoreError {
+  return new StoreError('ended', `job ${JSON.stringify(jobId)} already ended (${status}); a job ends once`);
 }
 
 /** A non-finite value of a nullable double column is NULL; the JSON entry `name` keeps the truth. */
@@ -369,11 +374,17 @@ class OrmStore implements Store {
   readonly #committed = new CommitSignal();
   /** Transactions that appended to the feed: their commit wakes the readers. */
   readonly #appended = new WeakSet<StoreTransaction>();
+  /**
+   * Whether the database locks rows (`SELECT … FOR SHARE / FOR UPDATE`). SQLite has no row locks and
+   * needs none: every transaction is BEGIN IMMEDIATE and holds the database's write lock throughout.
+   */
+  readonly #rowLocks: boolean;
 
   constructor(orm: MikroORM, hot: HotQueries, exec: HotPathExecutor) {
     this.#orm = orm;
     this.#hot = hot;
     this.#exec = exec;
+    this.#rowLocks = !(orm.em.getPlatform() instanceof SqlitePlatform);
   }
 
   /** A fresh EntityManager for one call. */
@@ -420,6 +431,30 @@ class OrmStore implements Store {
     }
   }
 
+  /**
+   * The job's row as it is inside `trx`, locked until `trx` ends: `share` for writes that add to a
+   * running job (batch blocks, artifacts: they may run side by side, but an end or resume waits for
+   * them, and they for it), `update` for writes that change the job's state (end, resume, re-mirror).
+   * This read, not any sidecar's memory, decides whether the job runs: a report racing the job's end
+   * on another sidecar commits before the end or is refused. NOT_FOUND for an unknown job.
+   */
+  async #lockJob(trx: StoreTransaction, jobId: string, mode: 'share' | 'update') {
+    const row = await trx
+      .selectFrom('TrainingJob')
+      .select(['status', 'endCause', 'bestValue', 'primaryMetric', 'startEpoch', 'clientLosses'])
+      .where('jobId', '=', jobId)
+      .$if(this.#rowLocks, (q) => (mode === 'share' ? q.forShare() : q.forUpdate()))
+      .executeTakeFirst();
+    if (!row) throw notFound(jobId);
+    return row;
+  }
+
+  /** {@link #lockJob} for a report: `ended` unless the job runs. */
+  async #lockRunningJob(trx: StoreTransaction, jobId: string): Promise<void> {
+    const { status } = await this.#lockJob(trx, jobId, 'share');
+    if (status !== 'running') throw jobEnded(jobId, status);
+  }
+
   async #readJob(jobId: string): Promise<JobRecord> {
     return toJobRecord(await this.#em().findOneOrFail(TrainingJob, { jobId }));
   }
@@ -429,14 +464,9 @@ class OrmStore implements Store {
     options: OutboxWrite = {},
   ): Promise<{ job: JobRecord; created: boolean }> {
     const created = await this.#transaction(job.jobId, async (trx) => {
-      const existing = await trx
-        .selectFrom('TrainingJob')
-        .select('jobId')
-        .where('jobId', '=', job.jobId)
-        .executeTakeFirst();
-      if (existing) return false;
       const now = new Date();
-      await trx
+      // ON CONFLICT DO NOTHING: two sidecars creating the same job at once both answer; one creates it.
+      const inserted = await trx
         .insertInto('TrainingJob')
         .values({
           jobId: job.jobId,
@@ -473,7 +503,9 @@ class OrmStore implements Store {
             ? leaseColumns(now.getTime(), job.leaseMs)
             : { lastSeenAtMs: null, leaseExpiresAtMs: null }),
         })
-        .execute();
+        .onConflict((oc) => oc.column('jobId').doNothing())
+        .executeTakeFirst();
+      if (!inserted.numInsertedOrUpdatedRows) return false;
       await this.#appendChanges(trx, job.jobId, 'job');
       if (options.outbox?.length)
         await trx
@@ -487,6 +519,16 @@ class OrmStore implements Store {
 
   async reopenJob(jobId: string, changes: ReopenJobChanges): Promise<JobRecord> {
     await this.#transaction(jobId, async (trx) => {
+      const job = await this.#lockJob(trx, jobId, 'update');
+      const from = changes.from;
+      // The caller decided on the job as it read it: if another sidecar changed its state since (an
+      // end, a verdict, another resume), the decision may not hold, so nothing is written.
+      if (from && (job.status !== from.status || job.endCause !== (from.endCause ?? ''))) {
+        throw new StoreError(
+          'conflict',
+          `job ${JSON.stringify(jobId)} changed meanwhile (${from.status} → ${job.status}); read it again`,
+        );
+      }
       const result = await trx
         .updateTable('TrainingJob')
         .set({
@@ -647,7 +689,7 @@ class OrmStore implements Store {
   async appendBatchBlocks(
     jobId: string,
     blocks: readonly BatchBlock[],
-    options: { outboxKind?: string; receivedAtMs?: number } = {},
+    options: { outboxKind?: string; outbox?: readonly OutboxItemInput[]; receivedAtMs?: number } = {},
   ): Promise<BatchAppendResult> {
     for (const block of blocks) checkBlock(block);
     const incoming = blocks.filter((block) => block.steps.length > 0);
@@ -663,6 +705,12 @@ class OrmStore implements Store {
       if (max > hi) hi = max;
     }
     await this.#transaction(jobId, async (trx) => {
+      await this.#lockRunningJob(trx, jobId);
+      if (options.outbox?.length)
+        await trx
+          .insertInto('OutboxItem')
+          .values(outboxRows(jobId, options.outbox, Date.now()))
+          .execute();
       // Only blocks whose step range meets the write's can hold its points (see batch-points.ts).
       const overlapping = await trx
         .selectFrom('BatchMetricBlock')
@@ -752,15 +800,29 @@ class OrmStore implements Store {
   async endJob(input: EndJobInput): Promise<JobRecord> {
     const { jobId } = input;
     await this.#transaction(jobId, async (trx) => {
+      // Conditional on the job running, read under the row's lock: of two ends racing on two
+      // sidecars, one ends the job and the other meets `ended` (the caller decides what to answer).
+      const job = await this.#lockJob(trx, jobId, 'update');
+      if (job.status !== 'running') throw alreadyEnded(jobId, job.status);
+      const best = job.bestValue ?? undefined;
+      const outbox =
+        typeof input.outbox === 'function'
+          ? input.outbox({ startEpoch: job.startEpoch, lastEpoch: await this.#lastEpoch(trx, jobId) })
+          : input.outbox;
       const result = await trx
         .updateTable('TrainingJob')
         .set({
           status: input.status,
           finalMetrics: encodeMetricMap(input.finalMetrics),
-          finalPrimaryValue: finiteOrNull(input.finalPrimaryValue),
-          finalAccuracy: finiteOrNull(input.finalAccuracy),
+          finalPrimaryValue: finiteOrNull(input.finalPrimaryValue ?? best),
+          finalAccuracy: finiteOrNull(
+            input.finalAccuracy ?? (job.primaryMetric === 'accuracy' ? best : undefined),
+          ),
           errorMessage: input.errorMessage,
-          clientLosses: input.clientLosses ?? null,
+          clientLosses:
+            (typeof input.clientLosses === 'function'
+              ? input.clientLosses(job.clientLosses ?? undefined)
+              : input.clientLosses) ?? null,
           endedAt: input.endedAt,
           endCause: 'reported',
           endReason: '',
@@ -768,16 +830,28 @@ class OrmStore implements Store {
           updatedAt: new Date(),
         })
         .where('jobId', '=', jobId)
+        .where('status', '=', 'running')
         .executeTakeFirst();
-      if (result.numUpdatedRows === 0n) throw notFound(jobId);
+      if (result.numUpdatedRows === 0n) throw alreadyEnded(jobId, 'ended meanwhile');
       await this.#appendChanges(trx, jobId, 'job');
-      if (input.outbox?.length)
+      if (outbox?.length)
         await trx
           .insertInto('OutboxItem')
-          .values(outboxRows(jobId, input.outbox, Date.now()))
+          .values(outboxRows(jobId, outbox, Date.now()))
           .execute();
     });
     return this.#readJob(jobId);
+  }
+
+  /** The job's highest reported epoch inside `trx` (undefined: none reported). */
+  async #lastEpoch(trx: StoreTransaction, jobId: string): Promise<number | undefined> {
+    const row = await trx
+      .selectFrom('TrainingMetric')
+      .select((eb) => eb.fn.max('epoch').as('last'))
+      .where('job', '=', jobId)
+      .where('timestamp', 'is not', null)
+      .executeTakeFirst();
+    return row?.last == null ? undefined : Number(row.last);
   }
 
   async renewLease(jobId: string, options: RenewLeaseOptions): Promise<LeaseRenewal> {
@@ -958,6 +1032,7 @@ class OrmStore implements Store {
       loggedAt: artifact.loggedAt,
     }));
     await this.#transaction(jobId, async (trx) => {
+      await this.#lockRunningJob(trx, jobId);
       for (let i = 0; i < rows.length; i += INSERT_CHUNK_ROWS) {
         const stored = await trx
           .insertInto('Artifact')

@@ -229,6 +229,13 @@ export interface ReopenJobChanges {
   leaseMs?: number;
   /** Outbox entries written in the same transaction. */
   outbox?: readonly OutboxItemInput[];
+  /**
+   * The job's state the caller decided on: the resume happens only while the job still has this
+   * status and end cause (read under the row's lock), else StoreError `conflict` and nothing changes —
+   * two BeginTraining racing on two sidecars, or a resume racing an end, cannot both act on a state
+   * one of them has changed. Absent: unconditional.
+   */
+  from?: Pick<JobRecord, 'status' | 'endCause'>;
 }
 
 /** What {@link Store.renewLease} did. */
@@ -390,14 +397,31 @@ export interface EndJobInput {
   jobId: string;
   status: Exclude<JobStatus, 'running'>;
   finalMetrics: Record<string, number>;
+  /** Absent: the job's best value as stored when it ends (read in the end's transaction). */
   finalPrimaryValue?: number;
+  /** Absent: the job's best value when accuracy is its primary metric, else none. */
   finalAccuracy?: number;
   errorMessage: string;
-  /** What the client could not deliver; absent when nothing. */
-  clientLosses?: ClientLossesRecord;
+  /**
+   * What the client could not deliver; absent when nothing. As a function, built from what the job
+   * holds (a resumed job's earlier runs), read in the end's transaction.
+   */
+  clientLosses?:
+    | ClientLossesRecord
+    | ((stored: ClientLossesRecord | undefined) => ClientLossesRecord | undefined);
   endedAt: Date;
-  /** Outbox entries written in the same transaction. */
-  outbox?: readonly OutboxItemInput[];
+  /**
+   * Outbox entries written in the same transaction; as a function, built from the job as the end's
+   * transaction reads it (its start epoch and highest reported epoch, whichever sidecar stored it).
+   */
+  outbox?: readonly OutboxItemInput[] | ((job: EndingJob) => readonly OutboxItemInput[]);
+}
+
+/** What {@link EndJobInput.outbox} is told of the job it ends. */
+export interface EndingJob {
+  startEpoch: number;
+  /** The highest reported epoch; undefined when none was reported. */
+  lastEpoch: number | undefined;
 }
 
 /** A stored artifact. */
@@ -468,7 +492,10 @@ export interface Store {
    * when the job is created.
    */
   createOrGetJob(job: NewJob, options?: OutboxWrite): Promise<{ job: JobRecord; created: boolean }>;
-  /** Resume: sets startEpoch and the given configs, status back to running, endedAt cleared. */
+  /**
+   * Resume: sets startEpoch and the given configs, status back to running, endedAt cleared;
+   * conditional on `changes.from` (StoreError `conflict` when the job changed since it was read).
+   */
   reopenJob(jobId: string, changes: ReopenJobChanges): Promise<JobRecord>;
   getJob(jobId: string): Promise<JobRecord | undefined>;
   /** Newest first (createdAt desc, jobId desc as tiebreak), with an opaque keyset cursor. */
@@ -486,7 +513,8 @@ export interface Store {
    * Stores blocks in one transaction. A point is (name, step) within the job and is stored once:
    * a point sent again with the same value and epoch changes nothing, one with another value or
    * epoch replaces the stored one (last write wins), however the blocks were cut; inside one call
-   * the last occurrence wins. See batch-points.ts.
+   * the last occurrence wins. See batch-points.ts. The job must be running, read under its row's
+   * lock in the same transaction (StoreError `ended` otherwise, nothing stored).
    */
   appendBatchBlocks(
     jobId: string,
@@ -497,6 +525,8 @@ export interface Store {
        * were stored already with the same value get none: they were, or will be, mirrored once.
        */
       outboxKind?: string;
+      /** Outbox entries written in the same transaction, ahead of the blocks' entries. */
+      outbox?: readonly OutboxItemInput[];
       /** When the blocks were received (ms); points stored unchanged keep theirs. Default: now. */
       receivedAtMs?: number;
     },
@@ -506,7 +536,11 @@ export interface Store {
    * them with `page`).
    */
   listBatchBlocks(jobId: string, epoch?: number, page?: BatchBlockPage): Promise<ListedBatchBlock[]>;
-  /** Ends the job: status, final metrics, error message, endedAt; cause 'reported', no lease. */
+  /**
+   * Ends a running job: status, final metrics, error message, endedAt; cause 'reported', no lease.
+   * Conditional, under the job row's lock: a job that is no longer running (ended by another call or
+   * sidecar, or a verdict) is StoreError `ended` and nothing changes; NOT_FOUND for an unknown job.
+   */
   endJob(input: EndJobInput): Promise<JobRecord>;
 
   // Leases and verdicts (docs/verdicts.md). Every change is a conditional UPDATE, so that several
@@ -542,7 +576,7 @@ export interface Store {
   extendLeases(untilMs: number): Promise<number>;
   /** Running jobs whose trainer process is on the kernel `bootId` (to watch, e.g. after a restart). */
   runningTrainers(bootId: string): Promise<Array<{ jobId: string; trainer: TrainerRecord }>>;
-  /** Upserts by artifactPath. */
+  /** Upserts by artifactPath; the job must be running, as for appendBatchBlocks (else `ended`). */
   putArtifacts(jobId: string, artifacts: readonly ArtifactRecord[], options?: OutboxWrite): Promise<void>;
   /** The job's artifacts in the order they were first logged (one page of them with `page`). */
   listArtifacts(jobId: string, page?: ArtifactPage): Promise<ListedArtifact[]>;

@@ -20,7 +20,7 @@ import type { JobState } from './job-states.ts';
 export const MAX_STREAM_POINTS = 4_194_304;
 
 export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBatchMetrics'> {
-  const { store, notify, mirror, metrics, lock } = ctx;
+  const { store, notify, mirror, metrics } = ctx;
   const { running } = ctx.verdicts;
   return {
     async reportBatchMetrics(requests, context) {
@@ -130,25 +130,25 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
       let replaced = 0;
       if (jobId !== undefined && pending.length > 0) {
         const id = jobId;
-        // Under the job's lock, so that an EndTraining cannot slip between the check and the commit.
-        await lock(id, async () => {
-          await running(id, sessionId);
-          // Renames and unit changes first (tags, queued apart from the blocks, which carry no payload:
-          // an extra tag item when the blocks then fail is harmless).
-          const unrecorded = mirror ? ctx.metricSources.unrecorded(id, sources) : [];
-          if (unrecorded.length) {
-            await store.enqueueOutbox(id, [metricSourcesItem(unrecorded)], Date.now());
-            ctx.metricSources.recorded(id, unrecorded);
-          }
-          // The outbox refers to the stored blocks; their points are read when MLflow is sent them.
-          const result = await store.appendBatchBlocks(
-            id,
-            pending,
-            mirror ? { outboxKind: BATCH_ITEM_KIND } : {},
-          );
-          replaced = result.replacedPoints;
-          await ctx.verdicts.alive(id);
-        });
+        // No lock: appendBatchBlocks checks in its transaction that the job still runs, so a stream
+        // racing an EndTraining (on this sidecar or another) is stored before the end or refused.
+        await running(id, sessionId);
+        // Renames and unit changes are queued (tags) ahead of the blocks, in the same transaction.
+        const unrecorded = mirror ? ctx.metricSources.unrecorded(id, sources) : [];
+        // The outbox refers to the stored blocks; their points are read when MLflow is sent them.
+        const result = await store.appendBatchBlocks(
+          id,
+          pending,
+          mirror
+            ? {
+                outboxKind: BATCH_ITEM_KIND,
+                ...(unrecorded.length && { outbox: [metricSourcesItem(unrecorded)] }),
+              }
+            : {},
+        );
+        ctx.metricSources.recorded(id, unrecorded);
+        replaced = result.replacedPoints;
+        await ctx.verdicts.alive(id);
         notify();
         metrics.batchPointsIngested(pendingPoints);
       }

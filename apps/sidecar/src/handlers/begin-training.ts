@@ -1,6 +1,7 @@
 // BeginTraining: creates a job, or continues one (a retry of the same call, or a resume after a crash).
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import { checkMetricName, getTaskCatalog } from '@training-callbacks/metric-catalog';
+import { StoreError } from '@training-callbacks/store';
 import { catalogToProto, definitionFromProto, taskTypes, trainerFromProto } from '../convert.ts';
 import { jobBegunItem, revivedItems } from '../mlflow-items.ts';
 import {
@@ -20,7 +21,7 @@ import { classifierFor } from './job-states.ts';
 import { isLost } from './verdicts.ts';
 
 export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginTraining'> {
-  const { store, lock, log, notify, mirrored, jobsToProto } = ctx;
+  const { store, log, notify, mirrored, jobsToProto } = ctx;
   const { remember } = ctx.jobs;
   const leaseFields = {
     heartbeatIntervalSeconds: ctx.lease.heartbeatIntervalMs / 1000,
@@ -62,7 +63,10 @@ export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginT
       const trainer = trainerFromProto(request.trainer);
       const catalog = getTaskCatalog(task);
 
-      return lock(request.jobId, async () => {
+      // No lock: creation is an INSERT … ON CONFLICT DO NOTHING and a resume is conditional on the
+      // state it was decided on, so two BeginTraining racing on two sidecars reach one outcome: when
+      // the job changed in between (`conflict`), the decision is made again on the job as it is now.
+      for (let attempt = 1; ; attempt++) {
         const fields = {
           jobId: request.jobId,
           task,
@@ -113,22 +117,29 @@ export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginT
           );
         }
         // A retry of the same BeginTraining, or a resume after a crash: continue the same job.
-        const reopened = await store.reopenJob(job.jobId, {
-          startEpoch: request.startEpoch,
-          modelConfig: fields.modelConfig,
-          trainingConfig: fields.trainingConfig,
-          params: fields.params,
-          runName: fields.runName,
-          tags: fields.tags,
-          customMetrics,
-          trainer: trainer ?? null,
-          leaseMs: ctx.lease.leaseMs,
-          ...mirrored(() => [
-            begun(job.createdAt.getTime()),
-            // The run's end-cause tag says the verdict was overtaken, not that the resumed run is lost.
-            ...(isLost(job) ? revivedItems(job.endReason, Date.now(), 'resumed') : []),
-          ]),
-        });
+        const reopened = await store
+          .reopenJob(job.jobId, {
+            from: job,
+            startEpoch: request.startEpoch,
+            modelConfig: fields.modelConfig,
+            trainingConfig: fields.trainingConfig,
+            params: fields.params,
+            runName: fields.runName,
+            tags: fields.tags,
+            customMetrics,
+            trainer: trainer ?? null,
+            leaseMs: ctx.lease.leaseMs,
+            ...mirrored(() => [
+              begun(job.createdAt.getTime()),
+              // The run's end-cause tag says the verdict was overtaken, not that the resumed run is lost.
+              ...(isLost(job) ? revivedItems(job.endReason, Date.now(), 'resumed') : []),
+            ]),
+          })
+          .catch((error: unknown) => {
+            if (error instanceof StoreError && error.kind === 'conflict' && attempt < 3) return undefined;
+            throw error;
+          });
+        if (!reopened) continue;
         notify();
         remember(reopened, classifier);
         const processWatched = ctx.verdicts.begun(reopened);
@@ -145,7 +156,7 @@ export function beginTrainingHandlers(ctx: HandlerContext): HandlerGroup<'beginT
           ...leaseFields,
           processWatched,
         };
-      });
+      }
     },
   };
 }

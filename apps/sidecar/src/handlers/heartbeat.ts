@@ -11,10 +11,10 @@ export function heartbeatHandlers(ctx: HandlerContext): HandlerGroup<'heartbeat'
     async heartbeat(request) {
       checkJobId(request.jobId);
       checkSessionId(request.sessionId);
-      // Under the job's lock: a revival and an EndTraining of the same job do not interleave.
-      const { job, revived } = await ctx.lock(request.jobId, () =>
-        ctx.verdicts.heartbeat(request.jobId, request.sessionId),
-      );
+      // No lock: the renewal and the revival are conditional UPDATEs (a running job's lease; a lost
+      // job of this very session), so a heartbeat racing an EndTraining or a verdict on any sidecar
+      // lands before it or changes nothing; the answer is the job as the database has it after.
+      const { job, revived } = await ctx.verdicts.heartbeat(request.jobId, request.sessionId);
       return {
         status: jobStatuses.number(job.status),
         ...(job.endCause && { endCause: endCauses.number(job.endCause) }),

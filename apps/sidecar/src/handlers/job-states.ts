@@ -1,5 +1,13 @@
 // What the sidecar keeps in memory about the jobs it serves (record, metric classifier, stored epochs),
 // so that a report does not read the job back per call. Bounded (least recently used jobs leave).
+//
+// A cache, never the truth: several sidecars may serve one job, so what is remembered here can be
+// stale. Whether a job runs is decided by the store inside each write's transaction (StoreError
+// `ended`); the cache only lets a report through to that check. A job remembered as ended is read
+// again before anything is refused or answered from it (another sidecar may have resumed it). The
+// classifier is derived from the job's task and custom metrics, which change only when BeginTraining
+// resumes the job: it is rebuilt whenever a read of the job row (a BeginTraining, a heartbeat, a
+// report's lease renewal, at least once per heartbeat interval) shows other custom metrics.
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import {
   CatalogError,
@@ -28,9 +36,17 @@ export interface StoredEpochs {
 export interface JobStates {
   /** Records a job (after a commit) with its classifier, keeping the epochs already loaded. */
   remember(job: JobRecord, classifier?: MetricClassifier): JobState;
-  /** The job's state; NOT_FOUND when there is no such job. */
+  /**
+   * The job's state; NOT_FOUND when there is no such job. A job remembered as running comes from
+   * memory (a hint: the store's write checks it), any other is read again from the database.
+   */
   existing(jobId: string): Promise<JobState>;
-  /** The job's state; FAILED_PRECONDITION when it has ended (reports after the end are refused). */
+  /** The job's state as the database has it now. */
+  refresh(jobId: string): Promise<JobState>;
+  /**
+   * The job's state; FAILED_PRECONDITION when the database says it has ended (reports after the end
+   * are refused). A fast refusal only: the store's transaction is the authority.
+   */
   running(jobId: string): Promise<JobState>;
   /** The job's stored epochs and their finite primary values, read once. */
   storedEpochs(state: JobState): Promise<StoredEpochs>;
@@ -52,9 +68,15 @@ export function createJobStates(store: Store): JobStates {
 
   function remember(job: JobRecord, classifier?: MetricClassifier): JobState {
     const previous = states.get(job.jobId);
+    // The previous classifier holds while the definitions it was built from do.
+    const same =
+      previous !== undefined &&
+      previous.job.task === job.task &&
+      JSON.stringify(previous.job.customMetrics) === JSON.stringify(job.customMetrics);
     const state: JobState = {
       job,
-      classifier: classifier ?? previous?.classifier ?? classifierFor(job.task as TaskType, job),
+      classifier:
+        classifier ?? (same ? previous.classifier : undefined) ?? classifierFor(job.task as TaskType, job),
       ...(previous?.epochs && { epochs: previous.epochs }),
     };
     states.delete(job.jobId);
@@ -65,7 +87,11 @@ export function createJobStates(store: Store): JobStates {
 
   async function existing(jobId: string): Promise<JobState> {
     const cached = states.get(jobId);
-    if (cached) return cached;
+    if (cached?.job.status === 'running') return cached;
+    return refresh(jobId);
+  }
+
+  async function refresh(jobId: string): Promise<JobState> {
     const job = await store.getJob(jobId);
     if (!job) {
       throw new RpcError(
@@ -101,5 +127,5 @@ export function createJobStates(store: Store): JobStates {
     return epochs;
   }
 
-  return { remember, existing, running, storedEpochs };
+  return { remember, existing, refresh, running, storedEpochs };
 }

@@ -1255,20 +1255,34 @@ describe('outbox', () => {
     ]);
     await store.saveMirrorState('rm', { experimentId: '7', runId: 'gone', metricKeys: { a: 'a' } });
     await store.parkOutboxItem((await store.peekOutbox('rm', 1))[0]!.id, 'run gone');
+    await store.endJob({
+      jobId: 'rm',
+      status: 'completed',
+      finalMetrics: { loss: Number.NaN },
+      errorMessage: 'done',
+      endedAt: new Date(5000),
+    });
+    const stored = await store.getJob('rm');
+    const storedEpochs = await store.listEpochs('rm');
 
     const result = await store.replaceOutbox(
       'rm',
-      ({ job, epochs, artifacts }) => ({
-        before: [
-          { kind: 'job_begun', payload: { job: job.jobId } },
-          ...epochs.map((e) => ({
-            kind: 'epoch_metrics',
-            payload: { epoch: e.epoch, nan: Number.isNaN(e.metrics.loss), at: e.timestamp.getTime() },
-          })),
-        ],
-        blockKind: 'batch_metrics',
-        after: artifacts.map((a) => ({ kind: 'artifact', payload: { path: a.artifactPath } })),
-      }),
+      ({ job, epochs, artifacts }) => {
+        // The snapshot, read inside the replacing transaction, is the job as stored, every field.
+        expect(job).toEqual(stored);
+        expect(epochs).toEqual(storedEpochs);
+        return {
+          before: [
+            { kind: 'job_begun', payload: { job: job.jobId } },
+            ...epochs.map((e) => ({
+              kind: 'epoch_metrics',
+              payload: { epoch: e.epoch, nan: Number.isNaN(e.metrics.loss), at: e.timestamp.getTime() },
+            })),
+          ],
+          blockKind: 'batch_metrics',
+          after: artifacts.map((a) => ({ kind: 'artifact', payload: { path: a.artifactPath } })),
+        };
+      },
       42,
     );
     expect(result).toMatchObject({ dropped: 5, queued: 6, job: { jobId: 'rm', mlflowRunId: '' } });

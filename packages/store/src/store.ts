@@ -1401,13 +1401,34 @@ class OrmStore implements Store {
     build: (job: JobSnapshot) => { before: OutboxItemInput[]; blockKind: string; after: OutboxItemInput[] },
     nowMs: number,
   ): Promise<{ dropped: number; queued: number; job: JobRecord }> {
-    // The job row and its epochs change only under the caller's per-job lock; batch blocks and
-    // artifacts may arrive meanwhile, so they are read inside the transaction that replaces the queue.
-    const row = await this.#em().findOne(TrainingJob, { jobId });
-    if (!row) throw notFound(jobId);
-    const job = toJobRecord(row);
-    const epochs = await this.listEpochs(jobId);
     const result = await this.#transaction(jobId, async (trx) => {
+      // Under the job row's lock, everything read in this transaction: no end, resume or epoch of the
+      // job (saveEpoch writes the row) on any sidecar commits between the copy and the drop of the
+      // entries it replaces, and batch blocks and artifacts wait on the row's share lock.
+      await this.#lockJob(trx, jobId, 'update');
+      const row = await trx
+        .selectFrom('TrainingJob')
+        .selectAll()
+        .where('jobId', '=', jobId)
+        .executeTakeFirstOrThrow();
+      const job = toJobRecord(row as unknown as TrainingJob);
+      const epochRows = await trx
+        .selectFrom('TrainingMetric')
+        .select([
+          'epoch',
+          'loss',
+          'accuracy',
+          'learningRate',
+          'extraMetrics',
+          'nonFinite',
+          'timestamp',
+          'beganAt',
+        ])
+        .where('job', '=', jobId)
+        .where('timestamp', 'is not', null)
+        .orderBy('epoch')
+        .execute();
+      const epochs = epochRows.map((r) => toEpochRecord(jobId, r as unknown as TrainingMetric));
       const artifacts = await trx
         .selectFrom('Artifact')
         .select(['artifactPath', 'storedPath', 'sizeBytes', 'sha256'])
@@ -1448,9 +1469,9 @@ class OrmStore implements Store {
           .values(rows.slice(i, i + INSERT_CHUNK_ROWS))
           .execute();
       }
-      return { dropped: Number(deleted.numDeletedRows), queued: rows.length };
+      return { dropped: Number(deleted.numDeletedRows), queued: rows.length, job };
     });
-    return { ...result, job: { ...job, mlflowExperimentId: '', mlflowRunId: '' } };
+    return { ...result, job: { ...result.job, mlflowExperimentId: '', mlflowRunId: '' } };
   }
 
   async probeWrite(): Promise<void> {

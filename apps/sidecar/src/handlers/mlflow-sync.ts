@@ -8,7 +8,7 @@ import type { HandlerContext, HandlerGroup } from './context.ts';
 export function mlflowSyncHandlers(
   ctx: HandlerContext,
 ): HandlerGroup<'retryMlflowSync' | 'remirrorMlflowRun'> {
-  const { store, mirror, notice, notify, jobsToProto, lock } = ctx;
+  const { store, mirror, notice, notify, jobsToProto } = ctx;
   const { existing, remember } = ctx.jobs;
   const requireMirror = () => {
     if (!mirror) {
@@ -40,11 +40,9 @@ export function mlflowSyncHandlers(
       checkJobId(request.jobId);
       requireMirror();
       await existing(request.jobId);
-      // Under the job's lock, so no EndEpoch/EndTraining of the job commits between the copy and the
-      // drop of the items it replaces (batch blocks and artifacts are copied inside the transaction).
-      const { dropped, queued, job } = await lock(request.jobId, () =>
-        store.replaceOutbox(request.jobId, jobCopyItems, Date.now()),
-      );
+      // No lock: replaceOutbox reads the job and copies it under the job row's lock, so no report or
+      // end of the job, on any sidecar, commits between the copy and the drop of the items it replaces.
+      const { dropped, queued, job } = await store.replaceOutbox(request.jobId, jobCopyItems, Date.now());
       notice(
         `[${request.jobId}] MLflow: re-mirroring the whole job (${queued} item(s) queued, ${dropped} pending item(s) replaced; RemirrorMlflowRun)`,
       );

@@ -126,8 +126,9 @@ describe('RemirrorMlflowRun', () => {
           // sidecar has not stored the run id when it is SIGKILLed.
           const lostCreate = injector.add({ match: /runs\/create/, action: 'drop-after-forward', times: 1 });
           const remirrored = await rpc.remirrorMlflowRun({ jobId });
-          // job_begun + 4 epochs + 1 block + 1 artifact (the job still runs: no end).
-          expect(remirrored.queuedItems).toBe(7n);
+          // job_begun + the batch stream's rename (loss → batch/train_loss, recorded in the store's
+          // metric_source) + 4 epochs + 1 block + 1 artifact (the job still runs: no end).
+          expect(remirrored.queuedItems).toBe(8n);
           expect(remirrored.droppedItems).toBeGreaterThanOrEqual(1n);
           expect(remirrored.job!.mlflowRunId).toBe('');
           expect(remirrored.job!.mlflowSync!.parkedError).toBe('');
@@ -160,7 +161,12 @@ describe('RemirrorMlflowRun', () => {
         expect(run.info.runId).not.toBe(oldRunId);
         expect(run.info.status).toBe('FINISHED');
         expect(run.data.params).toEqual({ lr: '0.01', seed: '7' });
-        expect(run.data.tags).toMatchObject({ 'training_callbacks.job_id': jobId, framework: 'timm' });
+        expect(run.data.tags).toMatchObject({
+          'training_callbacks.job_id': jobId,
+          framework: 'timm',
+          // The new run records the batch rename too, though no report after the re-mirror sent it.
+          'training_callbacks.reported_as.batch/train_loss': 'loss',
+        });
         await expectExactlyOnce(reader, run.info.runId, 'accuracy', range(4), acc);
         await expectExactlyOnce(reader, run.info.runId, 'train_loss', range(4), (e) => 1 / (e + 1));
         await expectExactlyOnce(reader, run.info.runId, 'batch/train_loss', steps, (s) => 1 / (s + 1));

@@ -83,8 +83,11 @@ export interface MetricSource {
 const sourceKey = (s: MetricSource) => `${s.name}\u0000${s.reported}\u0000${s.scale}`;
 
 /**
- * Remembers, per job, which renames and unit changes were queued for recording in the run, so each is
- * queued once per sidecar run (again after a restart: setting the same tag again changes nothing).
+ * Remembers, per job, which renames and unit changes this sidecar knows are recorded, so a report does
+ * not send them again. A cache only: for batch streams the store records each once per job
+ * (`metric_source`, whichever sidecar saw it first) and a re-mirror queues them all again from there,
+ * so what is remembered here is always in the database and nothing invalidates it but the job's
+ * deletion. (EndEpoch still queues its epoch's sources from this memory alone, once per sidecar.)
  */
 export class MetricSources {
   readonly #recorded = new Map<string, Set<string>>();
@@ -199,13 +202,15 @@ export function revivedItems(lostReason: string, atMs: number, how = 'revived'):
  * The whole job as stored, in the order the handlers would have queued it: the begin, every epoch,
  * every batch block (by reference), the artifacts, then — for an ended job — its final metrics and end.
  */
-export function jobCopyItems({ job, epochs, artifacts }: JobSnapshot): {
+export function jobCopyItems({ job, epochs, metricSources, artifacts }: JobSnapshot): {
   before: NewOutboxItem[];
   blockKind: string;
   after: NewOutboxItem[];
 } {
   const before = [
     jobBegunItem(job, job.createdAt.getTime(), { remirror: true }),
+    // The new run is told every rename and unit change recorded for the job (its reports may be over).
+    ...(metricSources.length ? [metricSourcesItem(metricSources)] : []),
     ...epochs.map((e) => epochItem(e.epoch, e.metrics, e.timestamp.getTime())),
   ];
   const after = artifacts.map(artifactItem);

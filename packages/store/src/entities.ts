@@ -234,5 +234,37 @@ export const StoreChangeSchema = defineEntity({
 export class StoreChange extends StoreChangeSchema.class {}
 StoreChangeSchema.setClass(StoreChange);
 
+export const MetricSourceSchema = defineEntity({
+  name: 'MetricSource',
+  tableName: 'metric_source',
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    job: () => p.manyToOne(TrainingJob).fieldName('job_id').deleteRule('cascade').index(false),
+    /** The metric's name in the mirror. */
+    name: p.text(),
+    /** The name the trainer reported. */
+    reported: p.text(),
+    /** The catalog's unit factor (0.01: reported in percent, stored as a fraction). */
+    scale: p.double().$type<number>().runtimeType('number'),
+  },
+  // Each rename or unit change is recorded once per job, whichever sidecar saw it first.
+  uniques: [{ name: 'metric_source_unique', properties: ['job', 'name', 'reported', 'scale'] }],
+});
+
+/**
+ * A rename or unit change of one of a job's metrics that the mirror records in the run (tags): the
+ * database, not a sidecar's memory, knows which were queued already; a re-mirror queues them all again.
+ */
+export class MetricSource extends MetricSourceSchema.class {}
+MetricSourceSchema.setClass(MetricSource);
+
 /** Every entity, for the ORM configuration. */
-export const ENTITIES = [TrainingJob, TrainingMetric, BatchMetricBlock, Artifact, OutboxItem, StoreChange];
+export const ENTITIES = [
+  TrainingJob,
+  TrainingMetric,
+  BatchMetricBlock,
+  Artifact,
+  OutboxItem,
+  StoreChange,
+  MetricSource,
+];

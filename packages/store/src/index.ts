@@ -32,6 +32,8 @@ export type {
   ListJobsPage,
   ListJobsQuery,
   LostJobInput,
+  MetricSourceRecord,
+  MetricSourcesWrite,
   MirrorState,
   NewJob,
   OperationalCounts,

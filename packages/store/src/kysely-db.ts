@@ -8,6 +8,7 @@ import type { GetKyselyOptions, InferKyselyDB } from '@mikro-orm/sql';
 import type {
   ArtifactSchema,
   BatchMetricBlockSchema,
+  MetricSourceSchema,
   OutboxItemSchema,
   StoreChangeSchema,
   TrainingJobSchema,
@@ -28,6 +29,7 @@ export type StoreDB = InferKyselyDB<
   | typeof BatchMetricBlockSchema
   | typeof ArtifactSchema
   | typeof OutboxItemSchema
-  | typeof StoreChangeSchema,
+  | typeof StoreChangeSchema
+  | typeof MetricSourceSchema,
   typeof KYSELY_OPTIONS
 >;

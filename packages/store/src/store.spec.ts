@@ -5,6 +5,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   type BatchBlock,
+  type MetricSourceRecord,
   type NewJob,
   openStore,
   type Store,
@@ -73,6 +74,9 @@ function block(epoch: number, names: string[], firstStep: bigint, rows: number, 
   }
   return { epoch, names, steps, values };
 }
+
+/** The outbox entry of newly recorded metric sources, as a test builds it. */
+const sourcesItem = (added: MetricSourceRecord[]) => ({ kind: 'metric_sources', payload: { added } });
 
 function bitsOf(values: Float64Array): bigint[] {
   return [...new BigUint64Array(values.buffer, values.byteOffset, values.length)];
@@ -308,7 +312,7 @@ describe('jobs', () => {
     await expect(
       a.appendBatchBlocks('job-w', [block(0, ['loss'], 2n, 2)], {
         outboxKind: 'batch_metrics',
-        outbox: [{ kind: 'metric_sources', payload: {} }],
+        metricSources: { sources: [{ name: 'batch/acc', reported: 'acc%', scale: 0.01 }], item: sourcesItem },
       }),
     ).rejects.toMatchObject({ kind: 'ended', message: expect.stringMatching(/has ended \(cancelled\)/) });
     await expect(a.putArtifacts('job-w', [artifact('b.txt')])).rejects.toMatchObject({ kind: 'ended' });
@@ -318,6 +322,7 @@ describe('jobs', () => {
     expect(inspect('SELECT artifact_path FROM artifact WHERE job_id = ?', 'job-w')).toEqual([
       { artifact_path: 'a.txt' },
     ]);
+    expect(inspect('SELECT count(*) AS n FROM metric_source WHERE job_id = ?', 'job-w')).toEqual([{ n: 0 }]);
     expect(inspect('SELECT kind FROM outbox_item WHERE job_id = ? ORDER BY id', 'job-w')).toEqual([
       { kind: 'batch_metrics' },
       { kind: 'artifact' },
@@ -860,6 +865,48 @@ describe('batch blocks', () => {
     expect(blocks.map((b) => b.epoch)).toEqual([1]);
     const items = await store.peekOutbox('job-del', 100);
     expect(items.map((i) => i.block?.epoch)).toEqual([1]);
+  });
+
+  it('records each metric source once per job, whichever store saw it first, and hands them to a re-mirror', async () => {
+    const a = await openTestStore();
+    const b = await openTestStore();
+    await a.createOrGetJob(newJob('job-ms'));
+    await a.createOrGetJob(newJob('job-other'));
+    const percent = { name: 'batch/accuracy', reported: 'acc%', scale: 0.01 };
+    const renamed = { name: 'batch/learning_rate', reported: 'lr/pg0', scale: 1 };
+    const write = (store: Store, jobId: string, step: bigint, sources: MetricSourceRecord[]) =>
+      store.appendBatchBlocks(jobId, [block(0, ['loss'], step, 1)], {
+        outboxKind: 'batch_metrics',
+        metricSources: { sources, item: sourcesItem },
+      });
+    await write(a, 'job-ms', 0n, [percent]);
+    // B never saw A's: the database knows percent is recorded, only the rename is new.
+    await write(b, 'job-ms', 1n, [percent, renamed]);
+    await write(a, 'job-ms', 2n, [renamed, percent]);
+    // Per job: the same source of another job is that job's own.
+    await write(b, 'job-other', 0n, [percent]);
+    const items = (await a.peekOutbox('job-ms', 100)).map((i) => [i.kind, i.payload]);
+    expect(items).toEqual([
+      ['metric_sources', { added: [percent] }],
+      ['batch_metrics', null],
+      ['metric_sources', { added: [renamed] }],
+      ['batch_metrics', null],
+      ['batch_metrics', null],
+    ]);
+    expect((await a.peekOutbox('job-other', 100)).map((i) => i.kind)).toEqual([
+      'metric_sources',
+      'batch_metrics',
+    ]);
+    const copied: MetricSourceRecord[][] = [];
+    await b.replaceOutbox(
+      'job-ms',
+      ({ metricSources }) => {
+        copied.push(metricSources);
+        return { before: [], blockKind: 'batch_metrics', after: [] };
+      },
+      1,
+    );
+    expect(copied).toEqual([[percent, renamed]]);
   });
 
   it('pages blocks, epochs in keyset order', async () => {

@@ -72,6 +72,8 @@ import type {
   ListJobsPage,
   ListJobsQuery,
   LostJobInput,
+  MetricSourceRecord,
+  MetricSourcesWrite,
   MirrorState,
   NewJob,
   OperationalCounts,
@@ -689,7 +691,11 @@ class OrmStore implements Store {
   async appendBatchBlocks(
     jobId: string,
     blocks: readonly BatchBlock[],
-    options: { outboxKind?: string; outbox?: readonly OutboxItemInput[]; receivedAtMs?: number } = {},
+    options: {
+      outboxKind?: string;
+      metricSources?: MetricSourcesWrite;
+      receivedAtMs?: number;
+    } = {},
   ): Promise<BatchAppendResult> {
     for (const block of blocks) checkBlock(block);
     const incoming = blocks.filter((block) => block.steps.length > 0);
@@ -706,11 +712,7 @@ class OrmStore implements Store {
     }
     await this.#transaction(jobId, async (trx) => {
       await this.#lockRunningJob(trx, jobId);
-      if (options.outbox?.length)
-        await trx
-          .insertInto('OutboxItem')
-          .values(outboxRows(jobId, options.outbox, Date.now()))
-          .execute();
+      if (options.metricSources) await this.#recordMetricSources(trx, jobId, options.metricSources);
       // Only blocks whose step range meets the write's can hold its points (see batch-points.ts).
       const overlapping = await trx
         .selectFrom('BatchMetricBlock')
@@ -841,6 +843,34 @@ class OrmStore implements Store {
           .execute();
     });
     return this.#readJob(jobId);
+  }
+
+  /**
+   * Records the sources not recorded yet and queues `write.item` of them, inside `trx`. The unique
+   * index decides (INSERT … ON CONFLICT DO NOTHING RETURNING): of two sidecars seeing a new rename at
+   * once, one inserts it and queues it, the other's insert waits for that commit and returns nothing.
+   */
+  async #recordMetricSources(trx: StoreTransaction, jobId: string, write: MetricSourcesWrite): Promise<void> {
+    if (write.sources.length === 0) return;
+    const added: MetricSourceRecord[] = [];
+    for (let i = 0; i < write.sources.length; i += INSERT_CHUNK_ROWS) {
+      const rows = await trx
+        .insertInto('MetricSource')
+        .values(
+          write.sources
+            .slice(i, i + INSERT_CHUNK_ROWS)
+            .map(({ name, reported, scale }) => ({ job: jobId, name, reported, scale })),
+        )
+        .onConflict((oc) => oc.columns(['job', 'name', 'reported', 'scale']).doNothing())
+        .returning(['name', 'reported', 'scale'])
+        .execute();
+      for (const { name, reported, scale } of rows) added.push({ name, reported, scale: Number(scale) });
+    }
+    if (added.length === 0) return;
+    await trx
+      .insertInto('OutboxItem')
+      .values(outboxRows(jobId, [write.item(added)], Date.now()))
+      .execute();
   }
 
   /** The job's highest reported epoch inside `trx` (undefined: none reported). */
@@ -1429,6 +1459,14 @@ class OrmStore implements Store {
         .orderBy('epoch')
         .execute();
       const epochs = epochRows.map((r) => toEpochRecord(jobId, r as unknown as TrainingMetric));
+      const metricSources = (
+        await trx
+          .selectFrom('MetricSource')
+          .select(['name', 'reported', 'scale'])
+          .where('job', '=', jobId)
+          .orderBy('id')
+          .execute()
+      ).map((r) => ({ name: r.name, reported: r.reported, scale: Number(r.scale) }));
       const artifacts = await trx
         .selectFrom('Artifact')
         .select(['artifactPath', 'storedPath', 'sizeBytes', 'sha256'])
@@ -1444,6 +1482,7 @@ class OrmStore implements Store {
       const { before, blockKind, after } = build({
         job,
         epochs,
+        metricSources,
         artifacts: artifacts.map((a) => ({ ...a, sizeBytes: Number(a.sizeBytes) })),
       });
       const deleted = await trx.deleteFrom('OutboxItem').where('job', '=', jobId).executeTakeFirst();

@@ -435,10 +435,32 @@ export interface ArtifactRecord {
   loggedAt: Date;
 }
 
+/** A rename or unit change of a job's metric, as the mirror records it in the run. */
+export interface MetricSourceRecord {
+  /** The metric's name in the mirror. */
+  name: string;
+  /** The name the trainer reported. */
+  reported: string;
+  /** The unit factor applied (0.01: reported in percent, stored as a fraction). */
+  scale: number;
+}
+
+/**
+ * Metric sources to record with a write, each once per job: the table's uniqueness decides which are
+ * new (whichever sidecar saw one first records it); `item` builds the outbox entry of the new ones,
+ * written only when there are any.
+ */
+export interface MetricSourcesWrite {
+  sources: readonly MetricSourceRecord[];
+  item(added: MetricSourceRecord[]): OutboxItemInput;
+}
+
 /** A job as stored, for {@link Store.replaceOutbox}. */
 export interface JobSnapshot {
   job: JobRecord;
   epochs: EpochRecord[];
+  /** Every metric source recorded for the job, in the order recorded. */
+  metricSources: MetricSourceRecord[];
   artifacts: Array<Pick<ArtifactRecord, 'artifactPath' | 'storedPath' | 'sizeBytes' | 'sha256'>>;
 }
 
@@ -525,8 +547,8 @@ export interface Store {
        * were stored already with the same value get none: they were, or will be, mirrored once.
        */
       outboxKind?: string;
-      /** Outbox entries written in the same transaction, ahead of the blocks' entries. */
-      outbox?: readonly OutboxItemInput[];
+      /** Renames and unit changes to record once each, ahead of the blocks' entries. */
+      metricSources?: MetricSourcesWrite;
       /** When the blocks were received (ms); points stored unchanged keep theirs. Default: now. */
       receivedAtMs?: number;
     },

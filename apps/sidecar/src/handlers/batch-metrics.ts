@@ -133,7 +133,8 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
         // No lock: appendBatchBlocks checks in its transaction that the job still runs, so a stream
         // racing an EndTraining (on this sidecar or another) is stored before the end or refused.
         await running(id, sessionId);
-        // Renames and unit changes are queued (tags) ahead of the blocks, in the same transaction.
+        // Renames and unit changes (tags) are recorded once per job by the store, ahead of the blocks
+        // and in their transaction; what this sidecar knows recorded already is not even sent.
         const unrecorded = mirror ? ctx.metricSources.unrecorded(id, sources) : [];
         // The outbox refers to the stored blocks; their points are read when MLflow is sent them.
         const result = await store.appendBatchBlocks(
@@ -142,7 +143,9 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
           mirror
             ? {
                 outboxKind: BATCH_ITEM_KIND,
-                ...(unrecorded.length && { outbox: [metricSourcesItem(unrecorded)] }),
+                ...(unrecorded.length && {
+                  metricSources: { sources: unrecorded, item: metricSourcesItem },
+                }),
               }
             : {},
         );

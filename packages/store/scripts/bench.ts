@@ -26,7 +26,7 @@ try {
   const calls = 5000;
   const warmup = 1000;
   /** Times `calls` sequential calls of `call(i)` after `warmup` untimed ones: p50/p99 and CPU per call. */
-  async function measure(label: string, call: (i: number, warm: boolean) => Promise<void>): Promise<void> {
+  async function measure(label: string, call: (i: number, warm: boolean) => Promise<unknown>): Promise<void> {
     for (let i = 0; i < warmup; i++) await call(i, true);
     const samples: number[] = [];
     const cpu0 = process.cpuUsage();

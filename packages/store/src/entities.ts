@@ -28,8 +28,8 @@ export const TrainingJobSchema = defineEntity({
   properties: {
     jobId: p.string().length(128).primary(),
     task: p.string(),
-    framework: p.string(),
-    modelName: p.string(),
+    framework: p.string().length(256),
+    modelName: p.string().length(256),
     status: p.enum(JOB_STATUSES),
     modelConfig: p.json<Record<string, unknown>>(),
     trainingConfig: p.json<Record<string, unknown>>(),
@@ -160,7 +160,7 @@ export const ArtifactSchema = defineEntity({
   properties: {
     id: p.integer().primary().autoincrement(),
     job: () => p.manyToOne(TrainingJob).fieldName('job_id').deleteRule('cascade').index(false),
-    artifactPath: p.string(),
+    artifactPath: p.string().length(512),
     sizeBytes: p.bigint('number'),
     sha256: p.string(),
     sourcePath: p.text(),

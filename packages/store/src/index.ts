@@ -2,7 +2,7 @@
 export { postgresCode, redactedDatabaseUrl } from './postgres-code.ts';
 export type { DatabaseFileKind, DatabaseLock, DatabaseRefusal } from './sqlite-file.ts';
 export { DatabaseOpenError, lockDatabase, SIDECAR_APPLICATION_ID, sqliteCode } from './sqlite-file.ts';
-export { openStore } from './store.ts';
+export { dialectOf, openStore } from './store.ts';
 export type { StoreErrorKind } from './store-error.ts';
 export { StoreError } from './store-error.ts';
 export type {
@@ -11,6 +11,8 @@ export type {
   BatchAppendResult,
   BatchBlock,
   BatchBlockPage,
+  BestEpoch,
+  BestEpochRule,
   ChangeKind,
   ChangeRecord,
   ChangesQuery,
@@ -42,6 +44,7 @@ export type {
   OutboxWrite,
   RenewLeaseOptions,
   ReopenJobChanges,
+  SavedEpoch,
   SaveEpochInput,
   Store,
   StoreDialect,

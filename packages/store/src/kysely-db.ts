@@ -5,6 +5,7 @@
 // values into the SQL text, Kysely binds parameters: the SQL text repeats and its prepared
 // statement is reused (see `sqlite-dialect.ts`).
 import type { GetKyselyOptions, InferKyselyDB } from '@mikro-orm/sql';
+import type { Kysely } from 'kysely';
 import type {
   ArtifactSchema,
   BatchMetricBlockSchema,
@@ -33,3 +34,6 @@ export type StoreDB = InferKyselyDB<
   | typeof MetricSourceSchema,
   typeof KYSELY_OPTIONS
 >;
+
+/** The Kysely instance of the store's queries (MikroORM's, with the naming plugin; see above). */
+export type EntityKysely = Kysely<StoreDB>;

@@ -1,5 +1,5 @@
 // The outbox's read queries as Kysely builders over the store's tables; the store runs them (store.ts).
-import type { TypedKysely } from './precompiled.ts';
+import type { EntityKysely as TypedKysely } from './kysely-db.ts';
 
 /** The first entry of every job that has entries (one index pass over (job_id, id)). */
 function heads(db: TypedKysely) {

@@ -5,8 +5,19 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, type Options, SqliteDriver } from '@mikro-orm/sqlite';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  SqliteDriver as KyselySqliteDriver,
+  type SqliteDatabase,
+  SqliteDialect,
+  type SqliteDialectConfig,
+  type SqliteStatement,
+} from 'kysely';
 import { ENTITIES } from './entities.ts';
 import { SQLITE_MIGRATIONS } from './migrations/sqlite/index.ts';
+import { nativeDatabase } from './native-sqlite.ts';
 import {
   checkIntegrity,
   type DatabaseFileKind,
@@ -46,142 +57,78 @@ export function sqlitePragmas(options: Pick<SqliteDialectOptions, 'durability'>)
   ];
 }
 
-/** The part of better-sqlite3's `Database` (reached through MikroORM) used here. */
-interface NativeSqlite {
+/** The part of better-sqlite3's `Database` the store's connection uses. */
+interface BetterSqlite3 {
   pragma(source: string): unknown;
-  prepare(sql: string): unknown;
-  readonly inTransaction: boolean;
-  transaction<A extends unknown[], R>(
-    fn: (...args: A) => R,
-  ): ((...args: A) => R) & { immediate: (...args: A) => R };
+  prepare(sql: string): SqliteStatement;
+  close(): void;
 }
 
-/** The part of better-sqlite3's `Statement` used by the hot paths. */
-interface NativeStatement {
-  readonly reader: boolean;
-  get(params: readonly unknown[]): Record<string, unknown> | undefined;
-  all(params: readonly unknown[]): Record<string, unknown>[];
-  run(params: readonly unknown[]): { changes: number };
-}
-
-/** Runs precompiled statements synchronously (see {@link HotPathExecutor}). */
-export interface StatementRunner {
-  /** The first row, or undefined. */
-  get(sql: string, params: readonly unknown[]): Record<string, unknown> | undefined;
-  /** Every row (a statement with RETURNING). */
-  all(sql: string, params: readonly unknown[]): Record<string, unknown>[];
-  /** Runs a write; returns how many rows it changed. */
-  run(sql: string, params: readonly unknown[]): number;
-}
-
-/**
- * Runs the store's precompiled hot-path statements (SQL compiled once by Kysely, see
- * `precompiled.ts`) on the native better-sqlite3 database, synchronously, while holding Kysely's
- * connection: Kysely's SQLite connection mutex is what serializes every other query and transaction
- * (MikroORM's included), so nothing can interleave with the statements run here.
- */
-export interface HotPathExecutor {
-  /** Runs `fn` in one transaction (rolled back if it throws). `fn` must be synchronous. */
-  transaction<T>(fn: (runner: StatementRunner) => T): Promise<T>;
-  /** Runs `fn` without a transaction of its own (each statement commits by itself). */
-  run<T>(fn: (runner: StatementRunner) => T): Promise<T>;
-}
-
-/** The hot-path executor of a store opened with {@link openSqliteOrm}. */
-export async function sqliteHotPathExecutor(orm: MikroORM): Promise<HotPathExecutor> {
-  const db: NativeSqlite = await orm.em.getConnection().getNativeClient();
-  // MikroORM's Kysely client itself (no plugin): only its connection is used.
-  const kysely = (orm.em.fork() as unknown as { getKysely(): KyselyConnections }).getKysely();
-  const statements = new Map<string, NativeStatement>();
-  const statement = (sql: string): NativeStatement => {
-    let stmt = statements.get(sql);
-    if (stmt === undefined) {
-      stmt = db.prepare(sql) as NativeStatement;
-      statements.set(sql, stmt);
-    }
-    return stmt;
-  };
-  const runner: StatementRunner = {
-    get: (sql, params) => statement(sql).get(params),
-    all: (sql, params) => statement(sql).all(params),
-    run: (sql, params) => statement(sql).run(params).changes,
-  };
-  // better-sqlite3's transaction(): BEGIN, COMMIT, or ROLLBACK if fn throws. It would nest into a
-  // SAVEPOINT if a transaction were already open, which holding Kysely's connection rules out; the
-  // check below makes sure of it rather than join someone else's transaction.
-  const inTransaction = db.transaction(<T>(fn: (runner: StatementRunner) => T): T => fn(runner));
-  const notInTransaction = (): void => {
-    if (db.inTransaction) {
-      throw new Error('store hot path: a transaction is already open on the SQLite connection');
-    }
-  };
-  return {
-    transaction: (fn) =>
-      kysely.connection().execute(async () => {
-        notInTransaction();
-        // BEGIN IMMEDIATE, as every transaction (see beginImmediately).
-        return inTransaction.immediate(fn) as ReturnType<typeof fn>;
-      }),
-    run: (fn) =>
-      kysely.connection().execute(async () => {
-        notInTransaction();
-        return fn(runner);
-      }),
-  };
-}
-
-/** Kysely's `connection()`: holds the (single, mutex-guarded) connection while `fn` runs. */
-interface KyselyConnections {
-  connection(): { execute<T>(fn: (db: unknown) => Promise<T>): Promise<T> };
-}
-
-/**
- * Makes every transaction that Kysely (and MikroORM through it) begins a BEGIN IMMEDIATE. A deferred
- * BEGIN takes the write lock only at its first write, after reading; SQLite then cannot wait for a
- * lock another process holds (it answers SQLITE_BUSY at once rather than risk a deadlock), so the
- * busy_timeout never applies. Taking the write lock at BEGIN makes a locked database wait up to
- * busy_timeout and then fail cleanly. The sidecar is the only writer, so nothing of its own waits.
- */
-function beginImmediately(db: NativeSqlite): void {
-  const prepare = db.prepare.bind(db);
-  db.prepare = (sql: string): unknown => prepare(sql === 'begin' ? 'begin immediate' : sql);
-}
-
-/** Most statements kept prepared; the hot paths use a handful. */
+/** Most statements kept prepared; the store's queries are a few dozen distinct texts. */
 const STATEMENT_CACHE_SIZE = 64;
 /** Longer statements are MikroORM's inlined one-offs (values spelled out): never worth caching. */
 const STATEMENT_CACHE_MAX_SQL_LENGTH = 4096;
 
 /**
- * Reuses prepared statements. Kysely's SQLite driver calls `db.prepare(sql)` for every query, and
- * preparing costs more than running a short statement; the Kysely queries (appendBatchBlocks,
- * putArtifacts, the outbox) bind their parameters, so their SQL text repeats and a small LRU cache removes
- * nearly all of that cost. Safe because Kysely's connection mutex runs one statement at a time, no
- * code path here iterates a statement lazily, and SQLite re-prepares a statement whose schema changed.
+ * The database as Kysely's SQLite driver sees it, with prepared statements reused. Kysely prepares
+ * every query anew, and preparing costs more than running a short upsert; the store binds its values,
+ * so its SQL texts repeat and a small LRU cache removes nearly all of that cost. Safe because Kysely
+ * runs one query at a time on the connection (its mutex), nothing iterates a statement lazily, and
+ * SQLite re-prepares a statement whose schema changed.
  */
-function cachePreparedStatements(db: NativeSqlite): void {
-  const prepare = db.prepare.bind(db);
-  const cache = new Map<string, unknown>();
-  db.prepare = (sql: string): unknown => {
-    const cached = cache.get(sql);
-    if (cached) {
-      cache.delete(sql);
-      cache.set(sql, cached);
-      return cached;
-    }
-    const statement = prepare(sql);
-    if (sql.length <= STATEMENT_CACHE_MAX_SQL_LENGTH) {
-      cache.set(sql, statement);
-      if (cache.size > STATEMENT_CACHE_SIZE) {
-        cache.delete(cache.keys().next().value!);
+function statementCachingDatabase(db: BetterSqlite3): SqliteDatabase {
+  const cache = new Map<string, SqliteStatement>();
+  return {
+    close: () => db.close(),
+    prepare(sql: string): SqliteStatement {
+      const cached = cache.get(sql);
+      if (cached) {
+        cache.delete(sql);
+        cache.set(sql, cached);
+        return cached;
       }
-    }
-    return statement;
+      const statement = db.prepare(sql);
+      if (sql.length <= STATEMENT_CACHE_MAX_SQL_LENGTH) {
+        cache.set(sql, statement);
+        if (cache.size > STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+      }
+      return statement;
+    },
   };
 }
 
-/** The MikroORM configuration shared by the runtime and the migration generator. */
-export function sqliteConfig(options: SqliteDialectOptions): Options {
+/**
+ * Kysely's SQLite driver with every transaction a BEGIN IMMEDIATE. A deferred BEGIN takes the write
+ * lock only at its first write, after reading; SQLite then cannot wait for a lock another process holds
+ * (it answers SQLITE_BUSY at once rather than risk a deadlock), so busy_timeout never applies. Taking
+ * the write lock at BEGIN makes a locked database wait up to busy_timeout and then fail cleanly, and
+ * it is what makes a status read inside a write transaction the truth until the commit.
+ */
+class ImmediateSqliteDriver extends KyselySqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+/** Kysely's SQLite dialect on the store's own better-sqlite3 connection (see above). */
+class StoreSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig;
+  constructor(config: SqliteDialectConfig) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
+}
+
+/**
+ * The MikroORM configuration shared by the runtime and the migration generator. The store owns the
+ * better-sqlite3 connection (`database`, opened here when not given) and hands MikroORM a Kysely
+ * dialect on it, MikroORM's documented seam (`driverOptions`) for bringing one's own driver.
+ */
+export function sqliteConfig(options: SqliteDialectOptions, database?: BetterSqlite3): Options {
+  const db = database ?? (new (nativeDatabase())(options.dbPath) as unknown as BetterSqlite3);
   return {
     driver: SqliteDriver,
     dbName: options.dbPath,
@@ -189,6 +136,7 @@ export function sqliteConfig(options: SqliteDialectOptions): Options {
     extensions: [Migrator],
     debug: options.debug ?? false,
     allowGlobalContext: false,
+    driverOptions: new StoreSqliteDialect({ database: statementCachingDatabase(db) }),
     migrations: {
       tableName: 'mikro_orm_migrations',
       migrationsList: SQLITE_MIGRATIONS,
@@ -231,9 +179,12 @@ export async function openSqliteOrm(options: SqliteDialectOptions): Promise<Mikr
         )
       : Promise.resolve(undefined);
   let orm: MikroORM;
+  let db: BetterSqlite3 | undefined;
   try {
-    orm = await MikroORM.init(sqliteConfig(options));
+    db = new (nativeDatabase())(options.dbPath) as unknown as BetterSqlite3;
+    orm = await MikroORM.init(sqliteConfig(options, db));
   } catch (error) {
+    db?.close();
     // A damaged file's own refusal says more than the driver's error.
     throw (await refused) ?? refusalOf(error, options.dbPath);
   }
@@ -243,14 +194,11 @@ export async function openSqliteOrm(options: SqliteDialectOptions): Promise<Mikr
     throw damage;
   }
   try {
-    const db: NativeSqlite = await orm.em.getConnection().getNativeClient();
     // The mark comes first, so a file this store has begun to write is never taken for a foreign one.
     if (kind !== 'ours') markAsOurs(db);
     for (const pragma of sqlitePragmas(options)) {
       db.pragma(pragma);
     }
-    beginImmediately(db);
-    cachePreparedStatements(db);
     await orm.migrator.up();
     return orm;
   } catch (error) {

@@ -1,23 +1,24 @@
-// The store: maps the public records onto the entities. Every call forks the EntityManager and runs
-// one short transaction. Hot paths (saveEpoch, beginEpoch, appendBatchBlocks, putArtifacts) bypass
-// the unit of work: they write INSERT … ON CONFLICT DO UPDATE through the EntityManager's Kysely
-// instance with bound parameters (see kysely-db.ts); saveEpoch and beginEpoch use those queries
-// compiled once and run them on the native driver (see hot-queries.ts, precompiled.ts). Reads use
-// em.find; the outbox's reads are Kysely queries (outbox-queries.ts).
+// The store: maps the public records onto the entities, on either dialect. Every call runs one short
+// transaction of Kysely queries with bound parameters: through MikroORM's Kysely plugin (entity and
+// property names, values converted by the entities' types; see kysely-db.ts), or, on the hot paths
+// (an epoch report or begin, the change feed), on table and column names without it (hot-path.ts).
+// The rules that must hold across sidecars sharing a database (a job that has ended takes no more
+// reports; the best epoch) are decided inside those transactions, from the rows they lock.
 import {
   ForeignKeyConstraintViolationException,
   type MikroORM,
   UniqueConstraintViolationException,
 } from '@mikro-orm/core';
-import { type EntityManager, SqlitePlatform } from '@mikro-orm/sql';
+import type { EntityManager } from '@mikro-orm/sql';
 import { planBatchWrite, stepBounds } from './batch-points.ts';
-import { CommitSignal, changeRows } from './change-feed.ts';
+import { CommitSignal } from './change-feed.ts';
 import { Artifact, BatchMetricBlock, TrainingJob, TrainingMetric } from './entities.ts';
-import { HotQueries, OUTBOX_ROWS_PER_INSERT } from './hot-queries.ts';
+import { compactChanges, HotPath, type TableKysely, type TableTransaction } from './hot-path.ts';
 import { KYSELY_OPTIONS, type StoreDB } from './kysely-db.ts';
 import {
   decodeJsonTree,
   decodeMetricMap,
+  decodeNumber,
   encodeJsonTree,
   encodeMetricMap,
   finiteOrNull,
@@ -40,13 +41,6 @@ import {
   statusHeadsQuery,
 } from './outbox-queries.ts';
 import { mirrorStateOf, outboxLimit, outboxStatuses, peekItems } from './outbox-rows.ts';
-import {
-  type HotPathExecutor,
-  openSqliteOrm,
-  PROBE_WRITE_SQL,
-  type StatementRunner,
-  sqliteHotPathExecutor,
-} from './sqlite-dialect.ts';
 import { StoreError } from './store-error.ts';
 import type {
   ArtifactPage,
@@ -82,8 +76,10 @@ import type {
   OutboxWrite,
   RenewLeaseOptions,
   ReopenJobChanges,
+  SavedEpoch,
   SaveEpochInput,
   Store,
+  StoreDialect,
   StoredArtifact,
   StoredBatchBlock,
   StoredOutboxItem,
@@ -95,19 +91,26 @@ import { LOST_CAUSES } from './types.ts';
 /** Rows per multi-row INSERT: keeps every statement far below SQLite's 32766 bound parameters. */
 const INSERT_CHUNK_ROWS = 500;
 
-/** Opens the store: creates the database if needed and applies pending migrations. */
+/** The dialect of a `dbPath`: a `postgres://` or `postgresql://` URL, else an SQLite file. */
+export function dialectOf(dbPath: string): StoreDialect {
+  return /^postgres(ql)?:\/\//i.test(dbPath) ? 'postgresql' : 'sqlite';
+}
+
+/**
+ * Opens the store: creates the database if needed and applies pending migrations. Each dialect's
+ * module is loaded only when used, so an SQLite sidecar never loads the PostgreSQL driver.
+ */
 export async function openStore(options: StoreOptions): Promise<Store> {
-  const dialect = options.dialect ?? 'sqlite';
-  if (dialect !== 'sqlite') {
-    throw new RangeError(`unsupported store dialect: ${String(dialect)}`);
-  }
-  const orm = await openSqliteOrm(options);
-  try {
-    return new OrmStore(orm, new HotQueries(orm), await sqliteHotPathExecutor(orm));
-  } catch (error) {
-    await orm.close(true);
-    throw error;
-  }
+  const dialect = options.dialect ?? dialectOf(options.dbPath);
+  const orm =
+    dialect === 'postgresql'
+      ? await (await import('./postgresql-dialect.ts')).openPostgresqlOrm({
+          url: options.dbPath,
+          ...(options.poolSize !== undefined && { poolSize: options.poolSize }),
+          ...(options.debug !== undefined && { debug: options.debug }),
+        })
+      : await (await import('./sqlite-dialect.ts')).openSqliteOrm(options);
+  return new OrmStore(orm, dialect);
 }
 
 /** Kysely queries surface the driver's own errors: convert them like MikroORM does its own. */
@@ -134,7 +137,6 @@ function notFound(jobId: string): StoreError {
 }
 
 /** A job's status, read inside a write's transaction (see saveEpoch). */
-const JOB_STATUS_SQL = 'SELECT status FROM training_job WHERE job_id = ?';
 
 /** A report for a job that has ended: the sidecar answers FAILED_PRECONDITION. */
 function jobEnded(jobId: string, status: string): StoreError {
@@ -303,6 +305,20 @@ function sameMetrics(a: Record<string, unknown>, b: Record<string, unknown>): bo
   return keys.every((k) => Object.hasOwn(b, k) && Object.is(a[k], b[k]));
 }
 
+/** Epoch → the finite value of `name` of each stored epoch (for the best-epoch rule). */
+function primaryValues(
+  rows: ReadonlyArray<{ epoch: number; extraMetrics: Record<string, unknown> }>,
+  name: string,
+): Map<number, number> {
+  const values = new Map<number, number>();
+  for (const row of rows) {
+    if (!Object.hasOwn(row.extraMetrics, name)) continue;
+    const value = decodeNumber(row.extraMetrics[name]);
+    if (Number.isFinite(value)) values.set(row.epoch, value);
+  }
+  return values;
+}
+
 /** Outbox rows for `items`, due at once. */
 function outboxRows(jobId: string, items: readonly OutboxItemInput[], nowMs: number) {
   return items.map((item) => ({
@@ -362,31 +378,28 @@ function storeKysely(em: EntityManager) {
   return em.getKysely<StoreDB>(KYSELY_OPTIONS);
 }
 
-/** See `Store.compactChanges`. `ref IS ref`: NULL for job and mlflow rows (the key index serves it). */
-const COMPACT_CHANGES_SQL = `delete from store_change where seq >= ? and seq < ? and (
-  exists (select 1 from store_change later where later.job_id = store_change.job_id
-    and later.kind = store_change.kind and later.ref is store_change.ref and later.seq > store_change.seq)
-  or (kind = 'batch' and not exists (select 1 from batch_metric_block b where b.id = store_change.ref))
-  or (kind = 'artifact' and not exists (select 1 from artifact a where a.id = store_change.ref)))`;
-
 class OrmStore implements Store {
   readonly #orm: MikroORM;
-  readonly #hot: HotQueries;
-  readonly #exec: HotPathExecutor;
+  readonly #hot: HotPath;
+  /** Kysely on table and column names, without MikroORM's plugin (the hot paths). */
+  readonly #tables: TableKysely;
   readonly #committed = new CommitSignal();
-  /** Transactions that appended to the feed: their commit wakes the readers. */
-  readonly #appended = new WeakSet<StoreTransaction>();
+  /** Feed entries of open transactions, written last, just before the commit (see #transaction). */
+  readonly #pendingChanges = new WeakMap<
+    StoreTransaction,
+    Array<[string, ChangeKind, readonly (number | null)[]]>
+  >();
   /**
    * Whether the database locks rows (`SELECT … FOR SHARE / FOR UPDATE`). SQLite has no row locks and
    * needs none: every transaction is BEGIN IMMEDIATE and holds the database's write lock throughout.
    */
   readonly #rowLocks: boolean;
 
-  constructor(orm: MikroORM, hot: HotQueries, exec: HotPathExecutor) {
+  constructor(orm: MikroORM, dialect: StoreDialect) {
     this.#orm = orm;
-    this.#hot = hot;
-    this.#exec = exec;
-    this.#rowLocks = !(orm.em.getPlatform() instanceof SqlitePlatform);
+    this.#hot = new HotPath(dialect);
+    this.#tables = (orm.em.fork() as EntityManager).getKysely() as unknown as TableKysely;
+    this.#rowLocks = dialect === 'postgresql';
   }
 
   /** A fresh EntityManager for one call. */
@@ -402,35 +415,49 @@ class OrmStore implements Store {
   async #transaction<T>(jobId: string, write: (trx: StoreTransaction) => Promise<T>): Promise<T> {
     const em = this.#em();
     try {
-      let trx: StoreTransaction | undefined;
+      let appended = false;
       const result = await storeKysely(em)
         .transaction()
-        .execute((t) => {
-          trx = t;
-          return write(t);
+        .execute(async (trx) => {
+          const result = await write(trx);
+          const pending = this.#pendingChanges.get(trx);
+          if (pending) {
+            appended = true;
+            const tables = trx.withoutPlugins() as unknown as TableTransaction;
+            for (const [job, kind, refs] of pending) await this.#hot.appendChanges(tables, job, kind, refs);
+          }
+          return result;
         });
-      if (trx && this.#appended.has(trx)) this.#committed.fire(jobId || undefined);
+      if (appended) this.#committed.fire(jobId || undefined);
       return result;
     } catch (error) {
       throw mapDriverError(convertError(em, error), jobId);
     }
   }
 
-  /** Appends feed entries inside `trx` (see change-feed.ts). */
-  async #appendChanges(
+  /** A transaction of the hot paths (table names, no plugin); driver errors become StoreErrors. */
+  async #tableTransaction<T>(jobId: string, write: (trx: TableTransaction) => Promise<T>): Promise<T> {
+    try {
+      return await this.#tables.transaction().execute(write);
+    } catch (error) {
+      throw mapDriverError(convertError(this.#orm.em as EntityManager, error), jobId);
+    }
+  }
+
+  /**
+   * Records feed entries of `trx` (see change-feed.ts). They are written when `write` is done, just
+   * before the commit: on PostgreSQL the feed's order lock is then held for the commit alone.
+   */
+  #appendChanges(
     trx: StoreTransaction,
     jobId: string,
     kind: ChangeKind,
     refs: readonly (number | null)[] = [null],
-  ): Promise<void> {
+  ): void {
     if (refs.length === 0) return;
-    this.#appended.add(trx);
-    for (let i = 0; i < refs.length; i += INSERT_CHUNK_ROWS) {
-      await trx
-        .insertInto('StoreChange')
-        .values(changeRows(jobId, kind, refs.slice(i, i + INSERT_CHUNK_ROWS)))
-        .execute();
-    }
+    const pending = this.#pendingChanges.get(trx);
+    if (pending) pending.push([jobId, kind, refs]);
+    else this.#pendingChanges.set(trx, [[jobId, kind, refs]]);
   }
 
   /**
@@ -508,7 +535,7 @@ class OrmStore implements Store {
         .onConflict((oc) => oc.column('jobId').doNothing())
         .executeTakeFirst();
       if (!inserted.numInsertedOrUpdatedRows) return false;
-      await this.#appendChanges(trx, job.jobId, 'job');
+      this.#appendChanges(trx, job.jobId, 'job');
       if (options.outbox?.length)
         await trx
           .insertInto('OutboxItem')
@@ -554,7 +581,7 @@ class OrmStore implements Store {
         .where('jobId', '=', jobId)
         .executeTakeFirst();
       if (result.numUpdatedRows === 0n) throw notFound(jobId);
-      await this.#appendChanges(trx, jobId, 'job');
+      this.#appendChanges(trx, jobId, 'job');
       if (changes.outbox?.length)
         await trx
           .insertInto('OutboxItem')
@@ -594,81 +621,62 @@ class OrmStore implements Store {
   }
 
   async beginEpoch(jobId: string, epoch: number, at: Date): Promise<void> {
-    const q = this.#hot.epochBegin;
-    const params = q.params({ job: jobId, epoch, extraMetrics: {}, nonFinite: [], beganAt: at });
-    try {
-      await this.#exec.run((db) => db.run(q.sql, params));
-    } catch (error) {
-      throw mapDriverError(convertError(this.#orm.em as EntityManager, error), jobId);
-    }
+    const hot = this.#hot;
+    await this.#tableTransaction(jobId, async (trx) => {
+      const job = await hot.lockJob(trx, jobId);
+      if (!job) throw notFound(jobId);
+      if (job.status !== 'running') throw jobEnded(jobId, job.status);
+      await hot.upsertEpochBegin(trx, jobId, epoch, at);
+    });
   }
 
-  async saveEpoch(input: SaveEpochInput): Promise<void> {
+  async saveEpoch(input: SaveEpochInput): Promise<SavedEpoch> {
     const { jobId, epoch } = input;
     const hot = this.#hot;
     const outbox = input.outbox?.length ? input.outbox : undefined;
     const extraMetrics = encodeMetricMap(input.metrics);
-    const upsert = hot.epochUpsert.params({
-      job: jobId,
-      epoch,
-      loss: finiteOrNull(input.columns.loss),
-      accuracy: finiteOrNull(input.columns.accuracy),
-      learningRate: finiteOrNull(input.columns.learningRate),
-      extraMetrics,
-      nonFinite: nonFiniteNames(input.metrics),
-      timestamp: input.timestamp,
+    const saved = await this.#tableTransaction(jobId, async (trx) => {
+      // The job row is locked (or, on SQLite, the database) until the commit: an EndTraining on any
+      // sidecar either committed before (refused here) or commits after this epoch, and two reports
+      // of the job never both decide the best epoch from the same incumbent.
+      const job = await hot.lockJob(trx, jobId);
+      if (!job) throw notFound(jobId);
+      if (job.status !== 'running') throw jobEnded(jobId, job.status);
+      // One indexed lookup tells whether this epoch is new; counting the job's epochs instead would
+      // cost O(epochs) on every report.
+      const previous = await hot.epochState(trx, jobId, epoch);
+      const isNew = previous === undefined || !previous.reported;
+      const incumbent =
+        job.bestEpoch === null || job.bestValue === null
+          ? null
+          : { epoch: job.bestEpoch, value: job.bestValue };
+      const rule = input.best;
+      const best =
+        typeof rule === 'function'
+          ? await rule(incumbent, async () =>
+              primaryValues(await hot.otherEpochMetrics(trx, jobId, epoch), job.primaryMetric),
+            )
+          : rule;
+      await hot.upsertEpoch(trx, {
+        jobId,
+        epoch,
+        loss: finiteOrNull(input.columns.loss),
+        accuracy: finiteOrNull(input.columns.accuracy),
+        learningRate: finiteOrNull(input.columns.learningRate),
+        extraMetrics,
+        nonFinite: nonFiniteNames(input.metrics),
+        timestamp: input.timestamp,
+      });
+      await hot.updateJobAfterEpoch(trx, jobId, { increment: isNew ? 1 : 0, best, updatedAt: new Date() });
+      // A resent report with the very same metrics has nothing new to mirror.
+      if (outbox && (isNew || !sameMetrics(previous.extraMetrics, extraMetrics))) {
+        await hot.insertOutbox(trx, jobId, outbox, Date.now());
+      }
+      await hot.appendChanges(trx, jobId, 'epoch', [epoch]);
+      return { best, epochsReported: job.epochsReported + (isNew ? 1 : 0), isNew };
     });
-    const stateQuery = outbox ? hot.epochStateWithMetrics : hot.epochState;
-    const state = stateQuery.params({ job: jobId, epoch });
-    try {
-      await this.#exec.transaction((db) => {
-        // One indexed lookup tells whether this epoch is new; counting the job's epochs instead
-        // would cost O(epochs) on every report.
-        // The job must still be running when the epoch is written: read in the write transaction
-        // (SQLite's BEGIN IMMEDIATE holds the write lock), so an EndTraining on any sidecar either
-        // committed before (refused here) or commits after this epoch.
-        const job = db.get(JOB_STATUS_SQL, [jobId]);
-        if (job === undefined) throw notFound(jobId);
-        if (job.status !== 'running') throw jobEnded(jobId, String(job.status));
-        const previous = db.get(stateQuery.sql, state);
-        const isNew = previous === undefined || hot.readTimestamp(previous) == null;
-        db.run(hot.epochUpsert.sql, upsert);
-        const updated = db.run(
-          hot.jobAfterEpoch.sql,
-          hot.jobAfterEpoch.params({
-            jobId,
-            increment: isNew ? 1 : 0,
-            bestEpoch: input.best?.epoch ?? null,
-            bestValue: input.best?.value ?? null,
-            updatedAt: new Date(),
-          }),
-        );
-        if (updated === 0) throw notFound(jobId);
-        db.run(hot.changeInsert.sql, hot.changeInsert.params({ job: jobId, kind: 'epoch', ref: epoch }));
-        // A resent report with the very same metrics has nothing new to mirror.
-        if (!outbox) return;
-        const unchanged =
-          !isNew && sameMetrics(hot.readExtraMetrics(previous!) as Record<string, unknown>, extraMetrics);
-        if (!unchanged) this.#insertOutbox(db, jobId, outbox, Date.now());
-      });
-      this.#committed.fire(jobId);
-    } catch (error) {
-      throw mapDriverError(convertError(this.#orm.em as EntityManager, error), jobId);
-    }
-  }
-
-  /** Inserts payload outbox rows through the precompiled INSERTs, inside the caller's transaction. */
-  #insertOutbox(db: StatementRunner, jobId: string, items: readonly OutboxItemInput[], nowMs: number): void {
-    for (let i = 0; i < items.length; i += OUTBOX_ROWS_PER_INSERT) {
-      const chunk = items.slice(i, i + OUTBOX_ROWS_PER_INSERT);
-      const q = this.#hot.outboxInsert[chunk.length - 1]!;
-      const values: Record<string, unknown> = { job: jobId, createdAtMs: nowMs, nextAttemptAtMs: nowMs };
-      chunk.forEach((item, j) => {
-        values[`kind${j}`] = item.kind;
-        values[`payload${j}`] = item.payload ?? null;
-      });
-      db.run(q.sql, q.params(values));
-    }
+    this.#committed.fire(jobId);
+    return saved;
   }
 
   async listEpochs(jobId: string, page: EpochPage = {}): Promise<EpochRecord[]> {
@@ -737,7 +745,7 @@ class OrmStore implements Store {
             .insertInto('BatchMetricBlock')
             .values(rows.slice(i, i + INSERT_CHUNK_ROWS).map((block) => blockRow(jobId, block, at)));
           const ids = (await insert.returning('id').execute()).map((r) => Number(r.id));
-          await this.#appendChanges(trx, jobId, 'batch', ids);
+          this.#appendChanges(trx, jobId, 'batch', ids);
           if (kind === undefined) continue;
           await trx
             .insertInto('OutboxItem')
@@ -763,7 +771,7 @@ class OrmStore implements Store {
         }
         const { job: _job, receivedAtMs: _at, ...changes } = blockRow(jobId, first, at);
         await trx.updateTable('BatchMetricBlock').set(changes).where('id', '=', id).execute();
-        await this.#appendChanges(trx, jobId, 'batch', [id]);
+        this.#appendChanges(trx, jobId, 'batch', [id]);
         await insertBlocks(rest, at, pending?.kind);
       }
       await insertBlocks(plan.inserts, receivedAtMs, outboxKind);
@@ -835,7 +843,7 @@ class OrmStore implements Store {
         .where('status', '=', 'running')
         .executeTakeFirst();
       if (result.numUpdatedRows === 0n) throw alreadyEnded(jobId, 'ended meanwhile');
-      await this.#appendChanges(trx, jobId, 'job');
+      this.#appendChanges(trx, jobId, 'job');
       if (outbox?.length)
         await trx
           .insertInto('OutboxItem')
@@ -921,7 +929,7 @@ class OrmStore implements Store {
           .where('trainerSession', '=', sessionId)
           .executeTakeFirst();
         if (revived.numUpdatedRows > 0n) {
-          await this.#appendChanges(trx, jobId, 'job');
+          this.#appendChanges(trx, jobId, 'job');
           const outbox = options.revive?.(lost?.endReason ?? '');
           if (outbox?.length)
             await trx
@@ -977,7 +985,7 @@ class OrmStore implements Store {
           .where('leaseExpiresAtMs', '<', nowMs)
           .executeTakeFirst();
         if (result.numUpdatedRows === 0n) return false;
-        await this.#appendChanges(trx, candidate.jobId, 'job');
+        this.#appendChanges(trx, candidate.jobId, 'job');
         if (outbox?.length)
           await trx
             .insertInto('OutboxItem')
@@ -1009,7 +1017,7 @@ class OrmStore implements Store {
         .where('trainerProcess', '=', key)
         .executeTakeFirst();
       if (result.numUpdatedRows === 0n) return false;
-      await this.#appendChanges(trx, input.jobId, 'job');
+      this.#appendChanges(trx, input.jobId, 'job');
       if (input.outbox?.length)
         await trx
           .insertInto('OutboxItem')
@@ -1078,7 +1086,7 @@ class OrmStore implements Store {
           )
           .returning('id')
           .execute();
-        await this.#appendChanges(
+        this.#appendChanges(
           trx,
           jobId,
           'artifact',
@@ -1120,14 +1128,14 @@ class OrmStore implements Store {
         .where('jobId', '=', jobId)
         .executeTakeFirst();
       if (result.numUpdatedRows === 0n) throw notFound(jobId);
-      await this.#appendChanges(trx, jobId, 'mlflow');
+      this.#appendChanges(trx, jobId, 'mlflow');
     });
   }
 
   /** One `mlflow` change per distinct job of the outbox items `ids` (inside `trx`, before they change). */
   async #mlflowChangesOfItems(trx: StoreTransaction, ids: readonly number[]): Promise<void> {
     const jobs = await trx.selectFrom('OutboxItem').select('job').distinct().where('id', 'in', ids).execute();
-    for (const { job } of jobs) await this.#appendChanges(trx, job as unknown as string, 'mlflow');
+    for (const { job } of jobs) this.#appendChanges(trx, job as unknown as string, 'mlflow');
   }
 
   // ---- the outbox -------------------------------------------------------------------------------
@@ -1207,7 +1215,7 @@ class OrmStore implements Store {
       if (jobId !== undefined) query = query.where('job', '=', jobId);
       const result = await query.executeTakeFirst();
       const retried = Number(result.numUpdatedRows);
-      if (retried > 0 && jobId !== undefined) await this.#appendChanges(trx, jobId, 'mlflow');
+      if (retried > 0 && jobId !== undefined) this.#appendChanges(trx, jobId, 'mlflow');
       return retried;
     });
   }
@@ -1283,41 +1291,25 @@ class OrmStore implements Store {
         .where('jobId', '=', jobId)
         .executeTakeFirst();
       if (result.numUpdatedRows === 0n) throw notFound(jobId);
-      await this.#appendChanges(trx, jobId, 'mlflow');
+      this.#appendChanges(trx, jobId, 'mlflow');
     });
   }
 
   // ---- the change feed --------------------------------------------------------------------------
 
   async readChanges(query: ChangesQuery): Promise<ChangeRecord[]> {
-    const hot = this.#hot;
     const limit = Math.max(1, Math.floor(query.limit));
-    const rows = await this.#exec.run((db) =>
-      query.jobId === undefined
-        ? db.all(hot.changesAfter.sql, hot.changesAfter.params({ afterSeq: query.afterSeq, limit }))
-        : db.all(
-            hot.jobChangesAfter.sql,
-            hot.jobChangesAfter.params({ afterSeq: query.afterSeq, job: query.jobId, limit }),
-          ),
-    );
-    return rows.map((raw) => {
-      const r = hot.readChange(raw as Record<string, unknown>);
-      return {
-        seq: Number(r.seq),
-        jobId: r.job,
-        kind: r.kind as ChangeKind,
-        ref: r.ref === null ? null : Number(r.ref),
-      };
+    const rows = await this.#hot.changesAfter(this.#tables, {
+      afterSeq: query.afterSeq,
+      limit,
+      ...(query.jobId !== undefined && { jobId: query.jobId }),
     });
+    return rows.map((r) => ({ seq: r.seq, jobId: r.jobId, kind: r.kind, ref: r.ref }));
   }
 
   async compactChanges(range: { fromSeq: number; toSeq: number }): Promise<number> {
     if (!(range.toSeq > range.fromSeq)) return 0;
-    try {
-      return await this.#exec.transaction((db) => db.run(COMPACT_CHANGES_SQL, [range.fromSeq, range.toSeq]));
-    } catch (error) {
-      throw mapDriverError(convertError(this.#orm.em as EntityManager, error), '');
-    }
+    return this.#tableTransaction('', (trx) => compactChanges(trx, range.fromSeq, range.toSeq));
   }
 
   async firstSeq(): Promise<number> {
@@ -1364,13 +1356,11 @@ class OrmStore implements Store {
   }
 
   async getBatchBlock(id: number): Promise<StoredBatchBlock | undefined> {
-    const q = this.#hot.batchBlockById;
-    const row = await this.#exec.run((db) => db.get(q.sql, q.params({ id })));
-    if (!row) return undefined;
-    const block = this.#hot.readBlock(row as Record<string, unknown>);
+    const block = await this.#hot.blockById(this.#tables, id);
+    if (!block) return undefined;
     return {
       id,
-      jobId: block.job,
+      jobId: block.jobId,
       epoch: block.epoch,
       names: block.names,
       steps: unpackInt64(block.steps),
@@ -1491,7 +1481,7 @@ class OrmStore implements Store {
         .set({ mlflowExperimentId: '', mlflowRunId: '', mlflowArtifactUri: '', mlflowMetricKeys: null })
         .where('jobId', '=', jobId)
         .execute();
-      await this.#appendChanges(trx, jobId, 'mlflow');
+      this.#appendChanges(trx, jobId, 'mlflow');
       const rows = [
         ...outboxRows(jobId, before, nowMs),
         ...blockOutboxRows(
@@ -1514,7 +1504,11 @@ class OrmStore implements Store {
   }
 
   async probeWrite(): Promise<void> {
-    await this.#exec.run((runner) => runner.run(PROBE_WRITE_SQL, []));
+    try {
+      await this.#hot.probeWrite(this.#tables);
+    } catch (error) {
+      throw convertError(this.#orm.em as EntityManager, error);
+    }
   }
 
   async close(): Promise<void> {

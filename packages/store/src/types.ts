@@ -4,12 +4,17 @@
 export type JobStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 
 /** Which database the store runs on. Only 'sqlite' exists today; 'postgresql' is the planned second. */
-export type StoreDialect = 'sqlite';
+export type StoreDialect = 'sqlite' | 'postgresql';
 
 /** Options of {@link openStore}. */
 export interface StoreOptions {
-  /** SQLite file path (its parent directory is created if missing), or ':memory:'. */
+  /**
+   * SQLite file path (its parent directory is created if missing), or ':memory:'; or a PostgreSQL
+   * URL, `postgres://user@host:5432/db?sslmode=…` (see `postgresql-dialect.ts` for what it honours).
+   */
   dbPath: string;
+  /** PostgreSQL: connections of this store's pool (default 10). */
+  poolSize?: number;
   /**
    * 'normal' (default): a commit survives a crash of the process (WAL, synchronous=NORMAL); a power
    * loss may lose the last commits. 'full': synchronous=FULL, a commit also survives a power loss,
@@ -18,7 +23,7 @@ export interface StoreOptions {
   durability?: 'normal' | 'full';
   /** Log every SQL statement through MikroORM's logger. */
   debug?: boolean;
-  /** The database dialect; defaults to 'sqlite'. The seam for a later 'postgresql'. */
+  /** The database dialect; by default told from `dbPath` (a `postgres://` URL, else SQLite). */
   dialect?: StoreDialect;
   /**
    * The integrity check of an existing file when it opens (PRAGMA quick_check on a thread of its
@@ -334,13 +339,43 @@ export interface SaveEpochInput {
   /** Values for the denormalised columns; normally copies of entries of `metrics`. */
   columns: { loss?: number; accuracy?: number; learningRate?: number };
   timestamp: Date;
-  /** The job's best epoch after this one (computed by the caller), or null before any finite value. */
-  best: { epoch: number; value: number } | null;
+  /**
+   * The job's best epoch after this one: a rule, decided inside the epoch's transaction from the
+   * job's stored best (the caller's rule — the catalog's direction —, the database's facts); or the
+   * value itself (null: none), when the caller alone writes the job.
+   */
+  best: BestEpochRule | BestEpoch | null;
   /**
    * Outbox entries written in the same transaction. Not written when the epoch was already stored
    * with exactly these metrics (a resent report changes nothing, so there is nothing new to mirror).
    */
   outbox?: readonly OutboxItemInput[];
+}
+
+/** An epoch and its finite primary value. */
+export interface BestEpoch {
+  epoch: number;
+  value: number;
+}
+
+/**
+ * Picks the job's best epoch once an epoch is reported. `incumbent` is the stored best (null: none
+ * yet); `otherEpochs()` reads every other reported epoch's finite primary value, for when the
+ * incumbent itself is re-reported or there is none. Called inside the write transaction.
+ */
+export type BestEpochRule = (
+  incumbent: BestEpoch | null,
+  otherEpochs: () => Promise<ReadonlyMap<number, number>>,
+) => BestEpoch | null | Promise<BestEpoch | null>;
+
+/** What {@link Store.saveEpoch} stored, as of its commit. */
+export interface SavedEpoch {
+  /** The job's best epoch now (null: none). */
+  best: BestEpoch | null;
+  /** Distinct epochs reported, this one included. */
+  epochsReported: number;
+  /** The epoch was not reported before. */
+  isNew: boolean;
 }
 
 /** A block of batch-level points: `values[row * names.length + col]` is `names[col]` at `steps[row]`. */
@@ -528,7 +563,7 @@ export interface Store {
    * Replaces that epoch's metrics and sets the job's best, epochsReported and updatedAt, in one
    * transaction.
    */
-  saveEpoch(input: SaveEpochInput): Promise<void>;
+  saveEpoch(input: SaveEpochInput): Promise<SavedEpoch>;
   /** The reported epochs, in epoch order (one page of them with `page`). */
   listEpochs(jobId: string, page?: EpochPage): Promise<EpochRecord[]>;
   /**

@@ -1,7 +1,7 @@
 // The best-epoch rule as the handlers apply it: the catalog decides, only the challenged epochs are compared.
 import type { MetricVerdict, TaskType } from '@training-callbacks/metric-catalog';
 import { selectBestEpoch } from '@training-callbacks/metric-catalog';
-import type { JobState } from './job-states.ts';
+import type { BestEpochRule } from '@training-callbacks/store';
 
 /**
  * Canonical name → value of the accepted verdicts. Built with Object.fromEntries, which defines each
@@ -12,26 +12,28 @@ export function acceptedMetrics(verdicts: readonly MetricVerdict[]): Record<stri
 }
 
 /**
- * The best epoch once `epoch` reports `value` (undefined: no finite primary value). Only when the
- * current best epoch itself is re-reported can the best move elsewhere, so only then are all epochs
- * compared again; otherwise the challenger meets the incumbent. The catalog decides either way.
+ * The best-epoch rule of one report (`epoch` with primary `value`; undefined: no finite value), run by
+ * the store inside the epoch's transaction against the job's stored best. Only when the best epoch
+ * itself is re-reported (or there is none yet) can the best move elsewhere, so only then are all the
+ * stored epochs compared again; otherwise the challenger meets the incumbent. The catalog decides.
  */
-export function nextBest(
-  state: JobState,
-  primaryByEpoch: ReadonlyMap<number, number>,
+export function bestEpochRule(
+  task: TaskType,
+  primaryName: string,
   epoch: number,
   value: number | undefined,
-): { epoch: number; value: number } | null {
-  const task = state.job.task as TaskType;
-  const primaryName = state.classifier.catalog.primaryMetric;
+): BestEpochRule {
   const candidate = (e: number, v: number) => ({ epoch: e, metrics: { [primaryName]: v } });
-  const incumbent = state.job.bestEpoch;
-  if (incumbent === undefined || incumbent === epoch) {
-    const all = [...primaryByEpoch].filter(([e]) => e !== epoch).map(([e, v]) => candidate(e, v));
-    if (value !== undefined) all.push(candidate(epoch, value));
-    return selectBestEpoch(task, all) ?? null;
-  }
-  const current = { epoch: incumbent, value: state.job.bestValue! };
-  if (value === undefined) return current;
-  return selectBestEpoch(task, [candidate(current.epoch, current.value), candidate(epoch, value)]) ?? current;
+  return async (incumbent, otherEpochs) => {
+    if (incumbent === null || incumbent.epoch === epoch) {
+      const all = [...(await otherEpochs())].map(([e, v]) => candidate(e, v));
+      if (value !== undefined) all.push(candidate(epoch, value));
+      return selectBestEpoch(task, all) ?? null;
+    }
+    if (value === undefined) return incumbent;
+    return (
+      selectBestEpoch(task, [candidate(incumbent.epoch, incumbent.value), candidate(epoch, value)]) ??
+      incumbent
+    );
+  };
 }

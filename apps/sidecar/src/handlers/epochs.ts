@@ -1,15 +1,19 @@
 // BeginEpoch and EndEpoch: an epoch's start, then its metrics, normalised by the catalog, with the
 // job's best epoch moved in the same commit.
-import { columnValues, formatEpochLine, type MetricVerdict } from '@training-callbacks/metric-catalog';
+import {
+  columnValues,
+  formatEpochLine,
+  type MetricVerdict,
+  type TaskType,
+} from '@training-callbacks/metric-catalog';
 import { verdictToProto } from '../convert.ts';
 import { epochItem, metricSourcesItem, mlflowMetricName } from '../mlflow-items.ts';
 import { checkEpoch, checkJobId, checkMetricNames, checkSessionId, timestampOf } from '../validation.ts';
-import { acceptedMetrics, nextBest } from './best-epoch.ts';
+import { acceptedMetrics, bestEpochRule } from './best-epoch.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
 
 export function epochHandlers(ctx: HandlerContext): HandlerGroup<'beginEpoch' | 'endEpoch'> {
-  const { store, lock, log, notify, mirrored } = ctx;
-  const { storedEpochs } = ctx.jobs;
+  const { store, log, notify, mirrored } = ctx;
   const { running } = ctx.verdicts;
   /** A rejected metric either lost to another name meaning the same metric, or was out of its range. */
   const countRejections = (verdicts: readonly MetricVerdict[], canonical: (reported: string) => string) => {
@@ -42,76 +46,77 @@ export function epochHandlers(ctx: HandlerContext): HandlerGroup<'beginEpoch' | 
       checkMetricNames(request.metrics, 'metrics');
       checkSessionId(request.sessionId);
       const timestamp = timestampOf(request.timestamp) ?? new Date();
-      return lock(request.jobId, async () => {
-        const state = await running(request.jobId, request.sessionId);
-        const verdicts = state.classifier.classify(request.metrics);
-        const metrics = acceptedMetrics(verdicts);
-        const primaryName = state.classifier.catalog.primaryMetric;
-        const primary = metrics[primaryName];
+      // No lock here: the store decides the job's status and best epoch inside the epoch's
+      // transaction, so reports of one job racing on this sidecar or on another stay consistent.
+      const state = await running(request.jobId, request.sessionId);
+      const verdicts = state.classifier.classify(request.metrics);
+      const metrics = acceptedMetrics(verdicts);
+      const primaryName = state.classifier.catalog.primaryMetric;
+      const primary = metrics[primaryName];
 
-        const stored = await storedEpochs(state);
-        const finite = primary !== undefined && Number.isFinite(primary);
-        const best = nextBest(state, stored.primary, request.epoch, finite ? primary : undefined);
-        const sources = ctx.mirror
-          ? ctx.metricSources.unrecorded(
-              request.jobId,
-              verdicts
-                .filter((v) => v.tier !== 'rejected')
-                .map((v) => {
-                  const plain = state.classifier.normaliseName(v.reportedName);
-                  const scale = plain.name === v.name ? plain.scale : 1;
-                  return { name: mlflowMetricName(v.name), reported: v.reportedName, scale };
-                }),
-            )
-          : [];
+      const finite = primary !== undefined && Number.isFinite(primary);
+      const rule = bestEpochRule(
+        state.job.task as TaskType,
+        primaryName,
+        request.epoch,
+        finite ? primary : undefined,
+      );
+      const sources = ctx.mirror
+        ? ctx.metricSources.unrecorded(
+            request.jobId,
+            verdicts
+              .filter((v) => v.tier !== 'rejected')
+              .map((v) => {
+                const plain = state.classifier.normaliseName(v.reportedName);
+                const scale = plain.name === v.name ? plain.scale : 1;
+                return { name: mlflowMetricName(v.name), reported: v.reportedName, scale };
+              }),
+          )
+        : [];
 
-        await store.saveEpoch({
-          jobId: request.jobId,
-          epoch: request.epoch,
-          metrics,
-          columns: columnValues(metrics),
-          timestamp,
-          best,
-          ...mirrored(() => [
-            ...(sources.length ? [metricSourcesItem(sources)] : []),
-            epochItem(request.epoch, metrics, timestamp.getTime()),
-          ]),
-        });
-        ctx.metricSources.recorded(request.jobId, sources);
-        notify();
-        await ctx.verdicts.alive(request.jobId);
-        ctx.metrics.epochIngested();
-        countRejections(verdicts, (reported) => state.classifier.normaliseName(reported).name);
-
-        // Committed: now update what we remember and answer.
-        if (finite) stored.primary.set(request.epoch, primary);
-        else stored.primary.delete(request.epoch);
-        stored.seen.add(request.epoch);
-        state.job = {
-          ...state.job,
-          ...(best ? { bestEpoch: best.epoch, bestValue: best.value } : {}),
-          epochsReported: stored.seen.size,
-          updatedAt: new Date(),
-        };
-        if (!best) {
-          delete state.job.bestEpoch;
-          delete state.job.bestValue;
-        }
-        const summary = `[${request.jobId}] ${formatEpochLine(state.classifier, request.epoch, verdicts)}`;
-        log(summary, {
-          event: 'epoch',
-          jobId: request.jobId,
-          epoch: request.epoch,
-          metrics,
-          isBest: best?.epoch === request.epoch,
-        });
-        return {
-          verdicts: verdicts.map(verdictToProto),
-          isBest: best?.epoch === request.epoch,
-          ...(best && { best }),
-          summary,
-        };
+      const { best, epochsReported } = await store.saveEpoch({
+        jobId: request.jobId,
+        epoch: request.epoch,
+        metrics,
+        columns: columnValues(metrics),
+        timestamp,
+        best: rule,
+        ...mirrored(() => [
+          ...(sources.length ? [metricSourcesItem(sources)] : []),
+          epochItem(request.epoch, metrics, timestamp.getTime()),
+        ]),
       });
+      ctx.metricSources.recorded(request.jobId, sources);
+      notify();
+      await ctx.verdicts.alive(request.jobId);
+      ctx.metrics.epochIngested();
+      countRejections(verdicts, (reported) => state.classifier.normaliseName(reported).name);
+
+      // Committed: the cached record follows what the store decided (a cache, not the truth).
+      state.job = {
+        ...state.job,
+        ...(best ? { bestEpoch: best.epoch, bestValue: best.value } : {}),
+        epochsReported,
+        updatedAt: new Date(),
+      };
+      if (!best) {
+        delete state.job.bestEpoch;
+        delete state.job.bestValue;
+      }
+      const summary = `[${request.jobId}] ${formatEpochLine(state.classifier, request.epoch, verdicts)}`;
+      log(summary, {
+        event: 'epoch',
+        jobId: request.jobId,
+        epoch: request.epoch,
+        metrics,
+        isBest: best?.epoch === request.epoch,
+      });
+      return {
+        verdicts: verdicts.map(verdictToProto),
+        isBest: best?.epoch === request.epoch,
+        ...(best && { best }),
+        summary,
+      };
     },
   };
 }

@@ -1,0 +1,233 @@
+// The store's rules on both dialects, with several stores on one database — what several sidecars
+// sharing a database do: migrations applied once when they all start together, a report after the
+// end refused whichever store ended the job, the best epoch decided from the database when reports
+// of one job race on two stores, and a change feed in which no reader ever misses a committed write.
+import { afterEach, describe, expect, it } from 'vitest';
+import { type BestEpochRule, openStore, type Store, StoreError } from './index.ts';
+import { openPostgresqlOrm } from './postgresql-dialect.ts';
+import { DIALECTS, testDatabases } from './spec/databases.ts';
+import { openSqliteOrm } from './sqlite-dialect.ts';
+import { sampleJob } from './testing.ts';
+
+const databases = testDatabases();
+
+/**
+ * Runs the writes concurrently on PostgreSQL; one after the other on SQLite, where two connections of
+ * one process cannot both wait: better-sqlite3's BEGIN IMMEDIATE blocks the thread in SQLite's busy
+ * handler while the connection holding the lock waits for that very thread. (A file is one sidecar's.)
+ */
+async function race(dialect: string, writes: Array<() => Promise<unknown>>): Promise<void> {
+  if (dialect === 'postgresql') await Promise.all(writes.map((write) => write()));
+  else for (const write of writes) await write();
+}
+const open: Store[] = [];
+
+/**
+ * `n` stores on one database: opened all at once on PostgreSQL (sidecars starting together); one
+ * after the other on SQLite, where a file is one sidecar's (lockDatabase) and two first opens of a
+ * new file would both create its tables.
+ */
+async function stores(dbPath: string, n: number): Promise<Store[]> {
+  const opened: Store[] = [];
+  if (dbPath.startsWith('postgres')) {
+    opened.push(...(await Promise.all(Array.from({ length: n }, () => openStore({ dbPath })))));
+  } else {
+    for (let i = 0; i < n; i++) opened.push(await openStore({ dbPath }));
+  }
+  open.push(...opened);
+  return opened;
+}
+
+afterEach(async () => {
+  for (const store of open.splice(0)) await store.close();
+});
+
+/** Higher is better, as accuracy: the rule the sidecar gives, without the catalog. */
+const highest =
+  (epoch: number, value: number): BestEpochRule =>
+  async (incumbent, others) => {
+    if (incumbent === null || incumbent.epoch === epoch) {
+      let best = { epoch, value };
+      for (const [e, v] of await others())
+        if (v > best.value || (v === best.value && e < best.epoch)) best = { epoch: e, value: v };
+      return best;
+    }
+    return value > incumbent.value ? { epoch, value } : incumbent;
+  };
+
+function report(store: Store, jobId: string, epoch: number, accuracy: number) {
+  return store.saveEpoch({
+    jobId,
+    epoch,
+    metrics: { accuracy, loss: Number.NaN },
+    columns: { accuracy, loss: Number.NaN },
+    timestamp: new Date(),
+    best: highest(epoch, accuracy),
+    outbox: [{ kind: 'epoch_metrics', payload: { epoch } }],
+  });
+}
+
+describe.each(DIALECTS)('%s', (dialect) => {
+  it('has committed migrations that match the entities (no schema drift)', async () => {
+    const dbPath = await databases.fresh(dialect);
+    const orm =
+      dialect === 'postgresql' ? await openPostgresqlOrm({ url: dbPath }) : await openSqliteOrm({ dbPath });
+    try {
+      expect((await orm.schema.getUpdateSchemaSQL({ wrap: false })).trim()).toBe('');
+    } finally {
+      await orm.close(true);
+    }
+  });
+
+  it('opens three stores at once on an empty database; the schema is created once', async () => {
+    const dbPath = await databases.fresh(dialect);
+    const [a, b, c] = await stores(dbPath, dialect === 'postgresql' ? 3 : 1).then((s) => [
+      s[0]!,
+      s.at(1),
+      s.at(2),
+    ]);
+    await a!.createOrGetJob(sampleJob('j'));
+    for (const other of [b, c]) if (other) expect((await other.getJob('j'))?.status).toBe('running');
+  });
+
+  it('round-trips an epoch with NaN, ±Infinity and -0, and the job counters', async () => {
+    const [store] = await stores(await databases.fresh(dialect), 1);
+    await store!.createOrGetJob(sampleJob('j'));
+    await store!.beginEpoch('j', 0, new Date('2026-01-01T00:00:00.123Z'));
+    const metrics = {
+      accuracy: 0.5,
+      loss: Number.NaN,
+      top5: Number.POSITIVE_INFINITY,
+      m: Number.NEGATIVE_INFINITY,
+      z: -0,
+    };
+    const saved = await store!.saveEpoch({
+      jobId: 'j',
+      epoch: 0,
+      metrics,
+      columns: { accuracy: 0.5 },
+      timestamp: new Date(),
+      best: highest(0, 0.5),
+    });
+    expect(saved).toEqual({ best: { epoch: 0, value: 0.5 }, epochsReported: 1, isNew: true });
+    const [epoch] = await store!.listEpochs('j');
+    expect(Object.is(epoch!.metrics.z, -0)).toBe(true);
+    expect(epoch!.metrics).toEqual(metrics);
+    expect(epoch!.nonFinite.sort()).toEqual(['loss', 'm', 'top5']);
+    expect(epoch!.beganAt?.toISOString()).toBe('2026-01-01T00:00:00.123Z');
+    const again = await store!.saveEpoch({
+      jobId: 'j',
+      epoch: 0,
+      metrics,
+      columns: {},
+      timestamp: new Date(),
+      best: highest(0, 0.5),
+    });
+    expect(again).toEqual({ best: { epoch: 0, value: 0.5 }, epochsReported: 1, isNew: false });
+  });
+
+  it('refuses a report, a begin and a batch after another store ended the job, until it is reopened', async () => {
+    const [a, b] = await stores(await databases.fresh(dialect), 2);
+    await a!.createOrGetJob(sampleJob('j'));
+    await report(a!, 'j', 0, 0.5);
+    await b!.endJob({
+      jobId: 'j',
+      status: 'failed',
+      finalMetrics: {},
+      errorMessage: 'boom',
+      endedAt: new Date(),
+    });
+    const refused = (p: Promise<unknown>) =>
+      expect(p).rejects.toSatisfy((e) => e instanceof StoreError && e.kind === 'ended');
+    await refused(report(a!, 'j', 1, 0.6));
+    await refused(a!.beginEpoch('j', 1, new Date()));
+    expect((await a!.listEpochs('j')).map((e) => e.epoch)).toEqual([0]);
+    await a!.reopenJob('j', { startEpoch: 1 });
+    await report(b!, 'j', 1, 0.6);
+    expect((await a!.getJob('j'))?.epochsReported).toBe(2);
+  });
+
+  it('decides the best epoch from the database when reports of one job race on two stores', async () => {
+    const [a, b] = await stores(await databases.fresh(dialect), 2);
+    await a!.createOrGetJob(sampleJob('j'));
+    // 40 epochs with shuffled values, each store reporting half of them concurrently; then the best
+    // epoch is re-reported lower, which makes the store compare every stored epoch again.
+    const values = Array.from({ length: 40 }, (_, i) => ((i * 37) % 40) / 40);
+    await race(
+      dialect,
+      values.map((v, epoch) => () => report(epoch % 2 ? a! : b!, 'j', epoch, v)),
+    );
+    const top = values.indexOf(Math.max(...values));
+    let job = await b!.getJob('j');
+    expect([job?.bestEpoch, job?.bestValue, job?.epochsReported]).toEqual([top, values[top], 40]);
+    await report(a!, 'j', top, 0);
+    const second = values.indexOf([...values].sort((x, y) => y - x)[1]!);
+    job = await b!.getJob('j');
+    expect([job?.bestEpoch, job?.epochsReported]).toEqual([second, 40]);
+    // Every report wrote its outbox entry once: 40 + the re-report.
+    expect((await b!.peekOutbox('j', 100)).length).toBe(41);
+  });
+
+  it('gives the change feed in commit order: a reader never sees a seq after it saw a later one', async () => {
+    // SQLite serialises its one writer anyway; PostgreSQL's seqs come from a sequence (see hot-path.ts).
+    const writers = await stores(await databases.fresh(dialect), dialect === 'postgresql' ? 3 : 1);
+    const reader = writers[0]!;
+    for (let j = 0; j < 3; j++) await reader.createOrGetJob(sampleJob(`j${j}`));
+    let after = await reader.headSeq();
+    const seen: number[] = [];
+    let writing = true;
+    const reading = (async () => {
+      while (writing || seen.length < 120) {
+        const page = await reader.readChanges({ afterSeq: after, limit: 50 });
+        for (const change of page) seen.push(change.seq);
+        if (page.length) after = page.at(-1)!.seq;
+        if (!writing && page.length === 0) break;
+        if (page.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    })();
+    await Promise.all(
+      Array.from({ length: 120 }, (_, i) =>
+        report(writers[i % writers.length]!, `j${i % 3}`, Math.floor(i / 3), i / 120),
+      ),
+    );
+    writing = false;
+    await reading;
+    // Everything committed was seen, once, in increasing order: none was skipped and seen late.
+    const all = (await reader.readChanges({ afterSeq: 0, limit: 1000 }))
+      .map((c) => c.seq)
+      .filter((s) => s > seen[0]! - 1);
+    expect(seen).toEqual([...seen].sort((x, y) => x - y));
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen).toEqual(all.filter((s) => s >= seen[0]!));
+    expect(seen.length).toBe(120);
+  });
+
+  it('keeps batch blocks bit for bit, compacts the feed and commits a probe write', async () => {
+    const [store] = await stores(await databases.fresh(dialect), 1);
+    await store!.createOrGetJob(sampleJob('j'));
+    const values = Float64Array.from([0.1, Number.NaN, -0, Number.NEGATIVE_INFINITY]);
+    await store!.appendBatchBlocks(
+      'j',
+      [{ epoch: 0, names: ['a', 'b'], steps: BigInt64Array.from([1n, 2n ** 40n]), values }],
+      { outboxKind: 'batch' },
+    );
+    await store!.appendBatchBlocks('j', [
+      { epoch: 0, names: ['a', 'b'], steps: BigInt64Array.from([1n]), values: Float64Array.from([0.2, 0.3]) },
+    ]);
+    const blocks = await store!.listBatchBlocks('j');
+    const points = blocks.flatMap((b) =>
+      [...b.steps].map((s, i) => [s, b.values[i * 2], b.values[i * 2 + 1]]),
+    );
+    expect(points).toEqual([
+      [1n, 0.2, 0.3],
+      [2n ** 40n, -0, Number.NEGATIVE_INFINITY],
+    ]);
+    const head = await store!.headSeq();
+    expect(await store!.compactChanges({ fromSeq: 0, toSeq: head + 1 })).toBeGreaterThan(0);
+    const changes = await store!.readChanges({ afterSeq: 0, limit: 100 });
+    expect(changes.filter((c) => c.kind === 'job')).toHaveLength(1);
+    const block = await store!.getBatchBlock(changes.find((c) => c.kind === 'batch')!.ref!);
+    expect(block?.names).toEqual(['a', 'b']);
+    await store!.probeWrite();
+  });
+});

@@ -1,0 +1,366 @@
+// The statements of the store's hot paths: an epoch report, an epoch begin, the change feed and the
+// batch block a watch event names. They are ordinary Kysely builders, like every other query of the
+// store, but on table and column names and without MikroORM's Kysely plugin: the plugin's per-query
+// transform (node rewriting, metadata lookups, value conversion) costs several times what the
+// database spends running these short statements. The few conversions they need are spelled out in
+// `ColumnValues`, one per dialect, and `hot-path.spec.ts` pins each statement's SQL and shows that
+// what it writes reads back through the entities exactly as MikroORM's own conversion would.
+import type { InferKyselyDB } from '@mikro-orm/sql';
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type {
+  BatchMetricBlockSchema,
+  EncodedMetricMap,
+  OutboxItemSchema,
+  StoreChangeSchema,
+  TrainingJobSchema,
+  TrainingMetricSchema,
+} from './entities.ts';
+import { SIDECAR_APPLICATION_ID } from './sqlite-file.ts';
+import type { ChangeKind, OutboxItemInput, StoreDialect } from './types.ts';
+
+/** The store's tables by their SQL names, as the hot-path statements see them. */
+export type TableDB = InferKyselyDB<
+  | typeof TrainingJobSchema
+  | typeof TrainingMetricSchema
+  | typeof BatchMetricBlockSchema
+  | typeof OutboxItemSchema
+  | typeof StoreChangeSchema,
+  { tableNamingStrategy: 'table'; columnNamingStrategy: 'column' }
+>;
+
+export type TableKysely = Kysely<TableDB>;
+export type TableTransaction = Transaction<TableDB>;
+
+/**
+ * How a dialect stores the values MikroORM's types convert: dates (SQLite: epoch milliseconds;
+ * PostgreSQL: timestamptz), JSON (text on SQLite, jsonb on PostgreSQL, which node-postgres parses
+ * on read) and 64-bit integers (node-postgres reads int8 as a string).
+ */
+export interface ColumnValues {
+  date(value: Date): never;
+  json(value: unknown): never;
+  readJson(value: unknown): unknown;
+  readInt(value: unknown): number;
+}
+
+/** The column values of `dialect` (see {@link ColumnValues}). */
+export function columnValues(dialect: StoreDialect): ColumnValues {
+  const json = (value: unknown) => JSON.stringify(value) as never;
+  const readInt = (value: unknown) => Number(value);
+  return dialect === 'postgresql'
+    ? {
+        date: (value) => value.toISOString() as never,
+        json,
+        readJson: (value) => value,
+        readInt,
+      }
+    : {
+        date: (value) => value.getTime() as never,
+        json,
+        readJson: (value) => (typeof value === 'string' ? JSON.parse(value) : value),
+        readInt,
+      };
+}
+
+/** Most outbox rows per INSERT on the hot path (several INSERTs for more). */
+const OUTBOX_ROWS_PER_INSERT = 64;
+
+/** The job row as an epoch report needs it, locked for the rest of the transaction. */
+export interface JobForEpoch {
+  status: string;
+  epochsReported: number;
+  primaryMetric: string;
+  bestEpoch: number | null;
+  bestValue: number | null;
+}
+
+/** An epoch row to upsert (a report). */
+export interface EpochRow {
+  jobId: string;
+  epoch: number;
+  loss: number | null;
+  accuracy: number | null;
+  learningRate: number | null;
+  extraMetrics: EncodedMetricMap;
+  nonFinite: string[];
+  timestamp: Date;
+}
+
+/** A feed row as read. */
+export interface ChangeRow {
+  seq: number;
+  jobId: string;
+  kind: ChangeKind;
+  ref: number | null;
+}
+
+/** A batch block's columns as read (blobs as stored). */
+export interface BlockRow {
+  jobId: string;
+  epoch: number;
+  names: string[];
+  steps: Uint8Array;
+  values: Uint8Array;
+}
+
+/** The hot-path statements of one dialect. */
+export class HotPath {
+  readonly #values: ColumnValues;
+  readonly #dialect: StoreDialect;
+
+  constructor(dialect: StoreDialect) {
+    this.#dialect = dialect;
+    this.#values = columnValues(dialect);
+  }
+
+  /**
+   * The job's status and best epoch, the row locked until the commit (PostgreSQL: FOR NO KEY UPDATE,
+   * the lock an UPDATE of the row takes, which leaves inserts that reference the job free; SQLite's
+   * BEGIN IMMEDIATE already holds the database's write lock), so a concurrent EndTraining or report of
+   * the same job on any sidecar waits for this transaction, and this one decides from the truth.
+   */
+  async lockJob(trx: TableTransaction, jobId: string): Promise<JobForEpoch | undefined> {
+    let query = trx
+      .selectFrom('training_job')
+      .select(['status', 'epochs_reported', 'primary_metric', 'best_epoch', 'best_value'])
+      .where('job_id', '=', jobId);
+    if (this.#dialect === 'postgresql') query = query.forNoKeyUpdate();
+    const row = await query.executeTakeFirst();
+    return row
+      ? {
+          status: row.status,
+          epochsReported: row.epochs_reported,
+          primaryMetric: row.primary_metric,
+          bestEpoch: row.best_epoch ?? null,
+          bestValue: row.best_value ?? null,
+        }
+      : undefined;
+  }
+
+  /** Whether the epoch is reported already and, when asked, its stored metrics. */
+  async epochState(
+    trx: TableTransaction,
+    jobId: string,
+    epoch: number,
+  ): Promise<{ reported: boolean; extraMetrics: EncodedMetricMap } | undefined> {
+    const row = await trx
+      .selectFrom('training_metric')
+      .select(['timestamp', 'extra_metrics'])
+      .where('job_id', '=', jobId)
+      .where('epoch', '=', epoch)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    return {
+      reported: row.timestamp != null,
+      extraMetrics: this.#values.readJson(row.extra_metrics) as EncodedMetricMap,
+    };
+  }
+
+  /** The stored metrics of every reported epoch but `except` (the best-epoch rule's slow case). */
+  async otherEpochMetrics(
+    trx: TableTransaction,
+    jobId: string,
+    except: number,
+  ): Promise<Array<{ epoch: number; extraMetrics: EncodedMetricMap }>> {
+    const rows = await trx
+      .selectFrom('training_metric')
+      .select(['epoch', 'extra_metrics'])
+      .where('job_id', '=', jobId)
+      .where('timestamp', 'is not', null)
+      .where('epoch', '<>', except)
+      .execute();
+    return rows.map((row) => ({
+      epoch: row.epoch,
+      extraMetrics: this.#values.readJson(row.extra_metrics) as EncodedMetricMap,
+    }));
+  }
+
+  /** Upserts a reported epoch (keeps `began_at`). */
+  async upsertEpoch(trx: TableTransaction, row: EpochRow): Promise<void> {
+    const v = this.#values;
+    await trx
+      .insertInto('training_metric')
+      .values({
+        job_id: row.jobId,
+        epoch: row.epoch,
+        loss: row.loss,
+        accuracy: row.accuracy,
+        learning_rate: row.learningRate,
+        extra_metrics: v.json(row.extraMetrics),
+        non_finite: v.json(row.nonFinite),
+        timestamp: v.date(row.timestamp),
+      } as never)
+      .onConflict((oc) =>
+        oc.columns(['job_id', 'epoch']).doUpdateSet((eb) => ({
+          loss: eb.ref('excluded.loss'),
+          accuracy: eb.ref('excluded.accuracy'),
+          learning_rate: eb.ref('excluded.learning_rate'),
+          extra_metrics: eb.ref('excluded.extra_metrics'),
+          non_finite: eb.ref('excluded.non_finite'),
+          timestamp: eb.ref('excluded.timestamp'),
+        })),
+      )
+      .execute();
+  }
+
+  /** The job's counters after an epoch report. */
+  async updateJobAfterEpoch(
+    trx: TableTransaction,
+    jobId: string,
+    update: { increment: number; best: { epoch: number; value: number } | null; updatedAt: Date },
+  ): Promise<void> {
+    await trx
+      .updateTable('training_job')
+      .set((eb) => ({
+        epochs_reported: eb('epochs_reported', '+', update.increment),
+        best_epoch: update.best?.epoch ?? null,
+        best_value: update.best?.value ?? null,
+        updated_at: this.#values.date(update.updatedAt),
+      }))
+      .where('job_id', '=', jobId)
+      .execute();
+  }
+
+  /** Records when an epoch began; a row created here stays hidden until the epoch is reported. */
+  async upsertEpochBegin(trx: TableTransaction, jobId: string, epoch: number, at: Date): Promise<void> {
+    const v = this.#values;
+    await trx
+      .insertInto('training_metric')
+      .values({
+        job_id: jobId,
+        epoch,
+        loss: null,
+        accuracy: null,
+        learning_rate: null,
+        extra_metrics: v.json({}),
+        non_finite: v.json([]),
+        timestamp: null,
+        began_at: v.date(at),
+      } as never)
+      .onConflict((oc) =>
+        oc.columns(['job_id', 'epoch']).doUpdateSet((eb) => ({ began_at: eb.ref('excluded.began_at') })),
+      )
+      .execute();
+  }
+
+  /** Payload outbox rows of one job, due at once (block references are written by appendBatchBlocks). */
+  async insertOutbox(
+    trx: TableTransaction,
+    jobId: string,
+    items: readonly OutboxItemInput[],
+    nowMs: number,
+  ): Promise<void> {
+    const v = this.#values;
+    for (let i = 0; i < items.length; i += OUTBOX_ROWS_PER_INSERT) {
+      await trx
+        .insertInto('outbox_item')
+        .values(
+          items.slice(i, i + OUTBOX_ROWS_PER_INSERT).map((item) => ({
+            job_id: jobId,
+            kind: item.kind,
+            payload: item.payload === undefined || item.payload === null ? null : v.json(item.payload),
+            block_id: null,
+            created_at_ms: nowMs,
+            attempts: 0,
+            next_attempt_at_ms: nowMs,
+            last_error: null,
+            parked_error: null,
+          })) as never,
+        )
+        .execute();
+    }
+  }
+
+  /**
+   * Appends feed rows. On PostgreSQL a transaction-scoped advisory lock first: seqs come from a
+   * sequence, and two transactions that took seqs 7 and 8 may commit 8 first — a reader that has seen
+   * 8 would never see 7. Holding one lock from the seq's allocation to the commit makes seq order
+   * commit order; writers append last, so the lock is held for the commit alone.
+   */
+  async appendChanges(
+    trx: TableTransaction,
+    jobId: string,
+    kind: ChangeKind,
+    refs: readonly (number | null)[],
+  ): Promise<void> {
+    if (refs.length === 0) return;
+    if (this.#dialect === 'postgresql') {
+      await sql`select pg_advisory_xact_lock(${FEED_LOCK_KEY})`.execute(trx);
+    }
+    for (let i = 0; i < refs.length; i += OUTBOX_ROWS_PER_INSERT * 8) {
+      await trx
+        .insertInto('store_change')
+        .values(
+          refs.slice(i, i + OUTBOX_ROWS_PER_INSERT * 8).map((ref) => ({ job_id: jobId, kind, ref })) as never,
+        )
+        .execute();
+    }
+  }
+
+  /**
+   * The cheapest write that really commits, for health probes. SQLite: the header's application id
+   * rewritten with its own value (one page into the WAL). PostgreSQL: a transaction id assigned and
+   * committed (a commit record flushed to the WAL).
+   */
+  async probeWrite(db: TableKysely): Promise<void> {
+    if (this.#dialect === 'postgresql') await sql`select txid_current()`.execute(db);
+    else await sql.raw(`PRAGMA application_id = ${SIDECAR_APPLICATION_ID}`).execute(db);
+  }
+
+  /** The feed after a seq, of every job or of one. */
+  async changesAfter(
+    db: TableKysely,
+    query: { afterSeq: number; jobId?: string; limit: number },
+  ): Promise<ChangeRow[]> {
+    let q = db
+      .selectFrom('store_change')
+      .select(['seq', 'job_id', 'kind', 'ref'])
+      .where('seq', '>', query.afterSeq);
+    if (query.jobId !== undefined) q = q.where('job_id', '=', query.jobId);
+    const rows = await q.orderBy('seq', 'asc').limit(query.limit).execute();
+    const readInt = this.#values.readInt;
+    return rows.map((r) => ({
+      seq: readInt(r.seq),
+      jobId: r.job_id as unknown as string,
+      kind: r.kind as ChangeKind,
+      ref: r.ref == null ? null : readInt(r.ref),
+    }));
+  }
+
+  /** A batch block by its row id. */
+  async blockById(db: TableKysely, id: number): Promise<BlockRow | undefined> {
+    const row = await db
+      .selectFrom('batch_metric_block')
+      .select(['job_id', 'epoch', 'names', 'steps', 'values'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    return {
+      jobId: row.job_id as unknown as string,
+      epoch: row.epoch,
+      names: this.#values.readJson(row.names) as string[],
+      steps: row.steps as unknown as Uint8Array,
+      values: row.values as unknown as Uint8Array,
+    };
+  }
+}
+
+/**
+ * Deletes, in one statement over a seq range, the feed rows a later row of the same job, kind and ref
+ * supersedes and the rows of blocks or artifacts that are gone (see `Store.compactChanges`). `IS NOT
+ * DISTINCT FROM`: `ref` is NULL for job and mlflow rows (the key index serves it on both dialects).
+ */
+export async function compactChanges(trx: TableTransaction, fromSeq: number, toSeq: number): Promise<number> {
+  const result = await sql`delete from store_change where seq >= ${fromSeq} and seq < ${toSeq} and (
+    exists (select 1 from store_change later where later.job_id = store_change.job_id
+      and later.kind = store_change.kind and later.ref is not distinct from store_change.ref
+      and later.seq > store_change.seq)
+    or (kind = 'batch' and not exists (select 1 from batch_metric_block b where b.id = store_change.ref))
+    or (kind = 'artifact' and not exists (select 1 from artifact a where a.id = store_change.ref)))`.execute(
+    trx,
+  );
+  return Number(result.numAffectedRows ?? 0n);
+}
+
+/** The advisory lock that orders the change feed on PostgreSQL ("TCCF"). */
+const FEED_LOCK_KEY = 0x54434346;

@@ -1,7 +1,7 @@
 import { Migration } from '@mikro-orm/migrations';
 
-export class Migration20261202183534_initial extends Migration {
-  override name = 'Migration20261202183534_initial';
+export class Migration20261202185241_initial extends Migration {
+  override name = 'Migration20261202185241_initial';
 
   override up(): void | Promise<void> {
     this.addSql(
@@ -26,6 +26,13 @@ export class Migration20261202183534_initial extends Migration {
       `create table "outbox_item" ("id" serial primary key, "job_id" varchar(128) not null, "kind" varchar(255) not null, "payload" jsonb null, "block_id" int null, "created_at_ms" bigint not null, "attempts" int not null, "next_attempt_at_ms" bigint not null, "last_error" text null, "parked_error" text null);`,
     );
     this.addSql(`create index "outbox_item_job_idx" on "outbox_item" ("job_id", "id");`);
+
+    this.addSql(
+      `create table "metric_source" ("id" serial primary key, "job_id" varchar(128) not null, "name" text not null, "reported" text not null, "scale" double precision not null);`,
+    );
+    this.addSql(
+      `alter table "metric_source" add constraint "metric_source_unique" unique ("job_id", "name", "reported", "scale");`,
+    );
 
     this.addSql(
       `create table "batch_metric_block" ("id" serial primary key, "job_id" varchar(128) not null, "epoch" int not null, "first_step" bigint not null, "last_step" bigint not null, "names" jsonb not null, "steps" bytea not null, "values" bytea not null, "received_at_ms" bigint null);`,
@@ -68,6 +75,10 @@ export class Migration20261202183534_initial extends Migration {
     );
 
     this.addSql(
+      `alter table "metric_source" add constraint "metric_source_job_id_foreign" foreign key ("job_id") references "training_job" ("job_id") on delete cascade;`,
+    );
+
+    this.addSql(
       `alter table "batch_metric_block" add constraint "batch_metric_block_job_id_foreign" foreign key ("job_id") references "training_job" ("job_id") on delete cascade;`,
     );
 
@@ -83,6 +94,7 @@ export class Migration20261202183534_initial extends Migration {
   override down(): void | Promise<void> {
     this.addSql(`alter table "store_change" drop constraint "store_change_job_id_foreign";`);
     this.addSql(`alter table "outbox_item" drop constraint "outbox_item_job_id_foreign";`);
+    this.addSql(`alter table "metric_source" drop constraint "metric_source_job_id_foreign";`);
     this.addSql(`alter table "batch_metric_block" drop constraint "batch_metric_block_job_id_foreign";`);
     this.addSql(`alter table "artifact" drop constraint "artifact_job_id_foreign";`);
     this.addSql(`alter table "training_metric" drop constraint "training_metric_job_id_foreign";`);
@@ -90,6 +102,7 @@ export class Migration20261202183534_initial extends Migration {
     this.addSql(`drop table if exists "training_job" cascade;`);
     this.addSql(`drop table if exists "store_change" cascade;`);
     this.addSql(`drop table if exists "outbox_item" cascade;`);
+    this.addSql(`drop table if exists "metric_source" cascade;`);
     this.addSql(`drop table if exists "batch_metric_block" cascade;`);
     this.addSql(`drop table if exists "artifact" cascade;`);
     this.addSql(`drop table if exists "training_metric" cascade;`);

@@ -9,7 +9,9 @@ import threading
 
 class FaultProxy:
     """Forwards ``127.0.0.1:<port>`` to ``target``. ``refuse()`` cuts every connection and closes new
-    ones at once (the client sees UNAVAILABLE); ``forward()`` passes them again."""
+    ones at once (the client sees UNAVAILABLE); ``forward()`` passes them again. ``hold_answers()``
+    keeps forwarding what the client sends but holds back what the sidecar answers (a lost
+    acknowledgement: the sidecar did the work, the client hears nothing) until ``release_answers()``."""
 
     def __init__(self, target: str) -> None:
         host, _, port = target.rpartition(":")
@@ -19,6 +21,8 @@ class FaultProxy:
         self._refusing = False
         self._lock = threading.Lock()
         self._open: list[socket.socket] = []
+        self._answers = threading.Event()  # set: the sidecar's bytes pass
+        self._answers.set()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def refuse(self) -> None:
@@ -31,6 +35,12 @@ class FaultProxy:
     def forward(self) -> None:
         with self._lock:
             self._refusing = False
+
+    def hold_answers(self) -> None:
+        self._answers.clear()
+
+    def release_answers(self) -> None:
+        self._answers.set()
 
     def close(self) -> None:
         self.refuse()
@@ -58,13 +68,15 @@ class FaultProxy:
                     _close(client)
                     continue
                 self._open += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+            threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=_pipe, args=(upstream, client, self._answers), daemon=True).start()
 
 
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
+def _pipe(source: socket.socket, sink: socket.socket, gate: threading.Event | None = None) -> None:
     try:
         while data := source.recv(65536):
+            if gate is not None:
+                gate.wait()
             sink.sendall(data)
     except OSError:
         pass

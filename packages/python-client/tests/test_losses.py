@@ -92,3 +92,31 @@ def test_an_outage_past_the_flush_deadline_is_given_up_counted_and_the_end_still
             assert job.status == pb.JOB_STATUS_COMPLETED  # the end went out after the give-up, with the losses
             assert (job.client_losses.failed_writes, job.client_losses.dropped_points) == (1, 10)
             assert reader.list_epochs(job_id) == []
+
+
+def test_a_batch_stream_whose_acknowledgement_was_lost_is_resent_and_its_points_counted_once(
+    sidecar: Sidecar, reader: SidecarClient, job_id: str
+) -> None:
+    """The sidecar stores a stream, its answer never arrives, the client resends it: the resend's answer
+    counts the points again ("stored already with the same value"), and the client counts them once."""
+    with FaultProxy(sidecar.address) as proxy:
+        cb = TrainingCallbacks(
+            job_id, "image_classification", address=proxy.address, call_timeout=0.5, system_metrics_interval=None
+        )
+        cb.on_train_begin()
+        assert cb.flush(10)
+        proxy.hold_answers()
+        for step in range(100):
+            cb.on_batch_end(step, {"loss": 1.0, "lr": 0.1})
+        deadline = time.monotonic() + 20
+        while len(reader.batch_points(job_id)) < 200:  # read past the proxy: stored, the answer held
+            assert time.monotonic() < deadline, "the sidecar never stored the stream"
+            time.sleep(0.05)
+        while not cb.stats().unreachable:  # the stream's deadline passed without an answer
+            assert time.monotonic() < deadline, "the client never gave up waiting for the answer"
+            time.sleep(0.05)
+        assert cb.stats().accepted_points == 0
+        proxy.release_answers()
+        assert cb.on_train_end()
+        assert len(reader.batch_points(job_id)) == 200
+        assert cb.stats().accepted_points == 200

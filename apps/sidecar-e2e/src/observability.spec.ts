@@ -48,6 +48,8 @@ it('serves /metrics with RPC, ingest, rejection, job, outbox and database series
   }
   const batch = await client.reportBatchMetrics(blocks());
   expect(batch.acceptedPoints).toBe(4n);
+  // The same stream resent (the retry after a lost acknowledgement): acknowledged again, committed once.
+  expect((await client.reportBatchMetrics(blocks())).acceptedPoints).toBe(4n);
   await client.endTraining({
     jobId: 'm-2',
     outcome: TrainingOutcome.COMPLETED,
@@ -73,7 +75,7 @@ it('serves /metrics with RPC, ingest, rejection, job, outbox and database series
   expect(value('training_callbacks_epochs_ingested_total')).toBe(4);
   expect(value('training_callbacks_batch_points_ingested_total')).toBe(4);
   expect(value('training_callbacks_metrics_rejected_total', { source: 'batch', reason: 'block_shape' })).toBe(
-    1,
+    2, // refused in the resend too
   );
   expect(
     value('training_callbacks_metrics_rejected_total', { source: 'epoch', reason: 'duplicate_name' }),

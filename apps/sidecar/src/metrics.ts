@@ -95,7 +95,7 @@ export function createSidecarMetrics(): SidecarMetrics {
   });
   const batchPoints = new Counter({
     name: `${PREFIX}batch_points_ingested_total`,
-    help: 'Batch-level metric points committed (ReportBatchMetrics)',
+    help: 'Batch-level metric points committed (ReportBatchMetrics): new or changed ones, not those resent as stored',
     registers: [registry],
   });
   const rejected = new Counter({

@@ -153,7 +153,8 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
         replaced = result.replacedPoints;
         await ctx.verdicts.alive(id);
         notify();
-        metrics.batchPointsIngested(pendingPoints);
+        // A resent point stored already with the same value is acknowledged again but not committed again.
+        metrics.batchPointsIngested(pendingPoints - result.unchangedPoints);
       }
       return {
         acceptedPoints: BigInt(accepted),

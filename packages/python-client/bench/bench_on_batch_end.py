@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
@@ -36,7 +37,8 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 import grpc  # noqa: E402
 from sidecar import Sidecar, free_port  # noqa: E402
 
-from training_callbacks import TrainingCallbacks  # noqa: E402
+from training_callbacks import SidecarClient, TrainingCallbacks  # noqa: E402
+from training_callbacks._system_metrics import SYSTEM_METRIC_PREFIX  # noqa: E402
 
 
 def per_call(cb: TrainingCallbacks, calls: int, metrics_per_row: int) -> list[int]:
@@ -116,6 +118,21 @@ def summary(samples: list[int], overhead: int) -> dict[str, float]:
     }
 
 
+def stored_points(address: str, job_id: str) -> tuple[int, int]:
+    """(training points, system-metric points) the sidecar holds for the job. The client's
+    ``accepted_points`` counts both: the clock thread's samples (every ``system_metrics_interval``) are
+    batch points too, so comparing it with the training points alone looks like an overcount."""
+    training = system = 0
+    with SidecarClient(address) as reader:
+        for block in reader.iter_batch_metrics(job_id):
+            for name in block.names:
+                if name.startswith(SYSTEM_METRIC_PREFIX):
+                    system += len(block.steps)
+                else:
+                    training += len(block.steps)
+    return training, system
+
+
 def sustained(address: str, seconds: float, metrics_per_row: int) -> dict[str, float]:
     """Offers rows as fast as the sender drains them: the producer pauses 1 ms whenever more than
     100k rows wait (as a trainer's GPU step would), so nothing is dropped and the rate measured is
@@ -138,12 +155,15 @@ def sustained(address: str, seconds: float, metrics_per_row: int) -> dict[str, f
     assert cb.on_train_end(timeout=300)
     elapsed = time.perf_counter() - t0
     stats = cb.stats()
+    stored, system = stored_points(address, "bench-throughput")
     return {
         "rows": step,
         "points": step * metrics_per_row,
         "accepted": stats.accepted_points,
+        "stored": stored,
+        "system": system,
         "dropped": stats.dropped_points,
-        "delivered_points_per_s": stats.accepted_points / elapsed,
+        "delivered_points_per_s": stored / elapsed,
         "delivered_rows_per_s": step / elapsed,
         "elapsed_s": elapsed,
     }
@@ -236,6 +256,7 @@ def restarts(seconds: float, count: int, metrics_per_row: int, tmp: Path, pin: b
     delivered = cb.on_train_end(timeout=120)
     losses = cb.losses()
     stats = cb.stats()
+    stored, system = stored_points(address, "bench-restarts")
     restarter.stdin.close()
     restarter.wait(60)
     return {
@@ -245,6 +266,8 @@ def restarts(seconds: float, count: int, metrics_per_row: int, tmp: Path, pin: b
         "rows": step,
         "points": step * metrics_per_row,
         "accepted": stats.accepted_points,
+        "stored": stored,
+        "system": system,
         "dropped": losses.dropped_points,
         "delivered": delivered,
         "losses": losses.describe(),
@@ -338,7 +361,7 @@ def main() -> None:
         "",
         f"Sustained from one Python process, {args.throughput_metrics} metrics/row, producer held back "
         f"only when 100k rows wait: delivered and acknowledged {t['delivered_points_per_s']:,.0f} points/s "
-        f"({t['delivered_rows_per_s']:,.0f} rows/s; {t['accepted']:,} of {t['points']:,} points, "
+        f"({t['delivered_rows_per_s']:,.0f} rows/s; {t['stored']:,} of {t['points']:,} points stored, {delivery_check(t)}, "
         f"{t['dropped']:,} dropped, {t['elapsed_s']:.1f} s including the final flush).",
         f"Targets: median ≤ 2 µs, p99 ≤ 10 µs, no call > 1 ms with the sidecar down.",
         "",
@@ -378,7 +401,8 @@ def restart_section(args: argparse.Namespace, r: dict[str, object], overhead: in
         f"| sidecar restarting {args.restarts}× | {s['median_us']:.2f} µs | {s['p99_us']:.2f} µs | {s['p999_us']:.2f} µs | "
         f"{s['max_us']:.1f} µs | {s['over_1ms']} |",
         "",
-        f"Delivered: {r['accepted']:,} of {r['points']:,} points acknowledged, {r['dropped']:,} dropped and counted; "
+        f"Delivered: {r['stored']:,} of {r['points']:,} training points stored, {r['dropped']:,} dropped and counted; "
+        f"{delivery_check(r)}; "
         f"on_train_end returned {r['delivered']} ({r['losses']}). on_epoch_end (queued, returns at once): max {epoch_max:.1f} µs.",
         f"Of the {len(over)} calls over 1 ms, {sum(1 for x in over if x[3])} waited on another thread (a voluntary "
         f"context switch: the GIL or a lock) and {sum(1 for x in over if x[4] and not x[3])} were preempted by the OS "
@@ -390,6 +414,13 @@ def restart_section(args: argparse.Namespace, r: dict[str, object], overhead: in
         "",
         summary_line(s, len(samples), args.restarts, f"{load}; steal {r['steal']:.1f} %"),
     ])
+
+
+def delivery_check(r: dict[str, Any]) -> str:
+    """Whether the client's count of acknowledged points matches what the sidecar holds."""
+    held = r["stored"] + r["system"]
+    verdict = "as stored" if r["accepted"] == held else f"NOT the {held:,} stored"
+    return f"the client counted {r['accepted']:,} acknowledged ({verdict}: with {r['system']:,} system-metric points)"
 
 
 def summary_line(s: dict[str, float], calls: int, restarts: int, load: str) -> str:

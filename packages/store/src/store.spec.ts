@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -1014,6 +1015,105 @@ describe('concurrency', () => {
       expect(await store.listBatchBlocks(`job-c${j}`)).toHaveLength(20);
     }
   });
+});
+
+/**
+ * A store in a process of its own on the test's file (another sidecar): runs `ops` once the parent
+ * writes a line to its stdin (so several start together), and prints each op's outcome as JSON.
+ */
+function storeProcess(ops: string): { go(): void; done: Promise<Array<{ ok: boolean; kind?: string }>> } {
+  const script = `
+    import { openStore } from ${JSON.stringify(join(import.meta.dirname, 'index.ts'))};
+    const store = await openStore({ dbPath: ${JSON.stringify(dbPath)} });
+    const outcomes = [];
+    const run = async (op) => {
+      try { await op(); outcomes.push({ ok: true }); }
+      catch (error) { outcomes.push({ ok: false, kind: error.kind ?? String(error) }); }
+    };
+    const block = (step) => ({ epoch: 0, names: ['loss'], steps: BigInt64Array.from([BigInt(step)]),
+      values: Float64Array.from([step]) });
+    const end = (status) => store.endJob({ jobId: 'job-race', status, finalMetrics: {}, errorMessage: status,
+      endedAt: new Date() });
+    process.stdout.write('ready\\n');
+    await new Promise((resolve) => process.stdin.once('data', resolve));
+    ${ops}
+    await store.close();
+    process.stdout.write(JSON.stringify(outcomes) + '\\n');
+    process.exit(0);
+  `;
+  // A file, not --eval: the store's integrity-check worker inherits the process's flags.
+  const file = join(dir, `store-process-${Math.random().toString(36).slice(2)}.mjs`);
+  writeFileSync(file, script);
+  const child = spawn(process.execPath, ['--conditions=@training-callbacks/source', file], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let out = '';
+  let onReady: () => void;
+  const ready = new Promise<void>((resolve) => {
+    onReady = resolve;
+  });
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+    if (out.startsWith('ready\n')) onReady();
+  });
+  const done = new Promise<Array<{ ok: boolean; kind?: string }>>((resolve, reject) => {
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out.split('\n')[1]!)) : reject(new Error(`exit ${code}: ${out}`)),
+    );
+  });
+  return { go: () => void ready.then(() => child.stdin.end('go\n')), done };
+}
+
+describe('stores in several processes on one file (sidecars sharing a database)', () => {
+  it('ends a job once when several processes end it at the same moment', async () => {
+    const store = await openTestStore();
+    await store.createOrGetJob(newJob('job-race'));
+    const outcomes = ['completed', 'failed', 'cancelled'] as const;
+    const children = outcomes.map((status) => storeProcess(`await run(() => end('${status}'));`));
+    for (const child of children) child.go();
+    const results = (await Promise.all(children.map((c) => c.done))).map(([r]) => r!);
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+    expect(results.filter((r) => !r.ok).map((r) => r.kind)).toEqual(['ended', 'ended']);
+    const winner = outcomes[results.findIndex((r) => r.ok)];
+    expect(await store.getJob('job-race')).toMatchObject({ status: winner, errorMessage: winner });
+    expect(
+      inspect("SELECT count(*) AS n FROM store_change WHERE job_id = 'job-race' AND kind = 'job'"),
+    ).toEqual([{ n: 2 }]);
+  }, 60_000);
+
+  it('stores no batch block after the end another process committed; every refused one is gone', async () => {
+    const store = await openTestStore();
+    await store.createOrGetJob(newJob('job-race'));
+    // Writes until twenty have been refused (the end lands while it writes).
+    const writer = storeProcess(`
+      for (let step = 0; step < 3000 && outcomes.filter((o) => !o.ok).length < 20; step++)
+        await run(() => store.appendBatchBlocks('job-race', [block(step)]));`);
+    // Ends the job once the writer has stored ten blocks.
+    const ender = storeProcess(`
+      while ((await store.listBatchBlocks('job-race', undefined, { limit: 10 })).length < 10)
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      await run(() => end('completed'));`);
+    writer.go();
+    ender.go();
+    const [writes, [ended]] = await Promise.all([writer.done, ender.done]);
+    expect(ended).toEqual({ ok: true });
+    // The writes stored before the end, then only refusals: none interleaved after the end.
+    const stored = writes.findIndex((w) => !w.ok);
+    expect(stored).toBeGreaterThanOrEqual(10);
+    expect(writes.slice(stored).every((w) => !w.ok && w.kind === 'ended')).toBe(true);
+    expect(inspect("SELECT count(*) AS n FROM batch_metric_block WHERE job_id = 'job-race'")).toEqual([
+      { n: stored },
+    ]);
+    const [end] = inspect<{ seq: number }>(
+      "SELECT max(seq) AS seq FROM store_change WHERE job_id = 'job-race' AND kind = 'job'",
+    );
+    expect(
+      inspect(
+        "SELECT count(*) AS n FROM store_change WHERE job_id = 'job-race' AND kind = 'batch' AND seq > ?",
+        end!.seq,
+      ),
+    ).toEqual([{ n: 0 }]);
+  }, 60_000);
 });
 
 describe('artifacts', () => {

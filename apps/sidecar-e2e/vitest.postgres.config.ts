@@ -4,7 +4,6 @@
 // to check what was committed) stay in the SQLite run only: see SQLITE_ONLY.
 import { defineConfig } from 'vitest/config';
 import { sourceConditions } from '../../vitest.shared.ts';
-import { postgresDialectRefusal } from './src/postgres-dialect.ts';
 
 /** Specs that run on both dialects. The others read or break the SQLite file (SQLITE_ONLY below). */
 export const BOTH_DIALECTS = [
@@ -46,16 +45,11 @@ export const SQLITE_ONLY = [
   'fuzz',
 ];
 
-export default defineConfig(async () => {
-  // Until packages/store has the PostgreSQL dialect the sidecar takes the URL for a file name: say so and
-  // run nothing rather than run the SQLite suite twice under the PostgreSQL name.
-  const refusal = await postgresDialectRefusal();
-  if (refusal) process.stderr.write(`\nPostgreSQL e2e run SKIPPED: ${refusal}\n\n`);
+export default defineConfig(() => {
   return {
     ...sourceConditions,
     test: {
-      include: refusal ? [] : BOTH_DIALECTS,
-      passWithNoTests: true,
+      include: BOTH_DIALECTS,
       globalSetup: ['src/mlflow-global-setup.ts', 'src/postgres-global-setup.ts'],
       fileParallelism: false,
       testTimeout: 60_000,

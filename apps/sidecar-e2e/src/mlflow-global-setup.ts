@@ -15,7 +15,10 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
   // `vitest run src/durability.spec.ts` needs no MLflow; a plain `vitest run` (CI) starts it.
-  const files = process.argv.slice(2).filter((a) => /\.spec|\.ts$|\//.test(a) && !a.startsWith('-'));
+  // (The config file of `-c vitest.postgres.config.ts` is no file filter.)
+  const files = process.argv
+    .slice(2)
+    .filter((a) => /\.spec|\.ts$|\//.test(a) && !a.startsWith('-') && !/vitest\.[\w.]*config\.ts$/.test(a));
   if (files.length > 0 && !files.some((f) => f.includes('mlflow') || f.includes('shared-postgres'))) {
     project.provide('mlflowUrl', '');
     return undefined;

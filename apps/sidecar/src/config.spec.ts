@@ -31,11 +31,26 @@ describe('loadConfig', () => {
     expect(loadConfig(['--http', '[::1]:0'], { TRAINING_CALLBACKS_HTTP: 'off' })!.http).toBe('[::1]:0');
     expect(loadConfig([], { TRAINING_CALLBACKS_HTTP: 'off' })!.http).toBeUndefined();
     expect(() => loadConfig(['--http', '9102'], {})).toThrow(/--http must be host:port or "off"/);
-    // A database URL is refused, not created as a directory named `postgres:`; the password stays out of the message.
-    expect(() => loadConfig(['--db', 'postgres://tc:secret@db:5432/tc'], {})).toThrow(
-      /^--db is a postgres:\/\/ URL; this version stores in a SQLite file only/,
+    // A PostgreSQL URL is the shared store, kept as given (not resolved as a file name)…
+    const pg = loadConfig(
+      ['--db', 'postgres://tc:secret@db:5432/tc?sslmode=require', '--db-pool-size', '4'],
+      {},
+    )!;
+    expect([pg.dbDialect, pg.dbPath, pg.dbPoolSize]).toEqual([
+      'postgresql',
+      'postgres://tc:secret@db:5432/tc?sslmode=require',
+      4,
+    ]);
+    expect(pg.artifactStore).toBe(path.resolve('data', 'artifacts'));
+    expect(loadConfig([], { TRAINING_CALLBACKS_DB: 'postgresql://db/tc' })!.dbDialect).toBe('postgresql');
+    expect(() => loadConfig(['--db', 'postgres://db/tc', '--db-pool-size', '1'], {})).toThrow(
+      /--db-pool-size must be/,
     );
-    expect(() => loadConfig([], { TRAINING_CALLBACKS_DB: 'postgresql://db/tc' })).toThrow(ConfigError);
+    // …another URL is refused, not created as a directory named `mysql:`; the password stays out of the message.
+    expect(() => loadConfig(['--db', 'mysql://tc:secret@db:3306/tc'], {})).toThrow(
+      /^--db is a mysql:\/\/ URL; the sidecar stores in an SQLite file or in PostgreSQL/,
+    );
+    expect(() => loadConfig(['--db', 'mysql://tc:secret@db:3306/tc'], {})).not.toThrow(/secret/);
     expect(() => loadConfig(['--http', 'x:70000'], {})).toThrow(/port out of range/);
   });
 

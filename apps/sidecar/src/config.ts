@@ -12,8 +12,15 @@ export interface SidecarConfig {
   listen: string;
   /** The HTTP listener (probes, /metrics): "host:port"; undefined when turned off. */
   http?: string;
-  /** SQLite database file (created with its directory when missing). */
+  /**
+   * The database: an SQLite file (created with its directory when missing), or a PostgreSQL URL
+   * (`postgres://…`), which many sidecars may share.
+   */
   dbPath: string;
+  /** Which of the two `dbPath` is. */
+  dbDialect: 'sqlite' | 'postgresql';
+  /** PostgreSQL: connections of this sidecar's pool. */
+  dbPoolSize?: number;
   /** Where uploaded and logged artifact files are kept. */
   artifactStore: string;
   /** Directories LogArtifact may read from (a volume shared with the trainer). Empty: path logging is off. */
@@ -65,8 +72,11 @@ Options (flag, environment variable, default):
   --http ADDR              TRAINING_CALLBACKS_HTTP            127.0.0.1:50052
                            HTTP for the web dashboard (/), its read-only Connect API, /livez,
                            /readyz and Prometheus /metrics; host:port or off
-  --db PATH                TRAINING_CALLBACKS_DB              ./data/training-callbacks.sqlite
-  --artifact-store DIR     TRAINING_CALLBACKS_ARTIFACT_STORE  <dir of --db>/artifacts
+  --db PATH|URL            TRAINING_CALLBACKS_DB              ./data/training-callbacks.sqlite
+                           an SQLite file (one sidecar), or postgres://user@host:5432/db?sslmode=…
+                           (many sidecars share it; PGHOST, PGUSER, PGPASSWORD, … fill in the rest)
+  --db-pool-size N         TRAINING_CALLBACKS_DB_POOL_SIZE    10 (PostgreSQL connections per sidecar)
+  --artifact-store DIR     TRAINING_CALLBACKS_ARTIFACT_STORE  <dir of --db>/artifacts (PostgreSQL: ./data/artifacts)
   --artifact-root DIR      TRAINING_CALLBACKS_ARTIFACT_ROOTS  (none: LogArtifact by path is refused)
                            repeatable; the env variable takes a ':'-separated list
   --durability MODE        TRAINING_CALLBACKS_DURABILITY      normal  (normal | full)
@@ -199,15 +209,21 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
   const { values } = parsed;
   if (values.help) return undefined;
   const dbRaw = values.db ?? env.TRAINING_CALLBACKS_DB ?? 'data/training-callbacks.sqlite';
-  // A URL would otherwise be taken for a relative file name (`postgres:/…` as a directory): refuse it.
-  // Only the scheme is shown: the URL may carry a password.
+  // Another URL would otherwise be taken for a relative file name (`mysql:/…` as a directory): refuse
+  // it. Only the scheme is shown: the URL may carry a password.
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(dbRaw)?.[1];
-  if (scheme !== undefined) {
+  const dbDialect = scheme === undefined ? 'sqlite' : 'postgresql';
+  if (scheme !== undefined && !/^postgres(ql)?$/i.test(scheme)) {
     throw new ConfigError(
-      `--db is a ${scheme}:// URL; this version stores in a SQLite file only (PostgreSQL is not supported yet): give a file path, e.g. --db ./data/training-callbacks.sqlite`,
+      `--db is a ${scheme}:// URL; the sidecar stores in an SQLite file or in PostgreSQL: give a file path (--db ./data/training-callbacks.sqlite) or postgres://user@host:5432/db`,
     );
   }
-  const dbPath = path.resolve(dbRaw);
+  const dbPath = dbDialect === 'sqlite' ? path.resolve(dbRaw) : dbRaw;
+  const poolRaw = values['db-pool-size'] ?? env.TRAINING_CALLBACKS_DB_POOL_SIZE;
+  const dbPoolSize = poolRaw === undefined ? undefined : Number(poolRaw);
+  if (dbPoolSize !== undefined && !(Number.isInteger(dbPoolSize) && dbPoolSize >= 2 && dbPoolSize <= 1000)) {
+    throw new ConfigError(`--db-pool-size must be a whole number from 2 to 1000, got "${poolRaw}"`);
+  }
   const durability = values.durability ?? env.TRAINING_CALLBACKS_DURABILITY ?? 'normal';
   if (durability !== 'normal' && durability !== 'full') {
     throw new ConfigError(`--durability must be "normal" or "full", got "${durability}"`);
@@ -273,11 +289,12 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
   const artifactStore = path.resolve(
     values['artifact-store'] ??
       env.TRAINING_CALLBACKS_ARTIFACT_STORE ??
-      path.join(path.dirname(dbPath), 'artifacts'),
+      // A shared database has no directory of its own: artifacts beside the working directory's data.
+      path.join(dbDialect === 'sqlite' ? path.dirname(dbPath) : path.resolve('data'), 'artifacts'),
   );
   // Artifacts are written two levels below the store (<job>/<name>): a database deeper inside it
   // could be named by a job id and an artifact path.
-  if (path.dirname(dbPath).startsWith(artifactStore + path.sep)) {
+  if (dbDialect === 'sqlite' && path.dirname(dbPath).startsWith(artifactStore + path.sep)) {
     throw new ConfigError(
       `--db ${dbPath} lies inside --artifact-store ${artifactStore}; keep the database outside the artifact store (e.g. --artifact-store ${path.join(path.dirname(dbPath), 'artifacts')})`,
     );
@@ -295,6 +312,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
     listen,
     ...(http !== 'off' && { http }),
     dbPath,
+    dbDialect,
+    ...(dbPoolSize !== undefined && { dbPoolSize }),
     artifactStore,
     artifactRoots: roots.map((root) => path.resolve(root)),
     durability,
@@ -329,6 +348,7 @@ function parse(argv: readonly string[]) {
       'artifact-store': { type: 'string' },
       'artifact-root': { type: 'string', multiple: true },
       durability: { type: 'string' },
+      'db-pool-size': { type: 'string' },
       'max-message-bytes': { type: 'string' },
       quiet: { type: 'boolean' },
       'log-format': { type: 'string' },

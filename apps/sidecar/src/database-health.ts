@@ -19,8 +19,11 @@ export type DatabaseHealthState =
 
 /** Options of {@link startDatabaseHealth}. */
 export interface DatabaseHealthOptions {
-  /** The database file; the free space of the file system holding it is checked. */
-  readonly dbPath: string;
+  /**
+   * The database file; the free space of the file system holding it is checked. Undefined for a
+   * database server (PostgreSQL), whose disk is the server's to watch: the probe write alone tells.
+   */
+  readonly dbPath?: string;
   /** One write that really commits, throwing when the database cannot be written (`Store.probeWrite`). */
   readonly probeWrite: () => Promise<void>;
   /** Below this many free bytes the database counts as not writable (default 1 MiB). */
@@ -57,7 +60,7 @@ export function startDatabaseHealth(options: DatabaseHealthOptions): DatabaseHea
   const minFreeBytes = options.minFreeBytes ?? MIB;
   const intervalMs = options.intervalMs ?? 5000;
   const failingIntervalMs = options.failingIntervalMs ?? 1000;
-  const directory = path.dirname(options.dbPath);
+  const directory = options.dbPath === undefined ? undefined : path.dirname(options.dbPath);
   const listeners = new Set<(state: DatabaseHealthState) => void>();
   let state: DatabaseHealthState = { writable: true, since: new Date() };
   let damaged: DatabaseHealthState | undefined;
@@ -85,8 +88,8 @@ export function startDatabaseHealth(options: DatabaseHealthOptions): DatabaseHea
   const probe = async (): Promise<DatabaseHealthState> => {
     if (damaged) return damaged;
     try {
-      const stats = await statfs(directory);
-      const free = stats.bavail * stats.bsize;
+      const stats = directory === undefined ? undefined : await statfs(directory);
+      const free = stats ? stats.bavail * stats.bsize : Number.POSITIVE_INFINITY;
       if (free < minFreeBytes) {
         return notWritable(
           'low_space',

@@ -2,7 +2,7 @@
 import { ConfigError, HELP, loadConfig } from './config.ts';
 import { EXIT_CODES, startupFailure } from './exit-codes.ts';
 import { createLogger } from './logging.ts';
-import { startSidecar } from './sidecar.ts';
+import { databaseName, startSidecar } from './sidecar.ts';
 
 /**
  * Runs the sidecar with `argv` (flags as `--help` lists them) and `env` until SIGTERM/SIGINT; resolves
@@ -55,11 +55,11 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     );
   }
   logger.info(
-    `training-callbacks sidecar listening on ${sidecar.address} │ database ${config.dbPath} │ ` +
+    `training-callbacks sidecar listening on ${sidecar.address} │ database ${databaseName(config)} │ ` +
       `artifact roots: ${config.artifactRoots.length ? config.artifactRoots.join(', ') : 'none (UploadArtifact only)'} │ ` +
       `MLflow: ${config.mlflow ? `mirroring to ${config.mlflow.trackingUri}` : 'off (set MLFLOW_TRACKING_URI to mirror)'} │ ` +
       `security: ${sidecar.security}`,
-    { event: 'listening', address: sidecar.address, db: config.dbPath },
+    { event: 'listening', address: sidecar.address, db: databaseName(config) },
   );
 
   await new Promise<void>((resolve) => {

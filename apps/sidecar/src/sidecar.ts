@@ -1,7 +1,13 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { addReflection, addService } from '@training-callbacks/grpc-adapter';
 import { file_trainingcallbacks_v1_training_callbacks, TrainingCallbacks } from '@training-callbacks/proto';
-import { type DatabaseLock, lockDatabase, openStore, type Store } from '@training-callbacks/store';
+import {
+  type DatabaseLock,
+  lockDatabase,
+  openStore,
+  redactedDatabaseUrl,
+  type Store,
+} from '@training-callbacks/store';
 import { createArtifactFiles } from './artifacts.ts';
 import { type TokenAuthenticator, watchTokenFile } from './auth.ts';
 import { tokenInterceptor } from './auth-grpc.ts';
@@ -48,6 +54,11 @@ export interface Sidecar {
    * after the call (what is left is logged and stays in the database); the database is closed.
    */
   close(graceMs?: number, drainMs?: number): Promise<void>;
+}
+
+/** The database as messages name it: the file, or the PostgreSQL URL without its password. */
+export function databaseName(config: Pick<SidecarConfig, 'dbPath'>): string {
+  return redactedDatabaseUrl(config.dbPath);
 }
 
 /**
@@ -118,9 +129,12 @@ export async function startSidecar(
   let lock: DatabaseLock | undefined;
   let store: Store;
   try {
-    lock = lockDatabase(config.dbPath);
+    // An SQLite file is one sidecar's; a PostgreSQL database is shared by design.
+    if (config.dbDialect === 'sqlite') lock = lockDatabase(config.dbPath);
     store = await openStore({
       dbPath: config.dbPath,
+      dialect: config.dbDialect,
+      ...(config.dbPoolSize !== undefined && { poolSize: config.dbPoolSize }),
       durability: config.durability,
       integrityCheck: { onLateDamage },
     });
@@ -131,7 +145,7 @@ export async function startSidecar(
     throw error;
   }
   const dbHealth = startDatabaseHealth({
-    dbPath: config.dbPath,
+    ...(config.dbDialect === 'sqlite' && { dbPath: config.dbPath }),
     probeWrite: () => store.probeWrite(),
     log: (line) => logger.warn(line, { event: 'database_health' }),
   });
@@ -183,7 +197,7 @@ export async function startSidecar(
       artifacts: createArtifactFiles({
         store: config.artifactStore,
         roots: config.artifactRoots,
-        database: config.dbPath,
+        ...(config.dbDialect === 'sqlite' && { database: config.dbPath }),
       }),
       log: config.quiet ? () => {} : log,
       notice: log,
@@ -296,7 +310,7 @@ export async function startSidecar(
             } else {
               logger.warn(
                 `training-callbacks: MLflow: ${left} outbox item(s) not delivered within the ${drainMs / 1000} s shutdown drain` +
-                  `${parked ? ` and ${parked} held by parked jobs` : ''}; they stay in ${config.dbPath} and are sent when a sidecar starts on it again`,
+                  `${parked ? ` and ${parked} held by parked jobs` : ''}; they stay in ${databaseName(config)} and are sent when a sidecar starts on it again`,
                 { event: 'shutdown_drain_incomplete', left, parked, seconds: Number(seconds) },
               );
             }
@@ -307,7 +321,7 @@ export async function startSidecar(
           await http?.close(1000);
           await compaction.stop();
           await store.close();
-          lock.release();
+          lock?.release();
         })();
         return closing;
       },
@@ -322,7 +336,7 @@ export async function startSidecar(
     await http?.close(0);
     await compaction.stop();
     await store.close();
-    lock.release();
+    lock?.release();
     throw error;
   }
 }

@@ -3,7 +3,7 @@
 // PostgreSQL server (the e2e suite's PostgreSQL run), a fresh database on it. `await using` ends it even
 // when a test fails.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -78,8 +78,24 @@ export const TEST_POSTGRES_ENV = 'TRAINING_CALLBACKS_TEST_POSTGRES';
 function databaseFor(options: SidecarProcessOptions, dataDir: string): string | Promise<string> {
   if (options.dbPath !== undefined) return options.dbPath;
   const server = process.env[TEST_POSTGRES_ENV];
-  if (server) return createTestDatabase(server);
+  if (server) return postgresDatabaseOf(dataDir, server);
   return path.join(dataDir, 'training-callbacks.sqlite');
+}
+
+/**
+ * The PostgreSQL database of a data directory: created on its first sidecar and named in the
+ * directory, so that a sidecar started again on it (a restart after a SIGKILL) finds its data, as it
+ * would find its SQLite file there.
+ */
+async function postgresDatabaseOf(dataDir: string, server: string): Promise<string> {
+  const file = path.join(dataDir, 'postgres-url');
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const url = await createTestDatabase(server);
+    await writeFile(file, url);
+    return url;
+  }
 }
 
 function spawnSidecar(options: SidecarProcessOptions, dbPath: string): ChildProcess {

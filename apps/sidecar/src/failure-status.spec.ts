@@ -75,6 +75,8 @@ describe('the failure table at the error edge', () => {
     ['53300', 'sorry, too many clients already', 'unreachable'],
     ['53100', 'could not extend file: No space left on device', 'disk_full'],
     ['55P03', 'canceling statement due to lock timeout', 'busy'],
+    ['40P01', 'deadlock detected', 'busy'],
+    ['40001', 'could not serialize access due to concurrent update', 'busy'],
     ['25006', 'cannot execute INSERT in a read-only transaction', 'read_only'],
     ['XX001', 'invalid page in block 4 of relation base/16384/16385', 'damaged'],
   ])(
@@ -88,6 +90,13 @@ describe('the failure table at the error edge', () => {
       expect(seen.at(-1)).toBe(failure);
     },
   );
+
+  it('a connection node-postgres lost (no SQLSTATE) is the database being unreachable', () => {
+    const lost = pgMap(new Error('write failed', { cause: new Error('Connection terminated unexpectedly') }));
+    expect(lost?.codeName).toBe('UNAVAILABLE');
+    expect(lost?.message).toContain('cannot be reached or closed the connection');
+    expect(seen.at(-1)).toBe('unreachable');
+  });
 
   it('a refused or reset connection is the database being unreachable, not an artifact file', () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), {

@@ -35,8 +35,9 @@ export const FAILURE_STATUS: Readonly<Record<StorageFailure, FailureRow>> = {
   busy: {
     status: Status.UNAVAILABLE,
     message: (where, detail) =>
-      `the database ${where} stayed locked by another process beyond the sidecar's busy wait (${detail}). ` +
-      `${NOTHING_STORED}. Resend; if it persists, find the process holding it (\`fuser ${where}\`)`,
+      `the database ${where} stayed locked by another process beyond the sidecar's busy wait, or another ` +
+      `writer's transaction conflicted with this one (${detail}). ${NOTHING_STORED}. Resend; if it ` +
+      `persists, find the process holding it (an SQLite file: \`fuser ${where}\`; PostgreSQL: pg_locks)`,
   },
   io: {
     status: Status.UNAVAILABLE,
@@ -93,6 +94,9 @@ const FAILURE_OF_CODE: readonly (readonly [string, StorageFailure])[] = [
   // PostgreSQL's SQLSTATEs (https://www.postgresql.org/docs/current/errcodes-appendix.html).
   ['53100', 'disk_full'], // disk_full
   ['55P03', 'busy'], // lock_not_available (a lock_timeout ran out)
+  // Two transactions that could not both commit; the database rolled this one back.
+  ['40001', 'busy'], // serialization_failure
+  ['40P01', 'busy'], // deadlock_detected
   ['58030', 'io'], // io_error
   ['25006', 'read_only'], // read_only_sql_transaction: a standby, or default_transaction_read_only
   ['XX001', 'damaged'], // data_corrupted

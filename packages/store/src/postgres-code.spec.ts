@@ -1,3 +1,5 @@
+import { startPostgres } from '@training-callbacks/postgres-testing';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { postgresCode, redactedDatabaseUrl } from './postgres-code.ts';
 
@@ -16,8 +18,28 @@ describe('postgresCode', () => {
   it('is undefined for errno codes, SQLite codes and errors without a code', () => {
     expect(postgresCode(Object.assign(new Error('EPERM'), { code: 'EPERM', errno: -1 }))).toBeUndefined();
     expect(postgresCode(Object.assign(new Error('full'), { code: 'SQLITE_FULL' }))).toBeUndefined();
-    expect(postgresCode(new Error('Connection terminated unexpectedly'))).toBeUndefined();
+    expect(postgresCode(new Error('Connection terminated by the user, unexpectedly'))).toBeUndefined();
     expect(postgresCode('57P01')).toBeUndefined();
+  });
+});
+
+describe('postgresCode of a lost connection', () => {
+  it('is connection_failure (08006) for what node-postgres throws when the server goes away', async () => {
+    await using server = await startPostgres();
+    const client = new pg.Client({ connectionString: server.url });
+    client.on('error', () => {});
+    await client.connect();
+    const ended = new Promise((resolve) => client.once('end', resolve));
+    await server.kill();
+    await ended; // the socket closed: the backend is gone too
+    // A SIGKILLed server answers nothing: the driver's own, code-less error is all there is.
+    const lost = await client.query('select 1').then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(lost, String(lost)).toBeInstanceOf(Error);
+    expect(postgresCode(lost)).toMatch(/^(08006|57P01|57P02)$/);
+    expect(postgresCode(new Error('timeout exceeded when trying to connect'))).toBe('08006');
   });
 });
 

@@ -168,6 +168,147 @@ describe.each(DIALECTS)('%s', (dialect) => {
     expect((await b!.peekOutbox('j', 100)).length).toBe(41);
   });
 
+  it('ends a job once when three stores end it at once; the others meet ended', async () => {
+    const all = await stores(await databases.fresh(dialect), 3);
+    await all[0]!.createOrGetJob(sampleJob('j'));
+    const outcomes = ['completed', 'failed', 'cancelled'] as const;
+    const results: Array<'ok' | string> = [];
+    await race(
+      dialect,
+      outcomes.map(
+        (status, i) => () =>
+          all[i]!.endJob({
+            jobId: 'j',
+            status,
+            finalMetrics: {},
+            errorMessage: status,
+            endedAt: new Date(),
+          }).then(
+            () => results.push(status),
+            (e: unknown) => results.push(e instanceof StoreError ? e.kind : String(e)),
+          ),
+      ),
+    );
+    const winners = results.filter((r) => (outcomes as readonly string[]).includes(r));
+    expect(winners).toHaveLength(1);
+    expect(results.filter((r) => r === 'ended')).toHaveLength(2);
+    expect(await all[1]!.getJob('j')).toMatchObject({ status: winners[0], errorMessage: winners[0] });
+  });
+
+  it('stores batch blocks and artifacts racing an end before it or not at all', async () => {
+    const [a, b] = await stores(await databases.fresh(dialect), 2);
+    await a!.createOrGetJob(sampleJob('j'));
+    const block = (step: number) => ({
+      epoch: 0,
+      names: ['loss'],
+      steps: BigInt64Array.from([BigInt(step)]),
+      values: Float64Array.from([step]),
+    });
+    const artifact = (path: string) => ({
+      artifactPath: path,
+      sizeBytes: 1,
+      sha256: '0'.repeat(64),
+      sourcePath: '/s',
+      storedPath: `/t/${path}`,
+      loggedAt: new Date(),
+    });
+    const refusals: string[] = [];
+    const refused = (e: unknown) => refusals.push(e instanceof StoreError ? e.kind : String(e));
+    await race(dialect, [
+      ...Array.from(
+        { length: 30 },
+        (_, i) => () =>
+          (i % 3 ? a!.appendBatchBlocks('j', [block(i)]) : a!.putArtifacts('j', [artifact(`f${i}`)])).catch(
+            refused,
+          ),
+      ),
+      () =>
+        b!.endJob({
+          jobId: 'j',
+          status: 'completed',
+          finalMetrics: {},
+          errorMessage: '',
+          endedAt: new Date(),
+        }),
+      ...Array.from(
+        { length: 30 },
+        (_, i) => () =>
+          (i % 3
+            ? b!.appendBatchBlocks('j', [block(100 + i)])
+            : b!.putArtifacts('j', [artifact(`g${i}`)])
+          ).catch(refused),
+      ),
+    ]);
+    // Whatever was refused was refused as `ended`; whatever was stored committed before the end.
+    expect(refusals.filter((r) => r !== 'ended')).toEqual([]);
+    const changes = await a!.readChanges({ afterSeq: 0, jobId: 'j', limit: 1000 });
+    const end = changes.filter((c) => c.kind === 'job').at(-1)!.seq;
+    expect(changes.filter((c) => c.kind !== 'job' && c.seq > end)).toEqual([]);
+    const stored = (await a!.listBatchBlocks('j')).length + (await a!.listArtifacts('j')).length;
+    expect(stored + refusals.length).toBe(60);
+    if (dialect === 'sqlite') expect(refusals).toHaveLength(30);
+  });
+
+  it('creates a job once when three stores create it at once', async () => {
+    const all = await stores(await databases.fresh(dialect), 3);
+    const created: boolean[] = [];
+    await race(
+      dialect,
+      all.map((store) => () => store.createOrGetJob(sampleJob('j')).then((r) => created.push(r.created))),
+    );
+    expect(created.sort()).toEqual([false, false, true]);
+  });
+
+  it('resumes a job only from the state the caller decided on, whichever store changed it', async () => {
+    const [a, b] = await stores(await databases.fresh(dialect), 2);
+    await a!.createOrGetJob(sampleJob('j'));
+    const failed = await a!.endJob({
+      jobId: 'j',
+      status: 'failed',
+      finalMetrics: {},
+      errorMessage: 'x',
+      endedAt: new Date(),
+    });
+    const results: string[] = [];
+    // Two resumes decided on "failed" at once: one resumes, the other is told the job changed.
+    await race(
+      dialect,
+      [a!, b!].map(
+        (store, i) => () =>
+          store.reopenJob('j', { startEpoch: i + 1, from: failed }).then(
+            () => results.push('resumed'),
+            (e: unknown) => results.push(e instanceof StoreError ? e.kind : String(e)),
+          ),
+      ),
+    );
+    expect(results.sort()).toEqual(['conflict', 'resumed']);
+    expect((await b!.getJob('j'))?.status).toBe('running');
+  });
+
+  it('records a metric source once when two stores see it at once', async () => {
+    const [a, b] = await stores(await databases.fresh(dialect), 2);
+    await a!.createOrGetJob(sampleJob('j'));
+    const source = { name: 'batch/accuracy', reported: 'acc%', scale: 0.01 };
+    const write = (store: Store, step: number) =>
+      store.appendBatchBlocks(
+        'j',
+        [
+          {
+            epoch: 0,
+            names: ['loss'],
+            steps: BigInt64Array.from([BigInt(step)]),
+            values: Float64Array.from([1]),
+          },
+        ],
+        {
+          metricSources: { sources: [source], item: (added) => ({ kind: 'metric_sources', payload: added }) },
+        },
+      );
+    await race(dialect, [() => write(a!, 0), () => write(b!, 1), () => write(a!, 2), () => write(b!, 3)]);
+    const items = await a!.peekOutbox('j', 100);
+    expect(items.map((i) => [i.kind, i.payload])).toEqual([['metric_sources', [source]]]);
+  });
+
   it('gives the change feed in commit order: a reader never sees a seq after it saw a later one', async () => {
     // SQLite serialises its one writer anyway; PostgreSQL's seqs come from a sequence (see hot-path.ts).
     const writers = await stores(await databases.fresh(dialect), dialect === 'postgresql' ? 3 : 1);

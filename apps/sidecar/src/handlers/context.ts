@@ -1,11 +1,12 @@
-// What every handler group shares: the store, the artifact files, the log, the MLflow mirror, the
-// per-job lock and the job-state cache. Built once per sidecar by `createHandlerContext`.
+// What every handler group shares: the store, the artifact files, the log, the MLflow mirror and the
+// job-state cache. Built once per sidecar by `createHandlerContext`. No per-job lock: every rule about
+// a job (running or ended, its end, its resume, its best epoch) is decided inside the store's
+// transactions, so sidecars sharing one database agree (see job-states.ts for what the cache may do).
 import type { ServiceHandlers } from '@training-callbacks/grpc-adapter';
 import type { TrainingCallbacks } from '@training-callbacks/proto';
 import type { JobRecord, OutboxItemInput, Store } from '@training-callbacks/store';
 import type { ArtifactFiles } from '../artifacts.ts';
 import { jobToProto } from '../convert.ts';
-import { createKeyedMutex } from '../keyed-mutex.ts';
 import type { LogFn } from '../logging.ts';
 import { createSidecarMetrics, type SidecarMetrics } from '../metrics.ts';
 import { MetricSources } from '../mlflow-items.ts';
@@ -50,8 +51,6 @@ export interface HandlerContext {
   readonly metrics: SidecarMetrics;
   /** The trainer lease and the heartbeat interval clients are told (a sixth of the lease). */
   readonly lease: TrainerLease;
-  /** Runs a job's read-compute-write steps one at a time per job id. */
-  readonly lock: <T>(jobId: string, fn: () => Promise<T>) => Promise<T>;
   readonly jobs: JobStates;
   /** Leases, the sweeper, the trainer process watch and revivals (verdicts.ts). */
   readonly verdicts: Verdicts;
@@ -103,7 +102,6 @@ export function createHandlerContext(options: ServiceOptions): HandlerContext {
     metrics,
     lease,
     watchKeepaliveMs: options.watchKeepaliveMs ?? 15_000,
-    lock: createKeyedMutex(),
     jobs,
     verdicts: createVerdicts(
       { store, jobs, lease, notice, metrics, mirror, notify },

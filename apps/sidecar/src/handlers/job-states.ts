@@ -1,5 +1,5 @@
-// What the sidecar keeps in memory about the jobs it serves (record, metric classifier, stored epochs),
-// so that a report does not read the job back per call. Bounded (least recently used jobs leave).
+// What the sidecar keeps in memory about the jobs it serves (record, metric classifier), so that a
+// report does not read the job back per call. Bounded (least recently used jobs leave).
 //
 // A cache, never the truth: several sidecars may serve one job, so what is remembered here can be
 // stale. Whether a job runs is decided by the store inside each write's transaction (StoreError
@@ -18,19 +18,12 @@ import {
 import type { JobRecord, Store } from '@training-callbacks/store';
 import { quote } from '../validation.ts';
 
-/** How many jobs' classifiers and best-epoch state are kept in memory. */
+/** How many jobs' records and classifiers are kept in memory. */
 const CACHED_JOBS = 1000;
 
 export interface JobState {
   job: JobRecord;
   classifier: MetricClassifier;
-  /** Loaded on the first epoch report: every stored epoch, and the finite primary values by epoch. */
-  epochs?: StoredEpochs;
-}
-
-export interface StoredEpochs {
-  seen: Set<number>;
-  primary: Map<number, number>;
 }
 
 export interface JobStates {
@@ -48,8 +41,6 @@ export interface JobStates {
    * are refused). A fast refusal only: the store's transaction is the authority.
    */
   running(jobId: string): Promise<JobState>;
-  /** The job's stored epochs and their finite primary values, read once. */
-  storedEpochs(state: JobState): Promise<StoredEpochs>;
 }
 
 /** The job's metric classifier; a bad custom metric definition is the caller's INVALID_ARGUMENT. */
@@ -77,7 +68,6 @@ export function createJobStates(store: Store): JobStates {
       job,
       classifier:
         classifier ?? (same ? previous.classifier : undefined) ?? classifierFor(job.task as TaskType, job),
-      ...(previous?.epochs && { epochs: previous.epochs }),
     };
     states.delete(job.jobId);
     states.set(job.jobId, state);
@@ -114,18 +104,5 @@ export function createJobStates(store: Store): JobStates {
     return state;
   }
 
-  async function storedEpochs(state: JobState): Promise<StoredEpochs> {
-    if (state.epochs) return state.epochs;
-    const primaryName = state.classifier.catalog.primaryMetric;
-    const epochs: StoredEpochs = { seen: new Set<number>(), primary: new Map<number, number>() };
-    for (const epoch of await store.listEpochs(state.job.jobId)) {
-      epochs.seen.add(epoch.epoch);
-      const value = epoch.metrics[primaryName];
-      if (value !== undefined && Number.isFinite(value)) epochs.primary.set(epoch.epoch, value);
-    }
-    state.epochs = epochs;
-    return epochs;
-  }
-
-  return { remember, existing, refresh, running, storedEpochs };
+  return { remember, existing, refresh, running };
 }

@@ -11,6 +11,8 @@ import {
   EndTrainingRequestSchema,
   HeartbeatRequestSchema,
   JobStatus,
+  MetricFormat,
+  MetricTier,
   ReportBatchMetricsRequestSchema,
   TaskType,
   TrainingOutcome,
@@ -189,6 +191,33 @@ describe('two sidecars on one database', () => {
     expect(refused.code).toBe(Status.FAILED_PRECONDITION);
     expect(refused.message).toMatch(/already completed/);
     expect(await b.store.getJob('job-s')).toMatchObject({ status: 'completed', startEpoch: 2 });
+  });
+
+  it("rebuilds one sidecar's classifier once a read of the job shows the custom metrics the other resumed it with", async () => {
+    const a = await sidecar();
+    const b = await sidecar();
+    await a.handlers.beginTraining(beginTraining(), call);
+    const f1 = (epoch: number) =>
+      create(EndEpochRequestSchema, { jobId: 'job-s', epoch, metrics: { f1: 1.5 }, sessionId: 's1' });
+    const tierOf = async (epoch: number) =>
+      (await a.handlers.endEpoch(f1(epoch), call)).verdicts?.find((v) => v.reportedName === 'f1')?.tier;
+    // No definition yet: f1 is a plain custom metric, any value.
+    expect(await tierOf(0)).toBe(MetricTier.CUSTOM);
+    // The trainer restarts and resumes on B, now defining f1 as a percent (a fraction in [0, 1]).
+    await b.handlers.beginTraining(
+      create(BeginTrainingRequestSchema, {
+        jobId: 'job-s',
+        taskType: TaskType.IMAGE_CLASSIFICATION,
+        startEpoch: 1,
+        trainer: { sessionId: 's1' },
+        customMetrics: [{ name: 'f1', label: 'F1', format: MetricFormat.PERCENT, higherIsBetter: true }],
+      }),
+      call,
+    );
+    // A's next read of the job (here its heartbeat; any lease renewal, at least once per heartbeat
+    // interval, does it) shows other custom metrics: A classifies with the new definition.
+    await a.handlers.heartbeat(create(HeartbeatRequestSchema, { jobId: 'job-s', sessionId: 's1' }), call);
+    expect(await tierOf(1)).toBe(MetricTier.REJECTED);
   });
 
   it('refuses an epoch reported to one sidecar after the other ended the job', async () => {

@@ -22,6 +22,7 @@ import {
   TaskType,
   TrainingOutcome,
   uniqueJobId,
+  until,
   waitInSync,
 } from './mlflow-helpers.ts';
 
@@ -140,6 +141,12 @@ describe('mirroring a whole job into MLflow', () => {
     expect(row).toMatchObject({ mlflow_run_id: run.info.runId, final_accuracy: 0.93 });
     expect(row!.mlflow_artifact_uri).toBe(run.info.artifactUri);
     expect(queryDatabase(sidecar.dbPath, 'select * from outbox_item where job_id = ?', jobId)).toEqual([]);
+    // Drained to the end, the job's outbox claim is given up (another sidecar may drain what comes next).
+    await until(
+      () => queryDatabase(sidecar.dbPath, 'select * from outbox_claim where job_id = ?', jobId).length === 0,
+      5_000,
+      'the drained job’s claim released',
+    );
 
     // Run: name, status, times, tags, params.
     expect(run.info.runName).toBe(`job_${jobId}`);

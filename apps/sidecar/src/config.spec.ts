@@ -131,11 +131,15 @@ describe('loadConfig', () => {
     expect(off.mlflowRetryHorizonMs).toBe(7 * 24 * 3600 * 1000);
     expect(off.mlflowMaxBackoffMs).toBe(300_000);
     expect(off.mlflowRequestConcurrency).toBe(2);
-    const on = loadConfig(['--mlflow-max-backoff', '2', '--mlflow-concurrency', '1'], {
-      MLFLOW_TRACKING_URI: 'http://u:p@mlflow.internal:5000/',
-      MLFLOW_HTTP_REQUEST_TIMEOUT: '30',
-      TRAINING_CALLBACKS_MLFLOW_RETRY_HORIZON: '3600',
-    })!;
+    expect(off.mlflowClaimLeaseMs).toBe(30_000);
+    const on = loadConfig(
+      ['--mlflow-max-backoff', '2', '--mlflow-concurrency', '1', '--mlflow-claim-lease', '5'],
+      {
+        MLFLOW_TRACKING_URI: 'http://u:p@mlflow.internal:5000/',
+        MLFLOW_HTTP_REQUEST_TIMEOUT: '30',
+        TRAINING_CALLBACKS_MLFLOW_RETRY_HORIZON: '3600',
+      },
+    )!;
     expect(on.mlflow).toMatchObject({
       trackingUri: 'http://mlflow.internal:5000',
       auth: { kind: 'basic', username: 'u', password: 'p' },
@@ -144,6 +148,8 @@ describe('loadConfig', () => {
     expect(on.mlflowRetryHorizonMs).toBe(3_600_000);
     expect(on.mlflowMaxBackoffMs).toBe(2000);
     expect(on.mlflowRequestConcurrency).toBe(1);
+    expect(on.mlflowClaimLeaseMs).toBe(5000);
+    expect(() => loadConfig(['--mlflow-claim-lease', '0'], {})).toThrow(/--mlflow-claim-lease must be/);
     expect(loadConfig([], { TRAINING_CALLBACKS_MLFLOW_CONCURRENCY: '4' })!.mlflowRequestConcurrency).toBe(4);
     for (const bad of ['0', '1.5', '17', 'many']) {
       expect(() => loadConfig(['--mlflow-concurrency', bad], {})).toThrow(
@@ -157,6 +163,7 @@ describe('loadConfig', () => {
       'MLFLOW_TRACKING_TOKEN',
       '--mlflow-retry-horizon',
       '--mlflow-concurrency',
+      '--mlflow-claim-lease',
     ]) {
       expect(HELP).toContain(name);
     }

@@ -45,6 +45,8 @@ export interface SidecarConfig {
   mlflowMaxBackoffMs: number;
   /** Log-batch requests in flight to MLflow (2 by default; 1 suits a one-worker server). */
   mlflowRequestConcurrency: number;
+  /** How long this sidecar's claim on a job's outbox holds unless renewed (sidecars sharing a database). */
+  mlflowClaimLeaseMs: number;
   /** TLS on the listeners (certificate and key files, optional client CA for mutual TLS); undefined: plaintext. */
   tls?: TlsFiles;
   /** Bearer-token file (`write <token>` / `read <token>` lines); undefined: no token is asked for. */
@@ -124,6 +126,9 @@ Mirroring to MLflow (off unless MLFLOW_TRACKING_URI is set; MLflow's own variabl
   --mlflow-max-backoff S    TRAINING_CALLBACKS_MLFLOW_MAX_BACKOFF    300  longest wait between attempts
   --mlflow-concurrency N    TRAINING_CALLBACKS_MLFLOW_CONCURRENCY    2    log-batch requests in flight (1 for an
                            \`mlflow server --workers 1\`, which runs one request at a time anyway)
+  --mlflow-claim-lease S    TRAINING_CALLBACKS_MLFLOW_CLAIM_LEASE    30   sidecars sharing a database drain each
+                           job's outbox under a claim renewed while they drain it; a sidecar that dies
+                           loses its jobs to the others after this long
 RPCs never wait for MLflow: every write is queued in the database in the same transaction and sent in
 the background, in order per job, through outages and restarts. GetJob/ListJobs show mlflow_sync.
 
@@ -256,6 +261,11 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
     values['mlflow-max-backoff'] ?? env.TRAINING_CALLBACKS_MLFLOW_MAX_BACKOFF ?? '300',
     0.1,
   );
+  const mlflowClaimLeaseMs = seconds(
+    'mlflow-claim-lease',
+    values['mlflow-claim-lease'] ?? env.TRAINING_CALLBACKS_MLFLOW_CLAIM_LEASE ?? '30',
+    0.1,
+  );
   const watchKeepaliveMs = seconds(
     'watch-keepalive',
     values['watch-keepalive'] ?? env.TRAINING_CALLBACKS_WATCH_KEEPALIVE ?? '15',
@@ -330,6 +340,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Sid
     mlflowRetryHorizonMs,
     mlflowMaxBackoffMs,
     mlflowRequestConcurrency,
+    mlflowClaimLeaseMs,
     watchKeepaliveMs,
     trainerLeaseMs,
     ...securityConfig(values, env, http === 'off' ? [listen] : [listen, http]),
@@ -357,6 +368,7 @@ function parse(argv: readonly string[]) {
       'mlflow-retry-horizon': { type: 'string' },
       'mlflow-max-backoff': { type: 'string' },
       'mlflow-concurrency': { type: 'string' },
+      'mlflow-claim-lease': { type: 'string' },
       'watch-keepalive': { type: 'string' },
       'trainer-lease': { type: 'string' },
       'tls-cert': { type: 'string' },

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { outboxItems } from '@training-callbacks/mlflow-bridge';
 import { type NewJob, openStore, type Store, type StoredOutboxItem } from '@training-callbacks/store';
 import { sampleJob } from '@training-callbacks/store/testing';
@@ -72,6 +73,16 @@ async function head(jobId: string): Promise<StoredOutboxItem> {
   const [item] = await store.peekOutbox(jobId, 1);
   if (!item) throw new Error(`no outbox entry for ${jobId}`);
   return item;
+}
+
+/** The outbox claims in the file, read with node:sqlite (independently of the store). */
+function claims(): { job_id: string; claimed_by: string }[] {
+  const db = new DatabaseSync(dbPath, { readOnly: true });
+  try {
+    return db.prepare('select job_id, claimed_by from outbox_claim order by job_id').all() as never;
+  } finally {
+    db.close();
+  }
 }
 
 /** Polls until `check` passes (or fails the test after `timeoutMs`). */
@@ -170,6 +181,67 @@ describe('startMirror', () => {
       expect(niceOf.get(readFileSync('/proc/thread-self/comm', 'utf8').trim())?.[0]).toBe(0);
     },
   );
+
+  it('drains a job only under its claim: a second mirror on the same file waits, and takes over at a stop', async () => {
+    for (const jobId of ['c1', 'c2', 'c3']) await beginJob(jobId);
+    const trackingUri = `http://127.0.0.1:${await deadPort()}`;
+    const options = {
+      config: { trackingUri, requestTimeoutMs: 2_000 },
+      retryHorizonMs: 3_600_000,
+      maxBackoffMs: 200,
+      claimLeaseMs: 60_000,
+      log: () => undefined,
+      logError: () => undefined,
+    };
+    const first = await startMirror({ ...options, store });
+    mirror = first;
+    await eventually(async () => {
+      expect(claims().map((c) => c.job_id)).toEqual(['c1', 'c2', 'c3']);
+      for (const jobId of ['c1', 'c2', 'c3']) expect((await head(jobId)).attempts).toBeGreaterThanOrEqual(1);
+    });
+    const firstOwner = claims()[0]!.claimed_by;
+    expect(new Set(claims().map((c) => c.claimed_by))).toEqual(new Set([firstOwner]));
+
+    // A second sidecar's mirror on the same database: the jobs are held, it sends nothing of them.
+    const other = await openStore({ dbPath });
+    const second = await startMirror({ ...options, store: other });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1_000)); // five times the longest backoff
+      expect(new Set(claims().map((c) => c.claimed_by))).toEqual(new Set([firstOwner]));
+      // Stopped, the first gives its claims up at once (not after the lease): the second takes over.
+      await first.stop(10_000);
+      mirror = undefined;
+      const attempts = (await head('c1')).attempts;
+      await eventually(async () => {
+        expect(claims().map((c) => c.job_id)).toEqual(['c1', 'c2', 'c3']);
+        expect(claims().every((c) => c.claimed_by !== firstOwner)).toBe(true);
+        expect((await head('c1')).attempts).toBeGreaterThan(attempts);
+      });
+    } finally {
+      await second.stop(10_000);
+      await other.close();
+    }
+  }, 30_000);
+
+  it('releases the claims of an earlier run at start when it holds the database alone', async () => {
+    await beginJob('stale');
+    // A sidecar killed while it held the job: its claim would hold for the whole lease.
+    await store.claimOutboxJobs({ owner: 'killed-run', nowMs: Date.now(), leaseMs: 3_600_000 }, 10);
+    expect(claims()).toEqual([{ job_id: 'stale', claimed_by: 'killed-run' }]);
+    mirror = await startMirror({
+      config: { trackingUri: `http://127.0.0.1:${await deadPort()}`, requestTimeoutMs: 2_000 },
+      store,
+      exclusiveDatabase: true,
+      retryHorizonMs: 3_600_000,
+      maxBackoffMs: 200,
+      log: () => undefined,
+      logError: () => undefined,
+    });
+    await eventually(async () => {
+      expect((await head('stale')).attempts).toBeGreaterThanOrEqual(1);
+      expect(claims().map((c) => c.claimed_by)).not.toContain('killed-run');
+    });
+  });
 
   it('mirrors an in-memory store too (the thread reads through the main thread, not the file)', async () => {
     await store.close();

@@ -4,6 +4,8 @@
 // building and HTTP never run between two RPCs here: with MLflow healthy, a trainer sees the same
 // latency as with MLflow down. The thread has no connection of its own: this thread runs its outbox
 // reads and writes on the store (a few per log-batch step, not one per point).
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -39,6 +41,17 @@ export interface MirrorOptions {
   config: MlflowConfig;
   /** The store: the sync thread's outbox reads and writes run on it, in this thread. */
   store: Store;
+  /**
+   * No other sidecar uses the database (SQLite: this one holds the file's lock): claims left by an
+   * earlier run of this sidecar (killed) are stale and released at start instead of waiting out
+   * their lease.
+   */
+  exclusiveDatabase?: boolean;
+  /**
+   * How long this sidecar's claim on a job's outbox holds unless renewed (default 30 s): when it
+   * dies, another sidecar sharing the database takes its jobs over after at most this long.
+   */
+  claimLeaseMs?: number;
   /** How long a failing item is retried from its receipt before it is parked. */
   retryHorizonMs: number;
   /** Longest wait between two attempts. */
@@ -72,6 +85,9 @@ export interface RunningMirror extends Mirror {
   stop(graceMs: number): Promise<void>;
 }
 
+/** Default of {@link MirrorOptions.claimLeaseMs}. */
+export const DEFAULT_CLAIM_LEASE_MS = 30_000;
+
 /** Wait before a sync thread that died is started again. */
 const RESTART_DELAY_MS = 5000;
 
@@ -95,7 +111,12 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
       items: retried,
     });
   }
+  if (options.exclusiveDatabase) await store.releaseOutboxClaims(undefined);
   const workerData: SyncThreadData = {
+    // One id per sidecar run (a restarted sync thread keeps it, and so its claims): readable in
+    // outbox_claim.claimed_by.
+    owner: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`,
+    claimLeaseMs: options.claimLeaseMs ?? DEFAULT_CLAIM_LEASE_MS,
     config: options.config,
     retryHorizonMs: options.retryHorizonMs,
     maxBackoffMs: options.maxBackoffMs,

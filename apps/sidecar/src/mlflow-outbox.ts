@@ -72,7 +72,10 @@ function toBridgeItem(item: StoredOutboxItem): OutboxItem {
  * the main thread to run each of them on its store (see mlflow-mirror.ts), reads and writes alike.
  */
 export const OUTBOX_CALLS = [
-  'outboxDueJobs',
+  'claimOutboxJobs',
+  'renewOutboxClaims',
+  'releaseOutboxClaims',
+  'releaseIdleOutboxClaims',
   'peekOutbox',
   'outboxNextDueAtMs',
   'outboxStatus',
@@ -88,17 +91,71 @@ export type OutboxCall = (typeof OUTBOX_CALLS)[number];
 /** The store as the sync worker uses it: the store itself, or the sync thread's calls to it. */
 export type OutboxCalls = Pick<Store, OutboxCall>;
 
+/** How a sidecar claims the jobs whose outbox it drains. */
+export interface ClaimOptions {
+  /** This sidecar's instance id (the same across restarts of its sync thread). */
+  owner: string;
+  /** How long a claim holds unless renewed: another sidecar takes the job over after it. */
+  leaseMs: number;
+  now?: () => number;
+}
+
+/** The store's outbox as the bridge's, drained only under claims; see {@link claimingOutbox}. */
+export interface ClaimingOutbox {
+  outbox: MlflowOutbox;
+  /** The jobs this sidecar holds now. */
+  held(): ReadonlySet<string>;
+  /** Renews every claim held (call it well within the lease: a request may outlast it); drops those lost. */
+  renew(): Promise<void>;
+  /** Gives up every claim (at a stop), so another sidecar takes the jobs over at once. */
+  releaseAll(): Promise<void>;
+}
+
 /**
- * The store's outbox through the bridge's interface (no SQL here: the store owns it). Stored entries
- * become bridge items here, so in the sync thread the payloads are built there, not on the main thread.
+ * The store's outbox through the bridge's interface (no SQL here: the store owns it), for sidecars
+ * that share a database: the worker drains a job only while this sidecar holds the job's claim.
+ * `dueJobs` claims the jobs it returns (and gives up those it held that have nothing left to send); every
+ * drain step (`peek`) renews the job's claim first and finds nothing to send once the claim is lost,
+ * so a sidecar that stalled past its lease stops after the request in flight; a job whose outbox ran
+ * empty or stopped at a parked entry is released.
+ * Stored entries become bridge items here: in the sync thread, so block decoding stays off the main
+ * thread.
  */
-export function storeOutbox(store: OutboxCalls, maxBlockPoints = MAX_POINTS_PER_STEP): MlflowOutbox {
-  return {
-    dueJobs: (nowMs, limit) => store.outboxDueJobs(nowMs, limit),
-    async peek(jobId, limit) {
-      return (await store.peekOutbox(jobId, limit, maxBlockPoints)).map(toBridgeItem);
+export function claimingOutbox(
+  store: OutboxCalls,
+  claims: ClaimOptions,
+  maxBlockPoints = MAX_POINTS_PER_STEP,
+): ClaimingOutbox {
+  const now = claims.now ?? Date.now;
+  const terms = () => ({ owner: claims.owner, nowMs: now(), leaseMs: claims.leaseMs });
+  const held = new Set<string>();
+  const release = async (jobId: string) => {
+    held.delete(jobId);
+    await store.releaseOutboxClaims(claims.owner, [jobId]);
+  };
+  const outbox: MlflowOutbox = {
+    async dueJobs(nowMs, limit) {
+      const jobs = await store.claimOutboxJobs({ ...terms(), nowMs }, limit);
+      // The worker asks between drain passes. Of the jobs held but not due now, those with nothing
+      // left to send (drained to the end in a pass that stopped before its last peek, or parked)
+      // are given up; those waiting out a backoff stay this sidecar's.
+      const stale = [...held].filter((jobId) => !jobs.includes(jobId));
+      for (const jobId of jobs) held.add(jobId);
+      if (stale.length > 0) {
+        for (const jobId of await store.releaseIdleOutboxClaims(claims.owner, stale)) held.delete(jobId);
+      }
+      return jobs;
     },
-    nextDueAtMs: () => store.outboxNextDueAtMs(),
+    async peek(jobId, limit) {
+      if (!held.has(jobId) || !(await store.renewOutboxClaims(terms(), [jobId])).includes(jobId)) {
+        held.delete(jobId);
+        return [];
+      }
+      const items = await store.peekOutbox(jobId, limit, maxBlockPoints);
+      if (items.length === 0 || items[0]!.parkedError !== null) await release(jobId);
+      return items.map(toBridgeItem);
+    },
+    nextDueAtMs: () => store.outboxNextDueAtMs({ owner: claims.owner, nowMs: now() }),
     getMirror: (jobId): Promise<MlflowJobMirror | undefined> => store.getMirrorState(jobId),
     async syncStatus(jobId, nowMs) {
       return syncStatusOf((await store.outboxStatus([jobId])).get(jobId), nowMs);
@@ -109,6 +166,20 @@ export function storeOutbox(store: OutboxCalls, maxBlockPoints = MAX_POINTS_PER_
     park: (id, error) => store.parkOutboxItem(id, error),
     retryNow: (jobId, nowMs) => store.retryOutboxNow(jobId, nowMs),
     saveMirror: (jobId, mirror) => store.saveMirrorState(jobId, mirror),
+  };
+  return {
+    outbox,
+    held: () => held,
+    async renew() {
+      if (held.size === 0) return;
+      const asked = [...held];
+      const kept = new Set(await store.renewOutboxClaims(terms(), asked));
+      for (const jobId of asked) if (!kept.has(jobId)) held.delete(jobId);
+    },
+    async releaseAll() {
+      held.clear();
+      await store.releaseOutboxClaims(claims.owner);
+    },
   };
 }
 
@@ -125,6 +196,9 @@ export function syncStatusOf(s: OutboxStatus | undefined, nowMs: number): Mlflow
 
 /** What the sync thread is started with (structured-cloned). */
 export interface SyncThreadData {
+  /** This sidecar's instance id, the owner of its claims. */
+  owner: string;
+  claimLeaseMs: number;
   config: MlflowConfig;
   retryHorizonMs: number;
   maxBackoffMs: number;

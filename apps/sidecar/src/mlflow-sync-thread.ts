@@ -19,13 +19,13 @@ import {
 } from '@training-callbacks/mlflow-bridge';
 import type { LogFields } from './logging.ts';
 import {
+  claimingOutbox,
   type FromSyncThread,
   MAX_POINTS_PER_STEP,
   OUTBOX_CALLS,
   type OutboxCall,
   type OutboxCalls,
   type SyncThreadData,
-  storeOutbox,
   type ToSyncThread,
 } from './mlflow-outbox.ts';
 import { RUN_GONE_HINT, syncEventLogger } from './mlflow-sync-log.ts';
@@ -64,7 +64,28 @@ function call(method: OutboxCall, args: unknown[]): Promise<unknown> {
 const storeCalls = Object.fromEntries(
   OUTBOX_CALLS.map((method) => [method, (...args: unknown[]) => call(method, args)]),
 ) as unknown as OutboxCalls;
-const outbox = storeOutbox(storeCalls, MAX_POINTS_PER_STEP);
+// Sidecars sharing the database drain each job's outbox one at a time: under a claim with a lease,
+// renewed at every drain step and, for a request that takes long (an artifact upload), every third of
+// the lease.
+const claims = claimingOutbox(
+  storeCalls,
+  { owner: data.owner, leaseMs: data.claimLeaseMs },
+  MAX_POINTS_PER_STEP,
+);
+const renewal = setInterval(
+  () => {
+    claims
+      .renew()
+      .catch((error: Error) =>
+        log(
+          `MLflow: could not renew the outbox claims: ${error.message}`,
+          { event: 'mlflow_claims_renewal' },
+          true,
+        ),
+      );
+  },
+  Math.max(10, Math.floor(data.claimLeaseMs / 3)),
+);
 
 // Request outcomes go to the main thread's /metrics in one message a second at most, not one per request.
 const REQUESTS_REPORT_MS = 1000;
@@ -85,7 +106,7 @@ const client = createMlflowClient(data.config, {
 });
 const worker = createSyncWorker({
   client,
-  outbox,
+  outbox: claims.outbox,
   retryHorizonMs: data.retryHorizonMs,
   backoff: { maxMs: data.maxBackoffMs },
   maxRetryAfterMs: Math.max(data.maxBackoffMs, 1000),
@@ -117,6 +138,9 @@ port.on('message', (message: ToSyncThread) => {
     case 'stop':
       void (async () => {
         await worker.stop();
+        clearInterval(renewal);
+        // Another sidecar may take this one's jobs over at once, not after the lease.
+        await claims.releaseAll().catch(() => undefined);
         // Whatever was in flight and not confirmed stays in the outbox; MLflow drops the exact resend.
         await client.close().catch(() => undefined);
         reportRequests();

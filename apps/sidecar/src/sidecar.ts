@@ -183,6 +183,9 @@ export async function startSidecar(
       mirror = await startMirror({
         config: config.mlflow,
         store,
+        // The file's lock: no other sidecar drains this database.
+        exclusiveDatabase: lock !== undefined,
+        claimLeaseMs: config.mlflowClaimLeaseMs,
         retryHorizonMs: config.mlflowRetryHorizonMs,
         maxBackoffMs: config.mlflowMaxBackoffMs,
         requestConcurrency: config.mlflowRequestConcurrency,

@@ -208,6 +208,26 @@ export const OutboxItemSchema = defineEntity({
 export class OutboxItem extends OutboxItemSchema.class {}
 OutboxItemSchema.setClass(OutboxItem);
 
+export const OutboxClaimSchema = defineEntity({
+  name: 'OutboxClaim',
+  tableName: 'outbox_claim',
+  properties: {
+    /** The job whose outbox is claimed: one claim per job at most. */
+    job: () => p.manyToOne(TrainingJob).fieldName('job_id').primary().deleteRule('cascade').index(false),
+    /** The instance id of the sidecar that drains the job's outbox. */
+    claimedBy: p.string(),
+    /** When the claim runs out unless renewed (ms); another sidecar may take the job over after it. */
+    claimExpiresAtMs: p.bigint('number'),
+  },
+});
+
+/**
+ * Which sidecar drains a job's outbox, and until when: sidecars sharing a database drain each job's
+ * outbox one at a time, in order, and take over the jobs of a sidecar that stopped renewing its claims.
+ */
+export class OutboxClaim extends OutboxClaimSchema.class {}
+OutboxClaimSchema.setClass(OutboxClaim);
+
 export const StoreChangeSchema = defineEntity({
   name: 'StoreChange',
   tableName: 'store_change',
@@ -265,6 +285,7 @@ export const ENTITIES = [
   BatchMetricBlock,
   Artifact,
   OutboxItem,
+  OutboxClaim,
   StoreChange,
   MetricSource,
 ];

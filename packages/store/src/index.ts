@@ -39,6 +39,7 @@ export type {
   MirrorState,
   NewJob,
   OperationalCounts,
+  OutboxClaimTerms,
   OutboxItemInput,
   OutboxStatus,
   OutboxWrite,

@@ -10,6 +10,7 @@ import type {
   ArtifactSchema,
   BatchMetricBlockSchema,
   MetricSourceSchema,
+  OutboxClaimSchema,
   OutboxItemSchema,
   StoreChangeSchema,
   TrainingJobSchema,
@@ -30,6 +31,7 @@ export type StoreDB = InferKyselyDB<
   | typeof BatchMetricBlockSchema
   | typeof ArtifactSchema
   | typeof OutboxItemSchema
+  | typeof OutboxClaimSchema
   | typeof StoreChangeSchema
   | typeof MetricSourceSchema,
   typeof KYSELY_OPTIONS

@@ -1116,6 +1116,127 @@ describe('stores in several processes on one file (sidecars sharing a database)'
   }, 60_000);
 });
 
+describe('outbox claims', () => {
+  const item = (n: number) => ({ kind: 'epoch_metrics', payload: { epoch: n, metrics: { loss: n } } });
+  const terms = (owner: string, nowMs: number, leaseMs = 1000) => ({ owner, nowMs, leaseMs });
+
+  /** Jobs with one due entry each (due at 1000), in two stores on one file: two sidecars. */
+  async function twoSidecars(jobIds: readonly string[]): Promise<[Store, Store]> {
+    const first = await openTestStore();
+    const second = await openTestStore();
+    for (const jobId of jobIds) {
+      await first.createOrGetJob(newJob(jobId));
+      await first.enqueueOutbox(jobId, [item(0), item(1)], 1000);
+    }
+    return [first, second];
+  }
+
+  it('gives each job to one store of two on one file, also when both claim at once', async () => {
+    const jobs = Array.from({ length: 12 }, (_, i) => `c${i}`);
+    const [a, b] = await twoSidecars(jobs);
+    const [byA, byB] = await Promise.all([
+      a.claimOutboxJobs(terms('A', 2000), 8),
+      b.claimOutboxJobs(terms('B', 2000), 8),
+    ]);
+    expect(byA.filter((job) => byB.includes(job))).toEqual([]);
+    expect(byA.length + byB.length).toBe(12);
+    // What either holds, the other cannot claim while the claim lives; claiming its own again renews it.
+    expect((await b.claimOutboxJobs(terms('B', 2500), 100)).sort()).toEqual([...byB].sort());
+    expect((await a.claimOutboxJobs(terms('A', 2500), 100)).sort()).toEqual([...byA].sort());
+    expect(inspect<{ n: number }>('select count(*) n from outbox_claim')[0]!.n).toBe(12);
+  });
+
+  it('lets another store take over a job whose claim ran out, and the first then holds nothing', async () => {
+    const [a, b] = await twoSidecars(['t']);
+    expect(await a.claimOutboxJobs(terms('A', 2000, 500), 10)).toEqual(['t']);
+    // Renewed before it ran out: still A's.
+    expect(await a.renewOutboxClaims(terms('A', 2400, 500), ['t'])).toEqual(['t']);
+    expect(await b.claimOutboxJobs(terms('B', 2899), 10)).toEqual([]);
+    // A stopped renewing (killed mid-send): B takes the job when the lease runs out.
+    expect(await b.claimOutboxJobs(terms('B', 2900), 10)).toEqual(['t']);
+    expect(await a.renewOutboxClaims(terms('A', 2950, 500), ['t'])).toEqual([]);
+    expect(await a.claimOutboxJobs(terms('A', 2950), 10)).toEqual([]);
+    expect(inspect('select job_id, claimed_by, claim_expires_at_ms from outbox_claim')).toEqual([
+      { job_id: 't', claimed_by: 'B', claim_expires_at_ms: 3900 },
+    ]);
+  });
+
+  it('hands a released job over at once; releasing everyone’s claims clears the table', async () => {
+    const [a, b] = await twoSidecars(['r1', 'r2']);
+    expect((await a.claimOutboxJobs(terms('A', 2000), 10)).sort()).toEqual(['r1', 'r2']);
+    await b.releaseOutboxClaims('B'); // not B's: nothing changes
+    await a.releaseOutboxClaims('A', ['r1']);
+    expect(await b.claimOutboxJobs(terms('B', 2001), 10)).toEqual(['r1']);
+    await b.releaseOutboxClaims(undefined);
+    expect(inspect<{ n: number }>('select count(*) n from outbox_claim')[0]!.n).toBe(0);
+  });
+
+  it('gives up only the claims of jobs with nothing left to send', async () => {
+    const [a] = await twoSidecars(['empty', 'parked', 'waiting']);
+    expect((await a.claimOutboxJobs(terms('A', 2000), 10)).sort()).toEqual(['empty', 'parked', 'waiting']);
+    await a.completeOutbox((await a.peekOutbox('empty', 10)).map((i) => i.id));
+    const [parked] = await a.peekOutbox('parked', 1);
+    await a.parkOutboxItem(parked!.id, 'bad request');
+    const [waiting] = await a.peekOutbox('waiting', 1);
+    await a.rescheduleOutboxItem(waiting!.id, { attempts: 1, nextAttemptAtMs: 9000, lastError: 'x' });
+    expect((await a.releaseIdleOutboxClaims('B', ['empty', 'parked', 'waiting'])).sort()).toEqual([]);
+    expect((await a.releaseIdleOutboxClaims('A', ['empty', 'parked', 'waiting'])).sort()).toEqual([
+      'empty',
+      'parked',
+    ]);
+    expect(inspect('select job_id, claimed_by from outbox_claim')).toEqual([
+      { job_id: 'waiting', claimed_by: 'A' },
+    ]);
+  });
+
+  it('claims due jobs only, and leaves other owners’ jobs out of the next due time', async () => {
+    const [a, b] = await twoSidecars(['due', 'later', 'parked']);
+    const [later] = await a.peekOutbox('later', 1);
+    await a.rescheduleOutboxItem(later!.id, { attempts: 1, nextAttemptAtMs: 5000, lastError: 'x' });
+    const [parked] = await a.peekOutbox('parked', 1);
+    await a.parkOutboxItem(parked!.id, 'bad request');
+    expect(await a.claimOutboxJobs(terms('A', 2000), 10)).toEqual(['due']);
+    expect(await b.outboxNextDueAtMs({ owner: 'B', nowMs: 2000 })).toBe(5000);
+    expect(await a.outboxNextDueAtMs({ owner: 'A', nowMs: 2000 })).toBe(1000);
+    expect(await b.outboxNextDueAtMs()).toBe(1000);
+    // Once A's claim ran out, the job is B's to take again.
+    expect(await b.outboxNextDueAtMs({ owner: 'B', nowMs: 3000 })).toBe(1000);
+  });
+
+  it('never gives a job to two owners while three stores claim, renew and release in rounds', async () => {
+    const jobs = Array.from({ length: 20 }, (_, i) => `j${i}`);
+    const [a, b] = await twoSidecars(jobs);
+    const stores = [a, b, await openTestStore()];
+    for (let round = 0; round < 10; round++) {
+      const nowMs = 2000 + round * 300; // leases of 1000: some run out between rounds
+      const held = await Promise.all(
+        stores.map((store, i) => store.claimOutboxJobs(terms(`S${i}`, nowMs), 7)),
+      );
+      const all = held.flat();
+      expect(new Set(all).size).toBe(all.length);
+      // The database agrees: each job claimed this round is its claimer's until the lease ends.
+      const owners = new Map(
+        inspect<{ job_id: string; claimed_by: string }>(
+          'select job_id, claimed_by from outbox_claim where claim_expires_at_ms > ?',
+          nowMs,
+        ).map((row) => [row.job_id, row.claimed_by]),
+      );
+      held.forEach((mine, i) => {
+        for (const job of mine) expect(owners.get(job)).toBe(`S${i}`);
+      });
+      // Each gives back half of what it holds, as a sidecar whose job's outbox ran empty.
+      await Promise.all(
+        stores.map((store, i) =>
+          store.releaseOutboxClaims(
+            `S${i}`,
+            held[i]!.filter((_, k) => k % 2 === 1),
+          ),
+        ),
+      );
+    }
+  });
+});
+
 describe('artifacts', () => {
   it('upserts by artifact path and lists them', async () => {
     let store = await openTestStore();

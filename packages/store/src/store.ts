@@ -33,10 +33,16 @@ import {
 } from './number-codec.ts';
 import {
   blockQuery,
+  type ClaimLocking,
+  claimableJobsQuery,
+  claimJobsQuery,
   dueJobsQuery,
   mirrorStateQuery,
+  nextDueForOwnerQuery,
   nextDueQuery,
   peekQuery,
+  releaseIdleClaimsQuery,
+  renewClaimsQuery,
   statusCountsQuery,
   statusHeadsQuery,
 } from './outbox-queries.ts';
@@ -71,6 +77,7 @@ import type {
   MirrorState,
   NewJob,
   OperationalCounts,
+  OutboxClaimTerms,
   OutboxItemInput,
   OutboxStatus,
   OutboxWrite,
@@ -87,6 +94,9 @@ import type {
   TrainerRecord,
 } from './types.ts';
 import { LOST_CAUSES } from './types.ts';
+
+/** Picks of {@link Store.claimOutboxJobs} when other stores win jobs it picked. */
+const CLAIM_ROUNDS = 3;
 
 /** Rows per multi-row INSERT: keeps every statement far below SQLite's 32766 bound parameters. */
 const INSERT_CHUNK_ROWS = 500;
@@ -400,6 +410,11 @@ class OrmStore implements Store {
     this.#hot = new HotPath(dialect);
     this.#tables = (orm.em.fork() as EntityManager).getKysely() as unknown as TableKysely;
     this.#rowLocks = dialect === 'postgresql';
+  }
+
+  /** How {@link claimOutboxJobs} picks jobs: past the rows other claimers lock, where rows lock. */
+  get #claimLocking(): ClaimLocking {
+    return this.#rowLocks ? 'skip-locked' : 'none';
   }
 
   /** A fresh EntityManager for one call. */
@@ -1220,9 +1235,76 @@ class OrmStore implements Store {
     });
   }
 
-  async outboxNextDueAtMs(): Promise<number | undefined> {
-    const row = await nextDueQuery(this.#kysely()).executeTakeFirst();
+  async outboxNextDueAtMs(claims?: { owner: string; nowMs: number }): Promise<number | undefined> {
+    const db = this.#kysely();
+    const row = await (claims ? nextDueForOwnerQuery(db, claims) : nextDueQuery(db)).executeTakeFirst();
     return row === undefined ? undefined : Number(row.nextAttemptAtMs);
+  }
+
+  async claimOutboxJobs(terms: OutboxClaimTerms, limit: number): Promise<string[]> {
+    const wanted = outboxLimit(limit);
+    const claim = async (db: StoreKysely | StoreTransaction): Promise<string[]> => {
+      const won: string[] = [];
+      // Another store may win some of the jobs picked (it picked them too, at the same moment): pick
+      // again among those left, a few times, rather than come back with less than there is.
+      for (let round = 0; round < CLAIM_ROUNDS && won.length < wanted; round++) {
+        const query = claimableJobsQuery(
+          db,
+          { ...terms, limit: wanted - won.length, except: won },
+          this.#claimLocking,
+        );
+        const picked = (await query.execute()).map((r) => r.job as unknown as string);
+        if (picked.length === 0) break;
+        const rows = await claimJobsQuery(db, picked, terms).execute();
+        const taken = new Set(rows.map((r) => r.job as unknown as string));
+        won.push(...picked.filter((job) => taken.has(job)));
+        if (taken.size === picked.length) break;
+      }
+      return won;
+    };
+    // Where rows lock, one transaction: the picked heads stay locked (skipped by other claimers) until
+    // the claims commit. Without row locks a transaction would add nothing but holding SQLite's write
+    // lock across the pick: the conditional upsert alone decides who wins.
+    if (this.#claimLocking === 'none') return claim(this.#kysely());
+    return this.#transaction('', claim);
+  }
+
+  async renewOutboxClaims(terms: OutboxClaimTerms, jobIds: readonly string[]): Promise<string[]> {
+    if (jobIds.length === 0) return [];
+    const db = this.#kysely();
+    const held: string[] = [];
+    for (let i = 0; i < jobIds.length; i += INSERT_CHUNK_ROWS) {
+      const rows = await renewClaimsQuery(db, jobIds.slice(i, i + INSERT_CHUNK_ROWS), terms).execute();
+      for (const row of rows) held.push(row.job as unknown as string);
+    }
+    return held;
+  }
+
+  async releaseIdleOutboxClaims(owner: string, jobIds: readonly string[]): Promise<string[]> {
+    const db = this.#kysely();
+    const released: string[] = [];
+    for (let i = 0; i < jobIds.length; i += INSERT_CHUNK_ROWS) {
+      const chunk = jobIds.slice(i, i + INSERT_CHUNK_ROWS);
+      for (const row of await releaseIdleClaimsQuery(db, owner, chunk).execute()) {
+        released.push(row.job as unknown as string);
+      }
+    }
+    return released;
+  }
+
+  async releaseOutboxClaims(owner: string | undefined, jobIds?: readonly string[]): Promise<void> {
+    if (jobIds?.length === 0) return;
+    const db = this.#kysely();
+    const chunks: (readonly string[] | undefined)[] = jobIds === undefined ? [undefined] : [];
+    for (let i = 0; jobIds && i < jobIds.length; i += INSERT_CHUNK_ROWS) {
+      chunks.push(jobIds.slice(i, i + INSERT_CHUNK_ROWS));
+    }
+    for (const chunk of chunks) {
+      let query = db.deleteFrom('OutboxClaim');
+      if (owner !== undefined) query = query.where('claimedBy', '=', owner);
+      if (chunk !== undefined) query = query.where('job', 'in', chunk);
+      await query.execute();
+    }
   }
 
   async outboxStatus(jobIds: readonly string[]): Promise<Map<string, OutboxStatus>> {

@@ -154,6 +154,16 @@ export interface StoredOutboxItem {
   parkedError: string | null;
 }
 
+/**
+ * Who claims a job's outbox, when, and for how long: `owner` is the claiming sidecar's instance id;
+ * the claim holds until `nowMs + leaseMs` unless renewed.
+ */
+export interface OutboxClaimTerms {
+  owner: string;
+  nowMs: number;
+  leaseMs: number;
+}
+
 /** A job's outbox at a glance. */
 export interface OutboxStatus {
   pendingItems: number;
@@ -666,8 +676,32 @@ export interface Store {
    * between retries, so every such entry is due at `nowMs`. Returns the entries changed.
    */
   retryOutboxNow(jobId: string | undefined, nowMs: number): Promise<number>;
-  /** The earliest next attempt over the first entries of jobs that are not parked. */
-  outboxNextDueAtMs(): Promise<number | undefined>;
+  /**
+   * The earliest next attempt over the first entries of jobs that are not parked; with `claims`, of
+   * those jobs only that no other owner holds a live claim on.
+   */
+  outboxNextDueAtMs(claims?: { owner: string; nowMs: number }): Promise<number | undefined>;
+  /**
+   * Claims the outboxes of up to `limit` due jobs (as {@link outboxDueJobs}) that no other owner
+   * holds, for `terms.owner` until `nowMs + leaseMs`; returns the jobs claimed, oldest due first. A
+   * job is held by one owner at a time: the claim is one conditional write that takes a job only
+   * when it has no claim, its claim ran out or the owner holds it already. Sidecars sharing a database
+   * drain a job only while they hold its claim, so each job's outbox is drained in order by one of them.
+   */
+  claimOutboxJobs(terms: OutboxClaimTerms, limit: number): Promise<string[]>;
+  /** Extends the owner's claims on `jobIds` to `nowMs + leaseMs`; returns the jobs it still holds. */
+  renewOutboxClaims(terms: OutboxClaimTerms, jobIds: readonly string[]): Promise<string[]>;
+  /**
+   * Gives up claims: the owner's claims on `jobIds` (every claim of the owner when `jobIds` is
+   * undefined); with `owner` undefined, everyone's — for a sidecar that holds the database alone
+   * (SQLite's lock) and so knows that earlier runs' claims are stale.
+   */
+  releaseOutboxClaims(owner: string | undefined, jobIds?: readonly string[]): Promise<void>;
+  /**
+   * Gives up the owner's claims on those of `jobIds` with nothing to send (no entry left, or a parked
+   * head); claims on jobs that wait out a backoff are kept. Returns the jobs released.
+   */
+  releaseIdleOutboxClaims(owner: string, jobIds: readonly string[]): Promise<string[]>;
   /** Per job: pending entries, oldest, parked/last error. Jobs without entries are absent. */
   outboxStatus(jobIds: readonly string[]): Promise<Map<string, OutboxStatus>>;
   /** Jobs by status, outbox depth and oldest entry, parked jobs: aggregates for monitoring. */

@@ -10,6 +10,7 @@ import { Migration20261202011216_run_name_tags } from './Migration20261202011216
 import { Migration20261202063117_change_feed_compaction } from './Migration20261202063117_change_feed_compaction.ts';
 import { Migration20261202064500_trainer_leases } from './Migration20261202064500_trainer_leases.ts';
 import { Migration20261202184745_metric_sources } from './Migration20261202184745_metric_sources.ts';
+import { Migration20261202185701_outbox_claims } from './Migration20261202185701_outbox_claims.ts';
 
 export const SQLITE_MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261126184022_initial', class: Migration20261126184022_initial },
@@ -27,4 +28,5 @@ export const SQLITE_MIGRATIONS: MigrationObject[] = [
   },
   { name: 'Migration20261202064500_trainer_leases', class: Migration20261202064500_trainer_leases },
   { name: 'Migration20261202184745_metric_sources', class: Migration20261202184745_metric_sources },
+  { name: 'Migration20261202185701_outbox_claims', class: Migration20261202185701_outbox_claims },
 ];

@@ -343,6 +343,40 @@ describe.each(DIALECTS)('%s', (dialect) => {
     expect(seen.length).toBe(120);
   });
 
+  it('gives each job’s outbox to one claimer at a time, and a job whose claim ran out to another', async () => {
+    const [a, b, c] = await stores(await databases.fresh(dialect), 3);
+    const jobs = Array.from({ length: 15 }, (_, i) => `q${i}`);
+    for (const jobId of jobs) {
+      await a!.createOrGetJob(sampleJob(jobId));
+      await a!.enqueueOutbox(jobId, [{ kind: 'epoch_metrics', payload: { epoch: 0 } }], 1000);
+    }
+    const terms = (owner: string, nowMs: number) => ({ owner, nowMs, leaseMs: 1000 });
+    // Claimers at the same moment (on PostgreSQL each picks past the others' locked rows).
+    const held: string[][] = [[], [], []];
+    await race(
+      dialect,
+      [a!, b!, c!].map((store, i) => async () => {
+        held[i] = await store.claimOutboxJobs(terms(`S${i}`, 2000), 6);
+      }),
+    );
+    const all = held.flat();
+    expect(new Set(all).size).toBe(all.length);
+    expect(all.length).toBe(15);
+    // Nobody takes a live claim; once it ran out (its owner died), another does.
+    expect(await b!.claimOutboxJobs(terms('S1', 2500), 100)).toEqual(expect.not.arrayContaining(held[0]!));
+    await b!.renewOutboxClaims(terms('S1', 2900), held[1]!);
+    await c!.renewOutboxClaims(terms('S2', 2900), held[2]!);
+    expect((await b!.claimOutboxJobs(terms('S1', 3000), 100)).sort()).toEqual(
+      [...held[0]!, ...held[1]!].sort(),
+    );
+    expect(await a!.renewOutboxClaims(terms('S0', 3001), held[0]!)).toEqual([]);
+    expect(await a!.outboxNextDueAtMs({ owner: 'S0', nowMs: 3001 })).toBeUndefined();
+    await b!.releaseOutboxClaims('S1');
+    expect((await a!.claimOutboxJobs(terms('S0', 3002), 100)).sort()).toEqual(
+      [...held[0]!, ...held[1]!].sort(),
+    );
+  });
+
   it('keeps batch blocks bit for bit, compacts the feed and commits a probe write', async () => {
     const [store] = await stores(await databases.fresh(dialect), 1);
     await store!.createOrGetJob(sampleJob('j'));

@@ -1,4 +1,7 @@
 // Public surface of @training-callbacks/store: explicit named exports, `export type` for types.
+
+export type { CopyProgress, CopyResult } from './copy-database.ts';
+export { CopyRefusedError, copyDatabase } from './copy-database.ts';
 export { postgresCode, redactedDatabaseUrl } from './postgres-code.ts';
 export type { DatabaseFileKind, DatabaseLock, DatabaseRefusal } from './sqlite-file.ts';
 export { DatabaseOpenError, lockDatabase, SIDECAR_APPLICATION_ID, sqliteCode } from './sqlite-file.ts';

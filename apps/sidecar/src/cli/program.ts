@@ -11,6 +11,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { serve } from '../serve.ts';
 import type { ClientContext, CommandContext } from './command-context.ts';
 import { addConnectionOptions, type CliConnection, openConnection } from './connection.ts';
+import { copyStore } from './database.ts';
 import { CLI_EXIT_CODES, cliExitCodesHelp, describeFailure, UsageError } from './exit-codes.ts';
 import { EXPORT_COLUMNS, EXPORT_FORMATS, exportEpochs } from './export-epochs.ts';
 import { importResultsCsv } from './import-csv.ts';
@@ -202,6 +203,21 @@ export async function runCli(argv: readonly string[], io: CliIo, signal: AbortSi
       .argument('<JOB>', 'the job id')
       .option('--json', 'JSON'),
   ).action(client(mlflowRemirror));
+
+  const db = program.command('db').description('the database: move a store to another one');
+  db.command('copy')
+    .summary('copy every job from one database into an empty one')
+    .description(
+      'copy every job, epoch, batch point, artifact record, MLflow outbox item and change of the store at ' +
+        '--from into the empty store at --to (an SQLite file or postgres://…; migrations are applied to both): ' +
+        'the move from one SQLite file per pod to a shared PostgreSQL. Stop the sidecars on both first.',
+    )
+    .requiredOption('--from <DB>', 'the database copied from: an SQLite file or postgres://user@host/db')
+    .requiredOption('--to <DB>', 'the empty database copied into: postgres://user@host/db or an SQLite file')
+    .option('--json', 'print the rows copied per table as JSON')
+    .action(async (options: { from: string; to: string; json?: boolean }) => {
+      exitCode = await copyStore(base, options);
+    });
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

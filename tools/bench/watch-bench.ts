@@ -1,6 +1,7 @@
 // The watch benchmark (issue 11): what 100 watchers (WatchJob / WatchJobs over gRPC) cost a sidecar
 // that ingests 100 k batch points/s for 50 live jobs, side by side in one run. Run:
-//   npm run bench:watch                 (add `-- --quick` for a smoke run, `-- --profile DIR` for a
+//   npm run bench:watch                 (add `-- --quick` for a smoke run, `-- --pin MODE` for the CPU
+//                                        layout (below), `-- --profile DIR` for a
 //                                        V8 CPU profile of the sidecar, written when it exits)
 // Prints a markdown section for docs/benchmarks.md (it does not write the file).
 //
@@ -8,9 +9,13 @@
 // streaming 2 000 points/s with onBatchEnd — 10 metrics a step), the jobs' EndEpoch calls in a process
 // of their own (watch-bench-epochs.ts: once a second per job, staggered, round trip timed), and the
 // watchers in another (watch-bench-watchers.ts: 80 WatchJob streams over the 50 jobs and 20 WatchJobs,
-// from the head). With two cores or more, the sidecar and the EndEpoch process are pinned to one CPU
-// and the watchers to another (taskset), so that the watchers' own decoding is not counted against
-// the sidecar's latency.
+// from the head). With two cores or more (and taskset), the layout is the same in both phases: the
+// sidecar and the EndEpoch process on CPU 0, the load generator (this process) and the watchers on
+// CPU 1 — the watchers' own decoding and the generator's encoding then never take the sidecar's core,
+// so the on/off difference is what the watch streams cost the sidecar. `-- --pin loose` leaves the
+// load generator unpinned (the layout before 2026-12-02: the scheduler moved it onto the sidecar's
+// core more often while the watchers kept CPU 1 busy, which counted against the watchers);
+// `-- --pin none` pins nothing.
 // Phases alternate, watchers off / on, ROUNDS times; each phase measures, after a settling second, the
 // sidecar's CPU time (/proc/<pid>/stat), the EndEpoch latencies, the points acknowledged and the
 // events the watchers received. The result is the median over rounds of each phase and the on/off ratio.
@@ -39,20 +44,25 @@ const TICK_MS = 5;
 
 const stepsPerJobPerSecond = POINTS_PER_SECOND / METRICS_PER_STEP / JOBS;
 
+/** `--pin split` (default), `loose` or `none`: see the header. */
+const pinMode = process.argv.includes('--pin') ? process.argv[process.argv.indexOf('--pin') + 1] : 'split';
+if (pinMode !== 'split' && pinMode !== 'loose' && pinMode !== 'none') {
+  throw new Error(`--pin ${pinMode}: expected split, loose or none`);
+}
+
 /**
- * CPUs for the sidecar (and the EndEpoch timer, a light load alike in both phases) and for the
- * watchers: on separate cores, the watchers' decoding does not take the sidecar's core, so the on/off
- * difference is what the watch streams cost the sidecar. Undefined (no pinning) on one core or
- * without taskset (util-linux).
+ * CPUs for the sidecar (and the EndEpoch timer, a light load alike in both phases), and for the
+ * watchers and the load generator: on separate cores, the watchers' decoding does not take the
+ * sidecar's core. Undefined (no pinning) on one core, without taskset (util-linux) or with --pin none.
  */
 const pinning = (() => {
-  if (cpus().length < 2) return undefined;
+  if (pinMode === 'none' || cpus().length < 2) return undefined;
   try {
     execFileSync('taskset', ['--version'], { stdio: 'ignore' });
   } catch {
     return undefined;
   }
-  return { sidecar: '0', watchers: '1' };
+  return { sidecar: '0', watchers: '1', load: pinMode === 'split' ? '1' : undefined };
 })();
 
 /** Pins every thread of `pid` (and the threads it starts later) to `cpuList`. */
@@ -62,6 +72,12 @@ function pin(pid: number, cpuList: string | undefined): void {
       stdio: 'ignore',
     });
 }
+
+const kindsText = (kinds: ReadonlyMap<string, number>) =>
+  [...kinds]
+    .sort((a, b) => b[1] - a[1])
+    .map(([kind, n]) => `${kind} ${Math.round(n)}/s`)
+    .join(', ');
 
 const percentile = (sorted: readonly number[], p: number) =>
   sorted.length === 0
@@ -102,9 +118,15 @@ async function startWatchers(address: string, jobIds: readonly string[]) {
   pin(helper.pid, pinning?.watchers);
   return {
     send: (command: 'on' | 'off') => helper.send(command),
-    async events(): Promise<{ events: number; errors: number }> {
-      const [, events, , errors] = (await helper.ask('report')).split(' ');
-      return { events: Number(events), errors: Number(errors) };
+    async events(): Promise<{ events: number; errors: number; byKind: Map<string, number> }> {
+      const [, events, , errors, ...kinds] = (await helper.ask('report')).split(' ');
+      const byKind = new Map(
+        kinds.map((pair) => {
+          const [kind, n] = pair.split('=');
+          return [kind!, Number(n)] as const;
+        }),
+      );
+      return { events: Number(events), errors: Number(errors), byKind };
     },
     stop: helper.stop,
   };
@@ -135,6 +157,8 @@ interface PhaseResult {
   epochs: number;
   pointsPerSecond: number;
   eventsPerSecond: number;
+  /** Watch events per second by stream and kind ('jobs.job', 'job.batch', …). */
+  eventsByKind: Map<string, number>;
   rssMiB: number;
   /** CPU time stolen by the hypervisor during the phase, in cores (all CPUs). */
   steal: number;
@@ -164,6 +188,8 @@ async function main(): Promise<void> {
   );
   const watchers = await startWatchers(sidecar.address, jobIds);
   const epochs = await startEpochs(sidecar.address, jobIds);
+  // After every child has been started (they would inherit it) and pinned.
+  pin(process.pid, pinning?.load);
 
   // The load: runs through every phase, never paused.
   let running = true;
@@ -195,7 +221,7 @@ async function main(): Promise<void> {
       const cpu0 = await cpuSeconds(pid);
       const steal0 = await stealSeconds();
       const points0 = accepted();
-      const events0 = (await watchers.events()).events;
+      const { events: events0, byKind: kinds0 } = await watchers.events();
       await epochs.latencies(); // drops the settling time's
       const started = performance.now();
       await new Promise((r) => setTimeout(r, PHASE_MS));
@@ -212,6 +238,9 @@ async function main(): Promise<void> {
         epochs: sorted.length,
         pointsPerSecond: (accepted() - points0) / seconds,
         eventsPerSecond: (report.events - events0) / seconds,
+        eventsByKind: new Map(
+          [...report.byKind].map(([kind, n]) => [kind, (n - (kinds0.get(kind) ?? 0)) / seconds] as const),
+        ),
         rssMiB: await rssMiB(pid),
         steal: steal / seconds,
       };
@@ -221,7 +250,8 @@ async function main(): Promise<void> {
         `round ${round + 1}/${ROUNDS} watchers ${on ? 'on ' : 'off'}: sidecar ${(result.cpuCores * 100).toFixed(0)} % CPU, ` +
           `EndEpoch p50 ${result.p50.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms (${result.epochs}), ` +
           `${Math.round(result.pointsPerSecond)} points/s acked, ${Math.round(result.eventsPerSecond)} watch events/s, ` +
-          `RSS ${result.rssMiB.toFixed(0)} MiB, host steal ${(result.steal * 100).toFixed(0)} %`,
+          `RSS ${result.rssMiB.toFixed(0)} MiB, host steal ${(result.steal * 100).toFixed(0)} %` +
+          (on ? ` (${kindsText(result.eventsByKind)})` : ''),
       );
     }
   }
@@ -242,6 +272,11 @@ async function main(): Promise<void> {
       p99: median(phase.map((r) => r.p99)),
       points: median(phase.map((r) => r.pointsPerSecond)),
       events: median(phase.map((r) => r.eventsPerSecond)),
+      byKind: new Map(
+        [...new Set(phase.flatMap((r) => [...r.eventsByKind.keys()]))].map(
+          (kind) => [kind, median(phase.map((r) => r.eventsByKind.get(kind) ?? 0))] as const,
+        ),
+      ),
       rss: Math.max(...phase.map((r) => r.rssMiB)),
     };
   };
@@ -261,14 +296,15 @@ async function main(): Promise<void> {
   const section = `<!-- watch:start -->
 ## Watchers: 100 watch streams on 50 live jobs at 100 k points/s
 
-Command: \`npm run bench:watch\` (script: \`tools/bench/watch-bench.ts\`${quick ? ', --quick' : ''}).
+Command: \`npm run bench:watch${quick || pinMode !== 'split' ? ' --' : ''}${quick ? ' --quick' : ''}${pinMode !== 'split' ? ` --pin ${pinMode}` : ''}\` (script: \`tools/bench/watch-bench.ts\`).
 Measured ${date} on ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; load average (1 min) at the end ${loadavg()[0]!.toFixed(1)}.
 One sidecar (built dist, \`--quiet\`) ingests ${POINTS_PER_SECOND.toLocaleString('en')} batch points/s from ${JOBS} TS clients in the bench
 process (${METRICS_PER_STEP} metrics a step, \`onBatchEnd\`); each job sends EndEpoch once a second from a process of its own
 (staggered; round trip timed there, away from the generator's busy event loop). ${WATCHERS} watchers in a process of their own (${(WATCHERS * 4) / 5} \`WatchJob\` over the ${JOBS} jobs, ${WATCHERS / 5} \`WatchJobs\`, from the
 head) are connected in one phase and not in the other; phases alternate ${ROUNDS} times (${PHASE_MS / 1000} s each, measured after
 ${SETTLE_MS / 1000} s of settling); medians over rounds. CPU is the sidecar process's (all threads), in cores.
-${pinning ? `Pinned with \`taskset\`: the sidecar and the EndEpoch process on CPU ${pinning.sidecar}, the watchers on CPU ${pinning.watchers} (the load generator is not pinned).` : 'No CPU pinning (one core, or no taskset).'}
+${pinning ? `Pinned with \`taskset\` (\`--pin ${pinMode}\`), alike in both phases: the sidecar and the EndEpoch process on CPU ${pinning.sidecar}, the watchers on CPU ${pinning.watchers}, ${pinning.load === undefined ? 'the load generator not pinned' : `the load generator on CPU ${pinning.load}`}.` : `No CPU pinning (${pinMode === 'none' ? '--pin none' : 'one core, or no taskset'}).`}
+Watch events/s with watchers (median): ${kindsText(on.byKind)}.
 
 | | sidecar CPU | EndEpoch p50 | EndEpoch p99 | points/s acknowledged | watch events/s | peak RSS |
 |---|---|---|---|---|---|---|

@@ -3,7 +3,7 @@
 //   on      opens the streams (WatchJob on the jobs in turn, every fifth one WatchJobs), from the head
 //   off     cancels them
 //   report  prints "events N errors M" (events received since start, heartbeats excluded), then the
-//           events by stream and kind ("jobs.job=N job.batch=N …")
+//           events and their bytes by stream and kind ("jobs.job=N/BYTES job.batch=N/BYTES …")
 //   node --conditions=@training-callbacks/source watch-bench-watchers.ts ADDRESS WATCHERS JOB_ID...
 //
 // The streams are read as raw bytes (a plain grpc-js client, no protobuf-es decoding): the event's
@@ -36,8 +36,8 @@ const clients = Array.from(
 );
 let events = 0;
 let errors = 0;
-/** Events by stream and kind ('jobs.job', 'job.batch', …): what the sidecar's fan-out is made of. */
-const byKind = new Map<string, number>();
+/** Events and bytes by stream and kind ('jobs.job', 'job.batch', …): what the fan-out is made of. */
+const byKind = new Map<string, { events: number; bytes: number }>();
 let streams: ClientReadableStream<Buffer>[] = [];
 
 /** The field number of the event in a WatchJob(s)Response: the tag after the seq (field 1, varint). */
@@ -72,7 +72,10 @@ function open(): void {
       const kind = (KINDS[rpc] as Record<number, string>)[eventField(bytes)] ?? 'unknown';
       if (kind === 'heartbeat') return;
       events++;
-      byKind.set(`${rpc}.${kind}`, (byKind.get(`${rpc}.${kind}`) ?? 0) + 1);
+      const counts = byKind.get(`${rpc}.${kind}`) ?? { events: 0, bytes: 0 };
+      counts.events++;
+      counts.bytes += bytes.length;
+      byKind.set(`${rpc}.${kind}`, counts);
     });
     stream.on('error', (error: Error & { code?: number }) => {
       if (error.code === 1) return; // CANCELLED: ours
@@ -94,7 +97,7 @@ createInterface({ input: process.stdin }).on('line', (line) => {
       break;
     case 'report':
       console.log(
-        `events ${events} errors ${errors} ${[...byKind].map(([kind, n]) => `${kind}=${n}`).join(' ')}`,
+        `events ${events} errors ${errors} ${[...byKind].map(([kind, n]) => `${kind}=${n.events}/${n.bytes}`).join(' ')}`,
       );
       break;
   }

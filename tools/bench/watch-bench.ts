@@ -118,16 +118,27 @@ async function startWatchers(address: string, jobIds: readonly string[]) {
   pin(helper.pid, pinning?.watchers);
   return {
     send: (command: 'on' | 'off') => helper.send(command),
-    async events(): Promise<{ events: number; errors: number; byKind: Map<string, number> }> {
+    /** Events so far; `byKind`: their count, `bytes`: their bytes, by stream and kind. */
+    async events(): Promise<{
+      events: number;
+      errors: number;
+      byKind: Map<string, number>;
+      bytes: Map<string, number>;
+    }> {
       const [, events, , errors, ...kinds] = (await helper.ask('report')).split(' ');
-      const byKind = new Map(
-        kinds.map((pair) => {
-          const [kind, n] = pair.split('=');
-          return [kind!, Number(n)] as const;
-        }),
-      );
-      return { events: Number(events), errors: Number(errors), byKind };
+      const pairs = kinds.map((pair) => {
+        const [kind, counts] = pair.split('=');
+        const [n, bytes] = counts!.split('/');
+        return { kind: kind!, n: Number(n), bytes: Number(bytes) };
+      });
+      return {
+        events: Number(events),
+        errors: Number(errors),
+        byKind: new Map(pairs.map((p) => [p.kind, p.n])),
+        bytes: new Map(pairs.map((p) => [p.kind, p.bytes])),
+      };
     },
+    pid: helper.pid,
     stop: helper.stop,
   };
 }
@@ -149,6 +160,66 @@ async function startEpochs(address: string, jobIds: readonly string[]) {
   };
 }
 
+/** Streams of each RPC among the watchers (watch-bench-watchers.ts: every fifth one WatchJobs). */
+const STREAMS = { jobs: WATCHERS / 5, job: WATCHERS - WATCHERS / 5 };
+
+/**
+ * The yardstick (watch-bench-floor.ts): a bare grpc-js server, pinned as the sidecar is, writes the
+ * events the sidecar's streams carried (median rate and mean size per stream and kind over the
+ * phases with watchers) to as many watchers; its CPU over one phase, in cores.
+ */
+async function measureFloor(
+  phases: readonly PhaseResult[],
+): Promise<{ cpuCores: number; eventsPerSecond: number }> {
+  const spec: Record<string, Record<string, [number, number]>> = { job: {}, jobs: {} };
+  for (const kind of new Set(phases.flatMap((r) => [...r.eventsByKind.keys()]))) {
+    const [rpc, event] = kind.split('.') as ['job' | 'jobs', string];
+    const rate = median(phases.map((r) => r.eventsByKind.get(kind) ?? 0));
+    const events = phases.reduce((sum, r) => sum + (r.eventsByKind.get(kind) ?? 0), 0);
+    const bytes = phases.reduce((sum, r) => sum + (r.bytesByKind.get(kind) ?? 0), 0);
+    spec[rpc]![event] = [rate / STREAMS[rpc], events > 0 ? Math.round(bytes / events) : 0];
+  }
+  const child = spawn(
+    process.execPath,
+    [
+      '--conditions=@training-callbacks/source',
+      path.join(import.meta.dirname, 'watch-bench-floor.ts'),
+      JSON.stringify(spec),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  try {
+    const address = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        const match = /listening on (\S+)/.exec(line);
+        if (match) resolve(match[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`floor server exited ${code}`)));
+    });
+    pin(child.pid!, pinning?.sidecar);
+    const watchers = await startWatchers(address, ['floor']);
+    try {
+      watchers.send('on');
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
+      const cpu0 = await cpuSeconds(child.pid!);
+      const events0 = (await watchers.events()).events;
+      const started = performance.now();
+      await new Promise((r) => setTimeout(r, PHASE_MS));
+      const seconds = (performance.now() - started) / 1000;
+      const cpuCores = ((await cpuSeconds(child.pid!)) - cpu0) / seconds;
+      const eventsPerSecond = ((await watchers.events()).events - events0) / seconds;
+      console.error(
+        `yardstick (bare grpc-js, same events): ${(cpuCores * 100).toFixed(1)} % CPU, ${Math.round(eventsPerSecond)} events/s`,
+      );
+      return { cpuCores, eventsPerSecond };
+    } finally {
+      watchers.stop();
+    }
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
 interface PhaseResult {
   watchers: boolean;
   cpuCores: number;
@@ -159,7 +230,12 @@ interface PhaseResult {
   eventsPerSecond: number;
   /** Watch events per second by stream and kind ('jobs.job', 'job.batch', …). */
   eventsByKind: Map<string, number>;
+  /** Their bytes per second, by stream and kind. */
+  bytesByKind: Map<string, number>;
   rssMiB: number;
+  /** The watchers' process and the load generator (this process), in cores: the client side. */
+  watchersCores: number;
+  loadCores: number;
   /** CPU time stolen by the hypervisor during the phase, in cores (all CPUs). */
   steal: number;
 }
@@ -173,6 +249,15 @@ async function main(): Promise<void> {
   });
   const pid = sidecar.child.pid!;
   pin(pid, pinning?.sidecar);
+  // A sidecar gone mid-run would otherwise show only as the clients' UNAVAILABLE: say why, and stop.
+  let stopping = false;
+  void sidecar.exited.then((how) => {
+    if (stopping) return;
+    console.error(
+      `the sidecar exited (${how}) during the run; its last output:\n${sidecar.output.slice(-20).join('\n')}`,
+    );
+    process.exit(1);
+  });
   const jobIds = Array.from({ length: JOBS }, (_, i) => `watch-bench-${i}`);
   const jobs = await Promise.all(
     jobIds.map(async (jobId) => {
@@ -219,14 +304,18 @@ async function main(): Promise<void> {
       watchers.send(on ? 'on' : 'off');
       await new Promise((r) => setTimeout(r, SETTLE_MS));
       const cpu0 = await cpuSeconds(pid);
+      const watchersCpu0 = await cpuSeconds(watchers.pid);
+      const loadCpu0 = process.cpuUsage();
       const steal0 = await stealSeconds();
       const points0 = accepted();
-      const { events: events0, byKind: kinds0 } = await watchers.events();
+      const { events: events0, byKind: kinds0, bytes: bytes0 } = await watchers.events();
       await epochs.latencies(); // drops the settling time's
       const started = performance.now();
       await new Promise((r) => setTimeout(r, PHASE_MS));
       const seconds = (performance.now() - started) / 1000;
       const cpu = (await cpuSeconds(pid)) - cpu0;
+      const watchersCpu = (await cpuSeconds(watchers.pid)) - watchersCpu0;
+      const loadCpu = process.cpuUsage(loadCpu0);
       const steal = (await stealSeconds()) - steal0;
       const report = await watchers.events();
       const sorted = (await epochs.latencies()).sort((a, b) => a - b);
@@ -241,8 +330,13 @@ async function main(): Promise<void> {
         eventsByKind: new Map(
           [...report.byKind].map(([kind, n]) => [kind, (n - (kinds0.get(kind) ?? 0)) / seconds] as const),
         ),
+        bytesByKind: new Map(
+          [...report.bytes].map(([kind, n]) => [kind, (n - (bytes0.get(kind) ?? 0)) / seconds] as const),
+        ),
         rssMiB: await rssMiB(pid),
         steal: steal / seconds,
+        watchersCores: watchersCpu / seconds,
+        loadCores: (loadCpu.user + loadCpu.system) / 1e6 / seconds,
       };
       results.push(result);
       if (report.errors > 0) throw new Error(`${report.errors} watch stream(s) failed`);
@@ -250,18 +344,20 @@ async function main(): Promise<void> {
         `round ${round + 1}/${ROUNDS} watchers ${on ? 'on ' : 'off'}: sidecar ${(result.cpuCores * 100).toFixed(0)} % CPU, ` +
           `EndEpoch p50 ${result.p50.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms (${result.epochs}), ` +
           `${Math.round(result.pointsPerSecond)} points/s acked, ${Math.round(result.eventsPerSecond)} watch events/s, ` +
-          `RSS ${result.rssMiB.toFixed(0)} MiB, host steal ${(result.steal * 100).toFixed(0)} %` +
+          `RSS ${result.rssMiB.toFixed(0)} MiB, load generator ${(result.loadCores * 100).toFixed(0)} % / watchers ${(result.watchersCores * 100).toFixed(0)} % CPU, host steal ${(result.steal * 100).toFixed(0)} %` +
           (on ? ` (${kindsText(result.eventsByKind)})` : ''),
       );
     }
   }
   watchers.send('off');
+  const floor = await measureFloor(results.filter((r) => r.watchers));
   epochs.stop();
   running = false;
   await load;
   for (const job of jobs) await job.callbacks.onTrainEnd();
   watchers.stop();
   // A graceful stop: the CPU profile (--profile) is written as the process exits.
+  stopping = true;
   await sidecar.stop('SIGTERM');
 
   const summary = (on: boolean) => {
@@ -278,6 +374,8 @@ async function main(): Promise<void> {
         ),
       ),
       rss: Math.max(...phase.map((r) => r.rssMiB)),
+      load: median(phase.map((r) => r.loadCores)),
+      watchersCpu: median(phase.map((r) => r.watchersCores)),
     };
   };
   const off = summary(false);
@@ -307,7 +405,8 @@ process (${METRICS_PER_STEP} metrics a step, \`onBatchEnd\`); each job sends End
 head) are connected in one phase and not in the other; phases alternate ${ROUNDS} times (${PHASE_MS / 1000} s each, measured after
 ${SETTLE_MS / 1000} s of settling); medians over rounds. CPU is the sidecar process's (all threads), in cores.
 ${pinning ? `Pinned with \`taskset\` (\`--pin ${pinMode}\`), alike in both phases: the sidecar and the EndEpoch process on CPU ${pinning.sidecar}, the watchers on CPU ${pinning.watchers}, ${pinning.load === undefined ? 'the load generator not pinned' : `the load generator on CPU ${pinning.load}`}.` : `No CPU pinning (${pinMode === 'none' ? '--pin none' : 'one core, or no taskset'}).`}
-Watch events/s with watchers (median): ${kindsText(on.byKind)}.
+Watch events/s with watchers (median): ${kindsText(on.byKind)}. Client side (median, cores): load generator ${off.load.toFixed(2)} without watchers, ${on.load.toFixed(2)} with; watchers ${on.watchersCpu.toFixed(2)}.
+Yardstick (\`tools/bench/watch-bench-floor.ts\`, pinned as the sidecar, while the load ran): a bare grpc-js server writing ready-made bytes at the same rates and sizes to ${WATCHERS} such watchers took ${floor.cpuCores.toFixed(3)} cores for ${Math.round(floor.eventsPerSecond).toLocaleString('en')} events/s — ${pct(off.cpu + floor.cpuCores, off.cpu)} of the sidecar's CPU without watchers: what the gRPC writes alone cost, which no change to the watch code removes.
 
 | | sidecar CPU | EndEpoch p50 | EndEpoch p99 | points/s acknowledged | watch events/s | peak RSS |
 |---|---|---|---|---|---|---|

@@ -19,7 +19,7 @@
 // Phases alternate, watchers off / on, ROUNDS times; each phase measures, after a settling second, the
 // sidecar's CPU time (/proc/<pid>/stat), the EndEpoch latencies, the points acknowledged and the
 // events the watchers received. The result is the median over rounds of each phase and the on/off ratio.
-import { execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -89,6 +89,9 @@ const median = (values: readonly number[]) =>
     50,
   );
 
+/** Every helper process started, for a stop after the sidecar is gone. */
+const helpers: ChildProcess[] = [];
+
 /** A helper process of the bench: commands on its stdin, one answer line each on its stdout. */
 async function startHelper(script: string, args: readonly string[]) {
   const child = spawn(
@@ -96,6 +99,7 @@ async function startHelper(script: string, args: readonly string[]) {
     ['--conditions=@training-callbacks/source', path.join(import.meta.dirname, script), ...args],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
+  helpers.push(child);
   const lines: Array<(line: string) => void> = [];
   createInterface({ input: child.stdout! }).on('line', (line) => lines.shift()?.(line));
   const next = () => new Promise<string>((resolve) => lines.push(resolve));
@@ -125,7 +129,7 @@ async function startWatchers(address: string, jobIds: readonly string[]) {
       byKind: Map<string, number>;
       bytes: Map<string, number>;
     }> {
-      const [, events, , errors, ...kinds] = (await helper.ask('report')).split(' ');
+      const [, events, , errors, ...kinds] = (await helper.ask('report')).trim().split(' ');
       const pairs = kinds.map((pair) => {
         const [kind, counts] = pair.split('=');
         const [n, bytes] = counts!.split('/');
@@ -256,145 +260,149 @@ async function main(): Promise<void> {
     console.error(
       `the sidecar exited (${how}) during the run; its last output:\n${sidecar.output.slice(-20).join('\n')}`,
     );
-    process.exit(1);
+    for (const helper of helpers) helper.kill('SIGKILL');
+    // Not process.exit: the clients' exit path would try to end each of the 50 jobs on the gone
+    // sidecar, one exit-flush timeout after another.
+    process.kill(process.pid, 'SIGKILL');
   });
-  const jobIds = Array.from({ length: JOBS }, (_, i) => `watch-bench-${i}`);
-  const jobs = await Promise.all(
-    jobIds.map(async (jobId) => {
-      const callbacks = new TrainingCallbacks({
-        jobId,
-        taskType: 'image_classification',
-        address: sidecar.address,
-        deadlineMs: 30_000,
-      });
-      await callbacks.onTrainBegin();
-      return { jobId, callbacks, step: 0, metrics: {} as Record<string, number> };
-    }),
-  );
-  const watchers = await startWatchers(sidecar.address, jobIds);
-  const epochs = await startEpochs(sidecar.address, jobIds);
-  // After every child has been started (they would inherit it) and pinned.
-  pin(process.pid, pinning?.load);
+  try {
+    const jobIds = Array.from({ length: JOBS }, (_, i) => `watch-bench-${i}`);
+    const jobs = await Promise.all(
+      jobIds.map(async (jobId) => {
+        const callbacks = new TrainingCallbacks({
+          jobId,
+          taskType: 'image_classification',
+          address: sidecar.address,
+          deadlineMs: 30_000,
+        });
+        await callbacks.onTrainBegin();
+        return { jobId, callbacks, step: 0, metrics: {} as Record<string, number> };
+      }),
+    );
+    const watchers = await startWatchers(sidecar.address, jobIds);
+    const epochs = await startEpochs(sidecar.address, jobIds);
+    // After every child has been started (they would inherit it) and pinned.
+    pin(process.pid, pinning?.load);
 
-  // The load: runs through every phase, never paused.
-  let running = true;
-  const t0 = performance.now();
-  const metricNames = Array.from({ length: METRICS_PER_STEP }, (_, i) => (i === 0 ? 'loss' : `m${i}`));
-  const load = (async () => {
-    while (running) {
-      const elapsed = performance.now() - t0;
-      const epoch = Math.floor(elapsed / EPOCH_MS);
-      for (const job of jobs) {
-        const due = Math.floor((elapsed / 1000) * stepsPerJobPerSecond);
-        for (; job.step < due; job.step++) {
-          // One object per job, refilled: onBatchEnd copies the values into its blocks.
-          for (const [i, name] of metricNames.entries()) job.metrics[name] = (job.step % 1000) / 1000 + i;
-          job.callbacks.onBatchEnd(job.step, job.metrics, { epoch });
+    // The load: runs through every phase, never paused.
+    let running = true;
+    const t0 = performance.now();
+    const metricNames = Array.from({ length: METRICS_PER_STEP }, (_, i) => (i === 0 ? 'loss' : `m${i}`));
+    const load = (async () => {
+      while (running) {
+        const elapsed = performance.now() - t0;
+        const epoch = Math.floor(elapsed / EPOCH_MS);
+        for (const job of jobs) {
+          const due = Math.floor((elapsed / 1000) * stepsPerJobPerSecond);
+          for (; job.step < due; job.step++) {
+            // One object per job, refilled: onBatchEnd copies the values into its blocks.
+            for (const [i, name] of metricNames.entries()) job.metrics[name] = (job.step % 1000) / 1000 + i;
+            job.callbacks.onBatchEnd(job.step, job.metrics, { epoch });
+          }
         }
+        await new Promise((r) => setTimeout(r, TICK_MS));
       }
-      await new Promise((r) => setTimeout(r, TICK_MS));
-    }
-  })();
-  const accepted = () => jobs.reduce((sum, j) => sum + j.callbacks.stats().pointsAccepted, 0);
+    })();
+    const accepted = () => jobs.reduce((sum, j) => sum + j.callbacks.stats().pointsAccepted, 0);
 
-  await new Promise((r) => setTimeout(r, SETTLE_MS * 2)); // warm-up: streams open, JIT warm
-  const results: PhaseResult[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const on of round % 2 === 0 ? [false, true] : [true, false]) {
-      watchers.send(on ? 'on' : 'off');
-      await new Promise((r) => setTimeout(r, SETTLE_MS));
-      const cpu0 = await cpuSeconds(pid);
-      const watchersCpu0 = await cpuSeconds(watchers.pid);
-      const loadCpu0 = process.cpuUsage();
-      const steal0 = await stealSeconds();
-      const points0 = accepted();
-      const { events: events0, byKind: kinds0, bytes: bytes0 } = await watchers.events();
-      await epochs.latencies(); // drops the settling time's
-      const started = performance.now();
-      await new Promise((r) => setTimeout(r, PHASE_MS));
-      const seconds = (performance.now() - started) / 1000;
-      const cpu = (await cpuSeconds(pid)) - cpu0;
-      const watchersCpu = (await cpuSeconds(watchers.pid)) - watchersCpu0;
-      const loadCpu = process.cpuUsage(loadCpu0);
-      const steal = (await stealSeconds()) - steal0;
-      const report = await watchers.events();
-      const sorted = (await epochs.latencies()).sort((a, b) => a - b);
-      const result: PhaseResult = {
-        watchers: on,
-        cpuCores: cpu / seconds,
-        p50: percentile(sorted, 50),
-        p99: percentile(sorted, 99),
-        epochs: sorted.length,
-        pointsPerSecond: (accepted() - points0) / seconds,
-        eventsPerSecond: (report.events - events0) / seconds,
-        eventsByKind: new Map(
-          [...report.byKind].map(([kind, n]) => [kind, (n - (kinds0.get(kind) ?? 0)) / seconds] as const),
+    await new Promise((r) => setTimeout(r, SETTLE_MS * 2)); // warm-up: streams open, JIT warm
+    const results: PhaseResult[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const on of round % 2 === 0 ? [false, true] : [true, false]) {
+        watchers.send(on ? 'on' : 'off');
+        await new Promise((r) => setTimeout(r, SETTLE_MS));
+        const cpu0 = await cpuSeconds(pid);
+        const watchersCpu0 = await cpuSeconds(watchers.pid);
+        const loadCpu0 = process.cpuUsage();
+        const steal0 = await stealSeconds();
+        const points0 = accepted();
+        const { events: events0, byKind: kinds0, bytes: bytes0 } = await watchers.events();
+        await epochs.latencies(); // drops the settling time's
+        const started = performance.now();
+        await new Promise((r) => setTimeout(r, PHASE_MS));
+        const seconds = (performance.now() - started) / 1000;
+        const cpu = (await cpuSeconds(pid)) - cpu0;
+        const watchersCpu = (await cpuSeconds(watchers.pid)) - watchersCpu0;
+        const loadCpu = process.cpuUsage(loadCpu0);
+        const steal = (await stealSeconds()) - steal0;
+        const report = await watchers.events();
+        const sorted = (await epochs.latencies()).sort((a, b) => a - b);
+        const result: PhaseResult = {
+          watchers: on,
+          cpuCores: cpu / seconds,
+          p50: percentile(sorted, 50),
+          p99: percentile(sorted, 99),
+          epochs: sorted.length,
+          pointsPerSecond: (accepted() - points0) / seconds,
+          eventsPerSecond: (report.events - events0) / seconds,
+          eventsByKind: new Map(
+            [...report.byKind].map(([kind, n]) => [kind, (n - (kinds0.get(kind) ?? 0)) / seconds] as const),
+          ),
+          bytesByKind: new Map(
+            [...report.bytes].map(([kind, n]) => [kind, (n - (bytes0.get(kind) ?? 0)) / seconds] as const),
+          ),
+          rssMiB: await rssMiB(pid),
+          steal: steal / seconds,
+          watchersCores: watchersCpu / seconds,
+          loadCores: (loadCpu.user + loadCpu.system) / 1e6 / seconds,
+        };
+        results.push(result);
+        if (report.errors > 0) throw new Error(`${report.errors} watch stream(s) failed`);
+        console.error(
+          `round ${round + 1}/${ROUNDS} watchers ${on ? 'on ' : 'off'}: sidecar ${(result.cpuCores * 100).toFixed(0)} % CPU, ` +
+            `EndEpoch p50 ${result.p50.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms (${result.epochs}), ` +
+            `${Math.round(result.pointsPerSecond)} points/s acked, ${Math.round(result.eventsPerSecond)} watch events/s, ` +
+            `RSS ${result.rssMiB.toFixed(0)} MiB, load generator ${(result.loadCores * 100).toFixed(0)} % / watchers ${(result.watchersCores * 100).toFixed(0)} % CPU, host steal ${(result.steal * 100).toFixed(0)} %` +
+            (on ? ` (${kindsText(result.eventsByKind)})` : ''),
+        );
+      }
+    }
+    watchers.send('off');
+    const floor = await measureFloor(results.filter((r) => r.watchers));
+    epochs.stop();
+    running = false;
+    await load;
+    for (const job of jobs) await job.callbacks.onTrainEnd();
+    watchers.stop();
+    // A graceful stop: the CPU profile (--profile) is written as the process exits.
+    stopping = true;
+    await sidecar.stop('SIGTERM');
+
+    const summary = (on: boolean) => {
+      const phase = results.filter((r) => r.watchers === on);
+      return {
+        cpu: median(phase.map((r) => r.cpuCores)),
+        p50: median(phase.map((r) => r.p50)),
+        p99: median(phase.map((r) => r.p99)),
+        points: median(phase.map((r) => r.pointsPerSecond)),
+        events: median(phase.map((r) => r.eventsPerSecond)),
+        byKind: new Map(
+          [...new Set(phase.flatMap((r) => [...r.eventsByKind.keys()]))].map(
+            (kind) => [kind, median(phase.map((r) => r.eventsByKind.get(kind) ?? 0))] as const,
+          ),
         ),
-        bytesByKind: new Map(
-          [...report.bytes].map(([kind, n]) => [kind, (n - (bytes0.get(kind) ?? 0)) / seconds] as const),
-        ),
-        rssMiB: await rssMiB(pid),
-        steal: steal / seconds,
-        watchersCores: watchersCpu / seconds,
-        loadCores: (loadCpu.user + loadCpu.system) / 1e6 / seconds,
+        rss: Math.max(...phase.map((r) => r.rssMiB)),
+        load: median(phase.map((r) => r.loadCores)),
+        watchersCpu: median(phase.map((r) => r.watchersCores)),
       };
-      results.push(result);
-      if (report.errors > 0) throw new Error(`${report.errors} watch stream(s) failed`);
-      console.error(
-        `round ${round + 1}/${ROUNDS} watchers ${on ? 'on ' : 'off'}: sidecar ${(result.cpuCores * 100).toFixed(0)} % CPU, ` +
-          `EndEpoch p50 ${result.p50.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms (${result.epochs}), ` +
-          `${Math.round(result.pointsPerSecond)} points/s acked, ${Math.round(result.eventsPerSecond)} watch events/s, ` +
-          `RSS ${result.rssMiB.toFixed(0)} MiB, load generator ${(result.loadCores * 100).toFixed(0)} % / watchers ${(result.watchersCores * 100).toFixed(0)} % CPU, host steal ${(result.steal * 100).toFixed(0)} %` +
-          (on ? ` (${kindsText(result.eventsByKind)})` : ''),
-      );
-    }
-  }
-  watchers.send('off');
-  const floor = await measureFloor(results.filter((r) => r.watchers));
-  epochs.stop();
-  running = false;
-  await load;
-  for (const job of jobs) await job.callbacks.onTrainEnd();
-  watchers.stop();
-  // A graceful stop: the CPU profile (--profile) is written as the process exits.
-  stopping = true;
-  await sidecar.stop('SIGTERM');
-
-  const summary = (on: boolean) => {
-    const phase = results.filter((r) => r.watchers === on);
-    return {
-      cpu: median(phase.map((r) => r.cpuCores)),
-      p50: median(phase.map((r) => r.p50)),
-      p99: median(phase.map((r) => r.p99)),
-      points: median(phase.map((r) => r.pointsPerSecond)),
-      events: median(phase.map((r) => r.eventsPerSecond)),
-      byKind: new Map(
-        [...new Set(phase.flatMap((r) => [...r.eventsByKind.keys()]))].map(
-          (kind) => [kind, median(phase.map((r) => r.eventsByKind.get(kind) ?? 0))] as const,
-        ),
-      ),
-      rss: Math.max(...phase.map((r) => r.rssMiB)),
-      load: median(phase.map((r) => r.loadCores)),
-      watchersCpu: median(phase.map((r) => r.watchersCores)),
     };
-  };
-  const off = summary(false);
-  const on = summary(true);
-  const signedPct = (change: number) => `${change >= 0 ? '+' : ''}${(change * 100).toFixed(1)} %`;
-  const pct = (a: number, b: number) => signedPct(a / b - 1);
-  const rounds = Array.from({ length: ROUNDS }, (_, i) => {
-    const [a, b] = results.slice(i * 2, i * 2 + 2);
-    const [withW, without] = a!.watchers ? [a!, b!] : [b!, a!];
-    return {
-      cpuChange: withW.cpuCores / without.cpuCores - 1,
-      p99Change: withW.p99 / without.p99 - 1,
-      cpu: pct(withW.cpuCores, without.cpuCores),
-      p99: pct(withW.p99, without.p99),
-      steal: `${(Math.max(withW.steal, without.steal) * 100).toFixed(0)} %`,
-    };
-  });
-  const date = new Date().toISOString().slice(0, 10);
-  const section = `<!-- watch:start -->
+    const off = summary(false);
+    const on = summary(true);
+    const signedPct = (change: number) => `${change >= 0 ? '+' : ''}${(change * 100).toFixed(1)} %`;
+    const pct = (a: number, b: number) => signedPct(a / b - 1);
+    const rounds = Array.from({ length: ROUNDS }, (_, i) => {
+      const [a, b] = results.slice(i * 2, i * 2 + 2);
+      const [withW, without] = a!.watchers ? [a!, b!] : [b!, a!];
+      return {
+        cpuChange: withW.cpuCores / without.cpuCores - 1,
+        p99Change: withW.p99 / without.p99 - 1,
+        cpu: pct(withW.cpuCores, without.cpuCores),
+        p99: pct(withW.p99, without.p99),
+        steal: `${(Math.max(withW.steal, without.steal) * 100).toFixed(0)} %`,
+      };
+    });
+    const date = new Date().toISOString().slice(0, 10);
+    const section = `<!-- watch:start -->
 ## Watchers: 100 watch streams on 50 live jobs at 100 k points/s
 
 Command: \`npm run bench:watch${quick || pinMode !== 'split' ? ' --' : ''}${quick ? ' --quick' : ''}${pinMode !== 'split' ? ` --pin ${pinMode}` : ''}\` (script: \`tools/bench/watch-bench.ts\`).
@@ -415,7 +423,15 @@ Yardstick (\`tools/bench/watch-bench-floor.ts\`, pinned as the sidecar, while th
 
 Target (issue 11): ≤ +10 % CPU and ≤ +10 % EndEpoch p99. Median of the rounds' own changes (each round's two phases side by side, less exposed to the host's load drifting between rounds): CPU ${signedPct(median(rounds.map((r) => r.cpuChange)))}, p99 ${signedPct(median(rounds.map((r) => r.p99Change)))}. Per round (CPU change / p99 change / host steal, the larger of the two phases'): ${rounds.map((r) => `${r.cpu} / ${r.p99} / ${r.steal}`).join('; ')}.
 <!-- watch:end -->`;
-  console.log(section);
+    console.log(section);
+  } catch (error) {
+    // Said before the sidecar goes (the `exited` handler above would kill this process first).
+    stopping = true;
+    console.error(error);
+    for (const helper of helpers) helper.kill('SIGKILL');
+    await sidecar.stop('SIGKILL');
+    process.kill(process.pid, 'SIGKILL');
+  }
 }
 
 await main();

@@ -45,7 +45,6 @@ export {
   type JobBegunPayload,
   type JobEndedPayload,
   type JobRevivedPayload,
-  MemoryOutbox,
   type MetricSourcesPayload,
   type MlflowJobMirror,
   type MlflowOutbox,

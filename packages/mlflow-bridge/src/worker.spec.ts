@@ -2,6 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openStore, type Store } from '@training-callbacks/store';
+import { sampleJob } from '@training-callbacks/store/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   createMlflowClient,
@@ -12,9 +14,9 @@ import {
 } from './client.ts';
 import {
   type JobBegunPayload,
-  MemoryOutbox,
   type MlflowOutbox,
   type NewOutboxItem,
+  type OutboxItem,
   outboxItems,
 } from './outbox.ts';
 import { startHttpFaultInjector, startTcpFaultProxy } from './testing/index.ts';
@@ -30,14 +32,61 @@ let reader: MlflowClient;
 let dir: string;
 const uid = () => randomUUID().slice(0, 8);
 
+const stores: Store[] = [];
+
 beforeAll(async () => {
   reader = createMlflowClient({ trackingUri: url });
   dir = await mkdtemp(join(tmpdir(), 'bridge-worker-'));
 });
 afterAll(async () => {
   await reader.close();
+  for (const store of stores) await store.close();
   await rm(dir, { recursive: true, force: true });
 });
+
+/**
+ * The durable outbox the worker drains in the sidecar: the real store on a SQLite file of its own
+ * (a fresh one: a restarted sidecar's is another store), seen through the bridge's interface. Jobs are
+ * created on first use, as the sidecar's BeginTraining would.
+ */
+async function storeOutbox(): Promise<MlflowOutbox> {
+  const store = await openStore({ dbPath: join(dir, `outbox-${uid()}.sqlite`) });
+  stores.push(store);
+  const job = async (jobId: string) => {
+    await store.createOrGetJob(sampleJob(jobId));
+  };
+  return {
+    async enqueue(jobId, items, nowMs) {
+      await job(jobId);
+      await store.enqueueOutbox(jobId, items, nowMs);
+    },
+    dueJobs: (nowMs, limit) => store.outboxDueJobs(nowMs, limit),
+    async peek(jobId, limit) {
+      return (await store.peekOutbox(jobId, limit)).map((item) => item as unknown as OutboxItem);
+    },
+    complete: (ids) => store.completeOutbox(ids),
+    reschedule: (id, update) => store.rescheduleOutboxItem(id, update),
+    park: (id, error) => store.parkOutboxItem(id, error),
+    retryNow: (jobId, nowMs) => store.retryOutboxNow(jobId, nowMs),
+    nextDueAtMs: () => store.outboxNextDueAtMs(),
+    getMirror: (jobId) => store.getMirrorState(jobId),
+    async saveMirror(jobId, mirror) {
+      await job(jobId);
+      await store.saveMirrorState(jobId, mirror);
+    },
+    async syncStatus(jobId, nowMs) {
+      const s = (await store.outboxStatus([jobId])).get(jobId);
+      return {
+        pendingItems: s?.pendingItems ?? 0,
+        oldestPendingAgeSeconds:
+          s?.oldestCreatedAtMs === undefined ? 0 : Math.max(0, (nowMs - s.oldestCreatedAtMs) / 1000),
+        parkedError: s?.parkedError ?? '',
+        lastError: s?.lastError ?? '',
+        nextAttemptAtMs: s?.nextAttemptAtMs,
+      };
+    },
+  };
+}
 
 const OUTBOX_METHODS = [
   'enqueue',
@@ -153,7 +202,7 @@ describe('sync worker against a real MLflow', () => {
     const file = join(dir, `${jobId}.pt`);
     await writeFile(file, content);
     const { items, expected, endTimeMs } = scenario({ artifact: file });
-    const outbox = new MemoryOutbox();
+    const outbox = await storeOutbox();
     await outbox.enqueue(jobId, items, Date.now());
     const events: SyncEvent[] = [];
     const client = createMlflowClient({ trackingUri: url });
@@ -203,7 +252,7 @@ describe('sync worker against a real MLflow', () => {
   it.each(['FAILED', 'KILLED'] as const)('ends a %s job with that status and end time', async (outcome) => {
     const jobId = `${outcome.toLowerCase()}-${uid()}`;
     const { items, expected, endTimeMs } = scenario({ epochs: 1, batchSteps: 5, outcome });
-    const outbox = new MemoryOutbox();
+    const outbox = await storeOutbox();
     await outbox.enqueue(jobId, items, Date.now());
     const client = createMlflowClient({ trackingUri: url });
     await createSyncWorker({ client, outbox, ...fast }).runUntilIdle();
@@ -216,7 +265,7 @@ describe('sync worker against a real MLflow', () => {
 
   it('a resumed job continues its run; a changed param is kept as a tag', async () => {
     const jobId = `resume-${uid()}`;
-    const outbox = new MemoryOutbox();
+    const outbox = await storeOutbox();
     const client = createMlflowClient({ trackingUri: url });
     const worker = createSyncWorker({ client, outbox, ...fast });
     const begun = (lr0: string) =>
@@ -248,7 +297,7 @@ describe('sync worker against a real MLflow', () => {
   it('a crash after MLflow took a batch but before the outbox forgot it, with the run id lost: no duplicates', async () => {
     const jobId = `restart-${uid()}`;
     const { items, expected } = scenario({ epochs: 4, batchSteps: 300 });
-    const base = new MemoryOutbox();
+    const base = await storeOutbox();
     await base.enqueue(jobId, items, Date.now());
     // The first process dies inside its third `complete` (MLflow has the data, the outbox still has the rows).
     let completes = 0;
@@ -272,7 +321,7 @@ describe('sync worker against a real MLflow', () => {
     expect(left.length).toBeGreaterThan(2);
     expect(left.length).toBeLessThan(items.length - 2);
     // The restarted process has the rows but not the run id (as if that write was lost too).
-    const restarted = new MemoryOutbox();
+    const restarted = await storeOutbox();
     await restarted.enqueue(jobId, [items[0]!], Date.now()); // job_begun again, as a resume would
     await restarted.enqueue(
       jobId,
@@ -290,7 +339,7 @@ describe('a run that vanished from MLflow', () => {
   it('parks with what to do when the backend no longer knows the run; a re-mirror copies the job into one new run', async () => {
     const jobId = `vanished-${uid()}`;
     const { items, expected } = scenario({ epochs: 2, batchSteps: 20 });
-    const outbox = new MemoryOutbox();
+    const outbox = await storeOutbox();
     const client = createMlflowClient({ trackingUri: url });
     const events: SyncEvent[] = [];
     const worker = createSyncWorker({
@@ -315,7 +364,7 @@ describe('a run that vanished from MLflow', () => {
       outboxItems.jobBegun({ ...(items[0]!.payload as JobBegunPayload), remirror: true }),
       ...items.slice(1),
     ];
-    const fresh = new MemoryOutbox();
+    const fresh = await storeOutbox();
     await fresh.saveMirror(jobId, { runId: ghost });
     await fresh.enqueue(jobId, [copy[0]!], Date.now());
     const w2 = createSyncWorker({ client, outbox: fresh, ...fast, onEvent: (e) => events.push(e) });
@@ -340,7 +389,7 @@ describe('faults between the worker and MLflow', () => {
     await using proxy = await startTcpFaultProxy(url);
     const jobId = `tcp-${uid()}`;
     const { items, expected, endTimeMs } = scenario({ epochs: 4, batchSteps: 300 });
-    const outbox = new MemoryOutbox();
+    const outbox = await storeOutbox();
     const client = createMlflowClient({ trackingUri: proxy.url, requestTimeoutMs: 2000 });
     const retries: SyncEvent[] = [];
     await using worker = createSyncWorker({
@@ -377,7 +426,7 @@ describe('faults between the worker and MLflow', () => {
     await using proxy = await startTcpFaultProxy(url);
     const jobId = `probe-${uid()}`;
     const { items, expected } = scenario({ epochs: 2, batchSteps: 50 });
-    const outbox = new MemoryOutbox();
+    const outbox = await storeOutbox();
     const client = createMlflowClient({ trackingUri: proxy.url, requestTimeoutMs: 2000 });
     const events: SyncEvent[] = [];
     // Every retry waits a minute: without a probe nothing would move for 30–60 s after the outage.
@@ -414,7 +463,7 @@ describe('faults between the worker and MLflow', () => {
     await using proxy = await startHttpFaultInjector(url);
     const jobId = `http-${uid()}`;
     const { items, expected } = scenario({ epochs: 3, batchSteps: 300 });
-    const outbox = new MemoryOutbox();
+    const outbox = await storeOutbox();
     await outbox.enqueue(jobId, items, Date.now());
     const client = createMlflowClient({ trackingUri: proxy.url });
     const retries: Array<Extract<SyncEvent, { type: 'retry' }>> = [];
@@ -445,7 +494,7 @@ describe('faults between the worker and MLflow', () => {
     await using proxy = await startHttpFaultInjector(url);
     const jobId = `park-${uid()}`;
     const { items, expected } = scenario({ epochs: 1, batchSteps: 10 });
-    const outbox = new MemoryOutbox();
+    const outbox = await storeOutbox();
     await outbox.enqueue(jobId, items, Date.now());
     const client = createMlflowClient({ trackingUri: proxy.url });
     const worker = createSyncWorker({ client, outbox, ...fast });
@@ -468,7 +517,7 @@ describe('faults between the worker and MLflow', () => {
   it('parks after the retry horizon', async () => {
     await using proxy = await startTcpFaultProxy(url);
     await proxy.setMode('refuse');
-    const outbox = new MemoryOutbox();
+    const outbox = await storeOutbox();
     const jobId = `horizon-${uid()}`;
     await outbox.enqueue(jobId, scenario({ epochs: 1, batchSteps: 1 }).items, Date.now());
     const client = createMlflowClient({ trackingUri: proxy.url });

@@ -90,7 +90,7 @@ export function encodeBatchEvent(seq: number, block: BatchBlock): Uint8Array | u
 }
 
 /** Bytes of the varint of the 64-bit value hi·2³² + lo (both unsigned 32-bit). */
-function varintSize(lo: number, hi: number): number {
+export function varintSize(lo: number, hi: number): number {
   let size = 1;
   while (hi !== 0 || lo > 0x7f) {
     lo = ((lo >>> 7) | (hi << 25)) >>> 0;
@@ -100,7 +100,7 @@ function varintSize(lo: number, hi: number): number {
   return size;
 }
 
-function writeVarint(out: Uint8Array, at: number, lo: number, hi: number): number {
+export function writeVarint(out: Uint8Array, at: number, lo: number, hi: number): number {
   while (hi !== 0 || lo > 0x7f) {
     out[at++] = (lo & 0x7f) | 0x80;
     lo = ((lo >>> 7) | (hi << 25)) >>> 0;

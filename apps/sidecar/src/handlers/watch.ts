@@ -17,13 +17,14 @@ import {
   WatchJobResponseSchema,
   type WatchJobsRequest,
   type WatchJobsResponse,
-  WatchJobsResponseSchema,
+  type WatchJobsResponseSchema,
 } from '@training-callbacks/proto';
 import type { ChangeRecord, Store } from '@training-callbacks/store';
 import { artifactToProto, epochToProto } from '../convert.ts';
 import { checkJobId } from '../validation.ts';
 import { batchEventMessage } from './batch-event.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
+import { epochEvent, jobJobEvent, jobsJobEvent } from './job-event.ts';
 import { type FeedEvent, type Topic, WatchFeed } from './watch-feed.ts';
 
 export interface WatchOptions {
@@ -137,12 +138,8 @@ export function watchHandlers(
     async *events(rows, coveredSeq): AsyncGenerator<FeedEvent<WatchJobsResponse>> {
       for (const group of coalesce(rows, (c) => c.jobId)) {
         const job = await jobs.get(group.change.jobId, group.seq, coveredSeq);
-        if (!job) continue;
-        const message = create(WatchJobsResponseSchema, {
-          seq: BigInt(group.seq),
-          event: { case: 'job', value: job },
-        });
-        yield { seq: group.seq, message: sendsToMany(message) };
+        // The job's bytes are encoded once for this event and the job stream's (job-event.ts).
+        if (job) yield { seq: group.seq, message: jobsJobEvent(group.seq, job) };
       }
     },
   };
@@ -160,14 +157,8 @@ export function watchHandlers(
             if (block) yield { seq: group.seq, message: batchEventMessage(group.seq, block) };
             continue;
           }
-          const event = await jobEvent(group, coveredSeq);
-          if (!event) continue;
-          const message = create(WatchJobResponseSchema, {
-            seq: BigInt(group.seq),
-            event: event.event,
-            ...(event.epochJob && { epochJob: event.epochJob }),
-          });
-          yield { seq: group.seq, message: sendsToMany(message) };
+          const message = await jobEvent(group, coveredSeq);
+          if (message) yield { seq: group.seq, message };
         }
       },
     };
@@ -198,23 +189,24 @@ export function watchHandlers(
     },
   };
 
-  async function jobEvent(
-    group: Coalesced,
-    coveredSeq: number,
-  ): Promise<{ event: NonNullable<WatchJobResponse['event']>; epochJob?: Job } | undefined> {
-    // Batch changes are built by batchEventMessage (see the job topic's events).
-    const { change } = group;
+  /** The job stream's event of a group other than a batch block (see batchEventMessage). */
+  async function jobEvent(group: Coalesced, coveredSeq: number): Promise<WatchJobResponse | undefined> {
+    const { change, seq } = group;
     if (group.key === 'job') {
-      const job = await jobs.get(change.jobId, group.seq, coveredSeq);
-      return job && { event: { case: 'job', value: job } };
+      const job = await jobs.get(change.jobId, seq, coveredSeq);
+      return job && jobJobEvent(seq, job);
     }
     if (change.kind === 'epoch') {
       const epoch = await store.getEpoch(change.jobId, change.ref!);
-      const job = await jobs.get(change.jobId, group.seq, coveredSeq);
-      return epoch && job && { event: { case: 'epoch', value: epochToProto(epoch) }, epochJob: job };
+      const job = await jobs.get(change.jobId, seq, coveredSeq);
+      return epoch && job && epochEvent(seq, epochToProto(epoch), job);
     }
-
     const artifact = await store.getArtifact(change.ref!);
-    return artifact && { event: { case: 'artifact', value: artifactToProto(artifact) } };
+    if (!artifact) return undefined;
+    const message = create(WatchJobResponseSchema, {
+      seq: BigInt(seq),
+      event: { case: 'artifact', value: artifactToProto(artifact) },
+    });
+    return sendsToMany(message);
   }
 }

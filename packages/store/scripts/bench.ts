@@ -1,15 +1,20 @@
-// Quick latency/throughput measurement of the store's hot paths on a real SQLite file (not a test).
+// Quick latency/throughput measurement of the store's hot paths on a real SQLite file, or on a real
+// PostgreSQL server started for it (not a test).
 //
-//   cd packages/store && node --conditions=@training-callbacks/source scripts/bench.ts [--full]
+//   cd packages/store && node --conditions=@training-callbacks/source scripts/bench.ts [--full] [--postgresql]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startPostgres } from '@training-callbacks/postgres-testing';
 import { type BatchBlock, openStore } from '../src/index.ts';
 import { sampleJob } from '../src/testing.ts';
 
 const durability = process.argv.includes('--full') ? 'full' : 'normal';
 const dir = mkdtempSync(join(tmpdir(), 'store-bench-'));
-const store = await openStore({ dbPath: join(dir, 'bench.db'), durability });
+const postgres = process.argv.includes('--postgresql')
+  ? await startPostgres({ database: 'bench' })
+  : undefined;
+const store = await openStore({ dbPath: postgres?.url ?? join(dir, 'bench.db'), durability });
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -40,7 +45,7 @@ try {
     const cpu = process.cpuUsage(cpu0);
     samples.sort((a, b) => a - b);
     console.log(
-      `${label} (${durability}) over ${calls} calls: p50 ${percentile(samples, 50).toFixed(3)} ms, ` +
+      `${label} (${durability}) over ${calls} calls${postgres ? ' on PostgreSQL' : ''}: p50 ${percentile(samples, 50).toFixed(3)} ms, ` +
         `p99 ${percentile(samples, 99).toFixed(3)} ms, max ${samples[samples.length - 1]!.toFixed(3)} ms, ` +
         `mean ${(wallMs / calls).toFixed(3)} ms, CPU ${((cpu.user + cpu.system) / calls).toFixed(0)} µs/call`,
     );
@@ -95,4 +100,5 @@ try {
 } finally {
   await store.close();
   rmSync(dir, { recursive: true, force: true });
+  await postgres?.stop();
 }

@@ -137,22 +137,52 @@ export class HotPath {
       : undefined;
   }
 
-  /** Whether the epoch is reported already and, when asked, its stored metrics. */
-  async epochState(
+  /**
+   * {@link lockJob} and, in the same statement (one round trip less on PostgreSQL), whether the epoch
+   * is reported already and its stored metrics (undefined: no row yet).
+   */
+  async lockJobForEpoch(
     trx: TableTransaction,
     jobId: string,
     epoch: number,
-  ): Promise<{ reported: boolean; extraMetrics: EncodedMetricMap } | undefined> {
-    const row = await trx
-      .selectFrom('training_metric')
-      .select(['timestamp', 'extra_metrics'])
-      .where('job_id', '=', jobId)
-      .where('epoch', '=', epoch)
-      .executeTakeFirst();
+  ): Promise<
+    | { job: JobForEpoch; previous: { reported: boolean; extraMetrics: EncodedMetricMap } | undefined }
+    | undefined
+  > {
+    let query = trx
+      .selectFrom('training_job as j')
+      .leftJoin('training_metric as m', (join) =>
+        join.onRef('m.job_id', '=', 'j.job_id').on('m.epoch', '=', epoch),
+      )
+      .select([
+        'j.status',
+        'j.epochs_reported',
+        'j.primary_metric',
+        'j.best_epoch',
+        'j.best_value',
+        'm.id as epoch_row',
+        'm.timestamp',
+        'm.extra_metrics',
+      ])
+      .where('j.job_id', '=', jobId);
+    if (this.#dialect === 'postgresql') query = query.forNoKeyUpdate('j');
+    const row = await query.executeTakeFirst();
     if (!row) return undefined;
     return {
-      reported: row.timestamp != null,
-      extraMetrics: this.#values.readJson(row.extra_metrics) as EncodedMetricMap,
+      job: {
+        status: row.status,
+        epochsReported: row.epochs_reported,
+        primaryMetric: row.primary_metric,
+        bestEpoch: row.best_epoch ?? null,
+        bestValue: row.best_value ?? null,
+      },
+      previous:
+        row.epoch_row == null
+          ? undefined
+          : {
+              reported: row.timestamp != null,
+              extraMetrics: this.#values.readJson(row.extra_metrics) as EncodedMetricMap,
+            },
     };
   }
 

@@ -654,12 +654,12 @@ class OrmStore implements Store {
       // The job row is locked (or, on SQLite, the database) until the commit: an EndTraining on any
       // sidecar either committed before (refused here) or commits after this epoch, and two reports
       // of the job never both decide the best epoch from the same incumbent.
-      const job = await hot.lockJob(trx, jobId);
-      if (!job) throw notFound(jobId);
+      // The same statement's indexed lookup of the epoch row tells whether this epoch is new;
+      // counting the job's epochs instead would cost O(epochs) on every report.
+      const locked = await hot.lockJobForEpoch(trx, jobId, epoch);
+      if (!locked) throw notFound(jobId);
+      const { job, previous } = locked;
       if (job.status !== 'running') throw jobEnded(jobId, job.status);
-      // One indexed lookup tells whether this epoch is new; counting the job's epochs instead would
-      // cost O(epochs) on every report.
-      const previous = await hot.epochState(trx, jobId, epoch);
       const isNew = previous === undefined || !previous.reported;
       const incumbent =
         job.bestEpoch === null || job.bestValue === null

@@ -27,6 +27,7 @@ import {
   MetricFormatSchema,
   MetricTierSchema,
   MetricVerdictSchema,
+  type MlflowSync,
   type MetricDefinition as ProtoDefinition,
   type TaskCatalog as ProtoTaskCatalog,
   type MetricVerdict as ProtoVerdict,
@@ -41,6 +42,7 @@ import type {
   CustomMetricDefinition,
   EndCause,
   JobRecord,
+  OutboxStatus,
   EpochRecord as StoredEpoch,
   JobStatus as StoredStatus,
   TrainerRecord,
@@ -112,16 +114,27 @@ export function verdictToProto(verdict: MetricVerdict): ProtoVerdict {
   });
 }
 
-/** The MlflowSync of a job; without one, mirroring is off. */
-export interface JobSyncInit {
-  enabled: boolean;
-  inSync: boolean;
-  pendingItems: bigint;
-  oldestPendingAgeSeconds: number;
-  parkedError: string;
+/** The proto's MlflowSync of a job (without one, mirroring is off). */
+export type JobSync = Omit<MlflowSync, '$typeName' | '$unknown'>;
+
+/**
+ * A job's MlflowSync from its outbox as the store reports it (`undefined`: no entries, in sync): the
+ * one conversion between the database's shape and the wire's.
+ */
+export function mlflowSyncOf(status: OutboxStatus | undefined, nowMs: number): JobSync {
+  const pendingItems = status?.pendingItems ?? 0;
+  const parkedError = status?.parkedError ?? '';
+  const oldest = status?.oldestCreatedAtMs;
+  return {
+    enabled: true,
+    inSync: pendingItems === 0 && parkedError === '',
+    pendingItems: BigInt(pendingItems),
+    oldestPendingAgeSeconds: oldest === undefined ? 0 : Math.max(0, (nowMs - oldest) / 1000),
+    parkedError,
+  };
 }
 
-export function jobToProto(job: JobRecord, sync?: JobSyncInit): Job {
+export function jobToProto(job: JobRecord, sync?: JobSync): Job {
   return create(JobSchema, {
     jobId: job.jobId,
     taskType: isTaskType(job.task) ? taskTypes.number(job.task) : 0,

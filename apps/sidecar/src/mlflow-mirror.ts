@@ -11,23 +11,14 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { MlflowConfig, MlflowRequestOutcome } from '@training-callbacks/mlflow-bridge';
 import type { Store } from '@training-callbacks/store';
+import { type JobSync, mlflowSyncOf } from './convert.ts';
 import type { LogFn } from './logging.ts';
 import {
   type FromSyncThread,
   runOutboxCall,
   type SyncThreadData,
-  syncStatusOf,
   type ToSyncThread,
 } from './mlflow-outbox.ts';
-
-/** The proto's MlflowSync fields of a job. */
-export interface JobSync {
-  enabled: boolean;
-  inSync: boolean;
-  pendingItems: bigint;
-  oldestPendingAgeSeconds: number;
-  parkedError: string;
-}
 
 /** What the handlers see of the mirror. */
 export interface Mirror {
@@ -203,18 +194,7 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
     async sync(jobIds) {
       const now = Date.now();
       const statuses = await store.outboxStatus(jobIds);
-      const out = new Map<string, JobSync>();
-      for (const jobId of jobIds) {
-        const s = syncStatusOf(statuses.get(jobId), now);
-        out.set(jobId, {
-          enabled: true,
-          inSync: s.pendingItems === 0 && s.parkedError === '',
-          pendingItems: BigInt(s.pendingItems),
-          oldestPendingAgeSeconds: s.oldestPendingAgeSeconds,
-          parkedError: s.parkedError,
-        });
-      }
-      return out;
+      return new Map(jobIds.map((jobId) => [jobId, mlflowSyncOf(statuses.get(jobId), now)]));
     },
     async drain(deadlineMs) {
       clearTimeout(notifyTimer);

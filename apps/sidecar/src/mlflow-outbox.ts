@@ -7,13 +7,12 @@ import type {
   MlflowJobMirror,
   MlflowOutbox,
   MlflowRequestOutcome,
-  MlflowSyncStatus,
   NewOutboxItem,
   OutboxItem,
 } from '@training-callbacks/mlflow-bridge';
 import { toJsonNumber } from '@training-callbacks/mlflow-bridge/core';
 import { isSystemMetric } from '@training-callbacks/proto';
-import type { OutboxStatus, Store, StoredOutboxItem } from '@training-callbacks/store';
+import type { Store, StoredOutboxItem } from '@training-callbacks/store';
 import type { LogFields } from './logging.ts';
 import { mlflowMetricName } from './mlflow-items.ts';
 
@@ -78,7 +77,6 @@ export const OUTBOX_CALLS = [
   'releaseIdleOutboxClaims',
   'peekOutbox',
   'outboxNextDueAtMs',
-  'outboxStatus',
   'getMirrorState',
   'enqueueOutbox',
   'completeOutbox',
@@ -157,9 +155,6 @@ export function claimingOutbox(
     },
     nextDueAtMs: () => store.outboxNextDueAtMs({ owner: claims.owner, nowMs: now() }),
     getMirror: (jobId): Promise<MlflowJobMirror | undefined> => store.getMirrorState(jobId),
-    async syncStatus(jobId, nowMs) {
-      return syncStatusOf((await store.outboxStatus([jobId])).get(jobId), nowMs);
-    },
     enqueue: (jobId, items, nowMs) => store.enqueueOutbox(jobId, items, nowMs),
     complete: (ids) => store.completeOutbox(ids),
     reschedule: (id, update) => store.rescheduleOutboxItem(id, update),
@@ -180,17 +175,6 @@ export function claimingOutbox(
       held.clear();
       await store.releaseOutboxClaims(claims.owner);
     },
-  };
-}
-
-export function syncStatusOf(s: OutboxStatus | undefined, nowMs: number): MlflowSyncStatus {
-  return {
-    pendingItems: s?.pendingItems ?? 0,
-    oldestPendingAgeSeconds:
-      s?.oldestCreatedAtMs === undefined ? 0 : Math.max(0, (nowMs - s.oldestCreatedAtMs) / 1000),
-    parkedError: s?.parkedError ?? '',
-    lastError: s?.lastError ?? '',
-    nextAttemptAtMs: s?.nextAttemptAtMs,
   };
 }
 

@@ -48,7 +48,6 @@ export {
   type MetricSourcesPayload,
   type MlflowJobMirror,
   type MlflowOutbox,
-  type MlflowSyncStatus,
   type NewOutboxItem,
   type OutboxItem,
   type OutboxItemKind,

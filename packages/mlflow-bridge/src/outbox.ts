@@ -148,19 +148,6 @@ export interface MlflowJobMirror {
   metricKeys?: Record<string, string>;
 }
 
-/** Matches the proto's `MlflowSync` (plus a little more). */
-export interface MlflowSyncStatus {
-  pendingItems: number;
-  /** Age of the oldest pending item in seconds, 0 when none. */
-  oldestPendingAgeSeconds: number;
-  /** Why the job's sync stopped, with what to do; empty when not parked. */
-  parkedError: string;
-  /** Last retryable failure of the head item, empty when none. */
-  lastError: string;
-  /** When the head item will be tried next (ms), if pending. */
-  nextAttemptAtMs: number | undefined;
-}
-
 export interface MlflowOutbox {
   /**
    * Appends items to a job's queue in order. The store will rather insert rows in the same transaction as
@@ -192,7 +179,6 @@ export interface MlflowOutbox {
   nextDueAtMs(): Promise<number | undefined>;
   getMirror(jobId: string): Promise<MlflowJobMirror | undefined>;
   saveMirror(jobId: string, mirror: MlflowJobMirror): Promise<void>;
-  syncStatus(jobId: string, nowMs: number): Promise<MlflowSyncStatus>;
 }
 
 /** Builders that make payloads JSON-safe (NaN/±Infinity as MLflow's strings). */

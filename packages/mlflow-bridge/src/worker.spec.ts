@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openStore, type Store } from '@training-callbacks/store';
+import { type OutboxStatus, openStore, type Store } from '@training-callbacks/store';
 import { sampleJob } from '@training-callbacks/store/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
@@ -49,7 +49,7 @@ afterAll(async () => {
  * (a fresh one: a restarted sidecar's is another store), seen through the bridge's interface. Jobs are
  * created on first use, as the sidecar's BeginTraining would.
  */
-async function storeOutbox(): Promise<MlflowOutbox> {
+async function storeOutbox(): Promise<MlflowOutbox & { status(jobId: string): Promise<OutboxStatus> }> {
   const store = await openStore({ dbPath: join(dir, `outbox-${uid()}.sqlite`) });
   stores.push(store);
   const job = async (jobId: string) => {
@@ -74,16 +74,11 @@ async function storeOutbox(): Promise<MlflowOutbox> {
       await job(jobId);
       await store.saveMirrorState(jobId, mirror);
     },
-    async syncStatus(jobId, nowMs) {
-      const s = (await store.outboxStatus([jobId])).get(jobId);
-      return {
-        pendingItems: s?.pendingItems ?? 0,
-        oldestPendingAgeSeconds:
-          s?.oldestCreatedAtMs === undefined ? 0 : Math.max(0, (nowMs - s.oldestCreatedAtMs) / 1000),
-        parkedError: s?.parkedError ?? '',
-        lastError: s?.lastError ?? '',
-        nextAttemptAtMs: s?.nextAttemptAtMs,
-      };
+    /** The job's outbox as the store reports it (nothing pending when it has no entries). */
+    async status(jobId) {
+      return (
+        (await store.outboxStatus([jobId])).get(jobId) ?? { pendingItems: 0, parkedError: '', lastError: '' }
+      );
     },
   };
 }
@@ -99,7 +94,6 @@ const OUTBOX_METHODS = [
   'nextDueAtMs',
   'getMirror',
   'saveMirror',
-  'syncStatus',
 ] as const satisfies ReadonlyArray<keyof MlflowOutbox>;
 
 const fast: Partial<SyncWorkerOptions> = {
@@ -207,14 +201,10 @@ describe('sync worker against a real MLflow', () => {
     const events: SyncEvent[] = [];
     const client = createMlflowClient({ trackingUri: url });
     const worker = createSyncWorker({ client, outbox, ...fast, onEvent: (e) => events.push(e) });
-    expect(await worker.status(jobId)).toMatchObject({ pendingItems: items.length, parkedError: '' });
+    expect(await outbox.status(jobId)).toMatchObject({ pendingItems: items.length, parkedError: '' });
     await worker.runUntilIdle();
     await client.close();
-    expect(await worker.status(jobId)).toMatchObject({
-      pendingItems: 0,
-      oldestPendingAgeSeconds: 0,
-      parkedError: '',
-    });
+    expect(await outbox.status(jobId)).toEqual({ pendingItems: 0, parkedError: '', lastError: '' });
 
     const run = await runOf(jobId);
     expect(run.info).toMatchObject({ status: 'FINISHED', endTime: endTimeMs, startTime: 1_718_000_000_000 });
@@ -355,7 +345,7 @@ describe('a run that vanished from MLflow', () => {
     await outbox.saveMirror(jobId, { runId: ghost, artifactUri: `mlflow-artifacts:/1/${ghost}/artifacts` });
     await outbox.enqueue(jobId, items.slice(1), Date.now());
     await worker.runUntilIdle();
-    const parked = (await worker.status(jobId)).parkedError;
+    const parked = (await outbox.status(jobId)).parkedError;
     expect(parked).toMatch(new RegExp(`RESOURCE_DOES_NOT_EXIST.*${ghost}.*the run is gone: call Remirror`));
 
     // The re-mirror (the sidecar's RemirrorMlflowRun): the old queue replaced by the whole job, the begin
@@ -373,7 +363,7 @@ describe('a run that vanished from MLflow', () => {
     await fresh.enqueue(jobId, copy, Date.now());
     await w2.runUntilIdle();
     await client.close();
-    expect((await fresh.syncStatus(jobId, Date.now())).pendingItems).toBe(0);
+    expect((await fresh.status(jobId)).pendingItems).toBe(0);
     const run = await runOf(jobId);
     expect(run.info.runId).toBe((await fresh.getMirror(jobId))!.runId);
     expect(run.info.status).toBe('FINISHED');
@@ -404,7 +394,7 @@ describe('faults between the worker and MLflow', () => {
     await outbox.enqueue(jobId, items.slice(0, 4), Date.now());
     worker.notify();
     await new Promise((r) => setTimeout(r, 600));
-    expect((await worker.status(jobId)).lastError).toMatch(/ECONNREFUSED/);
+    expect((await outbox.status(jobId)).lastError).toMatch(/ECONNREFUSED/);
     await proxy.setMode('pass');
     await outbox.enqueue(jobId, items.slice(4), Date.now());
     worker.notify();
@@ -450,7 +440,7 @@ describe('faults between the worker and MLflow', () => {
     expect(events.filter((e) => e.type === 'retry')).toHaveLength(1);
     await proxy.setMode('pass');
     const back = Date.now();
-    await until(async () => (await worker.status(jobId)).pendingItems === 0, 15_000);
+    await until(async () => (await outbox.status(jobId)).pendingItems === 0, 15_000);
     const catchUpMs = Date.now() - back;
     expect(catchUpMs).toBeLessThan(10_000);
     expect(events.some((e) => e.type === 'reachable' && e.jobs === 1)).toBe(true);
@@ -503,14 +493,14 @@ describe('faults between the worker and MLflow', () => {
       body: 'Invalid Host header - possible DNS rebinding attack detected',
     });
     await worker.runUntilIdle();
-    const parked = await worker.status(jobId);
+    const parked = await outbox.status(jobId);
     expect(parked.pendingItems).toBe(items.length);
     expect(parked.parkedError).toMatch(/HTTP 403.*--allowed-hosts/);
     remove();
     expect(await outbox.retryNow(jobId, Date.now())).toBe(1);
     await worker.runUntilIdle();
     await client.close();
-    expect((await worker.status(jobId)).pendingItems).toBe(0);
+    expect((await outbox.status(jobId)).pendingItems).toBe(0);
     await expectExactlyOnce(await runOf(jobId), expected);
   });
 
@@ -524,7 +514,7 @@ describe('faults between the worker and MLflow', () => {
     const worker = createSyncWorker({ client, outbox, ...fast, retryHorizonMs: 300 });
     await worker.runUntilIdle();
     await client.close();
-    const s = await worker.status(jobId);
+    const s = await outbox.status(jobId);
     expect(s.parkedError).toMatch(/gave up after \d+ attempts .*retry horizon.*ECONNREFUSED/);
   });
 });

@@ -1,13 +1,7 @@
 import { JOB_ID_TAG, LOG_BATCH_LIMITS, type Metric, type MlflowClient } from './client.ts';
 import { MlflowError } from './errors.ts';
 import { fromJsonNumber, MAX_KEY_LENGTH, MetricKeyMap } from './names.ts';
-import type {
-  MetricSourcesPayload,
-  MlflowJobMirror,
-  MlflowOutbox,
-  MlflowSyncStatus,
-  OutboxItem,
-} from './outbox.ts';
+import type { MetricSourcesPayload, MlflowJobMirror, MlflowOutbox, OutboxItem } from './outbox.ts';
 
 export const DEFAULT_RETRY_HORIZON_MS = 7 * 24 * 3600 * 1000;
 /** Prefix of the run tags that name the reported metric behind a renamed MLflow key. */
@@ -99,8 +93,6 @@ export interface SyncWorker {
   drainOnce(): Promise<number>;
   /** Drains (waiting out backoffs) until no job has a pending item that is not parked. */
   runUntilIdle(opts?: { timeoutMs?: number }): Promise<void>;
-  /** The proto's MlflowSync for a job. */
-  status(jobId: string): Promise<MlflowSyncStatus>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -603,9 +595,6 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
         const n = await drainOnce();
         if (n === 0) await sleep(Math.min(await waitTime(), Math.max(0, deadline - Date.now()) + 1));
       }
-    },
-    status(jobId) {
-      return outbox.syncStatus(jobId, now());
     },
     async [Symbol.asyncDispose]() {
       await worker.stop();

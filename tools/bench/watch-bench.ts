@@ -1,24 +1,26 @@
 // The watch benchmark (issue 11): what 100 watchers (WatchJob / WatchJobs over gRPC) cost a sidecar
 // that ingests 100 k batch points/s for 50 live jobs, side by side in one run. Run:
 //   npm run bench:watch                 (add `-- --quick` for a smoke run, `-- --pin MODE` for the CPU
-//                                        layout (below), `-- --profile DIR` for a
-//                                        V8 CPU profile of the sidecar, written when it exits)
+//                                        layout (below), `-- --profile DIR` for a V8 CPU profile of
+//                                        the sidecar, written when it exits)
 // Prints a markdown section for docs/benchmarks.md (it does not write the file).
 //
 // One sidecar (the built dist, as `npm start` runs it), a load generator here (50 TS clients, each
 // streaming 2 000 points/s with onBatchEnd — 10 metrics a step), the jobs' EndEpoch calls in a process
 // of their own (watch-bench-epochs.ts: once a second per job, staggered, round trip timed), and the
 // watchers in another (watch-bench-watchers.ts: 80 WatchJob streams over the 50 jobs and 20 WatchJobs,
-// from the head). With two cores or more (and taskset), the layout is the same in both phases: the
-// sidecar and the EndEpoch process on CPU 0, the load generator (this process) and the watchers on
-// CPU 1 — the watchers' own decoding and the generator's encoding then never take the sidecar's core,
-// so the on/off difference is what the watch streams cost the sidecar. `-- --pin loose` leaves the
-// load generator unpinned (the layout before 2026-12-02: the scheduler moved it onto the sidecar's
-// core more often while the watchers kept CPU 1 busy, which counted against the watchers);
-// `-- --pin none` pins nothing.
+// from the head, read as raw bytes). With two cores or more (and taskset), the layout is the same in
+// both phases (`--pin split`, the default): the sidecar and the EndEpoch process on CPU 0, the load
+// generator (this process) and the watchers on CPU 1 — the clients' work never takes the sidecar's
+// core, so the on/off difference is what the watch streams cost the sidecar. `--pin loose` leaves the
+// load generator unpinned (the layout before 2026-12-02: the scheduler could move it onto the
+// sidecar's core while the watchers kept CPU 1 busy, in the watcher phase only); `--pin none` pins
+// nothing.
 // Phases alternate, watchers off / on, ROUNDS times; each phase measures, after a settling second, the
-// sidecar's CPU time (/proc/<pid>/stat), the EndEpoch latencies, the points acknowledged and the
-// events the watchers received. The result is the median over rounds of each phase and the on/off ratio.
+// sidecar's CPU time (/proc/<pid>/stat), the EndEpoch latencies, the points acknowledged, the events
+// the watchers received (by kind) and the client side's CPU. The result: the median over rounds of
+// each phase and their on/off ratio, and the median of the rounds' own ratios. Last, the yardstick
+// (watch-bench-floor.ts): a bare grpc-js server writes the same events to as many watchers.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';

@@ -30,10 +30,12 @@ export function artifactHandlers(ctx: HandlerContext): HandlerGroup<'logArtifact
         request.artifactPath,
         await storedPaths(request.jobId),
         (placed) =>
-          store.putArtifacts(
-            request.jobId,
-            placed,
-            mirrored(() => placed.map(artifactItem)),
+          ctx.verdicts.report(request.jobId, request.sessionId, () =>
+            store.putArtifacts(
+              request.jobId,
+              placed,
+              mirrored(() => placed.map(artifactItem)),
+            ),
           ),
       );
       notify();
@@ -82,10 +84,12 @@ export function artifactHandlers(ctx: HandlerContext): HandlerGroup<'logArtifact
         chunks,
         await storedPaths(jobId),
         (placed) =>
-          store.putArtifacts(
-            jobId,
-            placed,
-            mirrored(() => placed.map(artifactItem)),
+          ctx.verdicts.report(jobId, sessionId, () =>
+            store.putArtifacts(
+              jobId,
+              placed,
+              mirrored(() => placed.map(artifactItem)),
+            ),
           ),
       );
       notify();

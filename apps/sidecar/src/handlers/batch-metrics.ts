@@ -132,22 +132,23 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
         const id = jobId;
         // No lock: appendBatchBlocks checks in its transaction that the job still runs, so a stream
         // racing an EndTraining (on this sidecar or another) is stored before the end or refused.
-        await running(id, sessionId);
         // Renames and unit changes (tags) are recorded once per job by the store, ahead of the blocks
         // and in their transaction; what this sidecar knows recorded already is not even sent.
         const unrecorded = mirror ? ctx.metricSources.unrecorded(id, sources) : [];
         // The outbox refers to the stored blocks; their points are read when MLflow is sent them.
-        const result = await store.appendBatchBlocks(
-          id,
-          pending,
-          mirror
-            ? {
-                outboxKind: BATCH_ITEM_KIND,
-                ...(unrecorded.length && {
-                  metricSources: { sources: unrecorded, item: metricSourcesItem },
-                }),
-              }
-            : {},
+        const result = await ctx.verdicts.report(id, sessionId, () =>
+          store.appendBatchBlocks(
+            id,
+            pending,
+            mirror
+              ? {
+                  outboxKind: BATCH_ITEM_KIND,
+                  ...(unrecorded.length && {
+                    metricSources: { sources: unrecorded, item: metricSourcesItem },
+                  }),
+                }
+              : {},
+          ),
         );
         ctx.metricSources.recorded(id, unrecorded);
         replaced = result.replacedPoints;

@@ -45,8 +45,13 @@ async function sidecar(wrap: (store: Store) => Store = (store) => store) {
   stores.push(opened);
   const store = wrap(opened);
   const artifacts = createArtifactFiles({ store: join(dir, 'artifacts'), roots: [dir], database: dbPath });
-  const { handlers } = createTrainingCallbacksService({ store, artifacts, log: () => {}, bootId: '' });
-  return { store, handlers };
+  const { handlers, verdicts } = createTrainingCallbacksService({
+    store,
+    artifacts,
+    log: () => {},
+    bootId: '',
+  });
+  return { store, handlers, verdicts };
 }
 
 const call = { peer: 'test', signal: new AbortController().signal } as never;
@@ -218,6 +223,26 @@ describe('two sidecars on one database', () => {
     // interval, does it) shows other custom metrics: A classifies with the new definition.
     await a.handlers.heartbeat(create(HeartbeatRequestSchema, { jobId: 'job-s', sessionId: 's1' }), call);
     expect(await tierOf(1)).toBe(MetricTier.REJECTED);
+  });
+
+  it("revives on one sidecar a job the other's sweeper declared lost, when its own session reports", async () => {
+    const a = await sidecar();
+    const b = await sidecar();
+    await a.handlers.beginTraining(beginTraining(), call);
+    await a.handlers.reportBatchMetrics(stream(batch(0)), call);
+    // B's sweeper, a lease later, finds no sign of life: the job is lost. A still remembers it running.
+    const lost = await b.verdicts.sweep(Date.now() + 10 * 60_000);
+    expect(lost.map((j) => j.status)).toEqual(['failed']);
+    // Another session's report is refused with the verdict named, and stores nothing.
+    const other = create(ReportBatchMetricsRequestSchema, { ...batch(2), sessionId: 'someone-else' });
+    const refused = await refusal(a.handlers.reportBatchMetrics(stream(other), call));
+    expect(refused.code).toBe(Status.FAILED_PRECONDITION);
+    expect(refused.message).toMatch(/was ended by the sidecar: lost: no heartbeat/);
+    // The trainer's own session reports on A: the verdict was wrong, the job runs again, stored.
+    expect((await a.handlers.reportBatchMetrics(stream(batch(4)), call)).acceptedPoints).toBe(2n);
+    const revived = await b.store.getJob('job-s');
+    expect([revived?.status, revived?.endCause]).toEqual(['running', undefined]);
+    expect((await b.store.listBatchBlocks('job-s')).map((block) => block.steps[0])).toEqual([0n, 4n]);
   });
 
   it('refuses an epoch reported to one sidecar after the other ended the job', async () => {

@@ -10,6 +10,7 @@ import {
   type LeaseRenewal,
   LOST_CAUSES,
   type Store,
+  StoreError,
   type TrainerRecord,
 } from '@training-callbacks/store';
 import type { LogFn } from '../logging.ts';
@@ -47,6 +48,14 @@ export interface Verdicts {
    * is its trainer's; NOT_FOUND for an unknown job, FAILED_PRECONDITION for an ended one.
    */
   running(jobId: string, sessionId: string): Promise<JobState>;
+  /**
+   * A report's write (`write` runs the store call, which checks in its transaction that the job
+   * runs). When the store refuses it as ended although this sidecar remembered the job running
+   * (another sidecar ended it, or gave a verdict), the job is read again: a lost job whose own
+   * session reports is revived and the write runs once more; otherwise the refusal stands (a lost
+   * job's with the verdict named).
+   */
+  report<T>(jobId: string, sessionId: string, write: (state: JobState) => Promise<T>): Promise<T>;
   /**
    * An accepted report's sign of life, after its commit (a refused call writes nothing): renews the
    * lease, at most once per heartbeat interval per job (a batch stream's points do not each write).
@@ -151,6 +160,23 @@ export function createVerdicts(ctx: VerdictsContext, options: { bootId?: string 
     return jobs.running(jobId);
   }
 
+  async function report<T>(
+    jobId: string,
+    sessionId: string,
+    write: (state: JobState) => Promise<T>,
+  ): Promise<T> {
+    const state = await running(jobId, sessionId);
+    try {
+      return await write(state);
+    } catch (error) {
+      if (!(error instanceof StoreError && error.kind === 'ended')) throw error;
+      const now = await jobs.refresh(jobId);
+      if (!isLost(now.job)) throw error;
+      if (sessionId === '' || now.job.trainer?.sessionId !== sessionId) throw lostRefusal(now.job);
+      return write(await running(jobId, sessionId));
+    }
+  }
+
   async function alive(jobId: string): Promise<void> {
     const last = renewedAt.get(jobId);
     if (last !== undefined && Date.now() - last < lease.heartbeatIntervalMs) return;
@@ -251,6 +277,7 @@ export function createVerdicts(ctx: VerdictsContext, options: { bootId?: string 
 
   return {
     running,
+    report,
     alive,
     reviveIfOwn,
     async heartbeat(jobId, sessionId) {

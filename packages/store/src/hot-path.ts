@@ -10,13 +10,14 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import type {
   BatchMetricBlockSchema,
   EncodedMetricMap,
+  MetricSourceSchema,
   OutboxItemSchema,
   StoreChangeSchema,
   TrainingJobSchema,
   TrainingMetricSchema,
 } from './entities.ts';
 import { SIDECAR_APPLICATION_ID } from './sqlite-file.ts';
-import type { ChangeKind, OutboxItemInput, StoreDialect } from './types.ts';
+import type { ChangeKind, MetricSourceRecord, OutboxItemInput, StoreDialect } from './types.ts';
 
 /** The store's tables by their SQL names, as the hot-path statements see them. */
 export type TableDB = InferKyselyDB<
@@ -24,7 +25,8 @@ export type TableDB = InferKyselyDB<
   | typeof TrainingMetricSchema
   | typeof BatchMetricBlockSchema
   | typeof OutboxItemSchema
-  | typeof StoreChangeSchema,
+  | typeof StoreChangeSchema
+  | typeof MetricSourceSchema,
   { tableNamingStrategy: 'table'; columnNamingStrategy: 'column' }
 >;
 
@@ -271,6 +273,32 @@ export class HotPath {
         oc.columns(['job_id', 'epoch']).doUpdateSet((eb) => ({ began_at: eb.ref('excluded.began_at') })),
       )
       .execute();
+  }
+
+  /**
+   * Records a job's metric renames and unit changes once each (the table's uniqueness decides, so two
+   * sidecars seeing the same one record it once) and returns those that were new.
+   */
+  async recordMetricSources(
+    trx: TableTransaction,
+    jobId: string,
+    sources: readonly MetricSourceRecord[],
+  ): Promise<MetricSourceRecord[]> {
+    const added: MetricSourceRecord[] = [];
+    for (let i = 0; i < sources.length; i += OUTBOX_ROWS_PER_INSERT) {
+      const rows = await trx
+        .insertInto('metric_source')
+        .values(
+          sources
+            .slice(i, i + OUTBOX_ROWS_PER_INSERT)
+            .map(({ name, reported, scale }) => ({ job_id: jobId, name, reported, scale })) as never,
+        )
+        .onConflict((oc) => oc.columns(['job_id', 'name', 'reported', 'scale']).doNothing())
+        .returning(['name', 'reported', 'scale'])
+        .execute();
+      for (const { name, reported, scale } of rows) added.push({ name, reported, scale: Number(scale) });
+    }
+    return added;
   }
 
   /** Payload outbox rows of one job, due at once (block references are written by appendBatchBlocks). */

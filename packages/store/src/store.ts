@@ -315,6 +315,18 @@ function sameMetrics(a: Record<string, unknown>, b: Record<string, unknown>): bo
   return keys.every((k) => Object.hasOwn(b, k) && Object.is(a[k], b[k]));
 }
 
+/** Records new metric sources and queues their one outbox item (see {@link HotPath.recordMetricSources}). */
+async function recordMetricSources(
+  hot: HotPath,
+  trx: TableTransaction,
+  jobId: string,
+  write: MetricSourcesWrite,
+): Promise<void> {
+  if (write.sources.length === 0) return;
+  const added = await hot.recordMetricSources(trx, jobId, write.sources);
+  if (added.length > 0) await hot.insertOutbox(trx, jobId, [write.item(added)], Date.now());
+}
+
 /** Epoch → the finite value of `name` of each stored epoch (for the best-epoch rule). */
 function primaryValues(
   rows: ReadonlyArray<{ epoch: number; extraMetrics: Record<string, unknown> }>,
@@ -683,6 +695,8 @@ class OrmStore implements Store {
         timestamp: input.timestamp,
       });
       await hot.updateJobAfterEpoch(trx, jobId, { increment: isNew ? 1 : 0, best, updatedAt: new Date() });
+      // Renames and unit changes first: their item goes ahead of the epoch's in the outbox.
+      if (input.metricSources) await recordMetricSources(hot, trx, jobId, input.metricSources);
       // A resent report with the very same metrics has nothing new to mirror.
       if (outbox && (isNew || !sameMetrics(previous.extraMetrics, extraMetrics))) {
         await hot.insertOutbox(trx, jobId, outbox, Date.now());
@@ -874,26 +888,7 @@ class OrmStore implements Store {
    * once, one inserts it and queues it, the other's insert waits for that commit and returns nothing.
    */
   async #recordMetricSources(trx: StoreTransaction, jobId: string, write: MetricSourcesWrite): Promise<void> {
-    if (write.sources.length === 0) return;
-    const added: MetricSourceRecord[] = [];
-    for (let i = 0; i < write.sources.length; i += INSERT_CHUNK_ROWS) {
-      const rows = await trx
-        .insertInto('MetricSource')
-        .values(
-          write.sources
-            .slice(i, i + INSERT_CHUNK_ROWS)
-            .map(({ name, reported, scale }) => ({ job: jobId, name, reported, scale })),
-        )
-        .onConflict((oc) => oc.columns(['job', 'name', 'reported', 'scale']).doNothing())
-        .returning(['name', 'reported', 'scale'])
-        .execute();
-      for (const { name, reported, scale } of rows) added.push({ name, reported, scale: Number(scale) });
-    }
-    if (added.length === 0) return;
-    await trx
-      .insertInto('OutboxItem')
-      .values(outboxRows(jobId, [write.item(added)], Date.now()))
-      .execute();
+    await recordMetricSources(this.#hot, trx.withoutPlugins() as unknown as TableTransaction, jobId, write);
   }
 
   /** The job's highest reported epoch inside `trx` (undefined: none reported). */

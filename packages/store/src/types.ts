@@ -360,6 +360,11 @@ export interface SaveEpochInput {
    * with exactly these metrics (a resent report changes nothing, so there is nothing new to mirror).
    */
   outbox?: readonly OutboxItemInput[];
+  /**
+   * Metric renames and unit changes to record once per job (whichever sidecar sees one first), with
+   * the outbox item of those that were new, queued ahead of `outbox`.
+   */
+  metricSources?: MetricSourcesWrite;
 }
 
 /** An epoch and its finite primary value. */

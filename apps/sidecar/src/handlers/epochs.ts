@@ -6,15 +6,16 @@ import {
   type MetricVerdict,
   type TaskType,
 } from '@training-callbacks/metric-catalog';
+import type { EndEpochRequest } from '@training-callbacks/proto';
 import { verdictToProto } from '../convert.ts';
 import { epochItem, metricSourcesItem, mlflowMetricName } from '../mlflow-items.ts';
 import { checkEpoch, checkJobId, checkMetricNames, checkSessionId, timestampOf } from '../validation.ts';
 import { acceptedMetrics, bestEpochRule } from './best-epoch.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
+import type { JobState } from './job-states.ts';
 
 export function epochHandlers(ctx: HandlerContext): HandlerGroup<'beginEpoch' | 'endEpoch'> {
   const { store, log, notify, mirrored } = ctx;
-  const { running } = ctx.verdicts;
   /** A rejected metric either lost to another name meaning the same metric, or was out of its range. */
   const countRejections = (verdicts: readonly MetricVerdict[], canonical: (reported: string) => string) => {
     let duplicates = 0;
@@ -34,8 +35,11 @@ export function epochHandlers(ctx: HandlerContext): HandlerGroup<'beginEpoch' | 
       checkEpoch(request.epoch);
       checkSessionId(request.sessionId);
       const at = timestampOf(request.timestamp) ?? new Date();
-      await running(request.jobId, request.sessionId);
-      await store.beginEpoch(request.jobId, request.epoch, at);
+      // The store refuses it in its transaction once the job has ended; `report` revives a job
+      // another sidecar declared lost when its own session reports, and tries once more.
+      await ctx.verdicts.report(request.jobId, request.sessionId, () =>
+        store.beginEpoch(request.jobId, request.epoch, at),
+      );
       await ctx.verdicts.alive(request.jobId);
       return {};
     },
@@ -48,75 +52,80 @@ export function epochHandlers(ctx: HandlerContext): HandlerGroup<'beginEpoch' | 
       const timestamp = timestampOf(request.timestamp) ?? new Date();
       // No lock here: the store decides the job's status and best epoch inside the epoch's
       // transaction, so reports of one job racing on this sidecar or on another stay consistent.
-      const state = await running(request.jobId, request.sessionId);
-      const verdicts = state.classifier.classify(request.metrics);
-      const metrics = acceptedMetrics(verdicts);
-      const primaryName = state.classifier.catalog.primaryMetric;
-      const primary = metrics[primaryName];
-
-      const finite = primary !== undefined && Number.isFinite(primary);
-      const rule = bestEpochRule(
-        state.job.task as TaskType,
-        primaryName,
-        request.epoch,
-        finite ? primary : undefined,
+      return ctx.verdicts.report(request.jobId, request.sessionId, (state) =>
+        reportEpoch(request, timestamp, state),
       );
-      const sources = ctx.mirror
-        ? ctx.metricSources.unrecorded(
-            request.jobId,
-            verdicts
-              .filter((v) => v.tier !== 'rejected')
-              .map((v) => {
-                const plain = state.classifier.normaliseName(v.reportedName);
-                const scale = plain.name === v.name ? plain.scale : 1;
-                return { name: mlflowMetricName(v.name), reported: v.reportedName, scale };
-              }),
-          )
-        : [];
-
-      const { best, epochsReported } = await store.saveEpoch({
-        jobId: request.jobId,
-        epoch: request.epoch,
-        metrics,
-        columns: columnValues(metrics),
-        timestamp,
-        best: rule,
-        ...mirrored(() => [
-          ...(sources.length ? [metricSourcesItem(sources)] : []),
-          epochItem(request.epoch, metrics, timestamp.getTime()),
-        ]),
-      });
-      ctx.metricSources.recorded(request.jobId, sources);
-      notify();
-      await ctx.verdicts.alive(request.jobId);
-      ctx.metrics.epochIngested();
-      countRejections(verdicts, (reported) => state.classifier.normaliseName(reported).name);
-
-      // Committed: the cached record follows what the store decided (a cache, not the truth).
-      state.job = {
-        ...state.job,
-        ...(best ? { bestEpoch: best.epoch, bestValue: best.value } : {}),
-        epochsReported,
-        updatedAt: new Date(),
-      };
-      if (!best) {
-        delete state.job.bestEpoch;
-        delete state.job.bestValue;
-      }
-      const summary = `[${request.jobId}] ${formatEpochLine(state.classifier, request.epoch, verdicts)}`;
-      log(summary, {
-        event: 'epoch',
-        jobId: request.jobId,
-        epoch: request.epoch,
-        metrics,
-        isBest: best?.epoch === request.epoch,
-      });
-      return {
-        verdicts: verdicts.map(verdictToProto),
-        isBest: best?.epoch === request.epoch,
-        ...(best && { best }),
-        summary,
-      };
     },
   };
+
+  async function reportEpoch(request: EndEpochRequest, timestamp: Date, state: JobState) {
+    const verdicts = state.classifier.classify(request.metrics);
+    const metrics = acceptedMetrics(verdicts);
+    const primaryName = state.classifier.catalog.primaryMetric;
+    const primary = metrics[primaryName];
+
+    const finite = primary !== undefined && Number.isFinite(primary);
+    const rule = bestEpochRule(
+      state.job.task as TaskType,
+      primaryName,
+      request.epoch,
+      finite ? primary : undefined,
+    );
+    const sources = ctx.mirror
+      ? ctx.metricSources.unrecorded(
+          request.jobId,
+          verdicts
+            .filter((v) => v.tier !== 'rejected')
+            .map((v) => {
+              const plain = state.classifier.normaliseName(v.reportedName);
+              const scale = plain.name === v.name ? plain.scale : 1;
+              return { name: mlflowMetricName(v.name), reported: v.reportedName, scale };
+            }),
+        )
+      : [];
+
+    // Renames and unit changes are recorded once per job by the store, in the epoch's transaction;
+    // what this sidecar knows recorded already is not even sent.
+    const { best, epochsReported } = await store.saveEpoch({
+      jobId: request.jobId,
+      epoch: request.epoch,
+      metrics,
+      columns: columnValues(metrics),
+      timestamp,
+      best: rule,
+      ...mirrored(() => [epochItem(request.epoch, metrics, timestamp.getTime())]),
+      ...(sources.length && { metricSources: { sources, item: metricSourcesItem } }),
+    });
+    ctx.metricSources.recorded(request.jobId, sources);
+    notify();
+    await ctx.verdicts.alive(request.jobId);
+    ctx.metrics.epochIngested();
+    countRejections(verdicts, (reported) => state.classifier.normaliseName(reported).name);
+
+    // Committed: the cached record follows what the store decided (a cache, not the truth).
+    state.job = {
+      ...state.job,
+      ...(best ? { bestEpoch: best.epoch, bestValue: best.value } : {}),
+      epochsReported,
+      updatedAt: new Date(),
+    };
+    if (!best) {
+      delete state.job.bestEpoch;
+      delete state.job.bestValue;
+    }
+    const summary = `[${request.jobId}] ${formatEpochLine(state.classifier, request.epoch, verdicts)}`;
+    log(summary, {
+      event: 'epoch',
+      jobId: request.jobId,
+      epoch: request.epoch,
+      metrics,
+      isBest: best?.epoch === request.epoch,
+    });
+    return {
+      verdicts: verdicts.map(verdictToProto),
+      isBest: best?.epoch === request.epoch,
+      ...(best && { best }),
+      summary,
+    };
+  }
 }

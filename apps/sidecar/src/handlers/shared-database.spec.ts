@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { Status } from '@training-callbacks/grpc-adapter';
 import {
+  BeginEpochRequestSchema,
   BeginTrainingRequestSchema,
   EndEpochRequestSchema,
   EndTrainingRequestSchema,
@@ -243,6 +244,31 @@ describe('two sidecars on one database', () => {
     const revived = await b.store.getJob('job-s');
     expect([revived?.status, revived?.endCause]).toEqual(['running', undefined]);
     expect((await b.store.listBatchBlocks('job-s')).map((block) => block.steps[0])).toEqual([0n, 4n]);
+  });
+
+  it("revives through an epoch report (EndEpoch, BeginEpoch) a job the other's sweeper declared lost", async () => {
+    const a = await sidecar();
+    const b = await sidecar();
+    await a.handlers.beginTraining(beginTraining(), call);
+    await a.handlers.endEpoch(endEpoch(0, 0.5), call);
+    expect((await b.verdicts.sweep(Date.now() + 10 * 60_000)).map((j) => j.status)).toEqual(['failed']);
+    // Another session's epoch is refused with the verdict named.
+    const other = create(EndEpochRequestSchema, { ...endEpoch(1, 0.9), sessionId: 'someone-else' });
+    expect((await refusal(a.handlers.endEpoch(other, call))).message).toMatch(
+      /was ended by the sidecar: lost/,
+    );
+    // The trainer's own session: the job runs again and the epoch is stored, the best moved on.
+    const answer = await a.handlers.endEpoch(endEpoch(1, 0.9), call);
+    expect([answer.isBest, answer.best?.epoch]).toEqual([true, 1]);
+    const revived = await b.store.getJob('job-s');
+    expect([revived?.status, revived?.bestEpoch, revived?.epochsReported]).toEqual(['running', 1, 2]);
+    // The same for a begin: lost again, then its session's BeginEpoch revives it.
+    await b.verdicts.sweep(Date.now() + 20 * 60_000);
+    await a.handlers.beginEpoch(
+      create(BeginEpochRequestSchema, { jobId: 'job-s', epoch: 2, sessionId: 's1' }),
+      call,
+    );
+    expect((await b.store.getJob('job-s'))?.status).toBe('running');
   });
 
   it('refuses an epoch reported to one sidecar after the other ended the job', async () => {

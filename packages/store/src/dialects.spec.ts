@@ -115,6 +115,11 @@ describe.each(DIALECTS)('%s', (dialect) => {
     expect(epoch!.metrics).toEqual(metrics);
     expect(epoch!.nonFinite.sort()).toEqual(['loss', 'm', 'top5']);
     expect(epoch!.beganAt?.toISOString()).toBe('2026-01-01T00:00:00.123Z');
+    // The table view's reads (getJob, getEpoch) give what the entity reads give.
+    expect(await store!.getEpoch('j', 0)).toEqual(epoch);
+    const [listed] = (await store!.listJobs({ limit: 1 })).jobs;
+    expect(await store!.getJob('j')).toEqual(listed);
+    expect(listed?.createdAt).toBeInstanceOf(Date);
     const again = await store!.saveEpoch({
       jobId: 'j',
       epoch: 0,

@@ -5,16 +5,19 @@
 // database spends running these short statements. The few conversions they need are spelled out in
 // `ColumnValues`, one per dialect, and `hot-path.spec.ts` pins each statement's SQL and shows that
 // what it writes reads back through the entities exactly as MikroORM's own conversion would.
+import { BigIntType, DoubleType, type EntityClass, JsonType, type MikroORM } from '@mikro-orm/core';
 import type { InferKyselyDB } from '@mikro-orm/sql';
 import { type Kysely, sql, type Transaction } from 'kysely';
-import type {
-  BatchMetricBlockSchema,
-  EncodedMetricMap,
-  MetricSourceSchema,
-  OutboxItemSchema,
-  StoreChangeSchema,
-  TrainingJobSchema,
-  TrainingMetricSchema,
+import {
+  type BatchMetricBlockSchema,
+  type EncodedMetricMap,
+  type MetricSourceSchema,
+  type OutboxItemSchema,
+  type StoreChangeSchema,
+  TrainingJob,
+  type TrainingJobSchema,
+  TrainingMetric,
+  type TrainingMetricSchema,
 } from './entities.ts';
 import { SIDECAR_APPLICATION_ID } from './sqlite-file.ts';
 import type { ChangeKind, MetricSourceRecord, OutboxItemInput, StoreDialect } from './types.ts';
@@ -41,6 +44,7 @@ export type TableTransaction = Transaction<TableDB>;
 export interface ColumnValues {
   date(value: Date): never;
   json(value: unknown): never;
+  readDate(value: unknown): Date;
   readJson(value: unknown): unknown;
   readInt(value: unknown): number;
 }
@@ -52,16 +56,54 @@ export function columnValues(dialect: StoreDialect): ColumnValues {
   return dialect === 'postgresql'
     ? {
         date: (value) => value.toISOString() as never,
+        // MikroORM's type parsers keep timestamptz as PostgreSQL's text ('2026-12-02 19:15:16.123+00').
+        readDate: (value) => (value instanceof Date ? value : new Date(String(value))),
         json,
         readJson: (value) => value,
         readInt,
       }
     : {
         date: (value) => value.getTime() as never,
+        readDate: (value) => new Date(Number(value)),
         json,
         readJson: (value) => (typeof value === 'string' ? JSON.parse(value) : value),
         readInt,
       };
+}
+
+/**
+ * A reader of an entity's table row (column names, stored values) into its properties' values, as
+ * MikroORM's conversion would give them, derived once from the entity's metadata: what a read on the
+ * table view returns can be handed to the same record mappers as an entity.
+ */
+export function entityRowReader(
+  orm: MikroORM,
+  entity: EntityClass<object>,
+  values: ColumnValues,
+): (row: Record<string, unknown>) => Record<string, unknown> {
+  const columns = orm
+    .getMetadata()
+    .get(entity)
+    .props.filter((prop) => prop.kind === 'scalar' || prop.kind === 'm:1')
+    .map((prop) => {
+      const read =
+        prop.runtimeType === 'Date'
+          ? values.readDate
+          : prop.customType instanceof JsonType
+            ? values.readJson
+            : prop.customType instanceof BigIntType || prop.customType instanceof DoubleType
+              ? values.readInt
+              : undefined;
+      return [prop.name, prop.fieldNames[0]!, read] as const;
+    });
+  return (row) => {
+    const out: Record<string, unknown> = {};
+    for (const [name, field, read] of columns) {
+      const value = row[field];
+      out[name] = value == null || read === undefined ? value : read(value);
+    }
+    return out;
+  };
 }
 
 /** Most outbox rows per INSERT on the hot path (several INSERTs for more). */
@@ -109,10 +151,54 @@ export interface BlockRow {
 export class HotPath {
   readonly #values: ColumnValues;
   readonly #dialect: StoreDialect;
+  readonly #jobRow: (row: Record<string, unknown>) => Record<string, unknown>;
+  readonly #epochRow: (row: Record<string, unknown>) => Record<string, unknown>;
 
-  constructor(dialect: StoreDialect) {
+  constructor(dialect: StoreDialect, orm: MikroORM) {
     this.#dialect = dialect;
     this.#values = columnValues(dialect);
+    this.#jobRow = entityRowReader(orm, TrainingJob, this.#values);
+    this.#epochRow = entityRowReader(orm, TrainingMetric, this.#values);
+  }
+
+  /**
+   * A job's row as its entity's properties (see {@link entityRowReader}): the read after every write
+   * and the watch streams' job reads, without hydrating an entity.
+   */
+  async jobById(db: TableKysely, jobId: string): Promise<Record<string, unknown> | undefined> {
+    const row = await db
+      .selectFrom('training_job')
+      .selectAll()
+      .where('job_id', '=', jobId)
+      .executeTakeFirst();
+    return row && this.#jobRow(row as Record<string, unknown>);
+  }
+
+  /** A reported epoch's row as its entity's properties (the watch streams read one per epoch event). */
+  async reportedEpoch(
+    db: TableKysely,
+    jobId: string,
+    epoch: number,
+  ): Promise<Record<string, unknown> | undefined> {
+    const row = await db
+      .selectFrom('training_metric')
+      .selectAll()
+      .where('job_id', '=', jobId)
+      .where('epoch', '=', epoch)
+      .where('timestamp', 'is not', null)
+      .executeTakeFirst();
+    return row && this.#epochRow(row as Record<string, unknown>);
+  }
+
+  /**
+   * A report's check that the job runs, its row locked FOR SHARE until the commit on PostgreSQL (an
+   * end waits for the report, reports of one job do not wait for each other); SQLite's BEGIN IMMEDIATE
+   * already holds the database. Undefined: no such job.
+   */
+  async lockJobShared(trx: TableTransaction, jobId: string): Promise<string | undefined> {
+    let query = trx.selectFrom('training_job').select('status').where('job_id', '=', jobId);
+    if (this.#dialect === 'postgresql') query = query.forShare();
+    return (await query.executeTakeFirst())?.status;
   }
 
   /**

@@ -419,7 +419,7 @@ class OrmStore implements Store {
 
   constructor(orm: MikroORM, dialect: StoreDialect) {
     this.#orm = orm;
-    this.#hot = new HotPath(dialect);
+    this.#hot = new HotPath(dialect, orm);
     this.#tables = (orm.em.fork() as EntityManager).getKysely() as unknown as TableKysely;
     this.#rowLocks = dialect === 'postgresql';
   }
@@ -505,14 +505,17 @@ class OrmStore implements Store {
     return row;
   }
 
-  /** {@link #lockJob} for a report: `ended` unless the job runs. */
+  /** A report's check, on the table view (every batch stream runs it): `ended` unless the job runs. */
   async #lockRunningJob(trx: StoreTransaction, jobId: string): Promise<void> {
-    const { status } = await this.#lockJob(trx, jobId, 'share');
+    const status = await this.#hot.lockJobShared(trx.withoutPlugins() as unknown as TableTransaction, jobId);
+    if (status === undefined) throw notFound(jobId);
     if (status !== 'running') throw jobEnded(jobId, status);
   }
 
   async #readJob(jobId: string): Promise<JobRecord> {
-    return toJobRecord(await this.#em().findOneOrFail(TrainingJob, { jobId }));
+    const row = await this.#hot.jobById(this.#tables, jobId);
+    if (!row) throw notFound(jobId);
+    return toJobRecord(row as unknown as TrainingJob);
   }
 
   async createOrGetJob(
@@ -619,8 +622,8 @@ class OrmStore implements Store {
   }
 
   async getJob(jobId: string): Promise<JobRecord | undefined> {
-    const job = await this.#em().findOne(TrainingJob, { jobId });
-    return job ? toJobRecord(job) : undefined;
+    const row = await this.#hot.jobById(this.#tables, jobId);
+    return row ? toJobRecord(row as unknown as TrainingJob) : undefined;
   }
 
   async listJobs(query: ListJobsQuery): Promise<ListJobsPage> {
@@ -1409,26 +1412,10 @@ class OrmStore implements Store {
     return this.#committed.add(listener);
   }
 
-  // getEpoch and getBatchBlock serve the watch streams, hundreds of times a second: Kysely binds the
-  // key, so the statement is prepared once (an entity manager query spells its values out, and each
-  // new SQL text would be prepared anew and push the ingest's statements out of the cache).
+  // getJob, getEpoch and getBatchBlock serve the watch streams, hundreds of times a second: on the
+  // table view, bound keys (one prepared statement each), no entity hydrated.
   async getEpoch(jobId: string, epoch: number): Promise<EpochRecord | undefined> {
-    const row = await this.#kysely()
-      .selectFrom('TrainingMetric')
-      .select([
-        'epoch',
-        'loss',
-        'accuracy',
-        'learningRate',
-        'extraMetrics',
-        'nonFinite',
-        'timestamp',
-        'beganAt',
-      ])
-      .where('job', '=', jobId)
-      .where('epoch', '=', epoch)
-      .where('timestamp', 'is not', null)
-      .executeTakeFirst();
+    const row = await this.#hot.reportedEpoch(this.#tables, jobId, epoch);
     return row ? toEpochRecord(jobId, row as unknown as TrainingMetric) : undefined;
   }
 

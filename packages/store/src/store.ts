@@ -72,7 +72,6 @@ import type {
   ListJobsPage,
   ListJobsQuery,
   LostJobInput,
-  MetricSourceRecord,
   MetricSourcesWrite,
   MirrorState,
   NewJob,

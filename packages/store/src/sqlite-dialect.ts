@@ -59,6 +59,7 @@ export function sqlitePragmas(options: Pick<SqliteDialectOptions, 'durability'>)
 
 /** The part of better-sqlite3's `Database` the store's connection uses. */
 interface BetterSqlite3 {
+  readonly inTransaction: boolean;
   pragma(source: string): unknown;
   prepare(sql: string): SqliteStatement;
   close(): void;
@@ -105,20 +106,38 @@ function statementCachingDatabase(db: BetterSqlite3): SqliteDatabase {
  * it is what makes a status read inside a write transaction the truth until the commit.
  */
 class ImmediateSqliteDriver extends KyselySqliteDriver {
+  readonly #db: BetterSqlite3;
+  constructor(config: SqliteDialectConfig, db: BetterSqlite3) {
+    super(config);
+    this.#db = db;
+  }
+
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+
+  /**
+   * Rolls back only a transaction that is still open: SQLite ends it by itself on some errors
+   * (SQLITE_FULL, SQLITE_IOERR, …), and a ROLLBACK then fails with "no transaction is active" — an
+   * error that would replace the one that says what happened (the failure table needs its code).
+   */
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    if (this.#db.inTransaction) await super.rollbackTransaction(connection);
   }
 }
 
 /** Kysely's SQLite dialect on the store's own better-sqlite3 connection (see above). */
 class StoreSqliteDialect extends SqliteDialect {
   readonly #config: SqliteDialectConfig;
-  constructor(config: SqliteDialectConfig) {
+  readonly #db: BetterSqlite3;
+  constructor(db: BetterSqlite3) {
+    const config = { database: statementCachingDatabase(db) };
     super(config);
     this.#config = config;
+    this.#db = db;
   }
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.#config);
+    return new ImmediateSqliteDriver(this.#config, this.#db);
   }
 }
 
@@ -136,7 +155,7 @@ export function sqliteConfig(options: SqliteDialectOptions, database?: BetterSql
     extensions: [Migrator],
     debug: options.debug ?? false,
     allowGlobalContext: false,
-    driverOptions: new StoreSqliteDialect({ database: statementCachingDatabase(db) }),
+    driverOptions: new StoreSqliteDialect(db),
     migrations: {
       tableName: 'mikro_orm_migrations',
       migrationsList: SQLITE_MIGRATIONS,

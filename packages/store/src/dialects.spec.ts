@@ -382,6 +382,27 @@ describe.each(DIALECTS)('%s', (dialect) => {
     );
   });
 
+  it('stores NUL: faithfully on SQLite, as U+FFFD on PostgreSQL (which cannot store it), never failing the write', async () => {
+    const [store] = await stores(await databases.fresh(dialect), 1);
+    const nul = dialect === 'postgresql' ? '\uFFFD' : '\0';
+    await store!.createOrGetJob(
+      sampleJob('j', { modelConfig: { note: 'a\0b', keep: 'literal \\u0000 text' }, params: { p: 'x\0' } }),
+      { outbox: [{ kind: 'k', payload: { text: 'c\0d' } }] },
+    );
+    await store!.endJob({
+      jobId: 'j',
+      status: 'failed',
+      finalMetrics: {},
+      errorMessage: 'Trace\0back \\u0000',
+      endedAt: new Date(),
+    });
+    const job = await store!.getJob('j');
+    expect(job?.modelConfig).toEqual({ note: `a${nul}b`, keep: 'literal \\u0000 text' });
+    expect(job?.params).toEqual({ p: `x${nul}` });
+    expect(job?.errorMessage).toBe(`Trace${nul}back \\u0000`);
+    expect((await store!.peekOutbox('j', 10))[0]?.payload).toEqual({ text: `c${nul}d` });
+  });
+
   it('keeps batch blocks bit for bit, compacts the feed and commits a probe write', async () => {
     const [store] = await stores(await databases.fresh(dialect), 1);
     await store!.createOrGetJob(sampleJob('j'));

@@ -34,6 +34,41 @@ const CONNECT_TIMEOUT_MS = 5_000;
  */
 const MIGRATION_LOCK_KEY = 0x5443434d;
 
+/**
+ * PostgreSQL cannot store U+0000 in text, nor the `\u0000` escape in jsonb (22021, 22P05), where SQLite
+ * stores both: a traceback or a config value carrying one would make its whole write fail. Such a
+ * character is stored as U+FFFD (the replacement character) instead — the one place PostgreSQL keeps a
+ * value less faithfully than SQLite. A JSON text has the escape, not the character, and is told apart by
+ * parsing (only strings that hold the escape are parsed).
+ */
+export function withoutNul(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  let text = value.includes('\0') ? value.replaceAll('\0', '\uFFFD') : value;
+  if (text.includes('\\u0000')) {
+    try {
+      JSON.parse(text);
+      // An escape preceded by an even number of backslashes (none, or escaped backslashes).
+      text = text.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
+    } catch {
+      // Not JSON: the six characters are the user's own text, kept.
+    }
+  }
+  return text;
+}
+
+/** node-postgres' client, with every query parameter passed through {@link withoutNul}. */
+class NulSafeClient extends pg.Client {
+  // biome-ignore lint/suspicious/noExplicitAny: node-postgres' query() is a set of overloads
+  override query(...args: any[]): any {
+    if (Array.isArray(args[1])) args[1] = args[1].map(withoutNul);
+    else if (args[0] && typeof args[0] === 'object' && Array.isArray(args[0].values)) {
+      args[0].values = args[0].values.map(withoutNul);
+    }
+    // biome-ignore lint/suspicious/noExplicitAny: as above
+    return (super.query as any)(...args);
+  }
+}
+
 /** The pool, with MikroORM's type parsers (dates as text; MikroORM converts them). */
 function createPool(options: PostgresqlDialectOptions): pg.Pool {
   const types = new pg.TypeOverrides();
@@ -41,6 +76,8 @@ function createPool(options: PostgresqlDialectOptions): pg.Pool {
     types.setTypeParser(Number(oid), parser as (value: string) => unknown);
   }
   const pool = new pg.Pool({
+    // pg-pool's documented `Client` option: the clients it creates (see NulSafeClient).
+    Client: NulSafeClient,
     connectionString: options.url,
     max: options.poolSize ?? DEFAULT_POOL_SIZE,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,

@@ -1,6 +1,7 @@
 // The artifact store cannot be escaped: every job id and artifact path lands inside the store, in the
-// job's own directory, against the real sidecar process, its real SQLite file and its real store.
-// Job ids "." and ".." are valid ids and must neither reach the database next to the store nor
+// job's own directory, against the real sidecar process, its real database (a SQLite file next to the
+// store, or PostgreSQL in the PostgreSQL run) and its real store.
+// Job ids "." and ".." are valid ids and must neither reach the SQLite file next to the store nor
 // another job's files; names the file system cannot hold, and clashes between a file and a directory,
 // get a clear refusal that changes nothing.
 import { createHash } from 'node:crypto';
@@ -12,7 +13,7 @@ import { TaskType, TrainingCallbacks } from '@training-callbacks/proto';
 import { type SidecarProcess, startSidecarProcess } from '@training-callbacks/sidecar/testing';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { queryDatabase } from './database.ts';
+import { ON_POSTGRES, queryDatabase } from './database.ts';
 import { expectRefused } from './refusals.ts';
 
 type Methods = typeof TrainingCallbacks extends { method: infer M } ? M : never;
@@ -60,9 +61,9 @@ function upload(jobId: string, artifactPath: string, content: string | Uint8Arra
   ]);
 }
 
-/** Where the sidecar says it stored an artifact (the artifact table of the SQLite file). */
-function storedPath(jobId: string, artifactPath: string): string {
-  const rows = queryDatabase<{ stored_path: string }>(
+/** Where the sidecar says it stored an artifact (the artifact table of its database). */
+async function storedPath(jobId: string, artifactPath: string): Promise<string> {
+  const rows = await queryDatabase<{ stored_path: string }>(
     sidecar.dbPath,
     'select stored_path from artifact where job_id = ? and artifact_path = ?',
     jobId,
@@ -83,23 +84,26 @@ function integrity(dbPath: string): string {
 
 describe('job ids "." and ".."', () => {
   it('UploadArtifact(job_id="..", artifact_path="training-callbacks.sqlite") leaves the live database intact', async () => {
-    expect(path.join(store, '..', 'training-callbacks.sqlite')).toBe(sidecar.dbPath); // the old hole
+    // The old hole (on PostgreSQL there is no file next to the store, but the path must stay inside it).
+    if (!ON_POSTGRES) expect(path.join(store, '..', 'training-callbacks.sqlite')).toBe(sidecar.dbPath);
     const garbage = 'this is not a database '.repeat(100);
     const { artifact } = await upload('..', 'training-callbacks.sqlite', garbage);
     expect(artifact?.artifactPath).toBe('training-callbacks.sqlite');
 
-    const stored = storedPath('..', 'training-callbacks.sqlite');
+    const stored = await storedPath('..', 'training-callbacks.sqlite');
     expect(stored.startsWith(store + path.sep), stored).toBe(true);
     expect(path.relative(store, stored).split(path.sep)).toEqual(['%2E.', 'training-callbacks.sqlite']);
     expect(await readFile(stored, 'utf8')).toBe(garbage);
 
     // The live database is still a database, with its data, and survives a crash and a restart.
-    expect((await readFile(sidecar.dbPath)).subarray(0, 16).toString('latin1')).toBe('SQLite format 3\0');
-    expect(integrity(sidecar.dbPath)).toBe('ok');
+    if (!ON_POSTGRES) {
+      expect((await readFile(sidecar.dbPath)).subarray(0, 16).toString('latin1')).toBe('SQLite format 3\0');
+      expect(integrity(sidecar.dbPath)).toBe('ok');
+    }
     expect(await sidecar.stop('SIGKILL')).toBe('SIGKILL');
     client.close();
     await start();
-    expect(integrity(sidecar.dbPath)).toBe('ok');
+    if (!ON_POSTGRES) expect(integrity(sidecar.dbPath)).toBe('ok');
     const { epochs } = await client.listEpochs({ jobId: 'victim' });
     expect(epochs.map((e) => e.metrics.accuracy)).toEqual([0.5]);
     const { artifacts } = await client.listArtifacts({ jobId: '..' });
@@ -110,11 +114,11 @@ describe('job ids "." and ".."', () => {
 
   it('job "." cannot overwrite another job\'s stored files', async () => {
     await upload('victim', 'model.pt', 'the victim’s weights');
-    const victimFile = storedPath('victim', 'model.pt');
+    const victimFile = await storedPath('victim', 'model.pt');
     expect(path.relative(store, victimFile)).toBe(path.join('victim', 'model.pt'));
     // With the job directory <store>/<job id>, "." + "victim/model.pt" was <store>/victim/model.pt.
     await upload('.', 'victim/model.pt', 'an attacker’s weights');
-    const dotFile = storedPath('.', 'victim/model.pt');
+    const dotFile = await storedPath('.', 'victim/model.pt');
     expect(path.relative(store, dotFile)).toBe(path.join('%2E', 'victim', 'model.pt'));
     expect(await readFile(victimFile, 'utf8')).toBe('the victim’s weights');
     // …and ".." + "victim/model.pt" cannot reach it either.
@@ -129,9 +133,9 @@ describe('job ids "." and ".."', () => {
       path: path.join(root, 'training-callbacks.sqlite-wal'),
     });
     expect(artifacts.map((a) => a.artifactPath)).toEqual(['training-callbacks.sqlite-wal']);
-    const stored = storedPath('..', 'training-callbacks.sqlite-wal');
+    const stored = await storedPath('..', 'training-callbacks.sqlite-wal');
     expect(path.relative(store, stored)).toBe(path.join('%2E.', 'training-callbacks.sqlite-wal'));
-    expect(integrity(sidecar.dbPath)).toBe('ok');
+    if (!ON_POSTGRES) expect(integrity(sidecar.dbPath)).toBe('ok');
   });
 });
 
@@ -140,7 +144,7 @@ describe('names', () => {
     const jobId = '😀'.repeat(128); // 128 characters (256 UTF-16 units): the longest job id
     await client.beginTraining({ jobId, taskType: TaskType.IMAGE_CLASSIFICATION });
     await upload(jobId, 'ü/best.pt', 'x');
-    const relative = path.relative(store, storedPath(jobId, 'ü/best.pt')).split(path.sep);
+    const relative = path.relative(store, await storedPath(jobId, 'ü/best.pt')).split(path.sep);
     expect(relative).toHaveLength(3);
     expect(relative[0]!.length).toBeLessThanOrEqual(120);
     expect(relative[0]).toMatch(/^(%[0-9A-F]{2})+[%0-9A-F]*~[0-9a-f]{32}$/);
@@ -240,13 +244,13 @@ describe('a clash with a stored artifact', () => {
     );
     // The same path again replaces the artifact.
     const { artifact } = await upload('clash', 'model', 'model v2');
-    expect(await readFile(storedPath('clash', 'model'), 'utf8')).toBe('model v2');
+    expect(await readFile(await storedPath('clash', 'model'), 'utf8')).toBe('model v2');
     expect(artifact?.sizeBytes).toBe(8n);
   });
 
   it('a leftover in the store that no artifact records (a crash between copy and commit) is a clash too', async () => {
     await upload('clash', 'anchor', 'where the job keeps its files'); // (its own: no test relies on another's)
-    const jobDir = path.dirname(storedPath('clash', 'anchor'));
+    const jobDir = path.dirname(await storedPath('clash', 'anchor'));
     await writeFile(path.join(jobDir, 'orphan'), 'left behind');
     await expectRefused(
       sidecar.dbPath,
@@ -290,9 +294,14 @@ describe("an artifact root that also holds the sidecar's own files (one shared v
       ]);
       await c.beginTraining({ jobId: 'thief', taskType: TaskType.IMAGE_CLASSIFICATION });
       const cases: [string, RegExp][] = [
-        [shared.dbPath, /is the sidecar's database/],
-        [path.join(volume, 'training-callbacks.sqlite'), /is the sidecar's database/],
-        [`${shared.dbPath}-wal`, /is the sidecar's database/],
+        // The SQLite file and its WAL (on PostgreSQL the database is no file on the volume).
+        ...(ON_POSTGRES
+          ? []
+          : ([
+              [shared.dbPath, /is the sidecar's database/],
+              [path.join(volume, 'training-callbacks.sqlite'), /is the sidecar's database/],
+              [`${shared.dbPath}-wal`, /is the sidecar's database/],
+            ] as [string, RegExp][])),
         [path.join(volume, 'artifacts', 'other', 'w.pt'), /lies inside the sidecar's own artifact store/],
         [path.join(volume, 'artifacts'), /lies inside the sidecar's own artifact store/],
         [volume, /holds the sidecar's own artifact store/],
@@ -325,58 +334,62 @@ it('stages uploads outside every job directory and leaves no staging file behind
 });
 
 describe('an upload whose database write fails after its file was placed', () => {
-  it('leaves the store as the database says: no new file, and a replaced version put back', async () => {
-    await using locked = await startSidecarProcess({ args: ['--quiet'] });
-    const c = createClient(TrainingCallbacks, locked.address);
-    const send = (artifactPath: string, text: string) => {
-      const bytes = new TextEncoder().encode(text);
-      return c.uploadArtifact([
-        {
-          part: {
-            case: 'header',
-            value: { jobId: 'redo', artifactPath, sizeBytes: BigInt(bytes.length), sha256: sha256(bytes) },
+  // SQLite only: the failure is another process holding the SQLite file's write lock.
+  it.skipIf(ON_POSTGRES)(
+    'leaves the store as the database says: no new file, and a replaced version put back',
+    async () => {
+      await using locked = await startSidecarProcess({ args: ['--quiet'] });
+      const c = createClient(TrainingCallbacks, locked.address);
+      const send = (artifactPath: string, text: string) => {
+        const bytes = new TextEncoder().encode(text);
+        return c.uploadArtifact([
+          {
+            part: {
+              case: 'header',
+              value: { jobId: 'redo', artifactPath, sizeBytes: BigInt(bytes.length), sha256: sha256(bytes) },
+            },
           },
-        },
-        { part: { case: 'chunk', value: bytes } },
-      ]);
-    };
-    await c.beginTraining({ jobId: 'redo', taskType: TaskType.IMAGE_CLASSIFICATION });
-    const first = await send('model.pt', 'version 1');
-    const lockedStore = path.join(path.dirname(locked.dbPath), 'artifacts');
-    const listing = () => readdir(lockedStore, { recursive: true }).then((names) => names.sort());
-    const before = await listing();
+          { part: { case: 'chunk', value: bytes } },
+        ]);
+      };
+      await c.beginTraining({ jobId: 'redo', taskType: TaskType.IMAGE_CLASSIFICATION });
+      const first = await send('model.pt', 'version 1');
+      const lockedStore = path.join(path.dirname(locked.dbPath), 'artifacts');
+      const listing = () => readdir(lockedStore, { recursive: true }).then((names) => names.sort());
+      const before = await listing();
 
-    // Another process holds the write lock: the file is received, checked and moved into place, and
-    // then the record cannot be written (UNAVAILABLE after the busy wait).
-    const other = new Database(locked.dbPath);
-    other.exec('BEGIN IMMEDIATE');
-    try {
-      await expectRefused(locked.dbPath, () => send('model.pt', 'version 2'), Status.UNAVAILABLE, /locked/);
-      await expectRefused(
+      // Another process holds the write lock: the file is received, checked and moved into place, and
+      // then the record cannot be written (UNAVAILABLE after the busy wait).
+      const other = new Database(locked.dbPath);
+      other.exec('BEGIN IMMEDIATE');
+      try {
+        await expectRefused(locked.dbPath, () => send('model.pt', 'version 2'), Status.UNAVAILABLE, /locked/);
+        await expectRefused(
+          locked.dbPath,
+          () => send('other.pt', 'never recorded'),
+          Status.UNAVAILABLE,
+          /locked/,
+        );
+      } finally {
+        other.exec('ROLLBACK');
+        other.close();
+      }
+      expect(await listing()).toEqual(before);
+      const [{ stored_path: stored }] = (await queryDatabase<{ stored_path: string }>(
         locked.dbPath,
-        () => send('other.pt', 'never recorded'),
-        Status.UNAVAILABLE,
-        /locked/,
-      );
-    } finally {
-      other.exec('ROLLBACK');
-      other.close();
-    }
-    expect(await listing()).toEqual(before);
-    const [{ stored_path: stored }] = queryDatabase<{ stored_path: string }>(
-      locked.dbPath,
-      "select stored_path from artifact where job_id = 'redo' and artifact_path = 'model.pt'",
-    ) as [{ stored_path: string }];
-    expect(await readFile(stored, 'utf8')).toBe('version 1');
-    expect(sha256(await readFile(stored))).toBe(first.artifact!.sha256);
+        "select stored_path from artifact where job_id = 'redo' and artifact_path = 'model.pt'",
+      )) as [{ stored_path: string }];
+      expect(await readFile(stored, 'utf8')).toBe('version 1');
+      expect(sha256(await readFile(stored))).toBe(first.artifact!.sha256);
 
-    // Once the lock is gone the same upload is stored (health recovers by itself first).
-    for (const until = Date.now() + 15_000; ; await new Promise((r) => setTimeout(r, 100))) {
-      const again = await send('model.pt', 'version 2').catch((e: unknown) => e);
-      if (!(again instanceof Error)) break;
-      if (Date.now() > until) throw again;
-    }
-    expect(await readFile(stored, 'utf8')).toBe('version 2');
-    c.close();
-  });
+      // Once the lock is gone the same upload is stored (health recovers by itself first).
+      for (const until = Date.now() + 15_000; ; await new Promise((r) => setTimeout(r, 100))) {
+        const again = await send('model.pt', 'version 2').catch((e: unknown) => e);
+        if (!(again instanceof Error)) break;
+        if (Date.now() > until) throw again;
+      }
+      expect(await readFile(stored, 'utf8')).toBe('version 2');
+      c.close();
+    },
+  );
 });

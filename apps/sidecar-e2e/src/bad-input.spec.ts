@@ -47,7 +47,7 @@ afterAll(async () => {
 
 /** Runs a call that must be refused; checks its status, its message, and that the database is unchanged. */
 async function refused(call: () => Promise<unknown>, code: StatusCode, message: RegExp): Promise<void> {
-  const before = snapshotDatabase(sidecar.dbPath);
+  const before = await snapshotDatabase(sidecar.dbPath);
   const error = await call().then(
     () => undefined,
     (e: unknown) => e,
@@ -55,7 +55,7 @@ async function refused(call: () => Promise<unknown>, code: StatusCode, message: 
   expect(error, 'the call should have been refused').toBeInstanceOf(RpcError);
   expect(Status[(error as RpcError).code]).toBe(Status[code]);
   expect((error as RpcError).message).toMatch(message);
-  expect(snapshotDatabase(sidecar.dbPath)).toBe(before);
+  expect(await snapshotDatabase(sidecar.dbPath)).toBe(before);
 }
 
 describe('BeginTraining refuses', () => {

@@ -1,6 +1,6 @@
 // ReportBatchMetrics keeps the contract: a stream is stored whole or not at all, and a point
 // (job, name, step) is stored once however often, and however cut, it is sent. Against the real
-// sidecar process and its SQLite file.
+// sidecar process and its database (SQLite, or PostgreSQL in the PostgreSQL run).
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { createClient, RpcError, type ServiceClient, Status } from '@training-callbacks/grpc-adapter';
 import { type ReportBatchMetricsRequestSchema, TaskType, TrainingCallbacks } from '@training-callbacks/proto';
@@ -40,9 +40,9 @@ async function begin(jobId: string): Promise<void> {
   await client.beginTraining({ jobId, taskType: TaskType.IMAGE_CLASSIFICATION });
 }
 
-/** Every stored point of a job, read from the file: "step/name" → value. */
-function storedPoints(jobId: string): Map<string, number> {
-  const rows = queryDatabase<{ names: string; steps: Buffer; values: Buffer }>(
+/** Every stored point of a job, read from the database: "step/name" → value. */
+async function storedPoints(jobId: string): Promise<Map<string, number>> {
+  const rows = await queryDatabase<{ names: string; steps: Buffer; values: Buffer }>(
     sidecar.dbPath,
     'select names, steps, "values" from batch_metric_block where job_id = ?',
     jobId,
@@ -66,7 +66,7 @@ function storedPoints(jobId: string): Map<string, number> {
 }
 
 async function refusedWithNothingStored(call: () => Promise<unknown>, code: number, message: RegExp) {
-  const before = snapshotDatabase(sidecar.dbPath);
+  const before = await snapshotDatabase(sidecar.dbPath);
   const error = await call().then(
     () => undefined,
     (e: unknown) => e,
@@ -74,9 +74,9 @@ async function refusedWithNothingStored(call: () => Promise<unknown>, code: numb
   expect(error).toBeInstanceOf(RpcError);
   expect(Status[(error as RpcError).code]).toBe(Status[code]);
   expect((error as RpcError).message).toMatch(message);
-  // Give the sidecar time to finish with the stream before looking at the file.
+  // Give the sidecar time to finish with the stream before looking at the database.
   await client.getJob({ jobId: 'refused' });
-  expect(snapshotDatabase(sidecar.dbPath)).toBe(before);
+  expect(await snapshotDatabase(sidecar.dbPath)).toBe(before);
 }
 
 describe('a refused ReportBatchMetrics stream stores nothing', () => {
@@ -113,7 +113,7 @@ describe('a refused ReportBatchMetrics stream stores nothing', () => {
   it('and then the same points, resent, are stored once', async () => {
     const response = await client.reportBatchMetrics(messages('refused', 0));
     expect(response.acceptedPoints).toBe(250_000n);
-    expect(storedPoints('refused').size).toBe(250_000);
+    expect((await storedPoints('refused')).size).toBe(250_000);
   });
 });
 
@@ -127,7 +127,7 @@ describe('a point is (job, name, step)', () => {
       { jobId: 'recut', blocks: [block(600, 300), block(900, 300)] },
     ]);
     expect(again).toMatchObject({ acceptedPoints: 2400n, rejectedPoints: 0n, replacedPoints: 0n });
-    const points = storedPoints('recut');
+    const points = await storedPoints('recut');
     expect(points.size).toBe(1200 * 2);
     expect(points.get('1199/learning_rate')).toBe(1199.5);
     const { blocks } = await client.listBatchMetrics({ jobId: 'recut' });
@@ -141,7 +141,7 @@ describe('a point is (job, name, step)', () => {
       { jobId: 'lww', blocks: [{ epoch: 0, names: ['loss'], steps: [40n, 41n], values: [-1, -2] }] },
     ]);
     expect(response).toMatchObject({ acceptedPoints: 2n, replacedPoints: 2n });
-    const points = storedPoints('lww');
+    const points = await storedPoints('lww');
     expect(points.size).toBe(200);
     expect(points.get('40/train_loss')).toBe(-1);
     expect(points.get('41/train_loss')).toBe(-2);

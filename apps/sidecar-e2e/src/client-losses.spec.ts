@@ -55,7 +55,7 @@ describe("a client's losses", () => {
     expect(listed?.clientLosses?.droppedPoints).toBe(800n);
     const line = sidecar.output.find((l) => l.startsWith('[lossy] training completed'));
     expect(line).toContain('LOSSES: 800 batch points dropped, 1 write failed (batch queue full (500 rows)');
-    const [row] = queryDatabase<{ client_losses: string }>(
+    const [row] = await queryDatabase<{ client_losses: string }>(
       sidecar.dbPath,
       'select client_losses from training_job where job_id = ?',
       'lossy',

@@ -59,7 +59,7 @@ it('keeps every acknowledged epoch and batch point across a SIGKILL', async () =
     expect(stored.has(epoch), `acknowledged epoch ${epoch} was lost`).toBe(true);
   for (const e of epochs) expect(e.metrics.accuracy).toBe(e.epoch / 200);
 
-  const rows = queryDatabase<{ epoch: number }>(
+  const rows = await queryDatabase<{ epoch: number }>(
     restarted.dbPath,
     'select epoch from training_metric where job_id = ?',
     'crash-me',

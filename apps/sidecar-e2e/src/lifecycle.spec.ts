@@ -105,7 +105,10 @@ it('finishes an in-flight call on SIGTERM, then refuses new ones and closes the 
   expect(response.artifact?.sha256).toBe(sha256);
   expect(await sidecar.exited).toBe(0);
   expect(sidecar.output.join('\n')).toContain('stopped cleanly');
-  const rows = queryDatabase<{ artifact_path: string }>(sidecar.dbPath, 'select artifact_path from artifact');
+  const rows = await queryDatabase<{ artifact_path: string }>(
+    sidecar.dbPath,
+    'select artifact_path from artifact',
+  );
   expect(rows.map((r) => r.artifact_path)).toEqual(['slow.bin']);
   client.close();
 });

@@ -110,8 +110,8 @@ describe('MLflow outages and errors', () => {
       await epochs(rpc, jobId, 1, 4);
       // Longer than the longest wait between attempts: the backoff has grown to its cap.
       await new Promise((r) => setTimeout(r, (MAX_BACKOFF_S + 6) * 1000));
-      const [head] = queryDatabase<{ attempts: number; next: number }>(
-        path.join(dataDir, 'training-callbacks.sqlite'),
+      const [head] = await queryDatabase<{ attempts: number; next: number }>(
+        sidecar.dbPath,
         'select attempts, next_attempt_at_ms next from outbox_item order by id limit 1',
       );
       await proxy.setMode('pass');
@@ -259,11 +259,13 @@ describe('MLflow outages and errors', () => {
     const artifact = randomBytes(256 * 1024);
     const BLOCKS = 30;
     const ROWS = 500;
+    let dbPath = ''; // the SQLite file in dataDir, or the PostgreSQL database named there
     try {
       await proxy.setMode('refuse');
       {
         const { sidecar, rpc } = await startMirroredSidecar(proxy.url, { dataDir });
         await using _ = sidecar;
+        dbPath = sidecar.dbPath;
         await rpc.beginTraining({ jobId, taskType: TaskType.IMAGE_CLASSIFICATION, params: { seed: '7' } });
         await epochs(rpc, jobId, 0, 10);
         // 30 blocks × 500 steps × 2 metrics: many log-batch requests to catch up with.
@@ -305,12 +307,9 @@ describe('MLflow outages and errors', () => {
         rpc.close();
         expect(await sidecar.stop('SIGKILL')).toBe('SIGKILL');
       }
-      expect(
-        queryDatabase<{ n: number }>(
-          path.join(dataDir, 'training-callbacks.sqlite'),
-          'select count(*) n from outbox_item',
-        )[0]!.n,
-      ).toBe(45);
+      expect((await queryDatabase<{ n: number }>(dbPath, 'select count(*) n from outbox_item'))[0]!.n).toBe(
+        45,
+      );
 
       await proxy.setMode('pass');
       {

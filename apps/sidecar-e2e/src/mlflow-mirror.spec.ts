@@ -128,7 +128,7 @@ describe('mirroring a whole job into MLflow', () => {
     // The ids are in the job, on the wire and in the database.
     expect(job.mlflowRunId).toBe(run.info.runId);
     expect(job.mlflowExperimentId).toBe(run.info.experimentId);
-    const [row] = queryDatabase<{
+    const [row] = await queryDatabase<{
       mlflow_run_id: string;
       mlflow_experiment_id: string;
       mlflow_artifact_uri: string;
@@ -140,10 +140,14 @@ describe('mirroring a whole job into MLflow', () => {
     );
     expect(row).toMatchObject({ mlflow_run_id: run.info.runId, final_accuracy: 0.93 });
     expect(row!.mlflow_artifact_uri).toBe(run.info.artifactUri);
-    expect(queryDatabase(sidecar.dbPath, 'select * from outbox_item where job_id = ?', jobId)).toEqual([]);
+    expect(await queryDatabase(sidecar.dbPath, 'select * from outbox_item where job_id = ?', jobId)).toEqual(
+      [],
+    );
     // Drained to the end, the job's outbox claim is given up (another sidecar may drain what comes next).
     await until(
-      () => queryDatabase(sidecar.dbPath, 'select * from outbox_claim where job_id = ?', jobId).length === 0,
+      async () =>
+        (await queryDatabase(sidecar.dbPath, 'select * from outbox_claim where job_id = ?', jobId)).length ===
+        0,
       5_000,
       'the drained job’s claim released',
     );
@@ -423,7 +427,7 @@ describe('without MLflow configured', () => {
       const job = await getJob(client, 'plain');
       expect(job.mlflowSync).toMatchObject({ enabled: false, inSync: true, pendingItems: 0n });
       expect(job.mlflowRunId).toBe('');
-      expect(queryDatabase(plain.dbPath, 'select * from outbox_item')).toEqual([]);
+      expect(await queryDatabase(plain.dbPath, 'select * from outbox_item')).toEqual([]);
       client.close();
     } finally {
       await rm(dataDir, { recursive: true, force: true });

@@ -9,8 +9,10 @@
 // epoch, batch point, artifact and the final status must be in the real MLflow server.
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { createTestDatabase } from '@training-callbacks/postgres-testing';
+import { TEST_POSTGRES_ENV } from '@training-callbacks/sidecar/testing';
 import { describe, expect, it } from 'vitest';
-import { queryDatabase } from './database.ts';
+import { ON_POSTGRES, queryDatabase } from './database.ts';
 import { mlflowReader, mlflowUrl, onlyRunOf, sha256, uniqueJobId } from './mlflow-helpers.ts';
 import { type Probe, preparePod, runProbe, waitForStartup } from './pod.ts';
 import { batchLoss, checkpointBytes, epochMetrics, learningRate } from './pod-workload.ts';
@@ -36,8 +38,10 @@ describe('the pod of deploy/base, rehearsed', () => {
     const token = randomBytes(32).toString('hex');
     await using pod = await preparePod({
       jobName: uniqueJobId('training'),
-      // The cluster's MLflow is the test's server; nothing else of the manifest is changed.
+      // The cluster's MLflow is the test's server; nothing else of the manifest is changed but, in the
+      // PostgreSQL run, the database: a PostgreSQL database of the run's server, as an overlay would name.
       envOverrides: { MLFLOW_TRACKING_URI: mlflowUrl() },
+      argOverrides: ON_POSTGRES ? { '--db': await createTestDatabase(process.env[TEST_POSTGRES_ENV]!) } : {},
       secrets: { 'training-callbacks-tokens': { tokens: `write ${token}\n`, 'trainer-token': token } },
     });
     const { sidecar, trainer } = pod;
@@ -47,6 +51,8 @@ describe('the pod of deploy/base, rehearsed', () => {
     const sharedMount = trainer.spec.volumeMounts!.find((m) => m.name === 'shared')!.mountPath;
     expect(trainer.hostPath(sharedMount)).toBe(sidecar.hostPath(flag(sidecar.args, '--artifact-root')!));
     expect(trainer.env.TRAINING_CALLBACKS_JOB_ID).toBe(pod.jobName);
+    // The sidecar's database: the emptyDir's SQLite file, or the PostgreSQL database.
+    const database = sidecar.hostPath(flag(sidecar.args, '--db')!);
 
     const sidecarProcess = pod.startSidecar();
     await using _sidecar = sidecarProcess;
@@ -80,10 +86,8 @@ describe('the pod of deploy/base, rehearsed', () => {
 
     // The kubelet: the main container has exited, so the native sidecar gets SIGTERM, and SIGKILL
     // when terminationGracePeriodSeconds have passed.
-    const backlog = queryDatabase<{ n: number }>(
-      sidecar.hostPath(flag(sidecar.args, '--db')!),
-      'select count(*) n from outbox_item',
-    )[0]!.n;
+    const backlog = (await queryDatabase<{ n: number }>(database, 'select count(*) n from outbox_item'))[0]!
+      .n;
     expect(backlog, 'nothing left for the drain to do: the rehearsal would prove nothing').toBeGreaterThan(0);
     // The kubelet stops liveness probes of a terminating pod; readiness goes on.
     const live = await liveness.stop();
@@ -128,10 +132,7 @@ describe('the pod of deploy/base, rehearsed', () => {
     // The kubelet would not have restarted the sidecar while the trainer ran.
     expect(live.tripped, JSON.stringify(live.tripped)).toBeUndefined();
     expect(done.losses).toMatchObject({ droppedPoints: 0, refusedPoints: 0, failedWrites: 0 });
-    const left = queryDatabase<{ n: number }>(
-      sidecar.hostPath(flag(sidecar.args, '--db')!),
-      'select count(*) n from outbox_item',
-    )[0]!.n;
+    const left = (await queryDatabase<{ n: number }>(database, 'select count(*) n from outbox_item'))[0]!.n;
     expect(left).toBe(0);
 
     // Everything is in MLflow, read back through its REST API.

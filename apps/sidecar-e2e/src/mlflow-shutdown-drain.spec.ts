@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startTcpFaultProxy } from '@training-callbacks/mlflow-bridge/testing';
 import { describe, expect, it } from 'vitest';
-import { queryDatabase } from './database.ts';
+import { ON_POSTGRES, queryDatabase } from './database.ts';
 import { mlflowUrl, startMirroredSidecar, TaskType, uniqueJobId } from './mlflow-helpers.ts';
 
 describe('the shutdown drain', () => {
@@ -31,10 +31,13 @@ describe('the shutdown drain', () => {
       expect(stopMs).toBeGreaterThanOrEqual(900);
       expect(stopMs).toBeLessThan(6000);
       expect(sidecar.output.join('\n')).toMatch(
-        /MLflow: 2 outbox item\(s\) not delivered within the 3 s shutdown drain; they stay in .*training-callbacks\.sqlite and are sent when a sidecar starts on it again/,
+        new RegExp(
+          `MLflow: 2 outbox item\\(s\\) not delivered within the 3 s shutdown drain; they stay in ${ON_POSTGRES ? 'postgres://\\S+' : '.*training-callbacks\\.sqlite'} and are sent when a sidecar starts on it again`,
+        ),
       );
-      const dbPath = path.join(dataDir, 'training-callbacks.sqlite');
-      expect(queryDatabase<{ n: number }>(dbPath, 'select count(*) n from outbox_item')[0]!.n).toBe(2);
+      expect(
+        (await queryDatabase<{ n: number }>(sidecar.dbPath, 'select count(*) n from outbox_item'))[0]!.n,
+      ).toBe(2);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }

@@ -105,14 +105,16 @@ describe('verdicts in MLflow', () => {
     await trainer.exited;
     expect(await sidecar.stop('SIGTERM')).toBe(0);
 
-    const [row] = queryDatabase<{ status: string; end_cause: string; end_reason: string }>(
+    const [row] = await queryDatabase<{ status: string; end_cause: string; end_reason: string }>(
       sidecar.dbPath,
       'select status, end_cause, end_reason from training_job where job_id = ?',
       jobId,
     );
     expect(row).toMatchObject({ status: 'failed', end_cause: 'process_exited' });
     expect(row!.end_reason).toMatch(new RegExp(`^lost: trainer process ${begun.pid} on host .+ exited`));
-    expect(queryDatabase<{ n: number }>(sidecar.dbPath, 'select count(*) n from outbox_item')[0]!.n).toBe(0);
+    expect(
+      (await queryDatabase<{ n: number }>(sidecar.dbPath, 'select count(*) n from outbox_item'))[0]!.n,
+    ).toBe(0);
     const run = await onlyRunOf(mlflowReader(), jobId);
     expect(run.info.status).toBe('FAILED');
     expect(run.data.tags[END_CAUSE_TAG]).toBe(row!.end_reason);

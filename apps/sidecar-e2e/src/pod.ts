@@ -152,6 +152,11 @@ export interface PodOptions {
   envOverrides: Record<string, string>;
   /** The Secrets the pod refers to, by name: key → content. */
   secrets: Record<string, Record<string, string>>;
+  /**
+   * Flags whose value a deploy overlay would change, flag → value: `--db` of a PostgreSQL database
+   * instead of the emptyDir's SQLite file (the PostgreSQL run).
+   */
+  argOverrides?: Record<string, string>;
 }
 
 /** Lays out the pod of deploy/base here; dispose to remove its volumes. */
@@ -247,6 +252,10 @@ export async function preparePod(options: PodOptions): Promise<Pod> {
     Object.assign(env, options.envOverrides);
     const args: string[] = [];
     for (const a of c.args ?? []) args.push(await localize(a, hostPath));
+    for (const [name, value] of Object.entries(options.argOverrides ?? {})) {
+      const at = args.indexOf(name);
+      if (at >= 0) args[at + 1] = value;
+    }
     return {
       spec: c,
       args,

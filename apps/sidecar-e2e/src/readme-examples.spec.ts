@@ -137,14 +137,17 @@ it('packages/store/README.md: the example stores the job, the epoch and the batc
     );
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    const [job] = queryDatabase<{ job_id: string; framework: string }>(dbPath, 'select * from training_job');
+    const [job] = await queryDatabase<{ job_id: string; framework: string }>(
+      dbPath,
+      'select * from training_job',
+    );
     expect(job).toMatchObject({ job_id: 'run-42', framework: 'timm' });
-    const epochs = queryDatabase<{ epoch: number; accuracy: number }>(
+    const epochs = await queryDatabase<{ epoch: number; accuracy: number }>(
       dbPath,
       'select * from training_metric',
     );
     expect(epochs.map((e) => [e.epoch, e.accuracy])).toEqual([[3, 0.91]]);
-    const blocks = queryDatabase(dbPath, 'select * from batch_metric_block');
+    const blocks = await queryDatabase(dbPath, 'select * from batch_metric_block');
     expect(blocks).toHaveLength(1);
   }));
 

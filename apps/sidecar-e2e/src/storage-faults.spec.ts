@@ -180,7 +180,7 @@ describe('undecodable request bytes', () => {
     await using sidecar = await startSidecarProcess({ args: ['--quiet'] });
     const client = createClient(TrainingCallbacks, sidecar.address);
     await client.beginTraining({ jobId: 'bytes', taskType: TaskType.IMAGE_CLASSIFICATION });
-    const before = snapshotDatabase(sidecar.dbPath);
+    const before = await snapshotDatabase(sidecar.dbPath);
     const raw = new Client(sidecar.address, credentials.createInsecure());
     const identity = (b: Buffer) => b;
     // Field 1 (job_id) says 100 bytes follow; one does.
@@ -196,7 +196,7 @@ describe('undecodable request bytes', () => {
     raw.close();
     expect(Status[answer.code]).toBe('INVALID_ARGUMENT');
     expect(answer.details).toContain('trainingcallbacks.v1.EndEpochRequest');
-    expect(snapshotDatabase(sidecar.dbPath)).toBe(before);
+    expect(await snapshotDatabase(sidecar.dbPath)).toBe(before);
     client.close();
   });
 });

@@ -1,5 +1,5 @@
-// Values checked at the edge and stored faithfully, against the real sidecar process and its SQLite
-// file: what is refused is refused with INVALID_ARGUMENT and changes nothing; what is acknowledged
+// Values checked at the edge and stored faithfully, against the real sidecar process and its database
+// (SQLite, or PostgreSQL in the PostgreSQL run): what is refused is refused with INVALID_ARGUMENT and changes nothing; what is acknowledged
 // reads back exactly as sent — names JS treats specially (`__proto__`), NUL and control characters in
 // text, NaN and ±Infinity inside configs, the extremes of google.protobuf.Timestamp, characters outside
 // the BMP, and percentages converted without new decimal digits.
@@ -13,7 +13,7 @@ import {
 } from '@training-callbacks/proto';
 import { type SidecarProcess, startSidecarProcess } from '@training-callbacks/sidecar/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { queryDatabase } from './database.ts';
+import { ON_POSTGRES, queryDatabase } from './database.ts';
 import { expectRefused } from './refusals.ts';
 
 type Methods = typeof TrainingCallbacks extends { method: infer M } ? M : never;
@@ -36,8 +36,8 @@ const refused = (call: () => Promise<unknown>, code: Parameters<typeof expectRef
   expectRefused(sidecar.dbPath, call, code, message);
 
 /** A JSON column of one row, parsed. */
-function jsonColumn(sql: string, ...params: unknown[]): unknown {
-  const rows = queryDatabase<Record<string, string>>(sidecar.dbPath, sql, ...params);
+async function jsonColumn(sql: string, ...params: unknown[]): Promise<unknown> {
+  const rows = await queryDatabase<Record<string, string>>(sidecar.dbPath, sql, ...params);
   expect(rows).toHaveLength(1);
   return JSON.parse(Object.values(rows[0]!)[0]!);
 }
@@ -241,10 +241,10 @@ describe('names that are special in JavaScript', () => {
       ['__proto__', 'accuracy', 'constructor', 'hasOwnProperty', 'toString'].sort(),
     );
     expect(Object.getOwnPropertyDescriptor(epoch.metrics, '__proto__')?.value).toBe(0.25);
-    const stored = jsonColumn(
+    const stored = (await jsonColumn(
       'select extra_metrics from training_metric where job_id = ? and epoch = 2',
       'values',
-    ) as Record<string, number>;
+    )) as Record<string, number>;
     expect(Object.getOwnPropertyDescriptor(stored, '__proto__')?.value).toBe(0.25);
   });
 
@@ -285,17 +285,19 @@ describe('names that are special in JavaScript', () => {
 describe('text', () => {
   it('a NUL and control characters in error_message are stored faithfully (it was INTERNAL)', async () => {
     await client.beginTraining({ jobId: 'nul-error', taskType: TaskType.IMAGE_CLASSIFICATION });
-    const errorMessage =
+    const sent =
       'Traceback:\n\tfile "x.py"\nValueError: bad byte \u0000 here\u0007 and \u001b[31mred\u001b[0m';
+    // PostgreSQL cannot store NUL in text: the store keeps U+FFFD in its place (packages/store README).
+    const errorMessage = ON_POSTGRES ? sent.replaceAll('\u0000', '\uFFFD') : sent;
     const { job } = await client.endTraining({
       jobId: 'nul-error',
       outcome: TrainingOutcome.FAILED,
-      errorMessage,
+      errorMessage: sent,
     });
     expect(job?.status).toBe(3); // FAILED
     expect(job?.errorMessage).toBe(errorMessage);
     expect((await client.getJob({ jobId: 'nul-error' })).job?.errorMessage).toBe(errorMessage);
-    const rows = queryDatabase<{ error_message: string }>(
+    const rows = await queryDatabase<{ error_message: string }>(
       sidecar.dbPath,
       'select error_message from training_job where job_id = ?',
       'nul-error',
@@ -346,13 +348,13 @@ describe('metric values', () => {
     expect(response.best?.value).toBe(0.882728);
     const { epochs } = await client.listEpochs({ jobId: 'timm' });
     expect(epochs[0]?.metrics.accuracy).toBe(0.882728);
-    const rows = queryDatabase<{ accuracy: number; extra_metrics: string }>(
+    const rows = await queryDatabase<{ accuracy: number; extra_metrics: string }>(
       sidecar.dbPath,
       'select accuracy, extra_metrics from training_metric where job_id = ?',
       'timm',
     );
     expect(rows[0]?.accuracy).toBe(0.882728);
-    expect(rows[0]?.extra_metrics).toContain('"accuracy":0.882728');
+    expect(JSON.parse(rows[0]!.extra_metrics)).toMatchObject({ accuracy: 0.882728 });
   });
 
   it("Keras' accuracy next to val_accuracy is training accuracy: the best epoch follows val_accuracy", async () => {

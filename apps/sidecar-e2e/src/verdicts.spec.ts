@@ -113,7 +113,7 @@ describe('verdicts on lost trainers', () => {
     expect(lost.errorMessage).toBe('');
     // Committed in the database, with the same verdict.
     expect(
-      queryDatabase(
+      await queryDatabase(
         sidecar.dbPath,
         'select status, end_cause, end_reason from training_job where job_id = ?',
         jobId,

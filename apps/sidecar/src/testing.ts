@@ -98,7 +98,18 @@ async function postgresDatabaseOf(dataDir: string, server: string): Promise<stri
   }
 }
 
-function spawnSidecar(options: SidecarProcessOptions, dbPath: string): ChildProcess {
+/**
+ * The artifact store of a sidecar on a test PostgreSQL database: `<dataDir>/artifacts`, where a SQLite
+ * sidecar keeps it by default (next to its file). PostgreSQL's own default, `./data/artifacts` of the
+ * working directory, would be shared by every sidecar of a run and left in the checkout.
+ */
+function testArtifactStoreArgs(options: SidecarProcessOptions, dataDir: string): string[] {
+  if (options.dbPath !== undefined || !process.env[TEST_POSTGRES_ENV]) return [];
+  if (options.args?.includes('--artifact-store')) return [];
+  return ['--artifact-store', path.join(dataDir, 'artifacts')];
+}
+
+function spawnSidecar(options: SidecarProcessOptions, dbPath: string, dataDir: string): ChildProcess {
   return spawn(
     process.execPath,
     [
@@ -114,6 +125,7 @@ function spawnSidecar(options: SidecarProcessOptions, dbPath: string): ChildProc
       // Tests drive jobs through raw calls that send no heartbeats: on a loaded machine a job can idle
       // longer than the 60 s default lease. Tests of verdicts give their own (--trainer-lease 3).
       ...(options.args?.includes('--trainer-lease') ? [] : ['--trainer-lease', '3600']),
+      ...testArtifactStoreArgs(options, dataDir),
       ...(options.args ?? []),
     ],
     { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
@@ -127,7 +139,7 @@ function spawnSidecar(options: SidecarProcessOptions, dbPath: string): ChildProc
 export async function runSidecarUntilExit(
   options: SidecarProcessOptions & { dataDir: string },
 ): Promise<{ code: number | string; output: string }> {
-  const child = spawnSidecar(options, await databaseFor(options, options.dataDir));
+  const child = spawnSidecar(options, await databaseFor(options, options.dataDir), options.dataDir);
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
@@ -150,7 +162,7 @@ export async function startSidecarProcess(options: SidecarProcessOptions = {}): 
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'tc-sidecar-')));
   const database = databaseFor(options, dataDir);
   const dbPath = typeof database === 'string' ? database : await database;
-  const child = spawnSidecar(options, dbPath);
+  const child = spawnSidecar(options, dbPath, dataDir);
   const output: string[] = [];
   let httpAddress: string | undefined;
   const exited = new Promise<number | string>((resolve) =>

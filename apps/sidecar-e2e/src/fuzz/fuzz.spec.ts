@@ -1,5 +1,6 @@
 // The project's own fuzz suite: ≥ 10,000 generated calls over every RPC of trainingcallbacks.v1
-// against the real sidecar process (loopback, real SQLite file), judged by runner.ts. The case count,
+// against the real sidecar process (loopback, real SQLite file; a real PostgreSQL database in the
+// PostgreSQL run), judged by runner.ts. The case count,
 // the seed and the counts per RPC are printed; replay a run with FUZZ_SEED=<seed>, change its size
 // with FUZZ_CASES=<n>, and turn the generators of known-open findings on with FUZZ_ALL=1.
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
@@ -44,14 +45,14 @@ beforeAll(async () => {
       '86400',
     ],
   });
-  runner = new FuzzRunner(sidecar, root, (f: Finding) =>
+  runner = await FuzzRunner.start(sidecar, root, (f: Finding) =>
     process.stderr.write(`fuzz finding: ${f.rpc}: ${f.what}: ${f.answer}\n  input: ${f.input}\n`),
   );
   for (const jobId of A.POOL) await runner.beginTraining({ jobId, taskType: taskOf(jobId) });
 });
 
 afterAll(async () => {
-  runner?.close();
+  await runner?.close();
   await sidecar?.[Symbol.asyncDispose]();
   if (dir) await rm(dir, { recursive: true, force: true });
 });

@@ -31,7 +31,7 @@ import {
 } from '@training-callbacks/proto';
 import type { SidecarProcess } from '@training-callbacks/sidecar/testing';
 import type { BatchBlockCase, Mutation } from './arbitraries.ts';
-import { DatabaseWatch, listFiles } from './digest.ts';
+import { type DatabaseWatch, listFiles, watchDatabase } from './digest.ts';
 import { handlersInFlight, healthStatus, type Outcome, RawClient } from './wire.ts';
 
 type Methods = typeof TrainingCallbacks.method;
@@ -150,11 +150,25 @@ export class FuzzRunner {
   readonly sidecar: SidecarProcess;
   readonly artifactRoot: string;
 
-  constructor(sidecar: SidecarProcess, artifactRoot: string, onFinding: (f: Finding) => void = () => {}) {
+  /** A runner against `sidecar`, watching its database (a SQLite file or a PostgreSQL database). */
+  static async start(
+    sidecar: SidecarProcess,
+    artifactRoot: string,
+    onFinding: (f: Finding) => void = () => {},
+  ): Promise<FuzzRunner> {
+    return new FuzzRunner(sidecar, artifactRoot, await watchDatabase(sidecar.dbPath), onFinding);
+  }
+
+  private constructor(
+    sidecar: SidecarProcess,
+    artifactRoot: string,
+    watch: DatabaseWatch,
+    onFinding: (f: Finding) => void,
+  ) {
     this.sidecar = sidecar;
     this.artifactRoot = artifactRoot;
     this.client = new RawClient(sidecar.address);
-    this.watch = new DatabaseWatch(sidecar.dbPath);
+    this.watch = watch;
     this.#onFinding = onFinding;
   }
 
@@ -166,9 +180,9 @@ export class FuzzRunner {
     return [...this.#findings.values()].map(({ finding, count }) => ({ ...finding, count }));
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.client.close();
-    this.watch.close();
+    await this.watch.close();
   }
 
   #find(rpc: string, what: string, answer: string, input: unknown): void {
@@ -249,7 +263,7 @@ export class FuzzRunner {
     }
     if (!outcome.ok || !opts.write) {
       if (opts.cut) await this.#cutCallFinished(name, input);
-      const changed = this.watch.unchanged();
+      const changed = await this.watch.unchanged();
       const storedBeforeCancel =
         changed !== undefined && opts.cut && opts.write && !outcome.ok && outcome.codeName === 'CANCELLED';
       if (storedBeforeCancel) {
@@ -279,7 +293,7 @@ export class FuzzRunner {
         );
       }
     } else {
-      this.watch.end();
+      await this.watch.end();
       if (!this.watch.sameFile()) this.#find(name, 'the database file was replaced', 'OK', input);
       if (files !== undefined) this.#checkAcceptedFiles(name, files, input);
     }
@@ -366,7 +380,7 @@ export class FuzzRunner {
   // ---- one method per RPC: send, judge, read back ----
 
   async beginTraining(init: ReqInit<'beginTraining'>, m?: Mutation): Promise<void> {
-    this.watch.begin();
+    await this.watch.begin();
     const { request, outcome } = await this.#unary('beginTraining', init, m);
     const res = await this.#judge('beginTraining', init, request, outcome, undefined, {
       write: true,
@@ -416,7 +430,7 @@ export class FuzzRunner {
   }
 
   async beginEpoch(init: ReqInit<'beginEpoch'>, m?: Mutation): Promise<void> {
-    this.watch.begin();
+    await this.watch.begin();
     const t0 = Date.now();
     const { request, outcome } = await this.#unary('beginEpoch', init, m);
     const res = await this.#judge('beginEpoch', init, request, outcome, undefined, {
@@ -444,7 +458,7 @@ export class FuzzRunner {
   }
 
   async endEpoch(init: ReqInit<'endEpoch'>, m?: Mutation): Promise<void> {
-    this.watch.begin();
+    await this.watch.begin();
     const t0 = Date.now();
     const { request, outcome } = await this.#unary('endEpoch', init, m);
     const t1 = Date.now();
@@ -597,7 +611,7 @@ export class FuzzRunner {
     );
     if (m && messages.length > 0) messages[0] = mutate(messages[0]!, m);
     const decodable = messages.every((b) => decode(method.input, b) !== undefined);
-    this.watch.begin();
+    await this.watch.begin();
     const cutAfter = cut === undefined ? undefined : Math.floor(cut * messages.length);
     const outcome = await this.client.clientStream(this.#path(name), {
       messages,
@@ -608,7 +622,7 @@ export class FuzzRunner {
 
   async endTraining(init: ReqInit<'endTraining'>, m?: Mutation): Promise<void> {
     const before = typeof init.jobId === 'string' && !m ? await this.#peekJob(init.jobId) : undefined;
-    this.watch.begin();
+    await this.watch.begin();
     const { request, outcome } = await this.#unary('endTraining', init, m);
     const res = await this.#judge('endTraining', init, request, outcome, undefined, {
       write: true,
@@ -662,7 +676,7 @@ export class FuzzRunner {
   }
 
   async logArtifact(init: ReqInit<'logArtifact'>, m?: Mutation): Promise<void> {
-    this.watch.begin();
+    await this.watch.begin();
     const files = this.#files();
     const { request, outcome } = await this.#unary('logArtifact', init, m);
     const res = await this.#judge('logArtifact', init, request, outcome, files, {
@@ -744,7 +758,7 @@ export class FuzzRunner {
 
   /** Heartbeat: a write (it renews the lease); the answer tells the job's status as GetJob reads it. */
   async heartbeat(init: ReqInit<'heartbeat'>, m?: Mutation): Promise<void> {
-    this.watch.begin();
+    await this.watch.begin();
     const { request, outcome } = await this.#unary('heartbeat', init, m);
     const res = await this.#judge('heartbeat', init, request, outcome, undefined, {
       write: true,
@@ -784,7 +798,7 @@ export class FuzzRunner {
     init: ReqInit<typeof name>,
     m?: Mutation,
   ): Promise<void> {
-    this.watch.begin();
+    await this.watch.begin();
     const { request, outcome } = await this.#unary(name, init, m);
     const res = await this.#judge(name, init, request, outcome, undefined, {
       write: false,

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Status } from '@training-callbacks/grpc-adapter';
 import { startHttpFaultInjector, startTcpFaultProxy } from '@training-callbacks/mlflow-bridge/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { queryDatabase } from './database.ts';
+import { ON_POSTGRES, queryDatabase } from './database.ts';
 import {
   expectExactlyOnce,
   getJob,
@@ -260,10 +260,14 @@ describe('MLflow outages and errors', () => {
     const BLOCKS = 30;
     const ROWS = 500;
     let dbPath = ''; // the SQLite file in dataDir, or the PostgreSQL database named there
+    // A killed sidecar's outbox claims live on until their lease ends: a SQLite sidecar, alone on its
+    // file, drops them at start; on PostgreSQL another sidecar may still hold them, so the restarted one
+    // waits the lease out (30 s by default, twice here): a short lease keeps the test within its time.
+    const args = ON_POSTGRES ? ['--mlflow-claim-lease', '2'] : [];
     try {
       await proxy.setMode('refuse');
       {
-        const { sidecar, rpc } = await startMirroredSidecar(proxy.url, { dataDir });
+        const { sidecar, rpc } = await startMirroredSidecar(proxy.url, { dataDir, args });
         await using _ = sidecar;
         dbPath = sidecar.dbPath;
         await rpc.beginTraining({ jobId, taskType: TaskType.IMAGE_CLASSIFICATION, params: { seed: '7' } });
@@ -313,7 +317,7 @@ describe('MLflow outages and errors', () => {
 
       await proxy.setMode('pass');
       {
-        const { sidecar, rpc } = await startMirroredSidecar(proxy.url, { dataDir });
+        const { sidecar, rpc } = await startMirroredSidecar(proxy.url, { dataDir, args });
         await using _ = sidecar;
         // Kill it again while it is catching up.
         await until(
@@ -327,7 +331,7 @@ describe('MLflow outages and errors', () => {
         rpc.close();
         expect(await sidecar.stop('SIGKILL')).toBe('SIGKILL');
       }
-      const { sidecar, rpc } = await startMirroredSidecar(proxy.url, { dataDir });
+      const { sidecar, rpc } = await startMirroredSidecar(proxy.url, { dataDir, args });
       await using _ = sidecar;
       const job = await waitInSync(rpc, jobId, 60_000);
       const run = await onlyRunOf(mlflow, jobId);

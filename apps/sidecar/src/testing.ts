@@ -3,7 +3,7 @@
 // PostgreSQL server (the e2e suite's PostgreSQL run), a fresh database on it. `await using` ends it even
 // when a test fails.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -93,6 +93,7 @@ async function postgresDatabaseOf(dataDir: string, server: string): Promise<stri
     return (await readFile(file, 'utf8')).trim();
   } catch {
     const url = await createTestDatabase(server);
+    await mkdir(dataDir, { recursive: true }); // (a SQLite sidecar creates its file's directory itself)
     await writeFile(file, url);
     return url;
   }

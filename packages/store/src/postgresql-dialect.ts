@@ -85,8 +85,12 @@ function createPool(options: PostgresqlDialectOptions): pg.Pool {
     types,
   });
   // A connection the server drops (a restart, a failover) is reported as an 'error' event, fatal when
-  // nobody listens; the query in flight fails on its own and the pool replaces the connection.
+  // nobody listens: on the pool for an idle client, on the client itself while it is checked out
+  // (pg-pool leaves those to the holder). The query in flight fails on its own (the call answers
+  // UNAVAILABLE) and the pool replaces the connection. Without the client's listener a sidecar died
+  // with an uncaught 57P01 when PostgreSQL restarted under it (shared-postgres-faults.spec).
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 

@@ -30,6 +30,7 @@ import {
   type UploadArtifactRequest,
 } from '@training-callbacks/proto';
 import type { SidecarProcess } from '@training-callbacks/sidecar/testing';
+import { ON_POSTGRES } from '../database.ts';
 import type { BatchBlockCase, Mutation } from './arbitraries.ts';
 import { type DatabaseWatch, listFiles, watchDatabase } from './digest.ts';
 import { handlersInFlight, healthStatus, type Outcome, RawClient } from './wire.ts';
@@ -85,6 +86,30 @@ function decode<S extends DescMessage>(schema: S, bytes: Uint8Array): MessageSha
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A sent value as the database keeps it: on PostgreSQL, which cannot store U+0000 in text or jsonb, the
+ * store keeps U+FFFD in its place (packages/store README), in strings and in JSON keys; SQLite keeps it.
+ */
+export function asStored(value: unknown): unknown {
+  if (!ON_POSTGRES) return value;
+  if (typeof value === 'string') return value.replaceAll('\u0000', '\uFFFD');
+  if (Array.isArray(value)) return value.map(asStored);
+  if (value !== null && typeof value === 'object') {
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) return value;
+    const out: Record<string, unknown> = proto === null ? Object.create(null) : {};
+    // defineProperty: a key `__proto__` stays an own key, as it is in the sent value.
+    for (const [k, v] of Object.entries(value))
+      Object.defineProperty(out, asStored(k) as string, {
+        value: asStored(v),
+        enumerable: true,
+        writable: true,
+      });
+    return out;
+  }
+  return value;
 }
 
 /** Deep equality with Object.is at the leaves (so NaN equals NaN and -0 differs from 0). */
@@ -419,7 +444,7 @@ export class FuzzRunner {
         init,
       );
     for (const [field, sent, back] of expect) {
-      if (!sameValue(sent, back))
+      if (!sameValue(asStored(sent), back))
         this.#note(
           'beginTraining',
           `accepted ${field} reads back differently`,
@@ -650,7 +675,7 @@ export class FuzzRunner {
     stored: Job | undefined,
     init: unknown,
   ): void {
-    const message = request.errorMessage;
+    const message = asStored(request.errorMessage) as string;
     const back = stored?.errorMessage ?? '';
     if (!(back === message || (message.length > 16384 && back.startsWith(message.slice(0, 16384)))))
       this.#note(

@@ -35,17 +35,17 @@ export const BOTH_DIALECTS = [
   'src/verdicts.spec.ts',
   'src/watch.spec.ts',
   'src/fuzz/fuzz.spec.ts',
+  'src/image.spec.ts',
   'src/shared-postgres-*.spec.ts',
 ];
 
 /**
  * SQLite only, and why: each is about the SQLite file itself, which a PostgreSQL sidecar does not have.
- * - image: the built image's native SQLite module and the database file on its volume.
  * - startup-protection: a damaged file, a foreign SQLite file, a file that is no database, an empty
  *   file, and the file's lock against a second sidecar.
  * - storage-faults: a full disk under the file, and another process holding the file's write lock.
  */
-export const SQLITE_ONLY = ['image', 'startup-protection', 'storage-faults'];
+export const SQLITE_ONLY = ['startup-protection', 'storage-faults'];
 
 export default defineConfig(() => {
   return {

@@ -1,8 +1,10 @@
 // Every bad input gets the right gRPC status, a message that says what to fix, and writes nothing:
-// the SQLite file is compared, row by row, before and after each refused call.
+// the database (the SQLite file, or PostgreSQL in the PostgreSQL run) is compared, row by row, before
+// and after each refused call. Also request bytes that do not decode at all.
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Client, credentials } from '@grpc/grpc-js';
 import {
   createClient,
   RpcError,
@@ -417,4 +419,30 @@ it('still serves valid calls after all the refusals', async () => {
   expect(response.isBest).toBe(true);
   expect(response.best?.epoch).toBe(1);
   await expect(client.getJob({ jobId: 'j1' })).rejects.toMatchObject({ code: Status.NOT_FOUND });
+});
+
+describe('undecodable request bytes', () => {
+  it('answer INVALID_ARGUMENT naming the message type and change nothing', async () => {
+    await using sidecar = await startSidecarProcess({ args: ['--quiet'] });
+    const client = createClient(TrainingCallbacks, sidecar.address);
+    await client.beginTraining({ jobId: 'bytes', taskType: TaskType.IMAGE_CLASSIFICATION });
+    const before = await snapshotDatabase(sidecar.dbPath);
+    const raw = new Client(sidecar.address, credentials.createInsecure());
+    const identity = (b: Buffer) => b;
+    // Field 1 (job_id) says 100 bytes follow; one does.
+    const answer = await new Promise<{ code: number; details: string }>((resolve) =>
+      raw.makeUnaryRequest(
+        '/trainingcallbacks.v1.TrainingCallbacks/EndEpoch',
+        identity,
+        identity,
+        Buffer.from([0x0a, 0x64, 0x41]),
+        (error) => resolve({ code: error?.code ?? Status.OK, details: error?.details ?? '' }),
+      ),
+    );
+    raw.close();
+    expect(Status[answer.code]).toBe('INVALID_ARGUMENT');
+    expect(answer.details).toContain('trainingcallbacks.v1.EndEpochRequest');
+    expect(await snapshotDatabase(sidecar.dbPath)).toBe(before);
+    client.close();
+  });
 });

@@ -1,15 +1,19 @@
 // The container image without a container engine: tools/image/assemble-image-tree.ts builds the tree
 // the Dockerfile copies onto its base; this starts the sidecar from that tree the way the image's
 // ENTRYPOINT does — from another working directory, with nothing of the workspace on hand, as a
-// non-root user (when the test runs as root) that cannot write to the tree — and checks it serves.
+// non-root user (when the test runs as root) that cannot write to the tree — and checks it serves: on a
+// SQLite file on its data volume, and in the PostgreSQL run on a PostgreSQL database.
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { createClient } from '@training-callbacks/grpc-adapter';
+import { createTestDatabase } from '@training-callbacks/postgres-testing';
 import { TaskType, TrainingCallbacks } from '@training-callbacks/proto';
+import { TEST_POSTGRES_ENV } from '@training-callbacks/sidecar/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ON_POSTGRES } from './database.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const NOBODY = 65534;
@@ -60,6 +64,9 @@ it('holds the pinned Node, the built sidecar and production dependencies only', 
       '@training-callbacks/sidecar',
       '@training-callbacks/store',
       'better-sqlite3',
+      // The PostgreSQL dialect's driver (`--db postgres://…`).
+      '@mikro-orm/postgresql',
+      'pg',
       'pino',
     ]),
   );
@@ -107,17 +114,22 @@ it('serves from the tree, from another working directory, as a non-root user', a
     chmodSync(work, 0o755);
   }
   const [binary, ...args] = dockerEntrypoint().map((a) => (a.startsWith('/') ? path.join(tree, a) : a));
-  const child = spawn(
-    binary!,
-    [...args, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--db', path.join(data, 'tc.sqlite')],
-    {
-      cwd,
-      // What the image sets, and nothing of the workspace (no NODE_PATH, no npm, no source condition).
-      env: { NODE_ENV: 'production', PATH: '/usr/bin:/bin' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...(asRoot && { uid: NOBODY, gid: NOBODY }),
-    },
-  );
+  // The PostgreSQL run: a database of the run's server, and the artifact store on the data volume.
+  const database = ON_POSTGRES
+    ? [
+        '--db',
+        await createTestDatabase(process.env[TEST_POSTGRES_ENV]!),
+        '--artifact-store',
+        path.join(data, 'artifacts'),
+      ]
+    : ['--db', path.join(data, 'tc.sqlite')];
+  const child = spawn(binary!, [...args, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', ...database], {
+    cwd,
+    // What the image sets, and nothing of the workspace (no NODE_PATH, no npm, no source condition).
+    env: { NODE_ENV: 'production', PATH: '/usr/bin:/bin' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(asRoot && { uid: NOBODY, gid: NOBODY }),
+  });
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   try {
@@ -163,7 +175,7 @@ it('serves from the tree, from another working directory, as a non-root user', a
     );
     // Nothing was written outside the data directory (the working directory stays empty).
     expect(readdirSync(cwd)).toEqual([]);
-    expect(readdirSync(data)).toContain('tc.sqlite');
+    if (!ON_POSTGRES) expect(readdirSync(data)).toContain('tc.sqlite');
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(output.join('\n')).toContain('stopped cleanly');

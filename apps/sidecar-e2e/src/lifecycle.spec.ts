@@ -8,7 +8,8 @@ import { credentials, loadPackageDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { createClient, Status } from '@training-callbacks/grpc-adapter';
 import { TaskType, TrainingCallbacks } from '@training-callbacks/proto';
-import { startSidecarProcess } from '@training-callbacks/sidecar/testing';
+import { EXIT_CODES } from '@training-callbacks/sidecar';
+import { runSidecarUntilExit, startSidecarProcess } from '@training-callbacks/sidecar/testing';
 import { protoPath as healthProto } from 'grpc-health-check';
 import { expect, it } from 'vitest';
 import { queryDatabase } from './database.ts';
@@ -111,4 +112,15 @@ it('finishes an in-flight call on SIGTERM, then refuses new ones and closes the 
   );
   expect(rows.map((r) => r.artifact_path)).toEqual(['slow.bin']);
   client.close();
+});
+
+it('a taken address: exits 3 with a hint about the address, not the database', async () => {
+  await using first = await startSidecarProcess({ args: ['--quiet'] });
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'tc-startup-'));
+  const { code, output } = await runSidecarUntilExit({ dataDir, listen: first.address, args: ['--quiet'] });
+  expect(code, output).toBe(EXIT_CODES.addressInUse.code);
+  expect(code).toBe(3);
+  expect(output).toContain(`${first.address} is already in use`);
+  expect(output).toMatch(/pick another --listen/);
+  expect(output).not.toMatch(/database/);
 });

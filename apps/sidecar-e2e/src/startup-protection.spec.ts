@@ -150,19 +150,6 @@ describe('a database another sidecar holds', () => {
   });
 });
 
-describe('a taken address', () => {
-  it('exits 3 with a hint about the address, not the database', async () => {
-    await using first = await startSidecarProcess({ args: ['--quiet'] });
-    const dataDir = await newDir();
-    const { code, output } = await runSidecarUntilExit({ dataDir, listen: first.address, args: ['--quiet'] });
-    expect(code, output).toBe(EXIT_CODES.addressInUse.code);
-    expect(code).toBe(3);
-    expect(output).toContain(`${first.address} is already in use`);
-    expect(output).toMatch(/pick another --listen/);
-    expect(output).not.toMatch(/database/);
-  });
-});
-
 describe('file systems the sidecar cannot write', () => {
   const readOnly = mountTmpfs('1m', true);
   const full = mountTmpfs('2m');

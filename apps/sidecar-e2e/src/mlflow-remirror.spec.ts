@@ -9,6 +9,7 @@ import path from 'node:path';
 import { Status } from '@training-callbacks/grpc-adapter';
 import { startHttpFaultInjector } from '@training-callbacks/mlflow-bridge/testing';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ON_POSTGRES } from './database.ts';
 import {
   expectExactlyOnce,
   getJob,
@@ -24,6 +25,11 @@ import {
   until,
   waitInSync,
 } from './mlflow-helpers.ts';
+
+// A SIGKILLed sidecar's outbox claims outlive it until their lease ends: a SQLite sidecar, alone on its
+// file, drops them at start; on PostgreSQL the sidecar restarted on the same data waits the lease out
+// (30 s by default, longer than the waits here): a short lease there.
+const RESTART_ARGS = ON_POSTGRES ? ['--mlflow-claim-lease', '2'] : [];
 
 const shared = mlflowReader();
 afterAll(() => shared.close());
@@ -59,7 +65,7 @@ describe('RemirrorMlflowRun', () => {
     try {
       // 1. Mirrored into the shared server.
       {
-        const { sidecar, rpc } = await startMirroredSidecar(mlflowUrl(), { dataDir });
+        const { sidecar, rpc } = await startMirroredSidecar(mlflowUrl(), { dataDir, args: RESTART_ARGS });
         await using _ = sidecar;
         await rpc.beginTraining({
           jobId,
@@ -101,7 +107,7 @@ describe('RemirrorMlflowRun', () => {
       const reader = shared;
       {
         {
-          const { sidecar, rpc } = await startMirroredSidecar(injector.url, { dataDir });
+          const { sidecar, rpc } = await startMirroredSidecar(injector.url, { dataDir, args: RESTART_ARGS });
           await using _ = sidecar;
           await endEpochs(rpc, jobId, 3, 4);
           await until(
@@ -146,7 +152,7 @@ describe('RemirrorMlflowRun', () => {
         expect(await activeRuns()).toHaveLength(1);
 
         // 4. Restarted; the operator, unsure the first call took, calls it again; training ends.
-        const { sidecar, rpc } = await startMirroredSidecar(injector.url, { dataDir });
+        const { sidecar, rpc } = await startMirroredSidecar(injector.url, { dataDir, args: RESTART_ARGS });
         await using _ = sidecar;
         await rpc.remirrorMlflowRun({ jobId });
         await rpc.endTraining({ jobId, outcome: TrainingOutcome.COMPLETED, finalMetrics: { accuracy: 0.9 } });

@@ -2,19 +2,6 @@
 // and the in-process signal that wakes readers after a commit. The rows are the source of truth — a
 // reader keeps only its last seq and reads the feed in bounded pages — so sidecars sharing one database
 // see the same feed; the signal only saves an in-process reader its polling delay.
-import type { ChangeKind } from './types.ts';
-
-/** A feed row to insert (the seq is assigned by the database). */
-export interface ChangeRow {
-  job: string;
-  kind: ChangeKind;
-  ref: number | null;
-}
-
-export function changeRows(jobId: string, kind: ChangeKind, refs: readonly (number | null)[]): ChangeRow[] {
-  return refs.map((ref) => ({ job: jobId, kind, ref }));
-}
-
 /** Listeners called after a commit; a listener that throws is a bug of its own and never fails the write. */
 export class CommitSignal {
   readonly #listeners = new Set<(jobId: string | undefined) => void>();

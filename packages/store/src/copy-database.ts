@@ -8,8 +8,7 @@ import type { MikroORM } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/sql';
 import { sql } from 'kysely';
 import { KYSELY_OPTIONS, type StoreDB } from './kysely-db.ts';
-import { dialectOf } from './store.ts';
-import type { StoreDialect } from './types.ts';
+import { dialectOf, openDialectOrm } from './store.ts';
 
 /** The tables in an order that keeps every foreign key satisfied, with their primary key. */
 const TABLES = [
@@ -40,15 +39,6 @@ export class CopyRefusedError extends Error {
   override readonly name = 'CopyRefusedError';
 }
 
-async function openOrm(dbPath: string): Promise<{ orm: MikroORM; dialect: StoreDialect }> {
-  const dialect = dialectOf(dbPath);
-  const orm =
-    dialect === 'postgresql'
-      ? await (await import('./postgresql-dialect.ts')).openPostgresqlOrm({ url: dbPath })
-      : await (await import('./sqlite-dialect.ts')).openSqliteOrm({ dbPath });
-  return { orm, dialect };
-}
-
 function entityKysely(orm: MikroORM) {
   return (orm.em.fork() as EntityManager).getKysely<StoreDB>(KYSELY_OPTIONS);
 }
@@ -70,9 +60,9 @@ export async function copyDatabase(
       `there is no database at ${from}: give the SQLite file the sidecar used (its --db)`,
     );
   }
-  const source = await openOrm(from);
+  const source = await openDialectOrm({ dbPath: from });
   try {
-    const target = await openOrm(to);
+    const target = await openDialectOrm({ dbPath: to });
     try {
       const src = entityKysely(source.orm);
       const dst = entityKysely(target.orm);

@@ -205,29 +205,8 @@ export class HotPath {
    * The job's status and best epoch, the row locked until the commit (PostgreSQL: FOR NO KEY UPDATE,
    * the lock an UPDATE of the row takes, which leaves inserts that reference the job free; SQLite's
    * BEGIN IMMEDIATE already holds the database's write lock), so a concurrent EndTraining or report of
-   * the same job on any sidecar waits for this transaction, and this one decides from the truth.
-   */
-  async lockJob(trx: TableTransaction, jobId: string): Promise<JobForEpoch | undefined> {
-    let query = trx
-      .selectFrom('training_job')
-      .select(['status', 'epochs_reported', 'primary_metric', 'best_epoch', 'best_value'])
-      .where('job_id', '=', jobId);
-    if (this.#dialect === 'postgresql') query = query.forNoKeyUpdate();
-    const row = await query.executeTakeFirst();
-    return row
-      ? {
-          status: row.status,
-          epochsReported: row.epochs_reported,
-          primaryMetric: row.primary_metric,
-          bestEpoch: row.best_epoch ?? null,
-          bestValue: row.best_value ?? null,
-        }
-      : undefined;
-  }
-
-  /**
-   * {@link lockJob} and, in the same statement (one round trip less on PostgreSQL), whether the epoch
-   * is reported already and its stored metrics (undefined: no row yet).
+   * the same job on any sidecar waits for this transaction, and this one decides from the truth; and,
+   * in the same statement, whether the epoch is reported already and its stored metrics.
    */
   async lockJobForEpoch(
     trx: TableTransaction,

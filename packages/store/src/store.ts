@@ -110,6 +110,14 @@ export function dialectOf(dbPath: string): StoreDialect {
  * module is loaded only when used, so an SQLite sidecar never loads the PostgreSQL driver.
  */
 export async function openStore(options: StoreOptions): Promise<Store> {
+  const { orm, dialect } = await openDialectOrm(options);
+  return new OrmStore(orm, dialect);
+}
+
+/** The MikroORM instance of `options`' dialect, its migrations applied (openStore's, copyDatabase's). */
+export async function openDialectOrm(
+  options: StoreOptions,
+): Promise<{ orm: MikroORM; dialect: StoreDialect }> {
   const dialect = options.dialect ?? dialectOf(options.dbPath);
   const orm =
     dialect === 'postgresql'
@@ -119,7 +127,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
           ...(options.debug !== undefined && { debug: options.debug }),
         })
       : await (await import('./sqlite-dialect.ts')).openSqliteOrm(options);
-  return new OrmStore(orm, dialect);
+  return { orm, dialect };
 }
 
 /** Kysely queries surface the driver's own errors: convert them like MikroORM does its own. */
@@ -652,9 +660,9 @@ class OrmStore implements Store {
   async beginEpoch(jobId: string, epoch: number, at: Date): Promise<void> {
     const hot = this.#hot;
     await this.#tableTransaction(jobId, async (trx) => {
-      const job = await hot.lockJob(trx, jobId);
-      if (!job) throw notFound(jobId);
-      if (job.status !== 'running') throw jobEnded(jobId, job.status);
+      const status = await hot.lockJobShared(trx, jobId);
+      if (status === undefined) throw notFound(jobId);
+      if (status !== 'running') throw jobEnded(jobId, status);
       await hot.upsertEpochBegin(trx, jobId, epoch, at);
     });
   }

@@ -74,6 +74,20 @@ try {
   );
   await measure('beginEpoch', (i) => store.beginEpoch('bench-warm', 10_000 + i, new Date()));
 
+  // The 50-trainer load's shape: many small streams, one block of 40 steps × 10 names each (400
+  // points), each referenced by one outbox entry — the cost is per call, not per point.
+  await store.createOrGetJob({ ...JOB, jobId: 'bench-streams' });
+  const streamNames = Array.from({ length: 10 }, (_, c) => `metric_${c}`);
+  let streamStep = 0n;
+  const streamBlock = (): BatchBlock => {
+    const steps = new BigInt64Array(40);
+    for (let r = 0; r < 40; r++) steps[r] = streamStep++;
+    return { epoch: 0, names: streamNames, steps, values: Float64Array.from({ length: 400 }, Math.random) };
+  };
+  await measure('appendBatchBlocks, 400 points + 1 outbox ref', () =>
+    store.appendBatchBlocks('bench-streams', [streamBlock()], { outboxKind: 'batch' }),
+  );
+
   const names = ['loss', 'lr', 'grad_norm', 'throughput'];
   const rowsPerBlock = 2048;
   const blocksPerCall = 4;

@@ -1,5 +1,5 @@
-// The statements of the store's hot paths: an epoch report, an epoch begin, the change feed and the
-// batch block a watch event names. They are ordinary Kysely builders, like every other query of the
+// The statements of the store's hot paths: an epoch report, an epoch begin, a batch append (every
+// ReportBatchMetrics stream), the change feed and the batch block a watch event names. They are ordinary Kysely builders, like every other query of the
 // store, but on table and column names and without MikroORM's Kysely plugin: the plugin's per-query
 // transform (node rewriting, metadata lookups, value conversion) costs several times what the
 // database spends running these short statements. The few conversions they need are spelled out in
@@ -146,6 +146,29 @@ export interface BlockRow {
   steps: Uint8Array;
   values: Uint8Array;
 }
+
+/** A stored batch block a write's step range meets, as the write reads it back (blobs as stored). */
+export interface OverlapBlockRow {
+  id: number;
+  epoch: number;
+  names: string[];
+  steps: Uint8Array;
+  values: Uint8Array;
+  receivedAtMs: number | null;
+}
+
+/** A batch block's row to write: its step bounds, and its steps and values packed little-endian. */
+export interface BlockInsert {
+  epoch: number;
+  firstStep: bigint;
+  lastStep: bigint;
+  names: readonly string[];
+  steps: Uint8Array;
+  values: Uint8Array;
+}
+
+/** Most batch blocks per INSERT: keeps every statement far below SQLite's 32766 bound parameters. */
+const BLOCKS_PER_INSERT = 500;
 
 /** The hot-path statements of one dialect. */
 export class HotPath {
@@ -465,6 +488,139 @@ export class HotPath {
       steps: row.steps as unknown as Uint8Array,
       values: row.values as unknown as Uint8Array,
     };
+  }
+
+  // ---- A batch append (Store.appendBatchBlocks): every ReportBatchMetrics stream runs these.
+
+  /**
+   * A batch append's check that the job runs, its row locked as {@link lockJobShared} locks it, and in
+   * the same statement the job's stored blocks whose step range meets `[firstStep, lastStep]` (only
+   * those can hold the write's points; see batch-points.ts). Undefined: no such job.
+   */
+  async lockJobForBatch(
+    trx: TableTransaction,
+    jobId: string,
+    range: { firstStep: bigint; lastStep: bigint },
+  ): Promise<{ status: string; overlapping: OverlapBlockRow[] } | undefined> {
+    let query = trx
+      .selectFrom('training_job as j')
+      .leftJoin('batch_metric_block as b', (join) =>
+        join
+          .onRef('b.job_id', '=', 'j.job_id')
+          .on('b.last_step', '>=', range.firstStep as never)
+          .on('b.first_step', '<=', range.lastStep as never),
+      )
+      .select(['j.status', 'b.id', 'b.epoch', 'b.names', 'b.steps', 'b.values', 'b.received_at_ms'])
+      .where('j.job_id', '=', jobId);
+    if (this.#dialect === 'postgresql') query = query.forShare('j');
+    const rows = await query.execute();
+    const first = rows[0];
+    if (!first) return undefined;
+    const v = this.#values;
+    const overlapping: OverlapBlockRow[] = [];
+    for (const row of rows) {
+      if (row.id == null) continue;
+      overlapping.push({
+        id: v.readInt(row.id),
+        epoch: row.epoch!,
+        names: v.readJson(row.names) as string[],
+        steps: row.steps as unknown as Uint8Array,
+        values: row.values as unknown as Uint8Array,
+        receivedAtMs: row.received_at_ms == null ? null : v.readInt(row.received_at_ms),
+      });
+    }
+    return { status: first.status, overlapping };
+  }
+
+  /** Inserts a job's batch blocks, all received at `receivedAtMs`; their row ids, in order. */
+  async insertBlocks(
+    trx: TableTransaction,
+    jobId: string,
+    blocks: readonly BlockInsert[],
+    receivedAtMs: number,
+  ): Promise<number[]> {
+    const v = this.#values;
+    const ids: number[] = [];
+    for (let i = 0; i < blocks.length; i += BLOCKS_PER_INSERT) {
+      const rows = await trx
+        .insertInto('batch_metric_block')
+        .values(
+          blocks.slice(i, i + BLOCKS_PER_INSERT).map((block) => ({
+            job_id: jobId,
+            epoch: block.epoch,
+            first_step: block.firstStep,
+            last_step: block.lastStep,
+            names: v.json(block.names),
+            steps: block.steps,
+            values: block.values,
+            received_at_ms: receivedAtMs,
+          })) as never,
+        )
+        .returning('id')
+        .execute();
+      for (const row of rows) ids.push(v.readInt(row.id));
+    }
+    return ids;
+  }
+
+  /** Rewrites a stored block with what remains of it (its receipt time stays). */
+  async updateBlock(trx: TableTransaction, id: number, block: BlockInsert): Promise<void> {
+    await trx
+      .updateTable('batch_metric_block')
+      .set({
+        epoch: block.epoch,
+        first_step: block.firstStep,
+        last_step: block.lastStep,
+        names: this.#values.json(block.names),
+        steps: block.steps,
+        values: block.values,
+      } as never)
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** Deletes a stored block that kept no point, and the outbox entries that refer to it. */
+  async deleteBlock(trx: TableTransaction, id: number): Promise<void> {
+    await trx.deleteFrom('outbox_item').where('block_id', '=', id).execute();
+    await trx.deleteFrom('batch_metric_block').where('id', '=', id).execute();
+  }
+
+  /** The kind of an outbox entry still pending for a block, if any (a rewrite's pieces get one too). */
+  async pendingBlockEntryKind(trx: TableTransaction, blockId: number): Promise<string | undefined> {
+    const row = await trx
+      .selectFrom('outbox_item')
+      .select('kind')
+      .where('block_id', '=', blockId)
+      .executeTakeFirst();
+    return row?.kind;
+  }
+
+  /** Outbox entries referring to blocks (the points stay in `batch_metric_block`), due at once. */
+  async insertBlockOutbox(
+    trx: TableTransaction,
+    jobId: string,
+    kind: string,
+    blockIds: readonly number[],
+    nowMs: number,
+  ): Promise<void> {
+    for (let i = 0; i < blockIds.length; i += BLOCKS_PER_INSERT) {
+      await trx
+        .insertInto('outbox_item')
+        .values(
+          blockIds.slice(i, i + BLOCKS_PER_INSERT).map((blockId) => ({
+            job_id: jobId,
+            kind,
+            payload: null,
+            block_id: blockId,
+            created_at_ms: nowMs,
+            attempts: 0,
+            next_attempt_at_ms: nowMs,
+            last_error: null,
+            parked_error: null,
+          })) as never,
+        )
+        .execute();
+    }
   }
 }
 

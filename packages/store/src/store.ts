@@ -1,7 +1,8 @@
 // The store: maps the public records onto the entities, on either dialect. Every call runs one short
 // transaction of Kysely queries with bound parameters: through MikroORM's Kysely plugin (entity and
 // property names, values converted by the entities' types; see kysely-db.ts), or, on the hot paths
-// (an epoch report or begin, the change feed), on table and column names without it (hot-path.ts).
+// (an epoch report or begin, a batch append, the change feed), on table and column names without it
+// (hot-path.ts).
 // The rules that must hold across sidecars sharing a database (a job that has ended takes no more
 // reports; the best epoch) are decided inside those transactions, from the rows they lock.
 import {
@@ -13,7 +14,13 @@ import type { EntityManager } from '@mikro-orm/sql';
 import { planBatchWrite, stepBounds } from './batch-points.ts';
 import { CommitSignal } from './change-feed.ts';
 import { Artifact, BatchMetricBlock, TrainingJob, TrainingMetric } from './entities.ts';
-import { compactChanges, HotPath, type TableKysely, type TableTransaction } from './hot-path.ts';
+import {
+  type BlockInsert,
+  compactChanges,
+  HotPath,
+  type TableKysely,
+  type TableTransaction,
+} from './hot-path.ts';
 import { KYSELY_OPTIONS, type StoreDB } from './kysely-db.ts';
 import {
   decodeJsonTree,
@@ -292,17 +299,15 @@ function toBatchBlock(row: BatchMetricBlock): BatchBlock {
 }
 
 /** A block's row: its step bounds, and its steps and values packed little-endian. */
-function blockRow(jobId: string, block: BatchBlock, receivedAtMs: number) {
+function blockRow(block: BatchBlock): BlockInsert {
   const { min, max } = stepBounds(block.steps);
   return {
-    job: jobId,
     epoch: block.epoch,
     firstStep: min,
     lastStep: max,
     names: block.names,
     steps: packInt64(block.steps),
     values: packFloat64(block.values),
-    receivedAtMs,
   };
 }
 
@@ -322,7 +327,11 @@ function sameMetrics(a: Record<string, unknown>, b: Record<string, unknown>): bo
   return keys.every((k) => Object.hasOwn(b, k) && Object.is(a[k], b[k]));
 }
 
-/** Records new metric sources and queues their one outbox item (see {@link HotPath.recordMetricSources}). */
+/**
+ * Records the sources not recorded yet and queues `write.item` of them, inside `trx`. The unique index
+ * decides (INSERT … ON CONFLICT DO NOTHING RETURNING): of two sidecars seeing a new rename at once, one
+ * inserts it and queues it, the other's insert waits for that commit and returns nothing.
+ */
 async function recordMetricSources(
   hot: HotPath,
   trx: TableTransaction,
@@ -757,64 +766,56 @@ class OrmStore implements Store {
       if (min < lo) lo = min;
       if (max > hi) hi = max;
     }
-    await this.#transaction(jobId, async (trx) => {
-      await this.#lockRunningJob(trx, jobId);
-      if (options.metricSources) await this.#recordMetricSources(trx, jobId, options.metricSources);
-      // Only blocks whose step range meets the write's can hold its points (see batch-points.ts).
-      const overlapping = await trx
-        .selectFrom('BatchMetricBlock')
-        .select(['id', 'epoch', 'names', 'steps', 'values', 'receivedAtMs'])
-        .where('job', '=', jobId)
-        .where('lastStep', '>=', lo)
-        .where('firstStep', '<=', hi)
-        .execute();
-      const stored = overlapping.map((row) => ({
-        id: Number(row.id),
-        epoch: row.epoch,
-        names: row.names,
-        steps: unpackInt64(row.steps as Uint8Array),
-        values: unpackFloat64(row.values as Uint8Array),
-      }));
-      const plan = planBatchWrite(incoming, stored);
+    const hot = this.#hot;
+    const changed = await this.#tableTransaction(jobId, async (trx) => {
+      // The job row is locked FOR SHARE (SQLite: the database) until the commit, so a stream racing
+      // an end is stored before it or refused; the same statement reads the stored blocks that meet
+      // the write's step range, the only ones that can hold its points (see batch-points.ts).
+      const locked = await hot.lockJobForBatch(trx, jobId, { firstStep: lo, lastStep: hi });
+      if (!locked) throw notFound(jobId);
+      if (locked.status !== 'running') throw jobEnded(jobId, locked.status);
+      if (options.metricSources) await recordMetricSources(hot, trx, jobId, options.metricSources);
+      const { overlapping } = locked;
+      const plan = planBatchWrite(
+        incoming,
+        overlapping.map((row) => ({
+          id: row.id,
+          epoch: row.epoch,
+          names: row.names,
+          steps: unpackInt64(row.steps),
+          values: unpackFloat64(row.values),
+        })),
+      );
       result.unchangedPoints = plan.unchangedPoints;
       result.replacedPoints = plan.replacedPoints;
-      const insertBlocks = async (rows: BatchBlock[], at: number, kind: string | undefined) => {
-        for (let i = 0; i < rows.length; i += INSERT_CHUNK_ROWS) {
-          const insert = trx
-            .insertInto('BatchMetricBlock')
-            .values(rows.slice(i, i + INSERT_CHUNK_ROWS).map((block) => blockRow(jobId, block, at)));
-          const ids = (await insert.returning('id').execute()).map((r) => Number(r.id));
-          this.#appendChanges(trx, jobId, 'batch', ids);
-          if (kind === undefined) continue;
-          await trx
-            .insertInto('OutboxItem')
-            .values(blockOutboxRows(jobId, kind, ids, Date.now()))
-            .execute();
-        }
+      /** The feed's refs, appended last (see HotPath.appendChanges). */
+      const changed: number[] = [];
+      const insertBlocks = async (blocks: readonly BatchBlock[], at: number, kind: string | undefined) => {
+        if (blocks.length === 0) return;
+        const ids = await hot.insertBlocks(trx, jobId, blocks.map(blockRow), at);
+        changed.push(...ids);
+        if (kind !== undefined) await hot.insertBlockOutbox(trx, jobId, kind, ids, Date.now());
       };
       for (const { id, pieces } of plan.rewrites) {
         // A pending outbox entry of the block must also send the pieces cut from it; once
         // delivered, what remains was sent already.
-        const pending = await trx
-          .selectFrom('OutboxItem')
-          .select(['kind'])
-          .where('blockId', '=', id)
-          .executeTakeFirst();
-        const before = overlapping.find((row) => Number(row.id) === id)!;
+        const pendingKind = await hot.pendingBlockEntryKind(trx, id);
+        const before = overlapping.find((row) => row.id === id)!;
         const at = before.receivedAtMs ?? receivedAtMs;
         const [first, ...rest] = pieces;
         if (first === undefined) {
-          await trx.deleteFrom('OutboxItem').where('blockId', '=', id).execute();
-          await trx.deleteFrom('BatchMetricBlock').where('id', '=', id).execute();
+          await hot.deleteBlock(trx, id);
           continue;
         }
-        const { job: _job, receivedAtMs: _at, ...changes } = blockRow(jobId, first, at);
-        await trx.updateTable('BatchMetricBlock').set(changes).where('id', '=', id).execute();
-        this.#appendChanges(trx, jobId, 'batch', [id]);
-        await insertBlocks(rest, at, pending?.kind);
+        await hot.updateBlock(trx, id, blockRow(first));
+        changed.push(id);
+        await insertBlocks(rest, at, pendingKind);
       }
       await insertBlocks(plan.inserts, receivedAtMs, outboxKind);
+      await hot.appendChanges(trx, jobId, 'batch', changed);
+      return changed.length;
     });
+    if (changed > 0) this.#committed.fire(jobId);
     return result;
   }
 
@@ -890,15 +891,6 @@ class OrmStore implements Store {
           .execute();
     });
     return this.#readJob(jobId);
-  }
-
-  /**
-   * Records the sources not recorded yet and queues `write.item` of them, inside `trx`. The unique
-   * index decides (INSERT … ON CONFLICT DO NOTHING RETURNING): of two sidecars seeing a new rename at
-   * once, one inserts it and queues it, the other's insert waits for that commit and returns nothing.
-   */
-  async #recordMetricSources(trx: StoreTransaction, jobId: string, write: MetricSourcesWrite): Promise<void> {
-    await recordMetricSources(this.#hot, trx.withoutPlugins() as unknown as TableTransaction, jobId, write);
   }
 
   /** The job's highest reported epoch inside `trx` (undefined: none reported). */

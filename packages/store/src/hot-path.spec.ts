@@ -1,0 +1,381 @@
+// The hot-path statements of hot-path.ts on both dialects: the SQL each builder sends is pinned (so a
+// change of the statements, or of how Kysely compiles them, shows here), and what they write is read
+// back through the entities — MikroORM's own conversion — to show the table view stores exactly what
+// the entities would.
+import type { MikroORM } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/sql';
+import type { KyselyPlugin, PluginTransformQueryArgs, QueryId, RootOperationNode } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { stepBounds } from './batch-points.ts';
+import { BatchMetricBlock, OutboxItem, StoreChange } from './entities.ts';
+import { type BlockInsert, HotPath, type TableKysely } from './hot-path.ts';
+import { openStore, type Store } from './index.ts';
+import { packFloat64, packInt64, unpackFloat64, unpackInt64 } from './number-codec.ts';
+import { openPostgresqlOrm } from './postgresql-dialect.ts';
+import { DIALECTS, testDatabases } from './spec/databases.ts';
+import { openSqliteOrm } from './sqlite-dialect.ts';
+import { sampleJob } from './testing.ts';
+import type { StoreDialect } from './types.ts';
+
+const databases = testDatabases();
+
+/** Records the queries a Kysely instance runs (as nodes, compiled afterwards by its own dialect). */
+class Recorder implements KyselyPlugin {
+  readonly queries: Array<{ node: RootOperationNode; queryId: QueryId }> = [];
+  transformQuery({ node, queryId }: PluginTransformQueryArgs): RootOperationNode {
+    this.queries.push({ node, queryId });
+    return node;
+  }
+  async transformResult<R>({ result }: { result: R }): Promise<R> {
+    return result;
+  }
+}
+
+interface Fixture {
+  store: Store;
+  orm: MikroORM;
+  hot: HotPath;
+  /** Runs `run` in one transaction on the table view; returns its result and the SQL it sent. */
+  inTransaction<T>(run: (trx: Parameters<HotPath['insertBlocks']>[0]) => Promise<T>): Promise<[T, string[]]>;
+  /** A fresh EntityManager: reads through the entities. */
+  em(): EntityManager;
+}
+
+const closers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
+/** A store with job `j` on a fresh database of `dialect`, and the hot path on the same database. */
+async function fixture(dialect: StoreDialect): Promise<Fixture> {
+  const dbPath = await databases.fresh(dialect);
+  const store = await openStore({ dbPath });
+  closers.push(() => store.close());
+  await store.createOrGetJob(sampleJob('j'));
+  const orm =
+    dialect === 'postgresql' ? await openPostgresqlOrm({ url: dbPath }) : await openSqliteOrm({ dbPath });
+  closers.push(() => orm.close(true));
+  const hot = new HotPath(dialect, orm);
+  const recorder = new Recorder();
+  const tables = (orm.em.fork() as EntityManager).getKysely().withPlugin(recorder) as unknown as TableKysely;
+  return {
+    store,
+    orm,
+    hot,
+    async inTransaction(run) {
+      recorder.queries.length = 0;
+      const result = await tables.transaction().execute(run);
+      const executor = tables.getExecutor();
+      return [result, recorder.queries.map(({ node, queryId }) => executor.compileQuery(node, queryId).sql)];
+    },
+    em: () => orm.em.fork() as EntityManager,
+  };
+}
+
+/** A block's row to write, from its steps and row-major values. */
+function block(epoch: number, names: string[], steps: bigint[], values: number[]): BlockInsert {
+  const { min, max } = stepBounds(BigInt64Array.from(steps));
+  return {
+    epoch,
+    firstStep: min,
+    lastStep: max,
+    names,
+    steps: packInt64(BigInt64Array.from(steps)),
+    values: packFloat64(Float64Array.from(values)),
+  };
+}
+
+/** The SQL of the batch append's statements, per dialect. */
+const BATCH_SQL = {
+  sqlite: {
+    lockJobForBatch:
+      'select "j"."status", "b"."id", "b"."epoch", "b"."names", "b"."steps", "b"."values", "b"."received_at_ms" ' +
+      'from "training_job" as "j" left join "batch_metric_block" as "b" on "b"."job_id" = "j"."job_id" ' +
+      'and "b"."last_step" >= ? and "b"."first_step" <= ? where "j"."job_id" = ?',
+    insertBlocks:
+      'insert into "batch_metric_block" ("job_id", "epoch", "first_step", "last_step", "names", "steps", ' +
+      '"values", "received_at_ms") values (?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?) returning "id"',
+    insertBlockOutbox:
+      'insert into "outbox_item" ("job_id", "kind", "payload", "block_id", "created_at_ms", "attempts", ' +
+      '"next_attempt_at_ms", "last_error", "parked_error") values (?, ?, ?, ?, ?, ?, ?, ?, ?), ' +
+      '(?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    pendingBlockEntryKind: 'select "kind" from "outbox_item" where "block_id" = ?',
+    updateBlock:
+      'update "batch_metric_block" set "epoch" = ?, "first_step" = ?, "last_step" = ?, "names" = ?, ' +
+      '"steps" = ?, "values" = ? where "id" = ?',
+    deleteBlock: [
+      'delete from "outbox_item" where "block_id" = ?',
+      'delete from "batch_metric_block" where "id" = ?',
+    ],
+  },
+  postgresql: {
+    lockJobForBatch:
+      'select "j"."status", "b"."id", "b"."epoch", "b"."names", "b"."steps", "b"."values", "b"."received_at_ms" ' +
+      'from "training_job" as "j" left join "batch_metric_block" as "b" on "b"."job_id" = "j"."job_id" ' +
+      'and "b"."last_step" >= $1 and "b"."first_step" <= $2 where "j"."job_id" = $3 for share of "j"',
+    insertBlocks:
+      'insert into "batch_metric_block" ("job_id", "epoch", "first_step", "last_step", "names", "steps", ' +
+      '"values", "received_at_ms") values ($1, $2, $3, $4, $5, $6, $7, $8), ($9, $10, $11, $12, $13, $14, ' +
+      '$15, $16) returning "id"',
+    insertBlockOutbox:
+      'insert into "outbox_item" ("job_id", "kind", "payload", "block_id", "created_at_ms", "attempts", ' +
+      '"next_attempt_at_ms", "last_error", "parked_error") values ($1, $2, $3, $4, $5, $6, $7, $8, $9), ' +
+      '($10, $11, $12, $13, $14, $15, $16, $17, $18)',
+    pendingBlockEntryKind: 'select "kind" from "outbox_item" where "block_id" = $1',
+    updateBlock:
+      'update "batch_metric_block" set "epoch" = $1, "first_step" = $2, "last_step" = $3, "names" = $4, ' +
+      '"steps" = $5, "values" = $6 where "id" = $7',
+    deleteBlock: [
+      'delete from "outbox_item" where "block_id" = $1',
+      'delete from "batch_metric_block" where "id" = $1',
+    ],
+  },
+} as const;
+
+describe.each(DIALECTS)('%s: the batch append’s statements', (dialect) => {
+  const pinned = BATCH_SQL[dialect];
+
+  it('insert blocks with RETURNING id and their outbox references; the entities read them back', async () => {
+    const f = await fixture(dialect);
+    const big = 2n ** 40n;
+    const [ids, sqls] = await f.inTransaction(async (trx) => {
+      const ids = await f.hot.insertBlocks(
+        trx,
+        'j',
+        [
+          block(0, ['loss', 'lr'], [1n, 2n], [0.5, 1e-3, Number.NaN, -0]),
+          block(1, ['loss'], [big, 3n], [Number.NEGATIVE_INFINITY, 0.25]),
+        ],
+        1_700_000_000_123,
+      );
+      await f.hot.insertBlockOutbox(trx, 'j', 'batch', ids, 1_700_000_000_456);
+      return ids;
+    });
+    expect(sqls).toEqual([pinned.insertBlocks, pinned.insertBlockOutbox]);
+    expect(ids).toHaveLength(2);
+    expect(ids.every((id) => typeof id === 'number')).toBe(true);
+
+    const blocks = await f.em().find(BatchMetricBlock, { job: 'j' }, { orderBy: { id: 'asc' } });
+    expect(blocks.map((b) => b.id)).toEqual(ids);
+    expect(
+      blocks.map((b) => ({
+        epoch: b.epoch,
+        firstStep: b.firstStep,
+        lastStep: b.lastStep,
+        names: b.names,
+        steps: [...unpackInt64(b.steps)],
+        values: [...unpackFloat64(b.values)],
+        receivedAtMs: b.receivedAtMs,
+      })),
+    ).toEqual([
+      {
+        epoch: 0,
+        firstStep: 1n,
+        lastStep: 2n,
+        names: ['loss', 'lr'],
+        steps: [1n, 2n],
+        values: [0.5, 1e-3, Number.NaN, -0],
+        receivedAtMs: 1_700_000_000_123,
+      },
+      {
+        epoch: 1,
+        firstStep: 3n,
+        lastStep: big,
+        names: ['loss'],
+        steps: [big, 3n],
+        values: [Number.NEGATIVE_INFINITY, 0.25],
+        receivedAtMs: 1_700_000_000_123,
+      },
+    ]);
+    expect(Object.is(unpackFloat64(blocks[0]!.values)[3], -0)).toBe(true);
+
+    const entries = await f.em().find(OutboxItem, { job: 'j' }, { orderBy: { id: 'asc' } });
+    expect(
+      entries.map((e) => ({
+        kind: e.kind,
+        payload: e.payload,
+        blockId: e.blockId,
+        createdAtMs: e.createdAtMs,
+        attempts: e.attempts,
+        nextAttemptAtMs: e.nextAttemptAtMs,
+        lastError: e.lastError,
+        parkedError: e.parkedError,
+      })),
+    ).toEqual(
+      ids.map((blockId) => ({
+        kind: 'batch',
+        payload: null,
+        blockId,
+        createdAtMs: 1_700_000_000_456,
+        attempts: 0,
+        nextAttemptAtMs: 1_700_000_000_456,
+        lastError: null,
+        parkedError: null,
+      })),
+    );
+    // The store's own reads see them as its writes do.
+    const [peeked] = await f.store.peekOutbox('j', 1);
+    expect(peeked?.block?.names).toEqual(['loss', 'lr']);
+    expect(peeked?.block?.receivedAtMs).toBe(1_700_000_000_123);
+  });
+
+  it('locks the running job and reads the blocks that meet a step range in one statement', async () => {
+    const f = await fixture(dialect);
+    const [ids] = await f.inTransaction((trx) =>
+      f.hot.insertBlocks(
+        trx,
+        'j',
+        [block(0, ['a'], [1n, 2n, 3n], [1, 2, 3]), block(0, ['a'], [10n, 12n], [10, 12])],
+        42,
+      ),
+    );
+    const [hit, sqls] = await f.inTransaction((trx) =>
+      f.hot.lockJobForBatch(trx, 'j', { firstStep: 3n, lastStep: 10n }),
+    );
+    expect(sqls).toEqual([pinned.lockJobForBatch]);
+    expect(hit?.status).toBe('running');
+    expect(
+      hit?.overlapping
+        .map((b) => ({ ...b, steps: [...unpackInt64(b.steps)], values: [...unpackFloat64(b.values)] }))
+        .sort((x, y) => x.id - y.id),
+    ).toEqual([
+      { id: ids[0], epoch: 0, names: ['a'], steps: [1n, 2n, 3n], values: [1, 2, 3], receivedAtMs: 42 },
+      { id: ids[1], epoch: 0, names: ['a'], steps: [10n, 12n], values: [10, 12], receivedAtMs: 42 },
+    ]);
+    const [gap] = await f.inTransaction((trx) =>
+      f.hot.lockJobForBatch(trx, 'j', { firstStep: 4n, lastStep: 9n }),
+    );
+    expect(gap).toEqual({ status: 'running', overlapping: [] });
+    const [none] = await f.inTransaction((trx) =>
+      f.hot.lockJobForBatch(trx, 'nobody', { firstStep: 0n, lastStep: 1n }),
+    );
+    expect(none).toBeUndefined();
+    await f.store.endJob({
+      jobId: 'j',
+      status: 'completed',
+      finalMetrics: {},
+      errorMessage: '',
+      endedAt: new Date(),
+    });
+    const [ended] = await f.inTransaction((trx) =>
+      f.hot.lockJobForBatch(trx, 'j', { firstStep: 4n, lastStep: 9n }),
+    );
+    expect(ended?.status).toBe('completed');
+  });
+
+  it('rewrites a block, tells its pending entry’s kind, deletes a block with its entries', async () => {
+    const f = await fixture(dialect);
+    const [ids] = await f.inTransaction(async (trx) => {
+      const ids = await f.hot.insertBlocks(
+        trx,
+        'j',
+        [block(0, ['a', 'b'], [1n, 2n], [1, 2, 3, 4]), block(0, ['a'], [5n], [5])],
+        7,
+      );
+      await f.hot.insertBlockOutbox(trx, 'j', 'batch', [ids[1]!], 8);
+      return ids;
+    });
+    const [kinds, sqls] = await f.inTransaction(async (trx) => [
+      await f.hot.pendingBlockEntryKind(trx, ids[0]!),
+      await f.hot.pendingBlockEntryKind(trx, ids[1]!),
+    ]);
+    expect(sqls).toEqual([pinned.pendingBlockEntryKind, pinned.pendingBlockEntryKind]);
+    expect(kinds).toEqual([undefined, 'batch']);
+
+    const [, updateSql] = await f.inTransaction((trx) =>
+      f.hot.updateBlock(trx, ids[0]!, block(3, ['b'], [2n], [Number.POSITIVE_INFINITY])),
+    );
+    expect(updateSql).toEqual([pinned.updateBlock]);
+    const [, deleteSql] = await f.inTransaction((trx) => f.hot.deleteBlock(trx, ids[1]!));
+    expect(deleteSql).toEqual(pinned.deleteBlock);
+
+    const blocks = await f.em().find(BatchMetricBlock, { job: 'j' });
+    expect(
+      blocks.map((b) => ({
+        id: b.id,
+        epoch: b.epoch,
+        firstStep: b.firstStep,
+        lastStep: b.lastStep,
+        names: b.names,
+        steps: [...unpackInt64(b.steps)],
+        values: [...unpackFloat64(b.values)],
+        receivedAtMs: b.receivedAtMs,
+      })),
+    ).toEqual([
+      {
+        id: ids[0],
+        epoch: 3,
+        firstStep: 2n,
+        lastStep: 2n,
+        names: ['b'],
+        steps: [2n],
+        values: [Number.POSITIVE_INFINITY],
+        receivedAtMs: 7, // the receipt time stays
+      },
+    ]);
+    expect(await f.em().count(OutboxItem, { job: 'j' })).toBe(0);
+  });
+});
+
+describe.each(DIALECTS)('%s: appendBatchBlocks on the table view', (dialect) => {
+  it('cuts, deletes and re-queues overlapped blocks in one transaction; the feed names each block', async () => {
+    const f = await fixture(dialect);
+    const steps = (...s: bigint[]) => BigInt64Array.from(s);
+    const values = (...v: number[]) => Float64Array.from(v);
+    const seq0 = await f.store.headSeq();
+    let fired = 0;
+    const off = f.store.onCommit(() => fired++);
+    await f.store.appendBatchBlocks(
+      'j',
+      [
+        { epoch: 0, names: ['a', 'b'], steps: steps(1n, 2n, 3n), values: values(1, 10, 2, 20, 3, 30) },
+        { epoch: 0, names: ['c'], steps: steps(2n), values: values(200) },
+      ],
+      { outboxKind: 'batch', receivedAtMs: 100 },
+    );
+    expect(fired).toBe(1);
+    // a@2 replaced: the first block is cut into dense pieces — step 1 (a, b) rewrites it, step 2 (b)
+    // and step 3 (a, b) are new rows with an outbox entry each, as the block's own entry is pending;
+    // c@2 replaced: that block keeps nothing and goes, with its entry.
+    const result = await f.store.appendBatchBlocks(
+      'j',
+      [{ epoch: 0, names: ['a', 'c'], steps: steps(2n), values: values(2.5, 201) }],
+      { outboxKind: 'batch', receivedAtMs: 200 },
+    );
+    off();
+    expect(fired).toBe(2);
+    expect(result).toEqual({ unchangedPoints: 0, replacedPoints: 2 });
+    const listed = await f.store.listBatchBlocks('j');
+    expect(listed.map((b) => ({ names: b.names, steps: [...b.steps], values: [...b.values] }))).toEqual([
+      { names: ['a', 'b'], steps: [1n], values: [1, 10] },
+      { names: ['b'], steps: [2n], values: [20] },
+      { names: ['a', 'c'], steps: [2n], values: [2.5, 201] },
+      { names: ['a', 'b'], steps: [3n], values: [3, 30] },
+    ]);
+    const blocks = await f
+      .em()
+      .find(BatchMetricBlock, { job: 'j' }, { orderBy: [{ firstStep: 'asc' }, { id: 'asc' }] });
+    expect(blocks.map((b) => b.receivedAtMs)).toEqual([100, 100, 200, 100]);
+    const entries = await f.em().find(OutboxItem, { job: 'j' }, { orderBy: { id: 'asc' } });
+    const ids = blocks.map((b) => b.id).sort((x, y) => x - y);
+    expect(entries.map((e) => e.blockId)).toEqual(ids);
+    expect(entries.map((e) => e.kind)).toEqual(['batch', 'batch', 'batch', 'batch']);
+    const changes = await f
+      .em()
+      .find(StoreChange, { job: 'j', seq: { $gt: seq0 } }, { orderBy: { seq: 'asc' } });
+    // First write: its two blocks; second: the rewritten block, its two new pieces, the new block.
+    expect(changes.map((c) => c.kind)).toEqual(Array(6).fill('batch'));
+    expect(changes.slice(2).map((c) => c.ref)).toEqual(ids);
+
+    // The very same points again change nothing: no rows, no feed row, no commit signal.
+    const head = await f.store.headSeq();
+    const again = await f.store.appendBatchBlocks(
+      'j',
+      [{ epoch: 0, names: ['a', 'c'], steps: steps(2n), values: values(2.5, 201) }],
+      { outboxKind: 'batch' },
+    );
+    expect(again).toEqual({ unchangedPoints: 2, replacedPoints: 0 });
+    expect(await f.store.headSeq()).toBe(head);
+    expect(await f.em().count(OutboxItem, { job: 'j' })).toBe(4);
+  });
+});

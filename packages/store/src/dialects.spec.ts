@@ -173,6 +173,51 @@ describe.each(DIALECTS)('%s', (dialect) => {
     expect((await b!.peekOutbox('j', 100)).length).toBe(41);
   });
 
+  it('keeps the count and the best epoch right, and stores no epoch after the end, when reports of one job race an end on three stores', async () => {
+    const [a, b, c] = await stores(await databases.fresh(dialect), 3);
+    await a!.createOrGetJob(sampleJob('j'));
+    // Each reporting store has reported the job before: on PostgreSQL its next reports are decided
+    // from the job row it wrote then (no transaction), the other store's reports making it stale.
+    await report(a!, 'j', 0, 0.1);
+    await report(b!, 'j', 1, 0.2);
+    const values = Array.from({ length: 60 }, (_, i) => ((i * 37) % 60) / 60);
+    const accuracyOf = (epoch: number) => (epoch < 2 ? [0.1, 0.2][epoch]! : values[epoch - 2]!);
+    const stored: number[] = [];
+    const refused: number[] = [];
+    const reportAt = (epoch: number) => () =>
+      report(epoch % 2 ? a! : b!, 'j', epoch, accuracyOf(epoch)).then(
+        () => stored.push(epoch),
+        (e: unknown) => {
+          if (!(e instanceof StoreError && e.kind === 'ended')) throw e;
+          refused.push(epoch);
+        },
+      );
+    const end = () =>
+      c!.endJob({ jobId: 'j', status: 'cancelled', finalMetrics: {}, errorMessage: '', endedAt: new Date() });
+    const writes: Array<() => Promise<unknown>> = values.map((_, i) => reportAt(i + 2));
+    writes.splice(30, 0, end);
+    await race(dialect, writes);
+    expect(stored.length + refused.length).toBe(60);
+    const job = await c!.getJob('j');
+    const kept = [0, 1, ...stored];
+    const top = kept.reduce((x, y) =>
+      accuracyOf(y) > accuracyOf(x) || (accuracyOf(y) === accuracyOf(x) && y < x) ? y : x,
+    );
+    expect([job?.epochsReported, job?.bestEpoch, job?.bestValue]).toEqual([
+      kept.length,
+      top,
+      accuracyOf(top),
+    ]);
+    expect((await c!.listEpochs('j')).map((e) => e.epoch)).toEqual([...kept].sort((x, y) => x - y));
+    // Every stored epoch committed before the end (the feed's seq order is commit order).
+    const changes = await c!.readChanges({ afterSeq: 0, jobId: 'j', limit: 1000 });
+    const endSeq = changes.filter((change) => change.kind === 'job').at(-1)!.seq;
+    expect(changes.filter((change) => change.kind === 'epoch' && change.seq > endSeq)).toEqual([]);
+    expect((await c!.peekOutbox('j', 1000)).filter((item) => item.kind === 'epoch_metrics').length).toBe(
+      kept.length,
+    );
+  });
+
   it('ends a job once when three stores end it at once; the others meet ended', async () => {
     const all = await stores(await databases.fresh(dialect), 3);
     await all[0]!.createOrGetJob(sampleJob('j'));

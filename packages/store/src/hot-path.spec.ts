@@ -1,15 +1,29 @@
 // The hot-path statements of hot-path.ts on both dialects: the SQL each builder sends is pinned (so a
 // change of the statements, or of how Kysely compiles them, shows here), and what they write is read
 // back through the entities — MikroORM's own conversion — to show the table view stores exactly what
-// the entities would.
+// the entities would. On a real PostgreSQL, what the epoch report's one statement promises: a report
+// of a job the store reported before runs without a transaction, and what it was decided from is only a
+// guess the database checks (another store's report, an end or a resume in between, and the report is
+// decided again under the row's lock).
 import type { MikroORM } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/sql';
-import type { KyselyPlugin, PluginTransformQueryArgs, QueryId, RootOperationNode } from 'kysely';
-import { afterEach, describe, expect, it } from 'vitest';
+import {
+  DummyDriver,
+  Kysely,
+  type KyselyPlugin,
+  type PluginTransformQueryArgs,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  type QueryId,
+  type RootOperationNode,
+} from 'kysely';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stepBounds } from './batch-points.ts';
 import { BatchMetricBlock, OutboxItem, StoreChange } from './entities.ts';
 import { type BlockInsert, HotPath, type TableKysely } from './hot-path.ts';
-import { openStore, type Store } from './index.ts';
+import { type BestEpochRule, openStore, type Store, StoreError } from './index.ts';
 import { packFloat64, packInt64, unpackFloat64, unpackInt64 } from './number-codec.ts';
 import { openPostgresqlOrm } from './postgresql-dialect.ts';
 import { DIALECTS, testDatabases } from './spec/databases.ts';
@@ -377,5 +391,265 @@ describe.each(DIALECTS)('%s: appendBatchBlocks on the table view', (dialect) => 
     expect(again).toEqual({ unchangedPoints: 2, replacedPoints: 0 });
     expect(await f.store.headSeq()).toBe(head);
     expect(await f.em().count(OutboxItem, { job: 'j' })).toBe(4);
+  });
+});
+
+/** Kysely that compiles PostgreSQL without a connection (Kysely's documented "compile only" setup). */
+const compiler = new Kysely<object>({
+  dialect: {
+    createAdapter: () => new PostgresAdapter(),
+    createDriver: () => new DummyDriver(),
+    createIntrospector: (db) => new PostgresIntrospector(db),
+    createQueryCompiler: () => new PostgresQueryCompiler(),
+  },
+});
+
+/** Higher is better, as accuracy (the rule the sidecar gives, without the catalog). */
+const highest =
+  (epoch: number, value: number): BestEpochRule =>
+  async (incumbent, others) => {
+    if (incumbent === null || incumbent.epoch === epoch) {
+      let best = { epoch, value };
+      for (const [e, v] of await others())
+        if (v > best.value || (v === best.value && e < best.epoch)) best = { epoch: e, value: v };
+      return best;
+    }
+    return value > incumbent.value ? { epoch, value } : incumbent;
+  };
+
+function report(
+  store: Store,
+  epoch: number,
+  accuracy: number,
+  best: BestEpochRule = highest(epoch, accuracy),
+) {
+  return store.saveEpoch({
+    jobId: 'j',
+    epoch,
+    metrics: { accuracy },
+    columns: { accuracy },
+    timestamp: new Date('2026-01-01T00:00:00Z'),
+    best,
+    outbox: [{ kind: 'epoch_metrics', payload: { epoch } }],
+  });
+}
+
+describe('PostgreSQL statements', () => {
+  let hot: HotPath;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    const orm = await openPostgresqlOrm({ url: await databases.fresh('postgresql') });
+    hot = new HotPath('postgresql', orm);
+    close = () => orm.close(true);
+  });
+  afterAll(() => close());
+
+  it('writes an epoch report in one statement, conditioned on the job row version it was decided from', () => {
+    const query = hot
+      .epochReportQuery({
+        row: {
+          jobId: 'j',
+          epoch: 3,
+          loss: null,
+          accuracy: 0.9,
+          learningRate: null,
+          extraMetrics: { accuracy: 0.9, loss: 'NaN' },
+          nonFinite: ['loss'],
+          timestamp: new Date('2026-01-01T00:00:00Z'),
+        },
+        version: '1234',
+        best: { epoch: 3, value: 0.9 },
+        updatedAt: new Date('2026-01-01T00:00:01Z'),
+        outbox: [{ kind: 'epoch_metrics', payload: { epoch: 3 } }],
+        nowMs: 1000,
+      })
+      .compile(compiler);
+    expect(query.sql).toMatchInlineSnapshot(`
+      "with prev as (
+          select m.timestamp is not null as reported, m.extra_metrics from training_metric m
+          where m.job_id = $1::varchar and m.epoch = $2::int
+        ), updated as (
+          update training_job set
+            epochs_reported = epochs_reported + (select case when bool_or(prev.reported) then 0 else 1 end from prev),
+            best_epoch = $3::int,
+            best_value = $4::float8,
+            updated_at = $5::timestamptz
+          where job_id = $6::varchar and xmin = $7::xid and status = 'running'
+          returning job_id, epochs_reported, xmin::text as version
+        ), epoch_row as (
+          insert into training_metric (job_id, epoch, loss, accuracy, learning_rate, extra_metrics, non_finite, timestamp)
+          select u.job_id, $8::int, $9::float8, $10::float8, $11::float8,
+            $12::jsonb, $13::jsonb, $14::timestamptz
+          from updated u
+          on conflict (job_id, epoch) do update set loss = excluded.loss, accuracy = excluded.accuracy,
+            learning_rate = excluded.learning_rate, extra_metrics = excluded.extra_metrics,
+            non_finite = excluded.non_finite, timestamp = excluded.timestamp
+          returning 1
+        ), outbox as (
+          insert into outbox_item (job_id, kind, payload, block_id, created_at_ms, attempts, next_attempt_at_ms, last_error, parked_error)
+          select u.job_id, o.kind, o.payload, null, $15::bigint, 0, $16::bigint, null, null
+          from updated u, (values ($17::int, $18::varchar, $19::jsonb)) as o(n, kind, payload)
+          where not exists (select 1 from prev where prev.reported and prev.extra_metrics = $20::jsonb)
+          order by o.n
+          returning 1), feed_lock as (
+          select u.job_id, pg_advisory_xact_lock($21) from updated u, (select count(*) from epoch_row) e, (select count(*) from outbox) o
+        ), feed as (
+          insert into store_change (job_id, kind, ref) select l.job_id, 'epoch', $22::int from feed_lock l
+          returning 1
+        )
+        select u.epochs_reported, u.version, (select not coalesce(bool_or(prev.reported), false) from prev) as is_new
+        from updated u"
+    `);
+    expect(query.parameters).toMatchInlineSnapshot(`
+      [
+        "j",
+        3,
+        3,
+        0.9,
+        "2026-01-01T00:00:01.000Z",
+        "j",
+        "1234",
+        3,
+        null,
+        0.9,
+        null,
+        "{"accuracy":0.9,"loss":"NaN"}",
+        "["loss"]",
+        "2026-01-01T00:00:00.000Z",
+        1000,
+        1000,
+        0,
+        "epoch_metrics",
+        "{"epoch":3}",
+        "{"accuracy":0.9,"loss":"NaN"}",
+        1413694278,
+        3,
+      ]
+    `);
+  });
+
+  it('writes an epoch begin in one statement, under the job row share lock', () => {
+    const query = hot.epochBeginQuery('j', 3, new Date('2026-01-01T00:00:00Z')).compile(compiler);
+    expect(query.sql).toMatchInlineSnapshot(`
+      "with job as (
+          select job_id, status from training_job where job_id = $1::varchar for share
+        ), began as (
+          insert into training_metric (job_id, epoch, loss, accuracy, learning_rate, extra_metrics, non_finite, timestamp, began_at)
+          select job.job_id, $2::int, null, null, null, '{}'::jsonb, '[]'::jsonb, null, $3::timestamptz
+          from job where job.status = 'running'
+          on conflict (job_id, epoch) do update set began_at = excluded.began_at
+          returning 1
+        )
+        select status from job"
+    `);
+  });
+});
+
+describe('PostgreSQL epoch reports', () => {
+  let url: string;
+  let probe: pg.Client;
+  const open: Store[] = [];
+  beforeAll(async () => {
+    url = await databases.fresh('postgresql');
+    probe = new pg.Client({ connectionString: url });
+    await probe.connect();
+  });
+  afterAll(async () => {
+    for (const store of open) await store.close();
+    await probe.end();
+  });
+
+  /** Connections of the database, other than the probe's, inside a transaction. */
+  async function inTransaction(): Promise<number> {
+    const { rows } = await probe.query(
+      `select count(*)::int as n from pg_stat_activity
+       where datname = current_database() and backend_type = 'client backend' and pid <> pg_backend_pid()
+         and xact_start is not null`,
+    );
+    return rows[0].n;
+  }
+
+  it('decides a report of a job it reported before without a transaction; the first one under the row lock', async () => {
+    const store = await openStore({ dbPath: url });
+    open.push(store);
+    await store.createOrGetJob(sampleJob('j'));
+    const seen: number[] = [];
+    const watching =
+      (epoch: number, value: number): BestEpochRule =>
+      async (incumbent, others) => {
+        seen.push(await inTransaction());
+        return highest(epoch, value)(incumbent, others);
+      };
+    await report(store, 0, 0.5, watching(0, 0.5));
+    await report(store, 1, 0.6, watching(1, 0.6));
+    await report(store, 1, 0.4, watching(1, 0.4)); // the best re-reported lower: other epochs read
+    expect(seen).toEqual([1, 0, 0]);
+    expect(await store.getJob('j')).toMatchObject({ epochsReported: 2, bestEpoch: 0, bestValue: 0.5 });
+  });
+});
+
+describe.each(DIALECTS)('%s', (dialect) => {
+  it('decides again from the database when another store wrote the job since, and refuses reports after the end', async () => {
+    const dbPath = await databases.fresh(dialect);
+    const a = await openStore({ dbPath });
+    const b = await openStore({ dbPath });
+    try {
+      await a.createOrGetJob(sampleJob('j'));
+      expect(await report(a, 0, 0.5)).toEqual({
+        best: { epoch: 0, value: 0.5 },
+        epochsReported: 1,
+        isNew: true,
+      });
+      expect(await report(b, 1, 0.9)).toEqual({
+        best: { epoch: 1, value: 0.9 },
+        epochsReported: 2,
+        isNew: true,
+      });
+      // a last saw epoch 0 as the best: its guess is stale, the database's best (1) stays.
+      expect(await report(a, 2, 0.7)).toEqual({
+        best: { epoch: 1, value: 0.9 },
+        epochsReported: 3,
+        isNew: true,
+      });
+      // Resent with the very same metrics: not new, nothing more to mirror.
+      expect(await report(a, 2, 0.7)).toEqual({
+        best: { epoch: 1, value: 0.9 },
+        epochsReported: 3,
+        isNew: false,
+      });
+      expect((await a.peekOutbox('j', 100)).length).toBe(3);
+      await b.endJob({
+        jobId: 'j',
+        status: 'failed',
+        finalMetrics: {},
+        errorMessage: '',
+        endedAt: new Date(),
+      });
+      await expect(report(a, 3, 0.8)).rejects.toSatisfy((e) => e instanceof StoreError && e.kind === 'ended');
+      await expect(a.beginEpoch('j', 3, new Date())).rejects.toSatisfy(
+        (e) => e instanceof StoreError && e.kind === 'ended',
+      );
+      await b.reopenJob('j', { startEpoch: 3 });
+      await a.beginEpoch('j', 3, new Date('2026-01-01T00:00:00.5Z'));
+      expect(await report(a, 3, 0.8)).toEqual({
+        best: { epoch: 1, value: 0.9 },
+        epochsReported: 4,
+        isNew: true,
+      });
+      expect(
+        (await a.listEpochs('j')).map((e) => [e.epoch, e.metrics.accuracy, e.beganAt?.toISOString()]),
+      ).toEqual([
+        [0, 0.5, undefined],
+        [1, 0.9, undefined],
+        [2, 0.7, undefined],
+        [3, 0.8, '2026-01-01T00:00:00.500Z'],
+      ]);
+      await expect(b.beginEpoch('nope', 0, new Date())).rejects.toSatisfy(
+        (e) => e instanceof StoreError && e.kind === 'not_found',
+      );
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 });

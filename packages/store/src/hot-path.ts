@@ -7,7 +7,7 @@
 // what it writes reads back through the entities exactly as MikroORM's own conversion would.
 import { BigIntType, DoubleType, type EntityClass, JsonType, type MikroORM } from '@mikro-orm/core';
 import type { InferKyselyDB } from '@mikro-orm/sql';
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import {
   type BatchMetricBlockSchema,
   type EncodedMetricMap,
@@ -111,6 +111,12 @@ const OUTBOX_ROWS_PER_INSERT = 64;
 
 /** The job row as an epoch report needs it, locked for the rest of the transaction. */
 export interface JobForEpoch {
+  /**
+   * PostgreSQL: the row version read (its `xmin`, the transaction that wrote it). Every write of
+   * the row — a report, an end, a resume — makes a new version, so a report decided from this one
+   * may be written later only while it is still the row's version (see {@link HotPath.writeEpochReport}).
+   */
+  version?: string;
   status: string;
   epochsReported: number;
   primaryMetric: string;
@@ -128,6 +134,16 @@ export interface EpochRow {
   extraMetrics: EncodedMetricMap;
   nonFinite: string[];
   timestamp: Date;
+}
+
+/** An epoch report's writes, decided from the job row's `version` (see {@link HotPath.writeEpochReport}). */
+export interface EpochReport {
+  row: EpochRow;
+  version: string;
+  best: { epoch: number; value: number } | null;
+  updatedAt: Date;
+  outbox: readonly OutboxItemInput[];
+  nowMs: number;
 }
 
 /** A feed row as read. */
@@ -239,7 +255,7 @@ export class HotPath {
     | { job: JobForEpoch; previous: { reported: boolean; extraMetrics: EncodedMetricMap } | undefined }
     | undefined
   > {
-    let query = trx
+    const query = trx
       .selectFrom('training_job as j')
       .leftJoin('training_metric as m', (join) =>
         join.onRef('m.job_id', '=', 'j.job_id').on('m.epoch', '=', epoch),
@@ -255,11 +271,15 @@ export class HotPath {
         'm.extra_metrics',
       ])
       .where('j.job_id', '=', jobId);
-    if (this.#dialect === 'postgresql') query = query.forNoKeyUpdate('j');
-    const row = await query.executeTakeFirst();
+    const row = await query
+      .$if(this.#dialect === 'postgresql', (q) =>
+        q.select(sql<string>`j.xmin::text`.as('version')).forNoKeyUpdate('j'),
+      )
+      .executeTakeFirst();
     if (!row) return undefined;
     return {
       job: {
+        ...(row.version !== undefined && { version: row.version }),
         status: row.status,
         epochsReported: row.epochs_reported,
         primaryMetric: row.primary_metric,
@@ -278,7 +298,7 @@ export class HotPath {
 
   /** The stored metrics of every reported epoch but `except` (the best-epoch rule's slow case). */
   async otherEpochMetrics(
-    trx: TableTransaction,
+    trx: TableKysely,
     jobId: string,
     except: number,
   ): Promise<Array<{ epoch: number; extraMetrics: EncodedMetricMap }>> {
@@ -339,6 +359,118 @@ export class HotPath {
       }))
       .where('job_id', '=', jobId)
       .execute();
+  }
+
+  /**
+   * PostgreSQL: an epoch report's writes, decided from the job row's `version` (see
+   * {@link JobForEpoch.version}), in one statement — one round trip where the SQLite path spends one
+   * per table. Its data-modifying CTEs hang off one conditional UPDATE of the job row: it updates
+   * the row only while the row is still that version and the job runs (after waiting for the row's
+   * lock, PostgreSQL re-checks that on the newest version), and every other write reads from its
+   * RETURNING, so either everything is written or nothing is (undefined: the decision is stale, or
+   * the job ended — read again under the row's lock). Run autocommitted from a version read earlier,
+   * it is the report's whole transaction; inside the locking transaction it cannot miss.
+   * - The epoch is new unless its row is reported already; the outbox rows are written unless it was
+   *   reported with exactly these metrics (jsonb equality: the encoded maps as `sameMetrics` compares
+   *   them). A concurrent report of the job changes the job row, so neither can be stale.
+   * - The feed row comes last: its advisory lock (see {@link HotPath.appendChanges}) is taken after
+   *   the job row's lock and the other writes (its subquery reads their RETURNING), and the seq is
+   *   drawn after the lock (the INSERT's default is evaluated on the joined row).
+   */
+  async writeEpochReport(
+    db: TableKysely,
+    report: EpochReport,
+  ): Promise<{ epochsReported: number; version: string; isNew: boolean } | undefined> {
+    const out = (await this.epochReportQuery(report).execute(db)).rows[0];
+    return out && { epochsReported: Number(out.epochs_reported), version: out.version, isNew: out.is_new };
+  }
+
+  /** The statement of {@link writeEpochReport}. */
+  epochReportQuery(
+    report: EpochReport,
+  ): RawBuilder<{ epochs_reported: number; version: string; is_new: boolean }> {
+    const v = this.#values;
+    const { row } = report;
+    const job = sql`${row.jobId}::varchar`;
+    const epoch = sql`${row.epoch}::int`;
+    const metrics = sql`${v.json(row.extraMetrics)}::jsonb`;
+    const outbox =
+      report.outbox.length === 0
+        ? sql``
+        : sql`, outbox as (
+    insert into outbox_item (job_id, kind, payload, block_id, created_at_ms, attempts, next_attempt_at_ms, last_error, parked_error)
+    select u.job_id, o.kind, o.payload, null, ${report.nowMs}::bigint, 0, ${report.nowMs}::bigint, null, null
+    from updated u, (values ${sql.join(
+      report.outbox.map(
+        (item, i) =>
+          sql`(${i}::int, ${item.kind}::varchar, ${
+            item.payload === undefined || item.payload === null ? null : v.json(item.payload)
+          }::jsonb)`,
+      ),
+    )}) as o(n, kind, payload)
+    where not exists (select 1 from prev where prev.reported and prev.extra_metrics = ${metrics})
+    order by o.n
+    returning 1)`;
+    return sql`with prev as (
+    select m.timestamp is not null as reported, m.extra_metrics from training_metric m
+    where m.job_id = ${job} and m.epoch = ${epoch}
+  ), updated as (
+    update training_job set
+      epochs_reported = epochs_reported + (select case when bool_or(prev.reported) then 0 else 1 end from prev),
+      best_epoch = ${report.best?.epoch ?? null}::int,
+      best_value = ${report.best?.value ?? null}::float8,
+      updated_at = ${v.date(report.updatedAt)}::timestamptz
+    where job_id = ${job} and xmin = ${report.version}::xid and status = 'running'
+    returning job_id, epochs_reported, xmin::text as version
+  ), epoch_row as (
+    insert into training_metric (job_id, epoch, loss, accuracy, learning_rate, extra_metrics, non_finite, timestamp)
+    select u.job_id, ${epoch}, ${row.loss}::float8, ${row.accuracy}::float8, ${row.learningRate}::float8,
+      ${metrics}, ${v.json(row.nonFinite)}::jsonb, ${v.date(row.timestamp)}::timestamptz
+    from updated u
+    on conflict (job_id, epoch) do update set loss = excluded.loss, accuracy = excluded.accuracy,
+      learning_rate = excluded.learning_rate, extra_metrics = excluded.extra_metrics,
+      non_finite = excluded.non_finite, timestamp = excluded.timestamp
+    returning 1
+  )${outbox}, feed_lock as (
+    select u.job_id, pg_advisory_xact_lock(${FEED_LOCK_KEY}) from updated u, (select count(*) from epoch_row) e${
+      report.outbox.length === 0 ? sql`` : sql`, (select count(*) from outbox) o`
+    }
+  ), feed as (
+    insert into store_change (job_id, kind, ref) select l.job_id, 'epoch', ${epoch} from feed_lock l
+    returning 1
+  )
+  select u.epochs_reported, u.version, (select not coalesce(bool_or(prev.reported), false) from prev) as is_new
+  from updated u`;
+  }
+
+  /**
+   * PostgreSQL: an epoch begin in one statement (no transaction around it): the job row read FOR
+   * SHARE (an end waits for it, or it reads the ended row: READ COMMITTED re-reads a row updated
+   * while it waited) and the begin written only while the job runs. The job's status; undefined: no
+   * such job.
+   */
+  async writeEpochBegin(
+    db: TableKysely,
+    jobId: string,
+    epoch: number,
+    at: Date,
+  ): Promise<string | undefined> {
+    return (await this.epochBeginQuery(jobId, epoch, at).execute(db)).rows[0]?.status;
+  }
+
+  /** The statement of {@link writeEpochBegin}. */
+  epochBeginQuery(jobId: string, epoch: number, at: Date): RawBuilder<{ status: string }> {
+    const v = this.#values;
+    return sql`with job as (
+    select job_id, status from training_job where job_id = ${jobId}::varchar for share
+  ), began as (
+    insert into training_metric (job_id, epoch, loss, accuracy, learning_rate, extra_metrics, non_finite, timestamp, began_at)
+    select job.job_id, ${epoch}::int, null, null, null, '{}'::jsonb, '[]'::jsonb, null, ${v.date(at)}::timestamptz
+    from job where job.status = 'running'
+    on conflict (job_id, epoch) do update set began_at = excluded.began_at
+    returning 1
+  )
+  select status from job`;
   }
 
   /** Records when an epoch began; a row created here stays hidden until the epoch is reported. */

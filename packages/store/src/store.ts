@@ -17,6 +17,7 @@ import { Artifact, BatchMetricBlock, TrainingJob, TrainingMetric } from './entit
 import {
   type BlockInsert,
   compactChanges,
+  type EpochRow,
   HotPath,
   type TableKysely,
   type TableTransaction,
@@ -61,6 +62,7 @@ import type {
   BatchAppendResult,
   BatchBlock,
   BatchBlockPage,
+  BestEpoch,
   ChangeKind,
   ChangeRecord,
   ChangesQuery,
@@ -357,6 +359,33 @@ function primaryValues(
   return values;
 }
 
+/** Jobs whose last written row version a store keeps for its next epoch report (see #epochJobs). */
+const EPOCH_JOBS_KEPT = 4096;
+
+/** What an epoch report is decided from without a transaction: the job row as last written. */
+interface EpochJobState {
+  version: string;
+  best: BestEpoch | null;
+  primaryMetric: string;
+}
+
+/** An epoch report's row and outbox entries, as written. */
+function epochReport(input: SaveEpochInput): { row: EpochRow; outbox: readonly OutboxItemInput[] } {
+  return {
+    row: {
+      jobId: input.jobId,
+      epoch: input.epoch,
+      loss: finiteOrNull(input.columns.loss),
+      accuracy: finiteOrNull(input.columns.accuracy),
+      learningRate: finiteOrNull(input.columns.learningRate),
+      extraMetrics: encodeMetricMap(input.metrics),
+      nonFinite: nonFiniteNames(input.metrics),
+      timestamp: input.timestamp,
+    },
+    outbox: input.outbox ?? [],
+  };
+}
+
 /** Outbox rows for `items`, due at once. */
 function outboxRows(jobId: string, items: readonly OutboxItemInput[], nowMs: number) {
   return items.map((item) => ({
@@ -432,6 +461,12 @@ class OrmStore implements Store {
    * needs none: every transaction is BEGIN IMMEDIATE and holds the database's write lock throughout.
    */
   readonly #rowLocks: boolean;
+  /**
+   * PostgreSQL: the job rows this store's epoch reports wrote last (version, best epoch, primary
+   * metric), from which the next report of the job is decided without a transaction. Only a guess
+   * to try: the database refuses the write once the row has another version (see #saveEpochFrom).
+   */
+  readonly #epochJobs = new Map<string, EpochJobState>();
 
   constructor(orm: MikroORM, dialect: StoreDialect) {
     this.#orm = orm;
@@ -668,63 +703,144 @@ class OrmStore implements Store {
 
   async beginEpoch(jobId: string, epoch: number, at: Date): Promise<void> {
     const hot = this.#hot;
-    await this.#tableTransaction(jobId, async (trx) => {
-      const status = await hot.lockJobShared(trx, jobId);
-      if (status === undefined) throw notFound(jobId);
-      if (status !== 'running') throw jobEnded(jobId, status);
-      await hot.upsertEpochBegin(trx, jobId, epoch, at);
-    });
+    const status = this.#rowLocks
+      ? // One statement, autocommitted: the job row's share lock and the begin (see writeEpochBegin).
+        await hot.writeEpochBegin(this.#tables, jobId, epoch, at).catch((error: unknown) => {
+          throw mapDriverError(convertError(this.#orm.em as EntityManager, error), jobId);
+        })
+      : await this.#tableTransaction(jobId, async (trx) => {
+          const status = await hot.lockJobShared(trx, jobId);
+          if (status === 'running') await hot.upsertEpochBegin(trx, jobId, epoch, at);
+          return status;
+        });
+    if (status === undefined) throw notFound(jobId);
+    if (status !== 'running') throw jobEnded(jobId, status);
   }
 
   async saveEpoch(input: SaveEpochInput): Promise<SavedEpoch> {
+    const { jobId } = input;
+    const report = epochReport(input);
+    // PostgreSQL, a job this store reported before: one autocommitted statement decided from the job
+    // row's version then, written only while it is still the row's version (see writeEpochReport).
+    // Renames and unit changes have their own statement (recordMetricSources): the locked path.
+    const known = this.#rowLocks && !input.metricSources?.sources.length && this.#epochJobs.get(jobId);
+    if (known) {
+      const saved = await this.#saveEpochFrom(known, input, report);
+      if (saved) {
+        this.#committed.fire(jobId);
+        return saved;
+      }
+      this.#epochJobs.delete(jobId);
+    }
+    const saved = await this.#tableTransaction(jobId, (trx) => this.#saveEpochLocked(trx, input, report));
+    this.#committed.fire(jobId);
+    return saved;
+  }
+
+  /**
+   * An epoch report decided from `known` (the job row as this store last wrote it) without a
+   * transaction: the best epoch is decided first, from `known`'s incumbent and, when the rule asks,
+   * the other epochs read now; writeEpochReport writes it only if no write of the job (a report, an
+   * end, a resume: each makes a new row version) came in between. Undefined: one did, decide again.
+   */
+  async #saveEpochFrom(
+    known: EpochJobState,
+    input: SaveEpochInput,
+    report: ReturnType<typeof epochReport>,
+  ): Promise<SavedEpoch | undefined> {
     const { jobId, epoch } = input;
     const hot = this.#hot;
-    const outbox = input.outbox?.length ? input.outbox : undefined;
-    const extraMetrics = encodeMetricMap(input.metrics);
-    const saved = await this.#tableTransaction(jobId, async (trx) => {
-      // The job row is locked (or, on SQLite, the database) until the commit: an EndTraining on any
-      // sidecar either committed before (refused here) or commits after this epoch, and two reports
-      // of the job never both decide the best epoch from the same incumbent.
-      // The same statement's indexed lookup of the epoch row tells whether this epoch is new;
-      // counting the job's epochs instead would cost O(epochs) on every report.
-      const locked = await hot.lockJobForEpoch(trx, jobId, epoch);
-      if (!locked) throw notFound(jobId);
-      const { job, previous } = locked;
-      if (job.status !== 'running') throw jobEnded(jobId, job.status);
-      const isNew = previous === undefined || !previous.reported;
-      const incumbent =
-        job.bestEpoch === null || job.bestValue === null
-          ? null
-          : { epoch: job.bestEpoch, value: job.bestValue };
+    try {
       const rule = input.best;
       const best =
         typeof rule === 'function'
-          ? await rule(incumbent, async () =>
-              primaryValues(await hot.otherEpochMetrics(trx, jobId, epoch), job.primaryMetric),
+          ? await rule(known.best, async () =>
+              primaryValues(await hot.otherEpochMetrics(this.#tables, jobId, epoch), known.primaryMetric),
             )
           : rule;
-      await hot.upsertEpoch(trx, {
-        jobId,
-        epoch,
-        loss: finiteOrNull(input.columns.loss),
-        accuracy: finiteOrNull(input.columns.accuracy),
-        learningRate: finiteOrNull(input.columns.learningRate),
-        extraMetrics,
-        nonFinite: nonFiniteNames(input.metrics),
-        timestamp: input.timestamp,
+      const written = await hot.writeEpochReport(this.#tables, {
+        row: report.row,
+        version: known.version,
+        best,
+        updatedAt: new Date(),
+        outbox: report.outbox,
+        nowMs: Date.now(),
       });
-      await hot.updateJobAfterEpoch(trx, jobId, { increment: isNew ? 1 : 0, best, updatedAt: new Date() });
-      // Renames and unit changes first: their item goes ahead of the epoch's in the outbox.
-      if (input.metricSources) await recordMetricSources(hot, trx, jobId, input.metricSources);
-      // A resent report with the very same metrics has nothing new to mirror.
-      if (outbox && (isNew || !sameMetrics(previous.extraMetrics, extraMetrics))) {
-        await hot.insertOutbox(trx, jobId, outbox, Date.now());
-      }
-      await hot.appendChanges(trx, jobId, 'epoch', [epoch]);
-      return { best, epochsReported: job.epochsReported + (isNew ? 1 : 0), isNew };
-    });
-    this.#committed.fire(jobId);
-    return saved;
+      if (!written) return undefined;
+      this.#rememberEpochJob(jobId, { version: written.version, best, primaryMetric: known.primaryMetric });
+      return { best, epochsReported: written.epochsReported, isNew: written.isNew };
+    } catch (error) {
+      throw mapDriverError(convertError(this.#orm.em as EntityManager, error), jobId);
+    }
+  }
+
+  /**
+   * An epoch report under the job row's lock (or, on SQLite, the database's). An EndTraining on any
+   * sidecar either committed before (refused here) or commits after this epoch, and two reports of
+   * the job never both decide the best epoch from the same incumbent. The same statement's indexed
+   * lookup of the epoch row tells whether this epoch is new; counting the job's epochs instead would
+   * cost O(epochs) on every report.
+   */
+  async #saveEpochLocked(
+    trx: TableTransaction,
+    input: SaveEpochInput,
+    report: ReturnType<typeof epochReport>,
+  ): Promise<SavedEpoch> {
+    const { jobId, epoch } = input;
+    const hot = this.#hot;
+    const locked = await hot.lockJobForEpoch(trx, jobId, epoch);
+    if (!locked) throw notFound(jobId);
+    const { job, previous } = locked;
+    if (job.status !== 'running') throw jobEnded(jobId, job.status);
+    const incumbent =
+      job.bestEpoch === null || job.bestValue === null
+        ? null
+        : { epoch: job.bestEpoch, value: job.bestValue };
+    const rule = input.best;
+    const best =
+      typeof rule === 'function'
+        ? await rule(incumbent, async () =>
+            primaryValues(await hot.otherEpochMetrics(trx, jobId, epoch), job.primaryMetric),
+          )
+        : rule;
+    // Renames and unit changes first: their item goes ahead of the epoch's in the outbox.
+    if (input.metricSources) await recordMetricSources(hot, trx, jobId, input.metricSources);
+    if (job.version !== undefined) {
+      // PostgreSQL: the writes in one statement, from the version locked (it cannot have changed).
+      const written = await hot.writeEpochReport(trx, {
+        row: report.row,
+        version: job.version,
+        best,
+        updatedAt: new Date(),
+        outbox: report.outbox,
+        nowMs: Date.now(),
+      });
+      if (!written) throw new Error(`epoch report of job ${JSON.stringify(jobId)}: the locked row changed`);
+      this.#rememberEpochJob(jobId, { version: written.version, best, primaryMetric: job.primaryMetric });
+      return { best, epochsReported: written.epochsReported, isNew: written.isNew };
+    }
+    const isNew = previous === undefined || !previous.reported;
+    await hot.upsertEpoch(trx, report.row);
+    await hot.updateJobAfterEpoch(trx, jobId, { increment: isNew ? 1 : 0, best, updatedAt: new Date() });
+    // A resent report with the very same metrics has nothing new to mirror.
+    if (report.outbox.length && (isNew || !sameMetrics(previous.extraMetrics, report.row.extraMetrics))) {
+      await hot.insertOutbox(trx, jobId, report.outbox, Date.now());
+    }
+    await hot.appendChanges(trx, jobId, 'epoch', [epoch]);
+    return { best, epochsReported: job.epochsReported + (isNew ? 1 : 0), isNew };
+  }
+
+  /**
+   * Remembers the job row's version this store wrote (see #epochJobs); the oldest entry goes when
+   * there are too many. If the transaction that wrote it does not commit, the version never becomes
+   * the row's and the next report just misses.
+   */
+  #rememberEpochJob(jobId: string, state: EpochJobState): void {
+    this.#epochJobs.delete(jobId);
+    this.#epochJobs.set(jobId, state);
+    if (this.#epochJobs.size > EPOCH_JOBS_KEPT) {
+      this.#epochJobs.delete(this.#epochJobs.keys().next().value as string);
+    }
   }
 
   async listEpochs(jobId: string, page: EpochPage = {}): Promise<EpochRecord[]> {

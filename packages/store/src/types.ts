@@ -376,7 +376,9 @@ export interface BestEpoch {
 /**
  * Picks the job's best epoch once an epoch is reported. `incumbent` is the stored best (null: none
  * yet); `otherEpochs()` reads every other reported epoch's finite primary value, for when the
- * incumbent itself is re-reported or there is none. Called inside the write transaction.
+ * incumbent itself is re-reported or there is none. Called inside the write transaction, or (PostgreSQL,
+ * a job the store reported before) before one autocommitted write that holds only while the facts it
+ * was given still do — else it is called again inside the transaction: keep it free of side effects.
  */
 export type BestEpochRule = (
   incumbent: BestEpoch | null,

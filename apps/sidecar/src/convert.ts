@@ -11,6 +11,7 @@ import type {
   TaskType,
 } from '@training-callbacks/metric-catalog';
 import { isTaskType } from '@training-callbacks/metric-catalog';
+import type { JobSync } from '@training-callbacks/mlflow-bridge/mirror';
 import {
   type Artifact,
   ArtifactSchema,
@@ -27,7 +28,6 @@ import {
   MetricFormatSchema,
   MetricTierSchema,
   MetricVerdictSchema,
-  type MlflowSync,
   type MetricDefinition as ProtoDefinition,
   type TaskCatalog as ProtoTaskCatalog,
   type MetricVerdict as ProtoVerdict,
@@ -42,7 +42,6 @@ import type {
   CustomMetricDefinition,
   EndCause,
   JobRecord,
-  OutboxStatus,
   EpochRecord as StoredEpoch,
   JobStatus as StoredStatus,
   TrainerRecord,
@@ -112,26 +111,6 @@ export function verdictToProto(verdict: MetricVerdict): ProtoVerdict {
     value: verdict.value,
     reason: verdict.reason,
   });
-}
-
-/** The proto's MlflowSync of a job (without one, mirroring is off). */
-export type JobSync = Omit<MlflowSync, '$typeName' | '$unknown'>;
-
-/**
- * A job's MlflowSync from its outbox as the store reports it (`undefined`: no entries, in sync): the
- * one conversion between the database's shape and the wire's.
- */
-export function mlflowSyncOf(status: OutboxStatus | undefined, nowMs: number): JobSync {
-  const pendingItems = status?.pendingItems ?? 0;
-  const parkedError = status?.parkedError ?? '';
-  const oldest = status?.oldestCreatedAtMs;
-  return {
-    enabled: true,
-    inSync: pendingItems === 0 && parkedError === '',
-    pendingItems: BigInt(pendingItems),
-    oldestPendingAgeSeconds: oldest === undefined ? 0 : Math.max(0, (nowMs - oldest) / 1000),
-    parkedError,
-  };
 }
 
 export function jobToProto(job: JobRecord, sync?: JobSync): Job {

@@ -1,5 +1,6 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { addReflection, addService } from '@training-callbacks/grpc-adapter';
+import type { RunningMirror } from '@training-callbacks/mlflow-bridge/mirror';
 import { file_trainingcallbacks_v1_training_callbacks, TrainingCallbacks } from '@training-callbacks/proto';
 import {
   type DatabaseLock,
@@ -25,7 +26,6 @@ import { createHttpListener, type HttpListener } from './http/listener.ts';
 import { locateDashboard, mlflowUiAddress, staticFilesHandler } from './http/static-files.ts';
 import { createLogger, type SidecarLogger } from './logging.ts';
 import { createSidecarMetrics, instrumentStoreCommits, type SidecarMetrics } from './metrics.ts';
-import type { RunningMirror } from './mlflow-mirror.ts';
 import { createTrainingCallbacksService } from './service.ts';
 import { type TlsSource, watchTlsFiles } from './tls.ts';
 
@@ -179,7 +179,7 @@ export async function startSidecar(
   try {
     if (config.mlflow) {
       // Loaded only when MLflow is configured: the HTTP client and worker cost memory otherwise.
-      const { startMirror } = await import('./mlflow-mirror.ts');
+      const { startMirror } = await import('@training-callbacks/mlflow-bridge/mirror');
       mirror = await startMirror({
         config: config.mlflow,
         store,

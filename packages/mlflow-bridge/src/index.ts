@@ -29,6 +29,34 @@ export {
   parseRetryAfter,
 } from './errors.ts';
 export {
+  DEFAULT_CLAIM_LEASE_MS,
+  type DrainResult,
+  type JobSync,
+  type Mirror,
+  type MirrorOptions,
+  mlflowSyncOf,
+  type RunningMirror,
+  startMirror,
+} from './mirror.ts';
+export {
+  artifactItem,
+  BATCH_ITEM_KIND,
+  BATCH_KEY_PREFIX,
+  endItems,
+  epochItem,
+  jobBegunItem,
+  jobCopyItems,
+  lostItems,
+  type MetricSource,
+  MetricSources,
+  metricSourcesItem,
+  mlflowBatchKey,
+  mlflowMetricName,
+  mlflowMetrics,
+  RUN_STATUS,
+  revivedItems,
+} from './mirror-items.ts';
+export {
   fromJsonNumber,
   type JsonNumber,
   type KeyCollision,
@@ -54,6 +82,16 @@ export {
   type OutboxPayloads,
   outboxItems,
 } from './outbox.ts';
+export {
+  type ClaimingOutbox,
+  type ClaimOptions,
+  claimingOutbox,
+  MAX_POINTS_PER_STEP,
+  OUTBOX_CALLS,
+  type OutboxCall,
+  type OutboxCalls,
+} from './store-outbox.ts';
+export { type MirrorLog, type MirrorLogFields, RUN_GONE_HINT, syncEventLogger } from './sync-log.ts';
 export {
   type BackoffOptions,
   createSyncWorker,

@@ -1,9 +1,9 @@
 // LogArtifact (a file the sidecar can read) and UploadArtifact (bytes streamed by the client): copied
 // into the sidecar's artifact store, then recorded.
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
+import { artifactItem } from '@training-callbacks/mlflow-bridge/core';
 import type { UploadArtifactRequest } from '@training-callbacks/proto';
 import { artifactToProto } from '../convert.ts';
-import { artifactItem } from '../mlflow-items.ts';
 import { checkArtifactPath, checkJobId, checkSessionId } from '../validation.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
 

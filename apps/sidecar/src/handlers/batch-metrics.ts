@@ -4,11 +4,16 @@
 // so what was stored already is not stored twice; see the store's batch-points.ts).
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import { applyScale, checkMetricName } from '@training-callbacks/metric-catalog';
+import {
+  BATCH_ITEM_KIND,
+  BATCH_KEY_PREFIX,
+  type MetricSource,
+  metricSourcesItem,
+  mlflowBatchKey,
+} from '@training-callbacks/mlflow-bridge/core';
 import { isSystemMetric } from '@training-callbacks/proto';
 import type { BatchBlock } from '@training-callbacks/store';
 import type { RejectionReason } from '../metrics.ts';
-import { BATCH_ITEM_KIND, type MetricSource, metricSourcesItem } from '../mlflow-items.ts';
-import { BATCH_KEY_PREFIX, mlflowBatchKey } from '../mlflow-outbox.ts';
 import { checkJobId, checkSessionId, quote } from '../validation.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
 import type { JobState } from './job-states.ts';

@@ -1,9 +1,9 @@
 // BeginTraining: creates a job, or continues one (a retry of the same call, or a resume after a crash).
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import { checkMetricName, getTaskCatalog } from '@training-callbacks/metric-catalog';
+import { jobBegunItem, revivedItems } from '@training-callbacks/mlflow-bridge/core';
 import { StoreError } from '@training-callbacks/store';
 import { catalogToProto, definitionFromProto, taskTypes, trainerFromProto } from '../convert.ts';
-import { jobBegunItem, revivedItems } from '../mlflow-items.ts';
 import {
   checkEpoch,
   checkJobDescriptionSize,

@@ -3,14 +3,14 @@
 // a job (running or ended, its end, its resume, its best epoch) is decided inside the store's
 // transactions, so sidecars sharing one database agree (see job-states.ts for what the cache may do).
 import type { ServiceHandlers } from '@training-callbacks/grpc-adapter';
+import { MetricSources } from '@training-callbacks/mlflow-bridge/core';
+import type { Mirror } from '@training-callbacks/mlflow-bridge/mirror';
 import type { TrainingCallbacks } from '@training-callbacks/proto';
 import type { JobRecord, OutboxItemInput, Store } from '@training-callbacks/store';
 import type { ArtifactFiles } from '../artifacts.ts';
 import { jobToProto } from '../convert.ts';
 import type { LogFn } from '../logging.ts';
 import { createSidecarMetrics, type SidecarMetrics } from '../metrics.ts';
-import { MetricSources } from '../mlflow-items.ts';
-import type { Mirror } from '../mlflow-mirror.ts';
 import { createJobStates, type JobStates } from './job-states.ts';
 import { createVerdicts, type Verdicts } from './verdicts.ts';
 

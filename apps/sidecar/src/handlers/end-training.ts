@@ -1,6 +1,7 @@
 // EndTraining: the job's outcome, final metrics and error; idempotent for the same outcome.
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
 import { formatMetricValue, type MetricVerdict } from '@training-callbacks/metric-catalog';
+import { endItems } from '@training-callbacks/mlflow-bridge/core';
 import { type EndTrainingRequest, TrainingOutcome } from '@training-callbacks/proto';
 import {
   type ClientLossesRecord,
@@ -10,7 +11,6 @@ import {
 } from '@training-callbacks/store';
 import { addLosses, describeLosses, lossesFromRequest } from '../client-losses.ts';
 import { verdictToProto } from '../convert.ts';
-import { endItems } from '../mlflow-items.ts';
 import {
   checkJobId,
   checkMetricNames,

@@ -6,9 +6,9 @@ import {
   type MetricVerdict,
   type TaskType,
 } from '@training-callbacks/metric-catalog';
+import { epochItem, metricSourcesItem, mlflowMetricName } from '@training-callbacks/mlflow-bridge/core';
 import type { EndEpochRequest } from '@training-callbacks/proto';
 import { verdictToProto } from '../convert.ts';
-import { epochItem, metricSourcesItem, mlflowMetricName } from '../mlflow-items.ts';
 import { checkEpoch, checkJobId, checkMetricNames, checkSessionId, timestampOf } from '../validation.ts';
 import { acceptedMetrics, bestEpochRule } from './best-epoch.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';

@@ -1,7 +1,7 @@
 // The operator's MLflow RPCs: RetryMlflowSync (retry a job's mirroring after its cause was fixed) and
 // RemirrorMlflowRun (copy a job whose run vanished into MLflow again, whole).
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
-import { jobCopyItems } from '../mlflow-items.ts';
+import { jobCopyItems } from '@training-callbacks/mlflow-bridge/core';
 import { checkJobId } from '../validation.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
 

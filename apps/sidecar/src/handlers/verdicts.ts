@@ -5,6 +5,7 @@
 // database's, not this process' memory's: what is kept here (the watched processes, when a job's
 // lease was last renewed) only saves work and is rebuilt at start.
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
+import { lostItems, revivedItems } from '@training-callbacks/mlflow-bridge/core';
 import {
   type JobRecord,
   type LeaseRenewal,
@@ -15,7 +16,6 @@ import {
 } from '@training-callbacks/store';
 import type { LogFn } from '../logging.ts';
 import type { SidecarMetrics } from '../metrics.ts';
-import { lostItems, revivedItems } from '../mlflow-items.ts';
 import { isProcessAlive, readBootId, readProcessStat } from '../trainer-process.ts';
 import { quote } from '../validation.ts';
 import type { JobState, JobStates } from './job-states.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MetricSources, mlflowMetricName, mlflowMetrics } from './mlflow-items.ts';
+import { MetricSources, mlflowMetricName, mlflowMetrics } from './mirror-items.ts';
 
 describe('MLflow metric names', () => {
   it('sends every member of an indexed family whose first member the catalog renames under one prefix', () => {

@@ -7,11 +7,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { outboxItems } from '@training-callbacks/mlflow-bridge';
 import { type NewJob, openStore, type Store, type StoredOutboxItem } from '@training-callbacks/store';
 import { sampleJob } from '@training-callbacks/store/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type RunningMirror, startMirror } from './mlflow-mirror.ts';
+import { type RunningMirror, startMirror } from './mirror.ts';
+import { outboxItems } from './outbox.ts';
 
 let dir: string;
 let dbPath: string;

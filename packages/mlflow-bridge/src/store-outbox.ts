@@ -1,39 +1,17 @@
 // The store's outbox seen as the bridge's `MlflowOutbox`, and the messages between the sidecar's main
-// thread and its MLflow sync thread (see mlflow-mirror.ts for why there are two threads).
+// thread and its MLflow sync thread (see mirror.ts for why there are two threads).
 
-// The light entry: the main thread imports this module too, and needs none of the client or worker.
-import type {
-  MlflowConfig,
-  MlflowJobMirror,
-  MlflowOutbox,
-  MlflowRequestOutcome,
-  NewOutboxItem,
-  OutboxItem,
-} from '@training-callbacks/mlflow-bridge';
-import { toJsonNumber } from '@training-callbacks/mlflow-bridge/core';
-import { isSystemMetric } from '@training-callbacks/proto';
+// The main thread imports this module too: only types of the client and the worker, no code.
 import type { Store, StoredOutboxItem } from '@training-callbacks/store';
-import type { LogFields } from './logging.ts';
-import { mlflowMetricName } from './mlflow-items.ts';
+import type { MlflowRequestOutcome } from './client.ts';
+import type { MlflowConfig } from './config.ts';
+import { mlflowBatchKey } from './mirror-items.ts';
+import { toJsonNumber } from './names.ts';
+import type { MlflowJobMirror, MlflowOutbox, NewOutboxItem, OutboxItem } from './outbox.ts';
+import type { MirrorLogFields } from './sync-log.ts';
 
 /** Metric points one drain step folds into log-batch calls; a peek resolves no more block points. */
 export const MAX_POINTS_PER_STEP = 10_000;
-
-/**
- * Prefix of batch-level metric keys in MLflow. Epoch metrics use step = epoch and batch metrics
- * step = global step; sharing one key would mix both axes in one history (the catalog normalises a
- * batch `loss` to `train_loss`, an epoch metric too), so batch points get their own keys.
- */
-export const BATCH_KEY_PREFIX = 'batch/';
-
-/**
- * The MLflow key of a stored batch metric: `batch/` + its MLflow name, except for MLflow's own system
- * metrics (`system/…`, sampled by the clients), which keep their name so that MLflow's "System metrics"
- * tab shows them (no epoch metric shares their keys).
- */
-export function mlflowBatchKey(name: string): string {
-  return isSystemMetric(name) ? name : BATCH_KEY_PREFIX + mlflowMetricName(name);
-}
 
 /** A stored entry as the bridge's item: batch-block references become `batch_metrics` payloads here. */
 function toBridgeItem(item: StoredOutboxItem): OutboxItem {
@@ -68,7 +46,7 @@ function toBridgeItem(item: StoredOutboxItem): OutboxItem {
 
 /**
  * The store's outbox methods the sync worker uses. The sync thread has no database connection: it asks
- * the main thread to run each of them on its store (see mlflow-mirror.ts), reads and writes alike.
+ * the main thread to run each of them on its store (see mirror.ts), reads and writes alike.
  */
 export const OUTBOX_CALLS = [
   'claimOutboxJobs',
@@ -199,7 +177,7 @@ export type ToSyncThread =
 export type FromSyncThread =
   | { type: 'ready' }
   | { type: 'stopped' }
-  | { type: 'log'; error: boolean; line: string; fields?: LogFields }
+  | { type: 'log'; error: boolean; line: string; fields?: MirrorLogFields }
   /** Run `method` of the store with `args`; the answer comes back as a `result` of the same id. */
   | { type: 'call'; id: number; method: OutboxCall; args: unknown[] }
   /** MLflow requests since the last report ([outcome, seconds]), for the main thread's /metrics. */

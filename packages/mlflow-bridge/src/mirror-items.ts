@@ -4,13 +4,9 @@
 // points duplicates none (MLflow drops exact duplicates).
 
 import { listTaskCatalogs } from '@training-callbacks/metric-catalog';
-import {
-  type JobBegunPayload,
-  type JobEndedPayload,
-  type NewOutboxItem,
-  outboxItems,
-} from '@training-callbacks/mlflow-bridge/core';
+import { isSystemMetric } from '@training-callbacks/proto';
 import type { JobSnapshot, JobStatus } from '@training-callbacks/store';
+import { type JobBegunPayload, type JobEndedPayload, type NewOutboxItem, outboxItems } from './outbox.ts';
 
 /** How an ended job's MLflow run ends. */
 export const RUN_STATUS: Record<Exclude<JobStatus, 'running'>, JobEndedPayload['status']> = {
@@ -68,6 +64,22 @@ export function mlflowMetrics(metrics: Readonly<Record<string, number>>): Record
     out[renamed !== name && taken.has(renamed) ? name : renamed] = metrics[name]!;
   }
   return out;
+}
+
+/**
+ * Prefix of batch-level metric keys in MLflow. Epoch metrics use step = epoch and batch metrics
+ * step = global step; sharing one key would mix both axes in one history (the catalog normalises a
+ * batch `loss` to `train_loss`, an epoch metric too), so batch points get their own keys.
+ */
+export const BATCH_KEY_PREFIX = 'batch/';
+
+/**
+ * The MLflow key of a stored batch metric: `batch/` + its MLflow name, except for MLflow's own system
+ * metrics (`system/…`, sampled by the clients), which keep their name so that MLflow's "System metrics"
+ * tab shows them (no epoch metric shares their keys).
+ */
+export function mlflowBatchKey(name: string): string {
+  return isSystemMetric(name) ? name : BATCH_KEY_PREFIX + mlflowMetricName(name);
 }
 
 /** One metric as MLflow will show it, with what the trainer reported: recorded when they differ. */

@@ -12,12 +12,7 @@
 import { readlinkSync } from 'node:fs';
 import { constants, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import {
-  createMlflowClient,
-  createSyncWorker,
-  type MlflowRequestOutcome,
-} from '@training-callbacks/mlflow-bridge';
-import type { LogFields } from './logging.ts';
+import { createMlflowClient, type MlflowRequestOutcome } from './client.ts';
 import {
   claimingOutbox,
   type FromSyncThread,
@@ -27,8 +22,9 @@ import {
   type OutboxCalls,
   type SyncThreadData,
   type ToSyncThread,
-} from './mlflow-outbox.ts';
-import { RUN_GONE_HINT, syncEventLogger } from './mlflow-sync-log.ts';
+} from './store-outbox.ts';
+import { type MirrorLogFields, RUN_GONE_HINT, syncEventLogger } from './sync-log.ts';
+import { createSyncWorker } from './worker.ts';
 
 /**
  * Runs this thread below the RPC thread's CPU priority (Linux: nice is per thread, and a thread may
@@ -44,10 +40,10 @@ function lowerThreadPriority(): void {
 lowerThreadPriority();
 
 const port = parentPort;
-if (!port) throw new Error('mlflow-sync-thread.ts runs as a worker thread (started by mlflow-mirror.ts)');
+if (!port) throw new Error('sync-thread.ts runs as a worker thread (started by mirror.ts)');
 const data = workerData as SyncThreadData;
 const post = (message: FromSyncThread) => port.postMessage(message);
-const log = (line: string, fields: LogFields | undefined, error = false) =>
+const log = (line: string, fields: MirrorLogFields | undefined, error = false) =>
   post({ type: 'log', error, line, ...(fields && { fields }) });
 
 const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();

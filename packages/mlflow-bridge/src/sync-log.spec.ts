@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PROGRESS_INTERVAL_MS, PROGRESS_MIN_BYTES, syncEventLogger } from './mlflow-sync-log.ts';
+import { PROGRESS_INTERVAL_MS, PROGRESS_MIN_BYTES, syncEventLogger } from './sync-log.ts';
 
 function setup() {
   const lines: string[] = [];

@@ -1,8 +1,17 @@
 // What the sync worker's events look like in the sidecar's log: one line when a job's MLflow sync starts
 // failing and one when it recovers (not one per retry), a loud block when a job is parked, warnings as
 // they come, and progress of large artifact uploads (a checkpoint of several GB can take minutes).
-import type { SyncEvent } from '@training-callbacks/mlflow-bridge';
-import type { LogFn } from './logging.ts';
+import type { SyncEvent } from './worker.ts';
+
+/** A log line's fields, for structured (JSON) logs: what happened and, when it is about one, the job. */
+export interface MirrorLogFields {
+  event: string;
+  jobId?: string;
+  [key: string]: unknown;
+}
+
+/** Where the mirror writes a line (the sidecar's logger). */
+export type MirrorLog = (line: string, fields?: MirrorLogFields) => void;
 
 /** Artifacts at least this large get progress lines while they upload. */
 export const PROGRESS_MIN_BYTES = 16 * 2 ** 20;
@@ -10,8 +19,8 @@ export const PROGRESS_MIN_BYTES = 16 * 2 ** 20;
 export const PROGRESS_INTERVAL_MS = 5000;
 
 export interface SyncLogOptions {
-  log: LogFn;
-  logError: LogFn;
+  log: MirrorLog;
+  logError: MirrorLog;
   now?: () => number;
 }
 

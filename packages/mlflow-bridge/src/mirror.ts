@@ -1,6 +1,6 @@
-// Mirroring into MLflow. The RPC handlers only append outbox entries in their own transactions (see
-// service.ts) and call `notify()` after the commit; nothing a trainer waits for ever talks to MLflow.
-// The sync worker runs in a thread of its own (mlflow-sync-thread.ts) so that its reads, request
+// Mirroring into MLflow. The sidecar's RPC handlers only append outbox entries in their own transactions
+// and call `notify()` after the commit; nothing a trainer waits for ever talks to MLflow.
+// The sync worker runs in a thread of its own (sync-thread.ts) so that its reads, request
 // building and HTTP never run between two RPCs here: with MLflow healthy, a trainer sees the same
 // latency as with MLflow down. The thread has no connection of its own: this thread runs its outbox
 // reads and writes on the store (a few per log-batch step, not one per point).
@@ -9,16 +9,37 @@ import { hostname } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { MlflowConfig, MlflowRequestOutcome } from '@training-callbacks/mlflow-bridge';
-import type { Store } from '@training-callbacks/store';
-import { type JobSync, mlflowSyncOf } from './convert.ts';
-import type { LogFn } from './logging.ts';
+import type { MlflowSync } from '@training-callbacks/proto';
+import type { OutboxStatus, Store } from '@training-callbacks/store';
+import type { MlflowRequestOutcome } from './client.ts';
+import type { MlflowConfig } from './config.ts';
 import {
   type FromSyncThread,
   runOutboxCall,
   type SyncThreadData,
   type ToSyncThread,
-} from './mlflow-outbox.ts';
+} from './store-outbox.ts';
+import type { MirrorLog } from './sync-log.ts';
+
+/** A job's MLflow sync status: the proto's MlflowSync, the one shape the sidecar answers and shows. */
+export type JobSync = Omit<MlflowSync, '$typeName' | '$unknown'>;
+
+/**
+ * A job's sync status from its outbox as the store reports it (`undefined`: no entries, in sync): the
+ * one conversion between the database's shape and the wire's.
+ */
+export function mlflowSyncOf(status: OutboxStatus | undefined, nowMs: number): JobSync {
+  const pendingItems = status?.pendingItems ?? 0;
+  const parkedError = status?.parkedError ?? '';
+  const oldest = status?.oldestCreatedAtMs;
+  return {
+    enabled: true,
+    inSync: pendingItems === 0 && parkedError === '',
+    pendingItems: BigInt(pendingItems),
+    oldestPendingAgeSeconds: oldest === undefined ? 0 : Math.max(0, (nowMs - oldest) / 1000),
+    parkedError,
+  };
+}
 
 /** What the handlers see of the mirror. */
 export interface Mirror {
@@ -50,14 +71,13 @@ export interface MirrorOptions {
   /** Log-batch requests in flight (default 2). */
   requestConcurrency?: number;
   /** Progress lines (one per outage and recovery, not one per retry). */
-  log: LogFn;
+  log: MirrorLog;
   /** Parked errors: what stopped and what to do. */
-  logError: LogFn;
+  logError: MirrorLog;
   /** The sync thread's MLflow requests ([outcome, seconds]), reported about once a second. */
   onMlflowRequests?: (observations: ReadonlyArray<readonly [MlflowRequestOutcome, number]>) => void;
 }
 
-/** The running mirror: the handlers' view, and a way to stop it. */
 /** What a shutdown drain left in the outbox. */
 export interface DrainResult {
   /** Entries that could have been sent but were not delivered by the deadline. */
@@ -66,6 +86,7 @@ export interface DrainResult {
   parked: number;
 }
 
+/** The running mirror: the handlers' view, and a way to stop it. */
 export interface RunningMirror extends Mirror {
   /**
    * Lets the sync thread deliver what it can until `deadlineMs` (epoch ms): resolves as soon as
@@ -89,7 +110,7 @@ const DRAIN_POLL_MS = 100;
 const NOTIFY_DELAY_MS = 25;
 
 /** The sync thread's module, next to this one (`.ts` when run from source, `.js` when built). */
-const THREAD_URL = new URL(`./mlflow-sync-thread${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+const THREAD_URL = new URL(`./sync-thread${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
 export async function startMirror(options: MirrorOptions): Promise<RunningMirror> {
   const { store, log, logError } = options;

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
+import { decodeNumber } from '@training-callbacks/store/number-codec';
 import { authHeader, type MlflowConfig, tlsConnectOptions } from './config.ts';
 import { httpError, isParamConflict, MlflowError, transportError } from './errors.ts';
 import { createHttpTransport, type HttpAnswer, type HttpTransport } from './http.ts';
@@ -234,18 +235,7 @@ function toRunInfo(i: RawRunInfo): RunInfo {
   };
 }
 function toMetric(m: RawMetric): Metric {
-  const v = m.value;
-  const value =
-    typeof v === 'number'
-      ? v
-      : v === 'NaN'
-        ? Number.NaN
-        : v === 'Infinity'
-          ? Number.POSITIVE_INFINITY
-          : v === '-Infinity'
-            ? Number.NEGATIVE_INFINITY
-            : Number(v);
-  return { key: m.key, value, timestamp: m.timestamp ?? 0, step: m.step ?? 0 };
+  return { key: m.key, value: decodeNumber(m.value), timestamp: m.timestamp ?? 0, step: m.step ?? 0 };
 }
 function toRun(r: RawRun): Run {
   return {

@@ -23,7 +23,6 @@ export {
   RUN_STATUS,
   revivedItems,
 } from './mirror-items.ts';
-export { type JsonNumber, toJsonNumber } from './names.ts';
 export {
   type ArtifactPayload,
   type BatchMetricsPayload,

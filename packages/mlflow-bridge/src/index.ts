@@ -1,3 +1,6 @@
+// The whole bridge: the light parts of `./core` (configuration, errors, outbox items), the REST
+// client, the sync worker, the store's outbox as the worker's and the sidecar's mirror.
+
 export {
   type ArtifactFile,
   createMlflowClient,
@@ -20,14 +23,8 @@ export {
   resolveArtifactUrl,
   type UploadArtifactOptions,
 } from './client.ts';
-export { type MlflowAuth, type MlflowConfig, type MlflowTlsConfig, mlflowConfigFromEnv } from './config.ts';
-export {
-  isMlflowError,
-  isRetryableStatus,
-  MlflowError,
-  type MlflowErrorKind,
-  parseRetryAfter,
-} from './errors.ts';
+export * from './core.ts';
+export { isRetryableStatus, parseRetryAfter } from './errors.ts';
 export {
   DEFAULT_CLAIM_LEASE_MS,
   type DrainResult,
@@ -39,49 +36,12 @@ export {
   startMirror,
 } from './mirror.ts';
 export {
-  artifactItem,
-  BATCH_ITEM_KIND,
-  BATCH_KEY_PREFIX,
-  endItems,
-  epochItem,
-  jobBegunItem,
-  jobCopyItems,
-  lostItems,
-  type MetricSource,
-  MetricSources,
-  metricSourcesItem,
-  mlflowBatchKey,
-  mlflowMetricName,
-  mlflowMetrics,
-  RUN_STATUS,
-  revivedItems,
-} from './mirror-items.ts';
-export {
-  fromJsonNumber,
-  type JsonNumber,
   type KeyCollision,
   MAX_KEY_LENGTH,
   MetricKeyMap,
   sanitizeMetricKey,
-  toJsonNumber,
 } from './names.ts';
-export {
-  type ArtifactPayload,
-  type BatchMetricsPayload,
-  type EpochMetricsPayload,
-  type FinalMetricsPayload,
-  type JobBegunPayload,
-  type JobEndedPayload,
-  type JobRevivedPayload,
-  type MetricSourcesPayload,
-  type MlflowJobMirror,
-  type MlflowOutbox,
-  type NewOutboxItem,
-  type OutboxItem,
-  type OutboxItemKind,
-  type OutboxPayloads,
-  outboxItems,
-} from './outbox.ts';
+export type { MlflowJobMirror, MlflowOutbox, OutboxItem } from './outbox.ts';
 export {
   type ClaimingOutbox,
   type ClaimOptions,

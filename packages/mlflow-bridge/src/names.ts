@@ -1,3 +1,5 @@
+import { encodeNonFinite } from '@training-callbacks/store/number-codec';
+
 /** MLflow's limit on metric, param and tag keys. Keys are never truncated by the server: longer is an error. */
 export const MAX_KEY_LENGTH = 250;
 
@@ -108,30 +110,7 @@ export class MetricKeyMap {
   }
 }
 
-/** A JSON-safe number: JSON has no NaN/±Infinity, MLflow accepts these three strings for doubles. */
-export type JsonNumber = number | 'NaN' | 'Infinity' | '-Infinity';
-
-/**
- * Encodes a double the way MLflow's JSON parser accepts it. `JSON.stringify(NaN)` gives `null`, which MLflow
- * rejects as a missing value; a bare `NaN` token is accepted by 3.x but stored as 0 with timestamp 0 (verified
- * against 3.17.2), so non-finite values must travel as the strings `"NaN"`, `"Infinity"`, `"-Infinity"`.
- */
-export function toJsonNumber(v: number): JsonNumber {
-  if (Number.isFinite(v)) return v;
-  if (Number.isNaN(v)) return 'NaN';
-  return v > 0 ? 'Infinity' : '-Infinity';
-}
-
-/** The inverse of `toJsonNumber` (MLflow also answers NaN as the string "NaN"). */
-export function fromJsonNumber(v: JsonNumber | string): number {
-  if (typeof v === 'number') return v;
-  if (v === 'NaN') return Number.NaN;
-  if (v === 'Infinity') return Number.POSITIVE_INFINITY;
-  if (v === '-Infinity') return Number.NEGATIVE_INFINITY;
-  return Number(v);
-}
-
 /** `JSON.stringify` replacer that keeps non-finite numbers as MLflow's strings. */
 export function mlflowJsonReplacer(_key: string, value: unknown): unknown {
-  return typeof value === 'number' && !Number.isFinite(value) ? toJsonNumber(value) : value;
+  return typeof value === 'number' && !Number.isFinite(value) ? encodeNonFinite(value) : value;
 }

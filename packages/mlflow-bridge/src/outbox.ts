@@ -1,9 +1,10 @@
+import type { MirrorState } from '@training-callbacks/store';
+import { encodeNonFinite, type JsonNumber } from '@training-callbacks/store/number-codec';
 import type { RunStatus } from './client.ts';
-import { type JsonNumber, toJsonNumber } from './names.ts';
 
 /**
  * The durable outbox the sync worker drains. Everything is JSON-safe (non-finite numbers are the strings
- * "NaN"/"Infinity"/"-Infinity", see `toJsonNumber`), so a payload can be stored as one TEXT column.
+ * "NaN"/"Infinity"/"-Infinity", see `encodeNonFinite` in the store's number codec), so a payload can be stored as one TEXT column.
  *
  * One SQL table is enough for the items:
  *   mlflow_outbox(id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT, kind TEXT, payload TEXT,
@@ -139,14 +140,12 @@ export type OutboxItem = NewOutboxItem & {
   parkedError: string | null;
 };
 
-/** What the worker remembers about a job's mirror (persist it with the job). */
-export interface MlflowJobMirror {
-  experimentId?: string;
-  runId?: string;
-  artifactUri?: string;
-  /** Reported metric name → MLflow key (see `MetricKeyMap`); order-dependent, so it must be kept. */
-  metricKeys?: Record<string, string>;
-}
+/**
+ * What the worker remembers about a job's mirror: the store's `MirrorState`, kept in the job row
+ * (`metricKeys`, reported metric name → MLflow key, see `MetricKeyMap`, is order-dependent, so it must
+ * be kept).
+ */
+export type MlflowJobMirror = MirrorState;
 
 export interface MlflowOutbox {
   /**
@@ -203,7 +202,7 @@ export const outboxItems = {
     }
     return {
       kind: 'batch_metrics',
-      payload: { epoch, names, steps, values: Array.from(values, toJsonNumber), timestampMs },
+      payload: { epoch, names, steps, values: Array.from(values, encodeNonFinite), timestampMs },
     };
   },
   finalMetrics(metrics: Record<string, number>, step: number, timestampMs: number): NewOutboxItem {
@@ -242,5 +241,5 @@ export const outboxItems = {
 
 function mapValues(m: Record<string, number>): Record<string, JsonNumber> {
   // fromEntries defines each entry; `out[k] = …` on a plain object would drop a metric named __proto__.
-  return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, toJsonNumber(v)]));
+  return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, encodeNonFinite(v)]));
 }

@@ -3,10 +3,10 @@
 
 // The main thread imports this module too: only types of the client and the worker, no code.
 import type { Store, StoredOutboxItem } from '@training-callbacks/store';
+import { encodeNonFinite } from '@training-callbacks/store/number-codec';
 import type { MlflowRequestOutcome } from './client.ts';
 import type { MlflowConfig } from './config.ts';
 import { mlflowBatchKey } from './mirror-items.ts';
-import { toJsonNumber } from './names.ts';
 import type { MlflowJobMirror, MlflowOutbox, NewOutboxItem, OutboxItem } from './outbox.ts';
 import type { MirrorLogFields } from './sync-log.ts';
 
@@ -34,7 +34,7 @@ function toBridgeItem(item: StoredOutboxItem): OutboxItem {
             epoch: block.epoch,
             names: block.names.map(mlflowBatchKey),
             steps: Array.from(block.steps, Number),
-            values: Array.from(block.values, toJsonNumber),
+            values: Array.from(block.values, encodeNonFinite),
             timestampMs: block.receivedAtMs,
           }
         : // The block is gone (cannot happen while the job exists): nothing to send.

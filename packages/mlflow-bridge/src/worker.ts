@@ -1,6 +1,7 @@
+import { decodeNumber } from '@training-callbacks/store/number-codec';
 import { JOB_ID_TAG, LOG_BATCH_LIMITS, type Metric, type MlflowClient } from './client.ts';
 import { MlflowError } from './errors.ts';
-import { fromJsonNumber, MAX_KEY_LENGTH, MetricKeyMap } from './names.ts';
+import { MAX_KEY_LENGTH, MetricKeyMap } from './names.ts';
 import type { MetricSourcesPayload, MlflowJobMirror, MlflowOutbox, OutboxItem } from './outbox.ts';
 
 export const DEFAULT_RETRY_HORIZON_MS = 7 * 24 * 3600 * 1000;
@@ -274,7 +275,7 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
         for (const [name, v] of Object.entries(it.payload.metrics)) {
           metrics.push({
             key: keys.keyFor(name),
-            value: fromJsonNumber(v),
+            value: decodeNumber(v),
             timestamp: timestampMs,
             step: epoch,
           });
@@ -284,7 +285,7 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
         for (const [name, v] of Object.entries(it.payload.metrics)) {
           metrics.push({
             key: keys.keyFor(FINAL_PREFIX + name),
-            value: fromJsonNumber(v),
+            value: decodeNumber(v),
             timestamp: timestampMs,
             step,
           });
@@ -298,7 +299,7 @@ export function createSyncWorker(options: SyncWorkerOptions): SyncWorker {
             if (v === undefined) continue;
             metrics.push({
               key: cols[c]!,
-              value: fromJsonNumber(v),
+              value: decodeNumber(v),
               timestamp: timestampMs,
               step: steps[row]!,
             });

@@ -5,6 +5,7 @@ import {
   decodeNumber,
   encodeJsonTree,
   encodeMetricMap,
+  encodeNonFinite,
   encodeNumber,
   finiteOrNull,
   nonFiniteNames,
@@ -27,6 +28,27 @@ describe('number codec', () => {
     expect(encodeNumber(Number.NaN)).toBe('NaN');
     expect(encodeNumber(Infinity)).toBe('Infinity');
     expect(encodeNumber(-Infinity)).toBe('-Infinity');
+  });
+
+  it('encodes for MLflow with the same tokens, -0 kept a number, and decodes what MLflow answers', () => {
+    // The MLflow bridge's use: outbox payloads and log-batch bodies. MLflow reads "NaN", "Infinity"
+    // and "-Infinity" for a double; it has no "-0" token, and JSON prints -0 as 0.
+    expect([Number.NaN, Infinity, -Infinity, 1.5, 0].map(encodeNonFinite)).toEqual([
+      'NaN',
+      'Infinity',
+      '-Infinity',
+      1.5,
+      0,
+    ]);
+    expect(Object.is(encodeNonFinite(-0), -0)).toBe(true);
+    expect(JSON.stringify([Number.NaN, -0].map(encodeNonFinite))).toBe('["NaN",0]');
+    for (const value of [0, 1.5, -2e-308, Number.MAX_VALUE, Number.NaN, Infinity, -Infinity]) {
+      const roundTrip = decodeNumber(JSON.parse(JSON.stringify(encodeNonFinite(value))));
+      expect(Object.is(roundTrip, value)).toBe(true);
+    }
+    // MLflow answers NaN as "NaN" and ±Infinity as ±Number.MAX_VALUE (what its SQL store keeps).
+    expect(decodeNumber('NaN')).toBeNaN();
+    expect(decodeNumber(-1.7976931348623157e308)).toBe(-Number.MAX_VALUE);
   });
 
   it('never decodes garbage to 0', () => {

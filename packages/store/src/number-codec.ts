@@ -1,9 +1,13 @@
-// Faithful storage of doubles in JSON and in binary blobs.
+// Faithful storage of doubles in JSON and in binary blobs: the project's one NaN/±Infinity codec.
 //
 // JSON has no NaN or ±Infinity (JSON.stringify writes them as null), and SQLite turns a NaN REAL into
 // NULL. So every metric map is encoded before it reaches a JSON column: finite numbers stay numbers,
 // the others become the strings "NaN", "Infinity" and "-Infinity" (and -0 becomes "-0", which JSON
 // would otherwise print as 0). Decoding reverses it exactly.
+//
+// The MLflow bridge uses the same tokens without "-0" (`encodeNonFinite`): they are what MLflow's (and
+// proto3's) JSON reads for a double, and its outbox payloads and requests carry them. It imports this
+// module alone (`@training-callbacks/store/number-codec`), so its sync thread loads no MikroORM.
 //
 // Config trees (model_config, training_config) may hold any double too, next to strings such as
 // "NaN": see `encodeJsonTree` for their unambiguous encoding.
@@ -18,12 +22,20 @@ export type NonFiniteToken = 'NaN' | 'Infinity' | '-Infinity' | '-0';
 /** A double as stored in JSON. */
 export type EncodedNumber = number | NonFiniteToken;
 
+/** A double as MLflow's JSON takes it: NaN and ±Infinity as strings, every other double a number. */
+export type JsonNumber = number | Exclude<NonFiniteToken, '-0'>;
+
 const LITTLE_ENDIAN_HOST = endianness() === 'LE';
 
-/** Encodes one double for JSON. */
-export function encodeNumber(value: number): EncodedNumber {
+/**
+ * Encodes one double the way MLflow's JSON parser accepts it (-0 stays a number; JSON prints it 0).
+ * `JSON.stringify(NaN)` gives `null`, which MLflow rejects as a missing value; a bare `NaN` token is
+ * accepted by 3.x but stored as 0 with timestamp 0 (verified against 3.17.2), so non-finite values
+ * travel as the strings "NaN", "Infinity", "-Infinity".
+ */
+export function encodeNonFinite(value: number): JsonNumber {
   if (Number.isFinite(value)) {
-    return Object.is(value, -0) ? '-0' : value;
+    return value;
   }
   if (Number.isNaN(value)) {
     return 'NaN';
@@ -31,7 +43,15 @@ export function encodeNumber(value: number): EncodedNumber {
   return value > 0 ? 'Infinity' : '-Infinity';
 }
 
-/** Decodes one double from JSON; anything unexpected decodes to NaN rather than to 0. */
+/** Encodes one double for a JSON column (as {@link encodeNonFinite}, and -0 as "-0"). */
+export function encodeNumber(value: number): EncodedNumber {
+  return Object.is(value, -0) ? '-0' : encodeNonFinite(value);
+}
+
+/**
+ * Decodes one double from JSON (a stored value, an outbox payload's, or one MLflow answers, where NaN
+ * is "NaN"); anything unexpected decodes to NaN rather than to 0.
+ */
 export function decodeNumber(value: unknown): number {
   if (typeof value === 'number') {
     return value;

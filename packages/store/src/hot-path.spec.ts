@@ -653,3 +653,94 @@ describe.each(DIALECTS)('%s', (dialect) => {
     }
   });
 });
+
+describe('PostgreSQL batch appends', () => {
+  it('writes a batch append in one statement: blocks, outbox references, feed rows, after the feed lock', async () => {
+    const f = await fixture('postgresql');
+    const query = f.hot
+      .batchAppendQuery({
+        jobId: 'j',
+        firstStep: 1n,
+        lastStep: 9n,
+        blocks: [block(0, ['a'], [1n, 9n], [1, 9])],
+        receivedAtMs: 5,
+        outboxKind: 'batch',
+        nowMs: 6,
+      })
+      .compile(compiler);
+    expect(query.sql).toMatchInlineSnapshot(`
+      "with job as (
+          select job_id, status from training_job where job_id = $1::varchar for share
+        ), go as (
+          select job.job_id from job where job.status = 'running' and not exists (
+            select 1 from batch_metric_block s where s.job_id = job.job_id
+            and s.last_step >= $2::bigint and s.first_step <= $3::bigint)
+        ), blocks as (
+          insert into batch_metric_block (job_id, epoch, first_step, last_step, names, steps, values, received_at_ms)
+          select g.job_id, r.epoch, r.first_step, r.last_step, r.names, r.steps, r.values, $4::bigint
+          from go g, (values ($5::int, $6::int, $7::bigint, $8::bigint, $9::jsonb, $10::bytea, $11::bytea)) as r(n, epoch, first_step, last_step, names, steps, values)
+          order by r.n
+          returning id
+        ), outbox as (
+          insert into outbox_item (job_id, kind, payload, block_id, created_at_ms, attempts, next_attempt_at_ms, last_error, parked_error)
+          select g.job_id, $12::varchar, null, b.id, $13::bigint, 0, $14::bigint, null, null
+          from go g, blocks b order by b.id
+          returning 1), feed_lock as (
+          select g.job_id, pg_advisory_xact_lock($15) from go g, (select count(*) from blocks) c, (select count(*) from outbox) o
+        ), feed as (
+          insert into store_change (job_id, kind, ref) select l.job_id, 'batch', b.id from feed_lock l, blocks b
+          order by b.id
+          returning 1
+        )
+        select job.status, b.id from job left join blocks b on true order by b.id"
+    `);
+  });
+
+  it('writes only while the job runs and no stored block meets the range; the entities read it back', async () => {
+    const f = await fixture('postgresql');
+    const tables = (f.orm.em.fork() as EntityManager).getKysely() as unknown as TableKysely;
+    const append = (firstStep: bigint, lastStep: bigint, jobId = 'j') =>
+      f.hot.writeBatchAppend(tables, {
+        jobId,
+        firstStep,
+        lastStep,
+        blocks: [block(0, ['a'], [firstStep], [1]), block(0, ['a', 'b'], [lastStep], [2, Number.NaN])],
+        receivedAtMs: 5,
+        outboxKind: 'batch',
+        nowMs: 6,
+      });
+    const seq0 = await f.store.headSeq();
+    const written = await append(1n, 2n);
+    expect(written?.status).toBe('running');
+    expect(written?.ids).toHaveLength(2);
+    const blocks = await f.em().find(BatchMetricBlock, { job: 'j' }, { orderBy: { id: 'asc' } });
+    expect(
+      blocks.map((b) => [b.id, b.firstStep, b.names, [...unpackFloat64(b.values)], b.receivedAtMs]),
+    ).toEqual([
+      [written!.ids[0], 1n, ['a'], [1], 5],
+      [written!.ids[1], 2n, ['a', 'b'], [2, Number.NaN], 5],
+    ]);
+    const entries = await f.em().find(OutboxItem, { job: 'j' }, { orderBy: { id: 'asc' } });
+    expect(entries.map((e) => [e.kind, e.blockId, e.createdAtMs, e.nextAttemptAtMs, e.payload])).toEqual(
+      written!.ids.map((id) => ['batch', id, 6, 6, null]),
+    );
+    const changes = await f
+      .em()
+      .find(StoreChange, { job: 'j', seq: { $gt: seq0 } }, { orderBy: { seq: 'asc' } });
+    expect(changes.map((c) => [c.kind, c.ref])).toEqual(written!.ids.map((id) => ['batch', id]));
+
+    // A range that meets a stored block, an unknown job, an ended job: nothing written.
+    expect(await append(2n, 3n)).toEqual({ status: 'running', ids: [] });
+    expect(await append(1n, 2n, 'nobody')).toBeUndefined();
+    await f.store.endJob({
+      jobId: 'j',
+      status: 'completed',
+      finalMetrics: {},
+      errorMessage: '',
+      endedAt: new Date(),
+    });
+    expect(await append(10n, 11n)).toEqual({ status: 'completed', ids: [] });
+    expect(await f.em().count(BatchMetricBlock, { job: 'j' })).toBe(2);
+    expect(await f.em().count(OutboxItem, { job: 'j' })).toBe(2);
+  });
+});

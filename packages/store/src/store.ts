@@ -15,6 +15,7 @@ import { planBatchWrite, stepBounds } from './batch-points.ts';
 import { CommitSignal } from './change-feed.ts';
 import { Artifact, BatchMetricBlock, TrainingJob, TrainingMetric } from './entities.ts';
 import {
+  BLOCKS_PER_STATEMENT,
   type BlockInsert,
   compactChanges,
   type EpochRow,
@@ -883,6 +884,33 @@ class OrmStore implements Store {
       if (max > hi) hi = max;
     }
     const hot = this.#hot;
+    // PostgreSQL, a write that meets no stored block (the usual stream): one autocommitted statement
+    // (see writeBatchAppend). A write that meets stored blocks, or records new metric sources, takes
+    // the transaction below.
+    if (this.#rowLocks && !options.metricSources?.sources.length) {
+      const plan = planBatchWrite(incoming, []);
+      if (plan.inserts.length <= BLOCKS_PER_STATEMENT) {
+        const written = await hot
+          .writeBatchAppend(this.#tables, {
+            jobId,
+            firstStep: lo,
+            lastStep: hi,
+            blocks: plan.inserts.map(blockRow),
+            receivedAtMs,
+            outboxKind,
+            nowMs: Date.now(),
+          })
+          .catch((error: unknown) => {
+            throw mapDriverError(convertError(this.#orm.em as EntityManager, error), jobId);
+          });
+        if (!written) throw notFound(jobId);
+        if (written.status !== 'running') throw jobEnded(jobId, written.status);
+        if (written.ids.length > 0) {
+          this.#committed.fire(jobId);
+          return { unchangedPoints: plan.unchangedPoints, replacedPoints: plan.replacedPoints };
+        }
+      }
+    }
     const changed = await this.#tableTransaction(jobId, async (trx) => {
       // The job row is locked FOR SHARE (SQLite: the database) until the commit, so a stream racing
       // an end is stored before it or refused; the same statement reads the stored blocks that meet

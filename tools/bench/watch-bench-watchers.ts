@@ -2,12 +2,15 @@
 // work never runs on the load generator's event loop. Commands on stdin, one per line:
 //   on      opens the streams (WatchJob on the jobs in turn, every fifth one WatchJobs), from the head
 //   off     cancels them
-//   report  prints "events N errors M" (events received since start, heartbeats excluded), then the
-//           events and their bytes by stream and kind ("jobs.job=N/BYTES job.batch=N/BYTES …")
+//   report  prints "events N messages M errors E" (events and the messages that carried them, received
+//           since start, heartbeats excluded), then the events and their bytes by stream and kind
+//           ("jobs.job=N/BYTES job.batch=N/BYTES …") and the messages and their bytes by stream
+//           ("msg.jobs=N/BYTES msg.job=N/BYTES")
 //   node --conditions=@training-callbacks/source watch-bench-watchers.ts ADDRESS WATCHERS JOB_ID...
 //
-// The streams are read as raw bytes (a plain grpc-js client, no protobuf-es decoding): the event's
-// kind is the tag that follows the seq. A viewer decodes on its own machine; here its decoding would
+// The streams are read as raw bytes (a plain grpc-js client, no protobuf-es decoding): a message is
+// its seq, then a heartbeat or its events (a repeated field), and an event's kind is the tag that
+// follows the event's own seq. A viewer decodes on its own machine; here its decoding would
 // only take CPU from the load generator, which shares this CPU with the watchers (see watch-bench.ts),
 // and make the ingest rate differ between the phases.
 import { createInterface } from 'node:readline';
@@ -23,11 +26,14 @@ if (!address || !(count > 0) || jobIds.length === 0) {
 }
 
 const SERVICE = '/trainingcallbacks.v1.TrainingCallbacks';
-/** Field numbers of the events, as in the proto (WatchJobsResponse, WatchJobResponse). */
-const KINDS = {
-  jobs: { 2: 'job', 3: 'heartbeat' },
-  job: { 2: 'job', 3: 'epoch', 4: 'batch', 5: 'artifact', 6: 'heartbeat' },
-} as const satisfies Record<string, Record<number, string>>;
+/**
+ * Field numbers as in the proto: of the response's heartbeat and `repeated events`
+ * (WatchJobsResponse, WatchJobResponse), and of the event kinds (WatchJobsEvent, WatchJobEvent).
+ */
+const FIELDS = {
+  jobs: { heartbeat: 3, events: 4, kinds: { 2: 'job' } },
+  job: { heartbeat: 6, events: 8, kinds: { 2: 'job', 3: 'epoch', 4: 'batch', 5: 'artifact' } },
+} as const satisfies Record<string, { heartbeat: number; events: number; kinds: Record<number, string> }>;
 
 // One channel per ten watchers: a dashboard's viewers come from many browsers, not one connection.
 const clients = Array.from(
@@ -35,20 +41,56 @@ const clients = Array.from(
   () => new Client(address, credentials.createInsecure()),
 );
 let events = 0;
+let messages = 0;
 let errors = 0;
 /** Events and bytes by stream and kind ('jobs.job', 'job.batch', …): what the fan-out is made of. */
 const byKind = new Map<string, { events: number; bytes: number }>();
+/** Messages (heartbeats excluded) and bytes by stream ('jobs', 'job'). */
+const byStream = new Map<string, { events: number; bytes: number }>();
 let streams: ClientReadableStream<Buffer>[] = [];
 
-/** The field number of the event in a WatchJob(s)Response: the tag after the seq (field 1, varint). */
-function eventField(bytes: Buffer): number {
-  let at = 0;
-  if (bytes[0] === 0x08) {
-    at = 1;
-    while (bytes[at]! & 0x80) at++;
-    at++;
+function tally(map: Map<string, { events: number; bytes: number }>, key: string, bytes: number): void {
+  const counts = map.get(key) ?? { events: 0, bytes: 0 };
+  counts.events++;
+  counts.bytes += bytes;
+  map.set(key, counts);
+}
+
+function readVarint(bytes: Buffer, at: number): [value: number, next: number] {
+  let value = 0;
+  let scale = 1;
+  for (;;) {
+    const byte = bytes[at++]!;
+    value += (byte & 0x7f) * scale;
+    if (!(byte & 0x80)) return [value, at];
+    scale *= 128;
   }
-  return (bytes[at] ?? 0) >> 3;
+}
+
+/** After a message's (or an event's) seq: field 1, a varint, first when present. */
+function afterSeq(bytes: Buffer, at: number): number {
+  if (bytes[at] !== 0x08) return at;
+  return readVarint(bytes, at + 1)[1];
+}
+
+/** Counts the events of one response; false for a heartbeat. */
+function countMessage(rpc: 'jobs' | 'job', bytes: Buffer): boolean {
+  const fields = FIELDS[rpc];
+  let at = afterSeq(bytes, 0);
+  let any = false;
+  while (at < bytes.length) {
+    const [tag, start] = readVarint(bytes, at);
+    const [length, body] = readVarint(bytes, start);
+    at = body + length;
+    if (tag >> 3 === fields.heartbeat) return false;
+    if (tag >> 3 !== fields.events) continue;
+    const kindTag = bytes[afterSeq(bytes, body)] ?? 0;
+    const kind = (fields.kinds as Record<number, string>)[kindTag >> 3] ?? 'unknown';
+    events++;
+    any = true;
+    tally(byKind, `${rpc}.${kind}`, at - start);
+  }
+  return any;
 }
 
 function open(): void {
@@ -69,13 +111,9 @@ function open(): void {
       request,
     );
     stream.on('data', (bytes: Buffer) => {
-      const kind = (KINDS[rpc] as Record<number, string>)[eventField(bytes)] ?? 'unknown';
-      if (kind === 'heartbeat') return;
-      events++;
-      const counts = byKind.get(`${rpc}.${kind}`) ?? { events: 0, bytes: 0 };
-      counts.events++;
-      counts.bytes += bytes.length;
-      byKind.set(`${rpc}.${kind}`, counts);
+      if (!countMessage(rpc, bytes)) return;
+      messages++;
+      tally(byStream, rpc, bytes.length);
     });
     stream.on('error', (error: Error & { code?: number }) => {
       if (error.code === 1) return; // CANCELLED: ours
@@ -97,7 +135,10 @@ createInterface({ input: process.stdin }).on('line', (line) => {
       break;
     case 'report':
       console.log(
-        `events ${events} errors ${errors} ${[...byKind].map(([kind, n]) => `${kind}=${n.events}/${n.bytes}`).join(' ')}`,
+        `events ${events} messages ${messages} errors ${errors} ${[
+          ...[...byKind].map(([kind, n]) => `${kind}=${n.events}/${n.bytes}`),
+          ...[...byStream].map(([rpc, n]) => `msg.${rpc}=${n.events}/${n.bytes}`),
+        ].join(' ')}`,
       );
       break;
   }

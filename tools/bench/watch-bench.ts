@@ -18,9 +18,10 @@
 // nothing.
 // Phases alternate, watchers off / on, ROUNDS times; each phase measures, after a settling second, the
 // sidecar's CPU time (/proc/<pid>/stat), the EndEpoch latencies, the points acknowledged, the events
-// the watchers received (by kind) and the client side's CPU. The result: the median over rounds of
-// each phase and their on/off ratio, and the median of the rounds' own ratios. Last, the yardstick
-// (watch-bench-floor.ts): a bare grpc-js server writes the same events to as many watchers.
+// the watchers received (by kind) and the messages that carried them, and the client side's CPU. The
+// result: the median over rounds of each phase and their on/off ratio, and the median of the rounds'
+// own ratios. Last, the yardstick (watch-bench-floor.ts): a bare grpc-js server writes the same
+// messages to as many watchers.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
@@ -124,24 +125,35 @@ async function startWatchers(address: string, jobIds: readonly string[]) {
   pin(helper.pid, pinning?.watchers);
   return {
     send: (command: 'on' | 'off') => helper.send(command),
-    /** Events so far; `byKind`: their count, `bytes`: their bytes, by stream and kind. */
+    /**
+     * Events and the messages that carried them so far; `byKind`: the events' count, `bytes`: their
+     * bytes, by stream and kind; `messagesByRpc`, `messageBytes`: the messages', by stream.
+     */
     async events(): Promise<{
       events: number;
+      messages: number;
       errors: number;
       byKind: Map<string, number>;
       bytes: Map<string, number>;
+      messagesByRpc: Map<string, number>;
+      messageBytes: Map<string, number>;
     }> {
-      const [, events, , errors, ...kinds] = (await helper.ask('report')).trim().split(' ');
+      const [, events, , messages, , errors, ...kinds] = (await helper.ask('report')).trim().split(' ');
       const pairs = kinds.map((pair) => {
         const [kind, counts] = pair.split('=');
         const [n, bytes] = counts!.split('/');
         return { kind: kind!, n: Number(n), bytes: Number(bytes) };
       });
+      const ofEvents = pairs.filter((p) => !p.kind.startsWith('msg.'));
+      const ofMessages = pairs.filter((p) => p.kind.startsWith('msg.'));
       return {
         events: Number(events),
+        messages: Number(messages),
         errors: Number(errors),
-        byKind: new Map(pairs.map((p) => [p.kind, p.n])),
-        bytes: new Map(pairs.map((p) => [p.kind, p.bytes])),
+        byKind: new Map(ofEvents.map((p) => [p.kind, p.n])),
+        bytes: new Map(ofEvents.map((p) => [p.kind, p.bytes])),
+        messagesByRpc: new Map(ofMessages.map((p) => [p.kind.slice(4), p.n])),
+        messageBytes: new Map(ofMessages.map((p) => [p.kind.slice(4), p.bytes])),
       };
     },
     pid: helper.pid,
@@ -171,19 +183,23 @@ const STREAMS = { jobs: WATCHERS / 5, job: WATCHERS - WATCHERS / 5 };
 
 /**
  * The yardstick (watch-bench-floor.ts): a bare grpc-js server, pinned as the sidecar is, writes the
- * events the sidecar's streams carried (median rate and mean size per stream and kind over the
- * phases with watchers) to as many watchers; its CPU over one phase, in cores.
+ * messages the sidecar's streams carried (median rate per stream, mean size and mean events per
+ * message, over the phases with watchers) to as many watchers; its CPU over one phase, in cores.
  */
 async function measureFloor(
   phases: readonly PhaseResult[],
-): Promise<{ cpuCores: number; eventsPerSecond: number }> {
-  const spec: Record<string, Record<string, [number, number]>> = { job: {}, jobs: {} };
-  for (const kind of new Set(phases.flatMap((r) => [...r.eventsByKind.keys()]))) {
-    const [rpc, event] = kind.split('.') as ['job' | 'jobs', string];
-    const rate = median(phases.map((r) => r.eventsByKind.get(kind) ?? 0));
-    const events = phases.reduce((sum, r) => sum + (r.eventsByKind.get(kind) ?? 0), 0);
-    const bytes = phases.reduce((sum, r) => sum + (r.bytesByKind.get(kind) ?? 0), 0);
-    spec[rpc]![event] = [rate / STREAMS[rpc], events > 0 ? Math.round(bytes / events) : 0];
+): Promise<{ cpuCores: number; eventsPerSecond: number; messagesPerSecond: number }> {
+  const spec: Record<string, [rate: number, bytes: number, events: number]> = {};
+  for (const rpc of ['job', 'jobs'] as const) {
+    const rate = median(phases.map((r) => r.messagesByRpc.get(rpc) ?? 0));
+    const messages = phases.reduce((sum, r) => sum + (r.messagesByRpc.get(rpc) ?? 0), 0);
+    const bytes = phases.reduce((sum, r) => sum + (r.messageBytesByRpc.get(rpc) ?? 0), 0);
+    const events = phases.reduce(
+      (sum, r) =>
+        sum + [...r.eventsByKind].reduce((n, [kind, rate]) => n + (kind.startsWith(`${rpc}.`) ? rate : 0), 0),
+      0,
+    );
+    if (messages > 0) spec[rpc] = [rate / STREAMS[rpc], Math.round(bytes / messages), events / messages];
   }
   const child = spawn(
     process.execPath,
@@ -208,16 +224,18 @@ async function measureFloor(
       watchers.send('on');
       await new Promise((r) => setTimeout(r, SETTLE_MS));
       const cpu0 = await cpuSeconds(child.pid!);
-      const events0 = (await watchers.events()).events;
+      const before = await watchers.events();
       const started = performance.now();
       await new Promise((r) => setTimeout(r, PHASE_MS));
       const seconds = (performance.now() - started) / 1000;
       const cpuCores = ((await cpuSeconds(child.pid!)) - cpu0) / seconds;
-      const eventsPerSecond = ((await watchers.events()).events - events0) / seconds;
+      const after = await watchers.events();
+      const eventsPerSecond = (after.events - before.events) / seconds;
+      const messagesPerSecond = (after.messages - before.messages) / seconds;
       console.error(
-        `yardstick (bare grpc-js, same events): ${(cpuCores * 100).toFixed(1)} % CPU, ${Math.round(eventsPerSecond)} events/s`,
+        `yardstick (bare grpc-js, same messages): ${(cpuCores * 100).toFixed(1)} % CPU, ${Math.round(eventsPerSecond)} events/s in ${Math.round(messagesPerSecond)} messages/s`,
       );
-      return { cpuCores, eventsPerSecond };
+      return { cpuCores, eventsPerSecond, messagesPerSecond };
     } finally {
       watchers.stop();
     }
@@ -238,6 +256,10 @@ interface PhaseResult {
   eventsByKind: Map<string, number>;
   /** Their bytes per second, by stream and kind. */
   bytesByKind: Map<string, number>;
+  /** The gRPC messages that carried them, per second: in all, and with their bytes by stream. */
+  messagesPerSecond: number;
+  messagesByRpc: Map<string, number>;
+  messageBytesByRpc: Map<string, number>;
   rssMiB: number;
   /** The watchers' process and the load generator (this process), in cores: the client side. */
   watchersCores: number;
@@ -318,7 +340,8 @@ async function main(): Promise<void> {
         const loadCpu0 = process.cpuUsage();
         const steal0 = await stealSeconds();
         const points0 = accepted();
-        const { events: events0, byKind: kinds0, bytes: bytes0 } = await watchers.events();
+        const report0 = await watchers.events();
+        const { events: events0, byKind: kinds0, bytes: bytes0 } = report0;
         await epochs.latencies(); // drops the settling time's
         const started = performance.now();
         await new Promise((r) => setTimeout(r, PHASE_MS));
@@ -343,6 +366,17 @@ async function main(): Promise<void> {
           bytesByKind: new Map(
             [...report.bytes].map(([kind, n]) => [kind, (n - (bytes0.get(kind) ?? 0)) / seconds] as const),
           ),
+          messagesPerSecond: (report.messages - report0.messages) / seconds,
+          messagesByRpc: new Map(
+            [...report.messagesByRpc].map(
+              ([rpc, n]) => [rpc, (n - (report0.messagesByRpc.get(rpc) ?? 0)) / seconds] as const,
+            ),
+          ),
+          messageBytesByRpc: new Map(
+            [...report.messageBytes].map(
+              ([rpc, n]) => [rpc, (n - (report0.messageBytes.get(rpc) ?? 0)) / seconds] as const,
+            ),
+          ),
           rssMiB: await rssMiB(pid),
           steal: steal / seconds,
           watchersCores: watchersCpu / seconds,
@@ -353,9 +387,9 @@ async function main(): Promise<void> {
         console.error(
           `round ${round + 1}/${ROUNDS} watchers ${on ? 'on ' : 'off'}: sidecar ${(result.cpuCores * 100).toFixed(0)} % CPU, ` +
             `EndEpoch p50 ${result.p50.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms (${result.epochs}), ` +
-            `${Math.round(result.pointsPerSecond)} points/s acked, ${Math.round(result.eventsPerSecond)} watch events/s, ` +
+            `${Math.round(result.pointsPerSecond)} points/s acked, ${Math.round(result.eventsPerSecond)} watch events/s in ${Math.round(result.messagesPerSecond)} messages/s, ` +
             `RSS ${result.rssMiB.toFixed(0)} MiB, load generator ${(result.loadCores * 100).toFixed(0)} % / watchers ${(result.watchersCores * 100).toFixed(0)} % CPU, host steal ${(result.steal * 100).toFixed(0)} %` +
-            (on ? ` (${kindsText(result.eventsByKind)})` : ''),
+            (on ? ` (${kindsText(result.eventsByKind)}; messages ${kindsText(result.messagesByRpc)})` : ''),
         );
       }
     }
@@ -378,6 +412,12 @@ async function main(): Promise<void> {
         p99: median(phase.map((r) => r.p99)),
         points: median(phase.map((r) => r.pointsPerSecond)),
         events: median(phase.map((r) => r.eventsPerSecond)),
+        messages: median(phase.map((r) => r.messagesPerSecond)),
+        messagesByRpc: new Map(
+          (['jobs', 'job'] as const).map(
+            (rpc) => [rpc, median(phase.map((r) => r.messagesByRpc.get(rpc) ?? 0))] as const,
+          ),
+        ),
         byKind: new Map(
           [...new Set(phase.flatMap((r) => [...r.eventsByKind.keys()]))].map(
             (kind) => [kind, median(phase.map((r) => r.eventsByKind.get(kind) ?? 0))] as const,
@@ -415,13 +455,13 @@ process (${METRICS_PER_STEP} metrics a step, \`onBatchEnd\`); each job sends End
 head) are connected in one phase and not in the other; phases alternate ${ROUNDS} times (${PHASE_MS / 1000} s each, measured after
 ${SETTLE_MS / 1000} s of settling); medians over rounds. CPU is the sidecar process's (all threads), in cores.
 ${pinning ? `Pinned with \`taskset\` (\`--pin ${pinMode}\`), alike in both phases: the sidecar and the EndEpoch process on CPU ${pinning.sidecar}, the watchers on CPU ${pinning.watchers}, ${pinning.load === undefined ? 'the load generator not pinned' : `the load generator on CPU ${pinning.load}`}.` : `No CPU pinning (${pinMode === 'none' ? '--pin none' : 'one core, or no taskset'}).`}
-Watch events/s with watchers (median): ${kindsText(on.byKind)}. Client side (median, cores): load generator ${off.load.toFixed(2)} without watchers, ${on.load.toFixed(2)} with; watchers ${on.watchersCpu.toFixed(2)}.
-Yardstick (\`tools/bench/watch-bench-floor.ts\`, ${pinning ? 'pinned as the sidecar, ' : ''}while the load ran): a bare grpc-js server writing ready-made bytes at the same rates and sizes to ${WATCHERS} such watchers took ${floor.cpuCores.toFixed(3)} cores for ${Math.round(floor.eventsPerSecond).toLocaleString('en')} events/s — ${pct(off.cpu + floor.cpuCores, off.cpu)} of the sidecar's CPU without watchers: what the gRPC writes alone cost, which no change to the watch code removes.
+Watch events/s with watchers (median): ${kindsText(on.byKind)}; the gRPC messages that carried them (several events to a message, one per ~100 ms window): ${kindsText(on.messagesByRpc)}, per stream ${((on.messagesByRpc.get('jobs') ?? 0) / STREAMS.jobs).toFixed(1)}/s (\`WatchJobs\`) and ${((on.messagesByRpc.get('job') ?? 0) / STREAMS.job).toFixed(1)}/s (\`WatchJob\`). Client side (median, cores): load generator ${off.load.toFixed(2)} without watchers, ${on.load.toFixed(2)} with; watchers ${on.watchersCpu.toFixed(2)}.
+Yardstick (\`tools/bench/watch-bench-floor.ts\`, ${pinning ? 'pinned as the sidecar, ' : ''}while the load ran): a bare grpc-js server writing ready-made bytes at the same rates and sizes to ${WATCHERS} such watchers took ${floor.cpuCores.toFixed(3)} cores for ${Math.round(floor.messagesPerSecond).toLocaleString('en')} messages/s (${Math.round(floor.eventsPerSecond).toLocaleString('en')} events/s) — ${pct(off.cpu + floor.cpuCores, off.cpu)} of the sidecar's CPU without watchers: what the gRPC writes alone cost, which no change to the watch code removes.
 
-| | sidecar CPU | EndEpoch p50 | EndEpoch p99 | points/s acknowledged | watch events/s | peak RSS |
-|---|---|---|---|---|---|---|
-| no watchers | ${off.cpu.toFixed(2)} | ${off.p50.toFixed(2)} ms | ${off.p99.toFixed(2)} ms | ${Math.round(off.points).toLocaleString('en')} | – | ${off.rss.toFixed(0)} MiB |
-| ${WATCHERS} watchers | ${on.cpu.toFixed(2)} (${pct(on.cpu, off.cpu)}) | ${on.p50.toFixed(2)} ms | ${on.p99.toFixed(2)} ms (${pct(on.p99, off.p99)}) | ${Math.round(on.points).toLocaleString('en')} | ${Math.round(on.events).toLocaleString('en')} | ${on.rss.toFixed(0)} MiB |
+| | sidecar CPU | EndEpoch p50 | EndEpoch p99 | points/s acknowledged | watch events/s | watch messages/s | peak RSS |
+|---|---|---|---|---|---|---|---|
+| no watchers | ${off.cpu.toFixed(2)} | ${off.p50.toFixed(2)} ms | ${off.p99.toFixed(2)} ms | ${Math.round(off.points).toLocaleString('en')} | – | – | ${off.rss.toFixed(0)} MiB |
+| ${WATCHERS} watchers | ${on.cpu.toFixed(2)} (${pct(on.cpu, off.cpu)}) | ${on.p50.toFixed(2)} ms | ${on.p99.toFixed(2)} ms (${pct(on.p99, off.p99)}) | ${Math.round(on.points).toLocaleString('en')} | ${Math.round(on.events).toLocaleString('en')} | ${Math.round(on.messages).toLocaleString('en')} | ${on.rss.toFixed(0)} MiB |
 
 Target (issue 11): ≤ +10 % CPU and ≤ +10 % EndEpoch p99. Median of the rounds' own changes (each round's two phases side by side, less exposed to the host's load drifting between rounds): CPU ${signedPct(median(rounds.map((r) => r.cpuChange)))}, p99 ${signedPct(median(rounds.map((r) => r.p99Change)))}. Per round (CPU change / p99 change / host steal, the larger of the two phases'): ${rounds.map((r) => `${r.cpu} / ${r.p99} / ${r.steal}`).join('; ')}.
 <!-- watch:end -->`;

@@ -86,9 +86,10 @@ describe('verdicts on lost trainers', () => {
     const controller = new AbortController();
     const watched = (async () => {
       try {
-        for await (const event of rpc.watchJob({ jobId, fromHead: true }, { signal: controller.signal }))
-          if (event.event.case === 'job' && event.event.value.endCause === EndCause.PROCESS_EXITED)
-            return event.event.value;
+        for await (const response of rpc.watchJob({ jobId, fromHead: true }, { signal: controller.signal }))
+          for (const event of response.events)
+            if (event.event.case === 'job' && event.event.value.endCause === EndCause.PROCESS_EXITED)
+              return event.event.value;
       } catch {
         // cancelled below when no such event came
       }

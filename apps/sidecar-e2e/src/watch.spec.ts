@@ -10,7 +10,7 @@ import {
   TrainingCallbacks as Service,
   TaskType,
   TrainingOutcome,
-  type WatchJobResponse,
+  type WatchJobEvent,
 } from '@training-callbacks/proto';
 import { type SidecarProcess, startSidecarProcess } from '@training-callbacks/sidecar/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,7 +62,7 @@ async function begin(jobId: string): Promise<void> {
   await client.beginTraining({ jobId, taskType: TaskType.IMAGE_CLASSIFICATION, framework: 'timm' });
 }
 
-function eventName(event: WatchJobResponse): string {
+function eventName(event: WatchJobEvent): string {
   const e = event.event;
   switch (e.case) {
     case 'epoch':
@@ -113,24 +113,28 @@ describe('WatchJob', () => {
     try {
       while (!ended) {
         try {
-          for await (const event of viewer.watchJob({ jobId, afterSeq: lastSeq })) {
-            if (event.event.case === 'heartbeat') {
-              expect(event.seq).toBeGreaterThanOrEqual(lastSeq);
+          for await (const response of viewer.watchJob({ jobId, afterSeq: lastSeq })) {
+            if (response.heartbeat) {
+              expect(response.events).toEqual([]);
+              expect(response.seq).toBeGreaterThanOrEqual(lastSeq);
               continue;
             }
-            expect(event.seq).toBeGreaterThan(lastSeq);
-            lastSeq = event.seq;
-            seqs.push(event.seq);
-            seen.push(eventName(event));
-            if (event.event.case === 'epoch') epochJobs.push(event.epochJob?.epochsReported ?? -1);
+            // Several events to a message, each with its seq; the message at its last event's.
+            expect(response.seq).toBe(response.events.at(-1)!.seq);
+            for (const event of response.events) {
+              expect(event.seq).toBeGreaterThan(lastSeq);
+              lastSeq = event.seq;
+              seqs.push(event.seq);
+              seen.push(eventName(event));
+              if (event.event.case === 'epoch') epochJobs.push(event.epochJob?.epochsReported ?? -1);
+              if (event.event.case === 'job' && event.event.value.status === JobStatus.COMPLETED)
+                ended = true;
+            }
+            if (ended) break;
             // Cut the connection twice, mid-stream, while the writer keeps writing.
-            if ((seen.length === 15 && drops === 0) || (seen.length === 40 && drops === 1)) {
+            if ((seen.length >= 15 && drops === 0) || (seen.length >= 40 && drops === 1)) {
               drops++;
               proxy.dropConnections();
-            }
-            if (event.event.case === 'job' && event.event.value.status === JobStatus.COMPLETED) {
-              ended = true;
-              break;
             }
           }
         } catch (error) {
@@ -172,9 +176,10 @@ describe('WatchJob', () => {
     const stream = client.watchJob({ jobId, fromHead: true }, { signal: controller.signal });
     const reading = (async () => {
       try {
-        for await (const event of stream) {
-          events.push(eventName(event));
-          if (event.event.case === 'epoch') controller.abort();
+        for await (const response of stream) {
+          if (response.heartbeat) events.push('heartbeat');
+          events.push(...response.events.map(eventName));
+          if (response.events.some((e) => e.event.case === 'epoch')) controller.abort();
         }
       } catch (error) {
         expect(RpcError.from(error).code).toBe(Status.CANCELLED);
@@ -203,7 +208,7 @@ describe('WatchJob', () => {
     let heartbeats = 0;
     try {
       for await (const event of client.watchJob({ jobId, fromHead: true }, { signal: controller.signal })) {
-        if (event.event.case === 'heartbeat') heartbeats++;
+        if (event.heartbeat) heartbeats++;
         if (heartbeats === 3) controller.abort();
       }
     } catch (error) {
@@ -222,9 +227,9 @@ describe('WatchJobs', () => {
     const seen: { jobId: string; status: JobStatus; epochs: number; best?: number }[] = [];
     const reading = (async () => {
       try {
-        for await (const event of head) {
-          if (event.event.case !== 'job') continue;
-          const job = event.event.value;
+        for await (const job of (async function* () {
+          for await (const response of head) for (const event of response.events) yield event.job!;
+        })()) {
           seen.push({
             jobId: job.jobId,
             status: job.status,
@@ -262,7 +267,7 @@ describe('a subscriber that never reads', () => {
     // Calls started and never read: the HTTP/2 window fills, the sidecar stops pulling the feed.
     const streams = viewers.map((v) => v.watchJob({ jobId, afterSeq: 0n })[Symbol.asyncIterator]());
     // One event each, so every stream is established before the ingest.
-    for (const s of streams) expect((await s.next()).value?.event.case).toBe('heartbeat');
+    for (const s of streams) expect((await s.next()).value?.heartbeat).toBeDefined();
     // The same ingest once without subscribers first, so the growth measured below is theirs (SQLite's
     // cache and the V8 heap have grown to their working size by then).
     await begin(`${jobId}-warm-up`);
@@ -285,7 +290,8 @@ describe('a subscriber that never reads', () => {
     for (;;) {
       const { value, done } = await streams[0]!.next();
       if (done) break;
-      if (value.event.case === 'batch') points += value.event.value.steps.length;
+      for (const event of value.events)
+        if (event.event.case === 'batch') points += event.event.value.steps.length;
       if (points === BLOCKS * STEPS) break;
     }
     expect(points).toBe(BLOCKS * STEPS);

@@ -222,7 +222,7 @@ describe('sendsToMany', () => {
 
   it('serialises a marked message once: every call writes the bytes of the first encoding', () => {
     const message = sendsToMany(
-      create(watchJobs.output, { seq: 7n, event: { case: 'job', value: { jobId: 'a' } } }),
+      create(watchJobs.output, { seq: 7n, events: [{ seq: 7n, job: { jobId: 'a' } }] }),
     );
     const first = serialize(message);
     // Changed after marking (which the contract forbids), a re-encoding would show the change.

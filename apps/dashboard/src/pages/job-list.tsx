@@ -65,7 +65,9 @@ export function JobList(props: { query: URLSearchParams }) {
         });
       },
       onEvent: (event) => {
-        if (event.event.case === 'job') merge([event.event.value]);
+        // One message carries the jobs that changed in the sidecar's window (~100 ms).
+        const changed = event.events.flatMap((e) => (e.job ? [e.job] : []));
+        if (changed.length > 0) merge(changed);
       },
     });
     return () => controller.abort();

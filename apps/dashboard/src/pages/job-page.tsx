@@ -203,26 +203,29 @@ export function JobPage(props: { jobId: string }) {
       open: (from, s) => api.watchJob({ jobId, ...from }, { signal: s }),
       onState: setState,
       onOpen: () => void load(),
-      onEvent: (event) => {
-        const { value } = event.event;
-        switch (event.event.case) {
-          case 'job':
-            // Ended: the last batch block may have been stored before the stream opened.
-            if (event.event.value.endedAt) for (const name of knownNames.current) dirty.current.add(name);
-            mergeJob(event.event.value);
-            break;
-          case 'epoch':
-            mergeEpochs([event.event.value]);
-            if (event.epochJob) mergeJob(event.epochJob);
-            break;
-          case 'batch':
-            addBatchNames(event.event.value.names);
-            break;
-          case 'artifact':
-            mergeArtifacts([event.event.value]);
-            break;
-          default:
-            void value;
+      onEvent: (response) => {
+        // One message carries the job's changes of the sidecar's window (~100 ms), in seq order.
+        for (const event of response.events) {
+          const { value } = event.event;
+          switch (event.event.case) {
+            case 'job':
+              // Ended: the last batch block may have been stored before the stream opened.
+              if (event.event.value.endedAt) for (const name of knownNames.current) dirty.current.add(name);
+              mergeJob(event.event.value);
+              break;
+            case 'epoch':
+              mergeEpochs([event.event.value]);
+              if (event.epochJob) mergeJob(event.epochJob);
+              break;
+            case 'batch':
+              addBatchNames(event.event.value.names);
+              break;
+            case 'artifact':
+              mergeArtifacts([event.event.value]);
+              break;
+            default:
+              void value;
+          }
         }
       },
     });

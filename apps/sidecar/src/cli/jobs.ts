@@ -12,8 +12,11 @@ import {
   JobStatus,
   statusFilter,
   TaskType,
+  type WatchJobEvent,
+  WatchJobEventSchema,
   type WatchJobResponse,
   WatchJobResponseSchema,
+  WatchJobsEventSchema,
   type WatchJobsResponse,
   WatchJobsResponseSchema,
 } from '@training-callbacks/proto';
@@ -283,20 +286,23 @@ export async function watchJobs(context: ClientContext, options: WatchOptions): 
   const { client } = context.connection;
   const start = watchStart(options);
   const { out } = context;
-  const events = resumableWatch<WatchJobsResponse>({
+  const responses = resumableWatch<WatchJobsResponse>({
     ...start,
     ...reconnectMessages(context),
     signal: context.signal,
     open: (afterSeq, fromHead, signal) => client.watchJobs({ afterSeq, fromHead }, { signal }),
   });
-  for await (const event of events) {
-    if (event.event.case === 'heartbeat' && !options.heartbeats) continue;
-    if (options.json) {
-      out.data(JSON.stringify(toJson(WatchJobsResponseSchema, event)));
-    } else if (event.event.case === 'job') {
-      out.data(`#${event.seq}  ${jobRow(out, event.event.value).join('  ')}`);
-    } else {
-      out.data(`#${event.seq}  heartbeat ${timeText(event.event.value?.at)}`);
+  // A message carries several events: one line each, as {"seq", "job"} (a heartbeat: {"seq", "heartbeat"}).
+  for await (const response of responses) {
+    if (response.heartbeat) {
+      if (!options.heartbeats) continue;
+      if (options.json) out.data(JSON.stringify(toJson(WatchJobsResponseSchema, response)));
+      else out.data(`#${response.seq}  heartbeat ${timeText(response.heartbeat.at)}`);
+      continue;
+    }
+    for (const event of response.events) {
+      if (options.json) out.data(JSON.stringify(toJson(WatchJobsEventSchema, event)));
+      else if (event.job) out.data(`#${event.seq}  ${jobRow(out, event.job).join('  ')}`);
     }
   }
   return 0;
@@ -312,52 +318,58 @@ export async function watchJob(
   // The job first: NOT_FOUND at once for an unknown id, and its task for the formats.
   let metrics = new JobMetrics(await getJob(context, jobId));
   const { out } = context;
-  const events = resumableWatch<WatchJobResponse>({
+  const responses = resumableWatch<WatchJobResponse>({
     ...start,
     ...reconnectMessages(context),
     signal: context.signal,
     open: (afterSeq, fromHead, signal) => client.watchJob({ jobId, afterSeq, fromHead }, { signal }),
   });
-  for await (const event of events) {
-    if (event.event.case === 'heartbeat' && !options.heartbeats) continue;
-    if (options.json) {
-      out.data(JSON.stringify(toJson(WatchJobResponseSchema, event)));
+  for await (const response of responses) {
+    if (response.heartbeat) {
+      if (!options.heartbeats) continue;
+      if (options.json) out.data(JSON.stringify(toJson(WatchJobResponseSchema, response)));
+      else out.data(`#${response.seq}  heartbeat ${timeText(response.heartbeat.at)}`);
       continue;
     }
-    const seq = `#${event.seq}`;
-    switch (event.event.case) {
-      case 'job':
-        metrics = new JobMetrics(event.event.value);
-        out.data(
-          `${seq}  job ${styledStatus(out, event.event.value)}  epochs ${event.event.value.epochsReported}  best ${bestText(event.event.value, metrics)}  mlflow ${mlflowText(event.event.value.mlflowSync)}`,
-        );
-        break;
-      case 'epoch': {
-        const line = epochLine(event.event.value, metrics);
-        const best =
-          event.epochJob?.bestEpoch === event.event.value.epoch ? out.style('bold', '  ★ best') : '';
-        out.data(`${seq}  ${line}${best}`);
-        break;
-      }
-      case 'batch': {
-        const block = event.event.value;
-        const rows = block.steps.length;
-        const last = block.names.map(
-          (name, i) =>
-            `${metrics.label(name)} ${metrics.format(name, block.values[(rows - 1) * block.names.length + i]!)}`,
-        );
-        out.data(
-          `${seq}  batch epoch ${block.epoch} steps ${block.steps[0]}–${block.steps[rows - 1]} (${rows} rows) │ last ${last.join(' │ ')}`,
-        );
-        break;
-      }
-      case 'artifact':
-        out.data(`${seq}  artifact ${event.event.value.artifactPath} (${event.event.value.sizeBytes} bytes)`);
-        break;
-      case 'heartbeat':
-        out.data(`${seq}  heartbeat ${timeText(event.event.value.at)}`);
-        break;
+    for (const event of response.events) {
+      if (options.json) out.data(JSON.stringify(toJson(WatchJobEventSchema, event)));
+      else metrics = printJobEvent(out, event, metrics);
     }
   }
   return 0;
+}
+
+/** A line for an event of a job's watch; the job's metrics as of the event (a job event renews them). */
+function printJobEvent(out: Output, event: WatchJobEvent, metrics: JobMetrics): JobMetrics {
+  const seq = `#${event.seq}`;
+  switch (event.event.case) {
+    case 'job':
+      metrics = new JobMetrics(event.event.value);
+      out.data(
+        `${seq}  job ${styledStatus(out, event.event.value)}  epochs ${event.event.value.epochsReported}  best ${bestText(event.event.value, metrics)}  mlflow ${mlflowText(event.event.value.mlflowSync)}`,
+      );
+      break;
+    case 'epoch': {
+      const line = epochLine(event.event.value, metrics);
+      const best = event.epochJob?.bestEpoch === event.event.value.epoch ? out.style('bold', '  ★ best') : '';
+      out.data(`${seq}  ${line}${best}`);
+      break;
+    }
+    case 'batch': {
+      const block = event.event.value;
+      const rows = block.steps.length;
+      const last = block.names.map(
+        (name, i) =>
+          `${metrics.label(name)} ${metrics.format(name, block.values[(rows - 1) * block.names.length + i]!)}`,
+      );
+      out.data(
+        `${seq}  batch epoch ${block.epoch} steps ${block.steps[0]}–${block.steps[rows - 1]} (${rows} rows) │ last ${last.join(' │ ')}`,
+      );
+      break;
+    }
+    case 'artifact':
+      out.data(`${seq}  artifact ${event.event.value.artifactPath} (${event.event.value.sizeBytes} bytes)`);
+      break;
+  }
+  return metrics;
 }

@@ -4,21 +4,17 @@
 // writer growing its buffer) and its garbage were most of what the watchers cost the sidecar. The
 // bytes are the ones protobuf-es writes for the same message (batch-event.spec.ts checks it); the
 // message object is built only if a transport asks for it (Connect, which encodes on its own).
-import { create } from '@bufbuild/protobuf';
-import { sendsToMany } from '@training-callbacks/grpc-adapter';
-import {
-  type BatchMetricsBlock,
-  type WatchJobResponse,
-  WatchJobResponseSchema,
-} from '@training-callbacks/proto';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { type BatchMetricsBlock, type WatchJobEvent, WatchJobEventSchema } from '@training-callbacks/proto';
 import type { BatchBlock } from '@training-callbacks/store';
 import { blockToProto } from '../convert.ts';
+import type { EncodedEvent } from './watch-response.ts';
 
 /** Typed arrays hold the host's byte order; the wire's is little-endian. */
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const TWO_32 = 2 ** 32;
 
-// Tags (field number << 3 | wire type) of WatchJobResponse and BatchMetricsBlock.
+// Tags (field number << 3 | wire type) of WatchJobEvent and BatchMetricsBlock.
 const SEQ_TAG = (1 << 3) | 0; // uint64 seq = 1
 const BATCH_TAG = (4 << 3) | 2; // BatchMetricsBlock batch = 4
 const EPOCH_TAG = (1 << 3) | 0; // int32 epoch = 1
@@ -26,9 +22,9 @@ const NAME_TAG = (2 << 3) | 2; // repeated string names = 2
 const STEPS_TAG = (3 << 3) | 2; // repeated int64 steps = 3 (packed)
 const VALUES_TAG = (4 << 3) | 2; // repeated double values = 4 (packed)
 
-/** The batch event at `seq` for `block`: gRPC writes its precomputed bytes to every subscriber. */
-export function batchEventMessage(seq: number, block: BatchBlock): WatchJobResponse {
-  const message = create(WatchJobResponseSchema, { seq: BigInt(seq) });
+/** The batch event at `seq` for `block`, with its bytes (what gRPC writes, inside a response). */
+export function batchEventMessage(seq: number, block: BatchBlock): EncodedEvent<WatchJobEvent> {
+  const message = create(WatchJobEventSchema, { seq: BigInt(seq) });
   let value: BatchMetricsBlock | undefined;
   message.event = {
     case: 'batch',
@@ -37,10 +33,10 @@ export function batchEventMessage(seq: number, block: BatchBlock): WatchJobRespo
       return value;
     },
   };
-  return sendsToMany(message, encodeBatchEvent(seq, block));
+  return { message, bytes: encodeBatchEvent(seq, block) ?? toBinary(WatchJobEventSchema, message) };
 }
 
-/** WatchJobResponse{seq, batch: block} as protobuf-es encodes it; undefined on a big-endian host. */
+/** WatchJobEvent{seq, batch: block} as protobuf-es encodes it; undefined on a big-endian host. */
 export function encodeBatchEvent(seq: number, block: BatchBlock): Uint8Array | undefined {
   if (!LITTLE_ENDIAN_HOST) return undefined;
   const { steps, values } = block;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { type ChangeRecord, openStore, type Store } from '@training-callbacks/store';
 import { sampleJob } from '@training-callbacks/store/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FEED_PAGE, type FeedNotice, type Topic, WatchFeed } from './watch-feed.ts';
+import { FEED_PAGE, type FeedEvent, type FeedNotice, type Topic, WatchFeed } from './watch-feed.ts';
 
 let dir: string;
 let store: Store;
@@ -70,19 +70,34 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   }
 }
 
-/** Events of `stream` (keepalives skipped) until one at `lastSeq`. */
-async function readUntil(stream: AsyncIterator<FeedNotice<Built>>, lastSeq: number): Promise<Built[]> {
-  const seen: Built[] = [];
+/**
+ * Events of `stream` (keepalives skipped) until one at `lastSeq`, after the `first` notice read;
+ * `notices` collects the notices with events.
+ */
+async function readUntil(
+  stream: AsyncIterator<FeedNotice<Built>>,
+  lastSeq: number,
+  first: FeedNotice<Built>,
+  notices: FeedNotice<Built>[] = [],
+): Promise<Built[]> {
+  notices.push(first);
+  const seen: Built[] = first.events.map((e) => e.message);
+  if (first.seq >= lastSeq && seen.length > 0) return seen;
   for (;;) {
     const { value, done } = await stream.next();
     if (done) throw new Error('the stream ended');
-    if (value.message) seen.push(value.message);
-    if (value.seq >= lastSeq && (value.message || seen.length > 0)) return seen;
+    if (value.events.length > 0) {
+      // A notice is at its last event's seq, its events in seq order.
+      expect(value.seq).toBe(value.events.at(-1)!.seq);
+      notices.push(value);
+    }
+    seen.push(...value.events.map((e) => e.message));
+    if (value.seq >= lastSeq && (value.events.length > 0 || seen.length > 0)) return seen;
   }
 }
 
 describe('WatchFeed', () => {
-  it('reads the feed once for all live subscribers and hands each the same event objects', async () => {
+  it('reads the feed once for all live subscribers and hands each the same event objects, a page at a time', async () => {
     const feed = new WatchFeed(store, { keepaliveMs: 60_000 });
     const counter = { built: 0 };
     const head = await store.headSeq();
@@ -94,11 +109,9 @@ describe('WatchFeed', () => {
     await until(() => feed.liveSubscribers === 8, 'eight live subscribers');
     await saveEpochs(0, 20);
     const last = await store.headSeq();
+    const notices: FeedNotice<Built>[][] = streams.map(() => []);
     const seen = await Promise.all(
-      streams.map(async (s, i) => {
-        const { value } = await first[i]!;
-        return [value!.message!, ...(await readUntil(s, last))];
-      }),
+      streams.map(async (s, i) => readUntil(s, last, (await first[i]!).value!, notices[i])),
     );
     expect(seen[0]!.map((e) => e.ref)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     for (const other of seen.slice(1)) {
@@ -107,6 +120,11 @@ describe('WatchFeed', () => {
     }
     // Built once for eight subscribers, and none of them read the feed on its own after joining.
     expect(counter.built).toBe(20);
+    // Several events to a notice (the writes took longer than the read interval only if fewer), and
+    // each live subscriber handed the page's very array (so that one response is packed for all).
+    expect(notices[0]!.length).toBeLessThan(20);
+    for (const other of notices.slice(1))
+      for (const [i, notice] of other.entries()) expect(notice.events).toBe(notices[0]![i]!.events);
   });
 
   it('lets a subscriber that stops reading hold a bounded number of events, then catch up with no gap and no duplicate', async () => {
@@ -122,12 +140,15 @@ describe('WatchFeed', () => {
     await saveEpochs(0, EPOCHS);
     const last = await store.headSeq();
     // The reading subscriber gets everything through the shared reader meanwhile.
-    const read = [(await readerFirst).value!.message!, ...(await readUntil(reader, last))];
+    const read = await readUntil(reader, last, (await readerFirst).value!);
     expect(read.map((e) => e.ref)).toEqual(Array.from({ length: EPOCHS }, (_, i) => i));
     // The stalled one holds no more than its bound (64 events and one page), whatever was written.
     expect(feed.queuedEvents).toBeLessThanOrEqual(64 + FEED_PAGE);
     expect(feed.queuedEvents).toBeLessThan(EPOCHS - 1);
-    const caught = [(await stalledFirst).value!.message!, ...(await readUntil(stalled, last))];
+    const catchUps: FeedNotice<Built>[] = [];
+    const caught = await readUntil(stalled, last, (await stalledFirst).value!, catchUps);
+    // A notice is what the subscriber held: its bound at most.
+    for (const notice of catchUps) expect(notice.events.length).toBeLessThanOrEqual(64 + FEED_PAGE);
     const seqs = caught.map((e) => e.seq);
     expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
     expect(new Set(seqs).size).toBe(seqs.length);
@@ -139,13 +160,17 @@ describe('WatchFeed', () => {
     const feed = new WatchFeed(store, { keepaliveMs: 60_000 });
     const counter = { built: 0 };
     const stream = feed.follow(jobTopic(counter), 0, controller.signal)[Symbol.asyncIterator]();
-    const backlog = await readUntil(stream, await store.headSeq());
+    const notices: FeedNotice<Built>[] = [];
+    const backlog = await readUntil(stream, await store.headSeq(), (await stream.next()).value!, notices);
+    // Caught up from the database in notices of at most 64 events (what it holds at once).
+    expect(notices.length).toBeGreaterThan(1);
+    for (const notice of notices) expect(notice.events.length).toBeLessThanOrEqual(64);
     expect(backlog.filter((e) => e.kind === 'epoch').map((e) => e.ref)).toEqual(
       Array.from({ length: FEED_PAGE + 10 }, (_, i) => i),
     );
     const next = stream.next();
     await until(() => feed.liveSubscribers === 1, 'the subscriber following the reader');
     await saveEpochs(FEED_PAGE + 10, FEED_PAGE + 11);
-    expect((await next).value?.message?.ref).toBe(FEED_PAGE + 10);
+    expect((await next).value!.events.map((e: FeedEvent<Built>) => e.message.ref)).toEqual([FEED_PAGE + 10]);
   });
 });

@@ -1,8 +1,13 @@
 // One reader of the store's change feed for every watch stream of the sidecar. It reads the rows
-// committed since the last page once per wake-up (a commit signal, at most every MIN_READ_INTERVAL_MS;
+// committed since the last page once per wake-up (a commit signal, at most every READ_INTERVAL_MS;
 // or the poll interval, for writes of another sidecar sharing the database), builds each topic's
 // events once — the job list's, and each watched job's — and hands the same event objects to every
 // subscriber of the topic that is live (at the reader's seq).
+//
+// A subscriber passes on what it has as one notice: a page's events (the same array for all the live
+// subscribers of the topic, so that watch.ts packs them into one response for all of them), or what
+// it holds of several pages, or a catching-up page's. So the read interval is the window of a watch
+// message: under a steady stream of writes a live subscriber gets at most one notice per interval.
 //
 // A subscriber is its cursor: the last seq it has passed on. It is live while the reader's pages join
 // its cursor with no gap; otherwise it catches up on its own, reading the feed from its cursor in
@@ -20,9 +25,16 @@ import type { ChangeRecord, Store } from '@training-callbacks/store';
 
 /** Feed rows read at once, by the shared reader and by a subscriber catching up. */
 export const FEED_PAGE = 256;
-/** Least time between two reads of the feed while writes keep coming. */
-const MIN_READ_INTERVAL_MS = 50;
-/** Shared events a live subscriber may hold besides one page's; past that it catches up on its own. */
+/**
+ * Least time between two reads of the feed while writes keep coming: the window of events that go
+ * out in one message (≤ 10 messages a second per stream; well within the ≤ 1 s from a trainer's
+ * acknowledgement to the dashboard's chart).
+ */
+export const READ_INTERVAL_MS = 100;
+/**
+ * Shared events a live subscriber may hold besides one page's; past that it catches up on its own.
+ * Also the most events a catching-up subscriber passes on (and holds) at once.
+ */
 const MAX_QUEUED_EVENTS = 64;
 /** Longest stretch of building events before the reader lets other work in (the RPCs). */
 const BUILD_SLICE_MS = 2;
@@ -37,8 +49,14 @@ export interface FeedEvent<M> {
   readonly message: M;
 }
 
-/** What a subscriber is told: an event, or (no message) a keepalive at its cursor. */
-export type FeedNotice<M> = FeedEvent<M> | { readonly seq: number; readonly message?: undefined };
+/**
+ * What a subscriber is told: events in seq order, `seq` the last one's; or (no events) a keepalive at
+ * its cursor. A live subscriber's page is the very array every live subscriber of the topic gets.
+ */
+export interface FeedNotice<M> {
+  readonly seq: number;
+  readonly events: readonly FeedEvent<M>[];
+}
 
 /** A stream of events made from the feed: the job list, or one job. */
 export interface Topic<M> {
@@ -50,7 +68,7 @@ export interface Topic<M> {
   rows(page: readonly ChangeRecord[]): ChangeRecord[];
   /**
    * The events of the topic's `rows` (coalesced, in seq order), each built when it is pulled (a
-   * catching-up subscriber holds one at a time). `coveredSeq`: every feed row up to it has committed
+   * catching-up subscriber holds MAX_QUEUED_EVENTS at most). `coveredSeq`: every feed row up to it has committed
    * (what the state read now reflects at least).
    */
   events(rows: readonly ChangeRecord[], coveredSeq: number): AsyncIterable<FeedEvent<M>>;
@@ -61,8 +79,12 @@ interface Subscriber {
   /** The last seq passed on (or known to hold nothing for this topic). */
   cursor: number;
   live: boolean;
-  /** Live only: shared events not yet passed on, and the seq up to which pages were taken. */
-  queue: FeedEvent<unknown>[];
+  /**
+   * Live only: runs of shared events not yet passed on (a page's array when the subscriber takes all
+   * of it), how many events they hold, and the seq up to which pages were taken.
+   */
+  queue: (readonly FeedEvent<unknown>[])[];
+  queued: number;
   queueEnd: number;
   /** Set while the subscriber waits for events. */
   wake: (() => void) | undefined;
@@ -105,8 +127,7 @@ export class WatchFeed {
   /** Events handed to live subscribers and not yet passed on, over all of them. */
   get queuedEvents(): number {
     let queued = 0;
-    for (const state of this.#topics.values())
-      for (const sub of state.subscribers) queued += sub.queue.length;
+    for (const state of this.#topics.values()) for (const sub of state.subscribers) queued += sub.queued;
     return queued;
   }
 
@@ -125,6 +146,7 @@ export class WatchFeed {
       cursor: after,
       live: false,
       queue: [],
+      queued: 0,
       queueEnd: after,
       wake: undefined,
     };
@@ -135,10 +157,14 @@ export class WatchFeed {
     try {
       while (!signal.aborted) {
         if (sub.live) {
-          const next = sub.queue.shift() as FeedEvent<M> | undefined;
-          if (next) {
-            sub.cursor = next.seq;
-            yield next;
+          if (sub.queue.length > 0) {
+            // All it holds in one notice; one page as the page's own array (packed once for all).
+            const runs = sub.queue as (readonly FeedEvent<M>[])[];
+            const events = runs.length === 1 ? runs[0]! : runs.flat();
+            sub.queue = [];
+            sub.queued = 0;
+            sub.cursor = events[events.length - 1]!.seq;
+            yield { seq: sub.cursor, events };
             lastSent = Date.now();
             continue;
           }
@@ -150,13 +176,13 @@ export class WatchFeed {
         }
         const due = lastSent + this.#keepaliveMs - Date.now();
         if (due <= 0) {
-          yield { seq: sub.cursor };
+          yield { seq: sub.cursor, events: [] };
           lastSent = Date.now();
           continue;
         }
         // Live: until the reader hands out a page. Catching up: until the reader has started or
         // moved on (a page the subscriber can rejoin at), polling in case it is waiting itself.
-        await this.#wait(sub, sub.live ? due : Math.min(due, MIN_READ_INTERVAL_MS));
+        await this.#wait(sub, sub.live ? due : Math.min(due, READ_INTERVAL_MS));
       }
     } finally {
       signal.removeEventListener('abort', aborted);
@@ -165,14 +191,14 @@ export class WatchFeed {
   }
 
   /**
-   * One page of catching up: the subscriber's rows after its cursor, read from the feed, passed on;
-   * live again once its cursor has reached the reader's. 'waiting' when there was nothing to read
-   * and the subscriber cannot rejoin yet.
+   * One page of catching up: the subscriber's rows after its cursor, read from the feed, passed on
+   * (MAX_QUEUED_EVENTS events at most to a notice); live again once its cursor has reached the
+   * reader's. 'waiting' when there was nothing to read and the subscriber cannot rejoin yet.
    */
   async *#catchUp<M>(
     sub: Subscriber,
     topic: Topic<M>,
-  ): AsyncGenerator<FeedEvent<M>, 'sent' | 'read' | 'waiting'> {
+  ): AsyncGenerator<FeedNotice<M>, 'sent' | 'read' | 'waiting'> {
     // Every row up to the reader's seq had committed before this read began, so a short page holds
     // all of this subscriber's rows up to it.
     const published = this.#published;
@@ -184,10 +210,20 @@ export class WatchFeed {
     let sent = false;
     if (page.length > 0) {
       const rows = topic.rows(page);
+      let events: FeedEvent<M>[] = [];
       for await (const event of topic.events(rows, page[page.length - 1]!.seq)) {
         if (event.seq <= sub.cursor) continue;
-        sub.cursor = event.seq;
-        yield event;
+        events.push(event);
+        if (events.length === MAX_QUEUED_EVENTS) {
+          sub.cursor = event.seq;
+          yield { seq: event.seq, events };
+          events = [];
+          sent = true;
+        }
+      }
+      if (events.length > 0) {
+        sub.cursor = events[events.length - 1]!.seq;
+        yield { seq: sub.cursor, events };
         sent = true;
       }
       sub.cursor = Math.max(sub.cursor, page[page.length - 1]!.seq);
@@ -197,6 +233,7 @@ export class WatchFeed {
     if (this.#published >= 0 && sub.cursor >= this.#published) {
       sub.live = true;
       sub.queue = [];
+      sub.queued = 0;
       sub.queueEnd = sub.cursor;
       return sent ? 'sent' : 'read';
     }
@@ -256,7 +293,7 @@ export class WatchFeed {
             continue;
           }
           const sinceRead = Date.now() - lastRead;
-          if (sinceRead < MIN_READ_INTERVAL_MS) await this.#readerSleep(MIN_READ_INTERVAL_MS - sinceRead);
+          if (sinceRead < READ_INTERVAL_MS) await this.#readerSleep(READ_INTERVAL_MS - sinceRead);
           if (this.#subscribers === 0) break;
           this.#dirty = false;
           lastRead = Date.now();
@@ -360,11 +397,15 @@ export class WatchFeed {
   #deliver(sub: Subscriber, events: readonly FeedEvent<unknown>[], endSeq: number): void {
     let first = 0;
     while (first < events.length && events[first]!.seq <= sub.queueEnd) first++;
-    if (sub.queue.length > 0 && sub.queue.length + events.length - first > MAX_QUEUED_EVENTS) {
+    if (sub.queued > 0 && sub.queued + events.length - first > MAX_QUEUED_EVENTS) {
       this.#demote(sub);
       return;
     }
-    for (let i = first; i < events.length; i++) sub.queue.push(events[i]!);
+    if (first < events.length) {
+      // The page's own array when all of it is new: the response is then packed once for all.
+      sub.queue.push(first === 0 ? events : events.slice(first));
+      sub.queued += events.length - first;
+    }
     sub.queueEnd = Math.max(sub.queueEnd, endSeq);
     // Only a subscriber with something new is woken; the others' keepalive timers run on.
     if (first < events.length) this.#toWake.push(sub);
@@ -375,6 +416,7 @@ export class WatchFeed {
     if (!sub.live) return;
     sub.live = false;
     sub.queue = [];
+    sub.queued = 0;
     sub.wake?.();
   }
 

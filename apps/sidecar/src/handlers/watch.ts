@@ -2,22 +2,24 @@
 // reader (watch-feed.ts: one read of the feed per wake-up for every subscriber, each event built and
 // encoded once for all its subscribers, a slow subscriber catching up on its own from its cursor).
 // Events are coalesced (one per job, epoch, block or artifact, carrying its current state at the
-// largest seq of its changes) and go out in seq order, so resuming after the last seq received misses
-// and repeats nothing. The feed lives in the database; the in-process commit signal only wakes the
+// largest seq of its changes) and go out in seq order, the events of a window (the reader's page)
+// packed into one message at its last event's seq (watch-response.ts), so resuming after the last seq
+// received misses and repeats nothing. The feed lives in the database; the in-process commit signal only wakes the
 // reader early, and it polls the feed every keepalive interval too (writes of another sidecar sharing
 // the database).
 
-import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { create, type MessageInitShape, toBinary } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { type CallContext, RpcError, Status, sendsToMany } from '@training-callbacks/grpc-adapter';
+import { type CallContext, RpcError, Status } from '@training-callbacks/grpc-adapter';
 import {
   type Job,
+  type WatchJobEvent,
+  WatchJobEventSchema,
   type WatchJobRequest,
-  type WatchJobResponse,
   WatchJobResponseSchema,
+  type WatchJobsEvent,
   type WatchJobsRequest,
-  type WatchJobsResponse,
-  type WatchJobsResponseSchema,
+  WatchJobsResponseSchema,
 } from '@training-callbacks/proto';
 import type { ChangeRecord, Store } from '@training-callbacks/store';
 import { artifactToProto, epochToProto } from '../convert.ts';
@@ -25,15 +27,20 @@ import { checkJobId } from '../validation.ts';
 import { batchEventMessage } from './batch-event.ts';
 import type { HandlerContext, HandlerGroup } from './context.ts';
 import { epochEvent, jobJobEvent, jobsJobEvent } from './job-event.ts';
-import { type FeedEvent, type Topic, WatchFeed } from './watch-feed.ts';
+import { type FeedEvent, type FeedNotice, type Topic, WatchFeed } from './watch-feed.ts';
+import { type EncodedEvent, responsePacker } from './watch-response.ts';
 
 export interface WatchOptions {
   /** A heartbeat after this long without an event (and a re-read of the feed). */
   keepaliveMs: number;
 }
 
-type JobsEvent = MessageInitShape<typeof WatchJobsResponseSchema>;
-type JobEvent = MessageInitShape<typeof WatchJobResponseSchema>;
+type JobsResponse = MessageInitShape<typeof WatchJobsResponseSchema>;
+type JobResponse = MessageInitShape<typeof WatchJobResponseSchema>;
+
+/** Numbers of the `repeated events` fields of WatchJobsResponse and WatchJobResponse. */
+const JOBS_EVENTS_FIELD = 4;
+const JOB_EVENTS_FIELD = 8;
 
 /** Job messages kept for reuse (e.g. the job list's event and a job's epoch event of one page). */
 const JOB_MESSAGES_KEPT = 1000;
@@ -83,10 +90,7 @@ function startCursor(request: { afterSeq: bigint; fromHead: boolean }): bigint |
 }
 
 function heartbeat(seq: number) {
-  return {
-    seq: BigInt(seq),
-    event: { case: 'heartbeat' as const, value: { at: timestampFromDate(new Date()) } },
-  };
+  return { seq: BigInt(seq), heartbeat: { at: timestampFromDate(new Date()) } };
 }
 
 /**
@@ -131,11 +135,13 @@ export function watchHandlers(
   const { store } = ctx;
   const feed = new WatchFeed(store, { keepaliveMs: options.keepaliveMs });
   const jobs = new JobMessages(store, ctx.jobsToProto);
+  const jobsResponses = responsePacker(() => create(WatchJobsResponseSchema), JOBS_EVENTS_FIELD);
+  const jobResponses = responsePacker(() => create(WatchJobResponseSchema), JOB_EVENTS_FIELD);
 
-  const jobList: Topic<WatchJobsResponse> = {
+  const jobList: Topic<EncodedEvent<WatchJobsEvent>> = {
     key: 'jobs',
     rows: (page) => page.filter(changesJobRow),
-    async *events(rows, coveredSeq): AsyncGenerator<FeedEvent<WatchJobsResponse>> {
+    async *events(rows, coveredSeq): AsyncGenerator<FeedEvent<EncodedEvent<WatchJobsEvent>>> {
       for (const group of coalesce(rows, (c) => c.jobId)) {
         const job = await jobs.get(group.change.jobId, group.seq, coveredSeq);
         // The job's bytes are encoded once for this event and the job stream's (job-event.ts).
@@ -144,12 +150,12 @@ export function watchHandlers(
     },
   };
 
-  function jobTopic(jobId: string): Topic<WatchJobResponse> {
+  function jobTopic(jobId: string): Topic<EncodedEvent<WatchJobEvent>> {
     return {
       key: `job:${jobId}`,
       jobId,
       rows: (page) => page.filter((c) => c.jobId === jobId),
-      async *events(rows, coveredSeq): AsyncGenerator<FeedEvent<WatchJobResponse>> {
+      async *events(rows, coveredSeq): AsyncGenerator<FeedEvent<EncodedEvent<WatchJobEvent>>> {
         for (const group of coalesce(rows, jobEventKey)) {
           if (group.change.kind === 'batch') {
             // The most frequent event by far: encoded straight from the stored block (batch-event.ts).
@@ -170,27 +176,37 @@ export function watchHandlers(
   }
 
   return {
-    async *watchJobs(request: WatchJobsRequest, call: CallContext): AsyncGenerator<JobsEvent> {
+    async *watchJobs(request: WatchJobsRequest, call: CallContext): AsyncGenerator<JobsResponse> {
       const seq = await resolveStart(request);
       yield heartbeat(seq);
-      for await (const notice of feed.follow(jobList, seq, call.signal)) {
-        yield notice.message ?? heartbeat(notice.seq);
-      }
+      yield* responses(feed.follow(jobList, seq, call.signal), jobsResponses);
     },
 
-    async *watchJob(request: WatchJobRequest, call: CallContext): AsyncGenerator<JobEvent> {
+    async *watchJob(request: WatchJobRequest, call: CallContext): AsyncGenerator<JobResponse> {
       checkJobId(request.jobId);
       await ctx.jobs.existing(request.jobId);
       const seq = await resolveStart(request);
       yield heartbeat(seq);
-      for await (const notice of feed.follow(jobTopic(request.jobId), seq, call.signal)) {
-        yield notice.message ?? heartbeat(notice.seq);
-      }
+      yield* responses(feed.follow(jobTopic(request.jobId), seq, call.signal), jobResponses);
     },
   };
 
+  /** The stream's messages: each notice's events packed (see responsePacker), or a heartbeat. */
+  async function* responses<E, R>(
+    notices: AsyncIterable<FeedNotice<EncodedEvent<E>>>,
+    pack: (events: readonly FeedEvent<EncodedEvent<E>>[]) => readonly R[],
+  ): AsyncGenerator<R | ReturnType<typeof heartbeat>> {
+    for await (const notice of notices) {
+      if (notice.events.length === 0) yield heartbeat(notice.seq);
+      else yield* pack(notice.events);
+    }
+  }
+
   /** The job stream's event of a group other than a batch block (see batchEventMessage). */
-  async function jobEvent(group: Coalesced, coveredSeq: number): Promise<WatchJobResponse | undefined> {
+  async function jobEvent(
+    group: Coalesced,
+    coveredSeq: number,
+  ): Promise<EncodedEvent<WatchJobEvent> | undefined> {
     const { change, seq } = group;
     if (group.key === 'job') {
       const job = await jobs.get(change.jobId, seq, coveredSeq);
@@ -203,10 +219,10 @@ export function watchHandlers(
     }
     const artifact = await store.getArtifact(change.ref!);
     if (!artifact) return undefined;
-    const message = create(WatchJobResponseSchema, {
+    const message = create(WatchJobEventSchema, {
       seq: BigInt(seq),
       event: { case: 'artifact', value: artifactToProto(artifact) },
     });
-    return sendsToMany(message);
+    return { message, bytes: toBinary(WatchJobEventSchema, message) };
   }
 }

@@ -108,18 +108,20 @@ describe('Connect on the HTTP listener', () => {
     const controller = new AbortController();
     const seen: string[] = [];
     let lastSeq = 0n;
-    for await (const event of connect.watchJob({ jobId: 'c-1' }, { signal: controller.signal })) {
-      seen.push(event.event.case ?? '');
-      lastSeq = event.seq;
-      if (event.event.case === 'artifact') break;
+    for await (const response of connect.watchJob({ jobId: 'c-1' }, { signal: controller.signal })) {
+      seen.push(...response.events.map((e) => e.event.case ?? ''));
+      lastSeq = response.seq;
+      if (seen.includes('artifact')) break;
     }
     expect(seen).toContain('epoch');
     // A new epoch after the last seq received: the resumed stream brings it, and only it.
     await grpc.endEpoch({ jobId: 'c-1', epoch: 1, metrics: { 'metrics/mAP50(B)': 0.6 } });
-    for await (const event of connect.watchJob({ jobId: 'c-1', afterSeq: lastSeq })) {
-      if (event.event.case === 'heartbeat') continue;
-      expect(event.event.case).toBe('epoch');
-      expect(event.event.case === 'epoch' && event.event.value.epoch).toBe(1);
+    for await (const response of connect.watchJob({ jobId: 'c-1', afterSeq: lastSeq })) {
+      if (response.heartbeat) continue;
+      expect(response.events.map((e) => e.event.case)).toEqual(['epoch']);
+      const [event] = response.events;
+      expect(event!.event.case === 'epoch' && event!.event.value.epoch).toBe(1);
+      expect(response.seq).toBe(event!.seq);
       break;
     }
   });

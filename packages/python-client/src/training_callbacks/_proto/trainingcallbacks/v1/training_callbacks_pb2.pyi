@@ -746,14 +746,22 @@ class WatchJobsRequest(_message.Message):
     def __init__(self, after_seq: _Optional[int] = ..., from_head: _Optional[bool] = ...) -> None: ...
 
 class WatchJobsResponse(_message.Message):
-    __slots__ = ("seq", "job", "heartbeat")
+    __slots__ = ("seq", "heartbeat", "events")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    heartbeat: WatchHeartbeat
+    events: _containers.RepeatedCompositeFieldContainer[WatchJobsEvent]
+    def __init__(self, seq: _Optional[int] = ..., heartbeat: _Optional[_Union[WatchHeartbeat, _Mapping]] = ..., events: _Optional[_Iterable[_Union[WatchJobsEvent, _Mapping]]] = ...) -> None: ...
+
+class WatchJobsEvent(_message.Message):
+    __slots__ = ("seq", "job")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
-    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     seq: int
     job: Job
-    heartbeat: WatchHeartbeat
-    def __init__(self, seq: _Optional[int] = ..., job: _Optional[_Union[Job, _Mapping]] = ..., heartbeat: _Optional[_Union[WatchHeartbeat, _Mapping]] = ...) -> None: ...
+    def __init__(self, seq: _Optional[int] = ..., job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
 
 class WatchJobRequest(_message.Message):
     __slots__ = ("job_id", "after_seq", "from_head")
@@ -766,19 +774,27 @@ class WatchJobRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., after_seq: _Optional[int] = ..., from_head: _Optional[bool] = ...) -> None: ...
 
 class WatchJobResponse(_message.Message):
-    __slots__ = ("seq", "job", "epoch", "batch", "artifact", "heartbeat", "epoch_job")
+    __slots__ = ("seq", "heartbeat", "events")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    heartbeat: WatchHeartbeat
+    events: _containers.RepeatedCompositeFieldContainer[WatchJobEvent]
+    def __init__(self, seq: _Optional[int] = ..., heartbeat: _Optional[_Union[WatchHeartbeat, _Mapping]] = ..., events: _Optional[_Iterable[_Union[WatchJobEvent, _Mapping]]] = ...) -> None: ...
+
+class WatchJobEvent(_message.Message):
+    __slots__ = ("seq", "job", "epoch", "batch", "artifact", "epoch_job")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_FIELD_NUMBER: _ClassVar[int]
-    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     EPOCH_JOB_FIELD_NUMBER: _ClassVar[int]
     seq: int
     job: Job
     epoch: EpochRecord
     batch: BatchMetricsBlock
     artifact: Artifact
-    heartbeat: WatchHeartbeat
     epoch_job: Job
-    def __init__(self, seq: _Optional[int] = ..., job: _Optional[_Union[Job, _Mapping]] = ..., epoch: _Optional[_Union[EpochRecord, _Mapping]] = ..., batch: _Optional[_Union[BatchMetricsBlock, _Mapping]] = ..., artifact: _Optional[_Union[Artifact, _Mapping]] = ..., heartbeat: _Optional[_Union[WatchHeartbeat, _Mapping]] = ..., epoch_job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+    def __init__(self, seq: _Optional[int] = ..., job: _Optional[_Union[Job, _Mapping]] = ..., epoch: _Optional[_Union[EpochRecord, _Mapping]] = ..., batch: _Optional[_Union[BatchMetricsBlock, _Mapping]] = ..., artifact: _Optional[_Union[Artifact, _Mapping]] = ..., epoch_job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...

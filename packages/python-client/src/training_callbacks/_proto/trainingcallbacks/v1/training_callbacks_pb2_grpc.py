@@ -301,9 +301,11 @@ class TrainingCallbacksServicer:
         """Streams the job list as it changes: a job appears, changes status, gets a new best, reports an
         epoch or changes its MLflow sync. Each event is the job as it is now (a viewer that reads slowly
         receives one event per job for a burst of changes, never a backlog), tagged with the change
-        sequence number `seq`. Resume with `after_seq` = the last `seq` received: nothing is missed and
-        nothing repeated. A heartbeat comes every 15 s (the sidecar's `--watch-keepalive`) while nothing
-        changes. Never ends by itself.
+        sequence number `seq`. The events of a short window (~100 ms) come in one message, so a busy
+        list costs a viewer ~10 messages a second, not one per change. Resume with `after_seq` = the
+        last `seq` received (a message's, or any of its events'): nothing is missed and nothing repeated.
+        A heartbeat comes every 15 s (the sidecar's `--watch-keepalive`) while nothing changes. Never
+        ends by itself.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -311,7 +313,8 @@ class TrainingCallbacksServicer:
 
     def WatchJob(self, request, context):
         """Streams one job's changes: the job (status, best, counters, MLflow sync), each reported epoch,
-        each stored batch block and each stored artifact, in change order and resumable like WatchJobs.
+        each stored batch block and each stored artifact, in change order, several to a message and
+        resumable like WatchJobs.
         NOT_FOUND for an unknown job. Never ends by itself (an ended job may be resumed).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -465,65 +465,30 @@ describe('PostgreSQL statements', () => {
       })
       .compile(compiler);
     expect(query.sql).toMatchInlineSnapshot(`
-      "with prev as (
-          select m.timestamp is not null as reported, m.extra_metrics from training_metric m
-          where m.job_id = $1::varchar and m.epoch = $2::int
-        ), updated as (
-          update training_job set
-            epochs_reported = epochs_reported + (select case when bool_or(prev.reported) then 0 else 1 end from prev),
-            best_epoch = $3::int,
-            best_value = $4::float8,
-            updated_at = $5::timestamptz
-          where job_id = $6::varchar and xmin = $7::xid and status = 'running'
-          returning job_id, epochs_reported, xmin::text as version
-        ), epoch_row as (
-          insert into training_metric (job_id, epoch, loss, accuracy, learning_rate, extra_metrics, non_finite, timestamp)
-          select u.job_id, $8::int, $9::float8, $10::float8, $11::float8,
-            $12::jsonb, $13::jsonb, $14::timestamptz
-          from updated u
-          on conflict (job_id, epoch) do update set loss = excluded.loss, accuracy = excluded.accuracy,
-            learning_rate = excluded.learning_rate, extra_metrics = excluded.extra_metrics,
-            non_finite = excluded.non_finite, timestamp = excluded.timestamp
-          returning 1
-        ), outbox as (
-          insert into outbox_item (job_id, kind, payload, block_id, created_at_ms, attempts, next_attempt_at_ms, last_error, parked_error)
-          select u.job_id, o.kind, o.payload, null, $15::bigint, 0, $16::bigint, null, null
-          from updated u, (values ($17::int, $18::varchar, $19::jsonb)) as o(n, kind, payload)
-          where not exists (select 1 from prev where prev.reported and prev.extra_metrics = $20::jsonb)
-          order by o.n
-          returning 1), feed_lock as (
-          select u.job_id, pg_advisory_xact_lock($21) from updated u, (select count(*) from epoch_row) e, (select count(*) from outbox) o
-        ), feed as (
-          insert into store_change (job_id, kind, ref) select l.job_id, 'epoch', $22::int from feed_lock l
-          returning 1
-        )
-        select u.epochs_reported, u.version, (select not coalesce(bool_or(prev.reported), false) from prev) as is_new
-        from updated u"
+      "select reported_count, row_version, new_epoch from tc_report_epoch($1::varchar,
+          $2::int, $3::xid, $4::int,
+          $5::float8, $6::timestamptz, $7::float8,
+          $8::float8, $9::float8, $10::jsonb,
+          $11::jsonb, $12::timestamptz, $13::jsonb,
+          $14::bigint, $15::bigint)"
     `);
     expect(query.parameters).toMatchInlineSnapshot(`
       [
         "j",
         3,
+        "1234",
         3,
         0.9,
         "2026-01-01T00:00:01.000Z",
-        "j",
-        "1234",
-        3,
         null,
         0.9,
         null,
         "{"accuracy":0.9,"loss":"NaN"}",
         "["loss"]",
         "2026-01-01T00:00:00.000Z",
+        "[{"kind":"epoch_metrics","payload":{"epoch":3}}]",
         1000,
-        1000,
-        0,
-        "epoch_metrics",
-        "{"epoch":3}",
-        "{"accuracy":0.9,"loss":"NaN"}",
         1413694278,
-        3,
       ]
     `);
   });

@@ -380,84 +380,42 @@ export class HotPath {
 
   /**
    * PostgreSQL: an epoch report's writes, decided from the job row's `version` (see
-   * {@link JobForEpoch.version}), in one statement — one round trip where the SQLite path spends one
-   * per table. Its data-modifying CTEs hang off one conditional UPDATE of the job row: it updates
-   * the row only while the row is still that version and the job runs (after waiting for the row's
-   * lock, PostgreSQL re-checks that on the newest version), and every other write reads from its
-   * RETURNING, so either everything is written or nothing is (undefined: the decision is stale, or
-   * the job ended — read again under the row's lock). Run autocommitted from a version read earlier,
-   * it is the report's whole transaction; inside the locking transaction it cannot miss.
-   * - The epoch is new unless its row is reported already; the outbox rows are written unless it was
-   *   reported with exactly these metrics (jsonb equality: the encoded maps as `sameMetrics` compares
-   *   them). A concurrent report of the job changes the job row, so neither can be stale.
-   * - The feed row comes last: its advisory lock (see {@link HotPath.appendChanges}) is taken after
-   *   the job row's lock and the other writes (its subquery reads their RETURNING), and the seq is
-   *   drawn after the lock (the INSERT's default is evaluated on the joined row).
+   * {@link JobForEpoch.version}), in one call of `tc_report_epoch` (installed by the migration
+   * `report_epoch_function`) — one round trip where the SQLite path spends one per table, and, unlike
+   * the same writes sent as one statement of CTEs, whose parsing and planning cost more than running
+   * them, plans the server caches per connection (no named prepared statement, which poolers in
+   * transaction mode do not keep). The function locks the job row only while it is still that version
+   * and the job runs (after waiting for the row's lock, PostgreSQL re-checks both on the newest
+   * version), and then writes everything: the epoch upsert, the job's count, best and `updatedAt`, the
+   * outbox rows (unless the epoch was reported with exactly these metrics: jsonb equality, as
+   * `sameMetrics` compares the encoded maps) and the feed row last, after its advisory lock (see
+   * {@link HotPath.appendChanges}). Undefined: the decision is stale or the job ended, nothing was
+   * written — read again under the row's lock. Autocommitted from a version read earlier, it is the
+   * report's whole transaction; inside the locking transaction it cannot miss.
    */
   async writeEpochReport(
     db: TableKysely,
     report: EpochReport,
   ): Promise<{ epochsReported: number; version: string; isNew: boolean } | undefined> {
     const out = (await this.epochReportQuery(report).execute(db)).rows[0];
-    return out && { epochsReported: Number(out.epochs_reported), version: out.version, isNew: out.is_new };
+    return (
+      out && { epochsReported: Number(out.reported_count), version: out.row_version, isNew: out.new_epoch }
+    );
   }
 
   /** The statement of {@link writeEpochReport}. */
   epochReportQuery(
     report: EpochReport,
-  ): RawBuilder<{ epochs_reported: number; version: string; is_new: boolean }> {
+  ): RawBuilder<{ reported_count: number; row_version: string; new_epoch: boolean }> {
     const v = this.#values;
     const { row } = report;
-    const job = sql`${row.jobId}::varchar`;
-    const epoch = sql`${row.epoch}::int`;
-    const metrics = sql`${v.json(row.extraMetrics)}::jsonb`;
-    const outbox =
-      report.outbox.length === 0
-        ? sql``
-        : sql`, outbox as (
-    insert into outbox_item (job_id, kind, payload, block_id, created_at_ms, attempts, next_attempt_at_ms, last_error, parked_error)
-    select u.job_id, o.kind, o.payload, null, ${report.nowMs}::bigint, 0, ${report.nowMs}::bigint, null, null
-    from updated u, (values ${sql.join(
-      report.outbox.map(
-        (item, i) =>
-          sql`(${i}::int, ${item.kind}::varchar, ${
-            item.payload === undefined || item.payload === null ? null : v.json(item.payload)
-          }::jsonb)`,
-      ),
-    )}) as o(n, kind, payload)
-    where not exists (select 1 from prev where prev.reported and prev.extra_metrics = ${metrics})
-    order by o.n
-    returning 1)`;
-    return sql`with prev as (
-    select m.timestamp is not null as reported, m.extra_metrics from training_metric m
-    where m.job_id = ${job} and m.epoch = ${epoch}
-  ), updated as (
-    update training_job set
-      epochs_reported = epochs_reported + (select case when bool_or(prev.reported) then 0 else 1 end from prev),
-      best_epoch = ${report.best?.epoch ?? null}::int,
-      best_value = ${report.best?.value ?? null}::float8,
-      updated_at = ${v.date(report.updatedAt)}::timestamptz
-    where job_id = ${job} and xmin = ${report.version}::xid and status = 'running'
-    returning job_id, epochs_reported, xmin::text as version
-  ), epoch_row as (
-    insert into training_metric (job_id, epoch, loss, accuracy, learning_rate, extra_metrics, non_finite, timestamp)
-    select u.job_id, ${epoch}, ${row.loss}::float8, ${row.accuracy}::float8, ${row.learningRate}::float8,
-      ${metrics}, ${v.json(row.nonFinite)}::jsonb, ${v.date(row.timestamp)}::timestamptz
-    from updated u
-    on conflict (job_id, epoch) do update set loss = excluded.loss, accuracy = excluded.accuracy,
-      learning_rate = excluded.learning_rate, extra_metrics = excluded.extra_metrics,
-      non_finite = excluded.non_finite, timestamp = excluded.timestamp
-    returning 1
-  )${outbox}, feed_lock as (
-    select u.job_id, pg_advisory_xact_lock(${FEED_LOCK_KEY}) from updated u, (select count(*) from epoch_row) e${
-      report.outbox.length === 0 ? sql`` : sql`, (select count(*) from outbox) o`
-    }
-  ), feed as (
-    insert into store_change (job_id, kind, ref) select l.job_id, 'epoch', ${epoch} from feed_lock l
-    returning 1
-  )
-  select u.epochs_reported, u.version, (select not coalesce(bool_or(prev.reported), false) from prev) as is_new
-  from updated u`;
+    const outbox = report.outbox.map((item) => ({ kind: item.kind, payload: item.payload ?? null }));
+    return sql`select reported_count, row_version, new_epoch from tc_report_epoch(${row.jobId}::varchar,
+    ${row.epoch}::int, ${report.version}::xid, ${report.best?.epoch ?? null}::int,
+    ${report.best?.value ?? null}::float8, ${v.date(report.updatedAt)}::timestamptz, ${row.loss}::float8,
+    ${row.accuracy}::float8, ${row.learningRate}::float8, ${v.json(row.extraMetrics)}::jsonb,
+    ${v.json(row.nonFinite)}::jsonb, ${v.date(row.timestamp)}::timestamptz, ${v.json(outbox)}::jsonb,
+    ${report.nowMs}::bigint, ${FEED_LOCK_KEY}::bigint)`;
   }
 
   /**

@@ -3,8 +3,13 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261202185241_initial } from './Migration20261202185241_initial.ts';
 import { Migration20261202185703_outbox_claims } from './Migration20261202185703_outbox_claims.ts';
+import { Migration20261203061000_report_epoch_function } from './Migration20261203061000_report_epoch_function.ts';
 
 export const POSTGRESQL_MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261202185241_initial', class: Migration20261202185241_initial },
   { name: 'Migration20261202185703_outbox_claims', class: Migration20261202185703_outbox_claims },
+  {
+    name: 'Migration20261203061000_report_epoch_function',
+    class: Migration20261203061000_report_epoch_function,
+  },
 ];

@@ -807,7 +807,7 @@ class OrmStore implements Store {
     // Renames and unit changes first: their item goes ahead of the epoch's in the outbox.
     if (input.metricSources) await recordMetricSources(hot, trx, jobId, input.metricSources);
     if (job.version !== undefined) {
-      // PostgreSQL: the writes in one statement, from the version locked (it cannot have changed).
+      // PostgreSQL: the writes in one call (tc_report_epoch), from the version locked (it cannot have changed).
       const written = await hot.writeEpochReport(trx, {
         row: report.row,
         version: job.version,

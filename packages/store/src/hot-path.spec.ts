@@ -444,7 +444,7 @@ describe('PostgreSQL statements', () => {
   });
   afterAll(() => close());
 
-  it('writes an epoch report in one statement, conditioned on the job row version it was decided from', () => {
+  it('writes an epoch report in one call of tc_report_epoch, with the job row version it was decided from', () => {
     const query = hot
       .epochReportQuery({
         row: {
@@ -493,20 +493,9 @@ describe('PostgreSQL statements', () => {
     `);
   });
 
-  it('writes an epoch begin in one statement, under the job row share lock', () => {
+  it('writes an epoch begin in one call of tc_begin_epoch', () => {
     const query = hot.epochBeginQuery('j', 3, new Date('2026-01-01T00:00:00Z')).compile(compiler);
-    expect(query.sql).toMatchInlineSnapshot(`
-      "with job as (
-          select job_id, status from training_job where job_id = $1::varchar for share
-        ), began as (
-          insert into training_metric (job_id, epoch, loss, accuracy, learning_rate, extra_metrics, non_finite, timestamp, began_at)
-          select job.job_id, $2::int, null, null, null, '{}'::jsonb, '[]'::jsonb, null, $3::timestamptz
-          from job where job.status = 'running'
-          on conflict (job_id, epoch) do update set began_at = excluded.began_at
-          returning 1
-        )
-        select status from job"
-    `);
+    expect(query.sql).toMatchInlineSnapshot(`"select tc_begin_epoch($1::varchar, $2::int, $3::timestamptz) as status"`);
   });
 });
 

@@ -419,10 +419,11 @@ export class HotPath {
   }
 
   /**
-   * PostgreSQL: an epoch begin in one statement (no transaction around it): the job row read FOR
-   * SHARE (an end waits for it, or it reads the ended row: READ COMMITTED re-reads a row updated
-   * while it waited) and the begin written only while the job runs. The job's status; undefined: no
-   * such job.
+   * PostgreSQL: an epoch begin in one call of `tc_begin_epoch` (installed by the migration
+   * `begin_epoch_function`; a function for the reason {@link writeEpochReport} calls one), no
+   * transaction around it: the job row read FOR SHARE (an end waits for it, or it reads the ended
+   * row: READ COMMITTED re-reads a row updated while it waited) and the begin written only while the
+   * job runs. The job's status; undefined: no such job.
    */
   async writeEpochBegin(
     db: TableKysely,
@@ -430,22 +431,12 @@ export class HotPath {
     epoch: number,
     at: Date,
   ): Promise<string | undefined> {
-    return (await this.epochBeginQuery(jobId, epoch, at).execute(db)).rows[0]?.status;
+    return (await this.epochBeginQuery(jobId, epoch, at).execute(db)).rows[0]?.status ?? undefined;
   }
 
   /** The statement of {@link writeEpochBegin}. */
-  epochBeginQuery(jobId: string, epoch: number, at: Date): RawBuilder<{ status: string }> {
-    const v = this.#values;
-    return sql`with job as (
-    select job_id, status from training_job where job_id = ${jobId}::varchar for share
-  ), began as (
-    insert into training_metric (job_id, epoch, loss, accuracy, learning_rate, extra_metrics, non_finite, timestamp, began_at)
-    select job.job_id, ${epoch}::int, null, null, null, '{}'::jsonb, '[]'::jsonb, null, ${v.date(at)}::timestamptz
-    from job where job.status = 'running'
-    on conflict (job_id, epoch) do update set began_at = excluded.began_at
-    returning 1
-  )
-  select status from job`;
+  epochBeginQuery(jobId: string, epoch: number, at: Date): RawBuilder<{ status: string | null }> {
+    return sql`select tc_begin_epoch(${jobId}::varchar, ${epoch}::int, ${this.#values.date(at)}::timestamptz) as status`;
   }
 
   /** Records when an epoch began; a row created here stays hidden until the epoch is reported. */

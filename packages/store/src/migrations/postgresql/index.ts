@@ -4,6 +4,7 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261202185241_initial } from './Migration20261202185241_initial.ts';
 import { Migration20261202185703_outbox_claims } from './Migration20261202185703_outbox_claims.ts';
 import { Migration20261203061000_report_epoch_function } from './Migration20261203061000_report_epoch_function.ts';
+import { Migration20261203061500_begin_epoch_function } from './Migration20261203061500_begin_epoch_function.ts';
 
 export const POSTGRESQL_MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261202185241_initial', class: Migration20261202185241_initial },
@@ -11,5 +12,9 @@ export const POSTGRESQL_MIGRATIONS: MigrationObject[] = [
   {
     name: 'Migration20261203061000_report_epoch_function',
     class: Migration20261203061000_report_epoch_function,
+  },
+  {
+    name: 'Migration20261203061500_begin_epoch_function',
+    class: Migration20261203061500_begin_epoch_function,
   },
 ];

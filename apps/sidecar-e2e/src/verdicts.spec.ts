@@ -84,17 +84,24 @@ describe('verdicts on lost trainers', () => {
     await trainer.waitFor(/^reported /);
     // A viewer following the job sees the verdict as a job event.
     const controller = new AbortController();
+    // From the head, the stream's first message is a heartbeat: the kill waits for it, or a verdict
+    // committed before the subscription (a busy machine) would never reach the stream.
+    const { promise: subscribed, resolve: established } = Promise.withResolvers<void>();
     const watched = (async () => {
       try {
-        for await (const response of rpc.watchJob({ jobId, fromHead: true }, { signal: controller.signal }))
+        for await (const response of rpc.watchJob({ jobId, fromHead: true }, { signal: controller.signal })) {
+          if (response.heartbeat) established();
           for (const event of response.events)
             if (event.event.case === 'job' && event.event.value.endCause === EndCause.PROCESS_EXITED)
               return event.event.value;
+        }
       } catch {
         // cancelled below when no such event came
       }
+      established();
       return undefined;
     })();
+    await subscribed;
     const killedAt = Date.now();
     trainer.child.kill('SIGKILL');
     await trainer.exited;

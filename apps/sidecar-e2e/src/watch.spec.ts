@@ -174,18 +174,22 @@ describe('WatchJob', () => {
     const controller = new AbortController();
     const events: string[] = [];
     const stream = client.watchJob({ jobId, fromHead: true }, { signal: controller.signal });
+    // The first message (a heartbeat) says the stream is at the head: epoch 1 is sent after it.
+    const { promise: subscribed, resolve: established } = Promise.withResolvers<void>();
     const reading = (async () => {
       try {
         for await (const response of stream) {
           if (response.heartbeat) events.push('heartbeat');
+          established();
           events.push(...response.events.map(eventName));
           if (response.events.some((e) => e.event.case === 'epoch')) controller.abort();
         }
       } catch (error) {
         expect(RpcError.from(error).code).toBe(Status.CANCELLED);
       }
+      established();
     })();
-    await new Promise((r) => setTimeout(r, 300));
+    await subscribed;
     await client.endEpoch({ jobId, epoch: 1, metrics: { accuracy: 0.2 } });
     await reading;
     // The first heartbeat, then only what happened after: epoch 0 was never sent.
@@ -224,11 +228,16 @@ describe('WatchJobs', () => {
   it('shows jobs as they appear, report epochs and end, each event the job as it is then', async () => {
     const controller = new AbortController();
     const head = client.watchJobs({ fromHead: true }, { signal: controller.signal });
+    // The first message (a heartbeat) says the stream is at the head: the jobs begin after it.
+    const { promise: subscribed, resolve: established } = Promise.withResolvers<void>();
     const seen: { jobId: string; status: JobStatus; epochs: number; best?: number }[] = [];
     const reading = (async () => {
       try {
         for await (const job of (async function* () {
-          for await (const response of head) for (const event of response.events) yield event.job!;
+          for await (const response of head) {
+            established();
+            for (const event of response.events) yield event.job!;
+          }
         })()) {
           seen.push({
             jobId: job.jobId,
@@ -241,8 +250,9 @@ describe('WatchJobs', () => {
       } catch (error) {
         expect(RpcError.from(error).code).toBe(Status.CANCELLED);
       }
+      established();
     })();
-    await new Promise((r) => setTimeout(r, 200));
+    await subscribed;
     await begin('list-a');
     await client.endEpoch({ jobId: 'list-a', epoch: 0, metrics: { accuracy: 0.7 } });
     await begin('list-b');

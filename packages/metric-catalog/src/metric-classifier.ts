@@ -118,8 +118,15 @@ export function createMetricClassifier(
 
   const definitionOf = (name: string): MetricDefinition | undefined => standard.get(name) ?? custom.get(name);
 
-  const classify = (metrics: Readonly<Record<string, number>>): MetricVerdict[] => {
-    const reportedNames = Object.keys(metrics).sort();
+  // What classify derives from the names alone (their normalised names, which one wins each canonical
+  // name), kept for the last set of names: a job reports the same names epoch after epoch, so a
+  // report is then only its values' checks. (Names hold no control character: '\n' separates them.)
+  let lastNames:
+    | { key: string; normalised: ReturnType<typeof normaliseNames>; winners: Map<string, string> }
+    | undefined;
+  const namesPlan = (reportedNames: readonly string[]) => {
+    const key = reportedNames.join('\n');
+    if (lastNames?.key === key) return lastNames;
     const normalised = normaliseNames(reportedNames);
     // Canonical name → the reported name that is kept for it.
     const winners = new Map<string, string>();
@@ -131,6 +138,13 @@ export function createMetricClassifier(
         winners.set(name, reported);
       }
     });
+    lastNames = { key, normalised, winners };
+    return lastNames;
+  };
+
+  const classify = (metrics: Readonly<Record<string, number>>): MetricVerdict[] => {
+    const reportedNames = Object.keys(metrics).sort();
+    const { normalised, winners } = namesPlan(reportedNames);
 
     return reportedNames.map((reportedName, i): MetricVerdict => {
       const { name, scale, note } = normalised[i]!;

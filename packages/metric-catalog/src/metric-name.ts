@@ -18,19 +18,20 @@ export function checkMetricName(name: string): string | undefined {
   if (name.length === 0) {
     return 'metric name is empty; give every metric a name';
   }
-  const shown = quote(name);
+  // Checked on every name of every report: the quoted name is made only for a message, and the
+  // code points are counted only when the UTF-16 length (never less than it) could exceed the limit.
   const control = CONTROL_CHARACTER.exec(name);
   if (control !== null) {
     const codePoint = control[0].codePointAt(0) ?? 0;
     const hex = codePoint.toString(16).toUpperCase().padStart(4, '0');
-    return `metric name ${shown} contains the control character U+${hex} at index ${control.index}; remove it`;
+    return `metric name ${quote(name)} contains the control character U+${hex} at index ${control.index}; remove it`;
   }
   if (name.trim() !== name) {
-    return `metric name ${shown} has leading or trailing whitespace; trim it`;
+    return `metric name ${quote(name)} has leading or trailing whitespace; trim it`;
   }
-  const length = [...name].length;
+  const length = name.length <= METRIC_NAME_MAX_LENGTH ? name.length : [...name].length;
   if (length > METRIC_NAME_MAX_LENGTH) {
-    return `metric name ${shown} is ${length} characters long; shorten it to at most ${METRIC_NAME_MAX_LENGTH}`;
+    return `metric name ${quote(name)} is ${length} characters long; shorten it to at most ${METRIC_NAME_MAX_LENGTH}`;
   }
   return undefined;
 }

@@ -18,6 +18,7 @@ export function epochHandlers(ctx: HandlerContext): HandlerGroup<'beginEpoch' | 
   const { store, log, notify, mirrored } = ctx;
   /** A rejected metric either lost to another name meaning the same metric, or was out of its range. */
   const countRejections = (verdicts: readonly MetricVerdict[], canonical: (reported: string) => string) => {
+    if (!verdicts.some((v) => v.tier === 'rejected')) return; // the common report: nothing to count
     let duplicates = 0;
     let outOfRange = 0;
     const kept = new Set(verdicts.filter((v) => v.tier !== 'rejected').map((v) => v.name));
@@ -98,7 +99,8 @@ export function epochHandlers(ctx: HandlerContext): HandlerGroup<'beginEpoch' | 
     });
     ctx.metricSources.recorded(request.jobId, sources);
     notify();
-    await ctx.verdicts.alive(request.jobId);
+    const renewing = ctx.verdicts.alive(request.jobId);
+    if (renewing) await renewing; // most reports renew nothing: no microtask hop for them
     ctx.metrics.epochIngested();
     countRejections(verdicts, (reported) => state.classifier.normaliseName(reported).name);
 

@@ -37,6 +37,11 @@ export interface JobStates {
   /** The job's state as the database has it now. */
   refresh(jobId: string): Promise<JobState>;
   /**
+   * The job's state when it is remembered as running (the common case of a report), else undefined:
+   * what {@link existing} answers from memory, without a promise to wait for.
+   */
+  runningInMemory(jobId: string): JobState | undefined;
+  /**
    * The job's state; FAILED_PRECONDITION when the database says it has ended (reports after the end
    * are refused). A fast refusal only: the store's transaction is the authority.
    */
@@ -75,10 +80,13 @@ export function createJobStates(store: Store): JobStates {
     return state;
   }
 
-  async function existing(jobId: string): Promise<JobState> {
+  function runningInMemory(jobId: string): JobState | undefined {
     const cached = states.get(jobId);
-    if (cached?.job.status === 'running') return cached;
-    return refresh(jobId);
+    return cached?.job.status === 'running' ? cached : undefined;
+  }
+
+  async function existing(jobId: string): Promise<JobState> {
+    return runningInMemory(jobId) ?? refresh(jobId);
   }
 
   async function refresh(jobId: string): Promise<JobState> {
@@ -104,5 +112,5 @@ export function createJobStates(store: Store): JobStates {
     return state;
   }
 
-  return { remember, existing, refresh, running };
+  return { remember, existing, refresh, running, runningInMemory };
 }

@@ -59,8 +59,9 @@ export interface Verdicts {
   /**
    * An accepted report's sign of life, after its commit (a refused call writes nothing): renews the
    * lease, at most once per heartbeat interval per job (a batch stream's points do not each write).
+   * Undefined when no renewal is due (most reports): nothing to wait for, not even a microtask.
    */
-  alive(jobId: string): Promise<void>;
+  alive(jobId: string): Promise<void> | undefined;
   /** Revives `state`'s job when it is lost and `sessionId` is its trainer's; the state as it is then. */
   reviveIfOwn(state: JobState, sessionId: string): Promise<JobState>;
   /** A heartbeat: renews the lease or revives the job (see Store.renewLease). */
@@ -165,7 +166,8 @@ export function createVerdicts(ctx: VerdictsContext, options: { bootId?: string 
     sessionId: string,
     write: (state: JobState) => Promise<T>,
   ): Promise<T> {
-    const state = await running(jobId, sessionId);
+    // A job remembered as running needs no revival and no read: its state without a promise hop.
+    const state = jobs.runningInMemory(jobId) ?? (await running(jobId, sessionId));
     try {
       return await write(state);
     } catch (error) {
@@ -177,11 +179,11 @@ export function createVerdicts(ctx: VerdictsContext, options: { bootId?: string 
     }
   }
 
-  async function alive(jobId: string): Promise<void> {
+  function alive(jobId: string): Promise<void> | undefined {
     const last = renewedAt.get(jobId);
-    if (last !== undefined && Date.now() - last < lease.heartbeatIntervalMs) return;
+    if (last !== undefined && Date.now() - last < lease.heartbeatIntervalMs) return undefined;
     // The renewal reads the job back too: a verdict given meanwhile (by another sidecar) shows.
-    await renew(jobId, '', 'a report');
+    return renew(jobId, '', 'a report').then(() => {});
   }
 
   function watch(jobId: string, trainer: TrainerRecord | undefined): boolean {

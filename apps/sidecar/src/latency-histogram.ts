@@ -33,23 +33,29 @@ export class LatencyHistogram {
     for (const registry of options.registers) registry.registerMetric(this as unknown as Metric);
   }
 
-  /** The series of `labels`, made (at zero) on first use; keep it rather than asking per observation. */
+  /**
+   * The series of `labels`, shown from its first observation (as prom-client's are); keep the child
+   * rather than asking for it per observation.
+   */
   child(labels: Readonly<Record<string, string>>): HistogramChild {
     const key = JSON.stringify(labels);
-    let series = this.#series.get(key);
-    if (!series) {
-      series = { labels: { ...labels }, counts: new Float64Array(this.#bounds.length + 1), sum: 0, count: 0 };
-      this.#series.set(key, series);
-    }
     const bounds = this.#bounds;
-    const s = series;
+    const all = this.#series;
+    let series = all.get(key);
     return {
       observe(seconds) {
+        if (!series) {
+          series = all.get(key);
+          if (!series) {
+            series = { labels: { ...labels }, counts: new Float64Array(bounds.length + 1), sum: 0, count: 0 };
+            all.set(key, series);
+          }
+        }
         let i = 0;
         while (i < bounds.length && seconds > bounds[i]!) i++;
-        s.counts[i]! += 1;
-        s.sum += seconds;
-        s.count += 1;
+        series.counts[i]! += 1;
+        series.sum += seconds;
+        series.count += 1;
       },
     };
   }

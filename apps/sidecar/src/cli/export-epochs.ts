@@ -5,6 +5,7 @@
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { columnValues } from '@training-callbacks/metric-catalog';
 import type { EpochRecord } from '@training-callbacks/proto';
+import { encodeNonFinite, type JsonNumber } from '@training-callbacks/store/number-codec';
 import { type ClientContext, callOptions, everyItem, getJob } from './command-context.ts';
 import { csvLine } from './csv.ts';
 import { UsageError } from './exit-codes.ts';
@@ -23,12 +24,9 @@ const SAME_AS_COLUMN = new Set(['loss', 'accuracy', 'learning_rate']);
 const metricColumn = (name: string) =>
   (EXPORT_COLUMNS as readonly string[]).includes(name) ? `metric:${name}` : name;
 
-/** A value in JSON: non-finite numbers as proto3's JSON mapping writes them ("NaN", "Infinity"). */
-function jsonNumber(value: number | undefined): number | string | null {
-  if (value === undefined) return null;
-  if (Number.isFinite(value)) return value;
-  return Number.isNaN(value) ? 'NaN' : value > 0 ? 'Infinity' : '-Infinity';
-}
+/** A value in JSON: non-finite numbers as proto3's JSON mapping writes them ("NaN", "Infinity"); null when missing. */
+const jsonNumber = (value: number | undefined): JsonNumber | null =>
+  value === undefined ? null : encodeNonFinite(value);
 
 /** A value in CSV: the shortest text that reads back as the same double (NaN, Infinity as in JSON); empty when missing. */
 function csvNumber(value: number | undefined): string {

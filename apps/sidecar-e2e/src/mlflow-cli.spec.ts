@@ -16,9 +16,8 @@ import {
   until,
   waitInSync,
 } from './mlflow-helpers.ts';
-import { WORKSPACE } from './readme.ts';
 
-const BIN = path.join(WORKSPACE, 'apps/sidecar/bin/training-callbacks.js');
+const BIN = path.join(import.meta.dirname, '../../sidecar/bin/training-callbacks.js');
 const mlflow = mlflowReader();
 afterAll(() => mlflow.close());
 

@@ -9,9 +9,6 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { createClient } from '@training-callbacks/grpc-adapter';
 import { JobStatus, TrainingCallbacks } from '@training-callbacks/proto';
-import { startSidecarProcess } from '@training-callbacks/sidecar/testing';
-import { expect, it } from 'vitest';
-import { queryDatabase } from './database.ts';
 import {
   CHECK_PRELUDE,
   fencedBlock,
@@ -19,7 +16,13 @@ import {
   runTypeScript,
   WORKSPACE,
   withResultChecks,
-} from './readme.ts';
+} from '@training-callbacks/readme-testing';
+import { startSidecarProcess } from '@training-callbacks/sidecar/testing';
+import { expect, it } from 'vitest';
+import { queryDatabase } from './database.ts';
+
+/** This package: the examples' imports resolve to its dependencies. */
+const HERE = path.join(import.meta.dirname, '..');
 
 /** Maps the README's example directory (e.g. '/shared/') into `dir`, in string literals only. */
 const mapPaths = (code: string, from: string, dir: string) => code.replaceAll(`'${from}`, `'${dir}/`);
@@ -42,6 +45,7 @@ it('README.md: "A training loop in TypeScript" runs, stores what it reports and 
     await writeFile(path.join(shared, 'ckpt', 'best.pt'), 'weights');
     await using sidecar = await startSidecarProcess({ args: ['--artifact-root', shared] });
     const run = await runTypeScript(mapPaths(example.code, '/shared/', shared), {
+      cwd: HERE,
       env: { TRAINING_CALLBACKS_ADDRESS: sidecar.address },
     });
     expect(run.stderr, run.stdout).toBe('');
@@ -69,6 +73,7 @@ it('packages/client/README.md: the example runs as written and completes its job
     await writeFile(path.join(shared, 'run', 'best.pt'), 'weights');
     await using sidecar = await startSidecarProcess({ args: ['--quiet', '--artifact-root', shared] });
     const run = await runTypeScript(mapPaths(example.code, '/shared/', shared), {
+      cwd: HERE,
       // What the example leaves to the reader: a training step and a validation.
       prelude:
         'const trainStep = async () => Math.random();\nconst validate = async () => 0.5 + Math.random() / 2;',
@@ -99,6 +104,7 @@ it('packages/client/README.md: "It never hurts the training loop" ends its job c
   const run = await runTypeScript(
     `${example.code}\nconsole.log(JSON.stringify({ delivered, lossSummary, losses }));`,
     {
+      cwd: HERE,
       env: { TRAINING_CALLBACKS_ADDRESS: sidecar.address },
     },
   );
@@ -121,7 +127,7 @@ it('packages/metric-catalog/README.md: the example gives the results its comment
   const example = fencedBlock('packages/metric-catalog/README.md', 'ts', 'Example');
   const { code, checks } = withResultChecks(example.code);
   expect(checks).toBeGreaterThanOrEqual(4);
-  const run = await runTypeScript(code, { prelude: CHECK_PRELUDE });
+  const run = await runTypeScript(code, { cwd: HERE, prelude: CHECK_PRELUDE });
   expect(run.stderr).toBe('');
   expect(run.stdout.trim()).toBe(`checks passed: ${checks}`);
 });
@@ -134,6 +140,7 @@ it('packages/store/README.md: the example stores the job, the epoch and the batc
     expect(example.code).toContain("dbPath: 'data/training-callbacks.db'");
     const run = await runTypeScript(
       example.code.replace("'data/training-callbacks.db'", JSON.stringify(dbPath)),
+      { cwd: HERE },
     );
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
@@ -155,6 +162,7 @@ it('apps/sidecar/README.md: the testing example starts the real sidecar and ends
   withSharedDir(async (dir) => {
     const example = fencedBlock('apps/sidecar/README.md', 'ts', 'Public API (for tests and embedding)');
     const run = await runTypeScript(example.code, {
+      cwd: HERE,
       // What the example leaves to the reader: the artifact root; and a look at what it promises.
       prelude: `const dir = ${JSON.stringify(dir)};`,
     });

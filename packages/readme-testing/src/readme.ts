@@ -2,6 +2,7 @@
 // while the documented code (and the output it documents) is true.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 export const WORKSPACE = path.resolve(import.meta.dirname, '..', '..', '..');
@@ -50,45 +51,47 @@ export function nextBlock(file: string, block: FencedBlock): FencedBlock | undef
   return all[all.findIndex((b) => b.line === block.line) + 1];
 }
 
+let examples = 0;
+
 /**
- * Runs a TypeScript example as a module on the workspace's Node (type stripping, source condition),
- * from `cwd` inside the workspace so that `@training-callbacks/*` imports resolve. `prelude` declares
- * what the example leaves to the reader (e.g. `trainStep`); it is prepended, the example is unchanged.
+ * Runs a TypeScript example as a module on the workspace's Node (type stripping, source condition):
+ * written to a hidden `.mts` file in `cwd` — the calling package's directory, so that the example's
+ * `@training-callbacks/*` imports resolve to that package's dependencies — and removed after the run.
+ * A file, not `--eval`: worker threads inherit the process's `execArgv`, and one started by an example
+ * (the MLflow mirror's sync thread) cannot start with `--input-type`. `prelude` declares what the
+ * example leaves to the reader (e.g. `trainStep`); it is prepended, the example is unchanged.
  */
-export function runTypeScript(
+export async function runTypeScript(
   code: string,
-  options: { prelude?: string; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+  options: { cwd: string; prelude?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number },
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [
-        '--conditions=@training-callbacks/source',
-        '--input-type=module-typescript',
-        '--eval',
-        `${options.prelude ?? ''}\n${code}`,
-      ],
-      {
-        cwd: options.cwd ?? path.join(WORKSPACE, 'apps', 'sidecar-e2e'),
+  const file = path.join(options.cwd, `.readme-example-${process.pid}-${examples++}.mts`);
+  await writeFile(file, `${options.prelude ?? ''}\n${code}`);
+  try {
+    return await new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, ['--conditions=@training-callbacks/source', file], {
+        cwd: options.cwd,
         env: { ...process.env, ...options.env },
         stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => {
+        stdout += d;
+      });
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+      child.on('error', reject);
+      child.on('close', (exitCode) => {
+        clearTimeout(timer);
+        resolve({ code: exitCode, stdout, stderr });
+      });
     });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-    child.on('error', reject);
-    child.on('exit', (exitCode) => {
-      clearTimeout(timer);
-      resolve({ code: exitCode, stdout, stderr });
-    });
-  });
+  } finally {
+    await rm(file, { force: true });
+  }
 }
 
 /**
@@ -127,7 +130,7 @@ export function withResultChecks(code: string): { code: string; checks: number }
 
 /** The prelude of a README with result checks: a partial deep match, printed count at exit. */
 export const CHECK_PRELUDE = `
-import { isDeepStrictEqual } from 'node:util';
+import { inspect, isDeepStrictEqual } from 'node:util';
 let __checks = 0;
 function __matches(actual: unknown, expected: unknown): boolean {
   if (expected !== null && typeof expected === 'object' && actual !== null && typeof actual === 'object')
@@ -135,9 +138,9 @@ function __matches(actual: unknown, expected: unknown): boolean {
   return isDeepStrictEqual(actual, expected);
 }
 function __check(what: string, actual: unknown, expected: unknown): void {
-  __checks++;
   if (!__matches(actual, expected))
-    throw new Error(\`README says \${what} → \${JSON.stringify(expected)}, but it is \${JSON.stringify(actual)}\`);
+    throw new Error(\`README says \${what} → \${inspect(expected)}, but it is \${inspect(actual)}\`);
+  __checks++;
 }
 process.on('exit', () => console.log(\`checks passed: \${__checks}\`));
 `;

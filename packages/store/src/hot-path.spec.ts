@@ -495,7 +495,9 @@ describe('PostgreSQL statements', () => {
 
   it('writes an epoch begin in one call of tc_begin_epoch', () => {
     const query = hot.epochBeginQuery('j', 3, new Date('2026-01-01T00:00:00Z')).compile(compiler);
-    expect(query.sql).toMatchInlineSnapshot(`"select tc_begin_epoch($1::varchar, $2::int, $3::timestamptz) as status"`);
+    expect(query.sql).toMatchInlineSnapshot(
+      `"select tc_begin_epoch($1::varchar, $2::int, $3::timestamptz) as status"`,
+    );
   });
 });
 
@@ -609,7 +611,30 @@ describe.each(DIALECTS)('%s', (dialect) => {
 });
 
 describe('PostgreSQL batch appends', () => {
-  it('writes a batch append in one statement: blocks, outbox references, feed rows, after the feed lock', async () => {
+  it('stores a long stream (the transaction) and a short one (one call) alike', async () => {
+    const f = await fixture('postgresql');
+    const rows = 2_100; // × 10 names: more points than one call takes
+    const names = Array.from({ length: 10 }, (_, c) => `m${c}`);
+    const long = {
+      epoch: 0,
+      names,
+      steps: BigInt64Array.from({ length: rows }, (_, r) => BigInt(r)),
+      values: Float64Array.from({ length: rows * 10 }, (_, i) => i / 7),
+    };
+    const short = { ...long, steps: BigInt64Array.from([5_000n]), values: long.values.slice(0, 10) };
+    await f.store.appendBatchBlocks('j', [long], { outboxKind: 'batch' });
+    await f.store.appendBatchBlocks('j', [short], { outboxKind: 'batch' });
+    const listed = await f.store.listBatchBlocks('j');
+    expect(listed.map((b) => [b.steps.length, b.values.length])).toEqual([
+      [rows, rows * 10],
+      [1, 10],
+    ]);
+    expect([...listed[0]!.values]).toEqual([...long.values]);
+    expect(await f.em().count(OutboxItem, { job: 'j' })).toBe(2);
+    expect(await f.em().count(StoreChange, { job: 'j', kind: 'batch' })).toBe(2);
+  });
+
+  it('writes a batch append in one call of tc_append_batch: blocks, outbox references, feed rows after the feed lock', async () => {
     const f = await fixture('postgresql');
     const query = f.hot
       .batchAppendQuery({
@@ -623,30 +648,12 @@ describe('PostgreSQL batch appends', () => {
       })
       .compile(compiler);
     expect(query.sql).toMatchInlineSnapshot(`
-      "with job as (
-          select job_id, status from training_job where job_id = $1::varchar for share
-        ), go as (
-          select job.job_id from job where job.status = 'running' and not exists (
-            select 1 from batch_metric_block s where s.job_id = job.job_id
-            and s.last_step >= $2::bigint and s.first_step <= $3::bigint)
-        ), blocks as (
-          insert into batch_metric_block (job_id, epoch, first_step, last_step, names, steps, values, received_at_ms)
-          select g.job_id, r.epoch, r.first_step, r.last_step, r.names, r.steps, r.values, $4::bigint
-          from go g, (values ($5::int, $6::int, $7::bigint, $8::bigint, $9::jsonb, $10::bytea, $11::bytea)) as r(n, epoch, first_step, last_step, names, steps, values)
-          order by r.n
-          returning id
-        ), outbox as (
-          insert into outbox_item (job_id, kind, payload, block_id, created_at_ms, attempts, next_attempt_at_ms, last_error, parked_error)
-          select g.job_id, $12::varchar, null, b.id, $13::bigint, 0, $14::bigint, null, null
-          from go g, blocks b order by b.id
-          returning 1), feed_lock as (
-          select g.job_id, pg_advisory_xact_lock($15) from go g, (select count(*) from blocks) c, (select count(*) from outbox) o
-        ), feed as (
-          insert into store_change (job_id, kind, ref) select l.job_id, 'batch', b.id from feed_lock l, blocks b
-          order by b.id
-          returning 1
-        )
-        select job.status, b.id from job left join blocks b on true order by b.id"
+      "select job_status, block_ref from tc_append_batch($1::varchar,
+          $2::bigint, $3::bigint, $4::int[],
+          $5::bigint[], $6::bigint[],
+          $7::jsonb[], $8::bytea[],
+          $9::bytea[], $10::bigint, $11::varchar,
+          $12::bigint, $13::bigint)"
     `);
   });
 

@@ -694,15 +694,15 @@ export class HotPath {
   }
 
   /**
-   * PostgreSQL: a batch append that meets no stored block, in one statement (no transaction around
-   * it) — one round trip where the transactional path spends seven. The job row is read FOR SHARE
-   * (an end waits for it, or it reads the ended row: READ COMMITTED re-reads a row updated while it
-   * waited); the blocks, their outbox references and their feed rows are written only while the job
-   * runs and no stored block of the job meets `[firstStep, lastStep]`. The feed rows come last: their
-   * advisory lock (see {@link HotPath.appendChanges}) is taken after the blocks and outbox rows are
-   * written (its subquery reads their RETURNING), and the seqs are drawn after the lock. Undefined:
-   * no such job; `ids` empty while the job runs: a stored block meets the range (take the
-   * transactional path, which plans around it).
+   * PostgreSQL: a batch append that meets no stored block in one call of `tc_append_batch` (installed
+   * by the migration `append_batch_function`; a function for the reason {@link writeEpochReport} calls
+   * one), no transaction around it — one round trip where the transactional path spends seven. The
+   * job row is read FOR SHARE (an end waits for it, or it reads the ended row: READ COMMITTED re-reads
+   * a row updated while it waited); the blocks, their outbox references and their feed rows (after
+   * the feed's advisory lock, see {@link HotPath.appendChanges}) are written only while the job runs
+   * and no stored block of the job meets `[firstStep, lastStep]`. Undefined: no such job; `ids` empty
+   * while the job runs: a stored block meets the range (take the transactional path, which plans
+   * around it).
    */
   async writeBatchAppend(
     db: TableKysely,
@@ -712,49 +712,22 @@ export class HotPath {
     const first = rows[0];
     if (!first) return undefined;
     const readInt = this.#values.readInt;
-    return { status: first.status, ids: rows.flatMap((row) => (row.id == null ? [] : [readInt(row.id)])) };
+    return {
+      status: first.job_status,
+      ids: rows.flatMap((row) => (row.block_ref == null ? [] : [readInt(row.block_ref)])),
+    };
   }
 
   /** The statement of {@link writeBatchAppend}. */
-  batchAppendQuery(append: BatchAppend): RawBuilder<{ status: string; id: number | null }> {
+  batchAppendQuery(append: BatchAppend): RawBuilder<{ job_status: string; block_ref: number | null }> {
     const v = this.#values;
-    const outbox =
-      append.outboxKind === undefined
-        ? sql``
-        : sql`, outbox as (
-    insert into outbox_item (job_id, kind, payload, block_id, created_at_ms, attempts, next_attempt_at_ms, last_error, parked_error)
-    select g.job_id, ${append.outboxKind}::varchar, null, b.id, ${append.nowMs}::bigint, 0, ${append.nowMs}::bigint, null, null
-    from go g, blocks b order by b.id
-    returning 1)`;
-    return sql`with job as (
-    select job_id, status from training_job where job_id = ${append.jobId}::varchar for share
-  ), go as (
-    select job.job_id from job where job.status = 'running' and not exists (
-      select 1 from batch_metric_block s where s.job_id = job.job_id
-      and s.last_step >= ${append.firstStep}::bigint and s.first_step <= ${append.lastStep}::bigint)
-  ), blocks as (
-    insert into batch_metric_block (job_id, epoch, first_step, last_step, names, steps, values, received_at_ms)
-    select g.job_id, r.epoch, r.first_step, r.last_step, r.names, r.steps, r.values, ${append.receivedAtMs}::bigint
-    from go g, (values ${sql.join(
-      append.blocks.map(
-        (block, i) =>
-          sql`(${i}::int, ${block.epoch}::int, ${block.firstStep}::bigint, ${block.lastStep}::bigint, ${v.json(
-            block.names,
-          )}::jsonb, ${block.steps}::bytea, ${block.values}::bytea)`,
-      ),
-    )}) as r(n, epoch, first_step, last_step, names, steps, values)
-    order by r.n
-    returning id
-  )${outbox}, feed_lock as (
-    select g.job_id, pg_advisory_xact_lock(${FEED_LOCK_KEY}) from go g, (select count(*) from blocks) c${
-      append.outboxKind === undefined ? sql`` : sql`, (select count(*) from outbox) o`
-    }
-  ), feed as (
-    insert into store_change (job_id, kind, ref) select l.job_id, 'batch', b.id from feed_lock l, blocks b
-    order by b.id
-    returning 1
-  )
-  select job.status, b.id from job left join blocks b on true order by b.id`;
+    const { blocks } = append;
+    return sql`select job_status, block_ref from tc_append_batch(${append.jobId}::varchar,
+    ${append.firstStep}::bigint, ${append.lastStep}::bigint, ${blocks.map((b) => b.epoch)}::int[],
+    ${blocks.map((b) => b.firstStep)}::bigint[], ${blocks.map((b) => b.lastStep)}::bigint[],
+    ${blocks.map((b) => v.json(b.names))}::jsonb[], ${blocks.map((b) => b.steps)}::bytea[],
+    ${blocks.map((b) => b.values)}::bytea[], ${append.receivedAtMs}::bigint, ${append.outboxKind ?? null}::varchar,
+    ${append.nowMs}::bigint, ${FEED_LOCK_KEY}::bigint)`;
   }
 
   /** Outbox entries referring to blocks (the points stay in `batch_metric_block`), due at once. */

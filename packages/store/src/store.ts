@@ -107,6 +107,14 @@ import { LOST_CAUSES } from './types.ts';
 /** Picks of {@link Store.claimOutboxJobs} when other stores win jobs it picked. */
 const CLAIM_ROUNDS = 3;
 
+/**
+ * Most points of a batch append written in one call on PostgreSQL (see HotPath.writeBatchAppend): the
+ * call's arrays travel as text (bytea in hex, twice the bytes), which costs nothing next to six round
+ * trips for a short stream but more than they do for a long one (those take the transaction, whose
+ * blobs are bound as binary parameters).
+ */
+const ONE_CALL_MAX_POINTS = 16_384;
+
 /** Rows per multi-row INSERT: keeps every statement far below SQLite's 32766 bound parameters. */
 const INSERT_CHUNK_ROWS = 500;
 
@@ -884,10 +892,14 @@ class OrmStore implements Store {
       if (max > hi) hi = max;
     }
     const hot = this.#hot;
-    // PostgreSQL, a write that meets no stored block (the usual stream): one autocommitted statement
-    // (see writeBatchAppend). A write that meets stored blocks, or records new metric sources, takes
-    // the transaction below.
-    if (this.#rowLocks && !options.metricSources?.sources.length) {
+    // PostgreSQL, a short write that meets no stored block (the usual stream): one autocommitted call
+    // (see writeBatchAppend). A write that meets stored blocks, records new metric sources or carries
+    // many points takes the transaction below.
+    if (
+      this.#rowLocks &&
+      !options.metricSources?.sources.length &&
+      incoming.reduce((points, block) => points + block.values.length, 0) <= ONE_CALL_MAX_POINTS
+    ) {
       const plan = planBatchWrite(incoming, []);
       if (plan.inserts.length <= BLOCKS_PER_STATEMENT) {
         const written = await hot

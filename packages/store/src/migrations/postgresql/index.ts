@@ -5,6 +5,7 @@ import { Migration20261202185241_initial } from './Migration20261202185241_initi
 import { Migration20261202185703_outbox_claims } from './Migration20261202185703_outbox_claims.ts';
 import { Migration20261203061000_report_epoch_function } from './Migration20261203061000_report_epoch_function.ts';
 import { Migration20261203061500_begin_epoch_function } from './Migration20261203061500_begin_epoch_function.ts';
+import { Migration20261203063000_append_batch_function } from './Migration20261203063000_append_batch_function.ts';
 
 export const POSTGRESQL_MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261202185241_initial', class: Migration20261202185241_initial },
@@ -16,5 +17,9 @@ export const POSTGRESQL_MIGRATIONS: MigrationObject[] = [
   {
     name: 'Migration20261203061500_begin_epoch_function',
     class: Migration20261203061500_begin_epoch_function,
+  },
+  {
+    name: 'Migration20261203063000_append_batch_function',
+    class: Migration20261203063000_append_batch_function,
   },
 ];

@@ -43,7 +43,7 @@ export function blockQuery(db: TypedKysely, v: { id: number }) {
     .where('id', '=', v.id);
 }
 
-/** Per job: entries, oldest creation, head id, a parked error. */
+/** Per job: entries, oldest creation, a parked error. */
 export function statusCountsQuery(db: TypedKysely, v: { jobs: readonly string[] }) {
   return db
     .selectFrom('OutboxItem')
@@ -51,16 +51,10 @@ export function statusCountsQuery(db: TypedKysely, v: { jobs: readonly string[] 
       'job',
       eb.fn.countAll<number>().as('pending'),
       eb.fn.min('createdAtMs').as('oldest'),
-      eb.fn.min('id').as('headId'),
       eb.fn.max('parkedError').as('parked'),
     ])
     .where('job', 'in', v.jobs)
     .groupBy('job');
-}
-
-/** The heads found by {@link statusCountsQuery}: their last error and next attempt. */
-export function statusHeadsQuery(db: TypedKysely, v: { ids: readonly number[] }) {
-  return db.selectFrom('OutboxItem').select(['job', 'lastError', 'nextAttemptAtMs']).where('id', 'in', v.ids);
 }
 
 /** The mirror's state in the job row. */

@@ -29,15 +29,7 @@ export interface StatusCountRow {
   job: unknown;
   pending: unknown;
   oldest: unknown;
-  headId: unknown;
   parked: unknown;
-}
-
-/** A head row of `outboxStatus`. */
-export interface StatusHeadRow {
-  job: unknown;
-  lastError?: string | null;
-  nextAttemptAtMs: unknown;
 }
 
 /** The mirror's columns of the job row. */
@@ -98,24 +90,16 @@ export async function peekItems(
   return items;
 }
 
-/** The statuses of the jobs of `counts`, given their head rows. */
-export function outboxStatuses(
-  counts: readonly StatusCountRow[],
-  heads: readonly StatusHeadRow[],
-): [jobId: string, status: OutboxStatus][] {
-  const headOf = new Map(heads.map((h) => [h.job as string, h]));
-  return counts.map((c) => {
-    const job = c.job as string;
-    const head = headOf.get(job);
-    const status: OutboxStatus = {
+/** The statuses of the jobs of `counts`. */
+export function outboxStatuses(counts: readonly StatusCountRow[]): [jobId: string, status: OutboxStatus][] {
+  return counts.map((c) => [
+    c.job as string,
+    {
       pendingItems: Number(c.pending),
       oldestCreatedAtMs: Number(c.oldest),
       parkedError: (c.parked as string | null) ?? '',
-      lastError: head?.lastError ?? '',
-    };
-    if (head) status.nextAttemptAtMs = Number(head.nextAttemptAtMs);
-    return [job, status];
-  });
+    },
+  ]);
 }
 
 /** The mirror's state of a job row. */

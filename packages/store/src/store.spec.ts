@@ -1404,6 +1404,11 @@ describe('outbox', () => {
     expect(await store.outboxNextDueAtMs()).toBe(1000);
     const [a0] = await store.peekOutbox('a', 1);
     await store.rescheduleOutboxItem(a0!.id, { attempts: 1, nextAttemptAtMs: 9000, lastError: 'refused' });
+    expect((await store.peekOutbox('a', 1))[0]).toMatchObject({
+      attempts: 1,
+      nextAttemptAtMs: 9000,
+      lastError: 'refused',
+    });
     expect(await store.outboxDueJobs(5000, 10)).toEqual(['b']);
     expect(await store.outboxNextDueAtMs()).toBe(2000);
     const [b0] = await store.peekOutbox('b', 1);
@@ -1414,8 +1419,6 @@ describe('outbox', () => {
       pendingItems: 2,
       oldestCreatedAtMs: 1000,
       parkedError: '',
-      lastError: 'refused',
-      nextAttemptAtMs: 9000,
     });
     expect(status.get('b')?.parkedError).toBe('bad request');
     expect(status.has('c')).toBe(false);

@@ -53,7 +53,6 @@ import {
   releaseIdleClaimsQuery,
   renewClaimsQuery,
   statusCountsQuery,
-  statusHeadsQuery,
 } from './outbox-queries.ts';
 import { mirrorStateOf, outboxLimit, outboxStatuses, peekItems } from './outbox-rows.ts';
 import { StoreError } from './store-error.ts';
@@ -1467,9 +1466,7 @@ class OrmStore implements Store {
     for (let i = 0; i < jobIds.length; i += INSERT_CHUNK_ROWS) {
       const jobs = [...new Set(jobIds.slice(i, i + INSERT_CHUNK_ROWS))];
       const counts = await statusCountsQuery(db, { jobs }).execute();
-      if (counts.length === 0) continue;
-      const heads = await statusHeadsQuery(db, { ids: counts.map((c) => Number(c.headId)) }).execute();
-      for (const [job, status] of outboxStatuses(counts, heads)) out.set(job, status);
+      for (const [job, status] of outboxStatuses(counts)) out.set(job, status);
     }
     return out;
   }

@@ -171,10 +171,6 @@ export interface OutboxStatus {
   oldestCreatedAtMs?: number;
   /** The first parked entry's error; empty when none. */
   parkedError: string;
-  /** The head entry's last retryable error; empty when none. */
-  lastError: string;
-  /** When the head entry is tried next (ms); absent when none. */
-  nextAttemptAtMs?: number;
 }
 
 /** Whole-store counts for monitoring (Prometheus gauges): cheap aggregate queries, no per-job rows. */

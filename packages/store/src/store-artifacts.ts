@@ -88,14 +88,5 @@ export async function listArtifacts(
 export async function getArtifact(ctx: StoreContext, id: number): Promise<StoredArtifact | undefined> {
   const row = await ctx.em().findOne(Artifact, { id }, { disableIdentityMap: true });
   if (!row) return undefined;
-  return {
-    id,
-    jobId: row.job.jobId,
-    artifactPath: row.artifactPath,
-    sizeBytes: row.sizeBytes,
-    sha256: row.sha256,
-    sourcePath: row.sourcePath,
-    storedPath: row.storedPath,
-    loggedAt: row.loggedAt,
-  };
+  return { id, jobId: row.job.jobId, ...toArtifactRecord(row) };
 }

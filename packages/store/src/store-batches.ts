@@ -18,7 +18,7 @@ import type {
   BatchBlock,
   BatchBlockPage,
   ListedBatchBlock,
-  MetricSourcesWrite,
+  Store,
   StoredBatchBlock,
 } from './types.ts';
 
@@ -61,15 +61,14 @@ function checkBlock(block: BatchBlock): void {
   }
 }
 
+/** The options of {@link Store.appendBatchBlocks} (documented there). */
+export type BatchAppendOptions = NonNullable<Parameters<Store['appendBatchBlocks']>[2]>;
+
 export async function appendBatchBlocks(
   ctx: StoreContext,
   jobId: string,
   blocks: readonly BatchBlock[],
-  options: {
-    outboxKind?: string;
-    metricSources?: MetricSourcesWrite;
-    receivedAtMs?: number;
-  } = {},
+  options: BatchAppendOptions = {},
 ): Promise<BatchAppendResult> {
   for (const block of blocks) checkBlock(block);
   const incoming = blocks.filter((block) => block.steps.length > 0);

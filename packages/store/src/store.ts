@@ -41,7 +41,6 @@ import type {
   ListJobsPage,
   ListJobsQuery,
   LostJobInput,
-  MetricSourcesWrite,
   MirrorState,
   NewJob,
   OperationalCounts,
@@ -144,11 +143,7 @@ class OrmStore implements Store {
   async appendBatchBlocks(
     jobId: string,
     blocks: readonly BatchBlock[],
-    options: {
-      outboxKind?: string;
-      metricSources?: MetricSourcesWrite;
-      receivedAtMs?: number;
-    } = {},
+    options?: batches.BatchAppendOptions,
   ): Promise<BatchAppendResult> {
     return batches.appendBatchBlocks(this.#ctx, jobId, blocks, options);
   }

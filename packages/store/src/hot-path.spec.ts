@@ -7,22 +7,12 @@
 // decided again under the row's lock).
 import type { MikroORM } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/sql';
-import {
-  DummyDriver,
-  Kysely,
-  type KyselyPlugin,
-  type PluginTransformQueryArgs,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-  type QueryId,
-  type RootOperationNode,
-} from 'kysely';
+import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from 'kysely';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stepBounds } from './batch-points.ts';
-import { BatchMetricBlock, OutboxItem, StoreChange } from './entities.ts';
-import { type BlockInsert, HotPath, type TableKysely } from './hot-path.ts';
+import { BatchMetricBlock, OutboxItem, StoreChange, TrainingJob, TrainingMetric } from './entities.ts';
+import { type BlockInsert, HotPath, SQLITE_SQL, type TableKysely } from './hot-path.ts';
 import { type BestEpochRule, openStore, type Store, StoreError } from './index.ts';
 import { packFloat64, packInt64, unpackFloat64, unpackInt64 } from './number-codec.ts';
 import { openPostgresqlOrm } from './postgresql-dialect.ts';
@@ -32,18 +22,6 @@ import { sampleJob } from './testing.ts';
 import type { StoreDialect } from './types.ts';
 
 const databases = testDatabases();
-
-/** Records the queries a Kysely instance runs (as nodes, compiled afterwards by its own dialect). */
-class Recorder implements KyselyPlugin {
-  readonly queries: Array<{ node: RootOperationNode; queryId: QueryId }> = [];
-  transformQuery({ node, queryId }: PluginTransformQueryArgs): RootOperationNode {
-    this.queries.push({ node, queryId });
-    return node;
-  }
-  async transformResult<R>({ result }: { result: R }): Promise<R> {
-    return result;
-  }
-}
 
 interface Fixture {
   store: Store;
@@ -70,17 +48,24 @@ async function fixture(dialect: StoreDialect): Promise<Fixture> {
     dialect === 'postgresql' ? await openPostgresqlOrm({ url: dbPath }) : await openSqliteOrm({ dbPath });
   closers.push(() => orm.close(true));
   const hot = new HotPath(dialect, orm);
-  const recorder = new Recorder();
-  const tables = (orm.em.fork() as EntityManager).getKysely().withPlugin(recorder) as unknown as TableKysely;
+  const tables = (orm.em.fork() as EntityManager).getKysely() as unknown as TableKysely;
   return {
     store,
     orm,
     hot,
     async inTransaction(run) {
-      recorder.queries.length = 0;
-      const result = await tables.transaction().execute(run);
-      const executor = tables.getExecutor();
-      return [result, recorder.queries.map(({ node, queryId }) => executor.compileQuery(node, queryId).sql)];
+      // Recorded where every statement passes, built or written out: the transaction's executor.
+      const sent: string[] = [];
+      const result = await tables.transaction().execute((trx) => {
+        const executor = trx.getExecutor();
+        const execute = executor.executeQuery.bind(executor);
+        executor.executeQuery = (query, options) => {
+          sent.push(query.sql);
+          return execute(query, options);
+        };
+        return run(trx);
+      });
+      return [result, sent];
     },
     em: () => orm.em.fork() as EntityManager,
   };
@@ -328,6 +313,93 @@ describe.each(DIALECTS)('%s: the batch append’s statements', (dialect) => {
       },
     ]);
     expect(await f.em().count(OutboxItem, { job: 'j' })).toBe(0);
+  });
+});
+
+describe('sqlite: the written-out statements of the epoch report and the batch append', () => {
+  it('sends the pinned texts with bound parameters; the entities read back what they wrote', async () => {
+    const f = await fixture('sqlite');
+    const at = new Date('2026-01-02T03:04:05.678Z');
+    const [locked, sqls] = await f.inTransaction(async (trx) => {
+      const before = await f.hot.lockJobForEpoch(trx, 'j', 4);
+      await f.hot.upsertEpoch(trx, {
+        jobId: 'j',
+        epoch: 4,
+        loss: 0.5,
+        accuracy: null,
+        learningRate: 1e-3,
+        extraMetrics: { f1: 0.75 },
+        nonFinite: ['loss_nan'],
+        timestamp: at,
+      });
+      await f.hot.updateJobAfterEpoch(trx, 'j', {
+        increment: 1,
+        best: { epoch: 4, value: 0.5 },
+        updatedAt: at,
+      });
+      await f.hot.insertOutbox(trx, 'j', [{ kind: 'epoch', payload: { epoch: 4 } }], 1_700_000_000_001);
+      await f.hot.appendChanges(trx, 'j', 'epoch', [4]);
+      const ids = await f.hot.insertBlocks(trx, 'j', [block(4, ['a'], [1n, 2n], [1, 2])], 9);
+      await f.hot.insertBlockOutbox(trx, 'j', 'batch', ids, 10);
+      await f.hot.lockJobForBatch(trx, 'j', { firstStep: 1n, lastStep: 2n });
+      return before;
+    });
+    expect(sqls).toEqual([
+      SQLITE_SQL.lockJobForEpoch,
+      SQLITE_SQL.upsertEpoch,
+      SQLITE_SQL.updateJobAfterEpoch,
+      SQLITE_SQL.insertOutbox,
+      SQLITE_SQL.appendChange,
+      SQLITE_SQL.insertBlocks(1),
+      SQLITE_SQL.insertOutbox,
+      SQLITE_SQL.lockJobForBatch,
+    ]);
+    // The texts, spelled out once more: a change to one shows here.
+    expect(SQLITE_SQL).toMatchInlineSnapshot(`
+      {
+        "appendChange": "insert into "store_change" ("job_id", "kind", "ref") values (?, ?, ?)",
+        "insertBlocks": [Function],
+        "insertOutbox": "insert into "outbox_item" ("job_id", "kind", "payload", "block_id", "created_at_ms", "attempts", "next_attempt_at_ms", "last_error", "parked_error") values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "lockJobForBatch": "select "j"."status", "b"."id", "b"."epoch", "b"."names", "b"."steps", "b"."values", "b"."received_at_ms" from "training_job" as "j" left join "batch_metric_block" as "b" on "b"."job_id" = "j"."job_id" and "b"."last_step" >= ? and "b"."first_step" <= ? where "j"."job_id" = ?",
+        "lockJobForEpoch": "select "j"."status", "j"."epochs_reported", "j"."primary_metric", "j"."best_epoch", "j"."best_value", "m"."id" as "epoch_row", "m"."timestamp", "m"."extra_metrics" from "training_job" as "j" left join "training_metric" as "m" on "m"."job_id" = "j"."job_id" and "m"."epoch" = ? where "j"."job_id" = ?",
+        "updateJobAfterEpoch": "update "training_job" set "epochs_reported" = "epochs_reported" + ?, "best_epoch" = ?, "best_value" = ?, "updated_at" = ? where "job_id" = ?",
+        "upsertEpoch": "insert into "training_metric" ("job_id", "epoch", "loss", "accuracy", "learning_rate", "extra_metrics", "non_finite", "timestamp") values (?, ?, ?, ?, ?, ?, ?, ?) on conflict ("job_id", "epoch") do update set "loss" = "excluded"."loss", "accuracy" = "excluded"."accuracy", "learning_rate" = "excluded"."learning_rate", "extra_metrics" = "excluded"."extra_metrics", "non_finite" = "excluded"."non_finite", "timestamp" = "excluded"."timestamp"",
+      }
+    `);
+    expect(SQLITE_SQL.insertBlocks(2)).toBe(BATCH_SQL.sqlite.insertBlocks);
+    expect(locked?.job).toMatchObject({ status: 'running', epochsReported: 0, bestEpoch: null });
+    expect(locked?.previous).toBeUndefined();
+
+    const [again] = await f.inTransaction((trx) => f.hot.lockJobForEpoch(trx, 'j', 4));
+    expect(again).toEqual({
+      job: expect.objectContaining({ epochsReported: 1, bestEpoch: 4, bestValue: 0.5 }),
+      previous: { reported: true, extraMetrics: { f1: 0.75 } },
+    });
+    const metric = await f.em().findOneOrFail(TrainingMetric, { job: 'j', epoch: 4 });
+    expect({
+      loss: metric.loss,
+      accuracy: metric.accuracy,
+      learningRate: metric.learningRate,
+      extraMetrics: metric.extraMetrics,
+      nonFinite: metric.nonFinite,
+      timestamp: metric.timestamp,
+    }).toEqual({
+      loss: 0.5,
+      accuracy: null,
+      learningRate: 1e-3,
+      extraMetrics: { f1: 0.75 },
+      nonFinite: ['loss_nan'],
+      timestamp: at,
+    });
+    const job = await f.em().findOneOrFail(TrainingJob, { jobId: 'j' });
+    expect([job.epochsReported, job.bestEpoch, job.bestValue, job.updatedAt]).toEqual([1, 4, 0.5, at]);
+    const entries = await f.em().find(OutboxItem, { job: 'j' }, { orderBy: { id: 'asc' } });
+    expect(entries.map((e) => [e.kind, e.payload, e.blockId === null, e.createdAtMs, e.attempts])).toEqual([
+      ['epoch', { epoch: 4 }, true, 1_700_000_000_001, 0],
+      ['batch', null, false, 10, 0],
+    ]);
+    const changes = await f.em().find(StoreChange, { job: 'j', kind: 'epoch' });
+    expect(changes.map((c) => c.ref)).toEqual([4]);
   });
 });
 

@@ -7,7 +7,7 @@
 // what it writes reads back through the entities exactly as MikroORM's own conversion would.
 import { BigIntType, DoubleType, type EntityClass, JsonType, type MikroORM } from '@mikro-orm/core';
 import type { InferKyselyDB } from '@mikro-orm/sql';
-import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import {
   type BatchMetricBlockSchema,
   type EncodedMetricMap,
@@ -203,6 +203,79 @@ export interface BatchAppend {
 /** Most blocks {@link HotPath.writeBatchAppend} takes in its one statement. */
 export const BLOCKS_PER_STATEMENT = BLOCKS_PER_INSERT;
 
+/**
+ * SQLite: the hot paths' usual statements written out, run with bound parameters through the same
+ * Kysely transaction (`CompiledQuery.raw` + `executeQuery`): building and compiling them per call was
+ * about a third of the sidecar's busy CPU in an EndEpoch. The texts are what the Kysely builders below
+ * compile to (the builders still serve PostgreSQL and the rare shapes: many rows), so the driver's
+ * statement cache keeps one prepared statement per text; `hot-path.spec.ts` pins each.
+ */
+export const SQLITE_SQL = {
+  lockJobForEpoch:
+    'select "j"."status", "j"."epochs_reported", "j"."primary_metric", "j"."best_epoch", "j"."best_value", ' +
+    '"m"."id" as "epoch_row", "m"."timestamp", "m"."extra_metrics" from "training_job" as "j" ' +
+    'left join "training_metric" as "m" on "m"."job_id" = "j"."job_id" and "m"."epoch" = ? where "j"."job_id" = ?',
+  upsertEpoch:
+    'insert into "training_metric" ("job_id", "epoch", "loss", "accuracy", "learning_rate", "extra_metrics", ' +
+    '"non_finite", "timestamp") values (?, ?, ?, ?, ?, ?, ?, ?) on conflict ("job_id", "epoch") do update set ' +
+    '"loss" = "excluded"."loss", "accuracy" = "excluded"."accuracy", "learning_rate" = "excluded"."learning_rate", ' +
+    '"extra_metrics" = "excluded"."extra_metrics", "non_finite" = "excluded"."non_finite", ' +
+    '"timestamp" = "excluded"."timestamp"',
+  updateJobAfterEpoch:
+    'update "training_job" set "epochs_reported" = "epochs_reported" + ?, "best_epoch" = ?, "best_value" = ?, ' +
+    '"updated_at" = ? where "job_id" = ?',
+  /** One outbox row: a payload (`block_id` null) or a block reference (`payload` null). */
+  insertOutbox:
+    'insert into "outbox_item" ("job_id", "kind", "payload", "block_id", "created_at_ms", "attempts", ' +
+    '"next_attempt_at_ms", "last_error", "parked_error") values (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  appendChange: 'insert into "store_change" ("job_id", "kind", "ref") values (?, ?, ?)',
+  lockJobForBatch:
+    'select "j"."status", "b"."id", "b"."epoch", "b"."names", "b"."steps", "b"."values", "b"."received_at_ms" ' +
+    'from "training_job" as "j" left join "batch_metric_block" as "b" on "b"."job_id" = "j"."job_id" ' +
+    'and "b"."last_step" >= ? and "b"."first_step" <= ? where "j"."job_id" = ?',
+  /** The block insert of `n` rows ({@link SQLITE_BLOCKS_BY_TEXT} at most). */
+  insertBlocks: (n: number) =>
+    'insert into "batch_metric_block" ("job_id", "epoch", "first_step", "last_step", "names", "steps", ' +
+    `"values", "received_at_ms") values ${Array(n).fill('(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')} returning "id"`,
+} as const;
+
+/** A row of {@link SQLITE_SQL.lockJobForEpoch} (and of its builder). */
+interface LockedEpochRow {
+  version?: string;
+  status: string;
+  epochs_reported: number;
+  primary_metric: string;
+  best_epoch: number | null;
+  best_value: number | null;
+  epoch_row: unknown;
+  timestamp: unknown;
+  extra_metrics: unknown;
+}
+
+/** A row of {@link SQLITE_SQL.lockJobForBatch} (and of its builder). */
+interface LockedBatchRow {
+  status: string;
+  id: unknown;
+  epoch: number | null;
+  names: unknown;
+  steps: unknown;
+  values: unknown;
+  received_at_ms: unknown;
+}
+
+/** Most blocks a batch append inserts with the written-out statement (more: the builder). */
+export const SQLITE_BLOCKS_BY_TEXT = 8;
+
+/** The texts of {@link SQLITE_SQL.insertBlocks}, 1 to {@link SQLITE_BLOCKS_BY_TEXT} rows, made once. */
+const SQLITE_INSERT_BLOCKS = Array.from({ length: SQLITE_BLOCKS_BY_TEXT + 1 }, (_, n) =>
+  SQLITE_SQL.insertBlocks(n),
+);
+
+/** Runs a written-out statement with its parameters in `trx` (no query built or compiled). */
+function runSql<R>(trx: TableKysely, text: string, parameters: readonly unknown[]) {
+  return trx.executeQuery<R>(CompiledQuery.raw(text, parameters as unknown[]));
+}
+
 /** The hot-path statements of one dialect. */
 export class HotPath {
   readonly #values: ColumnValues;
@@ -272,6 +345,10 @@ export class HotPath {
     | { job: JobForEpoch; previous: { reported: boolean; extraMetrics: EncodedMetricMap } | undefined }
     | undefined
   > {
+    if (this.#dialect === 'sqlite') {
+      const row = (await runSql<LockedEpochRow>(trx, SQLITE_SQL.lockJobForEpoch, [epoch, jobId])).rows[0];
+      return row && this.#lockedEpoch(row);
+    }
     const query = trx
       .selectFrom('training_job as j')
       .leftJoin('training_metric as m', (join) =>
@@ -293,7 +370,10 @@ export class HotPath {
         q.select(sql<string>`j.xmin::text`.as('version')).forNoKeyUpdate('j'),
       )
       .executeTakeFirst();
-    if (!row) return undefined;
+    return row && this.#lockedEpoch(row);
+  }
+
+  #lockedEpoch(row: LockedEpochRow) {
     return {
       job: {
         ...(row.version !== undefined && { version: row.version }),
@@ -335,6 +415,19 @@ export class HotPath {
   /** Upserts a reported epoch (keeps `began_at`). */
   async upsertEpoch(trx: TableTransaction, row: EpochRow): Promise<void> {
     const v = this.#values;
+    if (this.#dialect === 'sqlite') {
+      await runSql(trx, SQLITE_SQL.upsertEpoch, [
+        row.jobId,
+        row.epoch,
+        row.loss,
+        row.accuracy,
+        row.learningRate,
+        v.json(row.extraMetrics),
+        v.json(row.nonFinite),
+        v.date(row.timestamp),
+      ]);
+      return;
+    }
     await trx
       .insertInto('training_metric')
       .values({
@@ -366,6 +459,16 @@ export class HotPath {
     jobId: string,
     update: { increment: number; best: { epoch: number; value: number } | null; updatedAt: Date },
   ): Promise<void> {
+    if (this.#dialect === 'sqlite') {
+      await runSql(trx, SQLITE_SQL.updateJobAfterEpoch, [
+        update.increment,
+        update.best?.epoch ?? null,
+        update.best?.value ?? null,
+        this.#values.date(update.updatedAt),
+        jobId,
+      ]);
+      return;
+    }
     await trx
       .updateTable('training_job')
       .set((eb) => ({
@@ -495,6 +598,21 @@ export class HotPath {
     nowMs: number,
   ): Promise<void> {
     const v = this.#values;
+    if (this.#dialect === 'sqlite' && items.length === 1) {
+      const payload = items[0]!.payload;
+      await runSql(trx, SQLITE_SQL.insertOutbox, [
+        jobId,
+        items[0]!.kind,
+        payload === undefined || payload === null ? null : v.json(payload),
+        null,
+        nowMs,
+        0,
+        nowMs,
+        null,
+        null,
+      ]);
+      return;
+    }
     for (let i = 0; i < items.length; i += OUTBOX_ROWS_PER_INSERT) {
       await trx
         .insertInto('outbox_item')
@@ -530,6 +648,9 @@ export class HotPath {
     if (refs.length === 0) return;
     if (this.#dialect === 'postgresql') {
       await sql`select pg_advisory_xact_lock(${FEED_LOCK_KEY})`.execute(trx);
+    } else if (refs.length === 1) {
+      await runSql(trx, SQLITE_SQL.appendChange, [jobId, kind, refs[0]]);
+      return;
     }
     for (let i = 0; i < refs.length; i += OUTBOX_ROWS_PER_INSERT * 8) {
       await trx
@@ -600,18 +721,16 @@ export class HotPath {
     jobId: string,
     range: { firstStep: bigint; lastStep: bigint },
   ): Promise<{ status: string; overlapping: OverlapBlockRow[] } | undefined> {
-    let query = trx
-      .selectFrom('training_job as j')
-      .leftJoin('batch_metric_block as b', (join) =>
-        join
-          .onRef('b.job_id', '=', 'j.job_id')
-          .on('b.last_step', '>=', range.firstStep as never)
-          .on('b.first_step', '<=', range.lastStep as never),
-      )
-      .select(['j.status', 'b.id', 'b.epoch', 'b.names', 'b.steps', 'b.values', 'b.received_at_ms'])
-      .where('j.job_id', '=', jobId);
-    if (this.#dialect === 'postgresql') query = query.forShare('j');
-    const rows = await query.execute();
+    const rows =
+      this.#dialect === 'sqlite'
+        ? (
+            await runSql<LockedBatchRow>(trx, SQLITE_SQL.lockJobForBatch, [
+              range.firstStep,
+              range.lastStep,
+              jobId,
+            ])
+          ).rows
+        : await this.#lockJobForBatchQuery(trx, jobId, range).execute();
     const first = rows[0];
     if (!first) return undefined;
     const v = this.#values;
@@ -630,6 +749,25 @@ export class HotPath {
     return { status: first.status, overlapping };
   }
 
+  #lockJobForBatchQuery(
+    trx: TableTransaction,
+    jobId: string,
+    range: { firstStep: bigint; lastStep: bigint },
+  ) {
+    let query = trx
+      .selectFrom('training_job as j')
+      .leftJoin('batch_metric_block as b', (join) =>
+        join
+          .onRef('b.job_id', '=', 'j.job_id')
+          .on('b.last_step', '>=', range.firstStep as never)
+          .on('b.first_step', '<=', range.lastStep as never),
+      )
+      .select(['j.status', 'b.id', 'b.epoch', 'b.names', 'b.steps', 'b.values', 'b.received_at_ms'])
+      .where('j.job_id', '=', jobId);
+    if (this.#dialect === 'postgresql') query = query.forShare('j');
+    return query;
+  }
+
   /** Inserts a job's batch blocks, all received at `receivedAtMs`; their row ids, in order. */
   async insertBlocks(
     trx: TableTransaction,
@@ -638,6 +776,23 @@ export class HotPath {
     receivedAtMs: number,
   ): Promise<number[]> {
     const v = this.#values;
+    if (this.#dialect === 'sqlite' && blocks.length > 0 && blocks.length <= SQLITE_BLOCKS_BY_TEXT) {
+      const parameters: unknown[] = [];
+      for (const block of blocks) {
+        parameters.push(
+          jobId,
+          block.epoch,
+          block.firstStep,
+          block.lastStep,
+          v.json(block.names),
+          block.steps,
+          block.values,
+          receivedAtMs,
+        );
+      }
+      const { rows } = await runSql<{ id: unknown }>(trx, SQLITE_INSERT_BLOCKS[blocks.length]!, parameters);
+      return rows.map((row) => v.readInt(row.id));
+    }
     const ids: number[] = [];
     for (let i = 0; i < blocks.length; i += BLOCKS_PER_INSERT) {
       const rows = await trx
@@ -738,6 +893,20 @@ export class HotPath {
     blockIds: readonly number[],
     nowMs: number,
   ): Promise<void> {
+    if (this.#dialect === 'sqlite' && blockIds.length === 1) {
+      await runSql(trx, SQLITE_SQL.insertOutbox, [
+        jobId,
+        kind,
+        null,
+        blockIds[0],
+        nowMs,
+        0,
+        nowMs,
+        null,
+        null,
+      ]);
+      return;
+    }
     for (let i = 0; i < blockIds.length; i += BLOCKS_PER_INSERT) {
       await trx
         .insertInto('outbox_item')

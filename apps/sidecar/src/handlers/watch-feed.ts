@@ -27,10 +27,12 @@ import type { ChangeRecord, Store } from '@training-callbacks/store';
 export const FEED_PAGE = 256;
 /**
  * Least time between two reads of the feed while writes keep coming: the window of events that go
- * out in one message (≤ 10 messages a second per stream; well within the ≤ 1 s from a trainer's
- * acknowledgement to the dashboard's chart).
+ * out in one message (≤ 5 messages a second per stream; well within the ≤ 1 s from a trainer's
+ * acknowledgement to the dashboard's chart). Each message costs the sidecar a gRPC write per
+ * subscriber, whatever it carries: at 100 ms a job's stream got about one message per stored block
+ * (clients flush every 200 ms), at 200 ms half as many (docs/benchmarks.md, the watch target).
  */
-export const READ_INTERVAL_MS = 100;
+export const READ_INTERVAL_MS = 200;
 /**
  * Shared events a live subscriber may hold besides one page's; past that it catches up on its own.
  * Also the most events a catching-up subscriber passes on (and holds) at once.

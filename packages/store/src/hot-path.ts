@@ -272,6 +272,17 @@ const SQLITE_INSERT_BLOCKS = Array.from({ length: SQLITE_BLOCKS_BY_TEXT + 1 }, (
 );
 
 /** Runs a written-out statement with its parameters in `trx` (no query built or compiled). */
+/** The parameters of `SQLITE_SQL.insertOutbox`: a new entry, due now, never tried. */
+function sqliteOutboxRow(
+  jobId: string,
+  kind: string,
+  payload: unknown,
+  blockId: number | null,
+  nowMs: number,
+) {
+  return [jobId, kind, payload, blockId, nowMs, 0, nowMs, null, null];
+}
+
 function runSql<R>(trx: TableKysely, text: string, parameters: readonly unknown[]) {
   return trx.executeQuery<R>(CompiledQuery.raw(text, parameters as unknown[]));
 }
@@ -600,17 +611,8 @@ export class HotPath {
     const v = this.#values;
     if (this.#dialect === 'sqlite' && items.length === 1) {
       const payload = items[0]!.payload;
-      await runSql(trx, SQLITE_SQL.insertOutbox, [
-        jobId,
-        items[0]!.kind,
-        payload === undefined || payload === null ? null : v.json(payload),
-        null,
-        nowMs,
-        0,
-        nowMs,
-        null,
-        null,
-      ]);
+      const json = payload === undefined || payload === null ? null : v.json(payload);
+      await runSql(trx, SQLITE_SQL.insertOutbox, sqliteOutboxRow(jobId, items[0]!.kind, json, null, nowMs));
       return;
     }
     for (let i = 0; i < items.length; i += OUTBOX_ROWS_PER_INSERT) {
@@ -894,17 +896,7 @@ export class HotPath {
     nowMs: number,
   ): Promise<void> {
     if (this.#dialect === 'sqlite' && blockIds.length === 1) {
-      await runSql(trx, SQLITE_SQL.insertOutbox, [
-        jobId,
-        kind,
-        null,
-        blockIds[0],
-        nowMs,
-        0,
-        nowMs,
-        null,
-        null,
-      ]);
+      await runSql(trx, SQLITE_SQL.insertOutbox, sqliteOutboxRow(jobId, kind, null, blockIds[0]!, nowMs));
       return;
     }
     for (let i = 0; i < blockIds.length; i += BLOCKS_PER_INSERT) {

@@ -1,6 +1,8 @@
 // The PostgreSQL dialect through a server restart: a call whose connection the server closes fails with a
-// connection error (the sidecar answers UNAVAILABLE), the process lives on, and the pool reconnects.
+// connection error (the sidecar answers UNAVAILABLE), the process lives on, and the pool reconnects; and a
+// report behind a held row lock, bounded by the database's lock_timeout.
 import { startPostgres } from '@training-callbacks/postgres-testing';
+import pg from 'pg';
 import { expect, it } from 'vitest';
 import { openStore } from './index.ts';
 import { postgresCode } from './postgres-code.ts';
@@ -52,6 +54,48 @@ it('survives a restart of PostgreSQL under a transaction in flight, and reconnec
     });
     expect((await store.listEpochs('j')).map((e) => e.epoch)).toEqual([0]);
   } finally {
+    await store.close();
+  }
+});
+
+it("bounds a report's wait for a held row lock by the database's lock_timeout (55P03) and writes nothing", async () => {
+  await using server = await startPostgres();
+  // The README's advice for operators: the setting on the database (or role), which poolers in
+  // transaction mode pass through, where a startup parameter would be refused.
+  const url = await server.createDatabase('locks');
+  await server.sql(`ALTER DATABASE locks SET lock_timeout = '300ms'`, { database: 'postgres' });
+  const store = await openStore({ dbPath: url });
+  const holder = new pg.Client({ connectionString: url });
+  await holder.connect();
+  try {
+    await store.createOrGetJob(sampleJob('held'));
+    // Another session (a frozen sidecar, an operator's psql) holds the job row.
+    await holder.query('BEGIN');
+    await holder.query(`SELECT 1 FROM training_job WHERE job_id = 'held' FOR UPDATE`);
+    const started = Date.now();
+    const report = () =>
+      store.saveEpoch({
+        jobId: 'held',
+        epoch: 0,
+        metrics: { accuracy: 0.5 },
+        columns: {},
+        timestamp: new Date(),
+        best: null,
+      });
+    const failure = await report().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(postgresCode(failure)).toBe('55P03');
+    // At most two bounded waits (the report decided from a remembered version, then the locked way).
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await holder.query('ROLLBACK');
+    expect(await store.listEpochs('held')).toEqual([]);
+    // Once the lock is gone the resent report is stored.
+    await report();
+    expect((await store.listEpochs('held')).map((e) => e.epoch)).toEqual([0]);
+  } finally {
+    await holder.end();
     await store.close();
   }
 });

@@ -3,8 +3,9 @@
 // end refused whichever store ended the job, the best epoch decided from the database when reports
 // of one job race on two stores, and a change feed in which no reader ever misses a committed write.
 import { afterEach, describe, expect, it } from 'vitest';
-import { type BestEpochRule, openStore, type Store, StoreError } from './index.ts';
+import { openStore, type Store, StoreError } from './index.ts';
 import { openPostgresqlOrm } from './postgresql-dialect.ts';
+import { highest } from './spec/best-rules.ts';
 import { DIALECTS, testDatabases } from './spec/databases.ts';
 import { openSqliteOrm } from './sqlite-dialect.ts';
 import { sampleJob } from './testing.ts';
@@ -41,19 +42,6 @@ async function stores(dbPath: string, n: number): Promise<Store[]> {
 afterEach(async () => {
   for (const store of open.splice(0)) await store.close();
 });
-
-/** Higher is better, as accuracy: the rule the sidecar gives, without the catalog. */
-const highest =
-  (epoch: number, value: number): BestEpochRule =>
-  async (incumbent, others) => {
-    if (incumbent === null || incumbent.epoch === epoch) {
-      let best = { epoch, value };
-      for (const [e, v] of await others())
-        if (v > best.value || (v === best.value && e < best.epoch)) best = { epoch: e, value: v };
-      return best;
-    }
-    return value > incumbent.value ? { epoch, value } : incumbent;
-  };
 
 function report(store: Store, jobId: string, epoch: number, accuracy: number) {
   return store.saveEpoch({

@@ -16,6 +16,7 @@ import { type BlockInsert, HotPath, SQLITE_SQL, type TableKysely } from './hot-p
 import { type BestEpochRule, openStore, type Store, StoreError } from './index.ts';
 import { packFloat64, packInt64, unpackFloat64, unpackInt64 } from './number-codec.ts';
 import { openPostgresqlOrm } from './postgresql-dialect.ts';
+import { highest } from './spec/best-rules.ts';
 import { DIALECTS, testDatabases } from './spec/databases.ts';
 import { openSqliteOrm } from './sqlite-dialect.ts';
 import { sampleJob } from './testing.ts';
@@ -72,6 +73,21 @@ async function fixture(dialect: StoreDialect): Promise<Fixture> {
 }
 
 /** A block's row to write, from its steps and row-major values. */
+/** Job `j`'s blocks as the entities read them back, in id order, their blobs unpacked. */
+async function storedBlocks(f: Fixture) {
+  const blocks = await f.em().find(BatchMetricBlock, { job: 'j' }, { orderBy: { id: 'asc' } });
+  return blocks.map((b) => ({
+    id: b.id,
+    epoch: b.epoch,
+    firstStep: b.firstStep,
+    lastStep: b.lastStep,
+    names: b.names,
+    steps: [...unpackInt64(b.steps)],
+    values: [...unpackFloat64(b.values)],
+    receivedAtMs: b.receivedAtMs,
+  }));
+}
+
 function block(epoch: number, names: string[], steps: bigint[], values: number[]): BlockInsert {
   const { min, max } = stepBounds(BigInt64Array.from(steps));
   return {
@@ -154,19 +170,9 @@ describe.each(DIALECTS)('%s: the batch append’s statements', (dialect) => {
     expect(ids).toHaveLength(2);
     expect(ids.every((id) => typeof id === 'number')).toBe(true);
 
-    const blocks = await f.em().find(BatchMetricBlock, { job: 'j' }, { orderBy: { id: 'asc' } });
+    const blocks = await storedBlocks(f);
     expect(blocks.map((b) => b.id)).toEqual(ids);
-    expect(
-      blocks.map((b) => ({
-        epoch: b.epoch,
-        firstStep: b.firstStep,
-        lastStep: b.lastStep,
-        names: b.names,
-        steps: [...unpackInt64(b.steps)],
-        values: [...unpackFloat64(b.values)],
-        receivedAtMs: b.receivedAtMs,
-      })),
-    ).toEqual([
+    expect(blocks.map(({ id: _, ...rest }) => rest)).toEqual([
       {
         epoch: 0,
         firstStep: 1n,
@@ -186,7 +192,7 @@ describe.each(DIALECTS)('%s: the batch append’s statements', (dialect) => {
         receivedAtMs: 1_700_000_000_123,
       },
     ]);
-    expect(Object.is(unpackFloat64(blocks[0]!.values)[3], -0)).toBe(true);
+    expect(Object.is(blocks[0]!.values[3], -0)).toBe(true);
 
     const entries = await f.em().find(OutboxItem, { job: 'j' }, { orderBy: { id: 'asc' } });
     expect(
@@ -288,19 +294,7 @@ describe.each(DIALECTS)('%s: the batch append’s statements', (dialect) => {
     const [, deleteSql] = await f.inTransaction((trx) => f.hot.deleteBlock(trx, ids[1]!));
     expect(deleteSql).toEqual(pinned.deleteBlock);
 
-    const blocks = await f.em().find(BatchMetricBlock, { job: 'j' });
-    expect(
-      blocks.map((b) => ({
-        id: b.id,
-        epoch: b.epoch,
-        firstStep: b.firstStep,
-        lastStep: b.lastStep,
-        names: b.names,
-        steps: [...unpackInt64(b.steps)],
-        values: [...unpackFloat64(b.values)],
-        receivedAtMs: b.receivedAtMs,
-      })),
-    ).toEqual([
+    expect(await storedBlocks(f)).toEqual([
       {
         id: ids[0],
         epoch: 3,
@@ -475,19 +469,6 @@ const compiler = new Kysely<object>({
     createQueryCompiler: () => new PostgresQueryCompiler(),
   },
 });
-
-/** Higher is better, as accuracy (the rule the sidecar gives, without the catalog). */
-const highest =
-  (epoch: number, value: number): BestEpochRule =>
-  async (incumbent, others) => {
-    if (incumbent === null || incumbent.epoch === epoch) {
-      let best = { epoch, value };
-      for (const [e, v] of await others())
-        if (v > best.value || (v === best.value && e < best.epoch)) best = { epoch: e, value: v };
-      return best;
-    }
-    return value > incumbent.value ? { epoch, value } : incumbent;
-  };
 
 function report(
   store: Store,

@@ -271,8 +271,22 @@ const SQLITE_INSERT_BLOCKS = Array.from({ length: SQLITE_BLOCKS_BY_TEXT + 1 }, (
   SQLITE_SQL.insertBlocks(n),
 );
 
-/** Runs a written-out statement with its parameters in `trx` (no query built or compiled). */
-/** The parameters of `SQLITE_SQL.insertOutbox`: a new entry, due now, never tried. */
+/** A new outbox row, due now, never tried (`payload` as the column stores it). */
+function newOutboxRow(jobId: string, kind: string, payload: unknown, blockId: number | null, nowMs: number) {
+  return {
+    job_id: jobId,
+    kind,
+    payload,
+    block_id: blockId,
+    created_at_ms: nowMs,
+    attempts: 0,
+    next_attempt_at_ms: nowMs,
+    last_error: null,
+    parked_error: null,
+  };
+}
+
+/** The parameters of `SQLITE_SQL.insertOutbox`, whose columns are {@link newOutboxRow}'s in its order. */
 function sqliteOutboxRow(
   jobId: string,
   kind: string,
@@ -280,8 +294,10 @@ function sqliteOutboxRow(
   blockId: number | null,
   nowMs: number,
 ) {
-  return [jobId, kind, payload, blockId, nowMs, 0, nowMs, null, null];
+  return Object.values(newOutboxRow(jobId, kind, payload, blockId, nowMs));
 }
+
+/** Runs a written-out statement with its parameters in `trx` (no query built or compiled). */
 
 function runSql<R>(trx: TableKysely, text: string, parameters: readonly unknown[]) {
   return trx.executeQuery<R>(CompiledQuery.raw(text, parameters as unknown[]));
@@ -609,27 +625,24 @@ export class HotPath {
     nowMs: number,
   ): Promise<void> {
     const v = this.#values;
+    const payloadOf = (item: OutboxItemInput) =>
+      item.payload === undefined || item.payload === null ? null : v.json(item.payload);
     if (this.#dialect === 'sqlite' && items.length === 1) {
-      const payload = items[0]!.payload;
-      const json = payload === undefined || payload === null ? null : v.json(payload);
-      await runSql(trx, SQLITE_SQL.insertOutbox, sqliteOutboxRow(jobId, items[0]!.kind, json, null, nowMs));
+      const item = items[0]!;
+      await runSql(
+        trx,
+        SQLITE_SQL.insertOutbox,
+        sqliteOutboxRow(jobId, item.kind, payloadOf(item), null, nowMs),
+      );
       return;
     }
     for (let i = 0; i < items.length; i += OUTBOX_ROWS_PER_INSERT) {
       await trx
         .insertInto('outbox_item')
         .values(
-          items.slice(i, i + OUTBOX_ROWS_PER_INSERT).map((item) => ({
-            job_id: jobId,
-            kind: item.kind,
-            payload: item.payload === undefined || item.payload === null ? null : v.json(item.payload),
-            block_id: null,
-            created_at_ms: nowMs,
-            attempts: 0,
-            next_attempt_at_ms: nowMs,
-            last_error: null,
-            parked_error: null,
-          })) as never,
+          items
+            .slice(i, i + OUTBOX_ROWS_PER_INSERT)
+            .map((item) => newOutboxRow(jobId, item.kind, payloadOf(item), null, nowMs)) as never,
         )
         .execute();
     }
@@ -903,17 +916,9 @@ export class HotPath {
       await trx
         .insertInto('outbox_item')
         .values(
-          blockIds.slice(i, i + BLOCKS_PER_INSERT).map((blockId) => ({
-            job_id: jobId,
-            kind,
-            payload: null,
-            block_id: blockId,
-            created_at_ms: nowMs,
-            attempts: 0,
-            next_attempt_at_ms: nowMs,
-            last_error: null,
-            parked_error: null,
-          })) as never,
+          blockIds
+            .slice(i, i + BLOCKS_PER_INSERT)
+            .map((blockId) => newOutboxRow(jobId, kind, null, blockId, nowMs)) as never,
         )
         .execute();
     }

@@ -170,6 +170,22 @@ export function createHttpListener(options: HttpListenerOptions): HttpListener {
   };
 }
 
+/**
+ * A handler whose module is loaded on its first request (`load` imports it and builds the handler):
+ * what only some clients call costs no memory in a sidecar they never reach. A failed load answers
+ * that request as a failed handler (500, logged) and is tried again on the next one.
+ */
+export function loadOnFirstRequest(load: () => Promise<HttpHandler>): HttpHandler {
+  let loading: Promise<HttpHandler> | undefined;
+  return async (request, response) => {
+    loading ??= load().catch((error: unknown) => {
+      loading = undefined;
+      throw error;
+    });
+    await (await loading)(request, response);
+  };
+}
+
 /** Answers a short text/plain body (probes, errors). */
 export function plain(response: ServerResponse, status: number, body: string): void {
   response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });

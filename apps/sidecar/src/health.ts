@@ -7,7 +7,7 @@
 // The service names '' and trainingcallbacks.v1.TrainingCallbacks follow readiness (what clients
 // and `grpc_health_probe` ask by default).
 import { TrainingCallbacks } from '@training-callbacks/proto';
-import { HealthImplementation } from 'grpc-health-check';
+import { createHealthService, type HealthService } from './health-service.ts';
 import { type HttpListener, plain } from './http/listener.ts';
 
 export const LIVENESS_SERVICE = 'liveness';
@@ -18,8 +18,8 @@ const READINESS_NAMES = ['', TrainingCallbacks.typeName, READINESS_SERVICE] as c
 export type ReadinessCondition = 'database' | 'migrations' | 'shutdown';
 
 export interface SidecarHealth {
-  /** The grpc.health.v1 implementation to add to the gRPC server(s). */
-  readonly grpc: HealthImplementation;
+  /** The grpc.health.v1 service to add to the gRPC server(s). */
+  readonly grpc: HealthService;
   /** Sets (a sentence saying what is wrong) or clears (undefined) one readiness condition. */
   setCondition(condition: ReadinessCondition, problem: string | undefined): void;
   /** True when no condition is set. */
@@ -37,7 +37,7 @@ export function createSidecarHealth(
     Object.entries(initial) as Array<[ReadinessCondition, string]>,
   );
   const readiness = () => (conditions.size === 0 ? 'SERVING' : 'NOT_SERVING');
-  const grpc = new HealthImplementation({
+  const grpc = createHealthService({
     [LIVENESS_SERVICE]: 'SERVING',
     ...Object.fromEntries(READINESS_NAMES.map((name) => [name, readiness()])),
   });

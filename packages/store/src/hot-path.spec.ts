@@ -12,7 +12,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stepBounds } from './batch-points.ts';
 import { BatchMetricBlock, OutboxItem, StoreChange, TrainingJob, TrainingMetric } from './entities.ts';
-import { type BlockInsert, HotPath, SQLITE_SQL, type TableKysely } from './hot-path.ts';
+import { type BlockInsert, HotPath, PG_SQL, SQLITE_SQL, type TableKysely } from './hot-path.ts';
 import { type BestEpochRule, openStore, type Store, StoreError } from './index.ts';
 import { packFloat64, packInt64, unpackFloat64, unpackInt64 } from './number-codec.ts';
 import { openPostgresqlOrm } from './postgresql-dialect.ts';
@@ -497,34 +497,28 @@ describe('PostgreSQL statements', () => {
   });
   afterAll(() => close());
 
-  it('writes an epoch report in one call of tc_report_epoch, with the job row version it was decided from', () => {
-    const query = hot
-      .epochReportQuery({
-        row: {
-          jobId: 'j',
-          epoch: 3,
-          loss: null,
-          accuracy: 0.9,
-          learningRate: null,
-          extraMetrics: { accuracy: 0.9, loss: 'NaN' },
-          nonFinite: ['loss'],
-          timestamp: new Date('2026-01-01T00:00:00Z'),
-        },
-        version: '1234',
-        best: { epoch: 3, value: 0.9 },
-        updatedAt: new Date('2026-01-01T00:00:01Z'),
-        outbox: [{ kind: 'epoch_metrics', payload: { epoch: 3 } }],
-        nowMs: 1000,
-      })
-      .compile(compiler);
-    expect(query.sql).toMatchInlineSnapshot(`
-      "select reported_count, row_version, new_epoch from tc_report_epoch($1::varchar,
-          $2::int, $3::xid, $4::int,
-          $5::float8, $6::timestamptz, $7::float8,
-          $8::float8, $9::float8, $10::jsonb,
-          $11::jsonb, $12::timestamptz, $13::jsonb,
-          $14::bigint, $15::bigint)"
-    `);
+  it('writes an epoch report in one call of tc_save_epoch, with the job row version it was decided from', () => {
+    const query = hot.epochReportQuery({
+      row: {
+        jobId: 'j',
+        epoch: 3,
+        loss: null,
+        accuracy: 0.9,
+        learningRate: null,
+        extraMetrics: { accuracy: 0.9, loss: 'NaN' },
+        nonFinite: ['loss'],
+        timestamp: new Date('2026-01-01T00:00:00Z'),
+      },
+      version: '1234',
+      best: { epoch: 3, value: 0.9 },
+      updatedAt: new Date('2026-01-01T00:00:01Z'),
+      outbox: [{ kind: 'epoch_metrics', payload: { epoch: 3 } }],
+      nowMs: 1000,
+    });
+    expect(query.sql).toBe(PG_SQL.saveEpoch);
+    expect(query.sql).toMatchInlineSnapshot(
+      `"select tc_save_epoch($1::varchar, $2::int, $3::xid, $4::int, $5::float8, $6::timestamptz, $7::float8, $8::float8, $9::float8, $10::jsonb, $11::jsonb, $12::timestamptz, $13::jsonb, $14::bigint, $15::bigint) as saved"`,
+    );
     expect(query.parameters).toMatchInlineSnapshot(`
       [
         "j",
@@ -627,6 +621,13 @@ describe.each(DIALECTS)('%s', (dialect) => {
         isNew: false,
       });
       expect((await a.peekOutbox('j', 100)).length).toBe(3);
+      // Resent with other metrics: mirrored again.
+      expect(await report(a, 2, 0.6)).toEqual({
+        best: { epoch: 1, value: 0.9 },
+        epochsReported: 3,
+        isNew: false,
+      });
+      expect((await a.peekOutbox('j', 100)).length).toBe(4);
       await b.endJob({
         jobId: 'j',
         status: 'failed',
@@ -650,7 +651,7 @@ describe.each(DIALECTS)('%s', (dialect) => {
       ).toEqual([
         [0, 0.5, undefined],
         [1, 0.9, undefined],
-        [2, 0.7, undefined],
+        [2, 0.6, undefined],
         [3, 0.8, '2026-01-01T00:00:00.500Z'],
       ]);
       await expect(b.beginEpoch('nope', 0, new Date())).rejects.toSatisfy(

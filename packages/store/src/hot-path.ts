@@ -239,6 +239,16 @@ export const SQLITE_SQL = {
     `"values", "received_at_ms") values ${Array(n).fill('(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')} returning "id"`,
 } as const;
 
+/**
+ * PostgreSQL: the epoch report's call written out (see {@link HotPath.epochReportQuery}); one result
+ * column, `{epochs_reported, row version, 1 if new}` or NULL (see the migration `save_epoch_function`).
+ */
+export const PG_SQL = {
+  saveEpoch:
+    'select tc_save_epoch($1::varchar, $2::int, $3::xid, $4::int, $5::float8, $6::timestamptz, $7::float8, ' +
+    '$8::float8, $9::float8, $10::jsonb, $11::jsonb, $12::timestamptz, $13::jsonb, $14::bigint, $15::bigint) as saved',
+} as const;
+
 /** A row of {@link SQLITE_SQL.lockJobForEpoch} (and of its builder). */
 interface LockedEpochRow {
   version?: string;
@@ -510,42 +520,57 @@ export class HotPath {
 
   /**
    * PostgreSQL: an epoch report's writes, decided from the job row's `version` (see
-   * {@link JobForEpoch.version}), in one call of `tc_report_epoch` (installed by the migration
-   * `report_epoch_function`) — one round trip where the SQLite path spends one per table, and, unlike
+   * {@link JobForEpoch.version}), in one call of `tc_save_epoch` (installed by the migration
+   * `save_epoch_function`) — one round trip where the SQLite path spends one per table, and, unlike
    * the same writes sent as one statement of CTEs, whose parsing and planning cost more than running
    * them, plans the server caches per connection (no named prepared statement, which poolers in
-   * transaction mode do not keep). The function locks the job row only while it is still that version
-   * and the job runs (after waiting for the row's lock, PostgreSQL re-checks both on the newest
-   * version), and then writes everything: the epoch upsert, the job's count, best and `updatedAt`, the
-   * outbox rows (unless the epoch was reported with exactly these metrics: jsonb equality, as
-   * `sameMetrics` compares the encoded maps) and the feed row last, after its advisory lock (see
-   * {@link HotPath.appendChanges}). Undefined: the decision is stale or the job ended, nothing was
-   * written — read again under the row's lock. Autocommitted from a version read earlier, it is the
-   * report's whole transaction; inside the locking transaction it cannot miss.
+   * transaction mode do not keep). The function's UPDATE of the job row writes only while the row is
+   * still that version and the job runs (after waiting for the row's lock, PostgreSQL re-checks both on
+   * the newest version), and then it writes everything else: the epoch upsert, the job's count, best
+   * and `updatedAt` (in that UPDATE), the outbox rows (unless the epoch was reported with exactly these
+   * metrics: jsonb equality, as `sameMetrics` compares the encoded maps) and the feed row last, after
+   * its advisory lock (see {@link HotPath.appendChanges}). Undefined: the decision is stale or the job
+   * ended, nothing was written — read again under the row's lock. Autocommitted from a version read
+   * earlier, it is the report's whole transaction; inside the locking transaction it cannot miss.
    */
   async writeEpochReport(
     db: TableKysely,
     report: EpochReport,
   ): Promise<{ epochsReported: number; version: string; isNew: boolean } | undefined> {
-    const out = (await this.epochReportQuery(report).execute(db)).rows[0];
-    return (
-      out && { epochsReported: Number(out.reported_count), version: out.row_version, isNew: out.new_epoch }
-    );
+    const query = this.epochReportQuery(report);
+    const out = (await runSql<{ saved: unknown[] | null }>(db, query.sql, query.parameters)).rows[0]?.saved;
+    if (!out) return undefined;
+    return { epochsReported: Number(out[0]), version: String(out[1]), isNew: Number(out[2]) === 1 };
   }
 
-  /** The statement of {@link writeEpochReport}. */
-  epochReportQuery(
-    report: EpochReport,
-  ): RawBuilder<{ reported_count: number; row_version: string; new_epoch: boolean }> {
+  /**
+   * The statement of {@link writeEpochReport}: {@link PG_SQL.saveEpoch} and its parameters, written out
+   * like SQLite's texts (building and compiling the call took ~20 µs of the sidecar's CPU per report).
+   */
+  epochReportQuery(report: EpochReport): { sql: string; parameters: readonly unknown[] } {
     const v = this.#values;
     const { row } = report;
     const outbox = report.outbox.map((item) => ({ kind: item.kind, payload: item.payload ?? null }));
-    return sql`select reported_count, row_version, new_epoch from tc_report_epoch(${row.jobId}::varchar,
-    ${row.epoch}::int, ${report.version}::xid, ${report.best?.epoch ?? null}::int,
-    ${report.best?.value ?? null}::float8, ${v.date(report.updatedAt)}::timestamptz, ${row.loss}::float8,
-    ${row.accuracy}::float8, ${row.learningRate}::float8, ${v.json(row.extraMetrics)}::jsonb,
-    ${v.json(row.nonFinite)}::jsonb, ${v.date(row.timestamp)}::timestamptz, ${v.json(outbox)}::jsonb,
-    ${report.nowMs}::bigint, ${FEED_LOCK_KEY}::bigint)`;
+    return {
+      sql: PG_SQL.saveEpoch,
+      parameters: [
+        row.jobId,
+        row.epoch,
+        report.version,
+        report.best?.epoch ?? null,
+        report.best?.value ?? null,
+        v.date(report.updatedAt),
+        row.loss,
+        row.accuracy,
+        row.learningRate,
+        v.json(row.extraMetrics),
+        v.json(row.nonFinite),
+        v.date(row.timestamp),
+        v.json(outbox),
+        report.nowMs,
+        FEED_LOCK_KEY,
+      ],
+    };
   }
 
   /**

@@ -110,8 +110,8 @@ export function postgresqlConfig(options: PostgresqlDialectOptions, pool = creat
     debug: options.debug ?? false,
     allowGlobalContext: false,
     driverOptions: new PostgresDialect({ pool }),
-    // The store's one function (tc_report_epoch, the epoch report's writes; see hot-path.ts) is written
-    // by hand in its migration, not declared as metadata: schema diffs leave it alone.
+    // The store's functions (tc_save_epoch, tc_begin_epoch, tc_append_batch: the hot paths' writes; see
+    // hot-path.ts) are written by hand in their migrations, not declared as metadata: schema diffs leave them alone.
     schemaGenerator: { ignoreRoutines: true },
     migrations: {
       tableName: 'mikro_orm_migrations',

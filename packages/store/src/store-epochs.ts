@@ -160,7 +160,7 @@ async function saveEpochLocked(
   // Renames and unit changes first: their item goes ahead of the epoch's in the outbox.
   if (input.metricSources) await recordMetricSources(hot, trx, jobId, input.metricSources);
   if (job.version !== undefined) {
-    // PostgreSQL: the writes in one call (tc_report_epoch), from the version locked (it cannot have changed).
+    // PostgreSQL: the writes in one call (tc_save_epoch), from the version locked (it cannot have changed).
     const written = await hot.writeEpochReport(trx, {
       row: report.row,
       version: job.version,

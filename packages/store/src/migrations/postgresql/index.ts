@@ -6,6 +6,7 @@ import { Migration20261202185703_outbox_claims } from './Migration20261202185703
 import { Migration20261203061000_report_epoch_function } from './Migration20261203061000_report_epoch_function.ts';
 import { Migration20261203061500_begin_epoch_function } from './Migration20261203061500_begin_epoch_function.ts';
 import { Migration20261203063000_append_batch_function } from './Migration20261203063000_append_batch_function.ts';
+import { Migration20261203084500_save_epoch_function } from './Migration20261203084500_save_epoch_function.ts';
 
 export const POSTGRESQL_MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261202185241_initial', class: Migration20261202185241_initial },
@@ -21,5 +22,9 @@ export const POSTGRESQL_MIGRATIONS: MigrationObject[] = [
   {
     name: 'Migration20261203063000_append_batch_function',
     class: Migration20261203063000_append_batch_function,
+  },
+  {
+    name: 'Migration20261203084500_save_epoch_function',
+    class: Migration20261203084500_save_epoch_function,
   },
 ];

@@ -84,14 +84,11 @@ export async function appendBatchBlocks(
     if (max > hi) hi = max;
   }
   const hot = ctx.hot;
+  const points = incoming.reduce((sum, block) => sum + block.values.length, 0);
   // PostgreSQL, a short write that meets no stored block (the usual stream): one autocommitted call
   // (see writeBatchAppend). A write that meets stored blocks, records new metric sources or carries
   // many points takes the transaction below.
-  if (
-    ctx.rowLocks &&
-    !options.metricSources?.sources.length &&
-    incoming.reduce((points, block) => points + block.values.length, 0) <= ONE_CALL_MAX_POINTS
-  ) {
+  if (ctx.rowLocks && !options.metricSources?.sources.length && points <= ONE_CALL_MAX_POINTS) {
     const plan = planBatchWrite(incoming, []);
     if (plan.inserts.length <= BLOCKS_PER_STATEMENT) {
       const written = await hot
@@ -115,7 +112,7 @@ export async function appendBatchBlocks(
       }
     }
   }
-  const changed = await ctx.tableTransaction(jobId, async (trx) => {
+  const changed = await ctx.batchTransaction(jobId, points, async (trx) => {
     // The job row is locked FOR SHARE (SQLite: the database) until the commit, so a stream racing
     // an end is stored before it or refused; the same statement reads the stored blocks that meet
     // the write's step range, the only ones that can hold its points (see batch-points.ts).

@@ -9,6 +9,7 @@ import {
 import type { EntityManager } from '@mikro-orm/sql';
 import { CommitSignal } from './change-feed.ts';
 import type { TrainingJob } from './entities.ts';
+import { GroupCommit } from './group-commit.ts';
 import { HotPath, type TableKysely, type TableTransaction } from './hot-path.ts';
 import { KYSELY_OPTIONS, type StoreDB } from './kysely-db.ts';
 import type { ClaimLocking } from './outbox-queries.ts';
@@ -112,12 +113,15 @@ export class StoreContext {
    * to try: the database refuses the write once the row has another version (see saveEpochFrom in store-epochs.ts).
    */
   readonly epochJobs = new Map<string, EpochJobState>();
+  /** SQLite: the batch appends' shared transactions (see group-commit.ts); PostgreSQL has many writers. */
+  readonly groupCommit: GroupCommit | undefined;
 
   constructor(orm: MikroORM, dialect: StoreDialect) {
     this.orm = orm;
     this.hot = new HotPath(dialect, orm);
     this.tables = (orm.em.fork() as EntityManager).getKysely() as unknown as TableKysely;
     this.rowLocks = dialect === 'postgresql';
+    this.groupCommit = dialect === 'sqlite' ? new GroupCommit(this.tables) : undefined;
   }
 
   /** How {@link claimOutboxJobs} picks jobs: past the rows other claimers lock, where rows lock. */
@@ -167,6 +171,24 @@ export class StoreContext {
   async tableTransaction<T>(jobId: string, write: (trx: TableTransaction) => Promise<T>): Promise<T> {
     try {
       return await this.tables.transaction().execute(write);
+    } catch (error) {
+      throw mapDriverError(convertError(this.orm.em as EntityManager, error), jobId);
+    }
+  }
+
+  /**
+   * {@link tableTransaction} for a batch append of `points` points. On SQLite it shares the
+   * transaction of the other appends of the event loop's turn, in its own savepoint, and resolves
+   * after the shared commit (group-commit.ts).
+   */
+  async batchTransaction<T>(
+    jobId: string,
+    points: number,
+    write: (trx: TableTransaction) => Promise<T>,
+  ): Promise<T> {
+    if (!this.groupCommit) return this.tableTransaction(jobId, write);
+    try {
+      return await this.groupCommit.run(points, write);
     } catch (error) {
       throw mapDriverError(convertError(this.orm.em as EntityManager, error), jobId);
     }

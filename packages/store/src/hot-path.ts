@@ -449,20 +449,28 @@ export class HotPath {
     }));
   }
 
+  /**
+   * A reported epoch's stored values after its key (loss, accuracy, learning rate, the metrics, the
+   * non-finite names, the timestamp), encoded, in the column order of {@link SQLITE_SQL.upsertEpoch}
+   * and of {@link PG_SQL.saveEpoch}'s parameters.
+   */
+  #epochValues(row: EpochRow): unknown[] {
+    const v = this.#values;
+    return [
+      row.loss,
+      row.accuracy,
+      row.learningRate,
+      v.json(row.extraMetrics),
+      v.json(row.nonFinite),
+      v.date(row.timestamp),
+    ];
+  }
+
   /** Upserts a reported epoch (keeps `began_at`). */
   async upsertEpoch(trx: TableTransaction, row: EpochRow): Promise<void> {
     const v = this.#values;
     if (this.#dialect === 'sqlite') {
-      await runSql(trx, SQLITE_SQL.upsertEpoch, [
-        row.jobId,
-        row.epoch,
-        row.loss,
-        row.accuracy,
-        row.learningRate,
-        v.json(row.extraMetrics),
-        v.json(row.nonFinite),
-        v.date(row.timestamp),
-      ]);
+      await runSql(trx, SQLITE_SQL.upsertEpoch, [row.jobId, row.epoch, ...this.#epochValues(row)]);
       return;
     }
     await trx
@@ -560,12 +568,7 @@ export class HotPath {
         report.best?.epoch ?? null,
         report.best?.value ?? null,
         v.date(report.updatedAt),
-        row.loss,
-        row.accuracy,
-        row.learningRate,
-        v.json(row.extraMetrics),
-        v.json(row.nonFinite),
-        v.date(row.timestamp),
+        ...this.#epochValues(row),
         v.json(outbox),
         report.nowMs,
         FEED_LOCK_KEY,

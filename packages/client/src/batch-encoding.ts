@@ -1,57 +1,159 @@
-import { create } from '@bufbuild/protobuf';
-import {
-  type BatchMetricsBlock,
-  BatchMetricsBlockSchema,
-  type ReportBatchMetricsRequest,
-  ReportBatchMetricsRequestSchema,
-} from '@training-callbacks/proto';
 import type { SealedBlock } from './batch-buffer.ts';
 
 /** At most this many points go into one message of a ReportBatchMetrics stream (1 MiB of values). */
 export const MAX_POINTS_PER_MESSAGE = 131_072;
 
-/** The protobuf-es message for one sealed block. */
-export function toBlockMessage(block: SealedBlock): BatchMetricsBlock {
-  const rows = block.steps.length;
-  const steps = new Array<bigint>(rows);
-  for (let i = 0; i < rows; i++) steps[i] = BigInt(block.steps[i] as number);
-  // A plain loop: Array.from(Float64Array) is several times slower on V8.
-  const source = block.values;
-  const count = source.length;
-  const values = new Array<number>(count);
-  for (let i = 0; i < count; i++) values[i] = source[i] as number;
-  return create(BatchMetricsBlockSchema, {
-    epoch: block.epoch,
-    names: block.names as string[],
-    steps,
-    values,
-  });
+// Wire tags (field number << 3 | wire type) of the two messages written here.
+const LENGTH_DELIMITED = 2;
+const tag = (field: number, wireType: number) => (field << 3) | wireType;
+const REQUEST_JOB_ID = tag(1, LENGTH_DELIMITED);
+const REQUEST_BLOCKS = tag(2, LENGTH_DELIMITED);
+const REQUEST_SESSION_ID = tag(3, LENGTH_DELIMITED);
+const BLOCK_EPOCH = tag(1, 0);
+const BLOCK_NAMES = tag(2, LENGTH_DELIMITED);
+const BLOCK_STEPS = tag(3, LENGTH_DELIMITED); // packed int64
+const BLOCK_VALUES = tag(4, LENGTH_DELIMITED); // packed double
+
+/** Doubles are written by copying a Float64Array's bytes: protobuf's doubles are little-endian. */
+const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
+
+function varintSize(value: number): number {
+  let size = 1;
+  while (value >= 128) {
+    value = Math.floor(value / 128);
+    size++;
+  }
+  return size;
+}
+
+/** Bytes of one length-delimited field holding `size` bytes (tags here are one byte). */
+const fieldSize = (size: number) => 1 + varintSize(size) + size;
+
+/**
+ * Writes ReportBatchMetricsRequest bytes straight from the blocks' typed arrays: what protobuf-es's
+ * toBinary writes for the same message (batch-encoding.spec.ts compares them), without building the
+ * message — a BigInt per step and a boxed number per value, then a writer chunk per value, were a
+ * trainer's largest allocation while it streams.
+ */
+class RequestWriter {
+  private readonly bytes: Buffer;
+  private at = 0;
+
+  constructor(size: number) {
+    this.bytes = Buffer.allocUnsafe(size);
+  }
+
+  done(): Buffer {
+    return this.bytes;
+  }
+
+  varint(value: number): void {
+    const bytes = this.bytes;
+    // Steps are safe integers (up to 2^53): division, not 32-bit shifts, and no BigInt.
+    while (value >= 128) {
+      bytes[this.at++] = (value % 128) | 128;
+      value = Math.floor(value / 128);
+    }
+    bytes[this.at++] = value;
+  }
+
+  string(fieldTag: number, value: string, size: number): void {
+    this.bytes[this.at++] = fieldTag;
+    this.varint(size);
+    this.at += this.bytes.write(value, this.at, size, 'utf8');
+  }
+
+  block(block: SealedBlock, size: BlockSize): void {
+    const bytes = this.bytes;
+    bytes[this.at++] = REQUEST_BLOCKS;
+    this.varint(size.total);
+    if (block.epoch !== 0) {
+      bytes[this.at++] = BLOCK_EPOCH;
+      this.varint(block.epoch);
+    }
+    for (let i = 0; i < block.names.length; i++) this.string(BLOCK_NAMES, block.names[i]!, size.names[i]!);
+    const { steps, values } = block;
+    if (steps.length > 0) {
+      bytes[this.at++] = BLOCK_STEPS;
+      this.varint(size.steps);
+      for (let i = 0; i < steps.length; i++) this.varint(steps[i]!);
+    }
+    if (values.length > 0) {
+      bytes[this.at++] = BLOCK_VALUES;
+      this.varint(values.length * 8);
+      if (LITTLE_ENDIAN) {
+        bytes.set(new Uint8Array(values.buffer, values.byteOffset, values.length * 8), this.at);
+        this.at += values.length * 8;
+      } else {
+        for (let i = 0; i < values.length; i++, this.at += 8) bytes.writeDoubleLE(values[i]!, this.at);
+      }
+    }
+  }
+}
+
+interface BlockSize {
+  /** The block message's bytes (without its tag and length). */
+  readonly total: number;
+  /** The packed steps' bytes. */
+  readonly steps: number;
+  /** Each name's UTF-8 bytes. */
+  readonly names: readonly number[];
+}
+
+function blockSize(block: SealedBlock): BlockSize {
+  let total = block.epoch !== 0 ? 1 + varintSize(block.epoch) : 0;
+  const names = block.names.map((name) => Buffer.byteLength(name, 'utf8'));
+  for (const size of names) total += fieldSize(size);
+  let steps = 0;
+  for (let i = 0; i < block.steps.length; i++) steps += varintSize(block.steps[i]!);
+  if (steps > 0) total += fieldSize(steps);
+  if (block.values.length > 0) total += fieldSize(block.values.length * 8);
+  return { total, steps, names };
+}
+
+/**
+ * The bytes of one ReportBatchMetricsRequest for `blocks`. Epochs and steps are what the BatchBuffer
+ * accepts: non-negative safe integers (epochs int32).
+ */
+export function encodeBatchRequest(jobId: string, sessionId: string, blocks: readonly SealedBlock[]): Buffer {
+  const jobIdSize = Buffer.byteLength(jobId, 'utf8');
+  const sessionIdSize = Buffer.byteLength(sessionId, 'utf8');
+  const sizes = blocks.map(blockSize);
+  let total = 0;
+  if (jobIdSize > 0) total += fieldSize(jobIdSize);
+  for (const size of sizes) total += fieldSize(size.total);
+  if (sessionIdSize > 0) total += fieldSize(sessionIdSize);
+  const writer = new RequestWriter(total);
+  if (jobIdSize > 0) writer.string(REQUEST_JOB_ID, jobId, jobIdSize);
+  for (let i = 0; i < blocks.length; i++) writer.block(blocks[i]!, sizes[i]!);
+  if (sessionIdSize > 0) writer.string(REQUEST_SESSION_ID, sessionId, sessionIdSize);
+  return writer.done();
 }
 
 /**
  * The messages of one ReportBatchMetrics stream for `blocks`: blocks packed into messages of at most
  * `maxPointsPerMessage` points (a bigger block travels alone), every message naming the job and the
- * client's session.
+ * client's session: the bytes of each, as {@link encodeBatchRequest} writes them.
  */
 export function toBatchRequests(
   { jobId, sessionId = '' }: { readonly jobId: string; readonly sessionId?: string },
   blocks: readonly SealedBlock[],
   maxPointsPerMessage = MAX_POINTS_PER_MESSAGE,
-): ReportBatchMetricsRequest[] {
-  const requests: ReportBatchMetricsRequest[] = [];
-  let current: BatchMetricsBlock[] = [];
+): Buffer[] {
+  const requests: Buffer[] = [];
+  const send = (group: readonly SealedBlock[]) => requests.push(encodeBatchRequest(jobId, sessionId, group));
+  let current: SealedBlock[] = [];
   let points = 0;
   for (const block of blocks) {
     const size = block.values.length;
     if (current.length > 0 && points + size > maxPointsPerMessage) {
-      requests.push(create(ReportBatchMetricsRequestSchema, { jobId, sessionId, blocks: current }));
+      send(current);
       current = [];
       points = 0;
     }
-    current.push(toBlockMessage(block));
+    current.push(block);
     points += size;
   }
-  if (current.length > 0)
-    requests.push(create(ReportBatchMetricsRequestSchema, { jobId, sessionId, blocks: current }));
+  if (current.length > 0) send(current);
   return requests;
 }

@@ -11,6 +11,7 @@ import {
   cancelCall,
   createClient,
   createMethodDefinition,
+  preEncoded,
   RpcError,
   type ServiceClient,
   type ServiceHandlers,
@@ -165,6 +166,16 @@ describe('grpc-adapter over a real loopback server', () => {
       { jobId: 'j', blocks: [block, block] },
     ]);
     expect(response.acceptedPoints).toBe(6n);
+  });
+
+  it('sends the bytes of a pre-encoded request as they are', async () => {
+    const schema = TrainingCallbacks.method.reportBatchMetrics.input;
+    const bytes = toBinary(
+      schema,
+      create(schema, { jobId: 'j', blocks: [{ names: ['a', 'b'], steps: [1n], values: [1, 2] }] }),
+    );
+    const response = await client.reportBatchMetrics([preEncoded(schema, bytes), preEncoded(schema, bytes)]);
+    expect(response.acceptedPoints).toBe(4n);
   });
 
   // The handler must hear of a cancel at once: it may hold a file or a transaction until it does.

@@ -8,6 +8,7 @@ export { addService } from './server.ts';
 export {
   createMethodDefinition,
   createServiceDefinition,
+  preEncoded,
   sendsToMany,
   UndecodableRequest,
 } from './service-definition.ts';

@@ -30,6 +30,16 @@ export function sendsToMany<T extends object>(message: T, encoding?: Uint8Array)
   return message;
 }
 
+/**
+ * A request whose bytes the caller has encoded (they must be what protobuf-es writes for the message):
+ * the call writes them as they are. The returned object is only their handle — it carries none of the
+ * message's fields — so only calls of this adapter can send it. A hot path (a trainer's batch points)
+ * encodes straight from its own arrays instead of building the message first.
+ */
+export function preEncoded<T extends DescMessage>(_schema: T, bytes: Uint8Array): MessageInitShape<T> {
+  return sendsToMany({} as MessageInitShape<T>, bytes);
+}
+
 function serializer<T extends DescMessage>(schema: T) {
   // `create` returns a message unchanged, so handlers may return either messages or init objects.
   return (value: MessageInitShape<T>): Buffer => {

@@ -1,26 +1,32 @@
-// The load generator of pg-bench.ts: ONE light process playing N concurrent trainers, each on its own
-// gRPC channel (a local subchannel pool per trainer: its own HTTP/2 connection) through the TypeScript
-// client: POINTS_PER_S batch points per second each (10 metrics per step), and an EndEpoch every
-// EPOCH_EVERY_S seconds as a plain unary call (its own channel), whose round trip it times: the sidecar's
-// end-epoch latency while it ingests everyone's points. (The client's onEpochEnd would first send the
-// epoch's queued points, its per-job order, and time the client's queue instead.) Trainers are spread
-// round-robin over the addresses.
+// The load generator of pg-bench.ts: ONE light process playing N concurrent trainers, each with its own
+// gRPC channels (a local subchannel pool per channel: its own HTTP/2 connection): POINTS_PER_S batch
+// points per second each (10 metrics per step), and an EndEpoch every EPOCH_EVERY_S seconds as a plain
+// unary call, whose round trip it times: the sidecar's end-epoch latency while it ingests everyone's
+// points. Trainers are spread round-robin over the addresses.
 //
-// 50 trainers are 50 processes in production, each with its own clock; here they share one process,
-// so two artifacts of the sharing are kept out of what is measured:
-// - Their starts are spread over one flush interval of the client (200 ms), as independent trainers'
-//   would be: started in the same millisecond, every client's flush timer fires in the same tick, and
-//   the sidecar receives all 50 streams as one burst that an EndEpoch then waits behind, five times a
-//   second — a synchronisation no set of separate trainers has.
-// - The metric objects a training loop makes are not the client's cost but 50 trainers' in one heap:
-//   the steps reuse a ring of prebuilt objects, so that the generator's collections (whose pauses
-//   delay every trainer's timers at once, and the EndEpoch being timed) come from the client alone.
-// Prints one JSON line: {"endEpochMs": [...], "points": n, "lost": n}.
+// The batch points go the way the TypeScript client sends them — every FLUSH_INTERVAL_MS one
+// ReportBatchMetrics stream per trainer carrying the steps since the last one (one block: 40 steps × 10
+// metrics at 2,000 points/s), at most one stream in flight per trainer, the next one carrying what came
+// meanwhile — but not through 50 TypeScript clients: 50 trainers are 50 processes in production, and
+// 50 clients in one heap made this process's own garbage collections (10–40 ms scavenges) delay the
+// EndEpoch it times. Each message is written with the client's own encoder (encodeBatchRequest: the
+// bytes the client sends) from typed arrays the trainer reuses, on a raw grpc-js channel, so the heap
+// here does almost nothing while the sidecar does what 50 trainers ask of it.
+// - The trainers' starts are spread over one flush interval, as independent trainers' would be: started
+//   in the same millisecond, the sidecar would receive all 50 streams as one burst five times a second —
+//   a synchronisation no set of separate trainers has. Their first EndEpochs are spread over one epoch.
+// - EndEpoch goes on its own channel, timed alone: not behind the trainer's batch stream (the client's
+//   onEpochEnd sends the epoch's queued points first, its per-job order, and would time its queue).
+// Prints one JSON line: {"endEpochMs": [...], "points": acknowledged, "sent": n, "lost": n} — lost:
+// points of streams that failed, or that the sidecar did not accept.
 //   node --conditions=@training-callbacks/source trainer-load.ts ADDR[,ADDR…] TRAINERS POINTS_PER_S EPOCH_EVERY_S SECONDS
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TrainingCallbacks } from '@training-callbacks/client';
+import { fromBinary } from '@bufbuild/protobuf';
+import { Client, credentials, Metadata } from '@grpc/grpc-js';
+import { encodeBatchRequest } from '@training-callbacks/client/batch-encoding';
 import { createClient } from '@training-callbacks/grpc-adapter';
-import { TrainingCallbacks as Service } from '@training-callbacks/proto';
+import { TrainingCallbacks as Service, TaskType, TrainingOutcome } from '@training-callbacks/proto';
 
 const [addressList, trainersArg, pointsArg, epochEveryArg, secondsArg] = process.argv.slice(2);
 const addresses = addressList!.split(',');
@@ -29,68 +35,110 @@ const pointsPerSecond = Number(pointsArg);
 const epochEveryMs = Number(epochEveryArg) * 1000;
 const durationMs = Number(secondsArg) * 1000;
 const METRICS = 10;
-const TICK_MS = 50; // steps are sent in ticks: 2,000 points/s = 200 steps/s = 10 steps per 50 ms
-const stepsPerTick = Math.max(1, Math.round((pointsPerSecond / METRICS) * (TICK_MS / 1000)));
+const stepsPerSecond = pointsPerSecond / METRICS;
 const names = Array.from({ length: METRICS }, (_, i) => (i === 0 ? 'loss' : `metric_${i}`));
-/** The client's default batch.flushIntervalMs: the trainers' starts are spread over it (see the header). */
+/** The client's default batch.flushIntervalMs: how often a trainer's points go. */
 const FLUSH_INTERVAL_MS = 200;
-/** Prebuilt metric objects the steps cycle through (see the header); their values differ step by step. */
-const RING = 64;
-const metricsRing: Record<string, number>[] = Array.from({ length: RING }, (_, r) =>
-  Object.fromEntries(names.map((name, m) => [name, r * 1e-3 + m + 0.5])),
-);
+/** The client's default per-call deadline. */
+const DEADLINE_MS = 30_000;
+const channelOptions = { 'grpc.use_local_subchannel_pool': 1 };
+const batchMethod = Service.method.reportBatchMetrics;
+const batchPath = `/${Service.typeName}/${batchMethod.name}`;
 
 const endEpochMs: number[] = [];
-let points = 0;
+let sent = 0;
+let acknowledged = 0;
 let lost = 0;
 
+/** One ReportBatchMetrics stream of one pre-encoded message; resolves with the accepted points. */
+function reportBatch(channel: Client, bytes: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const call = channel.makeClientStreamRequest(
+      batchPath,
+      (b: Buffer) => b,
+      (b: Buffer) => fromBinary(batchMethod.output, b),
+      new Metadata(),
+      { deadline: Date.now() + DEADLINE_MS },
+      (error, response) => (error ? reject(error) : resolve(Number(response!.acceptedPoints))),
+    );
+    call.write(bytes);
+    call.end();
+  });
+}
+
 async function trainer(n: number, runId: string): Promise<void> {
-  await sleep((FLUSH_INTERVAL_MS * n) / trainers);
-  const callbacks = new TrainingCallbacks({
-    address: addresses[n % addresses.length]!,
-    jobId: `load-${runId}-${n}`, // the same job as the EndEpoch calls below
-    taskType: 'image_classification',
-    framework: 'bench',
-    channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
-  });
-  await callbacks.onTrainBegin();
-  const rpc = createClient(Service, addresses[n % addresses.length]!, {
-    channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
-  });
+  const address = addresses[n % addresses.length]!;
   const jobId = `load-${runId}-${n}`;
+  const sessionId = randomUUID();
+  await sleep((FLUSH_INTERVAL_MS * n) / trainers);
+  const rpc = createClient(Service, address, { channelOptions });
+  const channel = new Client(address, credentials.createInsecure(), channelOptions);
+  await rpc.beginTraining({ jobId, taskType: TaskType.IMAGE_CLASSIFICATION, framework: 'bench' });
   const start = Date.now();
-  // Trainers start spread over one epoch interval, so their EndEpochs do not all come at once.
-  let nextEpochAt = start + (epochEveryMs * n) / trainers;
-  let step = 0;
+  const stop = start + durationMs;
   let epoch = 0;
-  let stepOptions = { epoch };
-  while (Date.now() - start < durationMs) {
-    const tickStart = Date.now();
-    for (let i = 0; i < stepsPerTick; i++, step++) {
-      callbacks.onBatchEnd(step, metricsRing[step % RING]!, stepOptions);
-      points += METRICS;
+
+  // Batch points: what the steps since the last stream came to, sent once the previous one answered.
+  // The block's arrays are reused (grown when a late stream carries more steps): values change per step.
+  let steps = new Float64Array(64);
+  let values = new Float64Array(64 * METRICS);
+  let nextStep = 0;
+  const batches = (async () => {
+    for (let due = start + FLUSH_INTERVAL_MS; ; due += FLUSH_INTERVAL_MS) {
+      await sleep(Math.max(0, due - Date.now()));
+      const now = Math.min(Date.now(), stop);
+      const upTo = Math.floor(((now - start) / 1000) * stepsPerSecond);
+      const rows = upTo - nextStep;
+      if (rows > 0) {
+        if (rows > steps.length) {
+          steps = new Float64Array(rows * 2);
+          values = new Float64Array(rows * 2 * METRICS);
+        }
+        for (let r = 0; r < rows; r++) {
+          const step = nextStep + r;
+          steps[r] = step;
+          for (let m = 0; m < METRICS; m++) values[r * METRICS + m] = (step % 1000) * 1e-3 + m + 0.5;
+        }
+        const block = {
+          seq: 0,
+          epoch,
+          names,
+          steps: steps.subarray(0, rows),
+          values: values.subarray(0, rows * METRICS),
+        };
+        const points = rows * METRICS;
+        nextStep = upTo;
+        sent += points;
+        try {
+          const accepted = await reportBatch(channel, encodeBatchRequest(jobId, sessionId, [block]));
+          acknowledged += accepted;
+          lost += points - accepted;
+        } catch {
+          lost += points;
+        }
+      }
+      if (now >= stop) return;
     }
-    if (Date.now() >= nextEpochAt) {
-      // A plain unary call, timed alone (see the header); a refusal or failure ends the run loudly.
-      const t = process.hrtime.bigint();
-      await rpc.endEpoch({
-        jobId,
-        epoch,
-        metrics: { accuracy: 0.5 + epoch / 1000, val_loss: 1 / (epoch + 1) },
-      });
-      endEpochMs.push(Number(process.hrtime.bigint() - t) / 1e6);
-      epoch++;
-      stepOptions = { epoch };
-      nextEpochAt += epochEveryMs;
-    }
-    await sleep(Math.max(0, TICK_MS - (Date.now() - tickStart)));
+  })();
+
+  // EndEpoch: a plain unary call timed alone (see the header); a refusal or failure ends the run loudly.
+  for (let at = start + (epochEveryMs * n) / trainers; at < stop; at += epochEveryMs) {
+    await sleep(Math.max(0, at - Date.now()));
+    const t = process.hrtime.bigint();
+    await rpc.endEpoch({
+      jobId,
+      epoch,
+      metrics: { accuracy: 0.5 + epoch / 1000, val_loss: 1 / (epoch + 1) },
+    });
+    endEpochMs.push(Number(process.hrtime.bigint() - t) / 1e6);
+    epoch++;
   }
-  const { losses } = await callbacks.onTrainEnd();
-  lost += losses.droppedPoints + losses.refusedPoints + losses.failedWrites;
-  callbacks.close();
+  await batches;
+  await rpc.endTraining({ jobId, sessionId, outcome: TrainingOutcome.COMPLETED });
+  channel.close();
   rpc.close();
 }
 
 const runId = Math.random().toString(36).slice(2, 8);
 await Promise.all(Array.from({ length: trainers }, (_, n) => trainer(n, runId)));
-console.log(JSON.stringify({ endEpochMs, points, lost }));
+console.log(JSON.stringify({ endEpochMs, points: acknowledged, sent, lost }));

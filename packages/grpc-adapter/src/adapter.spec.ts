@@ -8,6 +8,7 @@ import {
 } from '@training-callbacks/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type CallContext,
   cancelCall,
   createClient,
   createMethodDefinition,
@@ -33,6 +34,8 @@ const mapError = (error: unknown) =>
 /** How each UploadArtifact handler's read of its stream ended ("ended after n" or the error's code). */
 const uploadEndings: string[] = [];
 let uploadEnded: (() => void) | undefined;
+/** What each ReportBatchMetrics handler was given, and its `cancelled` when it answered. */
+const batchContexts: { context: CallContext; cancelledAtEnd: boolean }[] = [];
 const implemented: Pick<ServiceHandlers<Methods>, 'getJob' | 'reportBatchMetrics' | 'uploadArtifact'> = {
   getJob: async (request) => {
     if (request.jobId === 'missing') throw new RpcError(Status.NOT_FOUND, 'job "missing" not found');
@@ -40,9 +43,10 @@ const implemented: Pick<ServiceHandlers<Methods>, 'getJob' | 'reportBatchMetrics
     if (request.jobId === 'known') throw new KnownFailure('the disk is full');
     return { job: { jobId: request.jobId, status: JobStatus.RUNNING } };
   },
-  reportBatchMetrics: async (requests: AsyncIterable<ReportBatchMetricsRequest>) => {
+  reportBatchMetrics: async (requests: AsyncIterable<ReportBatchMetricsRequest>, context) => {
     let points = 0;
     for await (const request of requests) for (const block of request.blocks) points += block.values.length;
+    batchContexts.push({ context, cancelledAtEnd: context.cancelled });
     return { acceptedPoints: BigInt(points) };
   },
   uploadArtifact: async (requests) => {
@@ -166,6 +170,14 @@ describe('grpc-adapter over a real loopback server', () => {
       { jobId: 'j', blocks: [block, block] },
     ]);
     expect(response.acceptedPoints).toBe(6n);
+  });
+
+  it("tells a handler whether its call is cancelled: not while it runs; a grpc-js client's reset after the answer is one", async () => {
+    batchContexts.length = 0;
+    await client.reportBatchMetrics([{ jobId: 'j' }]);
+    const [{ context, cancelledAtEnd }] = batchContexts as [(typeof batchContexts)[number]];
+    expect(cancelledAtEnd).toBe(false);
+    await expect.poll(() => context.cancelled, { timeout: 2000 }).toBe(true);
   });
 
   it('sends the bytes of a pre-encoded request as they are', async () => {

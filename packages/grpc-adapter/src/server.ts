@@ -20,6 +20,12 @@ export interface CallContext {
   readonly peer: string;
   /** Aborted when the client cancels or its deadline passes. */
   readonly signal: AbortSignal;
+  /**
+   * Whether the client has cancelled or its deadline has passed, as `signal.aborted` would say: for a
+   * handler that only looks once. grpc-js clients reset a stream after its answer, so a stream whose
+   * signal was made hears a cancel after every call: an AbortController, a listener and an error each.
+   */
+  readonly cancelled: boolean;
 }
 
 type In<M> = M extends { input: infer I extends DescMessage } ? MessageShape<I> : never;
@@ -93,6 +99,9 @@ function contextOf(
     metadata: call.metadata,
     get peer() {
       return call.getPeer();
+    },
+    get cancelled() {
+      return call.cancelled;
     },
     get signal() {
       if (!controller) {

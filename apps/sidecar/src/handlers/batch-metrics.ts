@@ -129,7 +129,7 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
       // complete one: such a stream must not be committed. A cancel the transport reports only after
       // the end it delivered (an HTTP/2 reset can arrive so) looks like a lost acknowledgement: the
       // stream is stored, and the client's resend stores nothing twice.
-      if (context.signal.aborted) {
+      if (context.cancelled) {
         throw new RpcError(Status.CANCELLED, 'the client cancelled the stream; nothing of it was stored');
       }
       let replaced = 0;

@@ -70,6 +70,9 @@ function callContextOf(context: HandlerContext): CallContext {
     metadata,
     peer: socket?.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unknown',
     signal: context.signal,
+    get cancelled() {
+      return context.signal.aborted;
+    },
   };
 }
 

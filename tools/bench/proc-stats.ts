@@ -17,6 +17,11 @@ export async function rssMiB(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
+/** A size in MiB as "X MiB (Y MB)": memory is sampled in MiB, targets are written in MB. */
+export function mibAndMb(mib: number): string {
+  return `${mib.toFixed(1)} MiB (${((mib * 2 ** 20) / 1e6).toFixed(1)} MB)`;
+}
+
 /**
  * CPU time the hypervisor gave other guests while this machine's CPUs wanted to run ("steal", all
  * CPUs), in seconds so far: on a shared host it tells a noisy measurement from a slow program.

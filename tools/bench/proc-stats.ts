@@ -17,9 +17,14 @@ export async function rssMiB(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
-/** A size in MiB as "X MiB (Y MB)": memory is sampled in MiB, targets are written in MB. */
+/** MiB (what /proc reports, 2^20 bytes) in MB (10^6 bytes, what the targets are written in). */
+export function mibToMb(mib: number): number {
+  return (mib * 2 ** 20) / 1e6;
+}
+
+/** A size in MiB as "X MiB (Y MB)". */
 export function mibAndMb(mib: number): string {
-  return `${mib.toFixed(1)} MiB (${((mib * 2 ** 20) / 1e6).toFixed(1)} MB)`;
+  return `${mib.toFixed(1)} MiB (${mibToMb(mib).toFixed(1)} MB)`;
 }
 
 /**

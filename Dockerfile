@@ -15,7 +15,7 @@
 FROM debian:12-slim AS check
 COPY usr/local/bin/node /usr/local/bin/node
 COPY app /app
-RUN ["/usr/local/bin/node", "/app/node_modules/@training-callbacks/sidecar/dist/main.js", "--help"]
+RUN ["/usr/local/bin/node", "/app/node_modules/@training-callbacks/sidecar/dist/bundle/main.js", "--help"]
 RUN ["/usr/local/bin/node", "-e", "new (require('/app/node_modules/better-sqlite3'))(':memory:').close()"]
 RUN ["/usr/local/bin/node", "-e", "require('fs').accessSync('/app/node_modules/@training-callbacks/dashboard/dist/index.html')"]
 
@@ -32,4 +32,4 @@ USER 65532:65532
 # 50051 gRPC (loopback by default: the trainer is in the same pod), 50052 HTTP (/livez /readyz /metrics,
 # the dashboard at / and its Connect API).
 EXPOSE 50051 50052
-ENTRYPOINT ["/usr/local/bin/node", "--max-semi-space-size=4", "/app/node_modules/@training-callbacks/sidecar/dist/main.js"]
+ENTRYPOINT ["/usr/local/bin/node", "--max-semi-space-size=4", "/app/node_modules/@training-callbacks/sidecar/dist/bundle/main.js"]

@@ -1,9 +1,11 @@
 // Shared by the benchmarks that compare a server with its yardstick (sidecar-bench.ts, pg-bench.ts):
 // percentiles, starting a yardstick server process, and summing a --cpu-prof profile by what ran.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 
 export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -60,10 +62,51 @@ function categoryOf(url: string, fn: string): string | undefined {
   return 'Node runtime (streams, events, microtasks, timers)';
 }
 
+interface CallFrame {
+  url: string;
+  functionName: string;
+  lineNumber: number;
+}
+
+/** Per bundle file: the first line of each bundled module and that module's path. */
+const bundles = new Map<string, { starts: number[]; modules: string[] }>();
+
+/**
+ * The module a frame's code is from. The sidecar as `npm start` runs it is one rolldown bundle
+ * (apps/sidecar/dist/bundle/), which opens every module it holds with a `// <path>` line (relative to
+ * apps/sidecar, where rolldown runs): a bundled frame is given the path of the module its line is in.
+ */
+function moduleUrlOf(frame: CallFrame): string {
+  if (!/\/dist\/bundle\/[^/]+\.js$/.test(frame.url)) return frame.url;
+  let bundle = bundles.get(frame.url);
+  if (!bundle) {
+    const file = fileURLToPath(frame.url);
+    const root = path.resolve(path.dirname(file), '../..');
+    bundle = { starts: [], modules: [] };
+    const lines = readFileSync(file, 'utf8').split('\n');
+    for (const [i, line] of lines.entries()) {
+      const marker = /^\/\/ ((?:\.\.\/)*(?:node_modules|packages|dist)\/\S+\.[cm]?js)$/.exec(line);
+      if (!marker) continue;
+      bundle.starts.push(i);
+      bundle.modules.push(path.resolve(root, marker[1]!));
+    }
+    bundles.set(frame.url, bundle);
+  }
+  let low = 0;
+  let high = bundle.starts.length - 1;
+  if (high < 0 || frame.lineNumber < bundle.starts[0]!) return frame.url;
+  while (low < high) {
+    const mid = (low + high + 1) >> 1;
+    if (bundle.starts[mid]! <= frame.lineNumber) low = mid;
+    else high = mid - 1;
+  }
+  return bundle.modules[low]!;
+}
+
 /** Sums a .cpuprofile's self time per category, start-up excluded, as shares of busy time. */
 export async function profileShares(file: string): Promise<[string, number][]> {
   const profile = JSON.parse(await readFile(file, 'utf8')) as {
-    nodes: { id: number; callFrame: { url: string; functionName: string } }[];
+    nodes: { id: number; callFrame: CallFrame }[];
     samples: number[];
     timeDeltas: number[];
   };
@@ -71,7 +114,7 @@ export async function profileShares(file: string): Promise<[string, number][]> {
   const totals = new Map<string, number>();
   profile.samples.forEach((id, i) => {
     const frame = nodes.get(id)!;
-    const category = categoryOf(frame.url, frame.functionName);
+    const category = categoryOf(moduleUrlOf(frame), frame.functionName);
     if (category && category !== 'start-up')
       totals.set(category, (totals.get(category) ?? 0) + (profile.timeDeltas[i] ?? 0));
   });
@@ -82,7 +125,7 @@ export async function profileShares(file: string): Promise<[string, number][]> {
 /** Busy (non-idle) milliseconds in a .cpuprofile, start-up excluded. */
 export async function profileBusyMs(file: string): Promise<number> {
   const profile = JSON.parse(await readFile(file, 'utf8')) as {
-    nodes: { id: number; callFrame: { url: string; functionName: string } }[];
+    nodes: { id: number; callFrame: CallFrame }[];
     samples: number[];
     timeDeltas: number[];
   };
@@ -90,7 +133,7 @@ export async function profileBusyMs(file: string): Promise<number> {
   let busy = 0;
   profile.samples.forEach((id, i) => {
     const frame = nodes.get(id)!;
-    const category = categoryOf(frame.url, frame.functionName);
+    const category = categoryOf(moduleUrlOf(frame), frame.functionName);
     if (category && category !== 'start-up') busy += profile.timeDeltas[i] ?? 0;
   });
   return busy / 1000;

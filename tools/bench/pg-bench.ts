@@ -19,7 +19,7 @@ import { TrainingCallbacks as Service, TaskType } from '@training-callbacks/prot
 import { type SidecarProcess, startSidecarProcess } from '@training-callbacks/sidecar/testing';
 import { runIngest } from './ingest-run.ts';
 import { latencyStats, profileShares, startBare } from './latency-stats.ts';
-import { rssMiB } from './proc-stats.ts';
+import { mibAndMb, mibToMb, rssMiB } from './proc-stats.ts';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 2 : 10;
@@ -237,7 +237,7 @@ ${pgNote ? `\n**PostgreSQL sidecar rows not measured in this run:** ${pgNote}.\n
 | 3 concurrent trainers: 1 sidecar / 3 sidecars on one PostgreSQL | — | ${rate(threeOnOne)} / ${rate(threeOnThree)} | |
 | end-epoch under 50 trainers (1 load process, 50 channels, ${LOAD_POINTS_PER_S.toLocaleString('en')} points/s each, EndEpoch every ${LOAD_EPOCH_EVERY_S} s, ${LOAD_SECONDS} s), p50 / p99, 1 sidecar | ${ms(loadSqlite.stats)} | ${ms(loadPg?.stats)} | p99 ≤ 10 ms: ${met(loadSqlite.stats.p99 <= 10)} / ${met(loadPg && loadPg.stats.p99 <= 10)} |
 | the same on 3 sidecars sharing the PostgreSQL | — | ${ms(loadPg3?.stats)} | |
-| idle RSS of the sidecar | ${idle.sqlite.toFixed(0)} MiB | ${idle.postgres === undefined ? 'not measured' : `${idle.postgres.toFixed(0)} MiB`} | ≤ 110 MB |
+| idle RSS of the sidecar | ${mibAndMb(idle.sqlite)} | ${idle.postgres === undefined ? 'not measured' : mibAndMb(idle.postgres)} | ≤ 110 MB: ${met(mibToMb(idle.sqlite) <= 110)} / ${met(idle.postgres === undefined ? undefined : mibToMb(idle.postgres) <= 110)} |
 
 Under load, EndEpoch is a plain unary call of each trainer (own channel) timed in the load generator, while
 the trainers stream their batch points as the TypeScript client does (a ReportBatchMetrics stream every 200 ms

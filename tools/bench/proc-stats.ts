@@ -17,6 +17,16 @@ export async function rssMiB(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
+/** MiB (what /proc reports, 2^20 bytes) in MB (10^6 bytes, what the targets are written in). */
+export function mibToMb(mib: number): number {
+  return (mib * 2 ** 20) / 1e6;
+}
+
+/** A size in MiB as "X MiB (Y MB)". */
+export function mibAndMb(mib: number): string {
+  return `${mib.toFixed(1)} MiB (${mibToMb(mib).toFixed(1)} MB)`;
+}
+
 /**
  * CPU time the hypervisor gave other guests while this machine's CPUs wanted to run ("steal", all
  * CPUs), in seconds so far: on a shared host it tells a noisy measurement from a slow program.

@@ -7,6 +7,7 @@ import { startSidecarProcess } from '@training-callbacks/sidecar/testing';
 import Database from 'better-sqlite3';
 import { runIngest } from './ingest-run.ts';
 import { latencyStats, profileBusyMs, profileShares, startBare } from './latency-stats.ts';
+import { mibAndMb, mibToMb, rssMiB } from './proc-stats.ts';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 2 : 10;
@@ -15,11 +16,6 @@ const INGEST_RUNS = quick ? 1 : 3;
 const INGEST_STEPS = quick ? 20_000 : 200_000;
 const METRICS_PER_STEP = 10;
 const root = path.resolve(import.meta.dirname, '../..');
-
-async function rssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
-}
 
 const epochMetrics = (epoch: number) => ({
   accuracy: 0.5 + (epoch % 1000) / 2500,
@@ -43,8 +39,8 @@ async function main(): Promise<void> {
   try {
     // Idle RSS: after start-up has settled and before any load.
     await new Promise((r) => setTimeout(r, 3000));
-    const idleRss = await rssMb(sidecar.child.pid!);
-    console.log(`idle RSS ${idleRss.toFixed(1)} MB`);
+    const idleRss = await rssMiB(sidecar.child.pid!);
+    console.log(`idle RSS ${mibAndMb(idleRss)}`);
 
     // End-epoch round trip, interleaved: sidecar round, bare round, …
     const sidecarClient = createClient(Service, sidecar.address);
@@ -115,7 +111,7 @@ async function main(): Promise<void> {
     }
     process.stdout.write('\n');
     const ingest = [...rates].sort((a, b) => a - b)[Math.floor(rates.length / 2)]!;
-    const loadedRss = await rssMb(sidecar.child.pid!);
+    const loadedRss = await rssMiB(sidecar.child.pid!);
 
     // A profiling pass on a fresh sidecar (the profiler's overhead stays out of the numbers above).
     const profileDir = path.join(dir, 'profile');
@@ -155,8 +151,8 @@ yardstick run as separate processes, the client in the benchmark's own process, 
 | yardstick: bare grpc-js unary + one SQLite commit, p50 / p99 | ${epochBare.p50.toFixed(3)} / ${epochBare.p99.toFixed(3)} ms | — | |
 | sidecar ÷ yardstick, p50 / p99 (interleaved rounds) | ${(epochSidecar.p50 / epochBare.p50).toFixed(2)}× / ${(epochSidecar.p99 / epochBare.p99).toFixed(2)}× | — | |
 | sustained batch ingest, TS client → sidecar, acknowledged = committed (median of ${INGEST_RUNS}) | ${(ingest / 1e6).toFixed(2)} M points/s | ≥ 1 M points/s | ${verdict(ingest >= 1e6)} |
-| sidecar idle RSS | ${idleRss.toFixed(1)} MB | ≤ 110 MB | ${verdict(idleRss <= 110)} |
-| sidecar RSS after the load | ${loadedRss.toFixed(1)} MB | — | |
+| sidecar idle RSS | ${mibAndMb(idleRss)} | ≤ 110 MB | ${verdict(mibToMb(idleRss) <= 110)} |
+| sidecar RSS after the load | ${mibAndMb(loadedRss)} | — | |
 
 Where the sidecar's CPU goes during end-epoch calls (a separate profiled run of ${profileCalls} calls with \`--cpu-prof\`,
 self time by code, start-up excluded; ${(sidecarCpuMs * 1000).toFixed(0)} µs of sidecar CPU per call, ${((profileSeconds / profileCalls) * 1000).toFixed(3)} ms per round trip under the profiler):

@@ -1,6 +1,6 @@
 // Assembles the container image's file tree into a directory, without a container engine:
 //   <out>/usr/local/bin/node                                   the Node the workspace pins
-//   <out>/app/node_modules/@training-callbacks/sidecar/dist/   the built sidecar (entry: dist/main.js)
+//   <out>/app/node_modules/@training-callbacks/sidecar/dist/   the built sidecar (entry: dist/bundle/main.js)
 //   <out>/app/node_modules/...                                 its production dependencies only
 //   <out>/app/node_modules/@training-callbacks/dashboard/dist/ the built dashboard the sidecar serves at /
 // The Dockerfile copies this tree onto its base image and nothing else, so what the tests start from

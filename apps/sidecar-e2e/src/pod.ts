@@ -298,7 +298,7 @@ export async function preparePod(options: PodOptions): Promise<Pod> {
     volumes,
     user,
     startSidecar() {
-      // ENTRYPOINT [node, ...flags, /app/.../dist/main.js]: the same Node flags, the source entry.
+      // ENTRYPOINT [node, ...flags, /app/.../dist/bundle/main.js]: the same Node flags, the source entry.
       const [, ...rest] = image.entrypoint;
       const nodeFlags = rest.filter((a) => a.startsWith('--'));
       const imageEnv: Record<string, string> = {};

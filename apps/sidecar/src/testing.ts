@@ -13,7 +13,7 @@ export type { CertificateFiles } from './testing-certificates.ts';
 export { createCertificateAuthority, issueCertificate } from './testing-certificates.ts';
 
 const SOURCE_MAIN = path.join(import.meta.dirname, 'main.ts');
-const DIST_MAIN = path.join(import.meta.dirname, '..', 'dist', 'main.js');
+const DIST_MAIN = path.join(import.meta.dirname, '..', 'dist', 'bundle', 'main.js');
 /** The V8 flag `npm start` runs the built sidecar with (a smaller young generation: less idle memory). */
 export const PRODUCTION_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
 
@@ -38,7 +38,7 @@ export interface SidecarProcessOptions {
   timeoutMs?: number;
   /**
    * 'source' (default) runs src/main.ts through Node's type stripping; 'dist' runs the built
-   * dist/main.js the way `npm start` does (build first: `nx run @training-callbacks/sidecar:build`).
+   * dist/bundle/main.js the way `npm start` does (build first: `nx run @training-callbacks/sidecar:build`).
    */
   entry?: 'source' | 'dist';
   /** Working directory of the process; default this process's. */

@@ -24,7 +24,7 @@ export function latencyStats(values: readonly number[]): { p50: number; p99: num
 export async function startBare(
   dbPath: string,
   script = 'bare-server.ts',
-): Promise<{ address: string; kill(): void }> {
+): Promise<{ address: string; pid: number; kill(): void }> {
   const child = spawn(
     process.execPath,
     ['--conditions=@training-callbacks/source', path.join(import.meta.dirname, script), dbPath],
@@ -37,7 +37,7 @@ export async function startBare(
     });
     child.once('exit', (code) => reject(new Error(`bare server exited ${code}`)));
   });
-  return { address, kill: () => child.kill('SIGKILL') };
+  return { address, pid: child.pid!, kill: () => child.kill('SIGKILL') };
 }
 
 export /** Where a CPU-profile sample's time goes, by the code it ran in (self time, not inclusive). */

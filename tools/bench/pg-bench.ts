@@ -19,7 +19,7 @@ import { TrainingCallbacks as Service, TaskType } from '@training-callbacks/prot
 import { type SidecarProcess, startSidecarProcess } from '@training-callbacks/sidecar/testing';
 import { runIngest } from './ingest-run.ts';
 import { latencyStats, profileShares, startBare } from './latency-stats.ts';
-import { mibAndMb, mibToMb, rssMiB } from './proc-stats.ts';
+import { cpuSeconds, mibAndMb, mibToMb, rssMiB } from './proc-stats.ts';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 2 : 10;
@@ -136,6 +136,15 @@ async function main(): Promise<void> {
       ['barePg', barePg.address],
     ] as const;
     const samples: Record<string, number[]> = Object.fromEntries(servers.map(([name]) => [name, []]));
+    // CPU time of each server's own process over its timed calls: what the sidecar spends per call
+    // beyond its yardstick (a PostgreSQL backend's work is not in it).
+    const pids: Record<string, number> = {
+      sqlite: sqlite.child.pid!,
+      bareSqlite: bareSqlite.pid,
+      postgres: postgres.child.pid!,
+      barePg: barePg.pid,
+    };
+    const cpuSecondsOf: Record<string, number> = Object.fromEntries(servers.map(([name]) => [name, 0]));
     const clients = servers.map(([name, address]) => [name, createClient(Service, address)] as const);
     for (const [, client] of clients) {
       await client
@@ -146,20 +155,28 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS + 1; round++) {
       for (const [name, client] of clients) {
         const times: number[] = [];
+        const cpuBefore = await cpuSeconds(pids[name]!);
         for (let i = 0; i < CALLS_PER_ROUND; i++) {
           const request = { jobId: 'bench-epochs', epoch: epoch++, metrics: epochMetrics(epoch) };
           const t = process.hrtime.bigint();
           await client.endEpoch(request);
           times.push(Number(process.hrtime.bigint() - t) / 1e6);
         }
-        if (round > 0) samples[name]!.push(...times); // round 0 warms up every server
+        if (round > 0) {
+          // round 0 warms up every server
+          samples[name]!.push(...times);
+          cpuSecondsOf[name]! += (await cpuSeconds(pids[name]!)) - cpuBefore;
+        }
       }
       process.stdout.write(`\rend-epoch round ${round}/${ROUNDS}`);
     }
     process.stdout.write('\n');
     for (const [, client] of clients) client.close();
     const epochs = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, latencyStats(v)]));
-    for (const [k, v] of Object.entries(epochs)) console.log(`end-epoch ${k}: ${ms(v)}`);
+    const cpuPerCall = (name: string) =>
+      samples[name]?.length ? `${((cpuSecondsOf[name]! / samples[name]!.length) * 1e6).toFixed(0)} µs` : '—';
+    for (const [k, v] of Object.entries(epochs))
+      console.log(`end-epoch ${k}: ${ms(v)}, CPU ${cpuPerCall(k)}/call`);
 
     // Sustained ingest, one trainer per dialect.
     const ingestSqlite = await ingest(sqlite.address, 'bench-ingest-sqlite');
@@ -232,6 +249,7 @@ ${pgNote ? `\n**PostgreSQL sidecar rows not measured in this run:** ${pgNote}.\n
 |---|---|---|---|
 | end-epoch sidecar, p50 / p99 | ${ms(epochs.sqlite)} | ${ms(epochs.postgres)} | |
 | end-epoch yardstick (grpc-js + one commit), p50 / p99 | ${ms(epochs.bareSqlite)} | ${ms(epochs.barePg)} | |
+| CPU of the server's own process per end-epoch call, sidecar / yardstick | ${cpuPerCall('sqlite')} / ${cpuPerCall('bareSqlite')} | ${cpuPerCall('postgres')} / ${cpuPerCall('barePg')} | |
 | sidecar ÷ yardstick, p50 / p99 | ${ratio(epochs.sqlite, epochs.bareSqlite)} | ${ratio(epochs.postgres, epochs.barePg)} | SQLite p50 ≤ 1.36× (goal 1.25×): ${met(epochs.sqlite && epochs.sqlite.p50 / epochs.bareSqlite!.p50 <= 1.36)}; PostgreSQL p50 ≤ 1.5×: ${met(epochs.postgres && epochs.postgres.p50 / epochs.barePg!.p50 <= 1.5)} |
 | sustained batch ingest, one trainer (${INGEST_STEPS.toLocaleString('en')} steps × ${METRICS_PER_STEP} metrics) | ${rate(ingestSqlite)} | ${rate(ingestPg)} | ≥ 1 M points/s: ${met(ingestSqlite >= 1e6)} / ${met(ingestPg === undefined ? undefined : ingestPg >= 1e6)} |
 | 3 concurrent trainers: 1 sidecar / 3 sidecars on one PostgreSQL | — | ${rate(threeOnOne)} / ${rate(threeOnThree)} | |

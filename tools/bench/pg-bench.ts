@@ -56,7 +56,9 @@ async function ingest(address: string, jobId: string): Promise<number> {
 }
 
 /** Runs trainer-load.ts against `addresses` and returns its EndEpoch latencies. */
-async function underLoad(addresses: string[]): Promise<{ stats: Stats; points: number; lost: number }> {
+async function underLoad(
+  addresses: string[],
+): Promise<{ stats: Stats; points: number; lost: number; loopDelayMs: { p99: number; max: number } }> {
   const child = spawn(
     process.execPath,
     [
@@ -78,8 +80,14 @@ async function underLoad(addresses: string[]): Promise<{ stats: Stats; points: n
     endEpochMs: number[];
     points: number;
     lost: number;
+    generatorLoopDelayMs: { p99: number; max: number };
   };
-  return { stats: latencyStats(result.endEpochMs), points: result.points, lost: result.lost };
+  return {
+    stats: latencyStats(result.endEpochMs),
+    points: result.points,
+    lost: result.lost,
+    loopDelayMs: result.generatorLoopDelayMs,
+  };
 }
 
 /** Whether a sidecar started on `url` keeps its tables in PostgreSQL (the dialect exists). */
@@ -262,7 +270,8 @@ the trainers stream their batch points as the TypeScript client does (a ReportBa
 per trainer, bytes written by the client's encoder) on raw grpc-js channels — not through 50 clients in one
 heap, whose collections would delay the EndEpoch being timed; the sidecar acknowledged ${loadSqlite.points.toLocaleString('en')} points in ${LOAD_SECONDS} s on SQLite
 (${((loadSqlite.points / LOAD_SECONDS / (LOAD_TRAINERS * LOAD_POINTS_PER_S)) * 100).toFixed(0)} % of the offered
-${(LOAD_TRAINERS * LOAD_POINTS_PER_S).toLocaleString('en')} points/s), ${loadSqlite.lost} lost.
+${(LOAD_TRAINERS * LOAD_POINTS_PER_S).toLocaleString('en')} points/s), ${loadSqlite.lost} lost. The load generator's own event-loop delay (how late it ran its
+callbacks, so how late it may have seen an answer): p99 ${loadSqlite.loopDelayMs.p99.toFixed(1)} ms, max ${loadSqlite.loopDelayMs.max.toFixed(1)} ms on SQLite${loadPg ? `, p99 ${loadPg.loopDelayMs.p99.toFixed(1)} ms, max ${loadPg.loopDelayMs.max.toFixed(1)} ms on PostgreSQL` : ''}.
 
 Profile of a SQLite sidecar under the 50-trainer load (\`--cpu-prof\`, self time by what ran): ${profileLine}.
 <!-- store:end -->`;

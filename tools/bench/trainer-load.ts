@@ -17,10 +17,12 @@
 //   a synchronisation no set of separate trainers has. Their first EndEpochs are spread over one epoch.
 // - EndEpoch goes on its own channel, timed alone: not behind the trainer's batch stream (the client's
 //   onEpochEnd sends the epoch's queued points first, its per-job order, and would time its queue).
-// Prints one JSON line: {"endEpochMs": [...], "points": acknowledged, "sent": n, "lost": n} — lost:
-// points of streams that failed, or that the sidecar did not accept.
+// Prints one JSON line: {"endEpochMs": [...], "points": acknowledged, "sent": n, "lost": n,
+// "generatorLoopDelayMs": {"p99", "max"}} — lost: points of streams that failed, or that the sidecar
+// did not accept; the loop delay: how late this process itself ran its callbacks.
 //   node --conditions=@training-callbacks/source trainer-load.ts ADDR[,ADDR…] TRAINERS POINTS_PER_S EPOCH_EVERY_S SECONDS
 import { randomUUID } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fromBinary } from '@bufbuild/protobuf';
 import { Client, credentials, Metadata } from '@grpc/grpc-js';
@@ -139,6 +141,15 @@ async function trainer(n: number, runId: string): Promise<void> {
   rpc.close();
 }
 
+// This process's own event-loop delay: an EndEpoch answer that waits for the loop is timed late, so a
+// p99 the generator measures is only the sidecar's when this stays well below it.
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+loopDelay.enable();
 const runId = Math.random().toString(36).slice(2, 8);
 await Promise.all(Array.from({ length: trainers }, (_, n) => trainer(n, runId)));
-console.log(JSON.stringify({ endEpochMs, points: acknowledged, sent, lost }));
+loopDelay.disable();
+const generatorLoopDelayMs = {
+  p99: loopDelay.percentile(99) / 1e6,
+  max: loopDelay.max / 1e6,
+};
+console.log(JSON.stringify({ endEpochMs, points: acknowledged, sent, lost, generatorLoopDelayMs }));

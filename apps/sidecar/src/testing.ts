@@ -3,6 +3,7 @@
 // PostgreSQL server (the e2e suite's PostgreSQL run), a fresh database on it. `await using` ends it even
 // when a test fails.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,6 +13,8 @@ import { createTestDatabase } from '@training-callbacks/postgres-testing';
 export type { CertificateFiles } from './testing-certificates.ts';
 export { createCertificateAuthority, issueCertificate } from './testing-certificates.ts';
 
+/** The default entry of the sidecar processes tests start ('source' or 'dist'; see `entry`). */
+export const TEST_ENTRY_ENV = 'TRAINING_CALLBACKS_TEST_ENTRY';
 const SOURCE_MAIN = path.join(import.meta.dirname, 'main.ts');
 const DIST_MAIN = path.join(import.meta.dirname, '..', 'dist', 'bundle', 'main.js');
 /** The V8 flag `npm start` runs the built sidecar with (a smaller young generation: less idle memory). */
@@ -37,8 +40,9 @@ export interface SidecarProcessOptions {
   /** Startup timeout in ms (default 60 s: on a loaded 2-core machine a start can take 20 s). */
   timeoutMs?: number;
   /**
-   * 'source' (default) runs src/main.ts through Node's type stripping; 'dist' runs the built
+   * 'source' runs src/main.ts through Node's type stripping; 'dist' runs the built
    * dist/bundle/main.js the way `npm start` does (build first: `nx run @training-callbacks/sidecar:build`).
+   * Default: {@link TEST_ENTRY_ENV} if set ('dist' in the e2e suite: it tests what ships), else 'source'.
    */
   entry?: 'source' | 'dist';
   /** Working directory of the process; default this process's. */
@@ -110,11 +114,22 @@ function testArtifactStoreArgs(options: SidecarProcessOptions, dataDir: string):
   return ['--artifact-store', path.join(dataDir, 'artifacts')];
 }
 
+function entryOf(options: SidecarProcessOptions): 'source' | 'dist' {
+  const entry = options.entry ?? process.env[TEST_ENTRY_ENV] ?? 'source';
+  if (entry !== 'source' && entry !== 'dist') {
+    throw new Error(`${TEST_ENTRY_ENV} must be "source" or "dist", got "${entry}"`);
+  }
+  if (entry === 'dist' && !existsSync(DIST_MAIN)) {
+    throw new Error(`${DIST_MAIN} is not built: run \`npx nx run @training-callbacks/sidecar:build\` first`);
+  }
+  return entry;
+}
+
 function spawnSidecar(options: SidecarProcessOptions, dbPath: string, dataDir: string): ChildProcess {
   return spawn(
     process.execPath,
     [
-      ...(options.entry === 'dist'
+      ...(entryOf(options) === 'dist'
         ? [...PRODUCTION_NODE_FLAGS, ...(options.nodeFlags ?? []), DIST_MAIN]
         : [...(options.nodeFlags ?? []), '--conditions=@training-callbacks/source', SOURCE_MAIN]),
       '--listen',

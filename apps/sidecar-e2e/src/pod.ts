@@ -298,7 +298,8 @@ export async function preparePod(options: PodOptions): Promise<Pod> {
     volumes,
     user,
     startSidecar() {
-      // ENTRYPOINT [node, ...flags, /app/.../dist/bundle/main.js]: the same Node flags, the source entry.
+      // ENTRYPOINT [node, ...flags, /app/.../dist/bundle/main.js]: the same Node flags, but the source
+      // entry, which the pod's non-root user is checked to read above (image.spec runs the bundle).
       const [, ...rest] = image.entrypoint;
       const nodeFlags = rest.filter((a) => a.startsWith('--'));
       const imageEnv: Record<string, string> = {};

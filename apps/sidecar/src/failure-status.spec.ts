@@ -91,6 +91,15 @@ describe('the failure table at the error edge', () => {
     },
   );
 
+  it('a lock held too long says how to find its holder on that database: fuser for a file, pg_locks for PostgreSQL', () => {
+    const onPostgres = pgMap(postgresError('40P01', 'deadlock detected'))?.message;
+    expect(onPostgres).toContain('pg_locks');
+    expect(onPostgres).not.toContain('fuser');
+    const onFile = map(sqliteError('SQLITE_BUSY', 'database is locked'))?.message;
+    expect(onFile).toContain('`fuser ');
+    expect(onFile).not.toContain('pg_locks');
+  });
+
   it('a connection node-postgres lost (no SQLSTATE) is the database being unreachable', () => {
     const lost = pgMap(new Error('write failed', { cause: new Error('Connection terminated unexpectedly') }));
     expect(lost?.codeName).toBe('UNAVAILABLE');

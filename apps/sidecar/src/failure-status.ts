@@ -37,7 +37,7 @@ export const FAILURE_STATUS: Readonly<Record<StorageFailure, FailureRow>> = {
     message: (where, detail) =>
       `the database ${where} stayed locked by another process beyond the sidecar's busy wait, or another ` +
       `writer's transaction conflicted with this one (${detail}). ${NOTHING_STORED}. Resend; if it ` +
-      `persists, find the process holding it (an SQLite file: \`fuser ${where}\`; PostgreSQL: pg_locks)`,
+      `persists, find the process holding it (${whoHolds(where)})`,
   },
   io: {
     status: Status.UNAVAILABLE,
@@ -65,6 +65,13 @@ export const FAILURE_STATUS: Readonly<Record<StorageFailure, FailureRow>> = {
       'sidecar, restore the file from a backup (or start with a new --db); start-up checks the file',
   },
 };
+
+/** How to find the holder of a lock on the database `where` (a file, or a PostgreSQL URL). */
+function whoHolds(where: string): string {
+  return /^postgres(ql)?:/.test(where)
+    ? 'PostgreSQL: pg_locks joined with pg_stat_activity shows the session and its query'
+    : `\`fuser ${where}\``;
+}
 
 /** The storage failure an error is, by its SQLite result code, PostgreSQL SQLSTATE or errno code. */
 export function storageFailureOf(error: unknown): { failure: StorageFailure; code: string } | undefined {

@@ -971,4 +971,4 @@ export async function compactChanges(trx: TableTransaction, fromSeq: number, toS
 }
 
 /** The advisory lock that orders the change feed on PostgreSQL ("TCCF"). */
-const FEED_LOCK_KEY = 0x54434346;
+export const FEED_LOCK_KEY = 0x54434346;

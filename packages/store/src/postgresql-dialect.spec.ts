@@ -4,6 +4,7 @@
 import { startPostgres } from '@training-callbacks/postgres-testing';
 import pg from 'pg';
 import { expect, it } from 'vitest';
+import { FEED_LOCK_KEY } from './hot-path.ts';
 import { openStore } from './index.ts';
 import { postgresCode } from './postgres-code.ts';
 import { sampleJob } from './testing.ts';
@@ -96,6 +97,46 @@ it("bounds a report's wait for a held row lock by the database's lock_timeout (5
     expect((await store.listEpochs('held')).map((e) => e.epoch)).toEqual([0]);
   } finally {
     await holder.end();
+    await store.close();
+  }
+});
+
+it("lets another sidecar's feed write of a job pass an end waiting for the feed's order lock (no deadlock)", async () => {
+  await using server = await startPostgres();
+  const url = await server.createDatabase('feed_order');
+  const store = await openStore({ dbPath: url });
+  const other = new pg.Client({ connectionString: url });
+  await other.connect();
+  try {
+    await store.createOrGetJob(sampleJob('j'));
+    // Another sidecar's transaction holds the feed's order lock (it is about to write its feed rows)…
+    await other.query('BEGIN');
+    await other.query('SELECT pg_advisory_xact_lock($1)', [FEED_LOCK_KEY]);
+    // …while this store ends the job: the end locks the job row, then waits for the order lock.
+    const ending = store.endJob({
+      jobId: 'j',
+      status: 'completed',
+      finalMetrics: {},
+      errorMessage: '',
+      endedAt: new Date(),
+    });
+    const waitingForOrderLock = async () =>
+      (
+        await other.query(
+          `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
+        )
+      ).rows[0].n;
+    for (let i = 0; (await waitingForOrderLock()) === 0; i++) {
+      if (i > 500) throw new Error('the end never waited for the feed order lock');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // The other transaction writes the job's feed row: its foreign-key check takes the row's key-share
+    // lock, which the end's row lock must not block (PostgreSQL would abort one of them, 40P01).
+    await other.query(`INSERT INTO store_change (job_id, kind, ref) VALUES ('j', 'mlflow', NULL)`);
+    await other.query('COMMIT');
+    expect((await ending).status).toBe('completed');
+  } finally {
+    await other.end();
     await store.close();
   }
 });

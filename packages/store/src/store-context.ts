@@ -103,7 +103,7 @@ export class StoreContext {
     Array<[string, ChangeKind, readonly (number | null)[]]>
   >();
   /**
-   * Whether the database locks rows (`SELECT … FOR SHARE / FOR UPDATE`). SQLite has no row locks and
+   * Whether the database locks rows (`SELECT … FOR SHARE / FOR NO KEY UPDATE`). SQLite has no row locks and
    * needs none: every transaction is BEGIN IMMEDIATE and holds the database's write lock throughout.
    */
   readonly rowLocks: boolean;
@@ -216,13 +216,19 @@ export class StoreContext {
    * them, and they for it), `update` for writes that change the job's state (end, resume, re-mirror).
    * This read, not any sidecar's memory, decides whether the job runs: a report racing the job's end
    * on another sidecar commits before the end or is refused. NOT_FOUND for an unknown job.
+   *
+   * `update` is PostgreSQL's FOR NO KEY UPDATE, the lock an UPDATE of the row takes anyway, not FOR
+   * UPDATE: FOR UPDATE also blocks the key-share lock a foreign-key check takes, and every feed row
+   * references its job. A transaction holding the feed's order lock and writing the job's feed row
+   * would then wait for this one, which waits for the order lock before its commit: a deadlock
+   * (40P01; CI met it between an EndTraining and the mirror's completion of the job's items).
    */
   async lockJob(trx: StoreTransaction, jobId: string, mode: 'share' | 'update') {
     const row = await trx
       .selectFrom('TrainingJob')
       .select(['status', 'endCause', 'bestValue', 'primaryMetric', 'startEpoch', 'clientLosses'])
       .where('jobId', '=', jobId)
-      .$if(this.rowLocks, (q) => (mode === 'share' ? q.forShare() : q.forUpdate()))
+      .$if(this.rowLocks, (q) => (mode === 'share' ? q.forShare() : q.forNoKeyUpdate()))
       .executeTakeFirst();
     if (!row) throw notFound(jobId);
     return row;

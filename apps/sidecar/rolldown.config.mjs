@@ -4,7 +4,8 @@
 // less idle RSS (tools/bench/pg-bench.ts). Comments are dropped (V8 keeps every module's source text);
 // the packages' licences ship with their node_modules copies in the image.
 // The worker threads' modules are entries of their own, written next to main.js, where their packages
-// look for them (`./integrity-check-thread.js`, `./sync-thread.js` beside import.meta.url). Left to
+// look for them (`./integrity-check-thread.js`, `./wal-checkpoint-thread.js`, `./sync-thread.js` beside
+// import.meta.url). Left to
 // node_modules: the native SQLite addon (Node loads its binary from there) and pg's optional native driver.
 import path from 'node:path';
 import { defineConfig } from 'rolldown';
@@ -51,6 +52,7 @@ export default defineConfig({
   input: {
     main: 'dist/main.js',
     'integrity-check-thread': sibling('store/dist/integrity-check-thread.js'),
+    'wal-checkpoint-thread': sibling('store/dist/wal-checkpoint-thread.js'),
     'sync-thread': sibling('mlflow-bridge/dist/sync-thread.js'),
   },
   platform: 'node',

@@ -18,6 +18,7 @@ import {
 import { ENTITIES } from './entities.ts';
 import { SQLITE_MIGRATIONS } from './migrations/sqlite/index.ts';
 import { nativeDatabase } from './native-sqlite.ts';
+import { FALLBACK_AUTOCHECKPOINT_PAGES, WalCheckpoints } from './sqlite-checkpoints.ts';
 import {
   checkIntegrity,
   type DatabaseFileKind,
@@ -47,11 +48,16 @@ const INTEGRITY_CHECK_TIMEOUT_MS = 10_000;
 /** The store's probe write: the header's application id, rewritten with its own value. */
 export const PROBE_WRITE_SQL = `PRAGMA application_id = ${SIDECAR_APPLICATION_ID}`;
 
+/** The `synchronous` setting of a durability. */
+function synchronousOf(options: Pick<SqliteDialectOptions, 'durability'>): 'NORMAL' | 'FULL' {
+  return options.durability === 'full' ? 'FULL' : 'NORMAL';
+}
+
 /** The pragmas applied to every new connection (see README, "Why these pragmas"). */
 export function sqlitePragmas(options: Pick<SqliteDialectOptions, 'durability'>): string[] {
   return [
     'journal_mode = WAL',
-    `synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`,
+    `synchronous = ${synchronousOf(options)}`,
     `busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`,
     'foreign_keys = ON',
   ];
@@ -107,9 +113,17 @@ function statementCachingDatabase(db: BetterSqlite3): SqliteDatabase {
  */
 class ImmediateSqliteDriver extends KyselySqliteDriver {
   readonly #db: BetterSqlite3;
-  constructor(config: SqliteDialectConfig, db: BetterSqlite3) {
+  readonly #checkpoints: WalCheckpoints | undefined;
+  constructor(config: SqliteDialectConfig, db: BetterSqlite3, checkpoints: WalCheckpoints | undefined) {
     super(config);
     this.#db = db;
+    this.#checkpoints = checkpoints;
+  }
+
+  /** The checkpoint thread's connection closes first: the writer's close then checkpoints everything. */
+  override async destroy(): Promise<void> {
+    await this.#checkpoints?.stop();
+    await super.destroy();
   }
 
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
@@ -130,14 +144,16 @@ class ImmediateSqliteDriver extends KyselySqliteDriver {
 class StoreSqliteDialect extends SqliteDialect {
   readonly #config: SqliteDialectConfig;
   readonly #db: BetterSqlite3;
-  constructor(db: BetterSqlite3) {
+  readonly #checkpoints: WalCheckpoints | undefined;
+  constructor(db: BetterSqlite3, checkpoints?: WalCheckpoints) {
     const config = { database: statementCachingDatabase(db) };
     super(config);
     this.#config = config;
     this.#db = db;
+    this.#checkpoints = checkpoints;
   }
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.#config, this.#db);
+    return new ImmediateSqliteDriver(this.#config, this.#db, this.#checkpoints);
   }
 }
 
@@ -146,7 +162,11 @@ class StoreSqliteDialect extends SqliteDialect {
  * better-sqlite3 connection (`database`, opened here when not given) and hands MikroORM a Kysely
  * dialect on it, MikroORM's documented seam (`driverOptions`) for bringing one's own driver.
  */
-export function sqliteConfig(options: SqliteDialectOptions, database?: BetterSqlite3): Options {
+export function sqliteConfig(
+  options: SqliteDialectOptions,
+  database?: BetterSqlite3,
+  checkpoints?: WalCheckpoints,
+): Options {
   const db = database ?? (new (nativeDatabase())(options.dbPath) as unknown as BetterSqlite3);
   return {
     driver: SqliteDriver,
@@ -155,7 +175,7 @@ export function sqliteConfig(options: SqliteDialectOptions, database?: BetterSql
     extensions: [Migrator],
     debug: options.debug ?? false,
     allowGlobalContext: false,
-    driverOptions: new StoreSqliteDialect(db),
+    driverOptions: new StoreSqliteDialect(db, checkpoints),
     migrations: {
       tableName: 'mikro_orm_migrations',
       migrationsList: SQLITE_MIGRATIONS,
@@ -199,9 +219,10 @@ export async function openSqliteOrm(options: SqliteDialectOptions): Promise<Mikr
       : Promise.resolve(undefined);
   let orm: MikroORM;
   let db: BetterSqlite3 | undefined;
+  const checkpoints = new WalCheckpoints();
   try {
     db = new (nativeDatabase())(options.dbPath) as unknown as BetterSqlite3;
-    orm = await MikroORM.init(sqliteConfig(options, db));
+    orm = await MikroORM.init(sqliteConfig(options, db, checkpoints));
   } catch (error) {
     db?.close();
     // A damaged file's own refusal says more than the driver's error.
@@ -219,6 +240,10 @@ export async function openSqliteOrm(options: SqliteDialectOptions): Promise<Mikr
       db.pragma(pragma);
     }
     await orm.migrator.up();
+    if (onDisk) {
+      db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+      checkpoints.start(options.dbPath, synchronousOf(options));
+    }
     return orm;
   } catch (error) {
     await orm.close(true);

@@ -242,7 +242,7 @@ export async function openSqliteOrm(options: SqliteDialectOptions): Promise<Mikr
     await orm.migrator.up();
     if (onDisk) {
       db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
-      checkpoints.start(options.dbPath, synchronousOf(options));
+      checkpoints.watch(options.dbPath, synchronousOf(options));
     }
     return orm;
   } catch (error) {

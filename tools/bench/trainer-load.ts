@@ -14,7 +14,9 @@
 // here does almost nothing while the sidecar does what 50 trainers ask of it.
 // - The trainers' starts are spread over one flush interval, as independent trainers' would be: started
 //   in the same millisecond, the sidecar would receive all 50 streams as one burst five times a second —
-//   a synchronisation no set of separate trainers has. Their first EndEpochs are spread over one epoch.
+//   a synchronisation no set of separate trainers has. A trainer's first EndEpoch comes one epoch after
+//   its start, as an epoch's end does (not in the second in which all 50 begin), and the first EndEpochs
+//   are spread over one epoch.
 // - EndEpoch goes on its own channel, timed alone: not behind the trainer's batch stream (the client's
 //   onEpochEnd sends the epoch's queued points first, its per-job order, and would time its queue).
 // Prints one JSON line: {"endEpochMs": [...], "points": acknowledged, "sent": n, "lost": n,
@@ -124,7 +126,7 @@ async function trainer(n: number, runId: string): Promise<void> {
   })();
 
   // EndEpoch: a plain unary call timed alone (see the header); a refusal or failure ends the run loudly.
-  for (let at = start + (epochEveryMs * n) / trainers; at < stop; at += epochEveryMs) {
+  for (let at = start + epochEveryMs * (1 + n / trainers); at < stop; at += epochEveryMs) {
     await sleep(Math.max(0, at - Date.now()));
     const t = process.hrtime.bigint();
     await rpc.endEpoch({

@@ -39,8 +39,8 @@ function checkpoint(): void {
     progress = row ? `${row.log}/${row.checkpointed}` : '';
   } catch {
     // Another checkpointer holds the checkpoint lock (the writer's fallback), or the disk refuses the
-    // copy (full, read-only): nothing is lost, the frames stay in the WAL; try again later.
-    behind = 1;
+    // copy (full, read-only): nothing is lost, the frames stay in the WAL. Counted as no progress: the
+    // thread tries again at the idle pace and ends if it lasts; the writer's watch starts it again.
   }
   const now = Date.now();
   if (behind > 0 || progress !== last) idleSince = now;

@@ -41,7 +41,7 @@ it('starts a thread once the WAL holds enough frames, which copies them into the
   expect(written).toBeGreaterThan(THREAD_START_FRAMES);
   expect(written).toBeLessThan(FALLBACK_AUTOCHECKPOINT_PAGES / 4);
   let progress = walProgress(dbPath);
-  for (const started = Date.now(); progress.copied < progress.frames && Date.now() - started < 5000; ) {
+  for (const started = Date.now(); progress.copied < progress.frames && Date.now() - started < 15_000; ) {
     await new Promise((resolve) => setTimeout(resolve, 20));
     progress = walProgress(dbPath);
   }
@@ -53,7 +53,7 @@ it('starts a thread once the WAL holds enough frames, which copies them into the
   const reopened = await openStore({ dbPath });
   expect(await reopened.listEpochs('j')).toHaveLength(60);
   await reopened.close();
-});
+}, 30_000);
 
 it('starts no thread for a store that writes little: its frames wait for the writer’s own checkpoint', async () => {
   const dbPath = join(dir, 'quiet.db');

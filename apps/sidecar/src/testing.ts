@@ -173,6 +173,9 @@ export async function runSidecarUntilExit(
 }
 
 /** Starts `apps/sidecar/src/main.ts` on the pinned Node and waits for its "listening on" line. */
+/** Signals a process gets from its own fault, not from a test that kills it. */
+const CRASH_SIGNALS: ReadonlySet<string> = new Set(['SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGILL', 'SIGFPE']);
+
 export async function startSidecarProcess(options: SidecarProcessOptions = {}): Promise<SidecarProcess> {
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'tc-sidecar-')));
@@ -212,10 +215,24 @@ export async function startSidecarProcess(options: SidecarProcessOptions = {}): 
       reject(new Error(`sidecar exited (${code}) before listening:\n${output.join('\n')}`));
     });
   });
+  let stopping = false;
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    stopping = true;
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     return exited;
   };
+  // A sidecar that dies by itself mid-test (an uncaught error, a native crash) shows up in a test only
+  // as refused connections; its own last words say why, so they go to the test's stderr.
+  void exited.then(() => {
+    const crashed =
+      (child.exitCode !== null && child.exitCode !== 0) ||
+      (child.signalCode !== null && CRASH_SIGNALS.has(child.signalCode));
+    if (stopping || !crashed) return;
+    process.stderr.write(
+      `startSidecarProcess: the sidecar on ${address} (pid ${child.pid}) exited by itself ` +
+        `(${child.exitCode ?? child.signalCode}); its last output:\n${output.slice(-40).join('\n')}\n`,
+    );
+  });
   return {
     address,
     httpAddress,

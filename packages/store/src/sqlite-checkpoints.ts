@@ -77,6 +77,19 @@ export class WalCheckpoints {
   }
 
   #start(path: string, synchronous: 'NORMAL' | 'FULL'): void {
+    let thread: Worker;
+    try {
+      thread = this.#spawn(path, synchronous);
+    } catch {
+      // No thread to be had (the process is out of threads or memory): the writer's fallback
+      // checkpoints, as without this class. An optional helper must never take the sidecar down.
+      this.#failed = true;
+      return;
+    }
+    this.#thread = thread;
+  }
+
+  #spawn(path: string, synchronous: 'NORMAL' | 'FULL'): Worker {
     const thread = new Worker(THREAD_URL, {
       workerData: {
         path,
@@ -93,12 +106,13 @@ export class WalCheckpoints {
       if (this.#thread === thread) this.#thread = undefined;
     };
     // A thread that fails (its connection cannot open) is not started again: the fallback checkpoints.
-    thread.once('error', () => {
+    // `on`, not `once`: an 'error' event without a listener would throw in the sidecar's process.
+    thread.on('error', () => {
       this.#failed = true;
       gone();
     });
     thread.once('exit', gone);
-    this.#thread = thread;
+    return thread;
   }
 
   /**

@@ -4,19 +4,24 @@
 // such commits were among the longest stalls of the loop under 50 trainers). A thread with its own
 // connection checkpoints instead while the store writes; the writer's own automatic checkpoint stays
 // as the fallback at a higher threshold, so the WAL stays bounded if the thread cannot keep up or is
-// gone. The thread runs only while there is work (a Node thread costs ~14 MiB of RSS): it starts when
-// the WAL holds enough frames not yet copied, and ends after a while with nothing to copy.
-import { closeSync, openSync, readSync } from 'node:fs';
-import { endianness } from 'node:os';
+// gone. The thread runs only while there is work (a Node thread costs ~14 MiB of RSS): it starts once
+// the writer has committed enough transactions, and ends after a while with nothing to copy.
+//
+// Nothing here opens the database's files itself: closing any descriptor of a file drops every POSIX
+// lock the process holds on it, SQLite's included, and another process opening the database would then
+// take the wal-index for its own and rebuild it under this one's feet. Only SQLite touches them.
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 /** The writer's fallback automatic checkpoint (pages; SQLite's default: 1,000). */
 export const FALLBACK_AUTOCHECKPOINT_PAGES = 4000;
-/** Frames written and not yet copied at which the thread starts (well below the fallback). */
-export const THREAD_START_FRAMES = 256;
-/** How often the writer's side looks at the WAL while the thread is not running. */
+/**
+ * Commits after which the thread starts: an epoch report writes ~7 pages, so ~250 frames wait by then,
+ * well below the fallback; a sidecar that commits rarely never starts it.
+ */
+export const THREAD_START_COMMITS = 36;
+/** How often the writer's side looks at its count of commits while the thread is not running. */
 const WATCH_INTERVAL_MS = 1000;
 /** How soon the thread checkpoints again while frames remain behind, and when all were copied. */
 const ACTIVE_INTERVAL_MS = 20;
@@ -31,43 +36,31 @@ const THREAD_URL = new URL(
   import.meta.url,
 );
 
-/**
- * The WAL's frames not yet copied into the database, from the wal-index (`-shm`; its layout is part
- * of SQLite's documented file format): two copies of the 48-byte header, whose `mxFrame` is at byte
- * 16, then the checkpoint info, whose `nBackfill` is at byte 96, both in the machine's byte order.
- * Undefined when the file cannot be read (no WAL yet).
- */
-export function walFramesBehind(dbPath: string): number | undefined {
-  const header = Buffer.alloc(100);
-  let fd: number | undefined;
-  try {
-    fd = openSync(`${dbPath}-shm`, 'r');
-    if (readSync(fd, header, 0, header.length, 0) < header.length) return undefined;
-  } catch {
-    return undefined;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-  const read = (offset: number) =>
-    endianness() === 'LE' ? header.readUInt32LE(offset) : header.readUInt32BE(offset);
-  return Math.max(0, read(16) - read(96));
-}
-
 /** The checkpoint thread of one database file: watched after migrations, stopped before the writer closes. */
 export class WalCheckpoints {
   #thread: Worker | undefined;
   #watch: NodeJS.Timeout | undefined;
   #failed = false;
+  /** The writer's commits since the thread last ran (or since the watch began). */
+  #commits = 0;
+
+  /** The writer committed a transaction (called by the store's driver after every COMMIT). */
+  committed(): void {
+    this.#commits++;
+  }
 
   /**
-   * Looks at the WAL of `path` every second and starts the thread once THREAD_START_FRAMES frames
-   * wait to be copied; `synchronous` is the writer's setting, which the checkpoint's fsyncs follow.
+   * Looks at the writer's commits every second and starts the thread on `path` once there were
+   * THREAD_START_COMMITS of them; `synchronous` is the writer's setting, which the checkpoint's fsyncs
+   * follow.
    */
   watch(path: string, synchronous: 'NORMAL' | 'FULL'): void {
     if (this.#watch) return;
+    this.#commits = 0;
     this.#watch = setInterval(() => {
-      if (!this.#thread && !this.#failed && (walFramesBehind(path) ?? 0) >= THREAD_START_FRAMES)
-        this.#start(path, synchronous);
+      if (this.#thread || this.#failed || this.#commits < THREAD_START_COMMITS) return;
+      this.#commits = 0;
+      this.#start(path, synchronous);
     }, WATCH_INTERVAL_MS).unref();
   }
 

@@ -126,6 +126,11 @@ class ImmediateSqliteDriver extends KyselySqliteDriver {
     await super.destroy();
   }
 
+  override async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    await super.commitTransaction(connection);
+    this.#checkpoints?.committed();
+  }
+
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
   }

@@ -301,6 +301,9 @@ describe("an artifact root that also holds the sidecar's own files (one shared v
               [shared.dbPath, /is the sidecar's database/],
               [path.join(volume, 'training-callbacks.sqlite'), /is the sidecar's database/],
               [`${shared.dbPath}-wal`, /is the sidecar's database/],
+              [`${shared.dbPath}-shm`, /is the sidecar's database/],
+              // The lock that keeps a second sidecar off the file: reading it would drop that lock.
+              [`${shared.dbPath}-lock`, /is the sidecar's database/],
             ] as [string, RegExp][])),
         [path.join(volume, 'artifacts', 'other', 'w.pt'), /lies inside the sidecar's own artifact store/],
         [path.join(volume, 'artifacts'), /lies inside the sidecar's own artifact store/],

@@ -87,7 +87,7 @@ const realOrResolved = (p: string) => realpath(p).catch(() => path.resolve(p));
 export function createArtifactFiles(options: {
   store: string;
   roots: readonly string[];
-  /** The sidecar's SQLite file: LogArtifact never reads it (nor its -wal, -shm, -journal). */
+  /** The sidecar's SQLite file: LogArtifact never reads it (nor its -wal, -shm, -journal, -lock). */
   database?: string;
 }): ArtifactFiles {
   const store = path.resolve(options.store);
@@ -103,10 +103,15 @@ export function createArtifactFiles(options: {
       await mkdir(store, { recursive: true });
       const database = options.database && path.resolve(options.database);
       const databaseDir = database && (await realOrResolved(path.dirname(database)));
+      // -lock is the file whose SQLite lock keeps a second sidecar off the database (lockDatabase):
+      // reading it would also close a descriptor of it, and closing any descriptor of a file drops the
+      // process's POSIX locks on it — that lock, or SQLite's on -shm, with it.
       return {
         store: await realOrResolved(store),
         database: database
-          ? ['', '-wal', '-shm', '-journal'].map((s) => path.join(databaseDir!, path.basename(database) + s))
+          ? ['', '-wal', '-shm', '-journal', '-lock'].map((s) =>
+              path.join(databaseDir!, path.basename(database) + s),
+            )
           : [],
       };
     })());

@@ -41,7 +41,7 @@ export class WalCheckpoints {
   #thread: Worker | undefined;
   #watch: NodeJS.Timeout | undefined;
   #failed = false;
-  /** The writer's commits since the thread last ran (or since the watch began). */
+  /** The writer's commits since the thread last ended (or since the watch began). */
   #commits = 0;
 
   /** The writer committed a transaction (called by the store's driver after every COMMIT). */
@@ -96,7 +96,10 @@ export class WalCheckpoints {
     // Never what keeps the process alive.
     thread.unref();
     const gone = () => {
-      if (this.#thread === thread) this.#thread = undefined;
+      if (this.#thread !== thread) return;
+      this.#thread = undefined;
+      // Commits made while it ran were its work: the next thread waits for as many new ones.
+      this.#commits = 0;
     };
     // A thread that fails (its connection cannot open) is not started again: the fallback checkpoints.
     // `on`, not `once`: an 'error' event without a listener would throw in the sidecar's process.

@@ -5,8 +5,8 @@
 // the packages' licences ship with their node_modules copies in the image.
 // The worker threads' modules are entries of their own, written next to main.js, where their packages
 // look for them (`./integrity-check-thread.js`, `./wal-checkpoint-thread.js`, `./sync-thread.js` beside
-// import.meta.url). Left to
-// node_modules: the native SQLite addon (Node loads its binary from there) and pg's optional native driver.
+// import.meta.url). Left to node_modules: the native SQLite addon (Node loads its binary from there) and
+// pg's optional native driver.
 import path from 'node:path';
 import { defineConfig } from 'rolldown';
 

@@ -10,7 +10,13 @@
 import { statfsSync } from 'node:fs';
 import path from 'node:path';
 import { type ErrorMapper, RpcError, Status, type StatusCode } from '@training-callbacks/grpc-adapter';
-import { postgresCode, redactedDatabaseUrl, StoreError, sqliteCode } from '@training-callbacks/store';
+import {
+  dialectOf,
+  postgresCode,
+  redactedDatabaseUrl,
+  StoreError,
+  sqliteCode,
+} from '@training-callbacks/store';
 
 /** A failure of the machine under the sidecar, not of the request. */
 export type StorageFailure = 'disk_full' | 'busy' | 'io' | 'read_only' | 'damaged' | 'unreachable';
@@ -68,7 +74,7 @@ export const FAILURE_STATUS: Readonly<Record<StorageFailure, FailureRow>> = {
 
 /** How to find the holder of a lock on the database `where` (a file, or a PostgreSQL URL). */
 function whoHolds(where: string): string {
-  return /^postgres(ql)?:/.test(where)
+  return dialectOf(where) === 'postgresql'
     ? 'PostgreSQL: pg_locks joined with pg_stat_activity shows the session and its query'
     : `\`fuser ${where}\``;
 }

@@ -172,10 +172,10 @@ export async function runSidecarUntilExit(
   });
 }
 
-/** Starts `apps/sidecar/src/main.ts` on the pinned Node and waits for its "listening on" line. */
 /** Signals a process gets from its own fault, not from a test that kills it. */
 const CRASH_SIGNALS: ReadonlySet<string> = new Set(['SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGILL', 'SIGFPE']);
 
+/** Starts `apps/sidecar/src/main.ts` on the pinned Node and waits for its "listening on" line. */
 export async function startSidecarProcess(options: SidecarProcessOptions = {}): Promise<SidecarProcess> {
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'tc-sidecar-')));

@@ -1,7 +1,7 @@
 // The PostgreSQL dialect through a server restart: a call whose connection the server closes fails with a
 // connection error (the sidecar answers UNAVAILABLE), the process lives on, and the pool reconnects; and a
 // report behind a held row lock, bounded by the database's lock_timeout.
-import { startPostgres } from '@training-callbacks/postgres-testing';
+import { type PostgresServer, startPostgres } from '@training-callbacks/postgres-testing';
 import pg from 'pg';
 import { expect, it } from 'vitest';
 import { FEED_LOCK_KEY } from './hot-path.ts';
@@ -59,84 +59,89 @@ it('survives a restart of PostgreSQL under a transaction in flight, and reconnec
   }
 });
 
+/**
+ * A store on a fresh database of a server of its own, and another session on that database (another
+ * sidecar, an operator's psql); `prepare` runs on the server before the store opens. Disposing it ends
+ * the session, closes the store and stops the server.
+ */
+async function storeBesideSession(database: string, prepare?: (server: PostgresServer) => Promise<unknown>) {
+  const server = await startPostgres();
+  const url = await server.createDatabase(database);
+  await prepare?.(server);
+  const store = await openStore({ dbPath: url });
+  const session = new pg.Client({ connectionString: url });
+  await session.connect();
+  return {
+    store,
+    session,
+    async [Symbol.asyncDispose]() {
+      await session.end();
+      await store.close();
+      await server.stop();
+    },
+  };
+}
+
 it("bounds a report's wait for a held row lock by the database's lock_timeout (55P03) and writes nothing", async () => {
-  await using server = await startPostgres();
   // The README's advice for operators: the setting on the database (or role), which poolers in
   // transaction mode pass through, where a startup parameter would be refused.
-  const url = await server.createDatabase('locks');
-  await server.sql(`ALTER DATABASE locks SET lock_timeout = '300ms'`, { database: 'postgres' });
-  const store = await openStore({ dbPath: url });
-  const holder = new pg.Client({ connectionString: url });
-  await holder.connect();
-  try {
-    await store.createOrGetJob(sampleJob('held'));
-    // Another session (a frozen sidecar, an operator's psql) holds the job row.
-    await holder.query('BEGIN');
-    await holder.query(`SELECT 1 FROM training_job WHERE job_id = 'held' FOR UPDATE`);
-    const started = Date.now();
-    const report = () =>
-      store.saveEpoch({
-        jobId: 'held',
-        epoch: 0,
-        metrics: { accuracy: 0.5 },
-        columns: {},
-        timestamp: new Date(),
-        best: null,
-      });
-    const failure = await report().then(
-      () => undefined,
-      (error: unknown) => error,
-    );
-    expect(postgresCode(failure)).toBe('55P03');
-    // At most two bounded waits (the report decided from a remembered version, then the locked way).
-    expect(Date.now() - started).toBeLessThan(5_000);
-    await holder.query('ROLLBACK');
-    expect(await store.listEpochs('held')).toEqual([]);
-    // Once the lock is gone the resent report is stored.
-    await report();
-    expect((await store.listEpochs('held')).map((e) => e.epoch)).toEqual([0]);
-  } finally {
-    await holder.end();
-    await store.close();
-  }
+  await using opened = await storeBesideSession('locks', (server) =>
+    server.sql(`ALTER DATABASE locks SET lock_timeout = '300ms'`, { database: 'postgres' }),
+  );
+  const { store, session: holder } = opened;
+  await store.createOrGetJob(sampleJob('held'));
+  // Another session (a frozen sidecar, an operator's psql) holds the job row.
+  await holder.query('BEGIN');
+  await holder.query(`SELECT 1 FROM training_job WHERE job_id = 'held' FOR UPDATE`);
+  const started = Date.now();
+  const report = () =>
+    store.saveEpoch({
+      jobId: 'held',
+      epoch: 0,
+      metrics: { accuracy: 0.5 },
+      columns: {},
+      timestamp: new Date(),
+      best: null,
+    });
+  const failure = await report().then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  expect(postgresCode(failure)).toBe('55P03');
+  // At most two bounded waits (the report decided from a remembered version, then the locked way).
+  expect(Date.now() - started).toBeLessThan(5_000);
+  await holder.query('ROLLBACK');
+  expect(await store.listEpochs('held')).toEqual([]);
+  // Once the lock is gone the resent report is stored.
+  await report();
+  expect((await store.listEpochs('held')).map((e) => e.epoch)).toEqual([0]);
 });
 
 it("lets another sidecar's feed write of a job pass an end waiting for the feed's order lock (no deadlock)", async () => {
-  await using server = await startPostgres();
-  const url = await server.createDatabase('feed_order');
-  const store = await openStore({ dbPath: url });
-  const other = new pg.Client({ connectionString: url });
-  await other.connect();
-  try {
-    await store.createOrGetJob(sampleJob('j'));
-    // Another sidecar's transaction holds the feed's order lock (it is about to write its feed rows)…
-    await other.query('BEGIN');
-    await other.query('SELECT pg_advisory_xact_lock($1)', [FEED_LOCK_KEY]);
-    // …while this store ends the job: the end locks the job row, then waits for the order lock.
-    const ending = store.endJob({
-      jobId: 'j',
-      status: 'completed',
-      finalMetrics: {},
-      errorMessage: '',
-      endedAt: new Date(),
-    });
-    const waitingForOrderLock = async () =>
-      (
-        await other.query(
-          `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
-        )
-      ).rows[0].n;
-    for (let i = 0; (await waitingForOrderLock()) === 0; i++) {
-      if (i > 500) throw new Error('the end never waited for the feed order lock');
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    // The other transaction writes the job's feed row: its foreign-key check takes the row's key-share
-    // lock, which the end's row lock must not block (PostgreSQL would abort one of them, 40P01).
-    await other.query(`INSERT INTO store_change (job_id, kind, ref) VALUES ('j', 'mlflow', NULL)`);
-    await other.query('COMMIT');
-    expect((await ending).status).toBe('completed');
-  } finally {
-    await other.end();
-    await store.close();
+  await using opened = await storeBesideSession('feed_order');
+  const { store, session: other } = opened;
+  await store.createOrGetJob(sampleJob('j'));
+  // Another sidecar's transaction holds the feed's order lock (it is about to write its feed rows)…
+  await other.query('BEGIN');
+  await other.query('SELECT pg_advisory_xact_lock($1)', [FEED_LOCK_KEY]);
+  // …while this store ends the job: the end locks the job row, then waits for the order lock.
+  const ending = store.endJob({
+    jobId: 'j',
+    status: 'completed',
+    finalMetrics: {},
+    errorMessage: '',
+    endedAt: new Date(),
+  });
+  const waitingForOrderLock = async () =>
+    (await other.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`))
+      .rows[0].n;
+  for (let i = 0; (await waitingForOrderLock()) === 0; i++) {
+    if (i > 500) throw new Error('the end never waited for the feed order lock');
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
+  // The other transaction writes the job's feed row: its foreign-key check takes the row's key-share
+  // lock, which the end's row lock must not block (PostgreSQL would abort one of them, 40P01).
+  await other.query(`INSERT INTO store_change (job_id, kind, ref) VALUES ('j', 'mlflow', NULL)`);
+  await other.query('COMMIT');
+  expect((await ending).status).toBe('completed');
 });

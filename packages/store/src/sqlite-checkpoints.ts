@@ -41,7 +41,7 @@ export class WalCheckpoints {
   #thread: Worker | undefined;
   #watch: NodeJS.Timeout | undefined;
   #failed = false;
-  /** The writer's commits since the thread last ended (or since the watch began). */
+  /** The writer's commits since the thread last ended (or since the store opened). */
   #commits = 0;
 
   /** The writer committed a transaction (called by the store's driver after every COMMIT). */
@@ -56,17 +56,11 @@ export class WalCheckpoints {
    */
   watch(path: string, synchronous: 'NORMAL' | 'FULL'): void {
     if (this.#watch) return;
-    this.#commits = 0;
     this.#watch = setInterval(() => {
       if (this.#thread || this.#failed || this.#commits < THREAD_START_COMMITS) return;
       this.#commits = 0;
       this.#start(path, synchronous);
     }, WATCH_INTERVAL_MS).unref();
-  }
-
-  /** Whether the thread runs now. */
-  get running(): boolean {
-    return this.#thread !== undefined;
   }
 
   #start(path: string, synchronous: 'NORMAL' | 'FULL'): void {

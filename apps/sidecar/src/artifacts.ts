@@ -7,7 +7,7 @@ import { link, mkdir, readdir, realpath, rename, rm, stat } from 'node:fs/promis
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
-import type { ArtifactRecord } from '@training-callbacks/store';
+import { type ArtifactRecord, DATABASE_FILE_SUFFIXES } from '@training-callbacks/store';
 import { artifactClash, INCOMING_DIR, storedPathOf } from './artifact-layout.ts';
 import { artifactPathProblem, quote } from './validation.ts';
 
@@ -87,7 +87,7 @@ const realOrResolved = (p: string) => realpath(p).catch(() => path.resolve(p));
 export function createArtifactFiles(options: {
   store: string;
   roots: readonly string[];
-  /** The sidecar's SQLite file: LogArtifact never reads it (nor its -wal, -shm, -journal, -lock). */
+  /** The sidecar's SQLite file: LogArtifact never reads it (nor the files SQLite and the sidecar's lock keep beside it). */
   database?: string;
 }): ArtifactFiles {
   const store = path.resolve(options.store);
@@ -109,9 +109,7 @@ export function createArtifactFiles(options: {
       return {
         store: await realOrResolved(store),
         database: database
-          ? ['', '-wal', '-shm', '-journal', '-lock'].map((s) =>
-              path.join(databaseDir!, path.basename(database) + s),
-            )
+          ? ['', ...DATABASE_FILE_SUFFIXES].map((s) => path.join(databaseDir!, path.basename(database) + s))
           : [],
       };
     })());

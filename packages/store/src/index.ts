@@ -4,7 +4,13 @@ export type { CopyProgress, CopyResult } from './copy-database.ts';
 export { CopyRefusedError, copyDatabase } from './copy-database.ts';
 export { postgresCode, redactedDatabaseUrl } from './postgres-code.ts';
 export type { DatabaseFileKind, DatabaseLock, DatabaseRefusal } from './sqlite-file.ts';
-export { DatabaseOpenError, lockDatabase, SIDECAR_APPLICATION_ID, sqliteCode } from './sqlite-file.ts';
+export {
+  DATABASE_FILE_SUFFIXES,
+  DatabaseOpenError,
+  lockDatabase,
+  SIDECAR_APPLICATION_ID,
+  sqliteCode,
+} from './sqlite-file.ts';
 export { dialectOf, openStore } from './store.ts';
 export type { StoreErrorKind } from './store-error.ts';
 export { StoreError } from './store-error.ts';

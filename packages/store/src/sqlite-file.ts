@@ -232,6 +232,20 @@ export function checkIntegrity(path: string, options: IntegrityCheckOptions): Pr
   });
 }
 
+const LOCK_FILE_SUFFIX = '-lock';
+
+/**
+ * The names the sidecar's SQLite database uses beside its own file: SQLite's write-ahead log, its
+ * shared-memory index and rollback journal, and the lock file of {@link lockDatabase}. Whatever must
+ * leave the database alone (LogArtifact's refusal of the sidecar's own files) takes them from here.
+ */
+export const DATABASE_FILE_SUFFIXES: readonly string[] = Object.freeze([
+  '-wal',
+  '-shm',
+  '-journal',
+  LOCK_FILE_SUFFIX,
+]);
+
 /** A held database lock. */
 export interface DatabaseLock {
   /** The lock file. */
@@ -248,7 +262,7 @@ export interface DatabaseLock {
  * Throws DatabaseOpenError 'in_use' when another process holds it.
  */
 export function lockDatabase(dbPath: string): DatabaseLock {
-  const path = `${dbPath}-lock`;
+  const path = dbPath + LOCK_FILE_SUFFIX;
   const Database = nativeDatabase();
   let db: NativeDatabase;
   try {

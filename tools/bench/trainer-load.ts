@@ -30,7 +30,12 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { Client, credentials, Metadata } from '@grpc/grpc-js';
 import { encodeBatchRequest } from '@training-callbacks/client/batch-encoding';
 import { createClient } from '@training-callbacks/grpc-adapter';
-import { TrainingCallbacks as Service, TaskType, TrainingOutcome } from '@training-callbacks/proto';
+import {
+  BATCH_FLUSH_INTERVAL_MS,
+  TrainingCallbacks as Service,
+  TaskType,
+  TrainingOutcome,
+} from '@training-callbacks/proto';
 
 const [addressList, trainersArg, pointsArg, epochEveryArg, secondsArg] = process.argv.slice(2);
 const addresses = addressList!.split(',');
@@ -41,8 +46,8 @@ const durationMs = Number(secondsArg) * 1000;
 const METRICS = 10;
 const stepsPerSecond = pointsPerSecond / METRICS;
 const names = Array.from({ length: METRICS }, (_, i) => (i === 0 ? 'loss' : `metric_${i}`));
-/** The client's default batch.flushIntervalMs: how often a trainer's points go. */
-const FLUSH_INTERVAL_MS = 200;
+/** The clients' default flush interval (proto/client-batching.json): how often a trainer's points go. */
+const FLUSH_INTERVAL_MS = BATCH_FLUSH_INTERVAL_MS;
 /** The client's default per-call deadline. */
 const DEADLINE_MS = 30_000;
 const channelOptions = { 'grpc.use_local_subchannel_pool': 1 };

@@ -1,5 +1,5 @@
 import { RpcError, Status } from '@training-callbacks/grpc-adapter';
-import type { ReportBatchMetricsResponse } from '@training-callbacks/proto';
+import { BATCH_FLUSH_INTERVAL_MS, type ReportBatchMetricsResponse } from '@training-callbacks/proto';
 import { BatchBuffer, type SealedBlock } from './batch-buffer.ts';
 import type { LossLedger } from './losses.ts';
 import { statusClass } from './retry.ts';
@@ -11,7 +11,10 @@ export interface BatchOptions {
    * starts as soon as this many points are pending. Default 8192.
    */
   readonly flushPoints: number;
-  /** Pending points are flushed at least this often, in milliseconds. Default 200. */
+  /**
+   * Pending points are flushed at least this often, in milliseconds. Default 200, the Python client's too
+   * (`BATCH_FLUSH_INTERVAL_MS`, from proto/client-batching.json).
+   */
   readonly flushIntervalMs: number;
   /**
    * Bound of the buffer, in points (pending plus in flight). When it is full, new points are
@@ -25,7 +28,7 @@ export interface BatchOptions {
 /** The default {@link BatchOptions}. */
 export const DEFAULT_BATCH_OPTIONS: BatchOptions = Object.freeze({
   flushPoints: 8192,
-  flushIntervalMs: 200,
+  flushIntervalMs: BATCH_FLUSH_INTERVAL_MS,
   bufferPoints: 4_194_304,
   maxPointsPerFlush: 1_048_576,
 });

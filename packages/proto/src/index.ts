@@ -5,6 +5,7 @@
 
 export type { EnumNames } from './enum-names.ts';
 export { enumNames } from './enum-names.ts';
+export * from './gen/client_batching.ts';
 export * from './gen/client_connection.ts';
 export * from './gen/request_limits.ts';
 export * from './gen/results_csv.ts';

@@ -36,6 +36,7 @@ from ._config import (
     wire_text,
     world_size,
 )
+from ._client_batching import FLUSH_INTERVAL_SECONDS
 from ._connection import resolve_connection
 from . import _exit
 from ._background import Background
@@ -160,7 +161,8 @@ class TrainingCallbacks:
         max_queued_batches: Bound of the batch queue, in rows (one ``on_batch_end`` call is a row).
         flush_timeout: How long ``on_train_end`` waits for everything to be acknowledged (seconds).
         call_timeout: Deadline of one RPC (seconds).
-        flush_interval: How often the background sender sends queued batch rows (seconds).
+        flush_interval: How often the background sender sends queued batch rows (seconds; default 0.2,
+            the TypeScript client's too: proto/client-batching.json).
         verbose: Log the sidecar's one-line summary of each epoch at INFO level.
         end_at_exit: End the job when the process ends without ``on_train_end``: a normal exit →
             completed, ``sys.exit(n≠0)`` or an unhandled exception → failed with the error,
@@ -200,7 +202,7 @@ class TrainingCallbacks:
         max_queued_batches: int = 100_000,
         flush_timeout: float = 30.0,
         call_timeout: float = 10.0,
-        flush_interval: float = 0.2,
+        flush_interval: float = FLUSH_INTERVAL_SECONDS,
         verbose: bool = False,
         end_at_exit: bool = True,
         exit_flush_timeout: float = 5.0,

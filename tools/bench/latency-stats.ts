@@ -1,5 +1,6 @@
-// Shared by the benchmarks that compare a server with its yardstick (sidecar-bench.ts, pg-bench.ts):
-// percentiles, starting a yardstick server process, and summing a --cpu-prof profile by what ran.
+// Shared by the benchmarks that compare a server with its yardstick (sidecar-bench.ts, pg-bench.ts,
+// pg-save-epoch-profile.ts): percentiles, starting a yardstick server process, and summing a
+// --cpu-prof profile by what ran.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';

@@ -18,6 +18,7 @@ import { createClient } from '@training-callbacks/grpc-adapter';
 import { startPostgres } from '@training-callbacks/postgres-testing';
 import { TrainingCallbacks as Service, TaskType } from '@training-callbacks/proto';
 import { startSidecarProcess } from '@training-callbacks/sidecar/testing';
+import { latencyStats } from './latency-stats.ts';
 
 const { values: flags } = parseArgs({
   options: { rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '6' } },
@@ -36,6 +37,7 @@ const YARDSTICK_CALL = `\\set e random(1, 2000000000)
 insert into bare_epoch (job, epoch, metrics) values ('job', :e, ${METRICS})
   on conflict (job, epoch) do update set metrics = excluded.metrics;
 `;
+const ROUND_TRIP = 'a round trip (one index lookup)';
 /** The least a call can cost: a round trip and an index lookup (also inside SAVE_CALL's arguments). */
 const ROUND_TRIP_CALL = `select xmin from training_job where job_id = 'job';\n`;
 
@@ -110,17 +112,17 @@ async function main(): Promise<void> {
     }
     await pg.sql(installed);
     record('the yardstick’s upsert', pgbench(url, files.yardstick));
-    record('a round trip (one index lookup)', pgbench(url, files.trip));
+    record(ROUND_TRIP, pgbench(url, files.trip));
     // Only dead row versions are cleaned between rounds; the tables keep the reports. (Deleting them all
     // made the call that came next 3× slower for seconds, likely plans made on an emptied table.)
     await pg.sql('vacuum training_job, training_metric, store_change');
     console.log(`round ${round}/${rounds} done`);
   }
-  const trip = median(results.get('a round trip (one index lookup)')!);
+  const trip = latencyStats(results.get(ROUND_TRIP)!).p50;
   console.log('\n| call | server time per call, median (ms) | over a round trip (ms) | each round (ms) |');
   console.log('|---|---|---|---|');
   for (const [name, values] of results) {
-    const m = median(values);
+    const m = latencyStats(values).p50;
     console.log(
       `| ${name} | ${m.toFixed(3)} | ${(m - trip).toFixed(3)} | ${values.map((x) => x.toFixed(3)).join(', ')} |`,
     );
@@ -147,11 +149,6 @@ function pgbench(url: string, file: string): number {
   const m = /latency average = ([\d.]+) ms/.exec(out);
   if (!m) throw new Error(`pgbench printed no latency average:\n${out}`);
   return Number(m[1]);
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 await main();

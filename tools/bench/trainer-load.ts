@@ -4,7 +4,7 @@
 // unary call, whose round trip it times: the sidecar's end-epoch latency while it ingests everyone's
 // points. Trainers are spread round-robin over the addresses.
 //
-// The batch points go the way the TypeScript client sends them — every FLUSH_INTERVAL_MS one
+// The batch points go the way the TypeScript client sends them — every BATCH_FLUSH_INTERVAL_MS one
 // ReportBatchMetrics stream per trainer carrying the steps since the last one (one block: 40 steps × 10
 // metrics at 2,000 points/s), at most one stream in flight per trainer, the next one carrying what came
 // meanwhile — but not through 50 TypeScript clients: 50 trainers are 50 processes in production, and
@@ -46,8 +46,6 @@ const durationMs = Number(secondsArg) * 1000;
 const METRICS = 10;
 const stepsPerSecond = pointsPerSecond / METRICS;
 const names = Array.from({ length: METRICS }, (_, i) => (i === 0 ? 'loss' : `metric_${i}`));
-/** The clients' default flush interval (proto/client-batching.json): how often a trainer's points go. */
-const FLUSH_INTERVAL_MS = BATCH_FLUSH_INTERVAL_MS;
 /** The client's default per-call deadline. */
 const DEADLINE_MS = 30_000;
 const channelOptions = { 'grpc.use_local_subchannel_pool': 1 };
@@ -79,7 +77,7 @@ async function trainer(n: number, runId: string): Promise<void> {
   const address = addresses[n % addresses.length]!;
   const jobId = `load-${runId}-${n}`;
   const sessionId = randomUUID();
-  await sleep((FLUSH_INTERVAL_MS * n) / trainers);
+  await sleep((BATCH_FLUSH_INTERVAL_MS * n) / trainers);
   const rpc = createClient(Service, address, { channelOptions });
   const channel = new Client(address, credentials.createInsecure(), channelOptions);
   await rpc.beginTraining({ jobId, taskType: TaskType.IMAGE_CLASSIFICATION, framework: 'bench' });
@@ -93,7 +91,7 @@ async function trainer(n: number, runId: string): Promise<void> {
   let values = new Float64Array(64 * METRICS);
   let nextStep = 0;
   const batches = (async () => {
-    for (let due = start + FLUSH_INTERVAL_MS; ; due += FLUSH_INTERVAL_MS) {
+    for (let due = start + BATCH_FLUSH_INTERVAL_MS; ; due += BATCH_FLUSH_INTERVAL_MS) {
       await sleep(Math.max(0, due - Date.now()));
       const now = Math.min(Date.now(), stop);
       const upTo = Math.floor(((now - start) / 1000) * stepsPerSecond);

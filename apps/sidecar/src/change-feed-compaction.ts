@@ -9,12 +9,12 @@ import type { Store } from '@training-callbacks/store';
 import type { LogFn } from './logging.ts';
 
 export interface FeedCompactionOptions {
-  readonly store: Pick<Store, 'headSeq' | 'firstSeq' | 'compactChanges'>;
-  /** A pass starts once this many seqs were appended since the last one (default 50 000). */
+  readonly store: Pick<Store, 'headSeq' | 'firstSeq' | 'changeSeqAt' | 'compactChanges'>;
+  /** A pass starts once this many rows were appended since the last one (default 50 000). */
   readonly everyRows?: number;
   /** The newest rows a pass leaves alone (default 10 000): writes are still superseding them. */
   readonly keepRecent?: number;
-  /** Seqs per compaction transaction (default 2000: a few milliseconds of the writer). */
+  /** Rows per compaction transaction (default 2000: a few milliseconds of the writer). */
   readonly chunk?: number;
   /** How often the feed's head is looked at (default 30 s). */
   readonly intervalMs?: number;
@@ -38,13 +38,19 @@ export function startFeedCompaction(options: FeedCompactionOptions): FeedCompact
   let passing: Promise<{ deleted: number; fromSeq: number; toSeq: number }> | undefined;
   let lastPassHead = 0;
 
+  // Seqs are not consecutive (PostgreSQL's follow the writing transactions): ranges are found in rows.
   const pass = async () => {
     const head = await store.headSeq();
     const fromSeq = await store.firstSeq();
-    const toSeq = head - keepRecent + 1;
+    const toSeq =
+      keepRecent === 0
+        ? head + 1
+        : Math.min(head + 1, (await store.changeSeqAt({ fromHead: true, rows: keepRecent })) ?? fromSeq);
     let deleted = 0;
-    for (let lo = fromSeq; lo < toSeq && !stopped; lo += chunk) {
-      deleted += await store.compactChanges({ fromSeq: lo, toSeq: Math.min(lo + chunk, toSeq) });
+    for (let lo = fromSeq; lo < toSeq && !stopped; ) {
+      const hi = Math.min((await store.changeSeqAt({ afterSeq: lo, rows: chunk })) ?? toSeq, toSeq);
+      deleted += await store.compactChanges({ fromSeq: lo, toSeq: hi });
+      lo = hi;
       // Trainers' calls go between two transactions.
       await new Promise((resolve) => setImmediate(resolve));
     }
@@ -61,7 +67,8 @@ export function startFeedCompaction(options: FeedCompactionOptions): FeedCompact
 
   const timer = setInterval(async () => {
     try {
-      if ((await store.headSeq()) - lastPassHead < everyRows || passing) return;
+      if (passing || (await store.changeSeqAt({ afterSeq: lastPassHead, rows: everyRows })) === undefined)
+        return;
       const started = Date.now();
       const { deleted, fromSeq, toSeq } = await runPass();
       if (deleted > 0)

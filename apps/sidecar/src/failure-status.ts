@@ -162,6 +162,7 @@ const STORE_ERROR_STATUS: Readonly<Record<StoreError['kind'], StatusCode>> = {
   conflict: Status.FAILED_PRECONDITION,
   invalid_argument: Status.INVALID_ARGUMENT,
   ended: Status.FAILED_PRECONDITION,
+  too_large: Status.RESOURCE_EXHAUSTED,
 };
 
 /** Options of {@link createFailureMapper}. */

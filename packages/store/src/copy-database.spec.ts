@@ -117,6 +117,27 @@ describe('copyDatabase', () => {
     expect((await target.listBatchBlocks('b')).length).toBe(2);
   });
 
+  it('copies between PostgreSQL databases; the feed of the copy goes on after the copied seqs', async () => {
+    // The source's seqs follow its transactions, so they are far above a new database's first ones.
+    const from = await databases.fresh('postgresql');
+    const source = await store(from);
+    await fill(source);
+    const copiedFeed = await source.readChanges({ afterSeq: 0, limit: 1000 });
+    await source.close();
+    open.splice(open.indexOf(source), 1);
+    const to = await databases.fresh('postgresql');
+    await copyDatabase(from, to);
+
+    const target = await store(to);
+    expect(await target.readChanges({ afterSeq: 0, limit: 1000 })).toEqual(copiedFeed);
+    const head = await target.headSeq();
+    expect(head).toBeGreaterThanOrEqual(copiedFeed.at(-1)!.seq);
+    await target.createOrGetJob(sampleJob('c'));
+    const added = await target.readChanges({ afterSeq: head, limit: 10 });
+    expect(added.map((c) => [c.jobId, c.kind])).toEqual([['c', 'job']]);
+    expect(added[0]!.seq).toBeGreaterThan(copiedFeed.at(-1)!.seq);
+  });
+
   it('refuses a destination that already holds jobs, and changes nothing there', async () => {
     const from = await databases.fresh('sqlite');
     const to = await databases.fresh('postgresql');

@@ -2,7 +2,7 @@
 // PostgreSQL (or back). Both schemas come from the same entities, so every row is read through the
 // entities' types on one dialect and written through them on the other: dates, JSON, blobs and 64-bit
 // integers convert as the store itself converts them. Ids are kept (the outbox and the change feed refer
-// to rows by id), and PostgreSQL's sequences are moved past the copied ids afterwards.
+// to rows by id), and PostgreSQL's sequences (and the feed's seqs) are moved past the copied ids afterwards.
 import { existsSync } from 'node:fs';
 import type { MikroORM } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/sql';
@@ -100,7 +100,9 @@ export async function copyDatabase(
         }
         result[table] = rows;
         onProgress({ table, rows, done: true });
-        if (target.dialect === 'postgresql' && key !== 'jobId') await moveSequence(target.orm, table, key);
+        if (target.dialect === 'postgresql' && table === 'store_change') await rebaseFeed(target.orm);
+        else if (target.dialect === 'postgresql' && key !== 'jobId')
+          await moveSequence(target.orm, table, key);
       }
       return result;
     } finally {
@@ -109,6 +111,14 @@ export async function copyDatabase(
   } finally {
     await source.orm.close(true);
   }
+}
+
+/**
+ * Moves the feed's seqs past the largest copied one (PostgreSQL's come from the writing transaction,
+ * counted from a base: migration `feed_ordered_by_transaction`), so new rows follow the copied ones.
+ */
+async function rebaseFeed(orm: MikroORM): Promise<void> {
+  await sql`select tc_feed_rebase()`.execute((orm.em.fork() as EntityManager).getKysely());
 }
 
 /** Moves a serial column's sequence past the largest copied id, so new rows do not collide with them. */

@@ -3,7 +3,7 @@
 // portable types (json, blob, double, datetime, bigint), and each dialect's migrations spell them out.
 //
 // JSON columns never hold NaN or ±Infinity: they hold the encoded form produced by `number-codec.ts`.
-import { defineEntity, p } from '@mikro-orm/core';
+import { defineEntity, type EntityMetadata, type EntityProperty, p } from '@mikro-orm/core';
 import type { EncodedNumber } from './number-codec.ts';
 import type { ClientLossesRecord, TrainerRecord } from './types.ts';
 
@@ -232,7 +232,10 @@ export const StoreChangeSchema = defineEntity({
   name: 'StoreChange',
   tableName: 'store_change',
   properties: {
-    /** The change sequence: increases with every committed write (SQLite serialises writers). */
+    /**
+     * The change sequence. SQLite: the rowid, increasing with every committed write (one writer at a
+     * time). PostgreSQL: see {@link onPostgresqlMetadata}.
+     */
     seq: p.integer().primary().autoincrement(),
     job: () => p.manyToOne(TrainingJob).fieldName('job_id').deleteRule('cascade').index(false),
     /** What changed: see `ChangeKind` in types.ts. */
@@ -253,6 +256,20 @@ export const StoreChangeSchema = defineEntity({
  */
 export class StoreChange extends StoreChangeSchema.class {}
 StoreChangeSchema.setClass(StoreChange);
+
+/**
+ * The entities as PostgreSQL stores them, where they differ from SQLite (MikroORM's `onMetadata`):
+ * the feed's `seq` is a `bigint` given by `tc_feed_seq()`, ordered by the writing transaction's id
+ * rather than taken from a sequence, so that writers need no common lock to keep readers from missing
+ * a row (migration `feed_ordered_by_transaction`; readers stop at `tc_feed_horizon()`, hot-path.ts).
+ */
+export function onPostgresqlMetadata(meta: EntityMetadata): void {
+  if (meta.className !== 'StoreChange') return;
+  const seq = meta.properties.seq as EntityProperty;
+  seq.autoincrement = false;
+  seq.columnTypes = ['bigint'];
+  seq.defaultRaw = 'tc_feed_seq()';
+}
 
 export const MetricSourceSchema = defineEntity({
   name: 'MetricSource',

@@ -20,6 +20,7 @@ import {
   type TrainingMetricSchema,
 } from './entities.ts';
 import { SIDECAR_APPLICATION_ID } from './sqlite-file.ts';
+import { StoreError } from './store-error.ts';
 import type { ChangeKind, MetricSourceRecord, OutboxItemInput, StoreDialect } from './types.ts';
 
 /** The store's tables by their SQL names, as the hot-path statements see them. */
@@ -536,8 +537,8 @@ export class HotPath {
    * still that version and the job runs (after waiting for the row's lock, PostgreSQL re-checks both on
    * the newest version), and then it writes everything else: the epoch upsert, the job's count, best
    * and `updatedAt` (in that UPDATE), the outbox rows (unless the epoch was reported with exactly these
-   * metrics: jsonb equality, as `sameMetrics` compares the encoded maps) and the feed row last, after
-   * its advisory lock (see {@link HotPath.appendChanges}). Undefined: the decision is stale or the job
+   * metrics: jsonb equality, as `sameMetrics` compares the encoded maps) and the feed row (see
+   * {@link HotPath.appendChanges}). Undefined: the decision is stale or the job
    * ended, nothing was written — read again under the row's lock. Autocommitted from a version read
    * earlier, it is the report's whole transaction; inside the locking transaction it cannot miss.
    */
@@ -571,7 +572,8 @@ export class HotPath {
         ...this.#epochValues(row),
         v.json(outbox),
         report.nowMs,
-        FEED_LOCK_KEY,
+        // p_feed_lock: unused since migration feed_ordered_by_transaction; kept for older sidecars.
+        null,
       ],
     };
   }
@@ -677,10 +679,9 @@ export class HotPath {
   }
 
   /**
-   * Appends feed rows. On PostgreSQL a transaction-scoped advisory lock first: seqs come from a
-   * sequence, and two transactions that took seqs 7 and 8 may commit 8 first — a reader that has seen
-   * 8 would never see 7. Holding one lock from the seq's allocation to the commit makes seq order
-   * commit order; writers append last, so the lock is held for the commit alone.
+   * Appends feed rows. No lock on either dialect: SQLite has one writer at a time, and PostgreSQL's
+   * seqs follow the writing transaction's id (`tc_feed_seq()`, the column's default), which readers
+   * never pass while the transaction runs (see {@link changesAfter}).
    */
   async appendChanges(
     trx: TableTransaction,
@@ -689,9 +690,8 @@ export class HotPath {
     refs: readonly (number | null)[],
   ): Promise<void> {
     if (refs.length === 0) return;
-    if (this.#dialect === 'postgresql') {
-      await sql`select pg_advisory_xact_lock(${FEED_LOCK_KEY})`.execute(trx);
-    } else if (refs.length === 1) {
+    checkFeedRows(jobId, refs.length);
+    if (this.#dialect === 'sqlite' && refs.length === 1) {
       await runSql(trx, SQLITE_SQL.appendChange, [jobId, kind, refs[0]]);
       return;
     }
@@ -715,7 +715,11 @@ export class HotPath {
     else await sql.raw(`PRAGMA application_id = ${SIDECAR_APPLICATION_ID}`).execute(db);
   }
 
-  /** The feed after a seq, of every job or of one. */
+  /**
+   * The feed after a seq, of every job or of one. On PostgreSQL only below `tc_feed_horizon()`: the
+   * first seq a transaction still running in the query's snapshot may write. Rows below it are final
+   * (their transactions have ended), so a reader that moves past them never misses one committed later.
+   */
   async changesAfter(
     db: TableKysely,
     query: { afterSeq: number; jobId?: string; limit: number },
@@ -724,6 +728,7 @@ export class HotPath {
       .selectFrom('store_change')
       .select(['seq', 'job_id', 'kind', 'ref'])
       .where('seq', '>', query.afterSeq);
+    if (this.#dialect === 'postgresql') q = q.where('seq', '<', sql<number>`tc_feed_horizon()`);
     if (query.jobId !== undefined) q = q.where('job_id', '=', query.jobId);
     const rows = await q.orderBy('seq', 'asc').limit(query.limit).execute();
     const readInt = this.#values.readInt;
@@ -733,6 +738,46 @@ export class HotPath {
       kind: r.kind as ChangeKind,
       ref: r.ref == null ? null : readInt(r.ref),
     }));
+  }
+
+  /**
+   * The feed's head: the seq a reader may start after and miss nothing that follows. The newest row on
+   * SQLite; on PostgreSQL the newest below the horizon (see {@link changesAfter}), or just under the
+   * horizon when no row is newer: every transaction that may still write starts above it.
+   */
+  async headSeq(db: TableKysely): Promise<number> {
+    const row =
+      this.#dialect === 'postgresql'
+        ? await db
+            .selectNoFrom(
+              sql<string>`greatest((select max(seq) from store_change where seq < tc_feed_horizon()),
+                tc_feed_horizon() - 1, 0)`.as('head'),
+            )
+            .executeTakeFirst()
+        : await db
+            .selectFrom('store_change')
+            .select((eb) => eb.fn.max('seq').as('head'))
+            .executeTakeFirst();
+    return row?.head == null ? 0 : this.#values.readInt(row.head);
+  }
+
+  /**
+   * The seq of the `rows`-th feed row after `afterSeq` (undefined: fewer rows follow), or with
+   * `fromHead` the seq of the `rows`-th newest row: positions counted in rows, since seqs have gaps
+   * (PostgreSQL's are 65,536 apart per transaction).
+   */
+  async changeSeqAt(
+    db: TableKysely,
+    at: { afterSeq: number; rows: number } | { fromHead: true; rows: number },
+  ): Promise<number | undefined> {
+    const rows = Math.max(1, Math.floor(at.rows));
+    let q = db.selectFrom('store_change').select('seq');
+    q = 'afterSeq' in at ? q.where('seq', '>', at.afterSeq).orderBy('seq', 'asc') : q.orderBy('seq', 'desc');
+    const row = await q
+      .offset(rows - 1)
+      .limit(1)
+      .executeTakeFirst();
+    return row === undefined ? undefined : this.#values.readInt(row.seq);
   }
 
   /** A batch block by its row id. */
@@ -896,8 +941,8 @@ export class HotPath {
    * by the migration `append_batch_function`; a function for the reason {@link writeEpochReport} calls
    * one), no transaction around it — one round trip where the transactional path spends seven. The
    * job row is read FOR SHARE (an end waits for it, or it reads the ended row: READ COMMITTED re-reads
-   * a row updated while it waited); the blocks, their outbox references and their feed rows (after
-   * the feed's advisory lock, see {@link HotPath.appendChanges}) are written only while the job runs
+   * a row updated while it waited); the blocks, their outbox references and their feed rows (see
+   * {@link HotPath.appendChanges}) are written only while the job runs
    * and no stored block of the job meets `[firstStep, lastStep]`. Undefined: no such job; `ids` empty
    * while the job runs: a stored block meets the range (take the transactional path, which plans
    * around it).
@@ -906,6 +951,7 @@ export class HotPath {
     db: TableKysely,
     append: BatchAppend,
   ): Promise<{ status: string; ids: number[] } | undefined> {
+    checkFeedRows(append.jobId, append.blocks.length);
     const rows = (await this.batchAppendQuery(append).execute(db)).rows;
     const first = rows[0];
     if (!first) return undefined;
@@ -925,7 +971,7 @@ export class HotPath {
     ${blocks.map((b) => b.firstStep)}::bigint[], ${blocks.map((b) => b.lastStep)}::bigint[],
     ${blocks.map((b) => v.json(b.names))}::jsonb[], ${blocks.map((b) => b.steps)}::bytea[],
     ${blocks.map((b) => b.values)}::bytea[], ${append.receivedAtMs}::bigint, ${append.outboxKind ?? null}::varchar,
-    ${append.nowMs}::bigint, ${FEED_LOCK_KEY}::bigint)`;
+    ${append.nowMs}::bigint, null::bigint)`;
   }
 
   /** Outbox entries referring to blocks (the points stay in `batch_metric_block`), due at once. */
@@ -970,5 +1016,19 @@ export async function compactChanges(trx: TableTransaction, fromSeq: number, toS
   return Number(result.numAffectedRows ?? 0n);
 }
 
-/** The advisory lock that orders the change feed on PostgreSQL ("TCCF"). */
-export const FEED_LOCK_KEY = 0x54434346;
+/**
+ * The most feed rows one write appends: PostgreSQL numbers a transaction's rows in 16 bits of the seq
+ * (migration `feed_ordered_by_transaction`); SQLite keeps the same limit, so both dialects refuse alike.
+ */
+export const MAX_FEED_ROWS_PER_WRITE = 65_536;
+
+/** Refuses, before anything is written, a write that would append more feed rows than one may. */
+export function checkFeedRows(jobId: string, rows: number): void {
+  if (rows <= MAX_FEED_ROWS_PER_WRITE) return;
+  throw new StoreError(
+    'too_large',
+    `job ${JSON.stringify(jobId)}: this write changes ${rows} items (batch blocks, or the pieces of stored ` +
+      `blocks it cuts) at once, more than the ${MAX_FEED_ROWS_PER_WRITE} one write may; nothing was stored. ` +
+      'Send the points in several shorter streams, in blocks of many steps each',
+  );
+}

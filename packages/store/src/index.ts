@@ -23,6 +23,7 @@ export type {
   BestEpoch,
   BestEpochRule,
   ChangeKind,
+  ChangePosition,
   ChangeRecord,
   ChangesQuery,
   ClientLossesRecord,

@@ -3,17 +3,20 @@
 // report behind a held row lock, bounded by the database's lock_timeout.
 import { type PostgresServer, startPostgres } from '@training-callbacks/postgres-testing';
 import pg from 'pg';
-import { expect, it } from 'vitest';
-import { FEED_LOCK_KEY } from './hot-path.ts';
+import { expect, it, vi } from 'vitest';
+import { HotPath } from './hot-path.ts';
 import { openStore } from './index.ts';
 import { postgresCode } from './postgres-code.ts';
 import { sampleJob } from './testing.ts';
 
 it('survives a restart of PostgreSQL under a transaction in flight, and reconnects by itself', async () => {
   await using server = await startPostgres();
+  // The job comes from another store (another sidecar): this one's first report of it takes the locked path.
+  const creator = await openStore({ dbPath: server.url });
+  await creator.createOrGetJob(sampleJob('j'));
+  await creator.close();
   const store = await openStore({ dbPath: server.url });
   try {
-    await store.createOrGetJob(sampleJob('j'));
     let holding!: () => void;
     const held = new Promise<void>((resolve) => (holding = resolve));
     // The best-epoch rule runs inside the report's transaction: it holds a checked-out connection
@@ -117,31 +120,104 @@ it("bounds a report's wait for a held row lock by the database's lock_timeout (5
   expect((await store.listEpochs('held')).map((e) => e.epoch)).toEqual([0]);
 });
 
-it("lets another sidecar's feed write of a job pass an end waiting for the feed's order lock (no deadlock)", async () => {
-  await using opened = await storeBesideSession('feed_order');
+it('never lets a feed reader pass a transaction still running: a later commit waits behind it, and nothing is missed', async () => {
+  await using opened = await storeBesideSession('feed_horizon');
   const { store, session: other } = opened;
   await store.createOrGetJob(sampleJob('j'));
-  // Another sidecar's transaction holds the feed's order lock (it is about to write its feed rows)…
+  const start = await store.headSeq();
+  // Another sidecar's transaction appends a feed row and stays open (its seq is below every later one)…
   await other.query('BEGIN');
-  await other.query('SELECT pg_advisory_xact_lock($1)', [FEED_LOCK_KEY]);
-  // …while this store ends the job: the end locks the job row, then waits for the order lock.
-  const ending = store.endJob({
-    jobId: 'j',
-    status: 'completed',
-    finalMetrics: {},
-    errorMessage: '',
-    endedAt: new Date(),
-  });
-  const waitingForOrderLock = async () =>
-    (await other.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`))
-      .rows[0].n;
-  for (let i = 0; (await waitingForOrderLock()) === 0; i++) {
-    if (i > 500) throw new Error('the end never waited for the feed order lock');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  // The other transaction writes the job's feed row: its foreign-key check takes the row's key-share
-  // lock, which the end's row lock must not block (PostgreSQL would abort one of them, 40P01).
   await other.query(`INSERT INTO store_change (job_id, kind, ref) VALUES ('j', 'mlflow', NULL)`);
+  const held = Number((await other.query('SELECT max(seq) AS seq FROM store_change')).rows[0].seq);
+  // …while this store commits later writes: a reader sees none of them yet, and the head stays below.
+  for (let epoch = 0; epoch < 3; epoch++) await store.beginEpoch('j', epoch, new Date());
+  await store.saveEpoch({
+    jobId: 'j',
+    epoch: 0,
+    metrics: { accuracy: 0.5 },
+    columns: {},
+    timestamp: new Date(),
+    best: null,
+  });
+  expect(await store.readChanges({ afterSeq: start, limit: 100 })).toEqual([]);
+  expect(await store.headSeq()).toBeLessThan(held);
+  // Once it commits, the reader gets its row first, then the later ones, in seq order.
   await other.query('COMMIT');
-  expect((await ending).status).toBe('completed');
+  const changes = await store.readChanges({ afterSeq: start, limit: 100 });
+  expect(changes.map((c) => [c.kind, c.ref])).toEqual([
+    ['mlflow', null],
+    ['epoch', 0],
+  ]);
+  expect(changes[0]!.seq).toBe(held);
+  // With nothing running, the head may pass the last row (no transaction can write below it any more).
+  const head = await store.headSeq();
+  expect(head).toBeGreaterThanOrEqual(changes.at(-1)!.seq);
+  expect(await store.readChanges({ afterSeq: head, limit: 100 })).toEqual([]);
+});
+
+it('numbers the feed rows of one transaction in order after its own base, and refuses a write of more than one may append', async () => {
+  await using opened = await storeBesideSession('feed_rows');
+  const { store, session: other } = opened;
+  await store.createOrGetJob(sampleJob('j'));
+  await other.query('BEGIN');
+  await other.query(
+    `INSERT INTO store_change (job_id, kind, ref) SELECT 'j', 'epoch', n FROM generate_series(1, 3) AS n`,
+  );
+  const seqs = (
+    await other.query('SELECT seq FROM store_change WHERE kind = $1 ORDER BY seq', ['epoch'])
+  ).rows.map((r) => Number(r.seq));
+  expect(seqs.slice(1).map((seq, i) => seq - seqs[i]!)).toEqual([1, 1]);
+  // The 65,537th row of one transaction is refused by the database itself (program_limit_exceeded).
+  const overflow = await other
+    .query(
+      `INSERT INTO store_change (job_id, kind, ref) SELECT 'j', 'epoch', n FROM generate_series(1, 65534) AS n`,
+    )
+    .then(
+      () => undefined,
+      (error: { code?: string }) => error.code,
+    );
+  expect(overflow).toBe('54000');
+  await other.query('ROLLBACK');
+  // The store refuses such a write before it writes anything, with what to do.
+  const blocks = Array.from({ length: 65_537 }, (_, i) => ({
+    epoch: 0,
+    names: ['loss'],
+    steps: BigInt64Array.of(BigInt(i)),
+    values: Float64Array.of(0.5),
+  }));
+  await expect(store.appendBatchBlocks('j', blocks)).rejects.toMatchObject({
+    kind: 'too_large',
+    message: expect.stringMatching(/65537 items .* several shorter streams/),
+  });
+  expect(await store.listBatchBlocks('j')).toEqual([]);
+});
+
+it('keeps epoch reports on their one call after this store created the job or renewed its lease, not after a write of another', async () => {
+  await using opened = await storeBesideSession('lease_version');
+  const { store, session: other } = opened;
+  await store.createOrGetJob(sampleJob('j'));
+  const report = (epoch: number) =>
+    store.saveEpoch({
+      jobId: 'j',
+      epoch,
+      metrics: { accuracy: 0.5 + epoch / 10 },
+      columns: {},
+      timestamp: new Date(),
+      best: { epoch, value: 0.5 + epoch / 10 },
+    });
+  // The locked path reads the job row under its lock; the one call decides from the remembered version.
+  const locked = vi.spyOn(HotPath.prototype, 'lockJobForEpoch');
+  try {
+    await report(0);
+    await store.renewLease('j', { nowMs: Date.now(), leaseMs: 30_000 });
+    await report(1);
+    expect(locked).not.toHaveBeenCalled();
+    // A write this store did not make (another sidecar's) sends the next report down the locked path.
+    await other.query(`UPDATE training_job SET updated_at = now() WHERE job_id = 'j'`);
+    await report(2);
+    expect(locked).toHaveBeenCalledTimes(1);
+    expect((await store.getJob('j'))?.epochsReported).toBe(3);
+  } finally {
+    locked.mockRestore();
+  }
 });

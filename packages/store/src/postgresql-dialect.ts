@@ -5,7 +5,7 @@ import { MikroORM, type Options, PostgreSqlDriver } from '@mikro-orm/postgresql'
 import { createPostgreSqlTypeParsers } from '@mikro-orm/sql';
 import { PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import { ENTITIES } from './entities.ts';
+import { ENTITIES, onPostgresqlMetadata } from './entities.ts';
 import { POSTGRESQL_MIGRATIONS } from './migrations/postgresql/index.ts';
 import { redactedDatabaseUrl } from './postgres-code.ts';
 
@@ -106,6 +106,7 @@ export function postgresqlConfig(options: PostgresqlDialectOptions, pool = creat
     // MikroORM wants a name; the connection itself comes from the pool below.
     dbName: databaseName(options.url),
     entities: ENTITIES,
+    discovery: { onMetadata: onPostgresqlMetadata },
     extensions: [Migrator],
     debug: options.debug ?? false,
     allowGlobalContext: false,

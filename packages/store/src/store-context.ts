@@ -196,7 +196,7 @@ export class StoreContext {
 
   /**
    * Records feed entries of `trx` (see change-feed.ts). They are written when `write` is done, just
-   * before the commit: on PostgreSQL the feed's order lock is then held for the commit alone.
+   * before the commit, in the order they were recorded.
    */
   appendChanges(
     trx: StoreTransaction,
@@ -219,9 +219,9 @@ export class StoreContext {
    *
    * `update` is PostgreSQL's FOR NO KEY UPDATE, the lock an UPDATE of the row takes anyway, not FOR
    * UPDATE: FOR UPDATE also blocks the key-share lock a foreign-key check takes, and every feed row
-   * references its job. A transaction holding the feed's order lock and writing the job's feed row
-   * would then wait for this one, which waits for the order lock before its commit: a deadlock
-   * (40P01; CI met it between an EndTraining and the mirror's completion of the job's items).
+   * references its job: writing a job's feed row would wait for every transaction that changes the
+   * job, and (while the feed had an order lock, before 2026-12-07) that made a deadlock (40P01; CI met
+   * it between an EndTraining and the mirror's completion of the job's items).
    */
   async lockJob(trx: StoreTransaction, jobId: string, mode: 'share' | 'update') {
     const row = await trx

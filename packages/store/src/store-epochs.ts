@@ -189,7 +189,7 @@ async function saveEpochLocked(
  * there are too many. If the transaction that wrote it does not commit, the version never becomes
  * the row's and the next report just misses.
  */
-function rememberEpochJob(ctx: StoreContext, jobId: string, state: EpochJobState): void {
+export function rememberEpochJob(ctx: StoreContext, jobId: string, state: EpochJobState): void {
   ctx.epochJobs.delete(jobId);
   ctx.epochJobs.set(jobId, state);
   if (ctx.epochJobs.size > EPOCH_JOBS_KEPT) {

@@ -2,7 +2,7 @@
 
 import { compactChanges as deleteChanges } from './hot-path.ts';
 import type { StoreContext } from './store-context.ts';
-import type { ChangeRecord, ChangesQuery } from './types.ts';
+import type { ChangePosition, ChangeRecord, ChangesQuery } from './types.ts';
 
 export async function readChanges(ctx: StoreContext, query: ChangesQuery): Promise<ChangeRecord[]> {
   const limit = Math.max(1, Math.floor(query.limit));
@@ -32,12 +32,11 @@ export async function firstSeq(ctx: StoreContext): Promise<number> {
 }
 
 export async function headSeq(ctx: StoreContext): Promise<number> {
-  const row = await ctx
-    .kysely()
-    .selectFrom('StoreChange')
-    .select((eb) => eb.fn.max('seq').as('head'))
-    .executeTakeFirst();
-  return row?.head == null ? 0 : Number(row.head);
+  return ctx.hot.headSeq(ctx.tables);
+}
+
+export async function changeSeqAt(ctx: StoreContext, at: ChangePosition): Promise<number | undefined> {
+  return ctx.hot.changeSeqAt(ctx.tables, at);
 }
 
 export function onCommit(ctx: StoreContext, listener: (jobId: string | undefined) => void): () => void {

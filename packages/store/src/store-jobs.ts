@@ -1,4 +1,5 @@
 // The jobs: registering (createOrGetJob), resuming (reopenJob), reading and listing them, ending them.
+import { sql } from 'kysely';
 import { TrainingJob } from './entities.ts';
 import { encodeJsonTree, encodeMetricMap, finiteOrNull } from './number-codec.ts';
 import {
@@ -8,6 +9,7 @@ import {
   type StoreContext,
   type StoreTransaction,
 } from './store-context.ts';
+import { rememberEpochJob } from './store-epochs.ts';
 import { StoreError } from './store-error.ts';
 import { leaseColumns, toJobRecord, trainerProcessKey } from './store-records.ts';
 import type {
@@ -65,7 +67,7 @@ export async function createOrGetJob(
   const created = await ctx.transaction(job.jobId, async (trx) => {
     const now = new Date();
     // ON CONFLICT DO NOTHING: two sidecars creating the same job at once both answer; one creates it.
-    const inserted = await trx
+    const insert = trx
       .insertInto('TrainingJob')
       .values({
         jobId: job.jobId,
@@ -102,9 +104,17 @@ export async function createOrGetJob(
           ? leaseColumns(now.getTime(), job.leaseMs)
           : { lastSeenAtMs: null, leaseExpiresAtMs: null }),
       })
-      .onConflict((oc) => oc.column('jobId').doNothing())
-      .executeTakeFirst();
-    if (!inserted.numInsertedOrUpdatedRows) return false;
+      .onConflict((oc) => oc.column('jobId').doNothing());
+    if (ctx.rowLocks) {
+      // PostgreSQL: the new row's version, so that the job's first epoch report is one call too.
+      const row = await insert.returning(sql<string>`xmin::text`.as('version')).executeTakeFirst();
+      if (!row) return false;
+      rememberEpochJob(ctx, job.jobId, {
+        version: row.version,
+        best: null,
+        primaryMetric: job.primaryMetric,
+      });
+    } else if (!(await insert.executeTakeFirst()).numInsertedOrUpdatedRows) return false;
     ctx.appendChanges(trx, job.jobId, 'job');
     if (options.outbox?.length)
       await trx

@@ -1,6 +1,8 @@
 // Trainer leases: renewing them, expiring lapsed ones, ending jobs whose trainer is gone.
+import { sql } from 'kysely';
 import { TrainingJob } from './entities.ts';
 import { notFound, outboxRows, type StoreContext, storeKysely } from './store-context.ts';
+import { rememberEpochJob } from './store-epochs.ts';
 import { getJob } from './store-jobs.ts';
 import { leaseColumns, trainerProcessKey } from './store-records.ts';
 import {
@@ -23,13 +25,33 @@ export async function renewLease(
   const sessionId = options.sessionId ?? '';
   const outcome = await ctx.transaction(jobId, async (trx) => {
     // The common case, one statement: a running job's lease moves on.
-    const renewed = await trx
-      .updateTable('TrainingJob')
-      .set(leaseColumns(nowMs, leaseMs))
-      .where('jobId', '=', jobId)
-      .where('status', '=', 'running')
-      .executeTakeFirst();
-    if (renewed.numUpdatedRows > 0n) return { renewed: true, revived: false };
+    if (ctx.rowLocks) {
+      // PostgreSQL: the renewal makes a new row version, which would send this store's next epoch
+      // report of the job down the locked path (see saveEpoch). The row as renewed is remembered instead.
+      const row = await trx
+        .updateTable('TrainingJob')
+        .set(leaseColumns(nowMs, leaseMs))
+        .where('jobId', '=', jobId)
+        .where('status', '=', 'running')
+        .returning(['bestEpoch', 'bestValue', 'primaryMetric', sql<string>`xmin::text`.as('version')])
+        .executeTakeFirst();
+      if (row) {
+        const best =
+          row.bestEpoch == null || row.bestValue == null
+            ? null
+            : { epoch: row.bestEpoch, value: row.bestValue };
+        rememberEpochJob(ctx, jobId, { version: row.version, best, primaryMetric: row.primaryMetric });
+        return { renewed: true, revived: false };
+      }
+    } else {
+      const renewed = await trx
+        .updateTable('TrainingJob')
+        .set(leaseColumns(nowMs, leaseMs))
+        .where('jobId', '=', jobId)
+        .where('status', '=', 'running')
+        .executeTakeFirst();
+      if (renewed.numUpdatedRows > 0n) return { renewed: true, revived: false };
+    }
     if (sessionId !== '') {
       // A lost job whose own trainer session shows a sign of life: the verdict was wrong.
       const lost = options.revive

@@ -26,6 +26,7 @@ import type {
   BatchAppendResult,
   BatchBlock,
   BatchBlockPage,
+  ChangePosition,
   ChangeRecord,
   ChangesQuery,
   EndJobInput,
@@ -309,6 +310,10 @@ class OrmStore implements Store {
 
   async headSeq(): Promise<number> {
     return feed.headSeq(this.#ctx);
+  }
+
+  async changeSeqAt(at: ChangePosition): Promise<number | undefined> {
+    return feed.changeSeqAt(this.#ctx, at);
   }
 
   onCommit(listener: (jobId: string | undefined) => void): () => void {

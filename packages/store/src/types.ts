@@ -542,6 +542,12 @@ export interface ChangesQuery {
   limit: number;
 }
 
+/**
+ * A place in the feed counted in rows, for {@link Store.changeSeqAt}: the `rows`-th row after
+ * `afterSeq`, or the `rows`-th newest row.
+ */
+export type ChangePosition = { afterSeq: number; rows: number } | { fromHead: true; rows: number };
+
 /** A batch block with its row id (what a `batch` change refers to). */
 export interface StoredBatchBlock extends BatchBlock {
   id: number;
@@ -729,10 +735,16 @@ export interface Store {
   // its own transaction, so the feed and the data never disagree.
   /** Changes after `afterSeq` in seq order, at most `limit`. */
   readChanges(query: ChangesQuery): Promise<ChangeRecord[]>;
-  /** The largest committed seq (0 when the feed is empty). */
+  /**
+   * The seq a reader starting now resumes after, missing nothing that follows: the largest committed
+   * seq (0 when the feed is empty). Seqs increase but are not consecutive: on PostgreSQL they follow
+   * the writing transactions (see HotPath.changesAfter), so count rows with {@link changeSeqAt}.
+   */
   headSeq(): Promise<number>;
   /** The smallest seq still in the feed (0 when it is empty). */
   firstSeq(): Promise<number>;
+  /** The seq of a row counted from a seq or from the head; undefined when the feed has fewer rows. */
+  changeSeqAt(at: ChangePosition): Promise<number | undefined>;
   /**
    * Compacts the feed between `fromSeq` (inclusive) and `toSeq` (exclusive): deletes the rows that
    * tell a reader nothing a later row does not — a later row of the same job, kind and ref exists (a
@@ -741,7 +753,7 @@ export interface Store {
    * watch streams send current state, coalesced), so compaction never makes a reader re-list. What
    * is left is at most one row per job and kind and one per epoch, block and artifact: the feed grows
    * with the data it describes, not with every write. One short write transaction; returns the rows
-   * deleted. Callers walk the feed in ranges of a few thousand seqs.
+   * deleted. Callers walk the feed in ranges of a few thousand rows (see {@link changeSeqAt}).
    */
   compactChanges(range: { fromSeq: number; toSeq: number }): Promise<number>;
   /**

@@ -7,6 +7,7 @@ import { Migration20261203061000_report_epoch_function } from './Migration202612
 import { Migration20261203061500_begin_epoch_function } from './Migration20261203061500_begin_epoch_function.ts';
 import { Migration20261203063000_append_batch_function } from './Migration20261203063000_append_batch_function.ts';
 import { Migration20261203084500_save_epoch_function } from './Migration20261203084500_save_epoch_function.ts';
+import { Migration20261207074713_feed_ordered_by_transaction } from './Migration20261207074713_feed_ordered_by_transaction.ts';
 
 export const POSTGRESQL_MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261202185241_initial', class: Migration20261202185241_initial },
@@ -23,8 +24,9 @@ export const POSTGRESQL_MIGRATIONS: MigrationObject[] = [
     name: 'Migration20261203063000_append_batch_function',
     class: Migration20261203063000_append_batch_function,
   },
+  { name: 'Migration20261203084500_save_epoch_function', class: Migration20261203084500_save_epoch_function },
   {
-    name: 'Migration20261203084500_save_epoch_function',
-    class: Migration20261203084500_save_epoch_function,
+    name: 'Migration20261207074713_feed_ordered_by_transaction',
+    class: Migration20261207074713_feed_ordered_by_transaction,
   },
 ];

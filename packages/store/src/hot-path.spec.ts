@@ -572,7 +572,7 @@ describe('PostgreSQL epoch reports', () => {
     return rows[0].n;
   }
 
-  it('decides a report of a job it created or reported before without a transaction; of another store\'s job under the row lock', async () => {
+  it("decides a report of a job it created or reported before without a transaction; of another store's job under the row lock", async () => {
     const store = await openStore({ dbPath: url });
     open.push(store);
     await store.createOrGetJob(sampleJob('j'));

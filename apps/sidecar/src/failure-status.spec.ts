@@ -135,6 +135,7 @@ describe('the failure table at the error edge', () => {
     expect(map(new StoreError('not_found', 'job "x" not found'))?.codeName).toBe('NOT_FOUND');
     expect(map(new StoreError('invalid_argument', 'bad cursor'))?.codeName).toBe('INVALID_ARGUMENT');
     expect(map(new StoreError('ended', 'job "j" has ended'))?.codeName).toBe('FAILED_PRECONDITION');
+    expect(map(new StoreError('too_large', 'more than 65536 items'))?.codeName).toBe('RESOURCE_EXHAUSTED');
     expect(map(new TypeError('undefined is not a function'))).toBeUndefined();
     expect(map(sqliteError('SQLITE_ERROR', 'no such column'))).toBeUndefined();
     expect(map('a string')).toBeUndefined();

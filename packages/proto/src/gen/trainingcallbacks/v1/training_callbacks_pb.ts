@@ -2818,8 +2818,10 @@ export const TrainingCallbacks: GenService<{
    * Streams batch-level metrics. The stream is all or nothing: its points are committed in one
    * transaction once the client ends the stream, and the single response comes after that commit; it
    * counts accepted and rejected points. A stream answered with an error (INVALID_ARGUMENT for a
-   * message naming another job, RESOURCE_EXHAUSTED past 4194304 points or a message over the size
-   * limit, the job ended meanwhile, the client cancelled, …) stores none of its points: resend them.
+   * message naming another job, RESOURCE_EXHAUSTED past 4194304 points, past 65536 blocks written
+   * (its own, and the pieces of stored blocks its points cut out) or a message over the size limit,
+   * the job ended meanwhile, the client cancelled, …) stores none of its points: resend them (the
+   * RESOURCE_EXHAUSTED ones in shorter streams).
    * (A cancel that reaches the sidecar only after it has read the stream to its end may leave the
    * stream stored, like an acknowledgement lost on the way; resending stores nothing twice.)
    *

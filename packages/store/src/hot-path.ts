@@ -742,18 +742,13 @@ export class HotPath {
 
   /**
    * The feed's head: the seq a reader may start after and miss nothing that follows. The newest row on
-   * SQLite; on PostgreSQL the newest below the horizon (see {@link changesAfter}), or just under the
-   * horizon when no row is newer: every transaction that may still write starts above it.
+   * SQLite; on PostgreSQL just under the horizon (see {@link changesAfter}): every row below it is final
+   * and every transaction that may still write numbers its rows above it.
    */
   async headSeq(db: TableKysely): Promise<number> {
     const row =
       this.#dialect === 'postgresql'
-        ? await db
-            .selectNoFrom(
-              sql<string>`greatest((select max(seq) from store_change where seq < tc_feed_horizon()),
-                tc_feed_horizon() - 1, 0)`.as('head'),
-            )
-            .executeTakeFirst()
+        ? await db.selectNoFrom(sql<string>`greatest(tc_feed_horizon() - 1, 0)`.as('head')).executeTakeFirst()
         : await db
             .selectFrom('store_change')
             .select((eb) => eb.fn.max('seq').as('head'))

@@ -136,6 +136,7 @@ export async function startSidecar(
       ...(config.dbPoolSize !== undefined && { poolSize: config.dbPoolSize }),
       durability: config.durability,
       integrityCheck: { onLateDamage },
+      onNotice: (message) => logger.warn(`training-callbacks: ${message}`, { event: 'database_notice' }),
     });
   } catch (error) {
     lock?.release();

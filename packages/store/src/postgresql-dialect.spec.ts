@@ -4,9 +4,10 @@
 import { type PostgresServer, startPostgres } from '@training-callbacks/postgres-testing';
 import pg from 'pg';
 import { expect, it, vi } from 'vitest';
-import { HotPath } from './hot-path.ts';
+import { HotPath, PG_SQL } from './hot-path.ts';
 import { openStore } from './index.ts';
 import { postgresCode } from './postgres-code.ts';
+import { createPool, statementName } from './postgresql-dialect.ts';
 import { sampleJob } from './testing.ts';
 
 it('survives a restart of PostgreSQL under a transaction in flight, and reconnects by itself', async () => {
@@ -219,5 +220,70 @@ it('keeps epoch reports on their one call after this store created the job or re
     expect((await store.getJob('j'))?.epochsReported).toBe(3);
   } finally {
     locked.mockRestore();
+  }
+});
+
+it("sends the epoch report's call as a named prepared statement outside a transaction, and unnamed for good once a pooler loses it", async () => {
+  await using opened = await storeBesideSession('named');
+  const { store, session } = opened;
+  await store.createOrGetJob(sampleJob('j'));
+  const { user, host, port, database } = session;
+  const notices: string[] = [];
+  const pools: pg.Pool[] = [];
+  // One connection per pool, so that pg_prepared_statements (a view of the session's own) sees its statements.
+  const onePool = () => {
+    const pool = createPool({
+      url: `postgres://${user}@${host}:${port}/${database}`,
+      poolSize: 1,
+      onNotice: (message) => notices.push(message),
+    });
+    pools.push(pool);
+    return pool;
+  };
+  const prepared = async (db: pg.Pool | pg.PoolClient) =>
+    (await db.query('select name from pg_prepared_statements')).rows.map((r) => r.name as string);
+  // A report decided from a stale version (xid 1): the call writes nothing and answers NULL.
+  const now = new Date().toISOString();
+  const report = [
+    ...['j', 0, '1', null, null, now, null, 0.5, null, '{}', '[]', now, '[]'],
+    Date.now(),
+    null,
+  ];
+  const name = statementName(PG_SQL.saveEpoch);
+  try {
+    const pool = onePool();
+    expect((await pool.query(PG_SQL.saveEpoch, report)).rows).toEqual([{ saved: null }]);
+    expect(await prepared(pool)).toEqual([name]);
+    // A pooler in transaction mode hands the connection's next statement to a server connection that
+    // never saw the name: the server forgets it behind the client's back (26000 on the next Bind).
+    await pool.query('DEALLOCATE ALL');
+    expect((await pool.query(PG_SQL.saveEpoch, report)).rows).toEqual([{ saved: null }]);
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toMatch(/prepared statement .* does not exist.*unnamed from now on/);
+    await pool.query(PG_SQL.saveEpoch, report);
+    expect(await prepared(pool)).toEqual([]);
+    expect(notices).toHaveLength(1);
+
+    // Or to one where another client prepared that name already (42P05 on the Parse).
+    const other = onePool();
+    await other.query(`PREPARE ${name} AS SELECT 1`);
+    expect((await other.query(PG_SQL.saveEpoch, report)).rows).toEqual([{ saved: null }]);
+    expect(notices[1]).toMatch(/prepared statement .* already exists/);
+
+    // Inside a transaction the call goes unnamed: a lost name there would have aborted it.
+    const client = await onePool().connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(PG_SQL.saveEpoch, report);
+      expect(await prepared(client)).toEqual([]);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    expect(notices).toHaveLength(2);
+    // The stale reports wrote nothing.
+    expect(await store.listEpochs('j')).toEqual([]);
+  } finally {
+    await Promise.all(pools.map((pool) => pool.end()));
   }
 });

@@ -1,13 +1,15 @@
 // Everything PostgreSQL-specific: the pool, the migrations list and the lock that lets many sidecars
 // start at once against one database. The store sees a MikroORM instance, as with SQLite.
+import { createHash } from 'node:crypto';
 import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, type Options, PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { createPostgreSqlTypeParsers } from '@mikro-orm/sql';
 import { PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { ENTITIES, onPostgresqlMetadata } from './entities.ts';
+import { PG_SQL } from './hot-path.ts';
 import { POSTGRESQL_MIGRATIONS } from './migrations/postgresql/index.ts';
-import { redactedDatabaseUrl } from './postgres-code.ts';
+import { postgresCode, redactedDatabaseUrl } from './postgres-code.ts';
 
 /** Options of the PostgreSQL dialect. */
 export interface PostgresqlDialectOptions {
@@ -20,6 +22,8 @@ export interface PostgresqlDialectOptions {
   /** Connections of this sidecar's pool (default 10). */
   poolSize?: number;
   debug?: boolean;
+  /** Told once when the server lost a prepared statement and the store stops naming them (see storeClient). */
+  onNotice?: (message: string) => void;
 }
 
 /** Connections per sidecar by default: RPCs, the MLflow mirror and the sweeps share them. */
@@ -56,28 +60,107 @@ export function withoutNul(value: unknown): unknown {
   return text;
 }
 
-/** node-postgres' client, with every query parameter passed through {@link withoutNul}. */
-class NulSafeClient extends pg.Client {
-  // biome-ignore lint/suspicious/noExplicitAny: node-postgres' query() is a set of overloads
-  override query(...args: any[]): any {
-    if (Array.isArray(args[1])) args[1] = args[1].map(withoutNul);
-    else if (args[0] && typeof args[0] === 'object' && Array.isArray(args[0].values)) {
-      args[0].values = args[0].values.map(withoutNul);
-    }
-    // biome-ignore lint/suspicious/noExplicitAny: as above
-    return (super.query as any)(...args);
+/**
+ * The statements the store's connections send as named prepared statements: the hot path's calls
+ * ({@link PG_SQL}, today the epoch report's `tc_save_epoch`). Named, a connection sends the text once
+ * and the server parses and plans the call once per connection, where an unnamed statement carries its
+ * text (a Parse message) and is parsed again on every call: ~0.05 ms of a 0.85 ms report here
+ * (docs/benchmarks.md). The name is the text's hash, so two texts never share a name — also not those
+ * of two releases during a rolling upgrade.
+ */
+const STATEMENT_NAMES: ReadonlyMap<string, string> = new Map(
+  Object.values(PG_SQL).map((text) => [text, statementName(text)]),
+);
+
+/** The prepared statement's name of `text`: `tc_` and the first 16 hex digits of its SHA-1. */
+export function statementName(text: string): string {
+  return `tc_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * What a connection that does not keep prepared statements answers: PgBouncer before 1.21 (or without
+ * `max_prepared_statements`) in transaction mode hands the next statement to another server connection,
+ * which does not know the name (26000, invalid_sql_statement_name) or knows it from another client
+ * (42P05, duplicate_prepared_statement). The server refuses the statement before running it.
+ */
+const LOST_STATEMENT = new Set(['26000', '42P05']);
+
+/** Whether a pool's connections name their statements; off for good once the server lost one. */
+class StatementNaming {
+  on = true;
+  readonly #onNotice: ((message: string) => void) | undefined;
+
+  constructor(onNotice: ((message: string) => void) | undefined) {
+    this.#onNotice = onNotice;
+  }
+
+  turnOff(error: unknown): void {
+    if (!this.on) return;
+    this.on = false;
+    this.#onNotice?.(
+      `PostgreSQL lost a prepared statement of the store (${error instanceof Error ? error.message : String(error)}): ` +
+        'a pooler in transaction mode that does not keep them (PgBouncer before 1.21, or without ' +
+        'max_prepared_statements) stands in between; this sidecar sends every statement unnamed from now on ' +
+        '(correct, ~0.05 ms slower per epoch report) — set max_prepared_statements on the pooler to keep them',
+    );
   }
 }
 
+/**
+ * node-postgres' client as the store uses it: every query parameter passed through {@link withoutNul},
+ * and the texts of {@link STATEMENT_NAMES} sent named while the connection is outside a transaction.
+ * Only there: a statement the server refuses for its name (see {@link LOST_STATEMENT}) ran nothing, so
+ * the client sends it again unnamed at once, and the pool names nothing from then on. Inside a
+ * transaction such a refusal would have aborted it, and the transactional paths are not the hot ones.
+ */
+function storeClient(naming: StatementNaming): typeof pg.Client {
+  return class StoreClient extends pg.Client {
+    // biome-ignore lint/suspicious/noExplicitAny: node-postgres' query() is a set of overloads
+    override query(...args: any[]): any {
+      if (Array.isArray(args[1])) args[1] = args[1].map(withoutNul);
+      else if (args[0] && typeof args[0] === 'object' && Array.isArray(args[0].values)) {
+        args[0].values = args[0].values.map(withoutNul);
+      }
+      // `query(text, values)` (Kysely) or `query(text, values, callback)` (pg-pool's own `query`).
+      const callback =
+        typeof args[2] === 'function' ? (args[2] as (error: unknown, result?: unknown) => void) : undefined;
+      const named = naming.on && args.length === (callback ? 3 : 2) && Array.isArray(args[1]);
+      const name = named ? STATEMENT_NAMES.get(args[0]) : undefined;
+      if (name === undefined || this.#inTransaction()) {
+        // biome-ignore lint/suspicious/noExplicitAny: as above
+        return (super.query as any)(...args);
+      }
+      const [text, values] = args as [string, unknown[]];
+      const result = super.query({ name, text, values }).catch((error: unknown) => {
+        if (!LOST_STATEMENT.has(postgresCode(error) ?? '')) throw error;
+        naming.turnOff(error);
+        return super.query(text, values);
+      });
+      if (!callback) return result;
+      result.then(
+        (rows) => callback(undefined, rows),
+        (error: unknown) => callback(error),
+      );
+      return undefined;
+    }
+
+    /** In a transaction ('T') or a failed one ('E'); null (no query yet since the connect) is idle. */
+    #inTransaction(): boolean {
+      const status: string | null = this.getTransactionStatus();
+      return status === 'T' || status === 'E';
+    }
+  };
+}
+
 /** The pool, with MikroORM's type parsers (dates as text; MikroORM converts them). */
-function createPool(options: PostgresqlDialectOptions): pg.Pool {
+export function createPool(options: PostgresqlDialectOptions): pg.Pool {
   const types = new pg.TypeOverrides();
   for (const [oid, parser] of Object.entries(createPostgreSqlTypeParsers((s) => pgArray(s)))) {
     types.setTypeParser(Number(oid), parser as (value: string) => unknown);
   }
   const pool = new pg.Pool({
-    // pg-pool's documented `Client` option: the clients it creates (see NulSafeClient).
-    Client: NulSafeClient,
+    // pg-pool's documented `Client` option: the clients it creates (see storeClient).
+    Client: storeClient(new StatementNaming(options.onNotice)),
     connectionString: options.url,
     max: options.poolSize ?? DEFAULT_POOL_SIZE,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,

@@ -87,6 +87,7 @@ export async function openDialectOrm(
           url: options.dbPath,
           ...(options.poolSize !== undefined && { poolSize: options.poolSize }),
           ...(options.debug !== undefined && { debug: options.debug }),
+          ...(options.onNotice && { onNotice: options.onNotice }),
         })
       : await (await import('./sqlite-dialect.ts')).openSqliteOrm(options);
   return { orm, dialect };

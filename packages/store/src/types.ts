@@ -31,6 +31,11 @@ export interface StoreOptions {
    * longer check goes on while the store serves, and damage it finds later goes to `onLateDamage`.
    */
   integrityCheck?: { timeoutMs?: number; onLateDamage?: (error: Error) => void };
+  /**
+   * Told what an operator should know that fails nothing: PostgreSQL lost one of the store's prepared
+   * statements (a pooler in transaction mode that does not keep them), so statements go unnamed from then on.
+   */
+  onNotice?: (message: string) => void;
 }
 
 /** Definition of a custom metric, for display and best-epoch direction. */

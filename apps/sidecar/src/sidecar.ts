@@ -1,7 +1,11 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { addReflection, addService } from '@training-callbacks/grpc-adapter';
 import type { RunningMirror } from '@training-callbacks/mlflow-bridge/mirror';
-import { file_trainingcallbacks_v1_training_callbacks, TrainingCallbacks } from '@training-callbacks/proto';
+import {
+  decodeBatchRequest,
+  file_trainingcallbacks_v1_training_callbacks,
+  TrainingCallbacks,
+} from '@training-callbacks/proto';
 import {
   type DatabaseLock,
   lockDatabase,
@@ -226,7 +230,11 @@ export async function startSidecar(
           method,
         }),
     };
-    addService(server, TrainingCallbacks, handlers, errorEdge);
+    // Batch points are read into typed arrays, not one JS value per point (proto's batch-wire.ts).
+    addService(server, TrainingCallbacks, handlers, {
+      ...errorEdge,
+      requestDecoders: { reportBatchMetrics: decodeBatchRequest },
+    });
     if (http) {
       // The dashboard: the read RPCs over the Connect protocol, artifact downloads, its static files.
       // Loaded on the first Connect call: connect-node (and Node's bundled undici, which its import

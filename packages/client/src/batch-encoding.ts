@@ -1,40 +1,23 @@
-import { BatchMetricsBlockSchema, ReportBatchMetricsRequestSchema } from '@training-callbacks/proto';
+// The wire form's tags are proto/src/batch-wire.ts's, which also holds the sidecar's decoder of it.
+import { BATCH_TAGS, LITTLE_ENDIAN } from '@training-callbacks/proto';
 import type { SealedBlock } from './batch-buffer.ts';
 
 /** At most this many points go into one message of a ReportBatchMetrics stream (1 MiB of values). */
 export const MAX_POINTS_PER_MESSAGE = 131_072;
 
-// Wire tags (field number << 3 | wire type) of the two messages written here. The numbers come from
-// the generated schemas (the proto is their one home); the wire types are those of their proto types.
-const LENGTH_DELIMITED = 2;
-const VARINT = 0;
-const requestFields = ReportBatchMetricsRequestSchema.field;
-const blockFields = BatchMetricsBlockSchema.field;
-const tag = (field: { number: number }, wireType: number) => (field.number << 3) | wireType;
-const REQUEST_JOB_ID = tag(requestFields.jobId, LENGTH_DELIMITED);
-const REQUEST_BLOCKS = tag(requestFields.blocks, LENGTH_DELIMITED);
-const REQUEST_SESSION_ID = tag(requestFields.sessionId, LENGTH_DELIMITED);
-const BLOCK_EPOCH = tag(blockFields.epoch, VARINT);
-const BLOCK_NAMES = tag(blockFields.names, LENGTH_DELIMITED);
-const BLOCK_STEPS = tag(blockFields.steps, LENGTH_DELIMITED); // packed int64
-const BLOCK_VALUES = tag(blockFields.values, LENGTH_DELIMITED); // packed double
-// Every tag above is written as one byte.
-if (
-  Math.max(
-    REQUEST_JOB_ID,
-    REQUEST_BLOCKS,
-    REQUEST_SESSION_ID,
-    BLOCK_EPOCH,
-    BLOCK_NAMES,
-    BLOCK_STEPS,
-    BLOCK_VALUES,
-  ) > 127
-) {
+const {
+  requestJobId: REQUEST_JOB_ID,
+  requestBlocks: REQUEST_BLOCKS,
+  requestSessionId: REQUEST_SESSION_ID,
+  blockEpoch: BLOCK_EPOCH,
+  blockNames: BLOCK_NAMES,
+  blockSteps: BLOCK_STEPS,
+  blockValues: BLOCK_VALUES,
+} = BATCH_TAGS;
+// Every tag is written as one byte.
+if (Math.max(...Object.values(BATCH_TAGS)) > 127) {
   throw new Error('batch-encoding.ts writes one-byte tags: a field number above 15 needs two');
 }
-
-/** Doubles are written by copying a Float64Array's bytes: protobuf's doubles are little-endian. */
-const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
 
 function varintSize(value: number): number {
   let size = 1;

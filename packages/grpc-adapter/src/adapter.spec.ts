@@ -269,3 +269,54 @@ describe('sendsToMany', () => {
     expect(fromBinary(watchJobs.output, first).seq).toBe(7n);
   });
 });
+
+describe('requestDecoders', () => {
+  it("hands a method's handler what its decoder returned, and refuses bytes the decoder throws for with INVALID_ARGUMENT", async () => {
+    const { addService } = await import('./index.ts');
+    const seen: unknown[] = [];
+    const decoding = new Server();
+    addService(
+      decoding,
+      TrainingCallbacks,
+      {
+        ...handlers,
+        reportBatchMetrics: async (requests: AsyncIterable<unknown>) => {
+          for await (const request of requests) seen.push(request);
+          return {};
+        },
+      },
+      {
+        requestDecoders: {
+          reportBatchMetrics: (bytes) => {
+            if (bytes[0] !== 0x0a) throw new Error('not a job id first');
+            return { decodedBytes: bytes.length };
+          },
+        },
+      },
+    );
+    const port = await new Promise<number>((resolve, reject) =>
+      decoding.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) =>
+        e ? reject(e) : resolve(p),
+      ),
+    );
+    const decodingClient = createClient(TrainingCallbacks, `127.0.0.1:${port}`);
+    try {
+      await decodingClient.reportBatchMetrics([{ jobId: 'j' }, { jobId: 'jj' }]);
+      expect(seen).toEqual([{ decodedBytes: 3 }, { decodedBytes: 4 }]);
+      // Other methods keep protobuf-es' decoding.
+      const job = await decodingClient.getJob({ jobId: 'x' });
+      expect(job.job?.jobId).toBe('x');
+      const refused = await decodingClient.reportBatchMetrics([{ sessionId: 's' }]).then(
+        () => undefined,
+        (error: unknown) => error as RpcError,
+      );
+      expect(refused?.code).toBe(Status.INVALID_ARGUMENT);
+      expect(refused?.message).toMatch(
+        /not a valid trainingcallbacks\.v1\.ReportBatchMetricsRequest \(not a job id first\)/,
+      );
+    } finally {
+      decodingClient.close();
+      decoding.forceShutdown();
+    }
+  });
+});

@@ -5,6 +5,7 @@ export type { ErrorMapper, StatusCode } from './rpc-error.ts';
 export { RpcError, Status, toStatusObject } from './rpc-error.ts';
 export type { AddServiceOptions, CallContext, MethodHandler, ServiceHandlers } from './server.ts';
 export { addService } from './server.ts';
+export type { RequestDecoder } from './service-definition.ts';
 export {
   createMethodDefinition,
   createServiceDefinition,

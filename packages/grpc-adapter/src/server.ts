@@ -10,7 +10,7 @@ import type {
   UntypedHandleCall,
 } from '@grpc/grpc-js';
 import { type ErrorMapper, RpcError, Status, toStatusObject } from './rpc-error.ts';
-import { createServiceDefinition, UndecodableRequest } from './service-definition.ts';
+import { createServiceDefinition, type RequestDecoder, UndecodableRequest } from './service-definition.ts';
 
 /** What a handler knows about its call besides the request. */
 export interface CallContext {
@@ -47,7 +47,7 @@ export type MethodHandler<M> = M extends { methodKind: 'unary' }
 export type ServiceHandlers<T extends GenServiceMethods> = { [K in keyof T]: MethodHandler<T[K]> };
 
 /** Options of {@link addService}. */
-export interface AddServiceOptions {
+export interface AddServiceOptions<T extends GenServiceMethods = GenServiceMethods> {
   /**
    * The server's table of known failures that are not RpcErrors (a full disk, a locked database):
    * what it maps travels with its status; what it returns undefined for is a bug (INTERNAL).
@@ -55,6 +55,11 @@ export interface AddServiceOptions {
   mapError?: ErrorMapper;
   /** Called with every error that is neither an RpcError nor mapped (a bug); it travels as INTERNAL. */
   onInternalError?: (error: unknown, method: string) => void;
+  /**
+   * Methods whose requests a hand-written decoder reads instead of protobuf-es, by local name: the
+   * handler receives what the decoder returns, so it must accept that (a supertype of both shapes).
+   */
+  requestDecoders?: { readonly [K in keyof T]?: RequestDecoder };
 }
 
 /** The request, or the INVALID_ARGUMENT refusal for bytes that did not decode. */
@@ -141,7 +146,7 @@ export function addService<T extends GenServiceMethods>(
   server: Server,
   service: GenService<T>,
   handlers: ServiceHandlers<T>,
-  options: AddServiceOptions = {},
+  options: AddServiceOptions<T> = {},
 ): void {
   const onInternal = options.onInternalError ?? ((error: unknown) => console.error(error));
   const implementation: Record<string, UntypedHandleCall> = {};
@@ -203,5 +208,8 @@ export function addService<T extends GenServiceMethods>(
         throw new Error(`addService: ${method.methodKind} methods are not supported (${method.name})`);
     }
   }
-  server.addService(createServiceDefinition(service), implementation);
+  server.addService(
+    createServiceDefinition(service, options.requestDecoders as Record<string, RequestDecoder> | undefined),
+    implementation,
+  );
 }

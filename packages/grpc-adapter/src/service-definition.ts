@@ -80,10 +80,16 @@ export class UndecodableRequest {
   }
 }
 
-function tolerantDeserializer<T extends DescMessage>(schema: T) {
+/**
+ * A hand-written decoder of one method's requests (the batch points' typed arrays): it returns what
+ * that method's handler reads, and throws for bytes that are not the message, as `fromBinary` does.
+ */
+export type RequestDecoder = (bytes: Uint8Array) => unknown;
+
+function tolerantDeserializer<T extends DescMessage>(schema: T, decode?: RequestDecoder) {
   return (bytes: Buffer): MessageShape<T> | UndecodableRequest => {
     try {
-      return fromBinary(schema, bytes);
+      return decode ? (decode(bytes) as MessageShape<T>) : fromBinary(schema, bytes);
     } catch (error) {
       return new UndecodableRequest(schema.typeName, error instanceof Error ? error.message : String(error));
     }
@@ -93,6 +99,7 @@ function tolerantDeserializer<T extends DescMessage>(schema: T) {
 /** The grpc-js definition of one method, serialising with protobuf-es. */
 export function createMethodDefinition(
   method: DescMethod,
+  decode?: RequestDecoder,
 ): MethodDefinition<MessageInitShape<DescMessage>, MessageInitShape<DescMessage>> {
   return {
     path: `/${method.parent.typeName}/${method.name}`,
@@ -100,7 +107,9 @@ export function createMethodDefinition(
     responseStream: method.methodKind === 'server_streaming' || method.methodKind === 'bidi_streaming',
     requestSerialize: serializer(method.input),
     // Only servers decode requests: undecodable bytes become an UndecodableRequest (see above).
-    requestDeserialize: tolerantDeserializer(method.input) as (bytes: Buffer) => MessageShape<DescMessage>,
+    requestDeserialize: tolerantDeserializer(method.input, decode) as (
+      bytes: Buffer,
+    ) => MessageShape<DescMessage>,
     responseSerialize: serializer(method.output),
     responseDeserialize: deserializer(method.output),
     originalName: method.name,
@@ -110,12 +119,19 @@ export function createMethodDefinition(
 /**
  * A grpc-js ServiceDefinition built from a protobuf-es v2 service descriptor: one entry per
  * method, keyed by its camelCase local name, so both `Server.addService` and
- * `makeGenericClientConstructor` work with the generated code and no proto-loader.
+ * `makeGenericClientConstructor` work with the generated code and no proto-loader. `decoders`: the
+ * server's hand-written request decoders by method (see {@link RequestDecoder}).
  */
-export function createServiceDefinition(service: DescService): ServiceDefinition {
+export function createServiceDefinition(
+  service: DescService,
+  decoders: Readonly<Record<string, RequestDecoder>> = {},
+): ServiceDefinition {
   const definition: Record<string, MethodDefinition<unknown, unknown>> = {};
   for (const method of service.methods) {
-    definition[method.localName] = createMethodDefinition(method) as MethodDefinition<unknown, unknown>;
+    definition[method.localName] = createMethodDefinition(
+      method,
+      decoders[method.localName],
+    ) as MethodDefinition<unknown, unknown>;
   }
   return definition as ServiceDefinition;
 }

@@ -3,6 +3,8 @@
 // proto/results-csv.json, proto/request-limits.json, proto/system-metrics.json) and run
 // `npm run generate` at the top of the workspace.
 
+export type { DecodedBatchBlock, DecodedBatchRequest } from './batch-wire.ts';
+export { BATCH_TAGS, decodeBatchRequest, LITTLE_ENDIAN } from './batch-wire.ts';
 export type { EnumNames } from './enum-names.ts';
 export { enumNames } from './enum-names.ts';
 export * from './gen/client_batching.ts';

@@ -24,11 +24,27 @@ import type { JobState } from './job-states.ts';
  */
 export const MAX_STREAM_POINTS = 4_194_304;
 
+/**
+ * What the handler reads of a stream's message: protobuf-es' message, or the typed form the gRPC
+ * server decodes it into (`decodeBatchRequest`, registered in sidecar.ts), whose columns are used as
+ * they are.
+ */
+interface BatchRequest {
+  readonly jobId: string;
+  readonly sessionId: string;
+  readonly blocks: readonly {
+    readonly epoch: number;
+    readonly names: string[];
+    readonly steps: ArrayLike<bigint>;
+    readonly values: ArrayLike<number>;
+  }[];
+}
+
 export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBatchMetrics'> {
   const { store, notify, mirror, metrics } = ctx;
   const { running } = ctx.verdicts;
   return {
-    async reportBatchMetrics(requests, context) {
+    async reportBatchMetrics(requests: AsyncIterable<BatchRequest>, context) {
       let jobId: string | undefined;
       /** The stream's client session: the first non-empty one sent. */
       let sessionId = '';
@@ -106,7 +122,9 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
               if (name !== unrenamed || n.scale !== 1) sources.push({ name, reported, scale: n.scale });
             }
           }
-          const values = Float64Array.from(block.values);
+          // Scaled in place below: a decoded block's own array, else a copy.
+          const values =
+            block.values instanceof Float64Array ? block.values : Float64Array.from(block.values);
           for (let c = 0; c < columns; c++) {
             const scale = normalised[c]!.scale;
             if (scale !== 1)
@@ -120,7 +138,8 @@ export function batchMetricHandlers(ctx: HandlerContext): HandlerGroup<'reportBa
                 'stream was stored: send its blocks again in several shorter streams',
             );
           }
-          pending.push({ epoch: block.epoch, names, steps: BigInt64Array.from(block.steps), values });
+          const steps = block.steps instanceof BigInt64Array ? block.steps : BigInt64Array.from(block.steps);
+          pending.push({ epoch: block.epoch, names, steps, values });
           pendingPoints += points;
           accepted += points;
         }

@@ -32,4 +32,4 @@ USER 65532:65532
 # 50051 gRPC (loopback by default: the trainer is in the same pod), 50052 HTTP (/livez /readyz /metrics,
 # the dashboard at / and its Connect API).
 EXPOSE 50051 50052
-ENTRYPOINT ["/usr/local/bin/node", "--max-semi-space-size=4", "/app/node_modules/@training-callbacks/sidecar/dist/bundle/main.js"]
+ENTRYPOINT ["/usr/local/bin/node", "--max-semi-space-size=4", "--single-threaded-gc", "/app/node_modules/@training-callbacks/sidecar/dist/bundle/main.js"]

@@ -6,12 +6,14 @@
 #               fonts-liberation (its recommended fonts) so that pages and screenshots have text
 #   postgresql  the PostgreSQL dialect's tests start real servers from its binaries
 #               (packages/postgres-testing); no service is started
+#   pgbouncer   the store's spec of sidecars behind a pooler in transaction mode runs a real one
 set -euo pipefail
 need=()
 command -v openssl >/dev/null || need+=(openssl)
 command -v prometheus >/dev/null || need+=(prometheus)
 [ -x /usr/bin/chromium ] || need+=(chromium fonts-liberation)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql)
+[ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "missing: ${need[*]} — install them (apt-get install ${need[*]}) or run this script as root" >&2

@@ -1,3 +1,4 @@
+export { type Pgbouncer, type PgbouncerOptions, startPgbouncer } from './pgbouncer.ts';
 export {
   createTestDatabase,
   type PostgresServer,

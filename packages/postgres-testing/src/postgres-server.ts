@@ -87,7 +87,7 @@ function findBinaries(): string {
 }
 
 /** Who runs the server: PostgreSQL refuses root, so root hands it to the `postgres` user (or `PG_TEST_USER`). */
-async function serverUser(): Promise<{ uid: number; gid: number } | undefined> {
+export async function serverUser(): Promise<{ uid: number; gid: number } | undefined> {
   if (process.getuid?.() !== 0) return undefined;
   const name = process.env.PG_TEST_USER ?? 'postgres';
   try {
@@ -105,7 +105,7 @@ async function serverUser(): Promise<{ uid: number; gid: number } | undefined> {
 type User = Awaited<ReturnType<typeof serverUser>>;
 
 /** A temp directory the server user owns (the server user must be able to enter it). */
-function ownedTempDir(prefix: string, user: User): string {
+export function ownedTempDir(prefix: string, user: User): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   if (user) chownSync(dir, user.uid, user.gid);
   return dir;
@@ -183,7 +183,7 @@ export async function createTestDatabase(serverUrl: string, prefix = 'tc'): Prom
   return url.href;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
   const address = server.address();

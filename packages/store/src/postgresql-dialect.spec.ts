@@ -1,7 +1,7 @@
 // The PostgreSQL dialect through a server restart: a call whose connection the server closes fails with a
 // connection error (the sidecar answers UNAVAILABLE), the process lives on, and the pool reconnects; and a
 // report behind a held row lock, bounded by the database's lock_timeout.
-import { type PostgresServer, startPostgres } from '@training-callbacks/postgres-testing';
+import { type PostgresServer, startPgbouncer, startPostgres } from '@training-callbacks/postgres-testing';
 import pg from 'pg';
 import { expect, it, vi } from 'vitest';
 import { HotPath, PG_SQL } from './hot-path.ts';
@@ -285,5 +285,72 @@ it("sends the epoch report's call as a named prepared statement outside a transa
     expect(await store.listEpochs('j')).toEqual([]);
   } finally {
     await Promise.all(pools.map((pool) => pool.end()));
+  }
+});
+
+it('serves sidecars through PgBouncer in transaction mode (1.18: no prepared statements there): they start together, report, and stop naming', async () => {
+  await using server = await startPostgres();
+  const url = await server.createDatabase('pooled');
+  // The README's way: the first start migrates on a direct URL; the pooled starts then take no session lock.
+  await (await openStore({ dbPath: url })).close();
+  await using bouncer = await startPgbouncer(server, { poolMode: 'transaction', poolSize: 2 });
+  expect(bouncer.version).toMatch(/^PgBouncer 1\.(1\d|20)\./);
+  const notices: string[] = [];
+  const stores = await Promise.all(
+    [0, 1, 2].map(() =>
+      openStore({ dbPath: bouncer.databaseUrl('pooled'), poolSize: 3, onNotice: (m) => notices.push(m) }),
+    ),
+  );
+  try {
+    await stores[0]!.createOrGetJob(sampleJob('j'));
+    // Three sidecars on two server connections: every report meets connections others prepared on.
+    await Promise.all(
+      stores.map(async (store, s) => {
+        for (let e = s; e < 45; e += 3) {
+          await store.saveEpoch({
+            jobId: 'j',
+            epoch: e,
+            metrics: { accuracy: 0.5 + e / 100 },
+            columns: {},
+            timestamp: new Date(),
+            best: { epoch: e, value: 0.5 + e / 100 },
+          });
+        }
+      }),
+    );
+    expect((await stores[1]!.listEpochs('j', { limit: 100 })).map((e) => e.epoch)).toEqual(
+      Array.from({ length: 45 }, (_, e) => e),
+    );
+    expect((await stores[2]!.getJob('j'))?.epochsReported).toBe(45);
+    // Each store that met a lost statement said so once.
+    expect(notices.length).toBeGreaterThanOrEqual(1);
+    expect(notices.length).toBeLessThanOrEqual(3);
+    for (const notice of notices)
+      expect(notice).toMatch(/prepared statement .*(does not exist|already exists)/);
+  } finally {
+    await Promise.all(stores.map((store) => store.close()));
+  }
+});
+
+it('starts on a migrated database without the migration lock, so a lock a pooler left held stops no start', async () => {
+  await using server = await startPostgres();
+  const url = await server.createDatabase('migrated');
+  await (await openStore({ dbPath: url })).close();
+  // A pooler in transaction mode can leave a session's advisory lock on a server connection it hands on.
+  const holder = new pg.Client({ connectionString: url });
+  await holder.connect();
+  try {
+    await holder.query('select pg_advisory_lock($1)', [0x5443434d]);
+    const started = Date.now();
+    const store = await Promise.race([
+      openStore({ dbPath: url }),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('the start waited for the lock')), 10_000),
+      ),
+    ]);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await store.close();
+  } finally {
+    await holder.end();
   }
 });

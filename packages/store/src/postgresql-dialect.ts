@@ -237,6 +237,7 @@ export async function openPostgresqlOrm(options: PostgresqlDialectOptions): Prom
   }
   try {
     const kysely = orm.em.fork().getKysely();
+    if (await migrated(orm)) return orm;
     // A session lock on one connection, released below (or by the server when this process dies).
     await kysely.connection().execute(async (db) => {
       await sql`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`.execute(db);
@@ -251,6 +252,20 @@ export async function openPostgresqlOrm(options: PostgresqlDialectOptions): Prom
     await orm.close(true);
     throw unreachable(options.url, error);
   }
+}
+
+/**
+ * Whether every migration has been applied, read without the migration lock: then a start takes no
+ * session lock, which a pooler in transaction mode would leave held on a server connection that other
+ * clients then get (the README's "run one sidecar first to migrate"). Only when the migrations table
+ * exists: MikroORM would create it on the way, which sidecars starting together must not race for.
+ */
+async function migrated(orm: MikroORM): Promise<boolean> {
+  const rows = await orm.em
+    .fork()
+    .getConnection()
+    .execute<{ exists: boolean }[]>(`select to_regclass('mikro_orm_migrations') is not null as "exists"`);
+  return rows[0]?.exists === true && (await orm.migrator.getPending()).length === 0;
 }
 
 /** A failure to reach or prepare the database, with the URL (password hidden) and what to check. */

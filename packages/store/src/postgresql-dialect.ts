@@ -121,27 +121,19 @@ function storeClient(naming: StatementNaming): typeof pg.Client {
       else if (args[0] && typeof args[0] === 'object' && Array.isArray(args[0].values)) {
         args[0].values = args[0].values.map(withoutNul);
       }
-      // `query(text, values)` (Kysely) or `query(text, values, callback)` (pg-pool's own `query`).
-      const callback =
-        typeof args[2] === 'function' ? (args[2] as (error: unknown, result?: unknown) => void) : undefined;
-      const named = naming.on && args.length === (callback ? 3 : 2) && Array.isArray(args[1]);
-      const name = named ? STATEMENT_NAMES.get(args[0]) : undefined;
+      // Named only as Kysely calls it, `query(text, values)` returning a promise.
+      const name =
+        naming.on && args.length === 2 && Array.isArray(args[1]) ? STATEMENT_NAMES.get(args[0]) : undefined;
       if (name === undefined || this.#inTransaction()) {
         // biome-ignore lint/suspicious/noExplicitAny: as above
         return (super.query as any)(...args);
       }
       const [text, values] = args as [string, unknown[]];
-      const result = super.query({ name, text, values }).catch((error: unknown) => {
+      return super.query({ name, text, values }).catch((error: unknown) => {
         if (!LOST_STATEMENT.has(postgresCode(error) ?? '')) throw error;
         naming.turnOff(error);
         return super.query(text, values);
       });
-      if (!callback) return result;
-      result.then(
-        (rows) => callback(undefined, rows),
-        (error: unknown) => callback(error),
-      );
-      return undefined;
     }
 
     /** In a transaction ('T') or a failed one ('E'); null (no query yet since the connect) is idle. */
@@ -236,8 +228,8 @@ export async function openPostgresqlOrm(options: PostgresqlDialectOptions): Prom
     throw unreachable(options.url, error);
   }
   try {
-    const kysely = orm.em.fork().getKysely();
     if (await migrated(orm)) return orm;
+    const kysely = orm.em.fork().getKysely();
     // A session lock on one connection, released below (or by the server when this process dies).
     await kysely.connection().execute(async (db) => {
       await sql`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`.execute(db);

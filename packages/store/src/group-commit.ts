@@ -7,7 +7,8 @@
 // same turn takes the connection first. Every caller still hears of its append only after the commit
 // (ack after commit), and appends run in the order they were submitted (per-job order).
 import { CompiledQuery } from 'kysely';
-import type { TableKysely, TableTransaction } from './hot-path.ts';
+import { runTableTransaction, type TableKysely, type TableTransaction } from './hot-path.ts';
+import type { SqliteTransactions } from './sqlite-transactions.ts';
 
 /** Most appends in one transaction, and most points: a long group would hold the writer too long. */
 export const GROUP_MAX_APPENDS = 64;
@@ -27,14 +28,16 @@ const ROLLBACK_TO = CompiledQuery.raw('rollback to "batch_append"');
 /** Runs writes of the SQLite hot paths grouped into shared transactions (see the file's header). */
 export class GroupCommit {
   readonly #tables: TableKysely;
+  readonly #sqlite: SqliteTransactions | undefined;
   #queue: Entry[] = [];
   #scheduled = false;
   /** Transactions committed, and the writes in them (read by the specs). */
   groups = 0;
   grouped = 0;
 
-  constructor(tables: TableKysely) {
+  constructor(tables: TableKysely, sqlite?: SqliteTransactions) {
     this.#tables = tables;
+    this.#sqlite = sqlite;
   }
 
   /**
@@ -72,7 +75,7 @@ export class GroupCommit {
       // Alone: the transaction is the append's own, rolled back whole when it throws.
       let value: unknown;
       try {
-        value = await this.#tables.transaction().execute((trx) => only.work(trx));
+        value = await runTableTransaction(this.#tables, this.#sqlite, only.work);
       } catch (error) {
         only.reject(error);
         return;
@@ -84,7 +87,7 @@ export class GroupCommit {
     }
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     try {
-      await this.#tables.transaction().execute(async (trx) => {
+      await runTableTransaction(this.#tables, this.#sqlite, async (trx) => {
         for (const entry of group) {
           await trx.executeQuery(SAVEPOINT);
           try {

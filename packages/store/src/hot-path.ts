@@ -7,7 +7,7 @@
 // what it writes reads back through the entities exactly as MikroORM's own conversion would.
 import { BigIntType, DoubleType, type EntityClass, JsonType, type MikroORM } from '@mikro-orm/core';
 import type { InferKyselyDB } from '@mikro-orm/sql';
-import { CompiledQuery, type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, type QueryResult, type RawBuilder, sql, type Transaction } from 'kysely';
 import {
   type BatchMetricBlockSchema,
   type EncodedMetricMap,
@@ -20,6 +20,7 @@ import {
   type TrainingMetricSchema,
 } from './entities.ts';
 import { SIDECAR_APPLICATION_ID } from './sqlite-file.ts';
+import { type SqliteTransactions, sqliteTransactionsOf } from './sqlite-transactions.ts';
 import { StoreError } from './store-error.ts';
 import type { ChangeKind, MetricSourceRecord, OutboxItemInput, StoreDialect } from './types.ts';
 
@@ -308,10 +309,16 @@ function sqliteOutboxRow(
   return Object.values(newOutboxRow(jobId, kind, payload, blockId, nowMs));
 }
 
-/** Runs a written-out statement with its parameters in `trx` (no query built or compiled). */
-
-function runSql<R>(trx: TableKysely, text: string, parameters: readonly unknown[]) {
-  return trx.executeQuery<R>(CompiledQuery.raw(text, parameters as unknown[]));
+/**
+ * Runs `write` in one transaction of `tables`; on SQLite, `write`'s written-out statements go straight
+ * to the transaction's connection while it runs (sqlite-transactions.ts).
+ */
+export function runTableTransaction<T>(
+  tables: TableKysely,
+  sqlite: SqliteTransactions | undefined,
+  write: (trx: TableTransaction) => Promise<T>,
+): Promise<T> {
+  return tables.transaction().execute((trx) => (sqlite ? sqlite.within(trx, () => write(trx)) : write(trx)));
 }
 
 /** The hot-path statements of one dialect. */
@@ -320,12 +327,24 @@ export class HotPath {
   readonly #dialect: StoreDialect;
   readonly #jobRow: (row: Record<string, unknown>) => Record<string, unknown>;
   readonly #epochRow: (row: Record<string, unknown>) => Record<string, unknown>;
+  readonly #transactions: SqliteTransactions | undefined;
 
   constructor(dialect: StoreDialect, orm: MikroORM) {
     this.#dialect = dialect;
+    this.#transactions = dialect === 'sqlite' ? sqliteTransactionsOf(orm) : undefined;
     this.#values = columnValues(dialect);
     this.#jobRow = entityRowReader(orm, TrainingJob, this.#values);
     this.#epochRow = entityRowReader(orm, TrainingMetric, this.#values);
+  }
+
+  /**
+   * Runs a written-out statement with its parameters in `db` (no query built or compiled); on SQLite,
+   * inside a running transaction of the store's, straight on its connection (sqlite-transactions.ts).
+   */
+  #run<R>(db: TableKysely, text: string, parameters: readonly unknown[]): Promise<QueryResult<R>> {
+    const query = CompiledQuery.raw(text, parameters as unknown[]);
+    const connection = this.#transactions?.connectionOf(db);
+    return connection ? connection.executeQuery<R>(query) : db.executeQuery<R>(query);
   }
 
   /**
@@ -384,7 +403,7 @@ export class HotPath {
     | undefined
   > {
     if (this.#dialect === 'sqlite') {
-      const row = (await runSql<LockedEpochRow>(trx, SQLITE_SQL.lockJobForEpoch, [epoch, jobId])).rows[0];
+      const row = (await this.#run<LockedEpochRow>(trx, SQLITE_SQL.lockJobForEpoch, [epoch, jobId])).rows[0];
       return row && this.#lockedEpoch(row);
     }
     const query = trx
@@ -471,7 +490,7 @@ export class HotPath {
   async upsertEpoch(trx: TableTransaction, row: EpochRow): Promise<void> {
     const v = this.#values;
     if (this.#dialect === 'sqlite') {
-      await runSql(trx, SQLITE_SQL.upsertEpoch, [row.jobId, row.epoch, ...this.#epochValues(row)]);
+      await this.#run(trx, SQLITE_SQL.upsertEpoch, [row.jobId, row.epoch, ...this.#epochValues(row)]);
       return;
     }
     await trx
@@ -506,7 +525,7 @@ export class HotPath {
     update: { increment: number; best: { epoch: number; value: number } | null; updatedAt: Date },
   ): Promise<void> {
     if (this.#dialect === 'sqlite') {
-      await runSql(trx, SQLITE_SQL.updateJobAfterEpoch, [
+      await this.#run(trx, SQLITE_SQL.updateJobAfterEpoch, [
         update.increment,
         update.best?.epoch ?? null,
         update.best?.value ?? null,
@@ -547,7 +566,8 @@ export class HotPath {
     report: EpochReport,
   ): Promise<{ epochsReported: number; version: string; isNew: boolean } | undefined> {
     const query = this.epochReportQuery(report);
-    const out = (await runSql<{ saved: unknown[] | null }>(db, query.sql, query.parameters)).rows[0]?.saved;
+    const out = (await this.#run<{ saved: unknown[] | null }>(db, query.sql, query.parameters)).rows[0]
+      ?.saved;
     if (!out) return undefined;
     return { epochsReported: Number(out[0]), version: String(out[1]), isNew: Number(out[2]) === 1 };
   }
@@ -659,7 +679,7 @@ export class HotPath {
       item.payload === undefined || item.payload === null ? null : v.json(item.payload);
     if (this.#dialect === 'sqlite' && items.length === 1) {
       const item = items[0]!;
-      await runSql(
+      await this.#run(
         trx,
         SQLITE_SQL.insertOutbox,
         sqliteOutboxRow(jobId, item.kind, payloadOf(item), null, nowMs),
@@ -692,7 +712,7 @@ export class HotPath {
     if (refs.length === 0) return;
     checkFeedRows(jobId, refs.length);
     if (this.#dialect === 'sqlite' && refs.length === 1) {
-      await runSql(trx, SQLITE_SQL.appendChange, [jobId, kind, refs[0]]);
+      await this.#run(trx, SQLITE_SQL.appendChange, [jobId, kind, refs[0]]);
       return;
     }
     for (let i = 0; i < refs.length; i += OUTBOX_ROWS_PER_INSERT * 8) {
@@ -807,7 +827,7 @@ export class HotPath {
     const rows =
       this.#dialect === 'sqlite'
         ? (
-            await runSql<LockedBatchRow>(trx, SQLITE_SQL.lockJobForBatch, [
+            await this.#run<LockedBatchRow>(trx, SQLITE_SQL.lockJobForBatch, [
               range.firstStep,
               range.lastStep,
               jobId,
@@ -873,7 +893,11 @@ export class HotPath {
           receivedAtMs,
         );
       }
-      const { rows } = await runSql<{ id: unknown }>(trx, SQLITE_INSERT_BLOCKS[blocks.length]!, parameters);
+      const { rows } = await this.#run<{ id: unknown }>(
+        trx,
+        SQLITE_INSERT_BLOCKS[blocks.length]!,
+        parameters,
+      );
       return rows.map((row) => v.readInt(row.id));
     }
     const ids: number[] = [];
@@ -978,7 +1002,7 @@ export class HotPath {
     nowMs: number,
   ): Promise<void> {
     if (this.#dialect === 'sqlite' && blockIds.length === 1) {
-      await runSql(trx, SQLITE_SQL.insertOutbox, sqliteOutboxRow(jobId, kind, null, blockIds[0]!, nowMs));
+      await this.#run(trx, SQLITE_SQL.insertOutbox, sqliteOutboxRow(jobId, kind, null, blockIds[0]!, nowMs));
       return;
     }
     for (let i = 0; i < blockIds.length; i += BLOCKS_PER_INSERT) {

@@ -28,6 +28,7 @@ import {
   SIDECAR_APPLICATION_ID,
 } from './sqlite-file.ts';
 import { SQLITE_BUSY_TIMEOUT_MS } from './sqlite-settings.ts';
+import { SqliteTransactions } from './sqlite-transactions.ts';
 import type { StoreOptions } from './types.ts';
 
 /** Options of the SQLite dialect. */
@@ -114,10 +115,17 @@ function statementCachingDatabase(db: BetterSqlite3): SqliteDatabase {
 class ImmediateSqliteDriver extends KyselySqliteDriver {
   readonly #db: BetterSqlite3;
   readonly #checkpoints: WalCheckpoints | undefined;
-  constructor(config: SqliteDialectConfig, db: BetterSqlite3, checkpoints: WalCheckpoints | undefined) {
+  readonly #transactions: SqliteTransactions;
+  constructor(
+    config: SqliteDialectConfig,
+    db: BetterSqlite3,
+    checkpoints: WalCheckpoints | undefined,
+    transactions: SqliteTransactions,
+  ) {
     super(config);
     this.#db = db;
     this.#checkpoints = checkpoints;
+    this.#transactions = transactions;
   }
 
   /** The checkpoint thread's connection closes first: the writer's close then checkpoints everything. */
@@ -127,12 +135,14 @@ class ImmediateSqliteDriver extends KyselySqliteDriver {
   }
 
   override async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    this.#transactions.ended();
     await super.commitTransaction(connection);
     this.#checkpoints?.committed();
   }
 
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    this.#transactions.began(connection);
   }
 
   /**
@@ -141,12 +151,15 @@ class ImmediateSqliteDriver extends KyselySqliteDriver {
    * error that would replace the one that says what happened (the failure table needs its code).
    */
   override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    this.#transactions.ended();
     if (this.#db.inTransaction) await super.rollbackTransaction(connection);
   }
 }
 
 /** Kysely's SQLite dialect on the store's own better-sqlite3 connection (see above). */
 class StoreSqliteDialect extends SqliteDialect {
+  /** Its transactions' connections, for the hot paths' statements (sqlite-transactions.ts). */
+  readonly transactions = new SqliteTransactions();
   readonly #config: SqliteDialectConfig;
   readonly #db: BetterSqlite3;
   readonly #checkpoints: WalCheckpoints | undefined;
@@ -158,7 +171,7 @@ class StoreSqliteDialect extends SqliteDialect {
     this.#checkpoints = checkpoints;
   }
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.#config, this.#db, this.#checkpoints);
+    return new ImmediateSqliteDriver(this.#config, this.#db, this.#checkpoints, this.transactions);
   }
 }
 

@@ -10,9 +10,10 @@ import type { EntityManager } from '@mikro-orm/sql';
 import { CommitSignal } from './change-feed.ts';
 import type { TrainingJob } from './entities.ts';
 import { GroupCommit } from './group-commit.ts';
-import { HotPath, type TableKysely, type TableTransaction } from './hot-path.ts';
+import { HotPath, runTableTransaction, type TableKysely, type TableTransaction } from './hot-path.ts';
 import { KYSELY_OPTIONS, type StoreDB } from './kysely-db.ts';
 import type { ClaimLocking } from './outbox-queries.ts';
+import { type SqliteTransactions, sqliteTransactionsOf } from './sqlite-transactions.ts';
 import { StoreError } from './store-error.ts';
 import { toJobRecord } from './store-records.ts';
 import type { BestEpoch, ChangeKind, JobRecord, OutboxItemInput, StoreDialect } from './types.ts';
@@ -115,13 +116,17 @@ export class StoreContext {
   readonly epochJobs = new Map<string, EpochJobState>();
   /** SQLite: the batch appends' shared transactions (see group-commit.ts); PostgreSQL has many writers. */
   readonly groupCommit: GroupCommit | undefined;
+  /** SQLite: the hot paths' statements straight on their transaction's connection (sqlite-transactions.ts). */
+  readonly #sqliteTransactions: SqliteTransactions | undefined;
 
   constructor(orm: MikroORM, dialect: StoreDialect) {
     this.orm = orm;
     this.hot = new HotPath(dialect, orm);
     this.tables = (orm.em.fork() as EntityManager).getKysely() as unknown as TableKysely;
     this.rowLocks = dialect === 'postgresql';
-    this.groupCommit = dialect === 'sqlite' ? new GroupCommit(this.tables) : undefined;
+    this.#sqliteTransactions = dialect === 'sqlite' ? sqliteTransactionsOf(orm) : undefined;
+    this.groupCommit =
+      dialect === 'sqlite' ? new GroupCommit(this.tables, this.#sqliteTransactions) : undefined;
   }
 
   /** How {@link claimOutboxJobs} picks jobs: past the rows other claimers lock, where rows lock. */
@@ -170,7 +175,7 @@ export class StoreContext {
   /** A transaction of the hot paths (table names, no plugin); driver errors become StoreErrors. */
   async tableTransaction<T>(jobId: string, write: (trx: TableTransaction) => Promise<T>): Promise<T> {
     try {
-      return await this.tables.transaction().execute(write);
+      return await runTableTransaction(this.tables, this.#sqliteTransactions, write);
     } catch (error) {
       throw mapDriverError(convertError(this.orm.em as EntityManager, error), jobId);
     }

@@ -1043,11 +1043,16 @@ export const MAX_FEED_ROWS_PER_WRITE = 65_536;
 
 /** Refuses, before anything is written, a write that would append more feed rows than one may. */
 export function checkFeedRows(jobId: string, rows: number): void {
-  if (rows <= MAX_FEED_ROWS_PER_WRITE) return;
-  throw new StoreError(
+  if (rows > MAX_FEED_ROWS_PER_WRITE) throw tooManyFeedRows(jobId, rows);
+}
+
+/** The refusal of a write of `rows` feed rows (undefined: the database counted them), nothing stored. */
+export function tooManyFeedRows(jobId: string, rows: number | undefined, cause?: unknown): StoreError {
+  return new StoreError(
     'too_large',
-    `job ${JSON.stringify(jobId)}: this write changes ${rows} items (batch blocks, or the pieces of stored ` +
-      `blocks it cuts) at once, more than the ${MAX_FEED_ROWS_PER_WRITE} one write may; nothing was stored. ` +
-      'Send the points in several shorter streams, in blocks of many steps each',
+    `job ${JSON.stringify(jobId)}: this write changes ${rows ?? 'more'} items (batch blocks, or the pieces of ` +
+      `stored blocks it cuts) at once, more than the ${MAX_FEED_ROWS_PER_WRITE} one write may; nothing was ` +
+      'stored. Send the points in several shorter streams, in blocks of many steps each',
+    cause === undefined ? undefined : { cause },
   );
 }

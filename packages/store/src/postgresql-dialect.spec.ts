@@ -5,9 +5,10 @@ import { type PostgresServer, startPgbouncer, startPostgres } from '@training-ca
 import pg from 'pg';
 import { expect, it, vi } from 'vitest';
 import { HotPath, PG_SQL } from './hot-path.ts';
-import { openStore } from './index.ts';
+import { openStore, StoreError } from './index.ts';
 import { postgresCode } from './postgres-code.ts';
-import { createPool, statementName } from './postgresql-dialect.ts';
+import { createPool, openPostgresqlOrm, statementName } from './postgresql-dialect.ts';
+import { StoreContext } from './store-context.ts';
 import { sampleJob } from './testing.ts';
 
 it('survives a restart of PostgreSQL under a transaction in flight, and reconnects by itself', async () => {
@@ -76,6 +77,7 @@ async function storeBesideSession(database: string, prepare?: (server: PostgresS
   const session = new pg.Client({ connectionString: url });
   await session.connect();
   return {
+    url,
     store,
     session,
     async [Symbol.asyncDispose]() {
@@ -191,6 +193,37 @@ it('numbers the feed rows of one transaction in order after its own base, and re
     message: expect.stringMatching(/65537 items .* several shorter streams/),
   });
   expect(await store.listBatchBlocks('j')).toEqual([]);
+});
+
+it('refuses a transaction whose several writes together append more feed rows than one may: too_large, nothing stored', async () => {
+  await using opened = await storeBesideSession('feed_rows_calls');
+  const { url, store, session } = opened;
+  await store.createOrGetJob(sampleJob('j'));
+  const orm = await openPostgresqlOrm({ url });
+  try {
+    const ctx = new StoreContext(orm, 'postgresql');
+    const refs = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
+    const before = await store.headSeq();
+    // Each call is within the limit (checkFeedRows lets it pass); the database counts the transaction's.
+    const failure = await ctx
+      .tableTransaction('j', async (trx) => {
+        await ctx.hot.appendChanges(trx, 'j', 'epoch', refs(0, 40_000));
+        await ctx.hot.appendChanges(trx, 'j', 'epoch', refs(40_000, 40_000));
+      })
+      .catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(StoreError);
+    expect(failure).toMatchObject({
+      kind: 'too_large',
+      message: expect.stringMatching(/several shorter streams/),
+    });
+    expect(postgresCode(failure)).toBe('54000'); // the database's refusal, kept as the cause
+    expect(
+      (await session.query(`SELECT count(*)::int AS n FROM store_change WHERE kind = 'epoch'`)).rows[0].n,
+    ).toBe(0);
+    expect(await store.headSeq()).toBeGreaterThanOrEqual(before);
+  } finally {
+    await orm.close(true);
+  }
 });
 
 it('keeps epoch reports on their one call after this store created the job or renewed its lease, not after a write of another', async () => {

@@ -10,9 +10,16 @@ import type { EntityManager } from '@mikro-orm/sql';
 import { CommitSignal } from './change-feed.ts';
 import type { TrainingJob } from './entities.ts';
 import { GroupCommit } from './group-commit.ts';
-import { HotPath, runTableTransaction, type TableKysely, type TableTransaction } from './hot-path.ts';
+import {
+  HotPath,
+  runTableTransaction,
+  type TableKysely,
+  type TableTransaction,
+  tooManyFeedRows,
+} from './hot-path.ts';
 import { KYSELY_OPTIONS, type StoreDB } from './kysely-db.ts';
 import type { ClaimLocking } from './outbox-queries.ts';
+import { postgresCode } from './postgres-code.ts';
 import { type SqliteTransactions, sqliteTransactionsOf } from './sqlite-transactions.ts';
 import { StoreError } from './store-error.ts';
 import { toJobRecord } from './store-records.ts';
@@ -27,8 +34,16 @@ export function convertError(em: EntityManager, error: unknown): unknown {
   return em.getPlatform().getExceptionConverter().convertException(error);
 }
 
-/** Turns a driver's constraint violation into a StoreError; anything else passes through. */
+/**
+ * Turns a driver's constraint violation — and PostgreSQL's refusal of a transaction's 65,537th feed
+ * row — into a StoreError; anything else passes through.
+ */
 export function mapDriverError(error: unknown, jobId: string): unknown {
+  if (isFeedRowsRefusal(error)) {
+    // checkFeedRows refuses one call before it writes; this is the database's backstop, met by a
+    // transaction whose several calls together append more (the sidecar answers RESOURCE_EXHAUSTED).
+    return tooManyFeedRows(jobId, undefined, error);
+  }
   if (error instanceof ForeignKeyConstraintViolationException) {
     return new StoreError('not_found', `job ${JSON.stringify(jobId)} not found`, { cause: error });
   }
@@ -39,6 +54,16 @@ export function mapDriverError(error: unknown, jobId: string): unknown {
   }
   return error;
 }
+
+/** `tc_feed_seq()`'s program_limit_exceeded (migration feed_ordered_by_transaction), by its message. */
+function isFeedRowsRefusal(error: unknown): boolean {
+  if (postgresCode(error) !== '54000') return false;
+  for (let e = error; e instanceof Error; e = e.cause) if (e.message.includes(FEED_ROWS_REFUSAL)) return true;
+  return false;
+}
+
+/** What `tc_feed_seq()` says when one transaction appends more feed rows than its seqs can number. */
+const FEED_ROWS_REFUSAL = 'one transaction appends at most 65536 change-feed rows';
 
 export function notFound(jobId: string): StoreError {
   return new StoreError('not_found', `job ${JSON.stringify(jobId)} not found`);

@@ -7,7 +7,7 @@
 // what it writes reads back through the entities exactly as MikroORM's own conversion would.
 import { BigIntType, DoubleType, type EntityClass, JsonType, type MikroORM } from '@mikro-orm/core';
 import type { InferKyselyDB } from '@mikro-orm/sql';
-import { CompiledQuery, type Kysely, type QueryResult, type RawBuilder, sql, type Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, type QueryResult, sql, type Transaction } from 'kysely';
 import {
   type BatchMetricBlockSchema,
   type EncodedMetricMap,
@@ -249,6 +249,13 @@ export const PG_SQL = {
   saveEpoch:
     'select tc_save_epoch($1::varchar, $2::int, $3::xid, $4::int, $5::float8, $6::timestamptz, $7::float8, ' +
     '$8::float8, $9::float8, $10::jsonb, $11::jsonb, $12::timestamptz, $13::jsonb, $14::bigint, $15::bigint) as saved',
+  /** See {@link HotPath.writeEpochBegin}. */
+  beginEpoch: 'select tc_begin_epoch($1::varchar, $2::int, $3::timestamptz) as status',
+  /** See {@link HotPath.writeBatchAppend}; the last argument (the feed lock) is unused since 2026-12-07. */
+  appendBatch:
+    'select job_status, block_ref from tc_append_batch($1::varchar, $2::bigint, $3::bigint, $4::int[], ' +
+    '$5::bigint[], $6::bigint[], $7::jsonb[], $8::bytea[], $9::bytea[], $10::bigint, $11::varchar, $12::bigint, ' +
+    'null::bigint)',
 } as const;
 
 /** A row of {@link SQLITE_SQL.lockJobForEpoch} (and of its builder). */
@@ -551,8 +558,8 @@ export class HotPath {
    * {@link JobForEpoch.version}), in one call of `tc_save_epoch` (installed by the migration
    * `save_epoch_function`) — one round trip where the SQLite path spends one per table, and, unlike
    * the same writes sent as one statement of CTEs, whose parsing and planning cost more than running
-   * them, plans the server caches per connection (no named prepared statement, which poolers in
-   * transaction mode do not keep). The function's UPDATE of the job row writes only while the row is
+   * them, plans the server caches per connection (and the call itself, named, is parsed once per
+   * connection: {@link PG_SQL}, `storeClient` in postgresql-dialect.ts). The function's UPDATE of the job row writes only while the row is
    * still that version and the job runs (after waiting for the row's lock, PostgreSQL re-checks both on
    * the newest version), and then it writes everything else: the epoch upsert, the job's count, best
    * and `updatedAt` (in that UPDATE), the outbox rows (unless the epoch was reported with exactly these
@@ -611,12 +618,12 @@ export class HotPath {
     epoch: number,
     at: Date,
   ): Promise<string | undefined> {
-    return (await this.epochBeginQuery(jobId, epoch, at).execute(db)).rows[0]?.status ?? undefined;
-  }
-
-  /** The statement of {@link writeEpochBegin}. */
-  epochBeginQuery(jobId: string, epoch: number, at: Date): RawBuilder<{ status: string | null }> {
-    return sql`select tc_begin_epoch(${jobId}::varchar, ${epoch}::int, ${this.#values.date(at)}::timestamptz) as status`;
+    const rows = await this.#run<{ status: string | null }>(db, PG_SQL.beginEpoch, [
+      jobId,
+      epoch,
+      this.#values.date(at),
+    ]);
+    return rows.rows[0]?.status ?? undefined;
   }
 
   /** Records when an epoch began; a row created here stays hidden until the epoch is reported. */
@@ -971,7 +978,12 @@ export class HotPath {
     append: BatchAppend,
   ): Promise<{ status: string; ids: number[] } | undefined> {
     checkFeedRows(append.jobId, append.blocks.length);
-    const rows = (await this.batchAppendQuery(append).execute(db)).rows;
+    const query = this.batchAppendQuery(append);
+    const { rows } = await this.#run<{ job_status: string; block_ref: unknown }>(
+      db,
+      query.sql,
+      query.parameters,
+    );
     const first = rows[0];
     if (!first) return undefined;
     const readInt = this.#values.readInt;
@@ -981,16 +993,27 @@ export class HotPath {
     };
   }
 
-  /** The statement of {@link writeBatchAppend}. */
-  batchAppendQuery(append: BatchAppend): RawBuilder<{ job_status: string; block_ref: number | null }> {
+  /** The statement of {@link writeBatchAppend}: {@link PG_SQL.appendBatch} and its parameters. */
+  batchAppendQuery(append: BatchAppend): { sql: string; parameters: readonly unknown[] } {
     const v = this.#values;
     const { blocks } = append;
-    return sql`select job_status, block_ref from tc_append_batch(${append.jobId}::varchar,
-    ${append.firstStep}::bigint, ${append.lastStep}::bigint, ${blocks.map((b) => b.epoch)}::int[],
-    ${blocks.map((b) => b.firstStep)}::bigint[], ${blocks.map((b) => b.lastStep)}::bigint[],
-    ${blocks.map((b) => v.json(b.names))}::jsonb[], ${blocks.map((b) => b.steps)}::bytea[],
-    ${blocks.map((b) => b.values)}::bytea[], ${append.receivedAtMs}::bigint, ${append.outboxKind ?? null}::varchar,
-    ${append.nowMs}::bigint, null::bigint)`;
+    return {
+      sql: PG_SQL.appendBatch,
+      parameters: [
+        append.jobId,
+        append.firstStep,
+        append.lastStep,
+        blocks.map((b) => b.epoch),
+        blocks.map((b) => b.firstStep),
+        blocks.map((b) => b.lastStep),
+        blocks.map((b) => v.json(b.names)),
+        blocks.map((b) => b.steps),
+        blocks.map((b) => b.values),
+        append.receivedAtMs,
+        append.outboxKind ?? null,
+        append.nowMs,
+      ],
+    };
   }
 
   /** Outbox entries referring to blocks (the points stay in `batch_metric_block`), due at once. */

@@ -62,7 +62,8 @@ export function withoutNul(value: unknown): unknown {
 
 /**
  * The statements the store's connections send as named prepared statements: the hot path's calls
- * ({@link PG_SQL}, today the epoch report's `tc_save_epoch`). Named, a connection sends the text once
+ * ({@link PG_SQL}: the epoch report's `tc_save_epoch`, the epoch begin's `tc_begin_epoch` and the batch
+ * append's `tc_append_batch`, every stream's one call). Named, a connection sends the text once
  * and the server parses and plans the call once per connection, where an unnamed statement carries its
  * text (a Parse message) and is parsed again on every call: ~0.05 ms of a 0.85 ms report here
  * (docs/benchmarks.md). The name is the text's hash, so two texts never share a name — also not those

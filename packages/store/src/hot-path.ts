@@ -559,9 +559,10 @@ export class HotPath {
    * `save_epoch_function`) — one round trip where the SQLite path spends one per table, and, unlike
    * the same writes sent as one statement of CTEs, whose parsing and planning cost more than running
    * them, plans the server caches per connection (and the call itself, named, is parsed once per
-   * connection: {@link PG_SQL}, `storeClient` in postgresql-dialect.ts). The function's UPDATE of the job row writes only while the row is
-   * still that version and the job runs (after waiting for the row's lock, PostgreSQL re-checks both on
-   * the newest version), and then it writes everything else: the epoch upsert, the job's count, best
+   * connection: {@link PG_SQL}, `storeClient` in postgresql-dialect.ts). The function's UPDATE of the
+   * job row writes only while the row is still that version and the job runs (after waiting for the
+   * row's lock, PostgreSQL re-checks both on the newest version), and then it writes everything else:
+   * the epoch upsert, the job's count, best
    * and `updatedAt` (in that UPDATE), the outbox rows (unless the epoch was reported with exactly these
    * metrics: jsonb equality, as `sameMetrics` compares the encoded maps) and the feed row (see
    * {@link HotPath.appendChanges}). Undefined: the decision is stale or the job

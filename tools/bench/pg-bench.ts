@@ -56,10 +56,42 @@ async function ingest(address: string, jobId: string): Promise<number> {
   return pointsPerSecond;
 }
 
-/** Runs trainer-load.ts against `addresses` and returns its EndEpoch latencies. */
-async function underLoad(
-  addresses: string[],
-): Promise<{ stats: Stats; points: number; lost: number; loopDelayMs: { p99: number; max: number } }> {
+/** What a run of trainer-load.ts measured, and what the sidecars' own EndEpoch histogram counted meanwhile. */
+interface LoadResult {
+  stats: Stats;
+  points: number;
+  lost: number;
+  loopDelayMs: { p99: number; max: number };
+  /** EndEpoch calls the sidecars answered within 10 ms of reaching the handler, of all they answered. */
+  handled: { within10ms: number; calls: number };
+}
+
+/**
+ * The sidecars' `rpc_duration_seconds` histogram of EndEpoch (from a call reaching the handler to its
+ * status sent), summed: calls within 10 ms and all. Set against the generator's times, it tells the
+ * handler's share of a slow call from the share of the event loops and the scheduler on either side.
+ */
+async function endEpochHistogram(sidecars: SidecarProcess[]): Promise<{ within10ms: number; calls: number }> {
+  let within10ms = 0;
+  let calls = 0;
+  for (const sidecar of sidecars) {
+    const text = await (await fetch(`http://${sidecar.httpAddress}/metrics`)).text();
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('training_callbacks_rpc_duration_seconds_bucket{')) continue;
+      if (!line.includes('method="EndEpoch"')) continue;
+      const le = /le="([^"]+)"/.exec(line)?.[1];
+      const count = Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (le === '0.01') within10ms += count;
+      if (le === '+Inf') calls += count;
+    }
+  }
+  return { within10ms, calls };
+}
+
+/** Runs trainer-load.ts against `sidecars` and returns its EndEpoch latencies. */
+async function underLoad(sidecars: SidecarProcess[]): Promise<LoadResult> {
+  const addresses = sidecars.map((s) => s.address);
+  const before = await endEpochHistogram(sidecars);
   const child = spawn(
     process.execPath,
     [
@@ -83,11 +115,13 @@ async function underLoad(
     lost: number;
     generatorLoopDelayMs: { p99: number; max: number };
   };
+  const after = await endEpochHistogram(sidecars);
   return {
     stats: latencyStats(result.endEpochMs),
     points: result.points,
     lost: result.lost,
     loopDelayMs: result.generatorLoopDelayMs,
+    handled: { within10ms: after.within10ms - before.within10ms, calls: after.calls - before.calls },
   };
 }
 
@@ -193,8 +227,8 @@ async function main(): Promise<void> {
     let ingestPg: number | undefined;
     let threeOnOne: number | undefined;
     let threeOnThree: number | undefined;
-    let loadPg3: Awaited<ReturnType<typeof underLoad>> | undefined;
-    let loadPg: Awaited<ReturnType<typeof underLoad>> | undefined;
+    let loadPg3: LoadResult | undefined;
+    let loadPg: LoadResult | undefined;
     if (pgServed) {
       ingestPg = await ingest(postgres.address, 'bench-ingest-pg');
       console.log(`ingest postgres ${(ingestPg / 1e6).toFixed(2)} M points/s`);
@@ -206,12 +240,12 @@ async function main(): Promise<void> {
       console.log(
         `3 trainers: 1 sidecar ${(threeOnOne / 1e6).toFixed(2)}, 3 sidecars ${(threeOnThree / 1e6).toFixed(2)} M points/s`,
       );
-      loadPg = await underLoad([postgres.address]);
+      loadPg = await underLoad([postgres]);
       console.log(`50 trainers, postgres, 1 sidecar: ${ms(loadPg.stats)}`);
-      loadPg3 = await underLoad(more.map((s) => s.address));
+      loadPg3 = await underLoad(more);
       console.log(`50 trainers, postgres, 3 sidecars: ${ms(loadPg3.stats)}`);
     }
-    const loadSqlite = await underLoad([sqlite.address]);
+    const loadSqlite = await underLoad([sqlite]);
     console.log(
       `50 trainers, sqlite: ${ms(loadSqlite.stats)} (${loadSqlite.points} points, ${loadSqlite.lost} lost)`,
     );
@@ -226,7 +260,7 @@ async function main(): Promise<void> {
       entry: 'dist',
       nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
     });
-    await underLoad([profiled.address]);
+    await underLoad([profiled]);
     await profiled.stop('SIGTERM'); // a clean exit writes the profile
     const [profileFile] = (await readdir(profileDir)).map((f) => path.join(profileDir, f));
     const shares = await profileShares(profileFile!);
@@ -236,6 +270,7 @@ async function main(): Promise<void> {
       .join(', ');
     console.log(`profile under load: ${profileLine}`);
 
+    const handledLine = (load: LoadResult) => `${load.handled.within10ms} of ${load.handled.calls} calls`;
     const ratio = (a?: Stats, b?: Stats) =>
       a && b ? `${(a.p50 / b.p50).toFixed(2)}× / ${(a.p99 / b.p99).toFixed(2)}×` : '—';
     const rate = (r?: number) => (r === undefined ? 'not measured' : `${(r / 1e6).toFixed(2)} M points/s`);
@@ -273,6 +308,9 @@ heap, whose collections would delay the EndEpoch being timed; the sidecar acknow
 (${((loadSqlite.points / LOAD_SECONDS / (LOAD_TRAINERS * LOAD_POINTS_PER_S)) * 100).toFixed(0)} % of the offered
 ${(LOAD_TRAINERS * LOAD_POINTS_PER_S).toLocaleString('en')} points/s), ${loadSqlite.lost} lost. The load generator's own event-loop delay (how late it ran its
 callbacks, so how late it may have seen an answer): p99 ${loadSqlite.loopDelayMs.p99.toFixed(1)} ms, max ${loadSqlite.loopDelayMs.max.toFixed(1)} ms on SQLite${loadPg ? `, p99 ${loadPg.loopDelayMs.p99.toFixed(1)} ms, max ${loadPg.loopDelayMs.max.toFixed(1)} ms on PostgreSQL` : ''}.
+The sidecars' own EndEpoch histogram (\`rpc_duration_seconds\`, from a call reaching the handler to its status
+sent) counted ${handledLine(loadSqlite)} within 10 ms on SQLite${loadPg ? `, ${handledLine(loadPg)} on PostgreSQL with 1 sidecar` : ''}${loadPg3 ? ` and ${handledLine(loadPg3)} with 3` : ''}:
+what a slow call spends beyond that is outside the handler (the event loops on either side, the scheduler).
 
 Profile of a SQLite sidecar under the 50-trainer load (\`--cpu-prof\`, self time by what ran): ${profileLine}.
 <!-- store:end -->`;

@@ -1,6 +1,7 @@
-// The V8 flags the built sidecar runs with are written in three places — `npm start`, the image's
-// ENTRYPOINT and PRODUCTION_NODE_FLAGS (what tests and benchmarks start the built sidecar with) — and
-// must be the same everywhere, or a benchmark measures another sidecar than the one that ships.
+// The V8 flags the built sidecar runs with are written in four places — `npm start`, the image's
+// ENTRYPOINT, the `training-callbacks serve` launcher and PRODUCTION_NODE_FLAGS (what tests and
+// benchmarks start the built sidecar with) — and must be the same everywhere, or a benchmark measures
+// another sidecar than the one that ships.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
@@ -23,4 +24,11 @@ it('npm start and the image run the built sidecar with PRODUCTION_NODE_FLAGS', (
   const entrypoint = JSON.parse([...dockerfile.matchAll(/^ENTRYPOINT (\[.*\])$/gm)].at(-1)![1]!) as string[];
   expect(flagsBeforeBundle(entrypoint)).toEqual(PRODUCTION_NODE_FLAGS);
   expect(PRODUCTION_NODE_FLAGS).toContain('--single-threaded-gc');
+});
+
+it('training-callbacks serve runs the bundle with PRODUCTION_NODE_FLAGS', () => {
+  const launcher = readFileSync(path.join(ROOT, 'apps/sidecar/bin/training-callbacks.js'), 'utf8');
+  const list = /^const SERVE_NODE_FLAGS = (\[[^\]]*\]);$/m.exec(launcher)?.[1];
+  expect(list, 'SERVE_NODE_FLAGS in bin/training-callbacks.js').toBeDefined();
+  expect(JSON.parse(list!.replaceAll("'", '"'))).toEqual(PRODUCTION_NODE_FLAGS);
 });

@@ -1,13 +1,11 @@
 // The sidecar's life as a platform sees it: grpc.health.v1 and server reflection (what probes and
 // grpcurl call), a unix socket, a graceful stop that lets in-flight calls finish, and the
 // `training-callbacks serve` launcher running the same built sidecar as `npm start`.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { credentials, loadPackageDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { createClient, Status } from '@training-callbacks/grpc-adapter';
@@ -136,34 +134,22 @@ it('a taken address: exits 3 with a hint about the address, not the database', a
 it.runIf(process.platform === 'linux')(
   'training-callbacks serve runs the built sidecar with the production V8 flags, in its own process, and stops on SIGTERM',
   async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'serve-launcher-'));
-    const launcher = path.join(import.meta.dirname, '../../sidecar/bin/training-callbacks.js');
-    const args = ['serve', '--listen', '127.0.0.1:0', '--http', 'off', '--db', path.join(dir, 'tc.db')];
-    const child = spawn(process.execPath, [launcher, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const address = await new Promise<string>((resolve, reject) => {
-      for (const stream of [child.stdout!, child.stderr!]) {
-        createInterface({ input: stream }).on('line', (line) => {
-          const found = /listening on ([^\s"]+)/.exec(line);
-          if (found) resolve(found[1]!);
-        });
-      }
-      void exited.then((code) => reject(new Error(`serve exited ${code} before listening`)));
-    });
-    // The process the launcher started is the sidecar (execve keeps the PID): node, the flags, the bundle.
-    const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    await using sidecar = await startSidecarProcess({ entry: 'launcher', args: ['--http', 'off'] });
+    // The process the launcher started is the sidecar (execve keeps the PID): node, the flags, the bundle,
+    // then the arguments `serve` was given.
+    const argv = readFileSync(`/proc/${sidecar.child.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
     const bundle = argv.findIndex((arg) => arg.endsWith(path.join('dist', 'bundle', 'main.js')));
     expect(bundle, argv.join(' ')).toBeGreaterThan(0);
     expect(argv.slice(1, bundle)).toEqual(PRODUCTION_NODE_FLAGS);
-    expect(argv.slice(bundle + 1)).toEqual(args.slice(1));
-    const client = createClient(TrainingCallbacks, address);
+    const served = sidecar.child.spawnargs.indexOf('serve');
+    expect(argv.slice(bundle + 1)).toEqual(sidecar.child.spawnargs.slice(served + 1));
+    const client = createClient(TrainingCallbacks, sidecar.address);
     await client.beginTraining({
       jobId: 'served',
       taskType: TaskType.IMAGE_CLASSIFICATION,
       framework: 'e2e',
     });
     client.close();
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect(await sidecar.stop('SIGTERM')).toBe(0);
   },
 );

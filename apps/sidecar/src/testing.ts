@@ -17,9 +17,10 @@ export { createCertificateAuthority, issueCertificate } from './testing-certific
 export const TEST_ENTRY_ENV = 'TRAINING_CALLBACKS_TEST_ENTRY';
 const SOURCE_MAIN = path.join(import.meta.dirname, 'main.ts');
 const DIST_MAIN = path.join(import.meta.dirname, '..', 'dist', 'bundle', 'main.js');
+const LAUNCHER = path.join(import.meta.dirname, '..', 'bin', 'training-callbacks.js');
 /**
- * The V8 flags `npm start` and the image run the built sidecar with (production-flags.spec.ts holds
- * them to it): a smaller young generation (less idle memory), and garbage collection on the main
+ * The V8 flags `npm start`, the image and `training-callbacks serve` run the built sidecar with
+ * (production-flags.spec.ts holds them to it): a smaller young generation (less idle memory), and garbage collection on the main
  * thread alone — on a node whose cores the trainer, PostgreSQL and the sidecar share, V8's parallel GC
  * helpers waited for a core while the event loop waited for them: the 50-trainer EndEpoch p99 on
  * PostgreSQL went from 8–21 ms (median 18) to 9–12 ms (median 10) side by side (docs/benchmarks.md).
@@ -49,8 +50,9 @@ export interface SidecarProcessOptions {
    * 'source' runs src/main.ts through Node's type stripping; 'dist' runs the built
    * dist/bundle/main.js the way `npm start` does (build first: `nx run @training-callbacks/sidecar:build`).
    * Default: {@link TEST_ENTRY_ENV} if set ('dist' in the e2e suite: it tests what ships), else 'source'.
+   * 'launcher' runs `bin/training-callbacks.js serve`, the command line's way to the built sidecar.
    */
-  entry?: 'source' | 'dist';
+  entry?: 'source' | 'dist' | 'launcher';
   /** Working directory of the process; default this process's. */
   cwd?: string;
   /** Extra Node flags for the sidecar process, e.g. `['--cpu-prof', '--cpu-prof-dir', dir]`. */
@@ -120,24 +122,34 @@ function testArtifactStoreArgs(options: SidecarProcessOptions, dataDir: string):
   return ['--artifact-store', path.join(dataDir, 'artifacts')];
 }
 
-function entryOf(options: SidecarProcessOptions): 'source' | 'dist' {
+function entryOf(options: SidecarProcessOptions): 'source' | 'dist' | 'launcher' {
   const entry = options.entry ?? process.env[TEST_ENTRY_ENV] ?? 'source';
-  if (entry !== 'source' && entry !== 'dist') {
+  if (entry !== 'source' && entry !== 'dist' && entry !== 'launcher') {
     throw new Error(`${TEST_ENTRY_ENV} must be "source" or "dist", got "${entry}"`);
   }
-  if (entry === 'dist' && !existsSync(DIST_MAIN)) {
+  if (entry !== 'source' && !existsSync(DIST_MAIN)) {
     throw new Error(`${DIST_MAIN} is not built: run \`npx nx run @training-callbacks/sidecar:build\` first`);
   }
   return entry;
+}
+
+/** Node's arguments before the sidecar's own for `entry`. */
+function entryArgv(entry: 'source' | 'dist' | 'launcher', nodeFlags: readonly string[]): string[] {
+  switch (entry) {
+    case 'dist':
+      return [...PRODUCTION_NODE_FLAGS, ...nodeFlags, DIST_MAIN];
+    case 'launcher':
+      return [...nodeFlags, LAUNCHER, 'serve'];
+    case 'source':
+      return [...nodeFlags, '--conditions=@training-callbacks/source', SOURCE_MAIN];
+  }
 }
 
 function spawnSidecar(options: SidecarProcessOptions, dbPath: string, dataDir: string): ChildProcess {
   return spawn(
     process.execPath,
     [
-      ...(entryOf(options) === 'dist'
-        ? [...PRODUCTION_NODE_FLAGS, ...(options.nodeFlags ?? []), DIST_MAIN]
-        : [...(options.nodeFlags ?? []), '--conditions=@training-callbacks/source', SOURCE_MAIN]),
+      ...entryArgv(entryOf(options), options.nodeFlags ?? []),
       '--listen',
       options.listen ?? '127.0.0.1:0',
       '--db',

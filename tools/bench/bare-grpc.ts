@@ -22,6 +22,8 @@ export function serveBareEndEpoch(commit: CommitEpoch): void {
       return {};
     },
   } as never);
+  // A normal exit on SIGTERM, so that a yardstick run with --cpu-prof writes its profile (pg-bench.ts).
+  process.once('SIGTERM', () => process.exit(0));
   server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, port) => {
     if (error) throw error;
     console.log(`listening on 127.0.0.1:${port}`);

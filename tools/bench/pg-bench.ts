@@ -7,7 +7,10 @@
 // - end-epoch p50/p99 under load from 50 concurrent trainers: ONE load-generator process
 //   (trainer-load.ts) with 50 channels, 2,000 points/s each and an EndEpoch every 3 s per job (the first
 //   one epoch after the trainer's start);
-// - idle RSS of the sidecar on each dialect.
+// - idle RSS of the sidecar on each dialect;
+// - what limits the targets, in passes of their own after those (the profiler's overhead stays out of
+//   them): the main thread's CPU per end-epoch call by what ran, sidecar against yardstick on each dialect,
+//   and a profile of a sidecar of each dialect under the 50-trainer load.
 // PostgreSQL is a real server (@training-callbacks/postgres-testing: fsync off — so is the comparison:
 // both the sidecar and its yardstick commit on it). Results replace the "store" section of docs/benchmarks.md.
 import { spawn } from 'node:child_process';
@@ -19,7 +22,7 @@ import { startPostgres } from '@training-callbacks/postgres-testing';
 import { TrainingCallbacks as Service, TaskType } from '@training-callbacks/proto';
 import { type SidecarProcess, startSidecarProcess } from '@training-callbacks/sidecar/testing';
 import { runIngest } from './ingest-run.ts';
-import { latencyStats, profileShares, startBare } from './latency-stats.ts';
+import { latencyStats, profileShares, profileTotals, startBare } from './latency-stats.ts';
 import { cpuSeconds, mibAndMb, mibToMb, rssMiB } from './proc-stats.ts';
 
 const quick = process.argv.includes('--quick');
@@ -31,6 +34,7 @@ const LOAD_TRAINERS = 50;
 const LOAD_POINTS_PER_S = 2_000;
 const LOAD_EPOCH_EVERY_S = 3;
 const LOAD_SECONDS = quick ? 8 : 30;
+const PROFILE_CALLS = quick ? 500 : 4_000;
 const root = path.resolve(import.meta.dirname, '../..');
 
 type Stats = ReturnType<typeof latencyStats>;
@@ -123,6 +127,80 @@ async function underLoad(sidecars: SidecarProcess[]): Promise<LoadResult> {
     loopDelayMs: result.generatorLoopDelayMs,
     handled: { within10ms: after.within10ms - before.within10ms, calls: after.calls - before.calls },
   };
+}
+
+/** A server of the end-epoch comparison started with `--cpu-prof`, and how to end it so it writes its profile. */
+interface ProfiledServer {
+  address: string;
+  profileDir: string;
+  stop(): Promise<unknown>;
+  /** The sidecar, when the server is one (a yardstick has none). */
+  sidecar?: SidecarProcess;
+}
+
+/**
+ * What an end-epoch call costs the server's own process, by what ran: µs of CPU per call, from a
+ * `--cpu-prof` of a fresh server over PROFILE_CALLS sequential calls after as many to warm up (only the
+ * timed ones are counted). Set side by side with the yardstick's, it says where the sidecar's p50 gap is.
+ */
+async function cpuPerCallByCategory(server: ProfiledServer): Promise<Map<string, number>> {
+  const client = createClient(Service, server.address);
+  let fromUs = 0;
+  let toUs = 0;
+  try {
+    await client
+      .beginTraining({ jobId: 'bench-profile', taskType: TaskType.IMAGE_CLASSIFICATION, framework: 'bench' })
+      .catch(() => {}); // the yardsticks do not implement it
+    let epoch = 0;
+    const calls = async () => {
+      for (let i = 0; i < PROFILE_CALLS; i++)
+        await client.endEpoch({ jobId: 'bench-profile', epoch: epoch++, metrics: epochMetrics(epoch) });
+    };
+    await calls(); // warm-up
+    fromUs = Number(process.hrtime.bigint() / 1000n);
+    await calls();
+    toUs = Number(process.hrtime.bigint() / 1000n);
+  } finally {
+    client.close();
+    await server.stop();
+  }
+  const [file] = await readdir(server.profileDir);
+  const totals = await profileTotals(path.join(server.profileDir, file!), { fromUs, toUs });
+  return new Map([...totals].map(([category, ms]) => [category, (ms * 1000) / PROFILE_CALLS]));
+}
+
+/** The table of {@link cpuPerCallByCategory} for the servers given (columns), biggest gap first. */
+function cpuByCategoryTable(
+  columns: [string, Map<string, number>][],
+  gaps: [string, string, string][],
+): string {
+  const categories = [...new Set(columns.flatMap(([, m]) => [...m.keys()]))];
+  const byName = new Map(columns);
+  const gapOf = (category: string) =>
+    gaps.reduce(
+      (sum, [, a, b]) => sum + (byName.get(a)!.get(category) ?? 0) - (byName.get(b)!.get(category) ?? 0),
+      0,
+    );
+  categories.sort((a, b) => gapOf(b) - gapOf(a));
+  const cell = (m: Map<string, number>, c: string) => (m.get(c) ?? 0).toFixed(0);
+  const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+  const gapCell = ([, a, b]: [string, string, string], c?: string) => {
+    const [x, y] = [byName.get(a)!, byName.get(b)!];
+    const d = c === undefined ? sum(x) - sum(y) : (x.get(c) ?? 0) - (y.get(c) ?? 0);
+    return `${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(0)}`;
+  };
+  const header = [...columns.map(([name]) => name), ...gaps.map(([name]) => name)];
+  const rows = categories.map(
+    (c) =>
+      `| ${c} | ${[...columns.map(([, m]) => cell(m, c)), ...gaps.map((g) => gapCell(g, c))].join(' | ')} |`,
+  );
+  const total = `| all | ${[...columns.map(([, m]) => sum(m).toFixed(0)), ...gaps.map((g) => gapCell(g))].join(' | ')} |`;
+  return [
+    `| µs of CPU per end-epoch call, by what ran | ${header.join(' | ')} |`,
+    `|---|${header.map(() => '---|').join('')}`,
+    ...rows,
+    total,
+  ].join('\n');
 }
 
 /** Whether a sidecar started on `url` keeps its tables in PostgreSQL (the dialect exists). */
@@ -250,25 +328,75 @@ async function main(): Promise<void> {
       `50 trainers, sqlite: ${ms(loadSqlite.stats)} (${loadSqlite.points} points, ${loadSqlite.lost} lost)`,
     );
 
-    // What limits the loaded sidecar: a --cpu-prof pass of a fresh SQLite sidecar under the same load (the
-    // profiler's overhead stays out of the numbers above), summed by what ran.
-    const profileDir = path.join(dir, 'profile');
-    await mkdir(path.join(dir, 'profiled'));
-    const profiled = await startSidecarProcess({
-      dataDir: path.join(dir, 'profiled'),
-      args: ['--quiet'],
-      entry: 'dist',
-      nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
-    });
-    await underLoad([profiled]);
-    await profiled.stop('SIGTERM'); // a clean exit writes the profile
-    const [profileFile] = (await readdir(profileDir)).map((f) => path.join(profileDir, f));
-    const shares = await profileShares(profileFile!);
-    const profileLine = shares
-      .filter(([, v]) => v >= 0.02)
-      .map(([k, v]) => `${k} ${(v * 100).toFixed(0)} %`)
-      .join(', ');
-    console.log(`profile under load: ${profileLine}`);
+    // What limits the targets, in passes of their own (the profiler's overhead stays out of the numbers
+    // above): fresh servers under --cpu-prof, the end-epoch call by call against the yardsticks, then a
+    // sidecar of each dialect under the 50-trainer load; time summed by what ran.
+    let profiles = 0;
+    const profiling = () => {
+      const profileDir = path.join(dir, `profile-${profiles++}`);
+      return { profileDir, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] };
+    };
+    const profiledSidecar = async (db: string | undefined): Promise<ProfiledServer> => {
+      const { profileDir, nodeFlags } = profiling();
+      const dataDir = path.join(dir, path.basename(profileDir));
+      await mkdir(dataDir);
+      const s = await startSidecarProcess({
+        dataDir,
+        cwd: dataDir,
+        dbPath: db,
+        args: ['--quiet'],
+        entry: 'dist',
+        nodeFlags,
+      });
+      return { address: s.address, profileDir, stop: () => s.stop('SIGTERM'), sidecar: s };
+    };
+    const profiledBare = async (db: string, script?: string): Promise<ProfiledServer> => {
+      const { profileDir, nodeFlags } = profiling();
+      const bare = await startBare(db, script, nodeFlags);
+      bares.push(bare);
+      return { address: bare.address, profileDir, stop: () => bare.stop() };
+    };
+    const perCall: [string, Map<string, number>][] = [
+      ['SQLite sidecar', await cpuPerCallByCategory(await profiledSidecar(undefined))],
+      [
+        'SQLite yardstick',
+        await cpuPerCallByCategory(await profiledBare(path.join(dir, 'bare-profiled.sqlite'))),
+      ],
+    ];
+    const gaps: [string, string, string][] = [['SQLite gap', 'SQLite sidecar', 'SQLite yardstick']];
+    if (pgServed) {
+      perCall.push(
+        [
+          'PostgreSQL sidecar',
+          await cpuPerCallByCategory(await profiledSidecar(await pg.createDatabase('profiled'))),
+        ],
+        [
+          'PostgreSQL yardstick',
+          await cpuPerCallByCategory(
+            await profiledBare(await pg.createDatabase('bare_profiled'), 'bare-server-postgres.ts'),
+          ),
+        ],
+      );
+      gaps.push(['PostgreSQL gap', 'PostgreSQL sidecar', 'PostgreSQL yardstick']);
+    }
+    const perCallTable = cpuByCategoryTable(perCall, gaps);
+    console.log(perCallTable);
+    const loadProfileLine = async (db: string | undefined) => {
+      const profiled = await profiledSidecar(db);
+      await underLoad([profiled.sidecar!]);
+      await profiled.stop(); // a clean exit writes the profile
+      const [file] = await readdir(profiled.profileDir);
+      return (await profileShares(path.join(profiled.profileDir, file!)))
+        .filter(([, v]) => v >= 0.02)
+        .map(([k, v]) => `${k} ${(v * 100).toFixed(0)} %`)
+        .join(', ');
+    };
+    const profileLine = await loadProfileLine(undefined);
+    console.log(`profile under load, SQLite: ${profileLine}`);
+    const profileLinePg = pgServed
+      ? await loadProfileLine(await pg.createDatabase('profiled_load'))
+      : undefined;
+    if (profileLinePg) console.log(`profile under load, PostgreSQL: ${profileLinePg}`);
 
     const handledLine = (load: LoadResult) => `${load.handled.within10ms} of ${load.handled.calls} calls`;
     const ratio = (a?: Stats, b?: Stats) =>
@@ -312,7 +440,14 @@ The sidecars' own EndEpoch histogram (\`rpc_duration_seconds\`, from a call reac
 sent) counted ${handledLine(loadSqlite)} within 10 ms on SQLite${loadPg ? `, ${handledLine(loadPg)} on PostgreSQL with 1 sidecar` : ''}${loadPg3 ? ` and ${handledLine(loadPg3)} with 3` : ''}:
 what a slow call spends beyond that is outside the handler (the event loops on either side, the scheduler).
 
-Profile of a SQLite sidecar under the 50-trainer load (\`--cpu-prof\`, self time by what ran): ${profileLine}.
+What the p50 gaps are made of: the CPU of each server's main thread per end-epoch call, by what ran
+(\`--cpu-prof\` of a fresh server, ${PROFILE_CALLS.toLocaleString('en')} sequential calls timed after as many to warm up; self time;
+the profiler's sampling makes every column a little slower than the runs above; helper threads and
+PostgreSQL's backends are not in it, so the columns add up to less than the CPU row — read the gaps):
+
+${perCallTable}
+
+Profile of a sidecar under the 50-trainer load (\`--cpu-prof\`, self time by what ran), on SQLite: ${profileLine}${profileLinePg ? `; on PostgreSQL: ${profileLinePg}` : ''}.
 <!-- store:end -->`;
     const file = path.join(root, 'docs/benchmarks.md');
     const doc = await readFile(file, 'utf8');

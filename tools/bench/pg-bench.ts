@@ -216,7 +216,8 @@ async function main(): Promise<void> {
   await using pg = await startPostgres({ database: 'bench' });
   console.log(`store benchmark${quick ? ' (quick)' : ''}: PostgreSQL ${pg.version} at ${pg.url}`);
   const sidecars: SidecarProcess[] = [];
-  const start = async (db: string | undefined, name: string) => {
+  /** A built sidecar on `db` (SQLite when undefined) in its own folder `name`, disposed at the end. */
+  const start = async (db: string | undefined, name: string, nodeFlags: string[] = []) => {
     const dataDir = path.join(dir, name);
     await mkdir(dataDir);
     // cwd: a sidecar without the dialect takes the URL for a relative file name; keep that in the temp dir.
@@ -226,8 +227,9 @@ async function main(): Promise<void> {
       dbPath: db,
       args: ['--quiet'],
       entry: 'dist',
+      nodeFlags,
     });
-    sidecars.push(s);
+    sidecars.push(s); // disposed at the end, also when a pass fails
     return s;
   };
   const bares: { kill(): void }[] = [];
@@ -338,16 +340,7 @@ async function main(): Promise<void> {
     };
     const profiledSidecar = async (db: string | undefined): Promise<ProfiledServer> => {
       const { profileDir, nodeFlags } = profiling();
-      const dataDir = path.join(dir, path.basename(profileDir));
-      await mkdir(dataDir);
-      const s = await startSidecarProcess({
-        dataDir,
-        cwd: dataDir,
-        dbPath: db,
-        args: ['--quiet'],
-        entry: 'dist',
-        nodeFlags,
-      });
+      const s = await start(db, `${path.basename(profileDir)}-data`, nodeFlags);
       return { address: s.address, profileDir, stop: () => s.stop('SIGTERM'), sidecar: s };
     };
     const profiledBare = async (db: string, script?: string): Promise<ProfiledServer> => {

@@ -139,7 +139,7 @@ interface ProfiledServer {
 }
 
 /**
- * What an end-epoch call costs the server's own process, by what ran: µs of CPU per call, from a
+ * What an end-epoch call costs the server's main thread, by what ran: µs of CPU per call, from a
  * `--cpu-prof` of a fresh server over PROFILE_CALLS sequential calls after as many to warm up (only the
  * timed ones are counted). Set side by side with the yardstick's, it says where the sidecar's p50 gap is.
  */
@@ -174,19 +174,19 @@ function cpuByCategoryTable(
   columns: [string, Map<string, number>][],
   gaps: [string, string, string][],
 ): string {
-  const categories = [...new Set(columns.flatMap(([, m]) => [...m.keys()]))];
   const byName = new Map(columns);
-  const gapOf = (category: string) =>
-    gaps.reduce(
-      (sum, [, a, b]) => sum + (byName.get(a)!.get(category) ?? 0) - (byName.get(b)!.get(category) ?? 0),
-      0,
-    );
-  categories.sort((a, b) => gapOf(b) - gapOf(a));
-  const cell = (m: Map<string, number>, c: string) => (m.get(c) ?? 0).toFixed(0);
-  const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
-  const gapCell = ([, a, b]: [string, string, string], c?: string) => {
+  const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+  /** A gap's µs in one category, or over all of them. */
+  const gap = ([, a, b]: [string, string, string], c?: string) => {
     const [x, y] = [byName.get(a)!, byName.get(b)!];
-    const d = c === undefined ? sum(x) - sum(y) : (x.get(c) ?? 0) - (y.get(c) ?? 0);
+    return c === undefined ? total(x) - total(y) : (x.get(c) ?? 0) - (y.get(c) ?? 0);
+  };
+  const categories = [...new Set(columns.flatMap(([, m]) => [...m.keys()]))];
+  const gapSum = (c: string) => gaps.reduce((sum, g) => sum + gap(g, c), 0);
+  categories.sort((a, b) => gapSum(b) - gapSum(a));
+  const cell = (m: Map<string, number>, c: string) => (m.get(c) ?? 0).toFixed(0);
+  const gapCell = (g: [string, string, string], c?: string) => {
+    const d = gap(g, c);
     return `${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(0)}`;
   };
   const header = [...columns.map(([name]) => name), ...gaps.map(([name]) => name)];
@@ -194,12 +194,12 @@ function cpuByCategoryTable(
     (c) =>
       `| ${c} | ${[...columns.map(([, m]) => cell(m, c)), ...gaps.map((g) => gapCell(g, c))].join(' | ')} |`,
   );
-  const total = `| all | ${[...columns.map(([, m]) => sum(m).toFixed(0)), ...gaps.map((g) => gapCell(g))].join(' | ')} |`;
+  const all = `| all | ${[...columns.map(([, m]) => total(m).toFixed(0)), ...gaps.map((g) => gapCell(g))].join(' | ')} |`;
   return [
     `| µs of CPU per end-epoch call, by what ran | ${header.join(' | ')} |`,
     `|---|${header.map(() => '---|').join('')}`,
     ...rows,
-    total,
+    all,
   ].join('\n');
 }
 

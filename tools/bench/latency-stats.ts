@@ -32,6 +32,8 @@ export async function startBare(
     [...nodeFlags, '--conditions=@training-callbacks/source', path.join(import.meta.dirname, script), dbPath],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  // Listened for from the start: a yardstick that exits before stop() must not leave stop() waiting.
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const address = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const match = /listening on (\S+)/.exec(line);
@@ -39,7 +41,6 @@ export async function startBare(
     });
     child.once('exit', (code) => reject(new Error(`bare server exited ${code}`)));
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     address,
     pid: child.pid!,
